@@ -1,0 +1,93 @@
+"""``ConfidentialClientApplication``: web apps, web APIs and daemons that hold a credential."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Optional
+
+from identitylib._cache import app_partition_key
+from identitylib._flows import client_credentials
+from identitylib._protocol._errors import error_result
+from identitylib._protocol._scopes import validate_scopes
+
+from ._base import ClientApplication
+
+
+class ConfidentialClientApplication(ClientApplication):
+    """An app that can keep a secret, a certificate or a client assertion."""
+
+    def __init__(self, client_id: str, client_credential: Any = None, **kwargs: Any) -> None:
+        super().__init__(client_id, client_credential, **kwargs)
+        if self._state.credential is None:
+            raise ValueError(
+                "A confidential client application needs client_credential: a secret string, "
+                "a certificate dict or a client assertion; use PublicClientApplication otherwise"
+            )
+
+    def acquire_token_for_client(
+        self,
+        scopes: list[str],
+        claims_challenge: Optional[str] = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Acquire an app-only token for ``scopes`` (e.g. ``["https://graph.microsoft.com/.default"]``).
+
+        The token cache is looked up first; a token past its ``refresh_on`` is refreshed
+        and still served if the refresh fails. Returns a token dict or an error dict.
+        """
+        if kwargs.pop("force_refresh", None) is not None:
+            raise ValueError(
+                "acquire_token_for_client() has no force_refresh: it uses a cached token while "
+                "valid; pass claims_challenge to bypass the cache when a resource demands it"
+            )
+        scope_list = validate_scopes(scopes)
+        if not scope_list:
+            raise ValueError(
+                "scopes must name at least one scope, e.g. ['api://<app id>/.default']"
+            )
+        if self.authority.parsed.tenant.lower() in ("common", "organizations"):
+            warnings.warn(
+                "Use a specific tenant (GUID or domain) in the authority for client credentials; "
+                "'common' and 'organizations' cannot identify the app's tenant",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        self._state.claims(claims_challenge)  # raises ValueError now, before any I/O
+        data = kwargs.pop("data", None)
+        headers = kwargs.pop("headers", None)
+        for unsupported in ("fmi_path", "forwarded_client_claims"):
+            if kwargs.pop(unsupported, None) is not None:
+                return error_result("not_supported", f"{unsupported} is not supported yet")
+        return self._run(
+            client_credentials.acquire_token_for_client(
+                self._state,
+                scope_list,
+                claims_challenge=claims_challenge,
+                data=data,
+                headers=headers,
+            )
+        )
+
+    def remove_tokens_for_client(self) -> None:
+        """Remove every app-only access token this app cached (for its authority's cloud)."""
+        cache = self.token_cache
+        remove_app_tokens = getattr(cache, "_app_access_tokens", None)
+        realm = self.authority.expected_realm or self.authority.parsed.tenant
+        with_hooks = getattr(cache, "access", None)
+        if remove_app_tokens is None or with_hooks is None:
+            for entry in list(
+                cache.search(
+                    "AccessToken", query={"client_id": self.client_id, "home_account_id": None}
+                )
+            ):
+                cache.remove_at(entry)
+            return
+        with cache.access(app_partition_key(self.client_id, realm), self.client_id, True):
+            for environment in self._environments():
+                for entry in remove_app_tokens(self.client_id, environment):
+                    cache.remove_at(entry)
+
+    def _environments(self) -> list[str]:
+        from identitylib._authority._hosts import aliases_of
+
+        return sorted(aliases_of(self.authority.instance))

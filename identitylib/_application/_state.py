@@ -1,0 +1,60 @@
+"""Everything a flow needs to know about the application it runs for."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from identitylib._authority import Authority
+from identitylib._credential import ClientCredential
+from identitylib._protocol._claims import merge_claims
+from identitylib._protocol._request import client_headers
+
+
+@dataclass
+class AppState:
+    """Configuration and collaborators of one application object (shared by sync and async)."""
+
+    client_id: str
+    authority: Authority
+    token_cache: Any
+    credential: ClientCredential | None = None
+    client_capabilities: Sequence[str] = ()
+    exclude_scopes: frozenset[str] = frozenset()
+    app_name: str | None = None
+    app_version: str | None = None
+    enable_pii_log: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def environment(self) -> str:
+        """The cache ``environment``: the authority's host."""
+        return self.authority.instance
+
+    @staticmethod
+    def now() -> float:
+        """Current time (a seam for tests)."""
+        return time.time()
+
+    @staticmethod
+    def new_correlation_id() -> str:
+        """A fresh ``client-request-id``."""
+        return str(uuid.uuid4())
+
+    def headers(
+        self, correlation_id: str, extra: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """Client headers for a token request, plus any ``headers=`` the app passed."""
+        headers = client_headers(
+            correlation_id, app_name=self.app_name, app_version=self.app_version
+        )
+        if extra:
+            headers.update(extra)
+        return headers
+
+    def claims(self, claims_challenge: str | None) -> str | None:
+        """The ``claims`` parameter: capabilities merged with a claims challenge."""
+        return merge_claims(claims_challenge, self.client_capabilities)

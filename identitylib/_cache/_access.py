@@ -1,0 +1,52 @@
+"""Access hooks for custom cache serializers (an identitylib extension).
+
+An app that keeps one serialized cache per partition (per user, per app+tenant, per
+on-behalf-of assertion) loads the partition in ``before_access`` and saves it in
+``after_access`` when ``has_state_changed`` is True.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Union
+
+if TYPE_CHECKING:
+    from ._token_cache import TokenCache
+
+
+@dataclass(frozen=True)
+class CacheAccess:
+    """What the library is about to do (or just did) with a cache."""
+
+    cache: TokenCache
+    partition_key: str | None
+    client_id: str
+    is_app_cache: bool
+    has_state_changed: bool = False
+
+
+AccessHook = Callable[[CacheAccess], None]
+
+
+def app_partition_key(client_id: str, tenant: str) -> str:
+    """Suggested partition of app-only (client credentials) tokens."""
+    return f"{client_id}_{tenant}_AppTokenCache"
+
+
+def user_partition_key(home_account_id: str) -> str:
+    """Suggested partition of one user's tokens."""
+    return home_account_id
+
+
+def assertion_hash(assertion: Union[str, bytes]) -> str:
+    """base64url(SHA-256(assertion)) without padding: the ``user_assertion_hash`` value."""
+    raw = assertion.encode("utf-8") if isinstance(assertion, str) else assertion
+    digest = hashlib.sha256(raw).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def obo_partition_key(user_assertion: Union[str, bytes]) -> str:
+    """Suggested partition of on-behalf-of tokens: the hash of the incoming assertion."""
+    return assertion_hash(user_assertion)

@@ -1,0 +1,218 @@
+"""Turning a token event (one successful token response) into cache entries."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._claims import home_account_id_from, id_token_claims, username_from
+from ._keys import AuthorityType, CredentialType, compute_ext_cache_key
+
+#: Event key under which the protocol layer passes the refresh token entry it redeemed.
+USED_REFRESH_TOKEN = "refresh_token_item"
+#: Lifetime assumed when ``expires_in`` is present but not a number.
+FALLBACK_EXPIRES_IN = 3600
+#: Lifetime assumed when neither ``expires_in`` nor ``expires_on`` is present.
+DEFAULT_EXPIRES_IN = 600
+ACCOUNT_ESTABLISHING_GRANTS = frozenset(
+    {
+        "broker",
+        "authorization_code",
+        "password",
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "user_fic",
+    }
+)
+_CIAM_SUFFIX = ".ciamlogin.com"
+
+Entry = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Write:
+    """One cache write: store ``entry``, or (``new_secret`` set) rotate the RT ``entry``."""
+
+    credential_type: str
+    entry: Entry
+    new_secret: Any = None
+
+
+def seconds(value: Any) -> int | None:
+    """An int from an int, a finite float or a numeric string; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    return None
+
+
+def environment_and_realm(token_endpoint: Any) -> tuple[str | None, str | None]:
+    """Host and tenant segment of a token endpoint (CIAM hosts imply a tenant)."""
+    if not isinstance(token_endpoint, str):
+        return None, None
+    try:
+        parts = urlsplit(token_endpoint)
+        host = parts.hostname
+    except ValueError:
+        return None, None
+    if not host:
+        return None, None
+    segments = parts.path.split("/")
+    first = segments[1] if len(segments) >= 2 and segments[1] else None
+    if host.endswith(_CIAM_SUFFIX) and not first:
+        first = host[: -len(_CIAM_SUFFIX)] + ".onmicrosoft.com"
+    return host, first
+
+
+def sorted_target(event: Mapping[str, Any], response: Mapping[str, Any]) -> str:
+    """Granted scopes (else requested ones), sorted and space-joined."""
+    scopes: Any = response.get("scope")
+    if not isinstance(scopes, str):
+        scopes = event.get("scope")
+    if isinstance(scopes, str):
+        scopes = scopes.split()
+    if not isinstance(scopes, Iterable):
+        return ""
+    return " ".join(sorted(scope for scope in scopes if isinstance(scope, str)))
+
+
+def _is_rt(entry: Entry) -> bool:
+    return entry.get("credential_type") == CredentialType.REFRESH_TOKEN
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
+    """The writes ``TokenCache.add`` performs for ``event`` at time ``now``, in order."""
+    response = _mapping(event.get("response"))
+    data = _mapping(event.get("data"))
+    environment, realm = environment_and_realm(event.get("token_endpoint"))
+    if "environment" in event:
+        environment = event["environment"]
+    if isinstance(environment, str):
+        environment = environment.lower()
+    claims = response.get("id_token_claims")
+    if not isinstance(claims, dict) or not claims:
+        claims = id_token_claims(response.get("id_token"))
+    home_account_id = home_account_id_from(response.get("client_info"), claims)
+    target = sorted_target(event, response)
+    common = {"home_account_id": home_account_id, "environment": environment}
+    client_id = event.get("client_id")
+    assertion_hash = event.get("user_assertion_hash")
+    writes: list[Write] = []
+
+    if response.get("access_token"):
+        at = _access_token(response, data, event, now)
+        at.update(common, client_id=client_id, target=target, realm=realm)
+        at = _ordered_access_token(at)
+        if assertion_hash:
+            at["user_assertion_hash"] = assertion_hash
+        writes.append(Write(CredentialType.ACCESS_TOKEN, at))
+
+    if home_account_id is not None and not event.get("skip_account_creation"):
+        account = {**common, "realm": realm}
+        account["local_account_id"] = (
+            event["_account_id"] if "_account_id" in event else claims.get("oid", claims.get("sub"))
+        )
+        account["username"] = (
+            username_from(claims) or data.get("username") or event.get("username") or ""
+        )
+        account["authority_type"] = event.get(
+            "authority_type", AuthorityType.ADFS if realm == "adfs" else AuthorityType.MSSTS
+        )
+        if event.get("grant_type") in ACCOUNT_ESTABLISHING_GRANTS:
+            account["account_source"] = event["grant_type"]
+        writes.append(Write(CredentialType.ACCOUNT, account))
+
+    if response.get("id_token"):
+        idt = {"credential_type": CredentialType.ID_TOKEN, "secret": response["id_token"]}
+        idt.update(common, realm=realm, client_id=client_id)
+        writes.append(Write(CredentialType.ID_TOKEN, idt))
+
+    refresh_token = response.get("refresh_token")
+    used_rt = event.get(USED_REFRESH_TOKEN) if event.get("grant_type") == "refresh_token" else None
+    if refresh_token and isinstance(used_rt, dict) and _is_rt(used_rt):
+        writes.append(Write(CredentialType.REFRESH_TOKEN, used_rt, new_secret=refresh_token))
+    elif refresh_token:
+        rt = {"credential_type": CredentialType.REFRESH_TOKEN, "secret": refresh_token}
+        rt.update(common, client_id=client_id, target=target)
+        rt["last_modification_time"] = str(now)
+        if "foci" in response:
+            rt["family_id"] = response["foci"]
+        if assertion_hash:
+            rt["user_assertion_hash"] = assertion_hash
+        writes.append(Write(CredentialType.REFRESH_TOKEN, rt))
+
+    app_metadata: Entry = {"client_id": client_id, "environment": environment}
+    if "foci" in response:
+        app_metadata["family_id"] = response["foci"]
+    writes.append(Write(CredentialType.APP_METADATA, app_metadata))
+    return writes
+
+
+def _access_token(
+    response: Mapping[str, Any], data: Mapping[str, Any], event: Mapping[str, Any], now: int
+) -> Entry:
+    if "expires_in" in response:
+        expires_in = seconds(response["expires_in"])
+        if expires_in is None:
+            expires_in = FALLBACK_EXPIRES_IN
+    else:
+        expires_on = seconds(response.get("expires_on"))
+        expires_in = expires_on - now if expires_on is not None else DEFAULT_EXPIRES_IN
+    ext_expires_in = seconds(response.get("ext_expires_in"))
+    if ext_expires_in is None:
+        ext_expires_in = expires_in
+    at: Entry = {
+        "credential_type": CredentialType.ACCESS_TOKEN,
+        "secret": response["access_token"],
+        "token_type": response.get("token_type") or "Bearer",
+        "cached_at": str(now),
+        "expires_on": str(now + expires_in),
+        "extended_expires_on": str(now + ext_expires_in),
+    }
+    if "key_id" in data:
+        at["key_id"] = data["key_id"]
+    ext_cache_key = event.get("ext_cache_key")
+    if ext_cache_key is None:
+        ext_cache_key = compute_ext_cache_key(data)
+    if ext_cache_key:
+        at["ext_cache_key"] = ext_cache_key
+    refresh_in = seconds(response.get("refresh_in"))
+    if refresh_in is not None:
+        at["refresh_on"] = str(now + refresh_in)
+    return at
+
+
+_AT_FIELD_ORDER = (
+    "credential_type",
+    "secret",
+    "home_account_id",
+    "environment",
+    "client_id",
+    "target",
+    "realm",
+    "token_type",
+    "cached_at",
+    "expires_on",
+    "extended_expires_on",
+)
+
+
+def _ordered_access_token(at: Entry) -> Entry:
+    """The AT with MSAL's field order (standard fields first, optional ones after)."""
+    ordered = {name: at[name] for name in _AT_FIELD_ORDER}
+    ordered.update((name, value) for name, value in at.items() if name not in ordered)
+    return ordered

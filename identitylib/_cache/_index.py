@@ -1,0 +1,261 @@
+"""Secondary indices over the cache sections: key strings grouped by field values.
+
+Indices hold only key strings (never entry copies). They are hints: every candidate
+is re-checked against the query, so an index never makes a wrong entry match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Hashable, Mapping
+from typing import Any
+
+from ._keys import CredentialType
+from ._query import ISOLATING_FIELDS, component, components, scope_set
+
+Entry = Mapping[str, Any]
+_NOTHING: frozenset[str] = frozenset()
+
+
+class FieldIndex:
+    """Keys grouped by the values of ``fields`` (``folded`` ones case-insensitively)."""
+
+    def __init__(self, *fields: str, folded: Collection[str] = ("environment",)) -> None:
+        self.fields = fields
+        self._folded = frozenset(folded)
+        self._buckets: dict[tuple[Hashable, ...], set[str]] = {}
+
+    def _value(self, source: Entry) -> tuple[Hashable, ...]:
+        return components(source, self.fields, self._folded)
+
+    def add(self, key: str, entry: Entry) -> None:
+        self._buckets.setdefault(self._value(entry), set()).add(key)
+
+    def remove(self, key: str, entry: Entry) -> None:
+        value = self._value(entry)
+        bucket = self._buckets.get(value)
+        if bucket is not None:
+            bucket.discard(key)
+            if not bucket:
+                del self._buckets[value]
+
+    def applies_to(self, query: Mapping[str, Any]) -> bool:
+        """The query names every indexed field."""
+        return all(f in query for f in self.fields)
+
+    def keys_for(self, query: Mapping[str, Any]) -> Collection[str]:
+        """Keys whose indexed fields equal the query's (a live view: do not mutate)."""
+        return self._buckets.get(self._value(query), _NOTHING)
+
+
+class _ScopeBucket:
+    """The ATs of one partition and, per lower-cased scope, those granting it.
+
+    A posting list holding a single key is stored as that key (most scopes of app-only
+    tokens are unique), otherwise as a set.
+    """
+
+    __slots__ = ("by_scope", "keys")
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self.by_scope: dict[str, str | set[str]] = {}
+
+    def add(self, key: str, scopes: frozenset[str]) -> None:
+        self.keys.add(key)
+        for scope in scopes:
+            posting = self.by_scope.get(scope)
+            if posting is None:
+                self.by_scope[scope] = key
+            elif isinstance(posting, str):
+                if posting != key:
+                    self.by_scope[scope] = {posting, key}
+            else:
+                posting.add(key)
+
+    def remove(self, key: str, scopes: frozenset[str]) -> None:
+        self.keys.discard(key)
+        for scope in scopes:
+            posting = self.by_scope.get(scope)
+            if isinstance(posting, str):
+                if posting == key:
+                    del self.by_scope[scope]
+            elif posting is not None:
+                posting.discard(key)
+                if len(posting) == 1:
+                    self.by_scope[scope] = next(iter(posting))
+                elif not posting:
+                    del self.by_scope[scope]
+
+    def keys_granting(self, scopes: frozenset[str]) -> Collection[str]:
+        """Keys from the shortest posting list among ``scopes`` (all keys if none)."""
+        if not scopes:
+            return self.keys
+        shortest: Collection[str] | None = None
+        for scope in scopes:
+            posting = self.by_scope.get(scope)
+            if posting is None:
+                return _NOTHING
+            if isinstance(posting, str):
+                return (posting,)
+            if shortest is None or len(posting) < len(shortest):
+                shortest = posting
+        return shortest if shortest is not None else _NOTHING
+
+
+_Partition = tuple[Hashable, ...]
+_Partitions = dict[_Partition, _ScopeBucket]
+_App = tuple[Hashable, Hashable]
+_PARTITION_FIELDS = ("realm", *ISOLATING_FIELDS)
+_APP_FIELDS = ("environment", "client_id")
+_FOLDED = frozenset({"environment"})
+
+
+class AccessTokenIndex:
+    """ATs grouped by (environment, client_id), home account, partition, then scope.
+
+    A partition is (realm, key_id, ext_cache_key, user_assertion_hash) within one home
+    account (app-only tokens have the home account ""). A lookup naming all of these
+    touches one partition, and within it only the shortest posting list among the
+    requested scopes.
+    """
+
+    def __init__(self) -> None:
+        self._apps: dict[_App, dict[Hashable, _Partitions]] = {}
+
+    @staticmethod
+    def _app(source: Entry) -> _App:
+        environment, client_id = components(source, _APP_FIELDS, _FOLDED)
+        return environment, client_id
+
+    @staticmethod
+    def _home(source: Entry) -> Hashable:
+        return component(source.get("home_account_id"))
+
+    def add(self, key: str, entry: Entry) -> None:
+        homes = self._apps.setdefault(self._app(entry), {})
+        partitions = homes.setdefault(self._home(entry), {})
+        bucket = partitions.setdefault(components(entry, _PARTITION_FIELDS), _ScopeBucket())
+        bucket.add(key, scope_set(entry.get("target")))
+
+    def remove(self, key: str, entry: Entry) -> None:
+        app, home = self._app(entry), self._home(entry)
+        partition = components(entry, _PARTITION_FIELDS)
+        homes = self._apps.get(app, {})
+        partitions = homes.get(home, {})
+        bucket = partitions.get(partition)
+        if bucket is None:
+            return
+        bucket.remove(key, scope_set(entry.get("target")))
+        if not bucket.keys:
+            del partitions[partition]
+            if not partitions:
+                del homes[home]
+                if not homes:
+                    del self._apps[app]
+
+    @staticmethod
+    def applies_to(query: Mapping[str, Any]) -> bool:
+        return "environment" in query and "client_id" in query
+
+    def keys_for(self, query: Mapping[str, Any], scopes: frozenset[str]) -> Collection[str]:
+        """Candidate keys for an AT query naming environment and client_id."""
+        homes = self._apps.get(self._app(query), {})
+        if "home_account_id" in query:
+            owned = homes.get(self._home(query))
+            groups = [owned] if owned is not None else []
+        else:
+            groups = list(homes.values())
+        wanted = {  # Isolating fields absent from the query must be absent in the entry.
+            position: component(query.get(name))
+            for position, name in enumerate(_PARTITION_FIELDS)
+            if name in query or name in ISOLATING_FIELDS
+        }
+        buckets = []
+        for partitions in groups:
+            if len(wanted) == len(_PARTITION_FIELDS):
+                exact = partitions.get(tuple(wanted[i] for i in range(len(_PARTITION_FIELDS))))
+                buckets += [exact] if exact is not None else []
+            else:
+                buckets += [
+                    bucket
+                    for partition, bucket in partitions.items()
+                    if all(partition[i] == value for i, value in wanted.items())
+                ]
+        found = [bucket.keys_granting(scopes) for bucket in buckets]
+        if len(found) == 1:
+            return found[0]
+        return set().union(*found)
+
+    def app_token_keys(self, environment: Any, client_id: Any) -> set[str]:
+        """Keys of every AT without a home account for this app (all partitions)."""
+        homes = self._apps.get(self._app({"environment": environment, "client_id": client_id}))
+        partitions = (homes or {}).get("", {})
+        return {key for bucket in partitions.values() for key in bucket.keys}
+
+
+class SectionIndex:
+    """All indices of one section; picks the narrowest one for a query."""
+
+    def __init__(self, *fields: FieldIndex, access_tokens: AccessTokenIndex | None = None):
+        self.fields = fields
+        self.access_tokens = access_tokens
+
+    def add(self, key: str, entry: Entry) -> None:
+        if self.access_tokens is not None:
+            self.access_tokens.add(key, entry)
+        for index in self.fields:
+            index.add(key, entry)
+
+    def remove(self, key: str, entry: Entry) -> None:
+        if self.access_tokens is not None:
+            self.access_tokens.remove(key, entry)
+        for index in self.fields:
+            index.remove(key, entry)
+
+    def candidates(
+        self, query: Mapping[str, Any] | None, scopes: frozenset[str] = _NOTHING
+    ) -> Collection[str] | None:
+        """Keys that may match, or None when no index applies (scan the section)."""
+        if not query:
+            return None
+        if self.access_tokens is not None and self.access_tokens.applies_to(query):
+            return self.access_tokens.keys_for(query, scopes)
+        best: Collection[str] | None = None
+        for index in self.fields:
+            if index.applies_to(query):
+                keys = index.keys_for(query)
+                if best is None or len(keys) < len(best):
+                    best = keys
+        return best
+
+
+def new_indices() -> dict[str, SectionIndex]:
+    """Empty indices for the five known sections."""
+    account_owner = ("home_account_id", "environment")
+    return {
+        CredentialType.ACCESS_TOKEN: SectionIndex(
+            FieldIndex(*account_owner), access_tokens=AccessTokenIndex()
+        ),
+        CredentialType.REFRESH_TOKEN: SectionIndex(
+            FieldIndex(*account_owner), FieldIndex("family_id")
+        ),
+        CredentialType.ID_TOKEN: SectionIndex(FieldIndex(*account_owner)),
+        CredentialType.ACCOUNT: SectionIndex(
+            FieldIndex("environment"),
+            FieldIndex("username", folded=("username",)),
+            FieldIndex("home_account_id"),
+        ),
+        CredentialType.APP_METADATA: SectionIndex(FieldIndex("environment", "client_id")),
+    }
+
+
+def build_indices(sections: Mapping[str, Any]) -> dict[str, SectionIndex]:
+    """Indices over ``sections`` built in one pass (non-dict entries are ignored)."""
+    indices = new_indices()
+    for credential_type, index in indices.items():
+        section = sections.get(credential_type)
+        if isinstance(section, dict):
+            for key, entry in section.items():
+                if isinstance(entry, dict):
+                    index.add(key, entry)
+    return indices

@@ -1,0 +1,162 @@
+"""Credential types and the cache key formats shared by every MSAL library."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from typing import Any, Callable
+
+KeyMaker = Callable[..., str]
+
+
+class CredentialType:
+    """Section names of the serialized cache (``TokenCache.CredentialType``)."""
+
+    ACCESS_TOKEN = "AccessToken"
+    ACCESS_TOKEN_EXTENDED = "atext"
+    REFRESH_TOKEN = "RefreshToken"
+    ACCOUNT = "Account"
+    ID_TOKEN = "IdToken"
+    APP_METADATA = "AppMetadata"
+
+
+class AuthorityType:
+    """Values of an account's ``authority_type`` (``TokenCache.AuthorityType``)."""
+
+    ADFS = "ADFS"
+    MSSTS = "MSSTS"
+
+
+#: Request body fields that never contribute to an extended cache key.
+EXT_CACHE_KEY_EXCLUDED_FIELDS = frozenset(
+    {
+        "client_id",
+        "grant_type",
+        "scope",
+        "claims",
+        "username",
+        "password",
+        "refresh_token",
+        "code",
+        "redirect_uri",
+        "code_verifier",
+        "device_code",
+        "assertion",
+        "requested_token_use",
+        "client_assertion",
+        "client_assertion_type",
+        "client_secret",
+        "token_type",
+        "req_cnf",
+        "key_id",
+        "user_federated_identity_credential",
+        "user_id",
+        "client_info",
+    }
+)
+
+
+def _join(*parts: Any) -> str:
+    return "-".join(str(part) if part else "" for part in parts)
+
+
+def access_token_key(
+    *,
+    home_account_id: Any = None,
+    environment: Any = None,
+    client_id: Any = None,
+    realm: Any = None,
+    target: Any = None,
+    ext_cache_key: Any = None,
+    **_other_fields: Any,
+) -> str:
+    """``home-env-AccessToken-client-realm-target`` (``atext`` and a suffix if extended)."""
+    kind = CredentialType.ACCESS_TOKEN_EXTENDED if ext_cache_key else CredentialType.ACCESS_TOKEN
+    key = _join(home_account_id, environment, kind, client_id, realm, target)
+    if ext_cache_key:
+        key = f"{key}-{ext_cache_key}"
+    return key.lower()
+
+
+def refresh_token_key(
+    *,
+    home_account_id: Any = None,
+    environment: Any = None,
+    client_id: Any = None,
+    target: Any = None,
+    **_other_fields: Any,
+) -> str:
+    """``home-env-RefreshToken-client--target``: refresh tokens are cross-tenant."""
+    kind = CredentialType.REFRESH_TOKEN
+    return _join(home_account_id, environment, kind, client_id, "", target).lower()
+
+
+def id_token_key(
+    *,
+    home_account_id: Any = None,
+    environment: Any = None,
+    client_id: Any = None,
+    realm: Any = None,
+    **_other_fields: Any,
+) -> str:
+    """``home-env-IdToken-client-realm-`` (the schema wants an empty target)."""
+    kind = CredentialType.ID_TOKEN
+    return _join(home_account_id, environment, kind, client_id, realm, "").lower()
+
+
+def account_key(
+    *,
+    home_account_id: Any = None,
+    environment: Any = None,
+    realm: Any = None,
+    **_other_fields: Any,
+) -> str:
+    """``home-env-realm``."""
+    return _join(home_account_id, environment, realm).lower()
+
+
+def app_metadata_key(
+    *, environment: Any = None, client_id: Any = None, **_other_fields: Any
+) -> str:
+    """``appmetadata-env-client`` (not lower-cased)."""
+    return _join("appmetadata", environment, client_id)
+
+
+def default_key_makers() -> dict[str, KeyMaker]:
+    """A fresh ``key_makers`` mapping (apps may replace its items)."""
+    return {
+        CredentialType.ACCESS_TOKEN: access_token_key,
+        CredentialType.REFRESH_TOKEN: refresh_token_key,
+        CredentialType.ID_TOKEN: id_token_key,
+        CredentialType.ACCOUNT: account_key,
+        CredentialType.APP_METADATA: app_metadata_key,
+    }
+
+
+def compute_ext_cache_key(data: Mapping[str, Any] | None) -> str:
+    """The extended cache key of a request body: "" when it has no extra field.
+
+    Each extra field contributes ``<len(name)>:<name><len(value)>:<value>`` (byte lengths,
+    names sorted); the SHA-256 of the concatenation is base64url-encoded without padding
+    and lower-cased, as the other MSAL libraries do.
+    """
+    if not data:
+        return ""
+    extra = {
+        str(name): str(value)
+        for name, value in data.items()
+        if name not in EXT_CACHE_KEY_EXCLUDED_FIELDS and value
+    }
+    if not extra:
+        return ""
+    serialized = "".join(
+        f"{_byte_length(name)}:{name}{_byte_length(value)}:{value}"
+        for name, value in sorted(extra.items())
+    )
+    digest = hashlib.sha256(serialized.encode("utf-8")).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=").lower()
+
+
+def _byte_length(text: str) -> int:
+    return len(text.encode("utf-8"))

@@ -1,0 +1,88 @@
+"""Query semantics of ``TokenCache.search``: which entry matches which query."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any
+
+from ._event import seconds
+
+#: Query fields compared case-insensitively.
+CASE_INSENSITIVE_FIELDS = frozenset({"environment"})
+#: AT fields that bind a token to something extra: an entry carrying one only matches
+#: queries that name that field (a plain Bearer lookup never returns such a token).
+ISOLATING_FIELDS = ("key_id", "ext_cache_key", "user_assertion_hash")
+
+
+def component(value: Any, *, fold: bool = False) -> Hashable:
+    """A hashable index component for a field value ("" stands for None/absent)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.lower() if fold else value
+    try:
+        hash(value)
+    except TypeError:
+        return (type(value).__name__, repr(value))
+    return (type(value).__name__, value)
+
+
+def components(
+    source: Mapping[str, Any], fields: tuple[str, ...], folded: frozenset[str] = frozenset()
+) -> tuple[Hashable, ...]:
+    """``component`` of each field of ``source`` (a hot path when indexing)."""
+    out: list[Hashable] = []
+    for name in fields:
+        value = source.get(name)
+        if type(value) is str:
+            out.append(value.lower() if name in folded else value)
+        elif value is None:
+            out.append("")
+        else:
+            out.append(component(value, fold=name in folded))
+    return tuple(out)
+
+
+def scope_set(target: Any) -> frozenset[str]:
+    """Lower-cased scopes of a space-separated target string."""
+    return frozenset(target.lower().split()) if isinstance(target, str) else frozenset()
+
+
+def requested_scopes(target: Iterable[Any] | None) -> frozenset[str]:
+    """Lower-cased requested scopes."""
+    return frozenset(scope.lower() for scope in target or () if isinstance(scope, str))
+
+
+def field_matches(entry: Mapping[str, Any], name: str, wanted: Any) -> bool:
+    """The entry has field ``name`` and it equals ``wanted`` (MSAL's subdict rule)."""
+    if name not in entry:
+        return False
+    actual = entry[name]
+    if name in CASE_INSENSITIVE_FIELDS and isinstance(actual, str) and isinstance(wanted, str):
+        return actual.lower() == wanted.lower()
+    return bool(actual == wanted)
+
+
+def matches(
+    entry: Mapping[str, Any],
+    query: Mapping[str, Any] | None,
+    scopes: frozenset[str],
+    *,
+    isolate: bool,
+) -> bool:
+    """Every query field matches, ``scopes`` is within the target, isolation holds."""
+    if query:
+        for name, wanted in query.items():
+            if not field_matches(entry, name, wanted):
+                return False
+        if isolate and any(entry.get(f) and f not in query for f in ISOLATING_FIELDS):
+            return False
+    elif isolate and any(entry.get(f) for f in ISOLATING_FIELDS):
+        return False
+    return not scopes or scopes <= scope_set(entry.get("target"))
+
+
+def is_expired(entry: Mapping[str, Any], now: int) -> bool:
+    """``expires_on`` is in the past, or missing or unreadable (so unusable)."""
+    expires_on = seconds(entry.get("expires_on"))
+    return expires_on is None or expires_on < now

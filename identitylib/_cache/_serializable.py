@@ -1,0 +1,56 @@
+"""``SerializableTokenCache``: a TokenCache that reads and writes the unified JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Optional
+
+from ._serialization import dump_state, load_state
+from ._token_cache import TokenCache
+
+
+class SerializableTokenCache(TokenCache):
+    """A TokenCache that (de)serializes to the unified cache JSON.
+
+    ``has_state_changed`` tells whether the content changed since the last
+    ``serialize()`` or ``deserialize()``.
+    """
+
+    has_state_changed: bool = False
+
+    def add(self, event: Mapping[str, Any], now: Optional[float] = None) -> None:
+        super().add(event, now=now)
+        self.has_state_changed = True
+
+    def modify(
+        self,
+        credential_type: str,
+        old_entry: Mapping[str, Any],
+        new_key_value_pairs: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        super().modify(credential_type, old_entry, new_key_value_pairs)
+        self.has_state_changed = True
+
+    def _discard(self, credential_type: str, key: str) -> None:
+        super()._discard(credential_type, key)
+        self.has_state_changed = True
+
+    def _state_changed(self) -> bool:
+        return self.has_state_changed
+
+    def deserialize(self, state: Optional[str]) -> None:
+        """Replace the whole content with ``state`` (None or "" empties the cache).
+
+        Raises TokenCacheError on malformed input and keeps the previous content.
+        """
+        sections = load_state(state)
+        with self._lock:
+            self._store.reset(sections)
+            self._cache = sections
+            self.has_state_changed = False
+
+    def serialize(self) -> str:
+        """The content as compact JSON; resets ``has_state_changed``."""
+        with self._lock:
+            self.has_state_changed = False
+            return dump_state(self._cache)

@@ -1,0 +1,105 @@
+"""The sections dict and its indices, kept in step."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from identitylib._log import get_logger
+
+from ._index import SectionIndex, build_indices
+from ._keys import CredentialType
+from ._serialization import KNOWN_SECTIONS
+
+logger = get_logger(__name__)
+
+_Mark = tuple[Any, int]
+
+
+class IndexedSections:
+    """Indices over a sections dict (credential type -> key -> entry).
+
+    ``sync`` notices when the dict was replaced or edited without this class (apps and
+    persistence layers poke at ``TokenCache._cache``) and then rebuilds the indices.
+    Callers hold the cache lock.
+    """
+
+    def __init__(self, sections: dict[str, Any]) -> None:
+        self.sections = sections
+        self._indices: dict[str, SectionIndex] = {}
+        self._marks: dict[str, _Mark] = {}
+        self.reset(sections)
+
+    def reset(self, sections: dict[str, Any]) -> None:
+        """Index ``sections`` from scratch, in one pass."""
+        self._indices = build_indices(sections)
+        self.sections = sections
+        self._marks = {name: self._mark(name) for name in KNOWN_SECTIONS}
+
+    def sync(self, sections: dict[str, Any]) -> None:
+        """Re-index if ``sections`` is not what was indexed, or changed size."""
+        if sections is self.sections and all(
+            _same(self._mark(name), mark) for name, mark in self._marks.items()
+        ):
+            return
+        logger.debug("Token cache content changed outside the cache API; re-indexing")
+        self.reset(sections)
+
+    def _mark(self, credential_type: str) -> _Mark:
+        section = self.sections.get(credential_type)
+        return section, len(section) if isinstance(section, dict) else 0
+
+    def section(self, credential_type: str) -> dict[str, Any]:
+        """The section's entries ({} when absent or not a dict)."""
+        section = self.sections.get(credential_type)
+        return section if isinstance(section, dict) else {}
+
+    def put(self, credential_type: str, key: str, entry: dict[str, Any]) -> None:
+        """Store ``entry`` under ``key`` (an overwrite keeps the key's position)."""
+        section = self.sections.setdefault(credential_type, {})
+        self._unindex(credential_type, key, section.get(key))
+        section[key] = entry
+        index = self._indices.get(credential_type)
+        if index is not None:
+            index.add(key, entry)
+        self._remark(credential_type)
+
+    def delete(self, credential_type: str, key: str) -> None:
+        """Remove the entry under ``key``, if any (the section is created, as MSAL does)."""
+        section = self.sections.setdefault(credential_type, {})
+        self._unindex(credential_type, key, section.pop(key, None))
+        self._remark(credential_type)
+
+    def _unindex(self, credential_type: str, key: str, entry: Any) -> None:
+        index = self._indices.get(credential_type)
+        if index is not None and isinstance(entry, dict):
+            index.remove(key, entry)
+
+    def _remark(self, credential_type: str) -> None:
+        if credential_type in self._marks:
+            self._marks[credential_type] = self._mark(credential_type)
+
+    def candidates(
+        self,
+        credential_type: str,
+        query: Mapping[str, Any] | None,
+        scopes: frozenset[str] = frozenset(),
+    ) -> Collection[str] | None:
+        """Keys that may match ``query``, or None when the section must be scanned."""
+        index = self._indices.get(credential_type)
+        return index.candidates(query, scopes) if index is not None else None
+
+    def app_token_keys(self, environment: Any, client_id: Any) -> set[str]:
+        """Keys of the app-only ATs of one client."""
+        index = self._indices.get(CredentialType.ACCESS_TOKEN)
+        tokens = index.access_tokens if index is not None else None
+        return tokens.app_token_keys(environment, client_id) if tokens is not None else set()
+
+    @property
+    def indices(self) -> dict[str, SectionIndex]:
+        """The live indices (for tests and diagnostics)."""
+        return self._indices
+
+
+def _same(current: _Mark, recorded: _Mark) -> bool:
+    return current[0] is recorded[0] and current[1] == recorded[1]

@@ -1,0 +1,353 @@
+"""``TokenCache``: MSAL's cache API and semantics over indexed sections."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Callable, Optional
+
+from identitylib._log import get_logger, redact
+
+from ._access import AccessHook, CacheAccess
+from ._event import seconds, writes_for_event
+from ._keys import AuthorityType, CredentialType, KeyMaker, default_key_makers
+from ._query import component, field_matches, is_expired, matches, requested_scopes
+from ._store import IndexedSections
+
+logger = get_logger(__name__)
+
+Entry = dict[str, Any]
+_EXACT_KEY_FIELDS = ("home_account_id", "environment", "client_id", "realm")
+_ACCOUNT_OWNED = (
+    CredentialType.ACCESS_TOKEN,
+    CredentialType.REFRESH_TOKEN,
+    CredentialType.ID_TOKEN,
+    CredentialType.ACCOUNT,
+)
+
+
+class TokenCache:
+    """In-memory token cache with MSAL Python's API, schema and key formats.
+
+    Sections live in ``_cache`` (credential type -> key -> entry). Secondary indices
+    make the lookups the library performs independent of the cache size.
+    """
+
+    CredentialType = CredentialType
+    AuthorityType = AuthorityType
+
+    def __init__(
+        self,
+        *,
+        before_access: Optional[AccessHook] = None,
+        after_access: Optional[AccessHook] = None,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._cache: dict[str, Any] = {}
+        self.key_makers: dict[str, KeyMaker] = default_key_makers()
+        self._before_access = before_access
+        self._after_access = after_access
+        self._changed_since_access = False
+        self._store = IndexedSections(self._cache)
+
+    def _synced(self) -> IndexedSections:
+        """The store, re-indexed first if ``_cache`` was edited directly (lock held)."""
+        self._store.sync(self._cache)
+        return self._store
+
+    # ------------------------------------------------------------------ search
+
+    def search(
+        self,
+        credential_type: str,
+        target: Optional[Iterable[str]] = None,
+        query: Optional[Mapping[str, Any]] = None,
+        *,
+        now: Optional[float] = None,
+    ) -> Iterator[Entry]:
+        """Yield the entries matching ``query`` whose target covers ``target``.
+
+        Every query field must be present in the entry with an equal value
+        (``environment`` case-insensitively); scopes compare case-insensitively.
+        ATs bound to a key_id, ext_cache_key or user_assertion_hash only match queries
+        naming that field. Expired ATs met on the way are removed. The exact-key AT is
+        yielded first. Matches are collected under the lock; iteration runs without it.
+        """
+        yield from self._collect(credential_type, target, query, now)
+
+    def find(
+        self,
+        credential_type: str,
+        target: Optional[Iterable[str]] = None,
+        query: Optional[Mapping[str, Any]] = None,
+        *,
+        now: Optional[float] = None,
+    ) -> list[Entry]:
+        """Deprecated: ``list(search(...))``."""
+        warnings.warn(
+            "Use list(search(...)) instead to explicitly get a list.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return list(self.search(credential_type, target=target, query=query, now=now))
+
+    def _collect(
+        self,
+        credential_type: str,
+        target: Optional[Iterable[str]],
+        query: Optional[Mapping[str, Any]],
+        now: Optional[float],
+    ) -> list[Entry]:
+        target_list = sorted(scope for scope in target or () if isinstance(scope, str))
+        scopes = requested_scopes(target_list)
+        is_at = credential_type == CredentialType.ACCESS_TOKEN
+        moment = int(time.time() if now is None else now)
+        found: list[Entry] = []
+        expired: list[tuple[str, Entry]] = []
+
+        def consider(key: str, entry: Any) -> None:
+            if not isinstance(entry, dict):
+                return
+            if is_at and is_expired(entry, moment):
+                expired.append((key, entry))
+            elif matches(entry, query, scopes, isolate=is_at):
+                found.append(entry)
+
+        with self._lock:
+            store = self._synced()
+            section = store.section(credential_type)
+            exact_key = None
+            if is_at and query and target_list and all(f in query for f in _EXACT_KEY_FIELDS):
+                exact_key = self._exact_access_token_key(query, target_list)
+                consider(exact_key, section.get(exact_key))
+            keys = store.candidates(credential_type, query, scopes)
+            if keys is None:
+                for key, entry in section.items():
+                    if key != exact_key:
+                        consider(key, entry)
+            else:
+                for key in keys:
+                    if key != exact_key:
+                        consider(key, section.get(key))
+            self._purge(expired)
+        return found
+
+    def _exact_access_token_key(self, query: Mapping[str, Any], target: list[str]) -> str:
+        return self.key_makers[CredentialType.ACCESS_TOKEN](
+            home_account_id=query["home_account_id"],
+            environment=query["environment"],
+            client_id=query["client_id"],
+            realm=query["realm"],
+            target=" ".join(target),
+            ext_cache_key=query.get("ext_cache_key"),
+        )
+
+    def _purge(self, expired: list[tuple[str, Entry]]) -> None:
+        """Remove expired ATs found by a search (caller holds the lock)."""
+        for key, entry in expired:
+            if self._synced().section(CredentialType.ACCESS_TOKEN).get(key) is not entry:
+                continue  # Replaced meanwhile.
+            self.modify(CredentialType.ACCESS_TOKEN, entry)
+            if self._synced().section(CredentialType.ACCESS_TOKEN).get(key) is entry:
+                self._discard(CredentialType.ACCESS_TOKEN, key)  # Key made another way.
+
+    # --------------------------------------------------------- indexed helpers
+
+    def _lookup(
+        self, credential_type: str, probe: Mapping[str, Any], keep: Callable[[Entry], bool]
+    ) -> list[Entry]:
+        """Entries found through the narrowest index for ``probe`` that pass ``keep``."""
+        with self._lock:
+            store = self._synced()
+            section = store.section(credential_type)
+            keys = store.candidates(credential_type, probe)
+            entries = section.values() if keys is None else (section.get(k) for k in keys)
+            return [e for e in entries if isinstance(e, dict) and keep(e)]
+
+    def _accounts(self, environment: str | None, username: str | None = None) -> list[Entry]:
+        """Account entries of ``environment`` (any if None), optionally of one username.
+
+        The username is compared case-insensitively.
+        """
+        probe: dict[str, Any] = {}
+        if environment is not None:
+            probe["environment"] = environment
+        if username is not None:
+            probe["username"] = username
+
+        def keep(entry: Entry) -> bool:
+            if environment is not None and not field_matches(entry, "environment", environment):
+                return False
+            if username is None:
+                return True
+            found = entry.get("username")
+            return isinstance(found, str) and found.lower() == username.lower()
+
+        return self._lookup(CredentialType.ACCOUNT, probe, keep)
+
+    def _entries_of_account(
+        self, home_account_id: str | None, environment: str | None
+    ) -> dict[str, list[Entry]]:
+        """Every AT, RT, IdToken and Account of a home account in one environment.
+
+        All realms and clients, including key-bound and extended-key ATs.
+        """
+        probe = {"home_account_id": home_account_id, "environment": environment}
+
+        def keep(entry: Entry) -> bool:
+            return component(entry.get("home_account_id")) == component(
+                home_account_id
+            ) and field_matches(entry, "environment", environment)
+
+        return {kind: self._lookup(kind, probe, keep) for kind in _ACCOUNT_OWNED}
+
+    def _app_access_tokens(self, client_id: str, environment: str) -> list[Entry]:
+        """ATs of this client without a home account (app-only tokens), any realm.
+
+        Includes key-bound and extended-key ATs; expired ones too.
+        """
+        with self._lock:
+            store = self._synced()
+            section = store.section(CredentialType.ACCESS_TOKEN)
+            keys = store.app_token_keys(environment, client_id)
+            return [
+                entry
+                for entry in (section.get(key) for key in keys)
+                if isinstance(entry, dict)
+                and not entry.get("home_account_id")
+                and entry.get("client_id") == client_id
+                and field_matches(entry, "environment", environment)
+            ]
+
+    def _get_app_metadata(self, environment: Any, client_id: Any, default: Any = None) -> Any:
+        """The AppMetadata entry of an app (O(1) key lookup), else ``default``."""
+        key = self.key_makers[CredentialType.APP_METADATA](
+            environment=environment, client_id=client_id
+        )
+        with self._lock:
+            return self._synced().section(CredentialType.APP_METADATA).get(key, default)
+
+    # ------------------------------------------------------------------ writes
+
+    def add(self, event: Mapping[str, Any], now: Optional[float] = None) -> None:
+        """Store the tokens of a successful token response (``event``)."""
+        self._log_event(event)
+        moment = seconds(now)
+        writes = writes_for_event(event, int(time.time()) if moment is None else moment)
+        with self._lock:
+            for write in writes:
+                if write.new_secret is not None:
+                    self.update_rt(write.entry, write.new_secret)
+                else:
+                    self.modify(write.credential_type, write.entry, write.entry)
+
+    @staticmethod
+    def _log_event(event: Mapping[str, Any]) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        try:
+            safe = json.dumps(redact(event, pii=False), sort_keys=True, default=str)
+        except (TypeError, ValueError, RecursionError):
+            safe = "(not loggable)"
+        logger.debug("Adding a token event to the cache: %s", safe)
+
+    def modify(
+        self,
+        credential_type: str,
+        old_entry: Mapping[str, Any],
+        new_key_value_pairs: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        """Store ``{**old_entry, **new_key_value_pairs}`` under old_entry's key, or
+        remove old_entry when ``new_key_value_pairs`` is empty or None."""
+        key = self.key_makers[credential_type](**old_entry)
+        with self._lock:
+            store = self._synced()
+            if new_key_value_pairs:
+                store.put(credential_type, key, {**old_entry, **new_key_value_pairs})
+            else:
+                store.delete(credential_type, key)
+            self._changed_since_access = True
+
+    def _discard(self, credential_type: str, key: str) -> None:
+        """Remove the entry stored under ``key`` (caller holds the lock)."""
+        self._synced().delete(credential_type, key)
+        self._changed_since_access = True
+
+    def remove_rt(self, rt_item: Mapping[str, Any]) -> None:
+        """Remove a refresh token entry."""
+        _expect_type(rt_item, CredentialType.REFRESH_TOKEN)
+        self.modify(CredentialType.REFRESH_TOKEN, rt_item)
+
+    def update_rt(self, rt_item: Mapping[str, Any], new_rt: str) -> None:
+        """Replace the secret of a refresh token entry, keeping its key and fields."""
+        _expect_type(rt_item, CredentialType.REFRESH_TOKEN)
+        self.modify(
+            CredentialType.REFRESH_TOKEN,
+            rt_item,
+            {"secret": new_rt, "last_modification_time": str(int(time.time()))},
+        )
+
+    def remove_at(self, at_item: Mapping[str, Any]) -> None:
+        """Remove an access token entry."""
+        _expect_type(at_item, CredentialType.ACCESS_TOKEN)
+        self.modify(CredentialType.ACCESS_TOKEN, at_item)
+
+    def remove_idt(self, idt_item: Mapping[str, Any]) -> None:
+        """Remove an ID token entry."""
+        _expect_type(idt_item, CredentialType.ID_TOKEN)
+        self.modify(CredentialType.ID_TOKEN, idt_item)
+
+    def remove_account(self, account_item: Mapping[str, Any]) -> None:
+        """Remove an account entry."""
+        if "authority_type" not in account_item:
+            raise ValueError("Not an account entry: it has no authority_type")
+        self.modify(CredentialType.ACCOUNT, account_item)
+
+    # ------------------------------------------------------------ access hooks
+
+    def on_before_access(self, access: CacheAccess) -> None:
+        """Called before the library reads or writes; calls ``before_access``."""
+        if self._before_access is not None:
+            self._before_access(access)
+
+    def on_after_access(self, access: CacheAccess) -> None:
+        """Called after the library read or wrote; calls ``after_access``."""
+        if self._after_access is not None:
+            self._after_access(access)
+
+    def _state_changed(self) -> bool:
+        return self._changed_since_access
+
+    @contextmanager
+    def access(
+        self, partition_key: str | None, client_id: str, is_app_cache: bool
+    ) -> Iterator[CacheAccess]:
+        """Hold the cache between the before- and after-access hooks.
+
+        The lock is held throughout, so keep network calls outside the block.
+        The after hook runs even if the block raises.
+        """
+        with self._lock:
+            access = CacheAccess(
+                cache=self,
+                partition_key=partition_key,
+                client_id=client_id,
+                is_app_cache=is_app_cache,
+            )
+            self.on_before_access(access)
+            self._changed_since_access = False
+            try:
+                yield access
+            finally:
+                self.on_after_access(replace(access, has_state_changed=self._state_changed()))
+
+
+def _expect_type(item: Mapping[str, Any], credential_type: str) -> None:
+    if item.get("credential_type") != credential_type:
+        raise ValueError(f"Not a {credential_type} entry")

@@ -1,0 +1,104 @@
+"""``acquire_token_for_client``: app-only tokens, served from the cache while fresh."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from identitylib._application._state import AppState
+from identitylib._cache import app_partition_key
+from identitylib._log import get_logger
+from identitylib._protocol._errors import INVALID_CLIENT_CREDENTIAL, error_result
+from identitylib._protocol._messages import Flow
+from identitylib._protocol._request import token_request
+from identitylib._protocol._token_response import parse_token_response
+from identitylib._protocol.grants import client_credentials
+
+from ._results import (
+    cache_access,
+    cache_event,
+    cache_hit_result,
+    find_access_token,
+    provider_result,
+)
+
+logger = get_logger(__name__)
+
+
+def acquire_token_for_client(
+    state: AppState,
+    scopes: Sequence[str],
+    *,
+    claims_challenge: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Flow[dict[str, Any]]:
+    """Serve a cached app token, refreshing it proactively; else request one."""
+    authority = state.authority
+    now = state.now()
+    realm = authority.expected_realm
+    if realm is None:
+        realm = (yield from authority.metadata_flow()).realm
+    query: dict[str, Any] = {
+        "client_id": state.client_id,
+        "environment": state.environment,
+        "realm": realm,
+        "home_account_id": None,
+    }
+    if data and data.get("key_id"):
+        query["key_id"] = data["key_id"]
+    partition = app_partition_key(state.client_id, realm)
+    cached: dict[str, Any] | None = None
+    if not claims_challenge:
+        with cache_access(state.token_cache, partition, state.client_id, is_app_cache=True):
+            cached, refresh_due = find_access_token(state.token_cache, scopes, query, now)
+        if cached is not None and not refresh_due:
+            logger.debug("Access token served from the cache")
+            return cache_hit_result(cached, now)
+
+    metadata = yield from authority.metadata_flow()
+    correlation_id = state.new_correlation_id()
+    assert state.credential is not None
+    try:
+        auth = state.credential.auth_fields(
+            client_id=state.client_id,
+            token_endpoint=metadata.token_endpoint,
+            is_adfs=authority.is_adfs,
+        )
+    except ValueError as exc:
+        return error_result(INVALID_CLIENT_CREDENTIAL, str(exc), correlation_id=correlation_id)
+    fields = client_credentials.request_fields(
+        client_id=state.client_id,
+        scopes=scopes,
+        client_auth=auth,
+        claims=state.claims(claims_challenge),
+        extra=data,
+    )
+    request = token_request(metadata.token_endpoint, fields, state.headers(correlation_id, headers))
+    try:
+        response = yield request
+    except Exception:
+        if cached is not None:
+            logger.warning("Proactive refresh failed; serving the cached token", exc_info=True)
+            return cache_hit_result(cached, now)
+        raise
+    result = parse_token_response(response, correlation_id=correlation_id)
+    if "error" in result:
+        if cached is not None:
+            logger.warning(
+                "Proactive refresh failed (%s); serving the cached token", result["error"]
+            )
+            return cache_hit_result(cached, now)
+        return result
+    if "access_token" in result:
+        event = cache_event(
+            state,
+            scopes=scopes,
+            token_endpoint=metadata.token_endpoint,
+            grant_type=client_credentials.GRANT_TYPE,
+            response=result,
+            data=fields,
+        )
+        with cache_access(state.token_cache, partition, state.client_id, is_app_cache=True):
+            state.token_cache.add(event, now=now)
+    return provider_result(result, now)

@@ -1,0 +1,65 @@
+"""Decoding (never validating) the JWTs and ``client_info`` a token response carries."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Decode base64url (or standard base64) text with or without padding."""
+    cleaned = segment.strip().replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned) % 4)
+    return base64.b64decode(cleaned, validate=True)
+
+
+def b64url_encode(raw: bytes) -> str:
+    """Encode bytes as base64url without padding."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_json_segment(segment: str) -> dict[str, Any]:
+    """Decode one base64url JSON object; raise ValueError on anything else."""
+    try:
+        value = json.loads(b64url_decode(segment).decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not base64url-encoded JSON: {type(exc).__name__}") from None
+    if not isinstance(value, dict):
+        raise ValueError("base64url JSON is not an object")
+    return value
+
+
+def decode_jwt_claims(token: str) -> dict[str, Any]:
+    """Return the payload of a compact JWT without checking its signature."""
+    if not isinstance(token, str):
+        raise ValueError("a JWT must be a string")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ValueError("not a compact JWT (expected three dot-separated parts)")
+    return decode_json_segment(parts[1])
+
+
+def decode_client_info(client_info: str) -> dict[str, Any]:
+    """Decode ``client_info`` (``{"uid": ..., "utid": ...}``); raise ValueError if malformed."""
+    return decode_json_segment(client_info)
+
+
+def home_account_id_from(
+    client_info: str | None, id_token_claims: dict[str, Any] | None
+) -> str | None:
+    """``uid.utid`` from client_info, else the ID token ``sub`` (ADFS), else None."""
+    if client_info:
+        try:
+            info = decode_client_info(client_info)
+        except ValueError:
+            info = {}
+        uid, utid = info.get("uid"), info.get("utid")
+        if isinstance(uid, str) and isinstance(utid, str) and uid and utid:
+            return f"{uid}.{utid}"
+    if id_token_claims:
+        sub = id_token_claims.get("sub")
+        if isinstance(sub, str) and sub:
+            return sub
+    return None

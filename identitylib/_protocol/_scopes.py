@@ -1,0 +1,56 @@
+"""Scope validation and the decoration MSAL applies to user flows."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+#: Scopes the library adds to user flows itself; apps may not pass them.
+RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
+
+
+def validate_scopes(scopes: object, *, name: str = "scopes") -> list[str]:
+    """Return ``scopes`` as a list of strings or raise ValueError/TypeError saying why."""
+    if isinstance(scopes, str):
+        raise ValueError(
+            f"{name} must be a list of scope strings, not a single string; "
+            f"write [{scopes!r}] instead of {scopes!r}"
+        )
+    if not isinstance(scopes, (list, set, tuple, frozenset)):
+        raise ValueError(
+            f"{name} must be a list, tuple or set of strings, got {type(scopes).__name__}"
+        )
+    result: list[str] = []
+    for scope in scopes:
+        if not isinstance(scope, str):
+            raise TypeError(f"every scope must be a string, got {type(scope).__name__}")
+        if scope.strip():
+            result.append(scope.strip())
+    return result
+
+
+def reject_reserved(scopes: Iterable[str]) -> None:
+    """Raise ValueError if an app passed one of the reserved OIDC scopes."""
+    reserved = sorted(s for s in scopes if s.lower() in RESERVED_SCOPES)
+    if reserved:
+        raise ValueError(
+            f"Remove the reserved scopes {reserved} from your request: the library adds "
+            f"{sorted(RESERVED_SCOPES)} to user sign-in requests itself"
+        )
+
+
+def decorate(scopes: Collection[str], exclude: Collection[str] = ()) -> list[str]:
+    """Add the reserved OIDC scopes (minus ``exclude``) to a user flow's scopes."""
+    reject_reserved(scopes)
+    decorated = set(scopes) | RESERVED_SCOPES
+    decorated -= set(exclude)
+    return sorted(decorated)
+
+
+def to_wire(scopes: Iterable[str]) -> str:
+    """Scopes as sent on the wire: de-duplicated, sorted, space-joined."""
+    return " ".join(sorted(set(scopes)))
+
+
+def from_wire(scope: str) -> list[str]:
+    """Split a space-separated scope string."""
+    return scope.split()

@@ -1,0 +1,149 @@
+"""Turning a token endpoint's HTTP response into a normalised result or an error result.
+
+Whatever the server sends, the answer is a dict: the normalised success body, or an error
+dict with ``error`` and ``error_description``. Nothing here raises on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from ._errors import INVALID_RESPONSE, error_result
+from ._jwt import decode_client_info, decode_jwt_claims
+from ._messages import HttpResponse
+
+#: Longest lifetime believed from a server; longer values are clamped to it (7 days).
+MAX_LIFETIME = 7 * 24 * 3600
+#: Lifetime assumed when a successful response carries no ``expires_in``.
+DEFAULT_LIFETIME = 600
+#: Largest body parsed as JSON, in characters.
+MAX_BODY = 1 << 20
+
+
+def parse_json_object(response: HttpResponse, what: str) -> dict[str, Any] | str:
+    """Decode a JSON object body; return a description of the problem instead on failure."""
+    text = response.text
+    if len(text) > MAX_BODY:
+        return f"the {what} response body is larger than {MAX_BODY} characters"
+    try:
+        body = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        content_type = response.headers.get("content-type", "unknown content type")
+        return (
+            f"the {what} answered HTTP {response.status_code} with a body that is not JSON "
+            f"({content_type})"
+        )
+    if not isinstance(body, dict):
+        return f"the {what} answered HTTP {response.status_code} with JSON that is not an object"
+    return body
+
+
+def coerce_seconds(value: Any) -> int | None:
+    """An int number of seconds from an int, float or numeric string; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return int(number) if math.isfinite(number) else None
+    return None
+
+
+def _error_body(body: dict[str, Any], status: int, correlation_id: str | None) -> dict[str, Any]:
+    error = body.get("error")
+    if not isinstance(error, str) or not error:
+        return error_result(
+            INVALID_RESPONSE,
+            f"the token endpoint answered HTTP {status} with a non-string 'error' member",
+            correlation_id=correlation_id,
+        )
+    result = dict(body)
+    if not isinstance(result.get("error_description"), str):
+        result["error_description"] = f"{error} (HTTP {status})"
+    if correlation_id and not result.get("correlation_id"):
+        result["correlation_id"] = correlation_id
+    return result
+
+
+def _normalise_lifetimes(body: dict[str, Any]) -> str | None:
+    expires_in = coerce_seconds(body.get("expires_in"))
+    if "expires_in" not in body:
+        expires_in = DEFAULT_LIFETIME
+    if expires_in is None or expires_in < 0:
+        return f"'expires_in' is not a non-negative number of seconds: {body.get('expires_in')!r}"
+    body["expires_in"] = min(expires_in, MAX_LIFETIME)
+    ext = coerce_seconds(body.get("ext_expires_in"))
+    body["ext_expires_in"] = (
+        body["expires_in"] if ext is None or ext < 0 else min(ext, MAX_LIFETIME)
+    )
+    if "refresh_in" in body:
+        refresh_in = coerce_seconds(body["refresh_in"])
+        if refresh_in is None or refresh_in < 0 or refresh_in >= body["expires_in"]:
+            del body["refresh_in"]
+        else:
+            body["refresh_in"] = refresh_in
+    return None
+
+
+def _check_strings(body: dict[str, Any]) -> str | None:
+    for name in ("access_token", "refresh_token", "id_token", "token_type", "client_info", "foci"):
+        if name in body and not isinstance(body[name], str):
+            return f"'{name}' is a {type(body[name]).__name__}, not a string"
+    if "scope" in body and not isinstance(body["scope"], str):
+        if isinstance(body["scope"], list) and all(isinstance(s, str) for s in body["scope"]):
+            body["scope"] = " ".join(body["scope"])
+        else:
+            return f"'scope' is a {type(body['scope']).__name__}, not a string"
+    return None
+
+
+def parse_token_response(
+    response: HttpResponse, *, correlation_id: str | None = None
+) -> dict[str, Any]:
+    """Return the normalised token response body, or an error result.
+
+    Normalisations: ``expires_in``, ``ext_expires_in`` and ``refresh_in`` become ints
+    (numeric strings accepted, lifetimes clamped to :data:`MAX_LIFETIME`, a missing
+    ``expires_in`` means :data:`DEFAULT_LIFETIME`); ``token_type`` defaults to ``Bearer``;
+    ``id_token_claims`` is added from a decoded (not validated) ``id_token``.
+    """
+    body = parse_json_object(response, "token endpoint")
+    if isinstance(body, str):
+        return error_result(INVALID_RESPONSE, body, correlation_id=correlation_id)
+    if "error" in body or not response.is_success:
+        if "error" not in body:
+            return error_result(
+                INVALID_RESPONSE,
+                f"the token endpoint answered HTTP {response.status_code} without an OAuth error",
+                correlation_id=correlation_id,
+            )
+        return _error_body(body, response.status_code, correlation_id)
+    problem = _check_strings(body)
+    if problem is None and not body.get("access_token") and not body.get("id_token"):
+        problem = "the response has neither an 'access_token' nor an 'id_token'"
+    if problem is None and body.get("access_token"):
+        problem = _normalise_lifetimes(body)
+    if problem is None and body.get("id_token"):
+        try:
+            body["id_token_claims"] = decode_jwt_claims(body["id_token"])
+        except ValueError as exc:
+            problem = f"'id_token' is not a usable JWT: {exc}"
+    if problem is None and body.get("client_info"):
+        try:
+            decode_client_info(body["client_info"])
+        except ValueError as exc:
+            problem = f"'client_info' is malformed: {exc}"
+    if problem is not None:
+        return error_result(
+            INVALID_RESPONSE, f"Malformed token response: {problem}", correlation_id=correlation_id
+        )
+    body.setdefault("token_type", "Bearer")
+    return body

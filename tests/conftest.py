@@ -1,0 +1,55 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+
+from identitylib._authority._registry import REGISTRY
+
+TENANT = "11111111-2222-3333-4444-555555555555"
+CLIENT_ID = "cid-0000"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_registry() -> Iterator[None]:
+    """Every test starts with no authority metadata remembered by the process."""
+    REGISTRY.clear()
+    yield
+    REGISTRY.clear()
+
+
+def oidc_config(
+    base: str = "https://login.microsoftonline.com", tenant: str = TENANT
+) -> dict[str, Any]:
+    """An Entra v2 OpenID configuration document for ``{base}/{tenant}``."""
+    return {
+        "issuer": f"{base}/{tenant}/v2.0",
+        "authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/authorize",
+        "token_endpoint": f"{base}/{tenant}/oauth2/v2.0/token",
+        "device_authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/devicecode",
+        "end_session_endpoint": f"{base}/{tenant}/oauth2/v2.0/logout",
+        "jwks_uri": f"{base}/{tenant}/discovery/v2.0/keys",
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
+    }
+
+
+@pytest.fixture
+def http() -> Iterator[responses.RequestsMock]:
+    """A ``responses`` mock in which any unregistered request fails the call."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def add_discovery(
+    mock: responses.RequestsMock,
+    base: str = "https://login.microsoftonline.com",
+    tenant: str = TENANT,
+) -> str:
+    """Register the discovery document of ``{base}/{tenant}``; return its token endpoint."""
+    config = oidc_config(base, tenant)
+    mock.get(f"{base}/{tenant}/v2.0/.well-known/openid-configuration", json=config)
+    return str(config["token_endpoint"])
