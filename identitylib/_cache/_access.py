@@ -7,10 +7,11 @@ on-behalf-of assertion) loads the partition in ``before_access`` and saves it in
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Union
+
+from identitylib._protocol._jwt import b64url_encode
 
 if TYPE_CHECKING:
     from ._token_cache import TokenCache
@@ -44,7 +45,7 @@ def assertion_hash(assertion: Union[str, bytes]) -> str:
     """base64url(SHA-256(assertion)) without padding: the ``user_assertion_hash`` value."""
     raw = assertion.encode("utf-8") if isinstance(assertion, str) else assertion
     digest = hashlib.sha256(raw).digest()
-    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+    return b64url_encode(digest)
 
 
 def obo_partition_key(user_assertion: Union[str, bytes]) -> str:

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
-#: Longest client_info or ID token segment decoded, in characters.
-MAX_SEGMENT = 64 * 1024
+from identitylib._protocol._jwt import decode_json_segment
 
 
 def decode_base64_json(segment: Any) -> dict[str, Any]:
     """The JSON object in a base64 (url-safe or standard, padded or not) string, else {}."""
-    if not isinstance(segment, str) or not segment or len(segment) > MAX_SEGMENT:
-        return {}
-    text = segment.strip().replace("-", "+").replace("_", "/").rstrip("=")
-    text += "=" * (-len(text) % 4)
     try:
-        decoded = json.loads(base64.b64decode(text, validate=True).decode("utf-8"))
-    except (binascii.Error, ValueError, RecursionError):
+        return decode_json_segment(segment) if segment else {}
+    except ValueError:
         return {}
-    return decoded if isinstance(decoded, dict) else {}
 
 
 def id_token_claims(id_token: Any) -> dict[str, Any]:

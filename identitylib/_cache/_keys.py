@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Mapping
 from typing import Any, Callable
+
+from identitylib._protocol._jwt import b64url_encode
 
 KeyMaker = Callable[..., str]
 
@@ -155,7 +156,7 @@ def compute_ext_cache_key(data: Mapping[str, Any] | None) -> str:
         for name, value in sorted(extra.items())
     )
     digest = hashlib.sha256(serialized.encode("utf-8")).digest()
-    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=").lower()
+    return b64url_encode(digest).lower()
 
 
 def _byte_length(text: str) -> int:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from identitylib._log import get_logger
+from identitylib._protocol._jwt import b64url_encode as b64url
 
 __all__ = [
     "EC_ALGORITHMS",
@@ -49,10 +50,6 @@ _PEM_CERT = re.compile(
 _SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
 EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 _MIN_RSA_BITS = 2048
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _text(value: str | bytes) -> str:

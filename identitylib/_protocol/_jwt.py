@@ -20,11 +20,17 @@ def b64url_encode(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
+#: Longest base64url JSON segment decoded, in characters.
+MAX_SEGMENT = 64 * 1024
+
+
 def decode_json_segment(segment: str) -> dict[str, Any]:
     """Decode one base64url JSON object; raise ValueError on anything else."""
+    if not isinstance(segment, str) or len(segment) > MAX_SEGMENT:
+        raise ValueError("not a base64url string of a reasonable size")
     try:
         value = json.loads(b64url_decode(segment).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"not base64url-encoded JSON: {type(exc).__name__}") from None
     if not isinstance(value, dict):
         raise ValueError("base64url JSON is not an object")
@@ -44,22 +50,3 @@ def decode_jwt_claims(token: str) -> dict[str, Any]:
 def decode_client_info(client_info: str) -> dict[str, Any]:
     """Decode ``client_info`` (``{"uid": ..., "utid": ...}``); raise ValueError if malformed."""
     return decode_json_segment(client_info)
-
-
-def home_account_id_from(
-    client_info: str | None, id_token_claims: dict[str, Any] | None
-) -> str | None:
-    """``uid.utid`` from client_info, else the ID token ``sub`` (ADFS), else None."""
-    if client_info:
-        try:
-            info = decode_client_info(client_info)
-        except ValueError:
-            info = {}
-        uid, utid = info.get("uid"), info.get("utid")
-        if isinstance(uid, str) and isinstance(utid, str) and uid and utid:
-            return f"{uid}.{utid}"
-    if id_token_claims:
-        sub = id_token_claims.get("sub")
-        if isinstance(sub, str) and sub:
-            return sub
-    return None
