@@ -5,8 +5,10 @@ from __future__ import annotations
 import warnings
 from typing import Any, Optional
 
+from identitylib._authority._hosts import aliases_of
 from identitylib._cache import app_partition_key
 from identitylib._flows import client_credentials
+from identitylib._flows._results import cache_access
 from identitylib._protocol._errors import error_result
 from identitylib._protocol._scopes import validate_scopes
 
@@ -69,25 +71,21 @@ class ConfidentialClientApplication(ClientApplication):
         )
 
     def remove_tokens_for_client(self) -> None:
-        """Remove every app-only access token this app cached (for its authority's cloud)."""
+        """Remove the app-only access tokens this app cached, in every tenant of its cloud."""
         cache = self.token_cache
-        remove_app_tokens = getattr(cache, "_app_access_tokens", None)
+        indexed = getattr(cache, "_app_access_tokens", None)
         realm = self.authority.expected_realm or self.authority.parsed.tenant
-        with_hooks = getattr(cache, "access", None)
-        if remove_app_tokens is None or with_hooks is None:
-            for entry in list(
-                cache.search(
-                    "AccessToken", query={"client_id": self.client_id, "home_account_id": None}
-                )
-            ):
-                cache.remove_at(entry)
-            return
-        with cache.access(app_partition_key(self.client_id, realm), self.client_id, True):
-            for environment in self._environments():
-                for entry in remove_app_tokens(self.client_id, environment):
+        partition = app_partition_key(self.client_id, realm)
+        with cache_access(cache, partition, self.client_id, is_app_cache=True):
+            for environment in sorted(aliases_of(self.authority.instance)):
+                if indexed is not None:
+                    entries = indexed(self.client_id, environment)
+                else:  # a foreign cache object (e.g. msal's): its own search
+                    query = {
+                        "client_id": self.client_id,
+                        "environment": environment,
+                        "home_account_id": None,
+                    }
+                    entries = list(cache.search("AccessToken", query=query))
+                for entry in entries:
                     cache.remove_at(entry)
-
-    def _environments(self) -> list[str]:
-        from identitylib._authority._hosts import aliases_of
-
-        return sorted(aliases_of(self.authority.instance))
