@@ -378,3 +378,96 @@ def test_custom_http_client_is_used(token_endpoint: str) -> None:
     app = make_app(http_client=client)
     assert app.acquire_token_for_client(SCOPE)["access_token"] == "custom"
     assert [m for m, _ in client.calls] == ["GET", "POST"]
+
+
+def test_fmi_path_and_forwarded_claims_key_the_cache(
+    http: responses.RequestsMock, token_endpoint: str
+) -> None:
+    http.post(token_endpoint, json=token_json("plain"))
+    app = make_app()
+    assert app.acquire_token_for_client(SCOPE)["access_token"] == "plain"
+    http.replace(responses.POST, token_endpoint, json=token_json("fmi-a"))
+    assert app.acquire_token_for_client(SCOPE, fmi_path="a/b")["access_token"] == "fmi-a"
+    assert body_of(http.calls[-1])["fmi_path"] == "a/b"
+    http.replace(responses.POST, token_endpoint, json=token_json("forwarded"))
+    forwarded = '{"access_token":{"xms_ds_nonce":{"value":"n"}}}'
+    result = app.acquire_token_for_client(SCOPE, forwarded_client_claims=forwarded)
+    assert result["access_token"] == "forwarded"
+    body = body_of(http.calls[-1])
+    assert "client_claims" not in body
+    assert json.loads(body["claims"]) == json.loads(forwarded)
+    calls = len(http.calls)
+    assert app.acquire_token_for_client(SCOPE)["access_token"] == "plain"
+    assert app.acquire_token_for_client(SCOPE, fmi_path="a/b")["access_token"] == "fmi-a"
+    again = app.acquire_token_for_client(SCOPE, forwarded_client_claims=forwarded)
+    assert again["access_token"] == "forwarded"
+    assert len(http.calls) == calls
+    with pytest.raises(ValueError, match="fmi_path"):
+        app.acquire_token_for_client(SCOPE, fmi_path=3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="forwarded_client_claims"):
+        app.acquire_token_for_client(SCOPE, forwarded_client_claims="[1]")
+
+
+def test_access_hooks_get_the_app_partition_key(
+    http: responses.RequestsMock, token_endpoint: str
+) -> None:
+    seen: list[tuple[str, str | None, bool, bool]] = []
+    cache = SerializableTokenCache(
+        before_access=lambda a: seen.append(("before", a.partition_key, a.is_app_cache, False)),
+        after_access=lambda a: seen.append(
+            ("after", a.partition_key, a.is_app_cache, a.has_state_changed)
+        ),
+    )
+    http.post(token_endpoint, json=token_json())
+    app = make_app(token_cache=cache)
+    app.acquire_token_for_client(SCOPE)
+    app.acquire_token_for_client(SCOPE)
+    key = f"{CLIENT_ID}_{TENANT}_AppTokenCache"
+    assert seen == [
+        ("before", key, True, False),  # lookup: miss
+        ("after", key, True, False),
+        ("before", key, True, False),  # write
+        ("after", key, True, True),
+        ("before", key, True, False),  # lookup: hit
+        ("after", key, True, True),
+    ]
+
+
+def test_debug_logs_never_carry_secrets(
+    http: responses.RequestsMock, token_endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from .certs import make_certificate
+
+    cert = make_certificate(passphrase=b"key-passphrase")
+    http.post(token_endpoint, json=token_json("SECRET-ACCESS-TOKEN", refresh_in=60))
+    caplog.set_level("DEBUG")
+    credentials: list[Any] = [
+        "SECRET-CLIENT-SECRET",
+        {"client_assertion": lambda: "SECRET.ASSERTION.JWT"},
+        {
+            "private_key": cert.private_key_pem,
+            "public_certificate": cert.certificate_pem,
+            "passphrase": "key-passphrase",
+        },
+    ]
+    for credential in credentials:
+        app = make_app(credential, token_cache=SerializableTokenCache())
+        app.acquire_token_for_client(SCOPE)
+        app.acquire_token_for_client(SCOPE)
+    assertions = [body_of(c).get("client_assertion") for c in http.calls if c.request.body]
+    text = caplog.text + "".join(str(r.args) for r in caplog.records)
+    forbidden = [
+        "SECRET-CLIENT-SECRET",
+        "SECRET.ASSERTION.JWT",
+        "SECRET-ACCESS-TOKEN",
+        "key-passphrase",
+    ]
+    forbidden += [a for a in assertions if a]
+    forbidden.append(
+        cert.private_key_pem.decode()
+        if isinstance(cert.private_key_pem, bytes)
+        else cert.private_key_pem
+    )
+    assert caplog.records, "the flows should log something at DEBUG"
+    for secret in forbidden:
+        assert secret not in text

@@ -93,3 +93,27 @@ def test_msal_cache_object_works_with_identitylib_app() -> None:
     app.remove_tokens_for_client()
     assert msal_cache.search("AccessToken") is not None
     assert list(msal_cache.search("AccessToken")) == []
+
+
+def test_extended_cache_keys_agree_with_msal() -> None:
+    """Tokens for fmi_path / forwarded_client_claims written by msal are found here."""
+    forwarded = '{"access_token":{"xms_ds_nonce":{"value":"n"}}}'
+    msal_cache = msal.SerializableTokenCache()
+    writer = msal.ConfidentialClientApplication(
+        "cid",
+        "secret",
+        authority=AUTHORITY,
+        token_cache=msal_cache,
+        http_client=FakeHttp(token("fmi-at"), token("fwd-at")),
+    )
+    writer.acquire_token_for_client(SCOPES[0], fmi_path="agents/one")
+    writer.acquire_token_for_client(SCOPES[0], forwarded_client_claims=forwarded)
+    cache = identitylib.SerializableTokenCache()
+    cache.deserialize(msal_cache.serialize())
+    reader = identitylib.ConfidentialClientApplication(
+        "cid", "secret", authority=AUTHORITY, token_cache=cache, http_client=FakeHttp()
+    )
+    fmi = reader.acquire_token_for_client(SCOPES[0], fmi_path="agents/one")
+    fwd = reader.acquire_token_for_client(SCOPES[0], forwarded_client_claims=forwarded)
+    assert (fmi["access_token"], fmi["token_source"]) == ("fmi-at", "cache")
+    assert (fwd["access_token"], fwd["token_source"]) == ("fwd-at", "cache")

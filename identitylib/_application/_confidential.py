@@ -9,7 +9,6 @@ from identitylib._authority._hosts import aliases_of
 from identitylib._cache import app_partition_key
 from identitylib._flows import client_credentials
 from identitylib._flows._results import cache_access
-from identitylib._protocol._errors import error_result
 from identitylib._protocol._scopes import validate_scopes
 
 from ._base import ClientApplication
@@ -30,6 +29,8 @@ class ConfidentialClientApplication(ClientApplication):
         self,
         scopes: list[str],
         claims_challenge: Optional[str] = None,
+        fmi_path: Optional[str] = None,
+        forwarded_client_claims: Optional[str] = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Acquire an app-only token for ``scopes`` (e.g. ``["https://graph.microsoft.com/.default"]``).
@@ -54,19 +55,20 @@ class ConfidentialClientApplication(ClientApplication):
                 DeprecationWarning,
                 stacklevel=2,
             )
-        self._state.claims(claims_challenge)  # raises ValueError now, before any I/O
-        data = kwargs.pop("data", None)
-        headers = kwargs.pop("headers", None)
-        for unsupported in ("fmi_path", "forwarded_client_claims"):
-            if kwargs.pop(unsupported, None) is not None:
-                return error_result("not_supported", f"{unsupported} is not supported yet")
+        if fmi_path is not None and not isinstance(fmi_path, str):
+            raise ValueError(f"fmi_path must be a string, got {type(fmi_path).__name__}")
+        if forwarded_client_claims is not None and not isinstance(forwarded_client_claims, str):
+            raise ValueError("forwarded_client_claims must be a JSON object string")
+        self._state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
         return self._run(
             client_credentials.acquire_token_for_client(
                 self._state,
                 scope_list,
                 claims_challenge=claims_challenge,
-                data=data,
-                headers=headers,
+                data=kwargs.pop("data", None),
+                headers=kwargs.pop("headers", None),
+                fmi_path=fmi_path,
+                forwarded_client_claims=forwarded_client_claims,
             )
         )
 

@@ -55,6 +55,8 @@ class AppState:
             headers.update(extra)
         return headers
 
-    def claims(self, claims_challenge: str | None) -> str | None:
-        """The ``claims`` parameter: capabilities merged with a claims challenge."""
-        return merge_claims(claims_challenge, self.client_capabilities)
+    def claims(
+        self, claims_challenge: str | None, forwarded_client_claims: str | None = None
+    ) -> str | None:
+        """The ``claims`` parameter: capabilities merged with a challenge and forwarded claims."""
+        return merge_claims(claims_challenge, self.client_capabilities, forwarded_client_claims)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from identitylib._application._state import AppState
-from identitylib._cache import app_partition_key
+from identitylib._cache import app_partition_key, compute_ext_cache_key
 from identitylib._log import get_logger
 from identitylib._protocol._errors import INVALID_CLIENT_CREDENTIAL, error_result
 from identitylib._protocol._messages import Flow
@@ -32,9 +32,21 @@ def acquire_token_for_client(
     claims_challenge: str | None = None,
     data: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
+    fmi_path: str | None = None,
+    forwarded_client_claims: str | None = None,
 ) -> Flow[dict[str, Any]]:
-    """Serve a cached app token, refreshing it proactively; else request one."""
+    """Serve a cached app token, refreshing it proactively; else request one.
+
+    Extra body fields (``data``, ``fmi_path``) and ``forwarded_client_claims`` key the
+    cached token by MSAL's extended cache key, so different values never share a token.
+    """
     authority = state.authority
+    extra = dict(data or {})
+    if fmi_path:
+        extra["fmi_path"] = fmi_path
+    ext_cache_key = compute_ext_cache_key(
+        {**extra, "client_claims": forwarded_client_claims} if forwarded_client_claims else extra
+    )
     now = state.now()
     realm = authority.expected_realm
     if realm is None:
@@ -45,8 +57,10 @@ def acquire_token_for_client(
         "realm": realm,
         "home_account_id": None,
     }
-    if data and data.get("key_id"):
-        query["key_id"] = data["key_id"]
+    if extra.get("key_id"):
+        query["key_id"] = extra["key_id"]
+    if ext_cache_key:
+        query["ext_cache_key"] = ext_cache_key
     partition = app_partition_key(state.client_id, realm)
     cached: dict[str, Any] | None = None
     if not claims_challenge:
@@ -71,8 +85,8 @@ def acquire_token_for_client(
         client_id=state.client_id,
         scopes=scopes,
         client_auth=auth,
-        claims=state.claims(claims_challenge),
-        extra=data,
+        claims=state.claims(claims_challenge, forwarded_client_claims),
+        extra=extra,
     )
     request = token_request(metadata.token_endpoint, fields, state.headers(correlation_id, headers))
     try:
@@ -98,6 +112,7 @@ def acquire_token_for_client(
             grant_type=client_credentials.GRANT_TYPE,
             response=result,
             data=fields,
+            ext_cache_key=ext_cache_key,
         )
         with cache_access(state.token_cache, partition, state.client_id, is_app_cache=True):
             state.token_cache.add(event, now=now)
