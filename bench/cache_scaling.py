@@ -81,7 +81,7 @@ class Budget:
     miss_min_calls: int
 
 
-FULL = Budget(3, 2000, 0.6, 200, 200, 1.5, 20)
+FULL = Budget(3, 5000, 1.0, 300, 200, 2.0, 20)
 QUICK = Budget(2, 300, 0.2, 50, 40, 0.4, 10)
 
 
