@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,7 +41,7 @@ class OidcMetadata:
     jwks_uri: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    @property
+    @cached_property
     def realm(self) -> str:
         """Tenant segment of the token endpoint: the cache ``realm`` of tokens it issues."""
         segments = [s for s in urlsplit(self.token_endpoint).path.split("/") if s]

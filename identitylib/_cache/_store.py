@@ -36,12 +36,19 @@ class IndexedSections:
         self.sections = sections
         self._marks = {name: self._mark(name) for name in KNOWN_SECTIONS}
 
-    def sync(self, sections: dict[str, Any]) -> None:
-        """Re-index if ``sections`` is not what was indexed, or changed size."""
-        if sections is self.sections and all(
-            _same(self._mark(name), mark) for name, mark in self._marks.items()
-        ):
-            return
+    def sync(self, sections: dict[str, Any], credential_type: str | None = None) -> None:
+        """Re-index if ``sections`` is not what was indexed, or a section changed size.
+
+        With ``credential_type``, only that section is checked (the others are checked
+        when they are used): the hot path stays one dict lookup and one ``len``.
+        """
+        if sections is self.sections:
+            if credential_type is not None:
+                mark = self._marks.get(credential_type)
+                if mark is None or _same(self._mark(credential_type), mark):
+                    return
+            elif all(_same(self._mark(name), mark) for name, mark in self._marks.items()):
+                return
         logger.debug("Token cache content changed outside the cache API; re-indexing")
         self.reset(sections)
 

@@ -8,7 +8,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from typing import Any, Callable, Optional
 
@@ -77,9 +77,16 @@ class TokenCache:
         (``environment`` case-insensitively); scopes compare case-insensitively.
         ATs bound to a key_id, ext_cache_key or user_assertion_hash only match queries
         naming that field. Expired ATs met on the way are removed. The exact-key AT is
-        yielded first. Matches are collected under the lock; iteration runs without it.
+        yielded first, before the indices are consulted at all, so a caller that stops at
+        the first usable token pays for one dict lookup. Matches are collected under the
+        lock; iteration runs without it.
         """
-        yield from self._collect(credential_type, target, query, now)
+        exact_key = None
+        if credential_type == CredentialType.ACCESS_TOKEN and query and target:
+            exact_key, exact = self._exact_access_token(target, query, now)
+            if exact is not None:
+                yield exact
+        yield from self._collect(credential_type, target, query, now, skip=exact_key)
 
     def find(
         self,
@@ -97,12 +104,40 @@ class TokenCache:
         )
         return list(self.search(credential_type, target=target, query=query, now=now))
 
+    def _exact_access_token(
+        self, target: Iterable[str], query: Mapping[str, Any], now: Optional[float]
+    ) -> tuple[str | None, Entry | None]:
+        """The AT stored under the exact key of ``query`` + ``target``, if it matches.
+
+        Returns (key, entry); key is None when the query cannot form an exact key.
+        """
+        if not all(f in query for f in _EXACT_KEY_FIELDS):
+            return None, None
+        target_list = sorted(scope for scope in target if isinstance(scope, str))
+        if not target_list:
+            return None, None
+        key = self._exact_access_token_key(query, target_list)
+        moment = int(time.time() if now is None else now)
+        with self._lock:
+            self._store.sync(self._cache, CredentialType.ACCESS_TOKEN)
+            entry = self._store.section(CredentialType.ACCESS_TOKEN).get(key)
+            if not isinstance(entry, dict):
+                return key, None
+            if is_expired(entry, moment):
+                self._purge([(key, entry)])
+                return key, None
+            if matches(entry, query, requested_scopes(target_list), isolate=True):
+                return key, entry
+        return key, None
+
     def _collect(
         self,
         credential_type: str,
         target: Optional[Iterable[str]],
         query: Optional[Mapping[str, Any]],
         now: Optional[float],
+        *,
+        skip: str | None = None,
     ) -> list[Entry]:
         target_list = sorted(scope for scope in target or () if isinstance(scope, str))
         scopes = requested_scopes(target_list)
@@ -122,18 +157,14 @@ class TokenCache:
         with self._lock:
             store = self._synced()
             section = store.section(credential_type)
-            exact_key = None
-            if is_at and query and target_list and all(f in query for f in _EXACT_KEY_FIELDS):
-                exact_key = self._exact_access_token_key(query, target_list)
-                consider(exact_key, section.get(exact_key))
             keys = store.candidates(credential_type, query, scopes)
             if keys is None:
                 for key, entry in section.items():
-                    if key != exact_key:
+                    if key != skip:
                         consider(key, entry)
             else:
                 for key in keys:
-                    if key != exact_key:
+                    if key != skip:
                         consider(key, section.get(key))
             self._purge(expired)
         return found
@@ -324,15 +355,28 @@ class TokenCache:
     def _state_changed(self) -> bool:
         return self._changed_since_access
 
-    @contextmanager
     def access(
         self, partition_key: str | None, client_id: str, is_app_cache: bool
-    ) -> Iterator[CacheAccess]:
+    ) -> AbstractContextManager[CacheAccess | None]:
         """Hold the cache between the before- and after-access hooks.
 
         The lock is held throughout, so keep network calls outside the block.
-        The after hook runs even if the block raises.
+        The after hook runs even if the block raises. A cache without hooks (no callbacks,
+        methods not overridden) returns a no-op context: the hot path pays nothing.
         """
+        if (
+            self._before_access is None
+            and self._after_access is None
+            and type(self).on_before_access is TokenCache.on_before_access
+            and type(self).on_after_access is TokenCache.on_after_access
+        ):
+            return nullcontext()
+        return self._hooked_access(partition_key, client_id, is_app_cache)
+
+    @contextmanager
+    def _hooked_access(
+        self, partition_key: str | None, client_id: str, is_app_cache: bool
+    ) -> Iterator[CacheAccess]:
         with self._lock:
             access = CacheAccess(
                 cache=self,
