@@ -4,8 +4,8 @@
   answers OIDC discovery and token requests for any tenant and counts what it was asked.
 - Cache builders: access-token entries in MSAL's unified cache schema, serialized to JSON
   so msal and identitylib can be filled with the identical cache by ``deserialize()``.
-- Timing: ``time_calls`` (per-call ``perf_counter_ns`` samples, time-boxed) and summary
-  statistics (median, p99).
+- Timing: ``time_interleaved`` (per-call ``perf_counter_ns`` samples, contenders taking
+  turns in blocks, time-boxed) and summary statistics (median, p99).
 - Output: a plain-text table and an atomic JSON writer.
 """
 
@@ -19,7 +19,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -193,34 +193,48 @@ class Samples:
         return len(self.durations_ns)
 
 
-def time_calls(
-    call: Callable[[int], object],
+def time_interleaved(
+    calls: Mapping[str, Callable[[int], object]],
     iterations: int,
     *,
+    block: int,
     budget_s: float,
     min_iterations: int = 1,
-    check: Optional[Callable[[object], None]] = None,
-) -> Samples:
-    """Time ``call(i)`` for i in range(iterations), one ``perf_counter_ns`` sample per call.
+    checks: Optional[Mapping[str, Callable[[object], None]]] = None,
+) -> dict[str, Samples]:
+    """Time ``call(i)`` of every contender for i in range(iterations), in alternating blocks.
 
-    Stops early once ``budget_s`` seconds have passed and at least ``min_iterations``
-    calls were made. ``check`` (outside the timed region) validates each result.
-    The garbage collector is run before, and left enabled during, the workload.
+    The contenders take turns, ``block`` calls each, and the first in a turn alternates,
+    so a burst of machine noise hits them alike. One ``perf_counter_ns`` sample per call;
+    ``checks[name]`` validates each result outside the timed region. A contender stops
+    early once its own timed calls add up to ``budget_s`` and it made ``min_iterations``.
+    The garbage collector runs before, and stays enabled during, the workload.
     """
     gc.collect()
-    samples = Samples()
     clock = time.perf_counter_ns
-    deadline = clock() + int(budget_s * 1e9)
-    for i in range(iterations):
-        start = clock()
-        result = call(i)
-        end = clock()
-        samples.durations_ns.append(end - start)
-        if check is not None:
-            check(result)
-        if end > deadline and i + 1 >= min_iterations and i + 1 < iterations:
-            samples.truncated = True
+    budget_ns = int(budget_s * 1e9)
+    samples = {name: Samples() for name in calls}
+    spent = dict.fromkeys(calls, 0)
+    active = list(calls)
+    for first in range(0, iterations, block):
+        if not active:
             break
+        for name in active if (first // block) % 2 == 0 else reversed(active):
+            call, check = calls[name], (checks or {}).get(name)
+            durations = samples[name].durations_ns
+            for i in range(first, min(first + block, iterations)):
+                start = clock()
+                result = call(i)
+                elapsed = clock() - start
+                durations.append(elapsed)
+                spent[name] += elapsed
+                if check is not None:
+                    check(result)
+        for name in list(active):
+            done = samples[name].calls
+            if spent[name] >= budget_ns and done >= min_iterations and done < iterations:
+                samples[name].truncated = True
+                active.remove(name)
     return samples
 
 
@@ -261,7 +275,7 @@ def format_ratio(value: float) -> str:
     """A ratio such as identitylib/msal."""
     if math.isnan(value):
         return "-"
-    return f"{value:.2f}" if value >= 0.1 else f"{value:.3f}"
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

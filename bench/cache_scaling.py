@@ -15,23 +15,27 @@ fake ``http_client`` (no network) and an identical cache, filled by deserializin
 pre-built cache in MSAL's unified schema. Two layouts spread the N tokens:
 ``1 tenant`` (1 tenant x N scopes) and ``N/10 tenants`` (N/10 tenants x 10 scopes).
 
-Each workload is repeated for several rounds (fresh cache and app each round); the table
+Within a round the two libraries take turns in blocks of calls (who goes first alternates),
+so machine noise hits both alike. Each workload is repeated for several rounds (fresh
+cache and app each round); the table
 shows the median over rounds of each round's median and p99 per-call latency, in
 microseconds, and identitylib/msal (below 1: identitylib is faster). Workloads are
 time-boxed; a workload cut short by its budget is listed after the table.
 
-Run (about 2-3 minutes on 2 cores; ``--quick`` stops at N = 10,000 and takes seconds)::
+Run (about 1 minute on 2 cores; ``--quick`` stops at N = 10,000 and takes seconds)::
 
     .venv/bin/python bench/cache_scaling.py [--quick] [--sizes 10 1000] [--rounds 3]
 
 Results go to ``bench/results/cache_scaling.json`` and, when matplotlib is installed, to
-``docs/img/cache_scaling.png`` (``--no-save`` writes neither).
+``docs/img/cache_scaling.png`` (``--no-save`` writes neither; ``--replot`` measures nothing
+and redraws the table and plot from the JSON).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -56,7 +60,7 @@ from _common import (
     print_table,
     serialized_app_token_cache,
     tenant_id,
-    time_calls,
+    time_interleaved,
     write_json,
 )
 
@@ -157,10 +161,19 @@ def expect_source(source: str, what: str) -> Callable[[object], None]:
     return check
 
 
-def run_round(
-    lib: ModuleType, name: str, layout: Layout, n: int, blob: str, round_no: int, budget: Budget
-) -> RoundResult:
-    """Fill a fresh cache, build an app on it, then time hits and misses."""
+@dataclass
+class Contender:
+    """One library's app on its own filled cache and fake identity provider."""
+
+    app: Any
+    http: FakeHttpClient
+    fill_ns: int
+
+
+def prepare(
+    lib: ModuleType, name: str, layout: Layout, n: int, blob: str, round_no: int
+) -> Contender:
+    """Fill a fresh cache from ``blob`` (timed), build an app on it, warm it up."""
     gc.collect()
     cache = lib.SerializableTokenCache()
     start = time.perf_counter_ns()
@@ -176,32 +189,60 @@ def run_round(
         token_cache=cache,
     )
     what = f"{name} {layout.name} N={n}"
-    hit_scopes = [[scope] for scope in layout.hit_scopes(n)]
-    # Warm-up, untimed: discovery and anything else lazily built on a first hit or miss.
-    expect_source("cache", f"{what} hit")(app.acquire_token_for_client(hit_scopes[0]))
+    # Untimed: discovery and anything else built lazily on a first hit or miss.
+    expect_source("cache", f"{what} hit")(app.acquire_token_for_client([layout.hit_scopes(n)[0]]))
     warm_miss = app.acquire_token_for_client([miss_scope(round_no, -1)])
     expect_source("identity_provider", f"{what} miss")(warm_miss)
+    return Contender(app, http, fill_ns)
 
-    before = http.requests
-    hit = time_calls(
-        lambda i: app.acquire_token_for_client(hit_scopes[i % len(hit_scopes)]),
-        budget.hit_calls,
-        budget_s=budget.hit_seconds,
-        min_iterations=budget.hit_min_calls,
-        check=expect_source("cache", f"{what} hit"),
-    )
-    hit.requests = http.requests - before
 
-    before = http.requests
-    miss = time_calls(
-        lambda i: app.acquire_token_for_client([miss_scope(round_no, i)]),
-        budget.miss_calls,
-        budget_s=budget.miss_seconds,
-        min_iterations=budget.miss_min_calls,
-        check=expect_source("identity_provider", f"{what} miss"),
+def run_round(
+    libs: dict[str, ModuleType], layout: Layout, n: int, blob: str, round_no: int, budget: Budget
+) -> dict[str, RoundResult]:
+    """Both libraries on fresh caches: hits, then misses, the libraries taking turns."""
+    order = LIBRARIES if round_no % 2 == 0 else tuple(reversed(LIBRARIES))
+    contenders = {name: prepare(libs[name], name, layout, n, blob, round_no) for name in order}
+    hit_scopes = [[scope] for scope in layout.hit_scopes(n)]
+
+    def hit_call(app: Any) -> Callable[[int], object]:
+        return lambda i: app.acquire_token_for_client(hit_scopes[i % len(hit_scopes)])
+
+    def miss_call(app: Any) -> Callable[[int], object]:
+        return lambda i: app.acquire_token_for_client([miss_scope(round_no, i)])
+
+    def timed(
+        workload: str,
+        make_call: Callable[[Any], Callable[[int], object]],
+        source: str,
+        calls: int,
+        seconds: float,
+        minimum: int,
+        block: int,
+    ) -> dict[str, Samples]:
+        before = {name: c.http.requests for name, c in contenders.items()}
+        samples = time_interleaved(
+            {name: make_call(c.app) for name, c in contenders.items()},
+            calls,
+            block=block,
+            budget_s=seconds,
+            min_iterations=minimum,
+            checks={
+                name: expect_source(source, f"{name} {workload} {layout.name} N={n}")
+                for name in contenders
+            },
+        )
+        for name, c in contenders.items():
+            samples[name].requests = c.http.requests - before[name]
+        return samples
+
+    b = budget
+    hits = timed("hit", hit_call, "cache", b.hit_calls, b.hit_seconds, b.hit_min_calls, 100)
+    misses = timed(
+        "miss", miss_call, "identity_provider", b.miss_calls, b.miss_seconds, b.miss_min_calls, 10
     )
-    miss.requests = http.requests - before
-    return RoundResult(fill_ns, hit, miss)
+    return {
+        name: RoundResult(c.fill_ns, hits[name], misses[name]) for name, c in contenders.items()
+    }
 
 
 def summarize(rounds: Sequence[RoundResult], requested: dict[str, int]) -> dict[str, Any]:
@@ -239,11 +280,9 @@ def run(sizes: Sequence[int], budget: Budget) -> dict[str, Any]:
             per_lib: dict[str, list[RoundResult]] = {name: [] for name in LIBRARIES}
             started = time.perf_counter()
             for round_no in range(budget.rounds):
-                order = LIBRARIES if round_no % 2 == 0 else tuple(reversed(LIBRARIES))
-                for name in order:
-                    per_lib[name].append(
-                        run_round(libs[name], name, layout, n, blob, round_no, budget)
-                    )
+                for name, result in run_round(libs, layout, n, blob, round_no, budget).items():
+                    per_lib[name].append(result)
+                gc.collect()
             del blob
             gc.collect()
             print(
@@ -365,7 +404,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> Optional[str]:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True, sharey=True)
     colors = {"msal": "tab:red", "identitylib": "tab:blue"}
     styles = {"one_tenant": "-o", "many_tenants": "--s"}
     for ax, workload in zip(axes, ("hit", "miss")):
@@ -387,8 +426,8 @@ def plot(results: list[dict[str, Any]], path: Path) -> Optional[str]:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(f"acquire_token_for_client, cache {workload}")
-        ax.set_xlabel("cached access tokens (N)")
-        ax.set_ylabel("median latency per call (us)")
+        ax.set_xlabel("cached access tokens (N, log)")
+        ax.set_ylabel("median latency per call (us, log)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -409,6 +448,29 @@ def parse_sizes(values: Sequence[str]) -> list[int]:
     return sizes
 
 
+def show(results: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """Print the table, the growth lines and the notes; return the table and notes."""
+    print()
+    table, notes = report(results)
+    print("\nlatency growth from smallest to largest N (median):")
+    for line in growth(results):
+        print("  " + line)
+    if notes:
+        print("\nnotes:")
+        for note in notes:
+            print("  " + note)
+    return table, notes
+
+
+def save_plot(results: list[dict[str, Any]], path: Path) -> None:
+    """Write the plot, or say why not."""
+    written = plot(results, path)
+    if written:
+        print(f"wrote {written}")
+    else:
+        print("matplotlib is not installed: plot skipped (pip install matplotlib)")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the benchmark, print the table, save JSON and the plot."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -418,7 +480,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="results file")
     parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help="PNG plot file")
     parser.add_argument("--no-save", action="store_true", help="write neither JSON nor plot")
+    parser.add_argument(
+        "--replot", action="store_true", help="measure nothing: table and plot from --json"
+    )
     args = parser.parse_args(argv)
+
+    if args.replot:
+        results = json.loads(args.json.read_text(encoding="utf-8"))["results"]
+        show(results)
+        save_plot(results, args.plot)
+        return 0
 
     budget = QUICK if args.quick else FULL
     if args.rounds:
@@ -438,16 +509,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     started = time.perf_counter()
     data = run(sizes, budget)
     elapsed = time.perf_counter() - started
-
-    print()
-    table, notes = report(data["results"])
-    print("\nlatency growth from smallest to largest N (median):")
-    for line in growth(data["results"]):
-        print("  " + line)
-    if notes:
-        print("\nnotes:")
-        for note in notes:
-            print("  " + note)
+    table, notes = show(data["results"])
     print(f"\ntotal {elapsed:.0f} s")
 
     if args.no_save:
@@ -465,11 +527,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     }
     write_json(args.json, payload)
     print(f"wrote {args.json}")
-    written = plot(data["results"], args.plot)
-    if written:
-        print(f"wrote {written}")
-    else:
-        print("matplotlib is not installed: plot skipped (pip install matplotlib)")
+    save_plot(data["results"], args.plot)
     return 0
 
 

@@ -1,0 +1,35 @@
+"""The benchmarks keep running (a smoke run; timings are never asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.msal
+def test_cache_scaling_benchmark_runs() -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "bench/cache_scaling.py",
+            "--sizes",
+            "10",
+            "100",
+            "--rounds",
+            "1",
+            "--no-save",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "identitylib" in completed.stdout
+    assert "0 / 0" in completed.stdout  # cache hits made no request in either library
