@@ -1,0 +1,72 @@
+"""Fault injection: make the emulator slow, failing, throttling or demanding, on purpose.
+
+One ``Faults`` object belongs to an emulator; tests change it while the server runs.
+HTTP-level faults (latency, injected statuses) are applied by the server before the
+model sees a request; token-level faults (lifetimes, MFA) are read by the model.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class InjectedFailure:
+    """Answer the next ``count`` matching requests with ``status`` instead of the real reply."""
+
+    status: int
+    count: int = 1
+    path_contains: str = ""
+    retry_after: Optional[int] = None
+    body: Optional[dict[str, Any]] = None
+    text: Optional[str] = None
+
+
+@dataclass
+class Faults:
+    """The faults in force. Thread-safe; ``reset()`` returns to normal behaviour."""
+
+    latency: float = 0.0  #: seconds to wait before every answer
+    access_token_lifetime: Optional[int] = None  #: overrides the configured lifetime
+    refresh_in: Optional[int] = None  #: adds ``refresh_in`` to token responses
+    mfa_required: bool = False  #: user-token requests get interaction_required + claims
+    _failures: list[InjectedFailure] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def inject(
+        self,
+        status: int,
+        *,
+        count: int = 1,
+        path_contains: str = "",
+        retry_after: Optional[int] = None,
+        body: Optional[dict[str, Any]] = None,
+        text: Optional[str] = None,
+    ) -> None:
+        """Fail the next ``count`` requests whose path contains ``path_contains``."""
+        with self._lock:
+            self._failures.append(
+                InjectedFailure(status, count, path_contains, retry_after, body, text)
+            )
+
+    def take_failure(self, path: str) -> Optional[InjectedFailure]:
+        """The injected failure for a request to ``path``, consuming one use of it."""
+        with self._lock:
+            for failure in self._failures:
+                if failure.path_contains in path:
+                    failure.count -= 1
+                    if failure.count <= 0:
+                        self._failures.remove(failure)
+                    return failure
+        return None
+
+    def reset(self) -> None:
+        """No faults."""
+        with self._lock:
+            self.latency = 0.0
+            self.access_token_lifetime = None
+            self.refresh_in = None
+            self.mfa_required = False
+            self._failures.clear()
