@@ -12,17 +12,32 @@ error replies with AADSTS codes), and is thread-safe.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Callable, Optional
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from . import _browser, _device_flow, _discovery, _mi_tokens, _token_endpoint
 from ._config import EmulatorConfig
+from ._context import Options, ProviderState
+from ._errors import correlation_of, server_error_reply
 from ._faults import Faults
 from ._reply import Reply
+from ._signing import KeyRing, make_signing_key
+
+logger = logging.getLogger("identitylib.emulator")
+_NO_HEADERS: Mapping[str, str] = {}
 
 
 class IdentityProvider:
-    """Tenants, apps, users, signing keys, codes and refresh tokens of one emulator."""
+    """Tenants, apps, users, signing keys, codes and refresh tokens of one emulator.
+
+    Keyword-only extras: ``signing_key`` (reuse an RSA key instead of generating one),
+    ``device_slow_down`` and ``reject_assertion_replay`` (see :class:`Options`; both may
+    also be switched later through ``provider.options``).
+    """
 
     def __init__(
         self,
@@ -30,55 +45,112 @@ class IdentityProvider:
         *,
         faults: Optional[Faults] = None,
         clock: Callable[[], float] = time.time,
+        signing_key: Optional[rsa.RSAPrivateKey] = None,
+        device_slow_down: bool = False,
+        reject_assertion_replay: bool = False,
     ) -> None:
-        raise NotImplementedError
+        self.config = config
+        self.faults = faults if faults is not None else Faults()
+        self.clock = clock
+        self.options = Options(device_slow_down, reject_assertion_replay)
+        keys = KeyRing(make_signing_key(clock(), signing_key))
+        self._state = ProviderState(config, self.faults, clock, keys, self.options)
+
+    def _guard(
+        self, call: Callable[[], Reply], base_url: Optional[str], headers: Mapping[str, str]
+    ) -> Reply:
+        """Run ``call``; an unexpected exception becomes a logged 500 ``server_error``."""
+        try:
+            return call()
+        except Exception:
+            logger.exception("identity-provider model failed")
+            return server_error_reply(
+                base_url=base_url, correlation_id=correlation_of(headers), now=time.time()
+            )
 
     # --- discovery ---------------------------------------------------------------------
-    def openid_configuration(self, base_url: str, tenant: str) -> Reply:
+    def openid_configuration(
+        self, base_url: str, tenant: str, *, headers: Optional[Mapping[str, str]] = None
+    ) -> Reply:
         """GET /{tenant}/v2.0/.well-known/openid-configuration."""
-        raise NotImplementedError
+        h = headers or _NO_HEADERS
+        return self._guard(
+            lambda: _discovery.openid_configuration(self._state, base_url, tenant, h),
+            base_url,
+            h,
+        )
 
-    def jwks(self, tenant: str) -> Reply:
-        """GET /{tenant}/discovery/v2.0/keys."""
-        raise NotImplementedError
+    def jwks(
+        self,
+        tenant: str,
+        *,
+        base_url: Optional[str] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> Reply:
+        """GET /{tenant}/discovery/v2.0/keys. Pass ``base_url`` to get each key's ``issuer``."""
+        h = headers or _NO_HEADERS
+        return self._guard(lambda: _discovery.jwks(self._state, tenant, base_url, h), base_url, h)
 
-    def instance_discovery(self, base_url: str, params: Mapping[str, str]) -> Reply:
+    def instance_discovery(
+        self,
+        base_url: str,
+        params: Mapping[str, str],
+        *,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> Reply:
         """GET /common/discovery/instance (api-version 1.0 and 1.1)."""
-        raise NotImplementedError
+        h = headers or _NO_HEADERS
+        return self._guard(
+            lambda: _discovery.instance_discovery(self._state, base_url, params, h), base_url, h
+        )
 
     def user_realm(self, username: str) -> Reply:
         """GET /common/userrealm/{username}?api-version=1.0."""
-        raise NotImplementedError
+        return self._guard(lambda: _discovery.user_realm(self._state, username), None, _NO_HEADERS)
 
     # --- browser endpoints -------------------------------------------------------------
     def authorize(self, base_url: str, tenant: str, params: Mapping[str, str]) -> Reply:
         """GET (or POST) /{tenant}/oauth2/v2.0/authorize: the sign-in page, or an error."""
-        raise NotImplementedError
+        return self._guard(
+            lambda: _browser.authorize(self._state, base_url, tenant, params), base_url, params
+        )
 
     def sign_in(self, base_url: str, tenant: str, form: Mapping[str, str]) -> Reply:
         """POST of the sign-in page: a redirect / auto-posting page to the redirect URI."""
-        raise NotImplementedError
+        return self._guard(
+            lambda: _browser.sign_in(self._state, base_url, tenant, form), base_url, form
+        )
 
     def device_login_page(self, base_url: str, params: Mapping[str, str]) -> Reply:
         """GET /devicelogin: the page where a user enters a device code and signs in."""
-        raise NotImplementedError
+        return self._guard(
+            lambda: _device_flow.login_page(self._state, base_url, params), base_url, params
+        )
 
     def device_login(self, base_url: str, form: Mapping[str, str]) -> Reply:
         """POST /devicelogin: approve (or decline) a pending device code."""
-        raise NotImplementedError
+        return self._guard(lambda: _device_flow.login(self._state, base_url, form), base_url, form)
 
     # --- token endpoints ---------------------------------------------------------------
     def token(
         self, base_url: str, tenant: str, form: Mapping[str, str], headers: Mapping[str, str]
     ) -> Reply:
         """POST /{tenant}/oauth2/v2.0/token, every grant. ``headers`` are lower-cased."""
-        raise NotImplementedError
+        return self._guard(
+            lambda: _token_endpoint.token(self._state, base_url, tenant, form, headers),
+            base_url,
+            headers,
+        )
 
     def devicecode(
         self, base_url: str, tenant: str, form: Mapping[str, str], headers: Mapping[str, str]
     ) -> Reply:
         """POST /{tenant}/oauth2/v2.0/devicecode."""
-        raise NotImplementedError
+        return self._guard(
+            lambda: _device_flow.start(self._state, base_url, tenant, form, headers),
+            base_url,
+            headers,
+        )
 
     # --- managed identity --------------------------------------------------------------
     def managed_identity_token(
@@ -90,13 +162,23 @@ class IdentityProvider:
         resource_id: Optional[str] = None,
     ) -> Reply:
         """A managed-identity token in IMDS shape (numbers as strings), or an IMDS error."""
-        raise NotImplementedError
+        return self._guard(
+            lambda: _mi_tokens.token(
+                self._state,
+                resource,
+                client_id=client_id,
+                object_id=object_id,
+                resource_id=resource_id,
+            ),
+            None,
+            _NO_HEADERS,
+        )
 
     # --- administration (for tests and the CLI) ---------------------------------------
     def rollover_signing_key(self) -> str:
         """Start signing with a new key (the old one stays in the JWKS); return its kid."""
-        raise NotImplementedError
+        return self._state.keys.add(make_signing_key(self.clock()))
 
     def revoke_refresh_tokens(self, username: Optional[str] = None) -> int:
         """Revoke every refresh token (of one user); return how many were revoked."""
-        raise NotImplementedError
+        return self._state.refresh_tokens.revoke(username)

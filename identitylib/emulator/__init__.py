@@ -1,0 +1,63 @@
+"""A local Microsoft Entra ID emulator for offline development and tests.
+
+::
+
+    from identitylib.emulator import Emulator
+
+    with Emulator() as emu:                      # http://127.0.0.1:<free port>
+        emu.authority()                          # f"{emu.base_url}/{DEMO_TENANT_ID}"
+        emu.faults.inject(429, retry_after=1)    # the next request is throttled
+
+``Emulator(config=None, *, host="127.0.0.1", port=0, tls=False, state_dir=None)`` serves
+discovery, authorize/sign-in, token, device-code and the managed-identity endpoints of the
+world described by an :class:`EmulatorConfig` (the demo world by default). From the
+command line: ``identitylib emulator``; in pytest: the ``identity_emulator`` fixtures
+(``identitylib.emulator.pytest_plugin``).
+"""
+
+from identitylib.emulator._config import (
+    DEMO_API_ID,
+    DEMO_API_SECRET,
+    DEMO_API_URI,
+    DEMO_CLI_ID,
+    DEMO_DAEMON_ID,
+    DEMO_DAEMON_SECRET,
+    DEMO_DESKTOP_ID,
+    DEMO_MI_CLIENT_ID,
+    DEMO_TENANT_DOMAIN,
+    DEMO_TENANT_ID,
+    DEMO_WEB_ID,
+    DEMO_WEB_SECRET,
+    App,
+    EmulatorConfig,
+    ManagedIdentity,
+    Tenant,
+    User,
+)
+from identitylib.emulator._emulator import Emulator
+from identitylib.emulator._faults import Faults, InjectedFailure
+from identitylib.emulator._reply import Reply
+
+__all__ = [
+    "DEMO_API_ID",
+    "DEMO_API_SECRET",
+    "DEMO_API_URI",
+    "DEMO_CLI_ID",
+    "DEMO_DAEMON_ID",
+    "DEMO_DAEMON_SECRET",
+    "DEMO_DESKTOP_ID",
+    "DEMO_MI_CLIENT_ID",
+    "DEMO_TENANT_DOMAIN",
+    "DEMO_TENANT_ID",
+    "DEMO_WEB_ID",
+    "DEMO_WEB_SECRET",
+    "App",
+    "Emulator",
+    "EmulatorConfig",
+    "Faults",
+    "InjectedFailure",
+    "ManagedIdentity",
+    "Reply",
+    "Tenant",
+    "User",
+]

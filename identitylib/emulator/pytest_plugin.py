@@ -1,0 +1,48 @@
+"""pytest fixtures serving the identity emulator (registered as the ``identitylib`` plugin).
+
+* ``identity_emulator`` (session): one plain-HTTP :class:`Emulator` with the demo
+  configuration, started at first use and stopped when the session ends.
+* ``identity_emulator_tls`` (session): the same over HTTPS; pass ``emu.ca_path`` as
+  ``verify=`` (or ``REQUESTS_CA_BUNDLE``).
+* ``emulator`` (function): the session's ``identity_emulator``, with its faults reset and
+  its request log cleared before the test, and its faults reset again after it.
+
+The session emulators keep their state between tests (issued codes and refresh tokens,
+certificates added with ``add_certificate``); tests that change the configuration itself
+should start an ``Emulator`` of their own.
+
+Without the package's entry point, enable it with
+``pytest_plugins = ["identitylib.emulator.pytest_plugin"]`` in a top-level conftest.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from identitylib.emulator._emulator import Emulator
+
+
+@pytest.fixture(scope="session")
+def identity_emulator() -> Iterator[Emulator]:
+    """A plain-HTTP emulator on 127.0.0.1, shared by the whole test session."""
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture(scope="session")
+def identity_emulator_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """An HTTPS emulator (``https://localhost:<port>``) shared by the whole test session."""
+    state_dir = tmp_path_factory.mktemp("identity-emulator-tls")
+    with Emulator(tls=True, state_dir=state_dir) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator(identity_emulator: Emulator) -> Iterator[Emulator]:
+    """The session emulator with no faults and an empty request log for this test."""
+    identity_emulator.faults.reset()
+    identity_emulator.reset_requests()
+    yield identity_emulator
+    identity_emulator.faults.reset()
