@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import jwt
 import pytest
 
 import identitylib
+from identitylib._demo import _assertion_signer
 from identitylib.emulator import Emulator
 from identitylib.emulator._config import (
     DEMO_API_ID,
@@ -76,23 +76,8 @@ def test_certificate_and_assertion(emu: Emulator, form: str) -> None:
             "private_key": cert["private_key"],
             "public_certificate": cert["public_certificate"],
         }
-    else:
-
-        def sign(context: dict[str, str]) -> str:
-            now = int(time.time())
-            claims = {
-                "aud": context["token_endpoint"],
-                "iss": context["client_id"],
-                "sub": context["client_id"],
-                "jti": str(uuid.uuid4()),
-                "iat": now,
-                "nbf": now,
-                "exp": now + 300,
-            }
-            x5t = jwt.utils.base64url_encode(bytes.fromhex(cert["thumbprint"])).decode()
-            return jwt.encode(claims, cert["private_key"], algorithm="RS256", headers={"x5t": x5t})
-
-        credential = {"client_assertion": sign}
+    else:  # a callable signing its own assertions, as an app with a key vault would
+        credential = {"client_assertion": _assertion_signer(cert)}
     result = make_app(emu, credential).acquire_token_for_client(API)
     assert "access_token" in result, result
 
