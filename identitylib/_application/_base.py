@@ -14,6 +14,9 @@ from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
 from identitylib._transport import SyncTransport, run_sync
 
+from ._accounts import AccountsMixin
+from ._auth_code import AuthCodeMixin
+from ._password import PasswordMixin
 from ._state import AppState
 
 logger = get_logger(__name__)
@@ -28,7 +31,7 @@ def _check_str_list(value: object, name: str) -> list[str]:
     return list(value)
 
 
-class ClientApplication:
+class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
     """Base class of :class:`PublicClientApplication` and :class:`ConfidentialClientApplication`.
 
     The constructor takes MSAL Python's parameters and performs no network I/O: the

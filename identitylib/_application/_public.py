@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ._base import ClientApplication
+from ._device import DeviceFlowMixin
+from ._interactive import InteractiveMixin
+from ._sign_in import SignInMixin
 
 
-class PublicClientApplication(ClientApplication):
+class PublicClientApplication(SignInMixin, InteractiveMixin, DeviceFlowMixin, ClientApplication):
     """An app that signs users in and cannot keep a credential (desktop, CLI, device)."""
 
     #: Pass as ``parent_window_handle`` from a console app (accepted for compatibility).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeVar, Union
 
 T = TypeVar("T")
 
@@ -34,6 +34,19 @@ class HttpResponse:
         return 200 <= self.status_code < 300
 
 
-#: A flow yields requests, is sent the responses, and returns its result.
+@dataclass(frozen=True)
+class Wait:
+    """A pause a flow asks for (device-code polling); the driver sleeps, then sends WAITED."""
+
+    seconds: float
+
+
+#: What a driver sends back into a flow after a :class:`Wait`.
+WAITED = HttpResponse(0, "")
+
+#: What a flow may yield: a request to send, or a pause.
+Step = Union[HttpRequest, Wait]
+
+#: A flow yields steps, is sent the responses, and returns its result.
 #: A transport failure is thrown into the flow at the ``yield`` so it may recover.
-Flow = Generator[HttpRequest, HttpResponse, T]
+Flow = Generator[Step, HttpResponse, T]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any, TypeVar, Union
 
@@ -9,7 +10,7 @@ import requests
 import requests.adapters
 
 from identitylib._log import get_logger
-from identitylib._protocol._messages import Flow, HttpRequest, HttpResponse
+from identitylib._protocol._messages import WAITED, Flow, HttpRequest, HttpResponse, Wait
 
 logger = get_logger(__name__)
 T = TypeVar("T")
@@ -103,14 +104,18 @@ def run_sync(flow: Flow[T], transport: SyncTransport) -> T:
     cached token) or let it propagate to the caller.
     """
     try:
-        request = next(flow)
+        step = next(flow)
         while True:
+            if isinstance(step, Wait):
+                time.sleep(max(0.0, step.seconds))
+                step = flow.send(WAITED)
+                continue
             try:
-                response = transport.send(request)
+                response = transport.send(step)
             except Exception as exc:
-                request = flow.throw(exc)
+                step = flow.throw(exc)
             else:
-                request = flow.send(response)
+                step = flow.send(response)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
     finally:

@@ -1,0 +1,22 @@
+"""What every method mixin of the application classes may rely on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from identitylib._authority import Authority
+from identitylib._protocol._messages import Flow
+
+from ._state import AppState
+
+
+class AppCore:
+    """Attributes set by ``ClientApplication.__init__``, declared for the mixins."""
+
+    client_id: str
+    authority: Authority
+    token_cache: Any
+    _state: AppState
+
+    def _run(self, flow: Flow[dict[str, Any]]) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError

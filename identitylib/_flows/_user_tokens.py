@@ -1,0 +1,89 @@
+"""Redeeming a grant for user tokens: request, parse, check the ID token, cache, shape.
+
+Every user flow (authorization code, device code, password, refresh token, on-behalf-of)
+ends here, so they all check ID tokens and write the cache the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+from identitylib._application._state import AppState
+from identitylib._authority._metadata import OidcMetadata
+from identitylib._cache import user_partition_key
+from identitylib._cache._claims import home_account_id_from
+from identitylib._protocol._errors import INVALID_CLIENT_CREDENTIAL, FlowError, error_result
+from identitylib._protocol._id_token import check_id_token
+from identitylib._protocol._messages import Flow
+from identitylib._protocol._request import token_request
+from identitylib._protocol._token_response import parse_token_response
+
+from ._results import cache_access, cache_event, provider_result
+
+#: Error code of a result whose ID token failed its checks.
+INVALID_ID_TOKEN = "invalid_id_token"
+
+
+def client_auth_fields(state: AppState, metadata: OidcMetadata) -> dict[str, str]:
+    """The credential fields of a confidential app (none for a public one).
+
+    Raises :class:`FlowError` with an error result when the credential fails.
+    """
+    if state.credential is None:
+        return {}
+    try:
+        return state.credential.auth_fields(
+            client_id=state.client_id,
+            token_endpoint=metadata.token_endpoint,
+            is_adfs=state.authority.is_adfs,
+        )
+    except ValueError as exc:
+        raise FlowError(error_result(INVALID_CLIENT_CREDENTIAL, str(exc))) from None
+
+
+def redeem(
+    state: AppState,
+    metadata: OidcMetadata,
+    *,
+    fields: Mapping[str, str],
+    grant_type: str,
+    scopes: Sequence[str],
+    correlation_id: str,
+    headers: Optional[Mapping[str, str]] = None,
+    nonce: Optional[str] = None,
+    event_extra: Optional[Mapping[str, Any]] = None,
+) -> Flow[dict[str, Any]]:
+    """POST ``fields`` to the token endpoint and turn the answer into a result.
+
+    A success has its ID token checked (audience, issuer, lifetime, ``nonce`` when given)
+    and is written to the cache under the user's partition; ``event_extra`` adds cache
+    event keys (e.g. ``refresh_token_item``, ``user_assertion_hash``).
+    """
+    now = state.now()
+    request = token_request(metadata.token_endpoint, fields, state.headers(correlation_id, headers))
+    response = yield request
+    result = parse_token_response(response, correlation_id=correlation_id)
+    if "error" in result:
+        return result
+    claims = result.get("id_token_claims")
+    if claims is not None:
+        problem = check_id_token(
+            claims, client_id=state.client_id, now=now, issuer=metadata.issuer, nonce=nonce
+        )
+        if problem:
+            return error_result(INVALID_ID_TOKEN, problem, correlation_id=correlation_id)
+    event = cache_event(
+        state,
+        scopes=scopes,
+        token_endpoint=metadata.token_endpoint,
+        grant_type=grant_type,
+        response=result,
+        data=fields,
+        **dict(event_extra or {}),
+    )
+    home_account_id = home_account_id_from(result.get("client_info"), claims or {})
+    partition = user_partition_key(home_account_id) if home_account_id else None
+    with cache_access(state.token_cache, partition, state.client_id, is_app_cache=False):
+        state.token_cache.add(event, now=now)
+    return provider_result(result, now)
