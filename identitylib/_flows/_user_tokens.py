@@ -25,7 +25,9 @@ from ._results import cache_access, cache_event, provider_result
 INVALID_ID_TOKEN = "invalid_id_token"
 
 
-def client_auth_fields(state: AppState, metadata: OidcMetadata) -> dict[str, str]:
+def client_auth_fields(
+    state: AppState, metadata: OidcMetadata, *, fmi_path: Optional[str] = None
+) -> dict[str, str]:
     """The credential fields of a confidential app (none for a public one).
 
     Raises :class:`FlowError` with an error result when the credential fails.
@@ -37,6 +39,7 @@ def client_auth_fields(state: AppState, metadata: OidcMetadata) -> dict[str, str
             client_id=state.client_id,
             token_endpoint=metadata.token_endpoint,
             is_adfs=state.authority.is_adfs,
+            fmi_path=fmi_path,
         )
     except ValueError as exc:
         raise FlowError(error_result(INVALID_CLIENT_CREDENTIAL, str(exc))) from None

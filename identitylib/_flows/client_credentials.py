@@ -8,7 +8,7 @@ from typing import Any
 from identitylib._application._state import AppState
 from identitylib._cache import app_partition_key, compute_ext_cache_key
 from identitylib._log import get_logger
-from identitylib._protocol._errors import INVALID_CLIENT_CREDENTIAL, error_result
+from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._request import token_request
 from identitylib._protocol._token_response import parse_token_response
@@ -21,6 +21,7 @@ from ._results import (
     find_access_token,
     provider_result,
 )
+from ._user_tokens import client_auth_fields
 
 logger = get_logger(__name__)
 
@@ -72,15 +73,10 @@ def acquire_token_for_client(
 
     metadata = yield from authority.metadata_flow()
     correlation_id = state.new_correlation_id()
-    assert state.credential is not None
     try:
-        auth = state.credential.auth_fields(
-            client_id=state.client_id,
-            token_endpoint=metadata.token_endpoint,
-            is_adfs=authority.is_adfs,
-        )
-    except ValueError as exc:
-        return error_result(INVALID_CLIENT_CREDENTIAL, str(exc), correlation_id=correlation_id)
+        auth = client_auth_fields(state, metadata, fmi_path=fmi_path)
+    except FlowError as failure:
+        return {**failure.result, "correlation_id": correlation_id}
     fields = client_credentials.request_fields(
         client_id=state.client_id,
         scopes=scopes,
