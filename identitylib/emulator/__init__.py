@@ -37,8 +37,11 @@ from identitylib.emulator._config import (
 from identitylib.emulator._emulator import Emulator
 from identitylib.emulator._faults import Faults, InjectedFailure
 from identitylib.emulator._reply import Reply
+from identitylib.emulator._robot import approve_device_code, sign_in
 
 __all__ = [
+    "approve_device_code",
+    "sign_in",
     "DEMO_API_ID",
     "DEMO_API_SECRET",
     "DEMO_API_URI",
