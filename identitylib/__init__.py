@@ -7,16 +7,21 @@ are those of ``msal``'s public API, plus identitylib's own additions.
 from ._application import ClientApplication, ConfidentialClientApplication, PublicClientApplication
 from ._cache import CacheAccess, SerializableTokenCache, TokenCache
 from ._credential import AutoRefresher
+from ._interactive import BrowserInteractionTimeoutError
+from ._protocol._prompt import Prompt
 from ._version import __version__
-from .exceptions import MsalError, MsalServiceError, TokenCacheError
+from .exceptions import IdTokenError, MsalError, MsalServiceError, TokenCacheError
 
 __all__ = [
     "AutoRefresher",
+    "BrowserInteractionTimeoutError",
     "CacheAccess",
     "ClientApplication",
     "ConfidentialClientApplication",
+    "IdTokenError",
     "MsalError",
     "MsalServiceError",
+    "Prompt",
     "PublicClientApplication",
     "SerializableTokenCache",
     "TokenCache",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "IdTokenError",
     "MsalError",
     "MsalServiceError",
     "TokenCacheError",
@@ -38,4 +39,12 @@ class TokenCacheError(MsalError, ValueError):
     """A serialized token cache could not be loaded (corrupt JSON or wrong shape).
 
     The cache that raised it keeps its previous content and stays usable.
+    """
+
+
+class IdTokenError(MsalError, RuntimeError):
+    """An ID token failed its checks (name kept from msal).
+
+    identitylib reports such failures as ``invalid_id_token`` error results instead of
+    raising; the class exists so that code catching ``msal.IdTokenError`` still runs.
     """

@@ -124,17 +124,21 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
             app_version=app_version,
             enable_pii_log=bool(enable_pii_log),
         )
+        self._check_credential()
+
+    def _check_credential(self) -> None:
+        """Subclasses refuse a credential they cannot use (or the lack of one)."""
 
     def __repr__(self) -> str:
         name = type(self).__name__
         return f"{name}(client_id={self.client_id!r}, authority={self.authority.parsed.url!r})"
 
-    def _run(self, flow: Flow[dict[str, Any]]) -> dict[str, Any]:
+    def _run(self, flow: Flow[T]) -> T:
         """Run a flow over this app's transport; an ending :class:`FlowError` becomes its result."""
         try:
             return run_sync(flow, self._transport)
         except FlowError as failure:
-            return failure.result
+            return failure.result  # type: ignore[return-value]
 
     def _resolve_metadata(self, flow: Flow[Any]) -> Any:
         try:

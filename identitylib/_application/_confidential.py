@@ -17,8 +17,7 @@ from ._base import ClientApplication
 class ConfidentialClientApplication(ClientApplication):
     """An app that can keep a secret, a certificate or a client assertion."""
 
-    def __init__(self, client_id: str, client_credential: Any = None, **kwargs: Any) -> None:
-        super().__init__(client_id, client_credential, **kwargs)
+    def _check_credential(self) -> None:
         if self._state.credential is None:
             raise ValueError(
                 "A confidential client application needs client_credential: a secret string, "
@@ -79,7 +78,7 @@ class ConfidentialClientApplication(ClientApplication):
         realm = self.authority.expected_realm or self.authority.parsed.tenant
         partition = app_partition_key(self.client_id, realm)
         with cache_access(cache, partition, self.client_id, is_app_cache=True):
-            for environment in sorted(aliases_of(self.authority.instance)):
+            for environment in sorted(aliases_of(self.authority.environment)):
                 if indexed is not None:
                     entries = indexed(self.client_id, environment)
                 else:  # a foreign cache object (e.g. msal's): its own search

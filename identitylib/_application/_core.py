@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from identitylib._authority import Authority
 from identitylib._protocol._messages import Flow
 
 from ._state import AppState
+
+T = TypeVar("T")
 
 
 class AppCore:
@@ -18,5 +20,5 @@ class AppCore:
     token_cache: Any
     _state: AppState
 
-    def _run(self, flow: Flow[dict[str, Any]]) -> dict[str, Any]:  # pragma: no cover
+    def _run(self, flow: Flow[T]) -> T:  # pragma: no cover
         raise NotImplementedError

@@ -2,8 +2,61 @@
 
 from __future__ import annotations
 
+import warnings
+from typing import Any, Optional
+
+from identitylib._flows import password as password_flow
+from identitylib._protocol._scopes import decorate, validate_scopes
+
 from ._core import AppCore
+
+ROPC_DEPRECATION = (
+    "This API has been deprecated for public client flows, please use a more secure flow. "
+    "See https://aka.ms/msal-ropc-migration for migration guidance"
+)
 
 
 class PasswordMixin(AppCore):
     """``acquire_token_by_username_password``."""
+
+    def acquire_token_by_username_password(
+        self,
+        username: str,
+        password: str,
+        scopes: list[str],
+        claims_challenge: Optional[str] = None,
+        auth_scheme: Any = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Sign a user in with a username and password (ROPC); avoid it where you can.
+
+        It cannot do MFA, consent or password changes, and is deprecated for public
+        clients (a DeprecationWarning says so, as MSAL 1.39's does). Confidential apps
+        authenticate with their credential. Only managed (cloud) users are supported:
+        identitylib does no user-realm discovery and no WS-Trust, so a federated user gets
+        the server's error. Returns a token dict or an error dict.
+        """
+        if self._state.credential is None:
+            warnings.warn(ROPC_DEPRECATION, DeprecationWarning, stacklevel=2)
+        if auth_scheme is not None:
+            raise ValueError(
+                "auth_scheme (proof-of-possession tokens) needs a broker, which identitylib "
+                "does not support"
+            )
+        if not isinstance(username, str) or not username.strip():
+            raise ValueError("username must be the user's sign-in name, e.g. a UPN")
+        if not isinstance(password, str):
+            raise TypeError("password must be a string")
+        scope_list = decorate(validate_scopes(scopes), self._state.exclude_scopes)
+        self._state.claims(claims_challenge)  # ValueError before any I/O
+        return self._run(
+            password_flow.acquire_token_by_username_password(
+                self._state,
+                username,
+                password,
+                scope_list,
+                claims_challenge=claims_challenge,
+                data=kwargs.pop("data", None),
+                headers=kwargs.pop("headers", None),
+            )
+        )

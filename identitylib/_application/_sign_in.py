@@ -2,8 +2,108 @@
 
 from __future__ import annotations
 
-from ._core import AppCore
+import sys
+import webbrowser
+from collections.abc import Mapping
+from typing import Any, Callable, Optional, Protocol, cast
+
+from identitylib._interactive._browser import why_no_browser
+from identitylib._log import get_logger
+
+from ._accounts import AccountsMixin
+from ._device import DeviceFlowMixin
+
+logger = get_logger(__name__)
+
+#: Errors of a silent attempt that a new sign-in can cure.
+INTERACTION_ERRORS = frozenset(
+    {"invalid_grant", "interaction_required", "login_required", "consent_required"}
+)
 
 
-class SignInMixin(AppCore):
+class _Interactive(Protocol):
+    def acquire_token_interactive(self, scopes: list[str], **kwargs: Any) -> dict[str, Any]: ...
+
+
+def browser_available(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Whether an interactive (browser) sign-in can work on this machine.
+
+    No inside an SSH session, nor on Linux without a display (unless under WSL, where
+    the Windows browser opens), nor when :func:`webbrowser.get` finds no browser.
+    """
+    if why_no_browser(environ) is not None:
+        return False
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return True
+
+
+def print_device_message(flow: Mapping[str, Any]) -> None:
+    """The default ``device_code_callback``: the instructions on stderr."""
+    print(flow["message"], file=sys.stderr, flush=True)
+
+
+class SignInMixin(DeviceFlowMixin, AccountsMixin):
     """``acquire_token``: silent for the known account, else an interactive sign-in."""
+
+    def _pick_account(
+        self, account: Optional[Mapping[str, Any]], username: Optional[str]
+    ) -> Optional[Mapping[str, Any]]:
+        if account is not None:
+            return account
+        if username:
+            matches = self.get_accounts(username=username)
+            return matches[0] if matches else None
+        accounts = self.get_accounts()
+        return accounts[0] if len(accounts) == 1 else None
+
+    def acquire_token(
+        self,
+        scopes: list[str],
+        *,
+        account: Optional[Mapping[str, Any]] = None,
+        username: Optional[str] = None,
+        use_device_code: Optional[bool] = None,
+        device_code_callback: Optional[Callable[[dict[str, Any]], Any]] = None,
+        **interactive_kwargs: Any,
+    ) -> dict[str, Any]:
+        """Get a token the recommended way in one call (an identitylib addition; not in MSAL).
+
+        1. Pick the account: ``account``, else the cached account of ``username``, else the
+           only cached account (none when there are several).
+        2. Try :meth:`acquire_token_silent_with_error` for it (with ``claims_challenge`` if
+           given). A token is returned as is; an error that a new sign-in cannot cure
+           (e.g. a network or server problem) is returned too.
+        3. Otherwise sign in: :meth:`acquire_token_interactive` with
+           ``login_hint=username`` (or the account's username) and ``interactive_kwargs``;
+           or the device code flow when ``use_device_code=True``, or when it is None and no
+           browser can be used here (SSH session, Linux without a display, no browser
+           found). ``use_device_code=False`` always signs in interactively. The device flow
+           calls ``device_code_callback(flow)`` (default: print ``flow["message"]`` to
+           stderr) before waiting for the user.
+
+        Returns the final token dict or error dict.
+        """
+        chosen = self._pick_account(account, username)
+        claims_challenge = interactive_kwargs.get("claims_challenge")
+        if chosen is not None:
+            result = self.acquire_token_silent_with_error(
+                scopes, chosen, claims_challenge=claims_challenge
+            )
+            if result is not None:
+                if "error" not in result or result.get("error") not in INTERACTION_ERRORS:
+                    return result
+                logger.debug("Silent acquisition needs interaction: %s", result.get("error"))
+        login_hint = username or (chosen or {}).get("username") or None
+        device = use_device_code if use_device_code is not None else not browser_available()
+        if device:
+            flow = self.initiate_device_flow(scopes, claims_challenge=claims_challenge)
+            if "user_code" not in flow:
+                return flow
+            (device_code_callback or print_device_message)(flow)
+            return self.acquire_token_by_device_flow(flow, claims_challenge=claims_challenge)
+        interactive_kwargs.setdefault("login_hint", login_hint)
+        interactive = cast(_Interactive, self)
+        return interactive.acquire_token_interactive(scopes, **interactive_kwargs)

@@ -31,8 +31,8 @@ class AppState:
 
     @property
     def environment(self) -> str:
-        """The cache ``environment``: the authority's host."""
-        return self.authority.instance
+        """The cache ``environment`` of this app's authority (see ``Authority.environment``)."""
+        return self.authority.environment
 
     @staticmethod
     def now() -> float:

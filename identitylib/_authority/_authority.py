@@ -46,6 +46,18 @@ class Authority:
         return self.parsed.host
 
     @property
+    def environment(self) -> str:
+        """The cache ``environment`` of this authority's tokens.
+
+        For Microsoft authorities it is the host, as in MSAL (so caches are shared with msal
+        and Azure CLI). For a generic OIDC issuer it is host, port and path, so that two
+        issuers on one host (Keycloak realms, say) never share cache entries.
+        """
+        if self.parsed.kind is AuthorityKind.OIDC:
+            return (self.parsed.netloc + self.parsed.path).lower()
+        return self.parsed.host
+
+    @property
     def is_adfs(self) -> bool:
         """True for an ADFS authority."""
         return self.parsed.is_adfs

@@ -1,0 +1,114 @@
+"""Redeeming refresh tokens: one cached RT (for the silent flow) or a migrated one.
+
+A cached RT that is redeemed is *replaced* by the new RT the server sends (the cache
+rewrites the used entry in place, keeping its key, client id and family). A migrated RT
+(``acquire_token_by_refresh_token``) is stored as a new entry. An ``invalid_grant`` never
+deletes an RT: it may be caused by a policy (MFA) that another scope or tenant does not
+have, as MSAL reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+from identitylib._application._state import AppState
+from identitylib._authority._metadata import OidcMetadata
+from identitylib._cache import USED_REFRESH_TOKEN, TokenCache, user_partition_key
+from identitylib._protocol._messages import Flow
+from identitylib._protocol.grants import refresh_token as refresh_grant
+
+from ._results import cache_access
+from ._user_tokens import client_auth_fields, redeem
+
+
+def anchor_header(home_account_id: Optional[str]) -> dict[str, str]:
+    """The CCS routing header for a known account (``Oid:{uid}@{utid}``), else none."""
+    if home_account_id and "." in home_account_id:
+        return {"X-AnchorMailbox": "Oid:" + home_account_id.replace(".", "@", 1)}
+    return {}
+
+
+def redeem_refresh_token(
+    state: AppState,
+    metadata: OidcMetadata,
+    *,
+    refresh_token: str,
+    scopes: Sequence[str],
+    correlation_id: str,
+    claims: Optional[str] = None,
+    data: Optional[Mapping[str, Any]] = None,
+    headers: Optional[Mapping[str, str]] = None,
+    used_entry: Optional[Mapping[str, Any]] = None,
+    ext_cache_key: Optional[str] = None,
+) -> Flow[dict[str, Any]]:
+    """Redeem ``refresh_token`` for ``scopes`` (already decorated).
+
+    With ``used_entry`` (the cached RT entry) the new RT replaces it and no Account entry
+    is (re)created, as MSAL's silent flow does so that a concurrent ``remove_account``
+    wins.
+    """
+    home_account_id = used_entry.get("home_account_id") if used_entry else None
+    if state.authority.is_oidc:
+        # RFC 6749 §6: a refresh may not ask for scope the grant lacks, and a generic
+        # provider grants offline_access only when consent was prompted for it.
+        scopes = [s for s in scopes if s != "offline_access"]
+    fields = refresh_grant.request_fields(
+        client_id=state.client_id,
+        refresh_token=refresh_token,
+        scopes=scopes,
+        client_auth=client_auth_fields(state, metadata),
+        claims=claims,
+        extra=data,
+    )
+    request_headers = anchor_header(home_account_id)
+    request_headers.update(headers or {})
+    event_extra: dict[str, Any] = {}
+    if used_entry is not None:
+        event_extra[USED_REFRESH_TOKEN] = dict(used_entry)
+        event_extra["skip_account_creation"] = True
+    if ext_cache_key is not None:
+        event_extra["ext_cache_key"] = ext_cache_key
+    result = yield from redeem(
+        state,
+        metadata,
+        fields=fields,
+        grant_type=refresh_grant.GRANT_TYPE,
+        scopes=scopes,
+        correlation_id=correlation_id,
+        headers=request_headers,
+        event_extra=event_extra,
+    )
+    new_rt = result.get("refresh_token")
+    cache = state.token_cache
+    if used_entry is not None and isinstance(new_rt, str) and not isinstance(cache, TokenCache):
+        # A foreign cache (msal's own) ignores the used-RT event key: rotate it explicitly.
+        partition = user_partition_key(home_account_id) if home_account_id else None
+        with cache_access(cache, partition, state.client_id, is_app_cache=False):
+            cache.update_rt(dict(used_entry), new_rt)
+    return result
+
+
+def acquire_token_by_refresh_token(
+    state: AppState,
+    refresh_token: str,
+    scopes: Sequence[str],
+    *,
+    claims_challenge: Optional[str] = None,
+    data: Optional[Mapping[str, Any]] = None,
+    headers: Optional[Mapping[str, str]] = None,
+) -> Flow[dict[str, Any]]:
+    """Migrate an RT obtained elsewhere: redeem it, store the new tokens (a new RT entry)."""
+    metadata = yield from state.authority.metadata_flow()
+    return (
+        yield from redeem_refresh_token(
+            state,
+            metadata,
+            refresh_token=refresh_token,
+            scopes=scopes,
+            correlation_id=state.new_correlation_id(),
+            claims=state.claims(claims_challenge),
+            data=data,
+            headers=headers,
+        )
+    )

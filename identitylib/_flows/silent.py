@@ -1,0 +1,269 @@
+"""``acquire_token_silent(_with_error)``: a cached access token, else a refreshed one.
+
+MSAL's semantics (reference §4.1, §6.6):
+
+* the access token is looked up by client, environment (the authority's host, then its
+  aliases), realm (the tenant of the authority's token endpoint; literally ``common`` or
+  ``organizations`` for those authorities) and home account, for a superset of the
+  requested scopes with at least 300 s left; ``force_refresh`` and a claims challenge
+  skip it;
+* a token past its ``refresh_on`` is refreshed, and served anyway when the refresh fails;
+* refresh tokens are looked up by home account and environment (never by scope or
+  realm): a family (FOCI) RT first when the app is, or may be, in a family, then the
+  app's own RTs, newest first; ``client_mismatch`` on a family RT moves on to the app's
+  own RTs; the RT used is replaced by the one the server returns;
+* an ``invalid_grant`` keeps the RT.
+
+The flow returns ``{}`` when the cache holds nothing usable (``None`` to the app).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Optional
+
+from identitylib._application._state import AppState
+from identitylib._authority import Authority
+from identitylib._authority._hosts import aliases_of
+from identitylib._authority._metadata import OidcMetadata
+from identitylib._cache import compute_ext_cache_key, user_partition_key
+from identitylib._log import get_logger
+from identitylib._protocol._messages import Flow
+from identitylib._protocol._scopes import decorate
+
+from ._results import cache_access, cache_hit_result, find_access_token
+from .refresh_token import redeem_refresh_token
+
+logger = get_logger(__name__)
+
+REFRESH_TOKEN = "RefreshToken"
+APP_METADATA = "AppMetadata"
+#: The family MSAL assumes an app of unknown family may belong to (FOCI has only "1").
+DEFAULT_FAMILY = "1"
+#: Suberrors MSAL reports with an empty ``classification`` (MSAL Python issue #57).
+SUPPRESSED_SUBERRORS = frozenset(
+    {
+        "bad_token",
+        "token_expired",
+        "protection_policy_required",
+        "client_mismatch",
+        "device_authentication_failed",
+    }
+)
+
+
+def environments_of(host: str) -> list[str]:
+    """The authority's host, then its aliases (sorted): where cached tokens may live."""
+    return [host, *sorted(aliases_of(host) - {host})]
+
+
+def classify(result: dict[str, Any]) -> dict[str, Any]:
+    """Add MSAL's ``classification`` to an error result that has a ``suberror``."""
+    suberror = result.get("suberror")
+    if isinstance(suberror, str) and suberror:
+        result["classification"] = "" if suberror in SUPPRESSED_SUBERRORS else suberror
+    return result
+
+
+def is_client_mismatch(result: Mapping[str, Any]) -> bool:
+    """The server refused a family RT because this app is not in that family."""
+    if result.get("suberror") == "client_mismatch":
+        return True
+    info = result.get("error_additional_info")
+    if isinstance(info, str):
+        return "client_mismatch" in info
+    if isinstance(info, (list, tuple)):
+        return any(isinstance(item, str) and "client_mismatch" in item for item in info)
+    return False
+
+
+def _modified(entry: Mapping[str, Any]) -> int:
+    try:
+        return int(entry.get("last_modification_time") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def search_entries(
+    cache: Any, credential_type: str, query: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    found = cache.search(credential_type, query=dict(query))
+    try:
+        return [entry for entry in found if isinstance(entry, dict)]
+    finally:
+        close = getattr(found, "close", None)
+        if close is not None:
+            close()
+
+
+def app_metadata(cache: Any, environment: str, client_id: str) -> dict[str, Any]:
+    """This app's AppMetadata entry in ``environment``, {} when unknown."""
+    getter = getattr(cache, "_get_app_metadata", None)
+    if getter is not None:
+        found = getter(environment=environment, client_id=client_id, default={})
+        return found if isinstance(found, dict) else {}
+    query = {"environment": environment, "client_id": client_id}
+    entries = search_entries(cache, APP_METADATA, query)
+    return entries[0] if entries else {}
+
+
+def refresh_token_candidates(
+    cache: Any, home_account_id: str, environment: str, client_id: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(family RTs to try first, the app's own RTs), each newest first, no RT twice.
+
+    Family RTs are tried when the app's metadata names a family, or when the app has no
+    metadata yet (it may be a family member signing in for the first time).
+    """
+    owner = {"home_account_id": home_account_id, "environment": environment}
+    metadata = app_metadata(cache, environment, client_id)
+    family_id = metadata.get("family_id") if metadata else DEFAULT_FAMILY
+    family: list[dict[str, Any]] = []
+    if family_id:
+        family = search_entries(cache, REFRESH_TOKEN, {**owner, "family_id": family_id})
+    own = search_entries(cache, REFRESH_TOKEN, {**owner, "client_id": client_id})
+    tried = {entry.get("secret") for entry in family}
+    own = [entry for entry in own if entry.get("secret") not in tried]
+    family.sort(key=_modified, reverse=True)
+    own.sort(key=_modified, reverse=True)
+    return family, own
+
+
+def _usable(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for entry in entries:
+        if isinstance(entry.get("secret"), str) and entry["secret"]:
+            yield entry
+
+
+def refresh_for_account(
+    state: AppState,
+    authority: Authority,
+    *,
+    home_account_id: str,
+    scopes: Sequence[str],
+    correlation_id: str,
+    claims: Optional[str],
+    data: Optional[Mapping[str, Any]],
+    headers: Optional[Mapping[str, str]],
+    ext_cache_key: str,
+) -> Flow[Optional[dict[str, Any]]]:
+    """Try the account's RTs in each environment; the first success, else the last error.
+
+    None when there was no RT to try (or only family RTs this app may not use). The
+    authority's endpoints are discovered only when there is an RT to redeem.
+    """
+    partition = user_partition_key(home_account_id)
+    last: Optional[dict[str, Any]] = None
+    metadata: Optional[OidcMetadata] = None
+    for environment in environments_of(state.environment):
+        with cache_access(state.token_cache, partition, state.client_id, is_app_cache=False):
+            family, own = refresh_token_candidates(
+                state.token_cache, home_account_id, environment, state.client_id
+            )
+        for group, is_family in ((family, True), (own, False)):
+            for entry in _usable(group):
+                logger.debug(
+                    "Refreshing with a cached %s refresh token", "family" if is_family else "own"
+                )
+                if metadata is None:
+                    metadata = yield from authority.metadata_flow()
+                result = yield from redeem_refresh_token(
+                    state,
+                    metadata,
+                    refresh_token=entry["secret"],
+                    scopes=scopes,
+                    correlation_id=correlation_id,
+                    claims=claims,
+                    data=data,
+                    headers=headers,
+                    used_entry=entry,
+                    ext_cache_key=ext_cache_key,
+                )
+                if "error" not in result:
+                    return result
+                logger.debug(
+                    "Refresh failed: %s: %s", result.get("error"), result.get("error_description")
+                )
+                if is_family and is_client_mismatch(result):
+                    break  # Not in that family: its other RTs would fail alike.
+                last = result
+    return last
+
+
+def acquire_token_silent(
+    state: AppState,
+    scopes: Sequence[str],
+    home_account_id: str,
+    *,
+    authority: Optional[Authority] = None,
+    force_refresh: bool = False,
+    claims_challenge: Optional[str] = None,
+    forwarded_client_claims: Optional[str] = None,
+    data: Optional[Mapping[str, Any]] = None,
+    headers: Optional[Mapping[str, str]] = None,
+) -> Flow[dict[str, Any]]:
+    """A token for the account from the cache, or by refreshing; ``{}`` when neither.
+
+    ``authority`` (another tenant of the app's cloud) makes the lookup and the refresh
+    use that tenant's realm and token endpoint; the cache environment stays the app's.
+    """
+    tenant_authority = authority or state.authority
+    extra = dict(data or {})
+    ext_cache_key = compute_ext_cache_key(
+        {**extra, "client_claims": forwarded_client_claims} if forwarded_client_claims else extra
+    )
+    now = state.now()
+    partition = user_partition_key(home_account_id)
+    cached: Optional[dict[str, Any]] = None
+    if not (force_refresh or claims_challenge):
+        realm = tenant_authority.expected_realm
+        if realm is None:
+            realm = (yield from tenant_authority.metadata_flow()).realm
+        query: dict[str, Any] = {
+            "client_id": state.client_id,
+            "realm": realm,
+            "home_account_id": home_account_id,
+        }
+        if extra.get("key_id"):
+            query["key_id"] = extra["key_id"]
+        if ext_cache_key:
+            query["ext_cache_key"] = ext_cache_key
+        refresh_due = False
+        with cache_access(state.token_cache, partition, state.client_id, is_app_cache=False):
+            for environment in environments_of(state.environment):
+                cached, refresh_due = find_access_token(
+                    state.token_cache, scopes, {**query, "environment": environment}, now
+                )
+                if cached is not None:
+                    break
+        if cached is not None and not refresh_due:
+            logger.debug("Access token served from the cache")
+            return cache_hit_result(cached, now)
+
+    scopes_to_request = decorate(scopes, state.exclude_scopes)
+    try:
+        result = yield from refresh_for_account(
+            state,
+            tenant_authority,
+            home_account_id=home_account_id,
+            scopes=scopes_to_request,
+            correlation_id=state.new_correlation_id(),
+            claims=state.claims(claims_challenge, forwarded_client_claims),
+            data=extra,
+            headers=headers,
+            ext_cache_key=ext_cache_key,
+        )
+    except Exception:
+        if cached is None:
+            raise
+        logger.warning("Proactive refresh failed; serving the cached token", exc_info=True)
+        return cache_hit_result(cached, now)
+    if result is None or "error" in result:
+        if cached is not None:
+            if result is not None:
+                logger.warning(
+                    "Proactive refresh failed (%s); serving the cached token", result["error"]
+                )
+            return cache_hit_result(cached, now)
+        return classify(result) if result is not None else {}
+    return result
