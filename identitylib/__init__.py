@@ -8,6 +8,7 @@ from ._application import ClientApplication, ConfidentialClientApplication, Publ
 from ._cache import CacheAccess, SerializableTokenCache, TokenCache
 from ._credential import AutoRefresher
 from ._interactive import BrowserInteractionTimeoutError
+from ._protocol._challenge import claims_challenge_header, parse_claims_challenge
 from ._protocol._prompt import Prompt
 from ._version import __version__
 from .exceptions import IdTokenError, MsalError, MsalServiceError, TokenCacheError
@@ -27,4 +28,6 @@ __all__ = [
     "TokenCache",
     "TokenCacheError",
     "__version__",
+    "claims_challenge_header",
+    "parse_claims_challenge",
 ]

@@ -13,6 +13,7 @@ from identitylib._flows import refresh_token as refresh_flow
 from identitylib._flows import silent
 from identitylib._flows._results import cache_access
 from identitylib._log import get_logger
+from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import decorate, reject_reserved, validate_scopes
 
 from ._core import AppCore
@@ -192,6 +193,7 @@ class AccountsMixin(AppCore):
     ) -> Optional[dict[str, Any]]:
         scope_list = validate_scopes(scopes)
         reject_reserved(scope_list)
+        check_ssh_cert_data(kwargs.get("data"))
         if auth_scheme is not None:
             raise ValueError(_AUTH_SCHEME_UNSUPPORTED)
         if forwarded_client_claims is not None and not isinstance(forwarded_client_claims, str):

@@ -6,10 +6,13 @@ import warnings
 from typing import Any, Optional
 
 from identitylib._authority._hosts import aliases_of
+from identitylib._authority._region import RegionChoice, configured_region, resolve_region
 from identitylib._cache import app_partition_key
 from identitylib._flows import client_credentials
+from identitylib._flows import on_behalf_of as obo_flow
 from identitylib._flows._results import cache_access
-from identitylib._protocol._scopes import validate_scopes
+from identitylib._protocol._request import check_ssh_cert_data
+from identitylib._protocol._scopes import reject_reserved, validate_scopes
 
 from ._base import ClientApplication
 
@@ -17,12 +20,21 @@ from ._base import ClientApplication
 class ConfidentialClientApplication(ClientApplication):
     """An app that can keep a secret, a certificate or a client assertion."""
 
+    #: ``azure_region=ATTEMPT_REGION_DISCOVERY`` detects the region (MSAL's constant).
+    ATTEMPT_REGION_DISCOVERY = True
+    #: ``azure_region=DISABLE_MSAL_FORCE_REGION`` ignores env MSAL_FORCE_REGION (MSAL's).
+    DISABLE_MSAL_FORCE_REGION = False
+
     def _check_credential(self) -> None:
         if self._state.credential is None:
             raise ValueError(
                 "A confidential client application needs client_credential: a secret string, "
                 "a certificate dict or a client assertion; use PublicClientApplication otherwise"
             )
+        # Validated now, used (and detected, for True) on the first acquire_token_for_client.
+        self._region_choice: RegionChoice = configured_region(
+            getattr(self, "_azure_region", None), confidential=True
+        )
 
     def acquire_token_for_client(
         self,
@@ -59,15 +71,77 @@ class ConfidentialClientApplication(ClientApplication):
         if forwarded_client_claims is not None and not isinstance(forwarded_client_claims, str):
             raise ValueError("forwarded_client_claims must be a JSON object string")
         self._state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
+        data = kwargs.pop("data", None)
+        check_ssh_cert_data(data)
         return self._run(
             client_credentials.acquire_token_for_client(
                 self._state,
                 scope_list,
                 claims_challenge=claims_challenge,
-                data=kwargs.pop("data", None),
+                data=data,
                 headers=kwargs.pop("headers", None),
                 fmi_path=fmi_path,
                 forwarded_client_claims=forwarded_client_claims,
+                region=self._region,
+            )
+        )
+
+    def _region(self) -> str | None:
+        """The region of the regional token endpoint, None for the central one.
+
+        Called by the flow only when it is about to request a token (never on a cache
+        hit). ``azure_region=True`` detects it then: env ``REGION_NAME``, else IMDS, asked
+        at most once per process with a short timeout (a blocking call of at most ~2 s).
+        """
+        choice: RegionChoice = getattr(self, "_region_choice", None)
+        return resolve_region(choice)
+
+    def acquire_token_on_behalf_of(
+        self,
+        user_assertion: str,
+        scopes: list[str],
+        claims_challenge: Optional[str] = None,
+        forwarded_client_claims: Optional[str] = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Exchange the access token a web API received (``user_assertion``) for a token to
+        a downstream API (``scopes``), on behalf of the same user (the OBO flow).
+
+        The tokens are cached bound to the assertion: a repeat call with the same
+        assertion and scopes is served from the cache with no request, an expired token
+        is renewed with the refresh token obtained with that assertion, and tokens
+        obtained with one user's assertion are never served for another.
+        ``claims_challenge`` (e.g. from :func:`identitylib.parse_claims_challenge`)
+        bypasses the cached access token. Returns a token dict or an error dict; an
+        ``interaction_required`` error carrying ``claims`` is to be relayed to the caller
+        as a 401 claims challenge. (MSAL Python does not look in its cache here.)
+        """
+        if not isinstance(user_assertion, str) or not user_assertion.strip():
+            raise ValueError(
+                "user_assertion must be the incoming access token (a non-empty string), as "
+                "taken from the request's 'Authorization: Bearer ...' header"
+            )
+        scope_list = validate_scopes(scopes)
+        reject_reserved(scope_list)
+        if not scope_list:
+            raise ValueError(
+                "scopes must name the downstream API's scopes, e.g. ['User.Read'] or "
+                "['api://<downstream app id>/.default']"
+            )
+        if forwarded_client_claims is not None and not isinstance(forwarded_client_claims, str):
+            raise ValueError("forwarded_client_claims must be a JSON object string")
+        self._state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
+        data = kwargs.pop("data", None)
+        check_ssh_cert_data(data)
+        return self._run(
+            obo_flow.acquire_token_on_behalf_of(
+                self._state,
+                user_assertion.strip(),
+                scope_list,
+                claims_challenge=claims_challenge,
+                forwarded_client_claims=forwarded_client_claims,
+                data=data,
+                headers=kwargs.pop("headers", None),
             )
         )
 

@@ -121,6 +121,9 @@ class AccessTokenIndex:
 
     def __init__(self) -> None:
         self._apps: dict[_App, dict[Hashable, _Partitions]] = {}
+        #: (app, user_assertion_hash) -> {home account: number of its ATs with that hash},
+        #: so an on-behalf-of lookup (which names no home account) touches one user.
+        self._assertion_homes: dict[tuple[_App, Hashable], dict[Hashable, int]] = {}
 
     @staticmethod
     def _app(source: Entry) -> _App:
@@ -135,7 +138,24 @@ class AccessTokenIndex:
         homes = self._apps.setdefault(self._app(entry), {})
         partitions = homes.setdefault(self._home(entry), {})
         bucket = partitions.setdefault(components(entry, _PARTITION_FIELDS), _ScopeBucket())
+        if key not in bucket.keys and entry.get("user_assertion_hash"):
+            owners = self._assertion_homes.setdefault(self._assertion(entry), {})
+            owners[self._home(entry)] = owners.get(self._home(entry), 0) + 1
         bucket.add(key, scope_set(entry.get("target")))
+
+    def _assertion(self, source: Entry) -> tuple[_App, Hashable]:
+        return self._app(source), component(source.get("user_assertion_hash"))
+
+    def _forget_assertion(self, entry: Entry) -> None:
+        owners = self._assertion_homes.get(self._assertion(entry))
+        home = self._home(entry)
+        if owners is None or home not in owners:
+            return
+        owners[home] -= 1
+        if owners[home] <= 0:
+            del owners[home]
+            if not owners:
+                del self._assertion_homes[self._assertion(entry)]
 
     def remove(self, key: str, entry: Entry) -> None:
         app, home = self._app(entry), self._home(entry)
@@ -143,8 +163,10 @@ class AccessTokenIndex:
         homes = self._apps.get(app, {})
         partitions = homes.get(home, {})
         bucket = partitions.get(partition)
-        if bucket is None:
+        if bucket is None or key not in bucket.keys:
             return
+        if entry.get("user_assertion_hash"):
+            self._forget_assertion(entry)
         bucket.remove(key, scope_set(entry.get("target")))
         if not bucket.keys:
             del partitions[partition]
@@ -163,6 +185,9 @@ class AccessTokenIndex:
         if "home_account_id" in query:
             owned = homes.get(self._home(query))
             groups = [owned] if owned is not None else []
+        elif query.get("user_assertion_hash"):
+            owners = self._assertion_homes.get(self._assertion(query), {})
+            groups = [homes[home] for home in owners if home in homes]
         else:
             groups = list(homes.values())
         wanted = {  # Isolating fields absent from the query must be absent in the entry.
@@ -237,7 +262,7 @@ def new_indices() -> dict[str, SectionIndex]:
             FieldIndex(*account_owner), access_tokens=AccessTokenIndex()
         ),
         CredentialType.REFRESH_TOKEN: SectionIndex(
-            FieldIndex(*account_owner), FieldIndex("family_id")
+            FieldIndex(*account_owner), FieldIndex("family_id"), FieldIndex("user_assertion_hash")
         ),
         CredentialType.ID_TOKEN: SectionIndex(FieldIndex(*account_owner)),
         CredentialType.ACCOUNT: SectionIndex(

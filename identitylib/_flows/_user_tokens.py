@@ -56,12 +56,14 @@ def redeem(
     headers: Optional[Mapping[str, str]] = None,
     nonce: Optional[str] = None,
     event_extra: Optional[Mapping[str, Any]] = None,
+    partition_key: Optional[str] = None,
 ) -> Flow[dict[str, Any]]:
     """POST ``fields`` to the token endpoint and turn the answer into a result.
 
     A success has its ID token checked (audience, issuer, lifetime, ``nonce`` when given)
-    and is written to the cache under the user's partition; ``event_extra`` adds cache
-    event keys (e.g. ``refresh_token_item``, ``user_assertion_hash``).
+    and is written to the cache under ``partition_key`` (default: the user's home account,
+    the suggested partition of user tokens); ``event_extra`` adds cache event keys (e.g.
+    ``refresh_token_item``, ``user_assertion_hash``).
     """
     now = state.now()
     request = token_request(metadata.token_endpoint, fields, state.headers(correlation_id, headers))
@@ -85,8 +87,10 @@ def redeem(
         data=fields,
         **dict(event_extra or {}),
     )
-    home_account_id = home_account_id_from(result.get("client_info"), claims or {})
-    partition = user_partition_key(home_account_id) if home_account_id else None
+    partition = partition_key
+    if partition is None:
+        home_account_id = home_account_id_from(result.get("client_info"), claims or {})
+        partition = user_partition_key(home_account_id) if home_account_id else None
     with cache_access(state.token_cache, partition, state.client_id, is_app_cache=False):
         state.token_cache.add(event, now=now)
     return provider_result(result, now)

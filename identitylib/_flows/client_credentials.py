@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Optional
 
 from identitylib._application._state import AppState
+from identitylib._authority import AuthorityKind
+from identitylib._authority._region import regional_endpoint
 from identitylib._cache import app_partition_key, compute_ext_cache_key
 from identitylib._log import get_logger
 from identitylib._protocol._errors import FlowError
@@ -35,11 +38,17 @@ def acquire_token_for_client(
     headers: Mapping[str, str] | None = None,
     fmi_path: str | None = None,
     forwarded_client_claims: str | None = None,
+    region: Optional[Callable[[], Optional[str]]] = None,
 ) -> Flow[dict[str, Any]]:
     """Serve a cached app token, refreshing it proactively; else request one.
 
     Extra body fields (``data``, ``fmi_path``) and ``forwarded_client_claims`` key the
-    cached token by MSAL's extended cache key, so different values never share a token.
+    cached token by MSAL's extended cache key, so different values never share a token;
+    so does an SSH certificate's ``key_id``. ``region`` is called only when a token must
+    be requested (a cache hit never detects the region); when it names one (an Entra
+    authority only) the token is requested from the regional endpoint (ESTS-R): the
+    discovered token endpoint on the regional host, with no second discovery. The cache
+    entry keeps the authority's own environment, as in MSAL.
     """
     authority = state.authority
     extra = dict(data or {})
@@ -72,6 +81,14 @@ def acquire_token_for_client(
             return cache_hit_result(cached, now)
 
     metadata = yield from authority.metadata_flow()
+    region_name = region() if region is not None else None
+    if region_name:
+        if authority.parsed.kind is AuthorityKind.ENTRA:
+            endpoint = regional_endpoint(metadata.token_endpoint, region_name, authority.instance)
+            logger.debug("Using the regional token endpoint %s", endpoint)
+            metadata = dataclasses.replace(metadata, token_endpoint=endpoint)
+        else:
+            logger.debug("No regional endpoint for a %s authority", authority.parsed.kind.value)
     correlation_id = state.new_correlation_id()
     try:
         auth = client_auth_fields(state, metadata, fmi_path=fmi_path)

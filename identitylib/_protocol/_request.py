@@ -50,3 +50,25 @@ def token_request(
 ) -> HttpRequest:
     """A POST of form ``fields`` to the token endpoint."""
     return HttpRequest("POST", token_endpoint, data=dict(fields), headers=dict(headers))
+
+
+#: ``data["token_type"]`` of an SSH certificate request.
+SSH_CERT = "ssh-cert"
+
+
+def check_ssh_cert_data(data: object) -> None:
+    """Refuse an SSH certificate request (``data={"token_type": "ssh-cert", ...}``) that
+    lacks ``req_cnf`` (the public key, a JWK) or ``key_id`` (its name, which keys the
+    cached certificate), as MSAL does: ValueError."""
+    if not isinstance(data, Mapping) or data.get("token_type") != SSH_CERT:
+        return
+    if not data.get("req_cnf"):
+        raise ValueError(
+            "An SSH certificate request (data={'token_type': 'ssh-cert', ...}) needs 'req_cnf': "
+            "the public key as a JWK string (RFC 7517)"
+        )
+    if not data.get("key_id"):
+        raise ValueError(
+            "An SSH certificate request (data={'token_type': 'ssh-cert', ...}) needs 'key_id': "
+            "the id of the key in 'req_cnf', under which the certificate is cached"
+        )

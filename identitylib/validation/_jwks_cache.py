@@ -1,0 +1,162 @@
+"""The process-wide cache of signing keys: max age, refetch on an unknown ``kid``, rate limit.
+
+One entry per ``jwks_uri``, shared by every validator of the process. An entry is fetched
+when first needed, again when older than its max age, and once more when a token names a
+``kid`` the cached set lacks (key rollover), but at most once per refetch interval, so a
+flood of tokens with made-up ``kid`` values makes at most one request per interval. One
+fetch is in flight per ``jwks_uri``; threads that waited for it use its outcome. After a
+failed fetch, further attempts wait :data:`FAILURE_BACKOFF` seconds, and keys already
+cached (even past their max age) keep being used.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Optional
+
+from identitylib._log import get_logger
+
+from ._errors import TokenValidationError, invalid_token, unavailable
+from ._keys import Jwk, KeySet
+
+logger = get_logger(__name__)
+
+#: Default seconds a fetched key set is used before it is fetched again (Entra: daily).
+DEFAULT_MAX_AGE = 24 * 3600.0
+#: Default minimum seconds between two refetches caused by unknown ``kid`` values.
+DEFAULT_REFETCH_INTERVAL = 300.0
+#: Seconds after a failed fetch during which no new attempt is made.
+FAILURE_BACKOFF = 5.0
+#: Longest wait, in seconds, for another thread's fetch of the same key set.
+LOCK_TIMEOUT = 90.0
+
+
+class _Entry:
+    """The cached key set of one ``jwks_uri`` and its fetch bookkeeping."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # held while fetching: one fetch in flight
+        self.keys: Optional[KeySet] = None
+        self.fetched_at = -math.inf  # last successful fetch (clock time)
+        self.attempted_at = -math.inf  # last fetch attempt
+        self.refetched_at = -math.inf  # last fetch caused by an unknown kid
+        self.failure: Optional[TokenValidationError] = None  # of the last attempt
+        self.generation = 0  # completed fetch attempts
+        self.fetches = 0  # requests made, for diagnostics and tests
+
+
+def _unknown_key(kid: Optional[str]) -> TokenValidationError:
+    if kid is None:
+        return invalid_token("The token has no key id (kid) and the issuer has several keys")
+    return invalid_token("The token is signed with a key the issuer does not publish")
+
+
+class JwksCache:
+    """Key sets by ``jwks_uri``; thread-safe. ``clock`` is monotonic seconds."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+
+    def _entry(self, uri: str) -> _Entry:
+        with self._lock:
+            entry = self._entries.get(uri)
+            if entry is None:
+                entry = self._entries[uri] = _Entry()
+            return entry
+
+    def fetch_count(self, uri: str) -> int:
+        """How many times the key set of ``uri`` was requested by this process."""
+        with self._lock:
+            entry = self._entries.get(uri)
+        return entry.fetches if entry else 0
+
+    def clear(self) -> None:
+        """Forget every key set (tests; or to force a refetch)."""
+        with self._lock:
+            self._entries.clear()
+
+    def key(
+        self,
+        uri: str,
+        kid: Optional[str],
+        fetch: Callable[[], KeySet],
+        *,
+        max_age: float = DEFAULT_MAX_AGE,
+        refetch_interval: float = DEFAULT_REFETCH_INTERVAL,
+    ) -> Jwk:
+        """The key ``kid`` of ``uri``'s key set, fetching the set with ``fetch`` if needed.
+
+        Raises :class:`TokenValidationError`: ``invalid_token`` for a key that is not
+        published, or the fetch's own error (``temporarily_unavailable``).
+        """
+        entry = self._entry(uri)
+        generation = entry.generation
+        keys = entry.keys
+        if keys is not None and self.clock() - entry.fetched_at < max_age:
+            found = keys.find(kid)
+            if found is not None:
+                return found
+        if not entry.lock.acquire(timeout=LOCK_TIMEOUT):
+            raise unavailable("Timed out waiting for the issuer's signing keys")
+        try:
+            return self._locked_key(entry, uri, kid, fetch, generation, max_age, refetch_interval)
+        finally:
+            entry.lock.release()
+
+    def _locked_key(
+        self,
+        entry: _Entry,
+        uri: str,
+        kid: Optional[str],
+        fetch: Callable[[], KeySet],
+        generation: int,
+        max_age: float,
+        refetch_interval: float,
+    ) -> Jwk:
+        now = self.clock()
+        keys = entry.keys
+        fresh = keys is not None and now - entry.fetched_at < max_age
+        found = keys.find(kid) if keys is not None else None
+        if found is not None and fresh:
+            return found
+        if entry.generation != generation:
+            # Another thread fetched while this one waited: that was this token's fetch.
+            if found is not None:
+                return found  # stale keys kept after a failed refresh
+            raise entry.failure or _unknown_key(kid)
+        if entry.failure is not None and now - entry.attempted_at < FAILURE_BACKOFF:
+            if found is not None:
+                return found
+            raise entry.failure
+        if fresh:  # the kid is unknown: key rollover, or a forged kid
+            if now - entry.refetched_at < refetch_interval:
+                logger.debug("Unknown key id; %s was refetched recently, not again", uri)
+                raise _unknown_key(kid)
+            entry.refetched_at = now
+        entry.attempted_at = now
+        entry.fetches += 1
+        try:
+            new_keys = fetch()
+        except TokenValidationError as failure:
+            entry.failure = failure
+            logger.warning("Could not fetch signing keys from %s: %s", uri, failure.description)
+            if found is not None:
+                return found
+            raise
+        finally:
+            entry.generation += 1
+        entry.keys, entry.fetched_at, entry.failure = new_keys, self.clock(), None
+        logger.debug("Fetched %d signing keys from %s", len(new_keys.keys), uri)
+        found = new_keys.find(kid)
+        if found is None:
+            raise _unknown_key(kid)
+        return found
+
+
+#: The key sets shared by every validator of the process.
+JWKS_CACHE = JwksCache()
