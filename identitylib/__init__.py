@@ -8,25 +8,37 @@ from ._application import ClientApplication, ConfidentialClientApplication, Publ
 from ._cache import CacheAccess, SerializableTokenCache, TokenCache
 from ._credential import AutoRefresher
 from ._interactive import BrowserInteractionTimeoutError
+from ._managed_identity import (
+    ArcPlatformNotSupportedError,
+    ManagedIdentityClient,
+    ManagedIdentityError,
+    SystemAssignedManagedIdentity,
+    UserAssignedManagedIdentity,
+)
 from ._protocol._challenge import claims_challenge_header, parse_claims_challenge
 from ._protocol._prompt import Prompt
 from ._version import __version__
 from .exceptions import IdTokenError, MsalError, MsalServiceError, TokenCacheError
 
 __all__ = [
+    "ArcPlatformNotSupportedError",
     "AutoRefresher",
     "BrowserInteractionTimeoutError",
     "CacheAccess",
     "ClientApplication",
     "ConfidentialClientApplication",
     "IdTokenError",
+    "ManagedIdentityClient",
+    "ManagedIdentityError",
     "MsalError",
     "MsalServiceError",
     "Prompt",
     "PublicClientApplication",
     "SerializableTokenCache",
+    "SystemAssignedManagedIdentity",
     "TokenCache",
     "TokenCacheError",
+    "UserAssignedManagedIdentity",
     "__version__",
     "claims_challenge_header",
     "parse_claims_challenge",

@@ -9,6 +9,7 @@ import threading
 from types import FrameType
 from typing import Any, Optional
 
+from identitylib.emulator import _mi_sources
 from identitylib.emulator._config import DEMO_TENANT_ID, EmulatorConfig
 from identitylib.emulator._emulator import DEMO_CERT_FILE, DEMO_KEY_FILE, Emulator
 
@@ -64,6 +65,8 @@ def _print_summary(emu: Emulator) -> None:
         f"  IMDS (MI)          {emu.imds_endpoint}  (header Metadata: true)",
         f"  App Service (MI)   IDENTITY_ENDPOINT={emu.app_service_endpoint}",
         f"                     IDENTITY_HEADER={emu.identity_header}",
+        f"  Azure ML (MI)      MSI_ENDPOINT={_mi_sources.machine_learning_endpoint(emu)}",
+        f"  Cloud Shell (MI)   MSI_ENDPOINT={_mi_sources.cloud_shell_endpoint(emu)}",
     ]
     if emu.ca_path:
         lines.append(f"  CA certificate     {emu.ca_path}  (verify= / REQUESTS_CA_BUNDLE)")

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Optional, Union
 
+from identitylib.emulator import _managed_identity
 from identitylib.emulator._config import DEMO_DAEMON_ID, DEMO_TENANT_ID, EmulatorConfig
 from identitylib.emulator._faults import Faults
 from identitylib.emulator._managed_identity import APP_SERVICE_TOKEN_PATH, IMDS_TOKEN_PATH
@@ -149,6 +150,8 @@ class Emulator:
             server.server_close()
             if thread is not None:
                 thread.join(_STOP_JOIN_SECONDS)
+            _managed_identity.disable_arc(self._identity_header)
+            _managed_identity.forget_requests(self._identity_header)
             self._remove_state_dir()
 
     def __enter__(self) -> Emulator:
@@ -234,6 +237,14 @@ class Emulator:
     def identity_header(self) -> str:
         """The secret the App Service endpoint demands in ``X-IDENTITY-HEADER``."""
         return self._identity_header
+
+    def managed_identity_environment(self, source: str) -> dict[str, str]:
+        """Environment variables that make a ``ManagedIdentityClient`` on this machine use
+        ``source`` ("imds", "app_service", "machine_learning", "cloud_shell", "azure_arc",
+        "service_fabric") served by this emulator."""
+        from identitylib.emulator import _mi_sources
+
+        return _mi_sources.managed_identity_environment(self, source)
 
     # --- requests served -----------------------------------------------------------
     def _record(self, method: str, path: str) -> None:

@@ -119,10 +119,13 @@ def ests_error(request: Request, status: int, error: str, code: int, message: st
 def fault_reply(failure: InjectedFailure, request: Request) -> Reply:
     """The answer for an injected failure: its own body or text, else a fitting default."""
     headers = {} if failure.retry_after is None else {"Retry-After": str(failure.retry_after)}
+    mi_body = _managed_identity.fault_body(request.segments, failure.status)
     if failure.body is not None:
         reply = Reply(failure.status, json=dict(failure.body))
     elif failure.text is not None:
         reply = Reply(failure.status, text=failure.text)
+    elif mi_body is not None:
+        reply = Reply(failure.status, json=mi_body)
     elif [s.lower() for s in request.segments] == ["msi", "token"]:
         body = {"statusCode": failure.status, "message": "Injected failure (emulator fault)."}
         reply = Reply(failure.status, json=body)
@@ -213,7 +216,13 @@ def dispatch(model: ProviderLike, request: Request, identity_header: str) -> Rep
     segments = list(request.segments)
     lowered = [segment.lower() for segment in segments]
     mi_reply = _managed_identity.route(
-        model, request.method, segments, request.params, request.headers, identity_header
+        model,
+        request.method,
+        segments,
+        request.params,
+        request.headers,
+        identity_header,
+        form=request.form,
     )
     if mi_reply is not None:
         return mi_reply
