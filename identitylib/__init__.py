@@ -17,6 +17,7 @@ from ._managed_identity import (
 )
 from ._protocol._challenge import claims_challenge_header, parse_claims_challenge
 from ._protocol._prompt import Prompt
+from ._redis import RedisTokenCache
 from ._version import __version__
 from .exceptions import IdTokenError, MsalError, MsalServiceError, TokenCacheError
 
@@ -34,6 +35,7 @@ __all__ = [
     "MsalServiceError",
     "Prompt",
     "PublicClientApplication",
+    "RedisTokenCache",
     "SerializableTokenCache",
     "SystemAssignedManagedIdentity",
     "TokenCache",

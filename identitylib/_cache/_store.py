@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from typing import Any
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, Optional
 
 from identitylib._log import get_logger
 
+from ._bounded import CacheBound
 from ._index import SectionIndex, build_indices
 from ._keys import CredentialType
 from ._serialization import KNOWN_SECTIONS
@@ -21,11 +23,14 @@ class IndexedSections:
 
     ``sync`` notices when the dict was replaced or edited without this class (apps and
     persistence layers poke at ``TokenCache._cache``) and then rebuilds the indices.
-    Callers hold the cache lock.
+    Callers hold the cache lock. With a ``bound`` (see ``_bounded.py``) every put may
+    evict other entries to stay within it.
     """
 
-    def __init__(self, sections: dict[str, Any]) -> None:
+    def __init__(self, sections: dict[str, Any], bound: Optional[CacheBound] = None) -> None:
         self.sections = sections
+        self.bound = bound
+        self._written: Optional[set[tuple[str, str]]] = None  # slots of the current batch
         self._indices: dict[str, SectionIndex] = {}
         self._marks: dict[str, _Mark] = {}
         self.reset(sections)
@@ -35,6 +40,8 @@ class IndexedSections:
         self._indices = build_indices(sections)
         self.sections = sections
         self._marks = {name: self._mark(name) for name in KNOWN_SECTIONS}
+        if self.bound is not None:
+            self._rebound(self.bound)
 
     def sync(self, sections: dict[str, Any], credential_type: str | None = None) -> None:
         """Re-index if ``sections`` is not what was indexed, or a section changed size.
@@ -70,12 +77,66 @@ class IndexedSections:
         if index is not None:
             index.add(key, entry)
         self._remark(credential_type)
+        if self.bound is not None:
+            self.bound.added(credential_type, key, entry)
+            if self._written is not None:
+                self._written.add((credential_type, key))  # Enforced when the batch ends.
+            else:
+                self._enforce(self.bound, {(credential_type, key)})
 
     def delete(self, credential_type: str, key: str) -> None:
         """Remove the entry under ``key``, if any (the section is created, as MSAL does)."""
         section = self.sections.setdefault(credential_type, {})
         self._unindex(credential_type, key, section.pop(key, None))
         self._remark(credential_type)
+        if self.bound is not None:
+            self.bound.removed(credential_type, key)
+
+    # -------------------------------------------------------------- the bound
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Puts in this block are bounded together at its end, never evicting each other
+        (one token response). A no-op without a bound."""
+        if self.bound is None or self._written is not None:
+            return nullcontext()
+        return self._batch(self.bound)
+
+    @contextmanager
+    def _batch(self, bound: CacheBound) -> Iterator[None]:
+        written: set[tuple[str, str]] = set()
+        self._written = written
+        try:
+            yield
+        finally:
+            self._written = None
+            self._enforce(bound, written)
+
+    def _rebound(self, bound: CacheBound) -> None:
+        """Track the whole content afresh (in section order), then enforce the bound."""
+        bound.clear()
+        for credential_type, section in self.sections.items():
+            if isinstance(section, dict):
+                for key, entry in section.items():
+                    if isinstance(entry, dict):
+                        bound.added(credential_type, key, entry)
+        self._enforce(bound, ())
+
+    def _enforce(self, bound: CacheBound, protect: Collection[tuple[str, str]]) -> None:
+        """Evict until within the bound (never ``protect``, the entries just written)."""
+        evicted = 0
+        while bound.over():
+            victims = bound.victims(protect)
+            if not victims:
+                break
+            for credential_type, key in victims:
+                section = self.section(credential_type)
+                self._unindex(credential_type, key, section.pop(key, None))
+                self._remark(credential_type)
+                bound.removed(credential_type, key)
+                evicted += 1
+        if evicted:
+            bound.evicted += evicted
+            logger.debug("Token cache over its bound: evicted %d entries", evicted)
 
     def _unindex(self, credential_type: str, key: str, entry: Any) -> None:
         index = self._indices.get(credential_type)

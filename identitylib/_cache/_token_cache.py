@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 from identitylib._log import get_logger, redact
 
 from ._access import AccessHook, CacheAccess
+from ._bounded import new_bound
 from ._event import seconds, writes_for_event
 from ._keys import AuthorityType, CredentialType, KeyMaker, default_key_makers
 from ._query import component, field_matches, is_expired, matches, requested_scopes
@@ -37,6 +38,11 @@ class TokenCache:
 
     Sections live in ``_cache`` (credential type -> key -> entry). Secondary indices
     make the lookups the library performs independent of the cache size.
+
+    ``max_entries`` / ``max_bytes`` (identitylib extension, default unbounded) bound the
+    in-memory content: expired access tokens are evicted first, then the least recently
+    used access tokens; refresh tokens and accounts only when no access token is left
+    (see ``_bounded.py``).
     """
 
     CredentialType = CredentialType
@@ -47,14 +53,17 @@ class TokenCache:
         *,
         before_access: Optional[AccessHook] = None,
         after_access: Optional[AccessHook] = None,
+        max_entries: Optional[int] = None,
+        max_bytes: Optional[int] = None,
     ) -> None:
+        bound = new_bound(max_entries, max_bytes)
         self._lock = threading.RLock()
         self._cache: dict[str, Any] = {}
         self.key_makers: dict[str, KeyMaker] = default_key_makers()
         self._before_access = before_access
         self._after_access = after_access
         self._changed_since_access = False
-        self._store = IndexedSections(self._cache)
+        self._store = IndexedSections(self._cache, bound)
 
     def _synced(self) -> IndexedSections:
         """The store, re-indexed first if ``_cache`` was edited directly (lock held)."""
@@ -127,6 +136,8 @@ class TokenCache:
                 self._purge([(key, entry)])
                 return key, None
             if matches(entry, query, requested_scopes(target_list), isolate=True):
+                if self._store.bound is not None:
+                    self._store.bound.used(CredentialType.ACCESS_TOKEN, key)
                 return key, entry
         return key, None
 
@@ -153,6 +164,8 @@ class TokenCache:
                 expired.append((key, entry))
             elif matches(entry, query, scopes, isolate=is_at):
                 found.append(entry)
+                if store.bound is not None:  # (store: assigned below, under the lock)
+                    store.bound.used(credential_type, key)
 
         with self._lock:
             store = self._synced()
@@ -271,7 +284,7 @@ class TokenCache:
         self._log_event(event)
         moment = seconds(now)
         writes = writes_for_event(event, int(time.time()) if moment is None else moment)
-        with self._lock:
+        with self._lock, self._synced().batch():
             for write in writes:
                 if write.new_secret is not None:
                     self.update_rt(write.entry, write.new_secret)
