@@ -15,6 +15,7 @@ from ._managed_identity import (
     SystemAssignedManagedIdentity,
     UserAssignedManagedIdentity,
 )
+from ._persistence import PersistedTokenCache, PersistenceUnavailableError, build_persistence
 from ._protocol._challenge import claims_challenge_header, parse_claims_challenge
 from ._protocol._prompt import Prompt
 from ._redis import RedisTokenCache
@@ -33,6 +34,8 @@ __all__ = [
     "ManagedIdentityError",
     "MsalError",
     "MsalServiceError",
+    "PersistedTokenCache",
+    "PersistenceUnavailableError",
     "Prompt",
     "PublicClientApplication",
     "RedisTokenCache",
@@ -42,6 +45,7 @@ __all__ = [
     "TokenCacheError",
     "UserAssignedManagedIdentity",
     "__version__",
+    "build_persistence",
     "claims_challenge_header",
     "parse_claims_challenge",
 ]
