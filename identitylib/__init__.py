@@ -4,23 +4,56 @@
 are those of ``msal``'s public API, plus identitylib's own additions.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._application import ClientApplication, ConfidentialClientApplication, PublicClientApplication
 from ._cache import CacheAccess, SerializableTokenCache, TokenCache
 from ._credential import AutoRefresher
 from ._interactive import BrowserInteractionTimeoutError
-from ._managed_identity import (
-    ArcPlatformNotSupportedError,
-    ManagedIdentityClient,
-    ManagedIdentityError,
-    SystemAssignedManagedIdentity,
-    UserAssignedManagedIdentity,
-)
-from ._persistence import PersistedTokenCache, PersistenceUnavailableError, build_persistence
 from ._protocol._challenge import claims_challenge_header, parse_claims_challenge
 from ._protocol._prompt import Prompt
-from ._redis import RedisTokenCache
 from ._version import __version__
 from .exceptions import IdTokenError, MsalError, MsalServiceError, TokenCacheError
+
+if TYPE_CHECKING:
+    from ._managed_identity import (
+        ArcPlatformNotSupportedError,
+        ManagedIdentityClient,
+        ManagedIdentityError,
+        SystemAssignedManagedIdentity,
+        UserAssignedManagedIdentity,
+    )
+    from ._persistence import PersistedTokenCache, PersistenceUnavailableError, build_persistence
+    from ._redis import RedisTokenCache
+
+#: Optional parts (managed identity, persistence, Redis), imported on first use (PEP 562):
+#: ``import identitylib`` stays cheap, and ``from identitylib import X`` works for all.
+_LAZY = {
+    "ArcPlatformNotSupportedError": "._managed_identity",
+    "ManagedIdentityClient": "._managed_identity",
+    "ManagedIdentityError": "._managed_identity",
+    "SystemAssignedManagedIdentity": "._managed_identity",
+    "UserAssignedManagedIdentity": "._managed_identity",
+    "PersistedTokenCache": "._persistence",
+    "PersistenceUnavailableError": "._persistence",
+    "build_persistence": "._persistence",
+    "RedisTokenCache": "._redis",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "ArcPlatformNotSupportedError",

@@ -12,16 +12,18 @@ from identitylib._version import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    from identitylib import _demo
+    from identitylib import _cli_commands, _demo
     from identitylib.emulator import _cli_emulator
 
     parser = argparse.ArgumentParser(
         prog="identitylib",
-        description="OAuth 2.0 / OpenID Connect tokens, MSAL-compatible; with a local identity "
-        "provider emulator for offline development.",
+        description="OAuth 2.0 / OpenID Connect tokens, MSAL-compatible: sign in, print "
+        "tokens from a persistent encrypted cache, and run a local identity provider "
+        "emulator for offline development.",
     )
     parser.add_argument("--version", action="version", version=f"identitylib {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _cli_commands.add_parsers(subparsers)
     _cli_emulator.add_parser(subparsers)
     _demo.add_parser(subparsers)
     return parser

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 #: Request and response fields whose values are credentials. Never logged.
 SECRET_FIELDS = frozenset(
@@ -78,3 +79,12 @@ def redact(mapping: Mapping[str, Any] | None, *, pii: bool = False) -> dict[str,
         else:
             safe[key] = value
     return safe
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its query and fragment (which may carry codes or personal data)."""
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return "<unparsable URL>"
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"

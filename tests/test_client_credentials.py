@@ -176,7 +176,7 @@ def test_refresh_in_becomes_refresh_on_and_proactive_refresh(
     clock = [1_000_000.0]
     monkeypatch.setattr(AppState, "now", staticmethod(lambda: clock[0]))
     http.post(token_endpoint, json=token_json("old", expires_in=7200, refresh_in=3600))
-    app = make_app()
+    app = make_app(background_refresh=False)  # the refresh in the call itself
     first = app.acquire_token_for_client(SCOPE)
     assert first["refresh_on"] == 1_000_000 + 3600
     assert "refresh_in" not in first
@@ -196,7 +196,7 @@ def test_failed_proactive_refresh_serves_cached_token(
     clock = [1_000_000.0]
     monkeypatch.setattr(AppState, "now", staticmethod(lambda: clock[0]))
     http.post(token_endpoint, json=token_json("old", expires_in=7200, refresh_in=3600))
-    app = make_app()
+    app = make_app(background_refresh=False)  # the refresh in the call itself
     app.acquire_token_for_client(SCOPE)
     clock[0] += 3601
     if failure == "error_dict":

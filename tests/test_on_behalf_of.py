@@ -273,7 +273,7 @@ def test_aging_token_is_refreshed_and_served_when_refresh_fails(
     discovered: responses.RequestsMock,
 ) -> None:
     discovered.post(TOKEN_ENDPOINT, json=obo_token())
-    app = make_app()
+    app = make_app(background_refresh=False)  # the refresh in the call itself
     app.acquire_token_on_behalf_of(ALICE_ASSERTION, GRAPH)
     set_expiry(app, 3000, refresh_on=str(int(time.time()) - 1))
     discovered.upsert(

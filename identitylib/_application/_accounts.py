@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Optional
 
 from identitylib._authority import Authority, AuthorityKind, parse_authority
@@ -11,7 +11,8 @@ from identitylib._authority._hosts import aliases_of
 from identitylib._cache import AuthorityType, CredentialType, user_partition_key
 from identitylib._flows import refresh_token as refresh_flow
 from identitylib._flows import silent
-from identitylib._flows._results import cache_access
+from identitylib._flows._results import HitMemo, cache_access, cache_hit_result
+from identitylib._flows._single_flight import SingleFlight, coalesced
 from identitylib._log import get_logger
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import decorate, reject_reserved, validate_scopes
@@ -69,6 +70,16 @@ class AccountsMixin(AppCore):
     """``get_accounts``, ``remove_account``, ``acquire_token_silent(_with_error)``,
     ``acquire_token_by_refresh_token``."""
 
+    _hits: HitMemo  # set by ClientApplication.__init__
+    _flights: SingleFlight  # set by ClientApplication.__init__
+
+    def _deferred_refresh(  # ClientApplication's
+        self, key: Optional[Hashable], make_flow: Callable[[], Any]
+    ) -> Optional[Callable[[], None]]:
+        raise NotImplementedError
+
+    _accounts_memo: tuple[tuple[Any, ...], list[dict[str, Any]]]  # get_accounts' last answer
+
     # ------------------------------------------------------------------ accounts
 
     def _account_entries(self, environment: str, username: Optional[str]) -> list[dict[str, Any]]:
@@ -83,6 +94,17 @@ class AccountsMixin(AppCore):
         wanted = username.lower()
         return [e for e in entries if str(e.get("username") or "").lower() == wanted]
 
+    def _accounts_stamp(self, wanted: Optional[str]) -> Optional[tuple[Any, ...]]:
+        """What get_accounts' answer depends on, when the cache can tell (else None): the
+        Account section's change stamp, for identitylib's in-memory caches without hooks."""
+        if not self._hits.enabled:
+            return None
+        cache = self.token_cache
+        with cache._lock:
+            store = cache._store
+            store.sync(cache._cache, CredentialType.ACCOUNT)
+            return (wanted, id(store.sections), *store.stamp(CredentialType.ACCOUNT))
+
     def get_accounts(self, username: Optional[str] = None) -> list[dict[str, Any]]:
         """The accounts signed in before (in this app's cloud), as MSAL's account dicts.
 
@@ -95,12 +117,18 @@ class AccountsMixin(AppCore):
         if username is not None and not isinstance(username, str):
             raise TypeError("username must be a string")
         wanted = username or None
+        stamp = self._accounts_stamp(wanted)
+        memo = getattr(self, "_accounts_memo", None)
+        if stamp is not None and memo is not None and memo[0] == stamp:
+            return [dict(account) for account in memo[1]]
         accounts: list[dict[str, Any]] = []
         with cache_access(self.token_cache, None, self.client_id, is_app_cache=False):
             for environment in silent.environments_of(self.authority.environment):
                 accounts = _group_accounts(self._account_entries(environment, wanted))
                 if accounts:
                     break
+        if stamp is not None:
+            self._accounts_memo = (stamp, [dict(account) for account in accounts])
         if wanted and not accounts:
             logger.debug(
                 "get_accounts(username=...) found no account; tokens acquired without the "
@@ -191,6 +219,23 @@ class AccountsMixin(AppCore):
         auth_scheme: Any,
         kwargs: dict[str, Any],
     ) -> Optional[dict[str, Any]]:
+        hits = self._hits
+        if (
+            hits.enabled
+            and authority is None
+            and not (force_refresh or claims_challenge or forwarded_client_claims or kwargs)
+            and auth_scheme is None
+            and type(scopes) is list
+            and isinstance(account, dict)
+        ):
+            now = self._state.now()
+            memo_key = ("silent", account.get("home_account_id"), *scopes)
+            entry = hits.get(memo_key, now)
+            if entry is not None:
+                return cache_hit_result(entry, now)
+            on_hit: Any = lambda found: hits.remember(memo_key, found)  # noqa: E731
+        else:
+            on_hit = None
         scope_list = validate_scopes(scopes)
         reject_reserved(scope_list)
         check_ssh_cert_data(kwargs.get("data"))
@@ -206,19 +251,38 @@ class AccountsMixin(AppCore):
         if not isinstance(home, str) or not home:
             return None
         self._state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
-        result = self._run(
-            silent.acquire_token_silent(
+        data = kwargs.pop("data", None)
+        headers = kwargs.pop("headers", None)
+        tenant_authority = self._tenant_authority(authority)
+        key = (
+            None
+            if force_refresh or claims_challenge or data or headers
+            else (
+                "silent",
+                home,
+                tuple(scope_list),
+                tenant_authority.parsed.url if tenant_authority is not None else None,
+                forwarded_client_claims,
+            )
+        )
+
+        def make_flow(defer: Optional[Callable[[], None]] = None) -> Any:
+            return silent.acquire_token_silent(
                 self._state,
                 scope_list,
                 home,
-                authority=self._tenant_authority(authority),
+                authority=tenant_authority,
                 force_refresh=bool(force_refresh),
                 claims_challenge=claims_challenge,
                 forwarded_client_claims=forwarded_client_claims,
-                data=kwargs.pop("data", None),
-                headers=kwargs.pop("headers", None),
+                data=data,
+                headers=headers,
+                on_hit=on_hit,
+                defer_refresh=defer,
             )
-        )
+
+        defer = self._deferred_refresh(key, make_flow)
+        result = self._run(coalesced(self._flights, key, lambda: make_flow(defer)))
         return result or None
 
     def acquire_token_silent_with_error(

@@ -2,25 +2,51 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import warnings
-from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any, Optional, TypeVar
+from collections.abc import Callable, Hashable, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, cast
 
 from identitylib._authority import Authority, parse_authority
 from identitylib._cache import TokenCache
 from identitylib._credential import parse_client_credential
+from identitylib._flows._results import REFRESH_REASON, HitMemo
+from identitylib._flows._single_flight import SingleFlight, coalesced
 from identitylib._log import get_logger
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
-from identitylib._transport import SyncTransport, run_sync
 
 from ._accounts import AccountsMixin
 from ._auth_code import AuthCodeMixin
 from ._password import PasswordMixin
 from ._state import AppState
 
+if TYPE_CHECKING:
+    from identitylib._transport import SyncTransport
+
 logger = get_logger(__name__)
 T = TypeVar("T")
+
+
+class _TimedTransport:
+    """The app's transport, timing the requests sent through it (``timing=True``)."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self.http_ms = 0.0
+        self.requests = 0
+
+    def send(self, request: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self._transport.send(request)
+        finally:
+            self.http_ms += (time.perf_counter() - start) * 1000
+            self.requests += 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def _check_str_list(value: object, name: str) -> list[str]:
@@ -61,6 +87,8 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
         allow_broker: Optional[bool] = None,
         enable_pii_log: Optional[bool] = None,
         oidc_authority: Optional[str] = None,
+        background_refresh: Optional[bool] = None,
+        timing: bool = False,
     ) -> None:
         if not isinstance(client_id, str) or not client_id.strip():
             raise ValueError("client_id must be the application (client) id string of your app")
@@ -100,8 +128,13 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
         self.app_version = app_version
         self.token_cache = token_cache
         self._azure_region = azure_region
-        self._transport = SyncTransport(
-            http_client, verify=verify, proxies=proxies, timeout=timeout
+        # Imported here, not at module level: the transport loads requests, which
+        # ``import identitylib`` alone does not need (see docs/performance.md).
+        from identitylib._transport import SyncTransport, run_sync
+
+        self._run_sync = run_sync
+        self._transport: SyncTransport = SyncTransport(
+            http_client, verify=verify, proxies=proxies, timeout=timeout, http_cache=http_cache
         )
         self.http_client = self._transport.http_client
         parsed = parse_authority(
@@ -124,6 +157,19 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
             app_version=app_version,
             enable_pii_log=bool(enable_pii_log),
         )
+        #: Token requests in flight, per cache key (concurrent identical misses share one).
+        self._flights = SingleFlight()
+        #: The cache-hit fast path: which entry served which call (see HitMemo).
+        self._hits = HitMemo(token_cache)
+        #: Add a "timing" dict to token and error results (identitylib extension).
+        self._timing = bool(timing)
+        if self._timing:
+            self._hits.enabled = False  # every call goes the full way, to be measured
+        #: Serve a token inside its refresh window at once and refresh it in a background
+        #: thread (identitylib extension; None: on for confidential clients, off otherwise).
+        self._background_refresh = background_refresh
+        self._refreshing: set[Hashable] = set()
+        self._refreshing_lock = threading.Lock()
         self._check_credential()
 
     def _check_credential(self) -> None:
@@ -135,14 +181,73 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
 
     def _run(self, flow: Flow[T]) -> T:
         """Run a flow over this app's transport; an ending :class:`FlowError` becomes its result."""
+        if self._timing:
+            return self._run_timed(flow)
         try:
-            return run_sync(flow, self._transport)
+            return self._run_sync(flow, self._transport)
         except FlowError as failure:
             return failure.result  # type: ignore[return-value]
 
+    def _run_timed(self, flow: Flow[T]) -> T:
+        """``_run``, adding ``result["timing"]``: total, HTTP and library time (ms), the
+        number of HTTP requests, and why a token was requested (None for a cache hit)."""
+        transport = _TimedTransport(self._transport)
+        REFRESH_REASON.set(None)
+        start = time.perf_counter()
+        try:
+            result: Any = self._run_sync(flow, cast("SyncTransport", transport))
+        except FlowError as failure:
+            result = failure.result
+        total = (time.perf_counter() - start) * 1000
+        if isinstance(result, dict) and result:
+            result["timing"] = {
+                "total_ms": round(total, 3),
+                "http_ms": round(transport.http_ms, 3),
+                "cache_ms": round(max(0.0, total - transport.http_ms), 3),
+                "http_requests": transport.requests,
+                "refresh_reason": REFRESH_REASON.get()
+                if result.get("token_source") != "cache" or transport.requests
+                else None,
+            }
+        return result  # type: ignore[no-any-return]
+
+    def _deferred_refresh(
+        self, key: Optional[Hashable], make_flow: Callable[[], Flow[Any]]
+    ) -> Optional[Callable[[], None]]:
+        """What a flow calls, instead of refreshing in line, for a token in its refresh
+        window: one background refresh per cache key at a time (None when disabled)."""
+        if not self._background_refresh or key is None:
+            return None
+
+        def start() -> None:
+            with self._refreshing_lock:
+                if key in self._refreshing:
+                    return
+                self._refreshing.add(key)
+            thread = threading.Thread(
+                target=self._refresh_now, args=(key, make_flow), name="identitylib-refresh"
+            )
+            thread.daemon = True
+            thread.start()
+
+        return start
+
+    def _refresh_now(self, key: Hashable, make_flow: Callable[[], Flow[Any]]) -> None:
+        """The background refresh: a failed one is logged by the flow, and the cached
+        token stays in use until it really expires."""
+        try:
+            result = self._run(coalesced(self._flights, key, make_flow))
+            if isinstance(result, dict) and "error" in result:
+                logger.warning("Background token refresh failed: %s", result.get("error"))
+        except Exception:
+            logger.warning("Background token refresh failed", exc_info=True)
+        finally:
+            with self._refreshing_lock:
+                self._refreshing.discard(key)
+
     def _resolve_metadata(self, flow: Flow[Any]) -> Any:
         try:
-            return run_sync(flow, self._transport)
+            return self._run_sync(flow, self._transport)
         except FlowError as failure:
             raise ValueError(
                 failure.result.get("error_description", failure.result["error"])

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Optional
 
 from identitylib._authority._hosts import aliases_of
-from identitylib._authority._region import RegionChoice, configured_region, resolve_region
 from identitylib._cache import app_partition_key
 from identitylib._flows import client_credentials
 from identitylib._flows import on_behalf_of as obo_flow
-from identitylib._flows._results import cache_access
+from identitylib._flows._results import cache_access, cache_hit_result
+from identitylib._flows._single_flight import coalesced
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import reject_reserved, validate_scopes
 
 from ._base import ClientApplication
+
+if TYPE_CHECKING:
+    from identitylib._authority._region import RegionChoice
+
+
+#: ``background_refresh`` when not given: a token inside its refresh window is served at
+#: once while one background refresh per cache key renews it.
+BACKGROUND_REFRESH_DEFAULT = True
 
 
 class ConfidentialClientApplication(ClientApplication):
@@ -31,7 +40,14 @@ class ConfidentialClientApplication(ClientApplication):
                 "A confidential client application needs client_credential: a secret string, "
                 "a certificate dict or a client assertion; use PublicClientApplication otherwise"
             )
+        if self._background_refresh is None:
+            self._background_refresh = BACKGROUND_REFRESH_DEFAULT
+        # The fast path of acquire_token_for_client skips the warning for these tenants.
+        self._cc_fast = self.authority.parsed.tenant.lower() not in ("common", "organizations")
         # Validated now, used (and detected, for True) on the first acquire_token_for_client.
+        # (_region loads requests for IMDS: imported when an app is built, not at import.)
+        from identitylib._authority._region import configured_region
+
         self._region_choice: RegionChoice = configured_region(
             getattr(self, "_azure_region", None), confidential=True
         )
@@ -49,6 +65,21 @@ class ConfidentialClientApplication(ClientApplication):
         The token cache is looked up first; a token past its ``refresh_on`` is refreshed
         and still served if the refresh fails. Returns a token dict or an error dict.
         """
+        hits = self._hits
+        if (
+            hits.enabled
+            and self._cc_fast
+            and not (claims_challenge or fmi_path or forwarded_client_claims or kwargs)
+            and type(scopes) is list
+        ):
+            now = self._state.now()
+            memo_key = ("client", *scopes)
+            entry = hits.get(memo_key, now)
+            if entry is not None:
+                return cache_hit_result(entry, now)
+            on_hit: Any = lambda found: hits.remember(memo_key, found)  # noqa: E731
+        else:
+            on_hit = None
         if kwargs.pop("force_refresh", None) is not None:
             raise ValueError(
                 "acquire_token_for_client() has no force_refresh: it uses a cached token while "
@@ -73,18 +104,29 @@ class ConfidentialClientApplication(ClientApplication):
         self._state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
         data = kwargs.pop("data", None)
         check_ssh_cert_data(data)
-        return self._run(
-            client_credentials.acquire_token_for_client(
+        headers = kwargs.pop("headers", None)
+        key = (
+            None
+            if claims_challenge or data or headers
+            else ("client", tuple(scope_list), fmi_path, forwarded_client_claims)
+        )
+
+        def make_flow(defer: Optional[Callable[[], None]] = None) -> Any:
+            return client_credentials.acquire_token_for_client(
                 self._state,
                 scope_list,
                 claims_challenge=claims_challenge,
                 data=data,
-                headers=kwargs.pop("headers", None),
+                headers=headers,
                 fmi_path=fmi_path,
                 forwarded_client_claims=forwarded_client_claims,
                 region=self._region,
+                on_hit=on_hit,
+                defer_refresh=defer,
             )
-        )
+
+        defer = self._deferred_refresh(key, make_flow)
+        return self._run(coalesced(self._flights, key, lambda: make_flow(defer)))
 
     def _region(self) -> str | None:
         """The region of the regional token endpoint, None for the central one.
@@ -93,6 +135,8 @@ class ConfidentialClientApplication(ClientApplication):
         hit). ``azure_region=True`` detects it then: env ``REGION_NAME``, else IMDS, asked
         at most once per process with a short timeout (a blocking call of at most ~2 s).
         """
+        from identitylib._authority._region import resolve_region
+
         choice: RegionChoice = getattr(self, "_region_choice", None)
         return resolve_region(choice)
 
@@ -116,6 +160,21 @@ class ConfidentialClientApplication(ClientApplication):
         ``interaction_required`` error carrying ``claims`` is to be relayed to the caller
         as a 401 claims challenge. (MSAL Python does not look in its cache here.)
         """
+        hits = self._hits
+        if (
+            hits.enabled
+            and not (claims_challenge or forwarded_client_claims or kwargs)
+            and type(scopes) is list
+            and type(user_assertion) is str
+        ):
+            now = self._state.now()
+            memo_key = ("obo", user_assertion, *scopes)
+            entry = hits.get(memo_key, now)
+            if entry is not None:
+                return cache_hit_result(entry, now)
+            on_hit: Any = lambda found: hits.remember(memo_key, found)  # noqa: E731
+        else:
+            on_hit = None
         if not isinstance(user_assertion, str) or not user_assertion.strip():
             raise ValueError(
                 "user_assertion must be the incoming access token (a non-empty string), as "
@@ -133,17 +192,29 @@ class ConfidentialClientApplication(ClientApplication):
         self._state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
         data = kwargs.pop("data", None)
         check_ssh_cert_data(data)
-        return self._run(
-            obo_flow.acquire_token_on_behalf_of(
+        headers = kwargs.pop("headers", None)
+        assertion = user_assertion.strip()
+        key = (
+            None
+            if claims_challenge or data or headers
+            else ("obo", assertion, tuple(scope_list), forwarded_client_claims)
+        )
+
+        def make_flow(defer: Optional[Callable[[], None]] = None) -> Any:
+            return obo_flow.acquire_token_on_behalf_of(
                 self._state,
-                user_assertion.strip(),
+                assertion,
                 scope_list,
                 claims_challenge=claims_challenge,
                 forwarded_client_claims=forwarded_client_claims,
                 data=data,
-                headers=kwargs.pop("headers", None),
+                headers=headers,
+                on_hit=on_hit,
+                defer_refresh=defer,
             )
-        )
+
+        defer = self._deferred_refresh(key, make_flow)
+        return self._run(coalesced(self._flights, key, lambda: make_flow(defer)))
 
     def remove_tokens_for_client(self) -> None:
         """Remove the app-only access tokens this app cached, in every tenant of its cloud."""

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any, Optional
 
 from identitylib._flows import auth_code
-from identitylib._interactive import DEFAULT_TIMEOUT, LoopbackListener, Pages, browser_sign_in
 from identitylib._log import get_logger
 from identitylib._protocol._errors import is_error
 from identitylib._protocol._scopes import decorate, validate_scopes
@@ -24,6 +23,8 @@ _BROKER_ONLY = ("enable_msa_passthrough", "browser_name")
 
 def _check_timeout(timeout: object) -> float:
     if timeout is None:
+        from identitylib._interactive._session import DEFAULT_TIMEOUT
+
         return DEFAULT_TIMEOUT
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
@@ -96,6 +97,8 @@ class InteractiveMixin(AppCore):
         ):
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{name} must be a string, got {type(value).__name__}")
+        from identitylib._interactive import LoopbackListener, Pages, browser_sign_in
+
         pages = Pages.from_options(
             success_template=kwargs.pop("success_template", None),
             error_template=kwargs.pop("error_template", None),

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import sys
-import webbrowser
 from collections.abc import Mapping
 from typing import Any, Callable, Optional, Protocol, cast
 
-from identitylib._interactive._browser import why_no_browser
 from identitylib._log import get_logger
 
 from ._accounts import AccountsMixin
@@ -31,6 +29,10 @@ def browser_available(environ: Optional[Mapping[str, str]] = None) -> bool:
     No inside an SSH session, nor on Linux without a display (unless under WSL, where
     the Windows browser opens), nor when :func:`webbrowser.get` finds no browser.
     """
+    import webbrowser
+
+    from identitylib._interactive._browser import why_no_browser
+
     if why_no_browser(environ) is not None:
         return False
     try:

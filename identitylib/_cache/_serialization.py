@@ -60,6 +60,8 @@ def _entries_of(name: str, section: Any) -> dict[str, Any]:
         raise TokenCacheError(
             f"The token cache section {name!r} must be an object, not {_json_type(section)}"
         )
+    if all(type(entry) is dict for entry in section.values()):
+        return section  # the usual case: no copy (time and peak memory of a big cache)
     entries = {key: entry for key, entry in section.items() if isinstance(entry, dict)}
     dropped = len(section) - len(entries)
     if dropped:

@@ -32,13 +32,27 @@ class IndexedSections:
         self.bound = bound
         self._written: Optional[set[tuple[str, str]]] = None  # slots of the current batch
         self._indices: dict[str, SectionIndex] = {}
+        self._built = False
         self._marks: dict[str, _Mark] = {}
+        #: Bumped by every reset (re-index); ``writes`` counts puts and deletes per section.
+        #: Together they stamp a section's content for callers that memoize derived data.
+        self.epoch = 0
+        self.writes: dict[str, int] = {}
         self.reset(sections)
+
+    def stamp(self, credential_type: str) -> tuple[int, int]:
+        """Changes whenever the section's content may have changed (caller holds the lock
+        and has synced the store)."""
+        return self.epoch, self.writes.get(credential_type, 0)
 
     def reset(self, sections: dict[str, Any]) -> None:
         """Index ``sections`` from scratch, in one pass."""
-        self._indices = build_indices(sections)
+        # Indices are built per section on first use (see _index): deserialize() costs a
+        # JSON parse only, and a cache that only ever serves exact-key hits builds none.
+        self._indices = {}
+        self._built = False
         self.sections = sections
+        self.epoch += 1
         self._marks = {name: self._mark(name) for name in KNOWN_SECTIONS}
         if self.bound is not None:
             self._rebound(self.bound)
@@ -73,6 +87,7 @@ class IndexedSections:
         section = self.sections.setdefault(credential_type, {})
         self._unindex(credential_type, key, section.get(key))
         section[key] = entry
+        self.writes[credential_type] = self.writes.get(credential_type, 0) + 1
         index = self._indices.get(credential_type)
         if index is not None:
             index.add(key, entry)
@@ -88,6 +103,7 @@ class IndexedSections:
         """Remove the entry under ``key``, if any (the section is created, as MSAL does)."""
         section = self.sections.setdefault(credential_type, {})
         self._unindex(credential_type, key, section.pop(key, None))
+        self.writes[credential_type] = self.writes.get(credential_type, 0) + 1
         self._remark(credential_type)
         if self.bound is not None:
             self.bound.removed(credential_type, key)
@@ -147,6 +163,14 @@ class IndexedSections:
         if credential_type in self._marks:
             self._marks[credential_type] = self._mark(credential_type)
 
+    def _index(self, credential_type: str) -> SectionIndex | None:
+        """The section's index (None for an unindexed section); the first lookup that
+        needs one builds the indices of every section, in one pass."""
+        if not self._built:
+            self._indices = build_indices(self.sections)
+            self._built = True
+        return self._indices.get(credential_type)
+
     def candidates(
         self,
         credential_type: str,
@@ -154,18 +178,19 @@ class IndexedSections:
         scopes: frozenset[str] = frozenset(),
     ) -> Collection[str] | None:
         """Keys that may match ``query``, or None when the section must be scanned."""
-        index = self._indices.get(credential_type)
+        index = self._index(credential_type)
         return index.candidates(query, scopes) if index is not None else None
 
     def app_token_keys(self, environment: Any, client_id: Any) -> set[str]:
         """Keys of the app-only ATs of one client."""
-        index = self._indices.get(CredentialType.ACCESS_TOKEN)
+        index = self._index(CredentialType.ACCESS_TOKEN)
         tokens = index.access_tokens if index is not None else None
         return tokens.app_token_keys(environment, client_id) if tokens is not None else set()
 
     @property
     def indices(self) -> dict[str, SectionIndex]:
-        """The live indices (for tests and diagnostics)."""
+        """The live indices, all built (for tests and diagnostics)."""
+        self._index(CredentialType.ACCESS_TOKEN)
         return self._indices
 
 

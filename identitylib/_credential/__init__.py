@@ -8,20 +8,49 @@ access is reading a PKCS#12 file once, when the credential is built.
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._assertion import AutoRefresher, CallableClientAssertion, StaticClientAssertion
 from ._base import CLIENT_ASSERTION_TYPE_JWT, ClientAssertionError, ClientCredential, ClientSecret
-from ._certificate import (
-    ASSERTION_LIFETIME,
-    ASSERTION_REUSE,
-    CertificateCredential,
-    certificate_credential_from_pem,
-    certificate_credential_from_pfx,
-)
-from ._keys import _certificate_thumbprints, extract_certs
+
+if TYPE_CHECKING:
+    from ._certificate import (
+        ASSERTION_LIFETIME,
+        ASSERTION_REUSE,
+        CertificateCredential,
+    )
+    from ._certificate import (
+        certificate_credential_from_pem as certificate_credential_from_pem,
+    )
+    from ._certificate import (
+        certificate_credential_from_pfx as certificate_credential_from_pfx,
+    )
+    from ._keys import _certificate_thumbprints, extract_certs
+
+#: Names whose modules load ``cryptography`` and ``jwt``: imported on first use (PEP 562),
+#: so that apps with a client secret (and ``import identitylib``) never pay for them.
+_LAZY = {
+    "ASSERTION_LIFETIME": "._certificate",
+    "ASSERTION_REUSE": "._certificate",
+    "CertificateCredential": "._certificate",
+    "certificate_credential_from_pem": "._certificate",
+    "certificate_credential_from_pfx": "._certificate",
+    "_certificate_thumbprints": "._keys",
+    "extract_certs": "._keys",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ASSERTION_LIFETIME",
@@ -130,9 +159,11 @@ def _parse_mapping(
             "client_credential['client_assertion'] must be a callable returning a JWT "
             f"(or a JWT str/bytes), got {type(assertion).__name__}"
         )
+    from . import _certificate  # cryptography and jwt: loaded by certificate users only
+
     if kind == "private_key":
-        return certificate_credential_from_pem(client_claims=client_claims, **entries)
-    return certificate_credential_from_pfx(client_claims=client_claims, **entries)
+        return _certificate.certificate_credential_from_pem(client_claims=client_claims, **entries)
+    return _certificate.certificate_credential_from_pfx(client_claims=client_claims, **entries)
 
 
 def parse_client_credential(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from contextvars import ContextVar
 from typing import Any
 
 from identitylib._application._state import AppState
@@ -13,6 +14,22 @@ from identitylib._log import SECRET_FIELDS
 EXPIRY_SKEW = 300
 
 ACCESS_TOKEN = "AccessToken"
+
+#: Why the current call goes to the token endpoint (MSAL.NET's CacheRefreshReason, in
+#: snake case): set by the flows, read by the app's ``timing`` report.
+REFRESH_REASON: ContextVar[str | None] = ContextVar("identitylib_refresh_reason", default=None)
+
+
+def note_refresh_reason(cached: Any, forced: Any) -> None:
+    """Record why a token is requested: a cached token in its refresh window, a
+    force_refresh or claims challenge that skipped the cache, or no usable cached token."""
+    if cached is not None:
+        reason = "proactive_refresh"
+    elif forced:
+        reason = "force_refresh_or_claims"
+    else:
+        reason = "no_cached_access_token"
+    REFRESH_REASON.set(reason)
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -100,3 +117,71 @@ def cache_access(
     if access is None:
         return nullcontext()
     return access(partition_key, client_id, is_app_cache)  # type: ignore[no-any-return]
+
+
+class HitMemo:
+    """Per-app memory of the cache entry that served a call: the cache-hit fast path.
+
+    After a call was served from the cache, the same call (same method, scopes, account
+    or assertion, no extra options) is answered by checking that the very entry is still
+    stored under its key, that the access-token section did not change size meanwhile
+    (a token added or removed, which could change which entry a lookup prefers), and the
+    expiry and ``refresh_on`` times, all without building a query or taking the cache's
+    lock. Anything else goes the full way. Used only with identitylib's own in-memory
+    caches that have no access hooks and no bound (with hooks a persisted cache must be
+    reloaded; with a bound, hits feed the LRU order).
+    """
+
+    #: Memorized calls per app; past this the memo starts over.
+    LIMIT = 4096
+
+    def __init__(self, cache: Any) -> None:
+        from identitylib._cache import SerializableTokenCache, TokenCache
+
+        store = getattr(cache, "_store", None)
+        self.enabled = (
+            type(cache) in (TokenCache, SerializableTokenCache)
+            and getattr(cache, "_before_access", None) is None
+            and getattr(cache, "_after_access", None) is None
+            and store is not None
+            and getattr(store, "bound", None) is None
+        )
+        self._cache = cache
+        self._memo: dict[Any, tuple[str, dict[str, Any], int]] = {}
+
+    def get(self, key: Any, now: float) -> dict[str, Any] | None:
+        """The entry that served ``key`` last time, if still stored and fresh."""
+        try:
+            found = self._memo.get(key)
+        except TypeError:  # unhashable (invalid) arguments: the full path reports them
+            return None
+        if found is None:
+            return None
+        raw_key, entry, size = found
+        section: dict[str, Any] | None = self._cache._cache.get(ACCESS_TOKEN)
+        if section is None or section.get(raw_key) is not entry or len(section) != size:
+            self._memo.pop(key, None)
+            return None
+        if _int(entry.get("expires_on")) - now < EXPIRY_SKEW:
+            return None
+        refresh_on = entry.get("refresh_on")
+        if refresh_on and now > _int(refresh_on):
+            return None
+        served: dict[str, Any] = entry
+        return served
+
+    def remember(self, key: Any, entry: dict[str, Any]) -> None:
+        """``entry`` served the call ``key`` (a cache hit on the full path)."""
+        if not self.enabled:
+            return
+        cache = self._cache
+        with cache._lock:
+            section = cache._cache.get(ACCESS_TOKEN)
+            if not section:
+                return
+            raw_key = cache.key_makers[ACCESS_TOKEN](**entry)
+            if section.get(raw_key) is not entry:
+                return
+            if len(self._memo) >= self.LIMIT:
+                self._memo.clear()
+            self._memo[key] = (raw_key, entry, len(section))

@@ -8,7 +8,6 @@ from typing import Any, Optional
 
 from identitylib._application._state import AppState
 from identitylib._authority import AuthorityKind
-from identitylib._authority._region import regional_endpoint
 from identitylib._cache import app_partition_key, compute_ext_cache_key
 from identitylib._log import get_logger
 from identitylib._protocol._errors import FlowError
@@ -22,6 +21,7 @@ from ._results import (
     cache_event,
     cache_hit_result,
     find_access_token,
+    note_refresh_reason,
     provider_result,
 )
 from ._user_tokens import client_auth_fields
@@ -39,6 +39,8 @@ def acquire_token_for_client(
     fmi_path: str | None = None,
     forwarded_client_claims: str | None = None,
     region: Optional[Callable[[], Optional[str]]] = None,
+    on_hit: Optional[Callable[[dict[str, Any]], None]] = None,
+    defer_refresh: Optional[Callable[[], None]] = None,
 ) -> Flow[dict[str, Any]]:
     """Serve a cached app token, refreshing it proactively; else request one.
 
@@ -48,7 +50,8 @@ def acquire_token_for_client(
     be requested (a cache hit never detects the region); when it names one (an Entra
     authority only) the token is requested from the regional endpoint (ESTS-R): the
     discovered token endpoint on the regional host, with no second discovery. The cache
-    entry keeps the authority's own environment, as in MSAL.
+    entry keeps the authority's own environment, as in MSAL. ``on_hit`` is told the
+    entry that served a cache hit (the app's fast path remembers it).
     """
     authority = state.authority
     extra = dict(data or {})
@@ -78,12 +81,21 @@ def acquire_token_for_client(
             cached, refresh_due = find_access_token(state.token_cache, scopes, query, now)
         if cached is not None and not refresh_due:
             logger.debug("Access token served from the cache")
+            if on_hit is not None:
+                on_hit(cached)
+            return cache_hit_result(cached, now)
+        if cached is not None and defer_refresh is not None:
+            logger.debug("Refresh due: serving the cached token, refreshing in the background")
+            defer_refresh()
             return cache_hit_result(cached, now)
 
+    note_refresh_reason(cached, claims_challenge)
     metadata = yield from authority.metadata_flow()
     region_name = region() if region is not None else None
     if region_name:
         if authority.parsed.kind is AuthorityKind.ENTRA:
+            from identitylib._authority._region import regional_endpoint
+
             endpoint = regional_endpoint(metadata.token_endpoint, region_name, authority.instance)
             logger.debug("Using the regional token endpoint %s", endpoint)
             metadata = dataclasses.replace(metadata, token_endpoint=endpoint)

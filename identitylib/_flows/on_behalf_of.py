@@ -20,7 +20,7 @@ MSAL Python performs no cache lookup for OBO (it always asks the server).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
 from identitylib._application._state import AppState
@@ -38,7 +38,7 @@ from identitylib._protocol._scopes import decorate
 from identitylib._protocol.grants import on_behalf_of as obo_grant
 from identitylib._protocol.grants import refresh_token as refresh_grant
 
-from ._results import cache_access, cache_hit_result, find_access_token
+from ._results import cache_access, cache_hit_result, find_access_token, note_refresh_reason
 from ._user_tokens import client_auth_fields, redeem
 from .refresh_token import anchor_header
 
@@ -81,6 +81,8 @@ def acquire_token_on_behalf_of(
     forwarded_client_claims: Optional[str] = None,
     data: Optional[Mapping[str, Any]] = None,
     headers: Optional[Mapping[str, str]] = None,
+    on_hit: Optional[Callable[[dict[str, Any]], None]] = None,
+    defer_refresh: Optional[Callable[[], None]] = None,
 ) -> Flow[dict[str, Any]]:
     """Tokens for ``scopes`` on behalf of the user of ``user_assertion`` (see the module)."""
     authority = state.authority
@@ -113,9 +115,16 @@ def acquire_token_on_behalf_of(
             cached, refresh_due = find_access_token(state.token_cache, scopes, query, now)
             if cached is not None and not refresh_due:
                 logger.debug("On-behalf-of access token served from the cache")
+                if on_hit is not None:
+                    on_hit(cached)
+                return cache_hit_result(cached, now)
+            if cached is not None and defer_refresh is not None:
+                logger.debug("Refresh due: serving the cached token, refreshing in the background")
+                defer_refresh()
                 return cache_hit_result(cached, now)
             refresh_entry = find_obo_refresh_token(state.token_cache, query)
 
+    note_refresh_reason(cached, claims_challenge)
     metadata = yield from authority.metadata_flow()
     correlation_id = state.new_correlation_id()
     try:

@@ -19,7 +19,7 @@ The flow returns ``{}`` when the cache holds nothing usable (``None`` to the app
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Optional
 
 from identitylib._application._state import AppState
@@ -31,7 +31,7 @@ from identitylib._log import get_logger
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._scopes import decorate
 
-from ._results import cache_access, cache_hit_result, find_access_token
+from ._results import cache_access, cache_hit_result, find_access_token, note_refresh_reason
 from .refresh_token import redeem_refresh_token
 
 logger = get_logger(__name__)
@@ -201,6 +201,8 @@ def acquire_token_silent(
     forwarded_client_claims: Optional[str] = None,
     data: Optional[Mapping[str, Any]] = None,
     headers: Optional[Mapping[str, str]] = None,
+    on_hit: Optional[Callable[[dict[str, Any]], None]] = None,
+    defer_refresh: Optional[Callable[[], None]] = None,
 ) -> Flow[dict[str, Any]]:
     """A token for the account from the cache, or by refreshing; ``{}`` when neither.
 
@@ -238,8 +240,15 @@ def acquire_token_silent(
                     break
         if cached is not None and not refresh_due:
             logger.debug("Access token served from the cache")
+            if on_hit is not None:
+                on_hit(cached)
+            return cache_hit_result(cached, now)
+        if cached is not None and defer_refresh is not None:
+            logger.debug("Refresh due: serving the cached token, refreshing in the background")
+            defer_refresh()
             return cache_hit_result(cached, now)
 
+    note_refresh_reason(cached, force_refresh or claims_challenge)
     scopes_to_request = decorate(scopes, state.exclude_scopes)
     try:
         result = yield from refresh_for_account(

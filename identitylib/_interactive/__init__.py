@@ -5,10 +5,32 @@ The modules are small and free of application logic: ``_listener`` (the HTTP lis
 ``_session`` (one sign-in from launch to authorization response).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._errors import BrowserInteractionTimeoutError
-from ._listener import LoopbackListener
-from ._session import DEFAULT_TIMEOUT, browser_sign_in
-from ._templates import Pages
+
+if TYPE_CHECKING:
+    from ._listener import LoopbackListener
+    from ._session import DEFAULT_TIMEOUT, browser_sign_in
+    from ._templates import Pages
+
+#: Names loaded on first use, so ``import identitylib`` does not pay for the listener.
+_LAZY = {
+    "DEFAULT_TIMEOUT": "._session",
+    "browser_sign_in": "._session",
+    "LoopbackListener": "._listener",
+    "Pages": "._templates",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module, __name__), name)
+
 
 __all__ = [
     "DEFAULT_TIMEOUT",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._errors import INVALID_RESPONSE, error_result
 from ._jwt import decode_client_info, decode_jwt_claims
@@ -18,15 +19,22 @@ from ._messages import HttpResponse
 MAX_LIFETIME = 7 * 24 * 3600
 #: Lifetime assumed when a successful response carries no ``expires_in``.
 DEFAULT_LIFETIME = 600
-#: Largest body parsed as JSON, in characters.
+#: Largest body parsed as JSON, in characters (the transport also stops reading there).
 MAX_BODY = 1 << 20
+#: Header the transport adds to a response whose body it cut at ``MAX_BODY`` bytes.
+TRUNCATED_HEADER = "x-identitylib-body-truncated"
 
 
 def parse_json_object(response: HttpResponse, what: str) -> dict[str, Any] | str:
     """Decode a JSON object body; return a description of the problem instead on failure."""
     text = response.text
-    if len(text) > MAX_BODY:
-        return f"the {what} response body is larger than {MAX_BODY} characters"
+    if len(text) > MAX_BODY or TRUNCATED_HEADER in response.headers:
+        return f"the {what} response body is larger than {MAX_BODY} bytes"
+    if 300 <= response.status_code < 400:
+        return (
+            f"the {what} answered with a redirect (HTTP {response.status_code} to "
+            f"{_location_host(response)}), which is not followed"
+        )
     try:
         body = json.loads(text)
     except (json.JSONDecodeError, RecursionError):
@@ -38,6 +46,15 @@ def parse_json_object(response: HttpResponse, what: str) -> dict[str, Any] | str
     if not isinstance(body, dict):
         return f"the {what} answered HTTP {response.status_code} with JSON that is not an object"
     return body
+
+
+def _location_host(response: HttpResponse) -> str:
+    location = response.headers.get("location", "")
+    try:
+        host = urlsplit(location).hostname if location else None
+    except ValueError:
+        host = None
+    return host or "an unusable location"
 
 
 def coerce_seconds(value: Any) -> int | None:

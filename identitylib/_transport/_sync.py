@@ -1,29 +1,55 @@
-"""The blocking transport: a ``requests.Session`` or any MSAL-style ``http_client``."""
+"""The blocking transport: a ``requests.Session`` or any MSAL-style ``http_client``.
+
+Every request goes through the same steps:
+
+1. **Throttle** (``_throttle.py``): an identical POST that recently failed with a 429 or a
+   400 is answered from memory (or the app's ``http_cache``) without a request.
+2. **Send**, with identitylib's own session: a finite (connect, read) timeout
+   (:data:`DEFAULT_TIMEOUT` unless the app gave ``timeout=``), the app's ``verify=`` passed
+   per request (so ``REQUESTS_CA_BUNDLE`` cannot override it), no redirects on POST, and
+   the body streamed and cut at :data:`MAX_BODY` bytes (a longer body becomes an
+   ``invalid_response`` error result). A ``requests.Session`` given as ``http_client``
+   gets ``allow_redirects=False`` on POST as well; any other ``http_client`` is called
+   exactly as MSAL calls it (no ``timeout``, ``stream`` or ``verify`` keywords forced).
+3. **Retry** (``_policy.py``), with identitylib's own session: once, with jitter, after a
+   connection error, a 5xx or a 429, honouring ``Retry-After`` up to 30 s (a longer one
+   returns the answer at once). Retries sleep in small slices via ``time.sleep``. An app's
+   ``http_client`` is not retried (its retries are its own, as in msal) unless ``retry=``
+   is given.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any, TypeVar, Union
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any, Callable, Optional, TypeVar, Union
 
 import requests
 import requests.adapters
+import urllib3
 
-from identitylib._log import get_logger
+from identitylib._log import get_logger, safe_url
 from identitylib._protocol._messages import WAITED, Flow, HttpRequest, HttpResponse, Wait
+from identitylib._protocol._token_response import MAX_BODY, TRUNCATED_HEADER
+
+from ._policy import DEFAULT_RETRY_POLICY, NO_RETRY, RetryPolicy, classify_requests_error
+from ._throttle import Throttle
 
 logger = get_logger(__name__)
 T = TypeVar("T")
 
 #: (connect, read) seconds. MSAL has no timeout; a stalled server must never hang an app.
 DEFAULT_TIMEOUT = (10.0, 30.0)
+#: Longest single sleep while waiting to retry (so a waiting thread stays responsive).
+SLEEP_SLICE = 0.25
 
 Timeout = Union[float, tuple[float, float], None]
 
 
 def _default_session(verify: Any, proxies: Mapping[str, str] | None) -> requests.Session:
     session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(max_retries=1)
+    # Connection retries are the transport's (with jitter, see _policy.py), not urllib3's.
+    adapter = requests.adapters.HTTPAdapter(max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.verify = verify
@@ -32,13 +58,32 @@ def _default_session(verify: Any, proxies: Mapping[str, str] | None) -> requests
     return session
 
 
+def _read_timeout(timeout: Timeout) -> Optional[float]:
+    if isinstance(timeout, tuple):
+        return timeout[1]
+    return timeout
+
+
+def sleep_in_slices(seconds: float, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Sleep ``seconds`` in slices of at most :data:`SLEEP_SLICE`."""
+    deadline = time.monotonic() + max(0.0, seconds)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        sleep(min(SLEEP_SLICE, left))
+
+
 class SyncTransport:
     """Sends :class:`HttpRequest` objects with an MSAL-compatible ``http_client``.
 
     ``http_client`` needs ``post(url, params=, data=, headers=, **kw)`` and
     ``get(url, params=, headers=, **kw)`` returning an object with ``status_code``, ``text``
     and ``headers``. Without one, a ``requests.Session`` is made with ``verify``,
-    ``proxies`` and ``timeout`` (default :data:`DEFAULT_TIMEOUT`).
+    ``proxies`` and ``timeout`` (default :data:`DEFAULT_TIMEOUT`). ``retry`` is the
+    :class:`RetryPolicy` (default: :data:`DEFAULT_RETRY_POLICY` for the own session, none
+    for an app's ``http_client``); ``http_cache`` keeps throttling records (in memory without it);
+    ``max_body`` caps response bodies read by the own session, in bytes.
     """
 
     def __init__(
@@ -48,6 +93,10 @@ class SyncTransport:
         verify: Any = True,
         proxies: Mapping[str, str] | None = None,
         timeout: Timeout = None,
+        retry: Optional[RetryPolicy] = None,
+        http_cache: Optional[MutableMapping[Any, Any]] = None,
+        max_body: int = MAX_BODY,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._owns_client = http_client is None
         if http_client is None:
@@ -63,20 +112,148 @@ class SyncTransport:
         self.http_client = http_client
         self._verify = verify
         self._timeout: Timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        # An app's own http_client is used as given (its retries are its own, as in msal
+        # and as in the asyncio transport) unless a policy is passed explicitly.
+        self.retry = (
+            retry
+            if retry is not None
+            else (DEFAULT_RETRY_POLICY if self._owns_client else NO_RETRY)
+        )
+        self.throttle = Throttle(http_cache)
+        self.max_body = max_body
+        self._sleep = sleep
 
     def send(self, request: HttpRequest) -> HttpResponse:
-        """Send one request and return its normalised response."""
+        """Send one request (throttled, retried) and return its normalised response."""
+        replay = self.throttle.check(request)
+        if replay is not None:
+            logger.info(
+                "HTTP %s %s answered locally: the identical request failed moments ago (HTTP %s)",
+                request.method,
+                safe_url(request.url),
+                replay.status_code,
+            )
+            return replay
+        attempt = 1
+        while True:
+            try:
+                response = self.send_once(request)
+            except Exception as exc:
+                decision = self.retry.after_error(
+                    request.method, classify_requests_error(exc), attempt
+                )
+                if not decision.retry:
+                    raise
+                logger.warning(
+                    "HTTP %s %s failed (%s); retrying in %.2f s",
+                    request.method,
+                    safe_url(request.url),
+                    type(exc).__name__,
+                    decision.wait,
+                )
+            else:
+                decision = self.retry.after_response(
+                    request.method, response.status_code, response.headers, attempt
+                )
+                if not decision.retry:
+                    if decision.reason:
+                        logger.info("Not retrying %s: %s", safe_url(request.url), decision.reason)
+                    self.throttle.record(request, response)
+                    return response
+                logger.warning(
+                    "HTTP %s %s answered %s; retrying in %.2f s",
+                    request.method,
+                    safe_url(request.url),
+                    response.status_code,
+                    decision.wait,
+                )
+            sleep_in_slices(decision.wait, self._sleep)
+            attempt += 1
+
+    def send_once(self, request: HttpRequest) -> HttpResponse:
+        """One attempt, no throttling and no retry."""
         kwargs: dict[str, Any] = {"params": request.params, "headers": dict(request.headers)}
         if self._owns_client:
             # Passed per request so REQUESTS_CA_BUNDLE cannot override an explicit verify=.
             kwargs["timeout"] = self._timeout
             kwargs["verify"] = self._verify
             kwargs["allow_redirects"] = request.method == "GET"
+            kwargs["stream"] = True
+        elif isinstance(self.http_client, requests.Session) and request.method != "GET":
+            # requests would repost the form (client secret included) to a 307/308 target.
+            kwargs["allow_redirects"] = False
         if request.method == "POST":
             raw = self.http_client.post(request.url, data=request.data, **kwargs)
         else:
             raw = self.http_client.get(request.url, **kwargs)
+        if self._owns_client:
+            return self._read_capped(raw)
         return normalise_response(raw)
+
+    def _read_capped(self, raw: requests.Response) -> HttpResponse:
+        """Read a streamed response, at most ``max_body`` bytes, within the read timeout."""
+        budget = _read_timeout(self._timeout)
+        deadline = None if budget is None else time.monotonic() + budget
+        chunks: list[bytes] = []
+        size = 0
+        truncated = False
+        try:
+            for chunk in _chunks(raw):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self.max_body:
+                    truncated = True
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise requests.exceptions.ReadTimeout(
+                        f"the response body did not arrive within {budget} s"
+                    )
+        finally:
+            raw.close()
+        body = b"".join(chunks)[: self.max_body]
+        encoding = raw.encoding or "utf-8"
+        try:
+            text = body.decode(encoding, "replace")
+        except LookupError:
+            text = body.decode("utf-8", "replace")
+        headers = {str(k).lower(): str(v) for k, v in raw.headers.items()}
+        headers.pop(TRUNCATED_HEADER, None)  # a server may not claim it
+        if truncated:
+            logger.warning("Response body of %s cut at %d bytes", safe_url(raw.url), self.max_body)
+            headers[TRUNCATED_HEADER] = str(self.max_body)
+        return HttpResponse(raw.status_code, text, headers)
+
+
+def _chunks(raw: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives (each piece as soon as the socket has some), decoded."""
+    stream = raw.raw
+    read1 = getattr(stream, "read1", None)
+    if read1 is None:  # not urllib3 2 (e.g. a mocked adapter): requests' own iterator
+        yield from raw.iter_content(chunk_size=16 * 1024)
+        return
+    empty = 0
+    try:
+        while True:
+            chunk = read1(16 * 1024, decode_content=True)
+            if chunk:
+                empty = 0
+                yield chunk
+                continue
+            # b"" is the end, unless a decoder swallowed a piece without output yet.
+            empty += 1
+            if empty > 64 or getattr(stream, "closed", True) or _fp_closed(stream):
+                return
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ReadTimeout(str(exc)) from exc
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(str(exc)) from exc
+    except (urllib3.exceptions.ProtocolError, urllib3.exceptions.SSLError, OSError) as exc:
+        raise requests.exceptions.ConnectionError(str(exc)) from exc
+
+
+def _fp_closed(stream: Any) -> bool:
+    is_fp_closed = getattr(stream, "is_fp_closed", None)
+    return bool(is_fp_closed()) if callable(is_fp_closed) else True
 
 
 def normalise_response(raw: Any) -> HttpResponse:
@@ -94,6 +271,7 @@ def normalise_response(raw: Any) -> HttpResponse:
         lowered = {str(k).lower(): str(v) for k, v in headers.items()}
     except AttributeError:
         lowered = {}
+    lowered.pop(TRUNCATED_HEADER, None)  # only identitylib's own reader may set it
     return HttpResponse(status, text, lowered)
 
 

@@ -106,14 +106,17 @@ def test_bad_scope_and_unknown_tenant(emu: Emulator) -> None:
 def test_injected_server_failures_become_error_results(emu: Emulator) -> None:
     app = make_app(emu)
     app.authority.token_endpoint  # noqa: B018 - discover first
-    emu.faults.inject(503, path_contains="/token", text="<html>down</html>")
+    emu.faults.inject(503, count=1, path_contains="/token", text="<html>down</html>")
+    assert "access_token" in app.acquire_token_for_client(API), "one 503 is retried"
+    app.remove_tokens_for_client()
+    emu.faults.inject(503, count=2, path_contains="/token", text="<html>down</html>")
     failed = app.acquire_token_for_client(API)
     assert failed["error"]
-    emu.faults.inject(429, path_contains="/token", retry_after=1)
+    emu.faults.inject(429, count=2, path_contains="/token", retry_after=1)
     throttled = app.acquire_token_for_client(API)
     assert throttled["error"]
+    time.sleep(1.2)  # the 429 is throttled locally for its Retry-After
     assert "access_token" in app.acquire_token_for_client(API)
-
 
 def test_refresh_in_drives_proactive_refresh(
     emu: Emulator, monkeypatch: pytest.MonkeyPatch
@@ -121,7 +124,7 @@ def test_refresh_in_drives_proactive_refresh(
     from identitylib._application._state import AppState
 
     emu.faults.refresh_in = 60
-    app = make_app(emu)
+    app = make_app(emu, background_refresh=False)
     first = app.acquire_token_for_client(API)
     assert first["refresh_on"] <= time.time() + 61
     later = time.time() + 120

@@ -1,0 +1,94 @@
+"""Measurements that need a fresh interpreter, run by ``bench/run.py`` as subprocesses.
+
+``python bench/_children.py coldstart LIB DELAY_MS HTTP_CACHE_FILE``: two app objects with
+the same authority, first call of each; prints JSON (requests, discovery requests, wall ms).
+``python bench/_children.py memory LIB N``: tracemalloc peak and retained bytes while
+deserializing and holding a cache of N app tokens; prints JSON.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pickle
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import CLIENT_ID, authority_url, serialized_app_token_cache, tenant_id
+from _fixtures import FakeIdp
+
+SCOPE = ["api://bench-cold/.default"]
+
+
+def coldstart(lib_name: str, delay_ms: float, http_cache_file: str) -> dict[str, Any]:
+    """First call of a new app object, then of a second one with the same authority."""
+    path = Path(http_cache_file)
+    http_cache: dict[Any, Any] = pickle.loads(path.read_bytes()) if path.exists() else {}
+    persisted = bool(http_cache)
+    lib = importlib.import_module(lib_name)
+    out: dict[str, Any] = {"persisted_http_cache": persisted}
+    for label in ("first_app", "second_app"):
+        http = FakeIdp(delay_s=delay_ms / 1000)
+        start = time.perf_counter()
+        app = lib.ConfidentialClientApplication(
+            CLIENT_ID,
+            client_credential="secret",
+            authority=authority_url(tenant_id(4242)),
+            http_client=http,
+            http_cache=http_cache,
+        )
+        result = app.acquire_token_for_client(SCOPE)
+        wall = time.perf_counter() - start
+        if "access_token" not in result:
+            raise RuntimeError(f"{lib_name} {label}: {result!r}")
+        out[label] = {
+            "requests": http.requests,
+            "discovery_requests": http.gets,
+            "token_requests": http.posts,
+            "wall_ms": wall * 1000,
+        }
+    path.write_bytes(pickle.dumps(http_cache))
+    return out
+
+
+def memory(lib_name: str, n: int) -> dict[str, Any]:
+    """Peak and retained traced memory (bytes) of deserializing and holding N tokens."""
+    lib = importlib.import_module(lib_name)
+    tokens = [(tenant_id(i // 10), f"api://bench-resource-{i % 10}/.default") for i in range(n)]
+    blob = serialized_app_token_cache(CLIENT_ID, tokens)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    cache = lib.SerializableTokenCache()
+    cache.deserialize(blob)
+    del blob
+    current, peak = tracemalloc.get_traced_memory()
+    # A lookup that is not an exact-key hit (identitylib builds its indices on the first).
+    list(cache.search("AccessToken", query={"realm": "no-such-tenant"}))
+    indexed = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return {
+        "retained_bytes": current - base,
+        "peak_bytes": peak - base,
+        "after_lookup_bytes": indexed - base,
+    }
+
+
+def main() -> int:
+    kind = sys.argv[1]
+    if kind == "coldstart":
+        payload = coldstart(sys.argv[2], float(sys.argv[3]), sys.argv[4])
+    elif kind == "memory":
+        payload = memory(sys.argv[2], int(sys.argv[3]))
+    else:
+        raise SystemExit(f"unknown measurement {kind!r}")
+    print(json.dumps(payload))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""Fixtures of ``bench/run.py``: a fake identity provider for every flow, and caches.
+
+- ``FakeIdp``: an in-memory ``http_client`` (no network) answering OIDC discovery, client
+  credentials, refresh-token and on-behalf-of requests, optionally after a delay (a slow
+  server), counting GETs and POSTs (thread-safe).
+- Cache builders in MSAL's unified schema (msal's own key format and fields), serialized
+  to JSON so that both libraries deserialize the identical cache: app tokens, user
+  accounts (Account + AccessToken + RefreshToken), on-behalf-of tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from typing import Any, Optional
+from urllib.parse import parse_qs
+
+from _common import AUTHORITY_HOST, CLIENT_ID, FakeHttpClient, FakeResponse
+
+ENV = AUTHORITY_HOST
+USER_TENANT = "7e4a0000-0000-4000-8000-0000000a11ce"
+USER_SCOPE = "api://bench-user-api/read"
+OIDC_SCOPES = "openid profile email"
+OBO_SCOPE = "api://bench-downstream/.default"
+
+
+def b64url(raw: bytes) -> str:
+    """base64url without padding."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def client_info(uid: str, utid: str) -> str:
+    """The ``client_info`` the server returns: base64url JSON of uid and utid."""
+    return b64url(json.dumps({"uid": uid, "utid": utid}).encode())
+
+
+def assertion_hash(assertion: str) -> str:
+    """``user_assertion_hash``: base64url(SHA-256) of the incoming assertion."""
+    return b64url(hashlib.sha256(assertion.encode()).digest())
+
+
+def user_uid(i: int) -> str:
+    """Object id of user ``i``."""
+    return f"0b0e0000-0000-4000-8000-{i:012x}"
+
+
+def user_home(i: int) -> str:
+    """home_account_id of user ``i``."""
+    return f"{user_uid(i)}.{USER_TENANT}"
+
+
+def refresh_token_of(i: int) -> str:
+    """The refresh token of user ``i`` (the fake server reads the user back from it)."""
+    return f"rt.{user_uid(i)}.{USER_TENANT}"
+
+
+def assertion_of(i: int) -> str:
+    """The incoming access token of user ``i`` for OBO (opaque to both libraries)."""
+    return f"incoming-jwt-of-user-{i:08d}"
+
+
+class FakeIdp(FakeHttpClient):
+    """``FakeHttpClient`` answering every grant the benchmark uses; ``delay_s`` per request."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+        self._lock = threading.Lock()
+        self.grants: dict[str, int] = {}
+
+    def get(self, url: str, params: Any = None, headers: Any = None, **kwargs: Any) -> Any:
+        """Discovery (instance discovery or OIDC configuration), after the delay."""
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        with self._lock:
+            response = super().get(url, params=params, headers=headers, **kwargs)
+        if "discovery/instance" in url:  # msal's instance discovery
+            tenant_url = (params or {}).get("authorization_endpoint", "")
+            return FakeResponse(
+                200,
+                {
+                    "tenant_discovery_endpoint": tenant_url.replace(
+                        "oauth2/v2.0/authorize", "v2.0/.well-known/openid-configuration"
+                    ),
+                    "api-version": "1.1",
+                    "metadata": [
+                        {
+                            "preferred_network": ENV,
+                            "preferred_cache": ENV,
+                            "aliases": [ENV],
+                        }
+                    ],
+                },
+            )
+        return response
+
+    def post(
+        self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kwargs: Any
+    ) -> Any:
+        """A token response for the grant in ``data``, after the delay."""
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        fields = _fields(data)
+        grant = fields.get("grant_type", "")
+        with self._lock:
+            self.posts += 1
+            self.grants[grant] = self.grants.get(grant, 0) + 1
+            serial = self.posts
+        body: dict[str, Any] = {
+            "token_type": "Bearer",
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": f"fake-at-{serial}-{time.perf_counter_ns()}",
+        }
+        scope = " ".join(s for s in fields.get("scope", "").split() if s != "offline_access")
+        if grant == "refresh_token":
+            rt = fields.get("refresh_token", "")
+            _, uid, utid = rt.split(".", 2)
+            body.update(scope=scope, refresh_token=rt, client_info=client_info(uid, utid))
+        elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            assertion = fields.get("assertion", "")
+            body.update(scope=scope, refresh_token=f"obo-rt-{assertion_hash(assertion)}")
+        return FakeResponse(200, body)
+
+
+def _fields(data: Any) -> dict[str, str]:
+    if isinstance(data, dict):
+        return {str(k): str(v) for k, v in data.items()}
+    if isinstance(data, (bytes, str)):
+        raw = data.decode() if isinstance(data, bytes) else data
+        return {k: v[0] for k, v in parse_qs(raw).items()}
+    return {}
+
+
+# ------------------------------------------------------------------------------ caches
+
+
+def _times(now: int, lifetime: int) -> dict[str, str]:
+    return {
+        "cached_at": str(now),
+        "expires_on": str(now + lifetime),
+        "extended_expires_on": str(now + lifetime),
+    }
+
+
+def app_metadata() -> dict[str, Any]:
+    """The AppMetadata section."""
+    return {f"appmetadata-{ENV}-{CLIENT_ID}": {"client_id": CLIENT_ID, "environment": ENV}}
+
+
+def user_cache(
+    accounts: int,
+    *,
+    oidc_in_target: bool = True,
+    now: Optional[int] = None,
+    lifetime: int = 6 * 3600,
+) -> str:
+    """``accounts`` users, each with an Account, an RT and an AT for ``USER_SCOPE``; the
+    AT's target also holds ``openid profile email`` (as the server returns it) when
+    ``oidc_in_target``, else exactly ``USER_SCOPE``."""
+    now = int(time.time()) if now is None else now
+    scopes = [USER_SCOPE, *OIDC_SCOPES.split()] if oidc_in_target else [USER_SCOPE]
+    target = " ".join(sorted(scopes))
+    ats, rts, accts = {}, {}, {}
+    for i in range(accounts):
+        home = user_home(i)
+        ats[f"{home}-{ENV}-accesstoken-{CLIENT_ID}-{USER_TENANT}-{target}".lower()] = {
+            "credential_type": "AccessToken",
+            "secret": f"user-at-{i}",
+            "home_account_id": home,
+            "environment": ENV,
+            "client_id": CLIENT_ID,
+            "target": target,
+            "realm": USER_TENANT,
+            "token_type": "Bearer",
+            **_times(now, lifetime),
+        }
+        rts[f"{home}-{ENV}-refreshtoken-{CLIENT_ID}--".lower()] = {
+            "credential_type": "RefreshToken",
+            "secret": refresh_token_of(i),
+            "home_account_id": home,
+            "environment": ENV,
+            "client_id": CLIENT_ID,
+            "target": target,
+            "last_modification_time": str(now),
+        }
+        accts[f"{home}-{ENV}-{USER_TENANT}".lower()] = {
+            "home_account_id": home,
+            "environment": ENV,
+            "realm": USER_TENANT,
+            "local_account_id": user_uid(i),
+            "username": f"user{i:06d}@contoso.example",
+            "authority_type": "MSSTS",
+            "account_source": "authorization_code",
+        }
+    return json.dumps(
+        {
+            "AccessToken": ats,
+            "RefreshToken": rts,
+            "Account": accts,
+            "IdToken": {},
+            "AppMetadata": app_metadata(),
+        }
+    )
+
+
+def account_of(i: int) -> dict[str, Any]:
+    """The account dict of user ``i`` (as ``get_accounts`` returns it)."""
+    return {
+        "home_account_id": user_home(i),
+        "environment": ENV,
+        "username": f"user{i:06d}@contoso.example",
+        "account_source": "authorization_code",
+        "authority_type": "MSSTS",
+        "local_account_id": user_uid(i),
+        "realm": USER_TENANT,
+    }
+
+
+def obo_cache(users: int, *, now: Optional[int] = None, lifetime: int = 6 * 3600) -> str:
+    """``users`` on-behalf-of access tokens for ``OBO_SCOPE``, bound to each assertion."""
+    now = int(time.time()) if now is None else now
+    ats = {}
+    for i in range(users):
+        home = user_home(i)
+        ats[f"{home}-{ENV}-accesstoken-{CLIENT_ID}-{USER_TENANT}-{OBO_SCOPE}".lower()] = {
+            "credential_type": "AccessToken",
+            "secret": f"obo-at-{i}",
+            "home_account_id": home,
+            "environment": ENV,
+            "client_id": CLIENT_ID,
+            "target": OBO_SCOPE,
+            "realm": USER_TENANT,
+            "token_type": "Bearer",
+            "user_assertion_hash": assertion_hash(assertion_of(i)),
+            **_times(now, lifetime),
+        }
+    return json.dumps({"AccessToken": ats, "AppMetadata": app_metadata()})

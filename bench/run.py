@@ -1,0 +1,995 @@
+# ruff: noqa: B023  (closures built in a loop are used within the same iteration)
+"""identitylib against msal on every workload of issue #8, with targets: ``bench/run.py``.
+
+Both libraries run through the same public API, in one process (workloads 8 and 9 in fresh
+subprocesses), with the same in-memory fake ``http_client`` that counts requests and an
+identical cache deserialized from one blob in MSAL's unified schema. Timed calls take
+turns between the libraries in blocks (see ``_common.time_interleaved``); each workload is
+repeated for several rounds on fresh caches and apps, and the table shows the median over
+rounds of each round's median and p99, the ratio identitylib/msal and whether the target
+of the issue is met. Results go to ``bench/results/run.json`` and the plot (latency
+against cache size) to ``docs/img/bench_run.png``.
+
+Run: ``.venv/bin/python bench/run.py [--quick] [--rounds 3] [--only 1 2 7]``
+(see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Optional
+
+from _common import (
+    CLIENT_ID,
+    authority_url,
+    format_ratio,
+    format_us,
+    load_libraries,
+    machine_info,
+    median,
+    ns_to_us,
+    percentile,
+    print_table,
+    serialized_app_token_cache,
+    tenant_id,
+    time_interleaved,
+    write_json,
+)
+from _fixtures import (
+    OBO_SCOPE,
+    USER_SCOPE,
+    USER_TENANT,
+    FakeIdp,
+    account_of,
+    assertion_of,
+    obo_cache,
+    user_cache,
+)
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DEFAULT_JSON = ROOT / "bench" / "results" / "run.json"
+DEFAULT_PLOT = ROOT / "docs" / "img" / "bench_run.png"
+PY = sys.executable
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much of each kind of workload to run."""
+
+    rounds: int
+    hit_calls: int
+    hit_s: float
+    miss_calls: int
+    miss_s: float
+    large: int  # the largest "10,000"-style size
+    huge: int  # the "100,000" size (serialize, memory, flatness)
+    import_runs: int
+
+
+FULL = Budget(
+    rounds=3,
+    hit_calls=3000,
+    hit_s=0.6,
+    miss_calls=150,
+    miss_s=1.5,
+    large=10_000,
+    huge=100_000,
+    import_runs=7,
+)
+QUICK = Budget(
+    rounds=1,
+    hit_calls=300,
+    hit_s=0.15,
+    miss_calls=20,
+    miss_s=0.3,
+    large=10_000,
+    huge=100_000,
+    import_runs=3,
+)
+
+
+@dataclass
+class Row:
+    """One line of the table."""
+
+    workload: str
+    case: str
+    n: str
+    unit: str
+    msal: float
+    ours: float
+    msal_p99: float = float("nan")
+    ours_p99: float = float("nan")
+    requests: str = ""
+    target: str = ""
+    met: Optional[bool] = None
+    size: Optional[int] = None  # for the plot
+    series: str = ""  # for the plot
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.msal if self.msal else float("nan")
+
+
+@dataclass
+class Collected:
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def check_token(source: Optional[str], what: str) -> Callable[[object], None]:
+    def check(result: object) -> None:
+        if not (isinstance(result, dict) and "access_token" in result):
+            raise RuntimeError(f"{what}: no token: {result!r}"[:500])
+        if source and result.get("token_source") != source:
+            raise RuntimeError(f"{what}: token_source {result.get('token_source')!r}")
+
+    return check
+
+
+def fresh_cache(lib: ModuleType, blob: str) -> Any:
+    cache = lib.SerializableTokenCache()
+    cache.deserialize(blob)
+    return cache
+
+
+def timed_rounds(
+    libs: dict[str, ModuleType],
+    rounds: int,
+    setup: Callable[[str, ModuleType, int], tuple[Callable[[int], object], FakeIdp]],
+    calls: int,
+    seconds: float,
+    block: int,
+    source: Optional[str],
+    what: str,
+    min_calls: int = 5,
+) -> dict[str, dict[str, float]]:
+    """Median over rounds of per-round median/p99 (us) and requests per call, per library."""
+    per: dict[str, dict[str, list[float]]] = {
+        name: {"median": [], "p99": [], "rpc": [], "calls": []} for name in libs
+    }
+    for r in range(rounds):
+        order = list(libs) if r % 2 == 0 else list(reversed(list(libs)))
+        prepared = {name: setup(name, libs[name], r) for name in order}
+        gc.collect()
+        before = {name: p[1].requests for name, p in prepared.items()}
+        samples = time_interleaved(
+            {name: p[0] for name, p in prepared.items()},
+            calls,
+            block=block,
+            budget_s=seconds,
+            min_iterations=min_calls,
+            checks={name: check_token(source, f"{name} {what}") for name in prepared},
+        )
+        for name, s in samples.items():
+            made = prepared[name][1].requests - before[name]
+            per[name]["median"].append(ns_to_us(median(s.durations_ns)))
+            per[name]["p99"].append(ns_to_us(percentile(s.durations_ns, 99)))
+            per[name]["rpc"].append(made / max(1, s.calls))
+            per[name]["calls"].append(s.calls)
+        del prepared
+    return {
+        name: {k: float(statistics.median(v)) for k, v in stats.items()}
+        for name, stats in per.items()
+    }
+
+
+def add_timed(
+    out: Collected,
+    workload: str,
+    case: str,
+    n: int,
+    stats: dict[str, dict[str, float]],
+    target: str,
+    limit: Optional[float],
+    *,
+    series: str = "",
+    expect_ours_requests: Optional[float] = None,
+) -> Row:
+    m, o = stats["msal"], stats["identitylib"]
+    row = Row(
+        workload,
+        case,
+        f"{n:,}",
+        "us",
+        m["median"],
+        o["median"],
+        m["p99"],
+        o["p99"],
+        requests=f"{m['rpc']:.3g} / {o['rpc']:.3g}",
+        target=target,
+        size=n,
+        series=series,
+    )
+    if limit is not None:
+        row.met = row.ratio <= limit
+    if expect_ours_requests is not None and o["rpc"] != expect_ours_requests:
+        row.met = False
+        out.notes.append(f"{workload} {case} N={n:,}: identitylib made {o['rpc']:g} req/call")
+    out.rows.append(row)
+    return row
+
+
+def add_flatness(out: Collected, workload: str, rows: Sequence[Row], limit: float = 1.3) -> None:
+    """identitylib's median at the largest size over that at the smallest."""
+    if len(rows) < 2:
+        return
+    lo, hi = rows[0], rows[-1]
+    growth = hi.ours / lo.ours
+    msal_growth = hi.msal / lo.msal
+    out.rows.append(
+        Row(
+            workload,
+            f"flatness N {lo.n} -> {hi.n} (largest/smallest)",
+            "",
+            "x",
+            msal_growth,
+            growth,
+            target=f"ours <= {limit}x",
+            met=growth <= limit,
+        )
+    )
+
+
+# ----------------------------------------------------------------- 1. client credentials
+
+
+CC_LAYOUTS = (  # (tenants, scopes per tenant)
+    (1, 10),
+    (1_000, 10),
+    (10_000, 1),
+    (10_000, 10),  # 100,000 tokens: hit flatness
+)
+
+
+def cc_scope(j: int) -> str:
+    return f"api://bench-resource-{j}/.default"
+
+
+def w1_client_credentials(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
+    hit_rows: list[Row] = []
+    for tenants, per in CC_LAYOUTS:
+        tenants = min(tenants, b.large) if (tenants, per) != (10_000, 10) else b.huge // 10
+        n = tenants * per
+        log(f"1. client credentials, {tenants} tenants x {per} scopes")
+        blob = serialized_app_token_cache(
+            CLIENT_ID, [(tenant_id(t), cc_scope(s)) for t in range(tenants) for s in range(per)]
+        )
+        app_tenant = tenant_id(tenants // 2)
+
+        def make_app(lib: ModuleType) -> tuple[Any, FakeIdp]:
+            http = FakeIdp()
+            app = lib.ConfidentialClientApplication(
+                CLIENT_ID,
+                client_credential="secret",
+                authority=authority_url(app_tenant),
+                http_client=http,
+                token_cache=fresh_cache(lib, blob),
+            )
+            app.acquire_token_for_client([cc_scope(0)])  # warm: discovery
+            return app, http
+
+        def hit_setup(name: str, lib: ModuleType, r: int) -> tuple[Callable[[int], object], Any]:
+            app, http = make_app(lib)
+            scopes = [[cc_scope(s)] for s in range(per)]
+            return (lambda i: app.acquire_token_for_client(scopes[i % per])), http
+
+        def miss_setup(name: str, lib: ModuleType, r: int) -> tuple[Callable[[int], object], Any]:
+            app, http = make_app(lib)
+            app.acquire_token_for_client(["api://bench-miss-warm/.default"])
+            return (lambda i: app.acquire_token_for_client([f"api://miss-{r}-{i}/.default"])), http
+
+        label = f"{tenants:,} tenant x {per} scopes"
+        hit = timed_rounds(libs, b.rounds, hit_setup, b.hit_calls, b.hit_s, 100, "cache", "cc hit")
+        hit_rows.append(
+            add_timed(
+                out,
+                "1 client credentials hit",
+                label,
+                n,
+                hit,
+                "<= 0.25",
+                0.25,
+                series="client credentials hit",
+                expect_ours_requests=0,
+            )
+        )
+        if (tenants, per) == (10_000, 10) and b.huge > b.large * 5:
+            continue  # misses at 100,000: see cache_scaling.py
+        miss = timed_rounds(
+            libs, b.rounds, miss_setup, b.miss_calls, b.miss_s, 10, "identity_provider", "cc miss"
+        )
+        limit = 0.01 if n >= b.large else None
+        add_timed(
+            out,
+            "1 client credentials miss",
+            label,
+            n,
+            miss,
+            "<= 0.01" if limit else "(not growing)",
+            limit,
+            series="client credentials miss",
+            expect_ours_requests=1,
+        )
+    add_flatness(out, "1 client credentials hit", sorted(hit_rows, key=lambda r: r.size or 0))
+
+
+# ---------------------------------------------------------------- 2./3. public client
+
+
+def public_app(lib: ModuleType, blob: str) -> tuple[Any, FakeIdp]:
+    http = FakeIdp()
+    app = lib.PublicClientApplication(
+        CLIENT_ID,
+        authority=authority_url(USER_TENANT),
+        http_client=http,
+        token_cache=fresh_cache(lib, blob),
+    )
+    return app, http
+
+
+def w2_silent_hits(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
+    sizes = [1, 100, b.large]
+    exact_rows, subset_rows = [], []
+    for n in sizes:
+        log(f"2. public-client silent hit, {n} accounts")
+        blobs = {False: user_cache(n, oidc_in_target=False), True: user_cache(n)}
+        picks = sorted({k * n // 16 for k in range(16)})
+        accounts = [account_of(i) for i in picks]
+
+        def setup(oidc_in_target: bool) -> Callable[..., Any]:
+            blob, scopes = blobs[oidc_in_target], [USER_SCOPE]
+
+            def inner(name: str, lib: ModuleType, r: int) -> tuple[Callable[[int], object], Any]:
+                app, http = public_app(lib, blob)
+                app.acquire_token_silent(scopes, accounts[0])  # warm: discovery
+                k = len(accounts)
+                return (lambda i: app.acquire_token_silent(scopes, accounts[i % k])), http
+
+            return inner
+
+        exact = timed_rounds(
+            libs, b.rounds, setup(False), b.hit_calls, b.hit_s, 100, "cache", "silent exact"
+        )
+        exact_rows.append(
+            add_timed(
+                out,
+                "2 silent hit (same scopes)",
+                "accounts",
+                n,
+                exact,
+                "<= 0.25",
+                0.25,
+                series="silent hit, same scopes",
+                expect_ours_requests=0,
+            )
+        )
+        subset = timed_rounds(
+            libs, b.rounds, setup(True), b.hit_calls, b.hit_s, 100, "cache", "silent subset"
+        )
+        limit = 0.01 if n >= b.large else 0.25
+        subset_rows.append(
+            add_timed(
+                out,
+                "2 silent hit (subset scopes)",
+                "accounts",
+                n,
+                subset,
+                f"<= {limit}",
+                limit,
+                series="silent hit, subset scopes",
+                expect_ours_requests=0,
+            )
+        )
+    add_flatness(out, "2 silent hit (same scopes)", exact_rows)
+    add_flatness(out, "2 silent hit (subset scopes)", subset_rows)
+
+
+def w3_silent_refresh(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
+    for n in (100, b.large):
+        log(f"3. silent refresh, {n} accounts")
+        blob = user_cache(n)
+
+        def setup(name: str, lib: ModuleType, r: int) -> tuple[Callable[[int], object], Any]:
+            app, http = public_app(lib, blob)
+            app.acquire_token_silent(["api://bench-refresh-warm/read"], account_of(0))  # discovery
+
+            def call(i: int) -> object:
+                # A scope no token has yet, for a different account each call: AT miss -> RT.
+                return app.acquire_token_silent(
+                    [f"api://bench-refresh-{r}-{i}/read"], account_of((i * 7919) % n)
+                )
+
+            return call, http
+
+        stats = timed_rounds(
+            libs, b.rounds, setup, b.miss_calls, b.miss_s, 10, "identity_provider", "silent refresh"
+        )
+        limit = 0.01 if n >= b.large else None
+        add_timed(
+            out,
+            "3 silent refresh (RT)",
+            "accounts",
+            n,
+            stats,
+            "<= 0.01" if limit else "",
+            limit,
+            series="silent refresh",
+            expect_ours_requests=1,
+        )
+
+
+# ------------------------------------------------------------------------------ 4. OBO
+
+
+def w4_obo(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
+    for n in (100, b.large):
+        log(f"4. on-behalf-of repeat, {n} users")
+        blob = obo_cache(n)
+        picks = sorted({k * n // 16 for k in range(16)})
+
+        def setup(name: str, lib: ModuleType, r: int) -> tuple[Callable[[int], object], Any]:
+            http = FakeIdp()
+            app = lib.ConfidentialClientApplication(
+                CLIENT_ID,
+                client_credential="secret",
+                authority=authority_url(USER_TENANT),
+                http_client=http,
+                token_cache=fresh_cache(lib, blob),
+            )
+            for i in picks:  # the first call of each user (msal requests; we hit the blob)
+                app.acquire_token_on_behalf_of(assertion_of(i), [OBO_SCOPE])
+            k = len(picks)
+            return (
+                lambda i: app.acquire_token_on_behalf_of(assertion_of(picks[i % k]), [OBO_SCOPE])
+            ), http
+
+        stats = timed_rounds(libs, b.rounds, setup, b.miss_calls * 4, b.miss_s, 20, None, "obo")
+        add_timed(
+            out,
+            "4 on-behalf-of repeat",
+            "users",
+            n,
+            stats,
+            "<= 0.1, 0 requests",
+            0.1,
+            series="on-behalf-of repeat",
+            expect_ours_requests=0,
+        )
+
+
+# ------------------------------------------------------------------------ 5. accounts
+
+
+def w5_get_accounts(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
+    n = b.large
+    log(f"5. get_accounts, {n} accounts")
+    blob = user_cache(n)
+
+    def setup(name: str, lib: ModuleType, r: int) -> tuple[Callable[[int], object], Any]:
+        app, http = public_app(lib, blob)
+        app.get_accounts()
+
+        def call(i: int) -> object:
+            accounts = app.get_accounts()
+            if len(accounts) != n:
+                raise RuntimeError(f"{name}: {len(accounts)} accounts")
+            return {"access_token": "-"}
+
+        return call, http
+
+    stats = timed_rounds(libs, b.rounds, setup, 40, b.miss_s, 2, None, "get_accounts", 3)
+    add_timed(out, "5 get_accounts()", "accounts", n, stats, "<= 0.2", 0.2)
+
+
+# -------------------------------------------------------------- 6. serialize/deserialize
+
+
+def w6_serialization(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
+    for n in (1_000, b.huge):
+        log(f"6. serialize/deserialize, {n} tokens")
+        blob = serialized_app_token_cache(
+            CLIENT_ID, [(tenant_id(i // 10), cc_scope(i % 10)) for i in range(n)]
+        )
+        reps = max(1, b.rounds * (5 if n <= 10_000 else 1))
+        ser: dict[str, list[float]] = {name: [] for name in libs}
+        de: dict[str, list[float]] = {name: [] for name in libs}
+        size: dict[str, int] = {}
+        for r in range(reps):
+            for name in libs if r % 2 == 0 else list(reversed(list(libs))):
+                gc.collect()
+                cache = libs[name].SerializableTokenCache()
+                start = time.perf_counter_ns()
+                cache.deserialize(blob)
+                de[name].append(ns_to_us(time.perf_counter_ns() - start))
+                cache.has_state_changed = True
+                start = time.perf_counter_ns()
+                text = cache.serialize()
+                ser[name].append(ns_to_us(time.perf_counter_ns() - start))
+                size[name] = len(text.encode())
+                del cache, text
+        for label, data, limit in (("serialize", ser, 0.5), ("deserialize", de, 1.0)):
+            out.rows.append(
+                Row(
+                    f"6 {label}()",
+                    "access tokens",
+                    f"{n:,}",
+                    "us",
+                    median(data["msal"]),
+                    median(data["identitylib"]),
+                    max(data["msal"]),
+                    max(data["identitylib"]),
+                    target=f"<= {limit}",
+                    met=median(data["identitylib"]) <= limit * median(data["msal"]),
+                )
+            )
+        out.rows.append(
+            Row(
+                "6 serialized size",
+                "access tokens",
+                f"{n:,}",
+                "bytes",
+                size["msal"],
+                size["identitylib"],
+                target="(info)",
+            )
+        )
+
+
+# ------------------------------------------------------------------------- 7. threads
+
+
+def w7_threads(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
+    log("7. 16 threads on cache hits; 50-thread cold stampede")
+    blob = serialized_app_token_cache(CLIENT_ID, [(tenant_id(0), cc_scope(s)) for s in range(10)])
+    seconds = 1.0 if b.rounds > 1 else 0.3
+    tput: dict[str, dict[str, list[float]]] = {n: {"single": [], "multi": []} for n in libs}
+    for r in range(b.rounds):
+        for name in libs if r % 2 == 0 else list(reversed(list(libs))):
+            lib = libs[name]
+            app = lib.ConfidentialClientApplication(
+                CLIENT_ID,
+                client_credential="secret",
+                authority=authority_url(tenant_id(0)),
+                http_client=FakeIdp(),
+                token_cache=fresh_cache(lib, blob),
+            )
+            app.acquire_token_for_client([cc_scope(0)])
+            for threads, key in ((1, "single"), (16, "multi")):
+                tput[name][key].append(_throughput(app, threads, seconds))
+    for key, label in (("single", "1 thread"), ("multi", "16 threads")):
+        m = median(tput["msal"][key])
+        o = median(tput["identitylib"][key])
+        row = Row("7 cache hits throughput", label, "", "calls/s", m, o)
+        if key == "multi":
+            own_single = median(tput["identitylib"]["single"])
+            row.target = ">= 3x msal and >= 0.8x own 1-thread"
+            row.met = o >= 3 * m and o >= 0.8 * own_single
+            out.notes.append(
+                f"16 threads: identitylib {o:,.0f} calls/s = {o / own_single:.2f}x its 1-thread, "
+                f"{o / m:.2f}x msal's 16 threads"
+            )
+        out.rows.append(row)
+    # Cold stampede: 50 threads, same scope, server takes 50 ms.
+    counts: dict[str, int] = {}
+    walls: dict[str, float] = {}
+    for name, lib in libs.items():
+        http = FakeIdp(delay_s=0.05)
+        app = lib.ConfidentialClientApplication(
+            CLIENT_ID,
+            client_credential="secret",
+            authority=authority_url(tenant_id(77)),
+            http_client=http,
+        )
+        app.acquire_token_for_client(["api://bench-warm/.default"])  # discovery out of the way
+        before = http.posts
+        barrier = threading.Barrier(50)
+        results: list[Any] = []
+
+        def worker() -> None:
+            barrier.wait()
+            results.append(app.acquire_token_for_client(["api://bench-stampede/.default"]))
+
+        pool = [threading.Thread(target=worker) for _ in range(50)]
+        start = time.perf_counter()
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        walls[name] = (time.perf_counter() - start) * 1000
+        if not all("access_token" in res for res in results):
+            out.notes.append(f"{name} stampede: some calls got no token")
+        counts[name] = http.posts - before
+    out.rows.append(
+        Row(
+            "7 cold stampede, 50 threads",
+            "token requests",
+            "",
+            "requests",
+            counts["msal"],
+            counts["identitylib"],
+            target="ours == 1",
+            met=counts["identitylib"] == 1,
+        )
+    )
+    out.rows.append(
+        Row(
+            "7 cold stampede, 50 threads",
+            "wall time",
+            "",
+            "ms",
+            walls["msal"],
+            walls["identitylib"],
+            target="(info)",
+        )
+    )
+
+
+def _throughput(app: Any, threads: int, seconds: float) -> float:
+    stop = threading.Event()
+    counts = [0] * threads
+    scopes = [[cc_scope(s)] for s in range(10)]
+    barrier = threading.Barrier(threads + 1)
+
+    def worker(k: int) -> None:
+        barrier.wait()
+        n = 0
+        call = app.acquire_token_for_client
+        while not stop.is_set():
+            for s in scopes:
+                call(s)
+            n += len(scopes)
+        counts[k] = n
+
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for t in pool:
+        t.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+# ------------------------------------------------------------------------ 8. cold start
+
+
+def w8_cold_start(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
+    log("8. cold start (subprocesses, 20 ms per request)")
+    res: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in libs:
+            path = os.path.join(tmp, f"{name}.http_cache")
+            cold = _child("coldstart", name, "20", path)
+            warm = _child("coldstart", name, "20", path)  # a new process, persisted http_cache
+            res[name] = {"cold": cold, "persisted": warm}
+    m, o = res["msal"], res["identitylib"]
+    for phase, app_key, label, limit in (
+        ("cold", "first_app", "first call, new process", None),
+        ("persisted", "first_app", "first call, persisted http_cache", 1),
+        ("cold", "second_app", "second app, same authority", None),
+    ):
+        mm, oo = m[phase][app_key], o[phase][app_key]
+        out.rows.append(
+            Row(
+                "8 cold start",
+                label + " (requests)",
+                "",
+                "requests",
+                mm["requests"],
+                oo["requests"],
+                target=f"ours == {limit}"
+                if limit is not None
+                else ("0 discovery requests" if app_key == "second_app" else "(info)"),
+                met=(oo["requests"] == limit)
+                if limit is not None
+                else (oo["discovery_requests"] == 0 if app_key == "second_app" else None),
+            )
+        )
+        out.rows.append(
+            Row(
+                "8 cold start",
+                label + " (wall)",
+                "",
+                "ms",
+                mm["wall_ms"],
+                oo["wall_ms"],
+                target="(info)",
+            )
+        )
+
+
+def _child(*args: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [PY, str(HERE / "_children.py"), *args], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {args} failed:\n{proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+# ------------------------------------------------------------------- 9. import, memory
+
+
+IMPORT_LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|\s+(\S.*)$")
+
+
+def _bytecode_env() -> dict[str, str]:
+    """The environment, with bytecode caching on: an installed package has its .pyc files
+    (msal's were written by pip); without them identitylib would be compiled every time."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def import_time_us(module: str) -> float:
+    """Cumulative import time of ``module`` (us) in a fresh interpreter, .pyc in place."""
+    proc = subprocess.run(
+        [PY, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_bytecode_env(),
+    )
+    total = 0.0
+    for line in proc.stderr.splitlines():
+        match = IMPORT_LINE.search(line)
+        if match and match.group(3).strip() == module:
+            total = float(match.group(2))
+    return total
+
+
+def w9_import_memory(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
+    log("9. import time and memory (subprocesses)")
+    times: dict[str, list[float]] = {name: [] for name in libs}
+    for name in libs:  # warm-up: writes the .pyc files if missing
+        subprocess.run([PY, "-c", f"import {name}"], check=True, env=_bytecode_env())
+    for r in range(b.import_runs):
+        for name in libs if r % 2 == 0 else list(reversed(list(libs))):
+            times[name].append(import_time_us(name))
+    out.rows.append(
+        Row(
+            "9 import time",
+            "python -X importtime",
+            "",
+            "ms",
+            median(times["msal"]) / 1000,
+            median(times["identitylib"]) / 1000,
+            target="<= 0.5",
+            met=median(times["identitylib"]) <= 0.5 * median(times["msal"]),
+        )
+    )
+    mem = {name: _child("memory", name, str(b.huge)) for name in libs}
+    for key, label in (
+        ("peak_bytes", "peak (deserialize)"),
+        ("retained_bytes", "retained"),
+        ("after_lookup_bytes", "retained after a non-exact lookup"),
+    ):
+        m, o = mem["msal"][key] / 2**20, mem["identitylib"][key] / 2**20
+        out.rows.append(
+            Row(
+                "9 memory, tokens held",
+                label,
+                f"{b.huge:,}",
+                "MiB",
+                m,
+                o,
+                target="<= 1" if key == "peak_bytes" else "(info)",
+                met=(o <= m) if key == "peak_bytes" else None,
+            )
+        )
+
+
+# ---------------------------------------------------------------------------- output
+
+
+WORKLOADS: dict[str, Callable[[dict[str, ModuleType], Budget, Collected], None]] = {
+    "1": w1_client_credentials,
+    "2": w2_silent_hits,
+    "3": w3_silent_refresh,
+    "4": w4_obo,
+    "5": w5_get_accounts,
+    "6": w6_serialization,
+    "7": w7_threads,
+    "8": w8_cold_start,
+    "9": w9_import_memory,
+}
+
+
+def fmt(value: float, unit: str) -> str:
+    if unit == "us":
+        return format_us(value)
+    if unit in ("requests", "bytes"):
+        return f"{value:,.0f}"
+    if unit == "calls/s":
+        return f"{value:,.0f}"
+    if unit == "x":
+        return f"{value:.2f}"
+    return f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"
+
+
+def table(rows: Sequence[Row]) -> str:
+    headers = [
+        "workload",
+        "case",
+        "N",
+        "unit",
+        "msal",
+        "identitylib",
+        "ratio",
+        "msal p99",
+        "ours p99",
+        "req/call msal/ours",
+        "target",
+        "met",
+    ]
+    lines = []
+    for r in rows:
+        lines.append(
+            [
+                r.workload,
+                r.case,
+                r.n,
+                r.unit,
+                fmt(r.msal, r.unit),
+                fmt(r.ours, r.unit),
+                format_ratio(r.ratio) if r.unit != "x" else "",
+                fmt(r.msal_p99, r.unit) if r.unit == "us" else "",
+                fmt(r.ours_p99, r.unit) if r.unit == "us" else "",
+                r.requests,
+                r.target,
+                "" if r.met is None else ("met" if r.met else "NOT MET"),
+            ]
+        )
+    return print_table(headers, lines)
+
+
+def markdown(rows: Sequence[Row]) -> str:
+    out = [
+        "| workload | case | N | unit | msal | identitylib | ratio | target | met |",
+        "|---|---|--:|---|--:|--:|--:|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r.workload} | {r.case} | {r.n} | {r.unit} | {fmt(r.msal, r.unit)} | "
+            f"{fmt(r.ours, r.unit)} | {format_ratio(r.ratio) if r.unit != 'x' else ''} | "
+            f"{r.target} | {'' if r.met is None else ('met' if r.met else '**not met**')} |"
+        )
+    return "\n".join(out)
+
+
+def plot(rows: Sequence[Row], path: Path) -> Optional[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    series: dict[str, list[Row]] = {}
+    for r in rows:  # one point per size (the first layout measured at that size)
+        if r.series and r.size and all(p.size != r.size for p in series.get(r.series, [])):
+            series.setdefault(r.series, []).append(r)
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    colors = dict(zip(series, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for name, points in series.items():
+        points = sorted(points, key=lambda r: r.size or 0)
+        xs = [p.size or 0 for p in points]
+        ax.plot(
+            xs,
+            [p.msal for p in points],
+            "--o",
+            color=colors[name],
+            markersize=4,
+            label=f"msal: {name}",
+        )
+        ax.plot(
+            xs,
+            [p.ours for p in points],
+            "-s",
+            color=colors[name],
+            markersize=4,
+            label=f"identitylib: {name}",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("cache size (tokens or accounts, log)")
+    ax.set_ylabel("median latency per call (us, log)")
+    ax.set_title("identitylib (solid) vs msal (dashed): latency against cache size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 round, fewer calls (smoke run)")
+    parser.add_argument("--rounds", type=int, help="rounds per workload (default 3)")
+    parser.add_argument("--only", nargs="+", choices=sorted(WORKLOADS), help="workloads to run")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT)
+    parser.add_argument("--no-save", action="store_true", help="write neither JSON nor plot")
+    parser.add_argument(
+        "--replot", action="store_true", help="measure nothing: table and plot from --json"
+    )
+    args = parser.parse_args(argv)
+    if args.replot:
+        saved = json.loads(args.json.read_text(encoding="utf-8"))
+        fields = set(Row.__dataclass_fields__)
+        rows = [Row(**{k: v for k, v in r.items() if k in fields}) for r in saved["rows"]]
+        table(rows)
+        written = plot(rows, args.plot)
+        print(f"wrote {written}" if written else "plot skipped (matplotlib not installed)")
+        return 0
+    budget = QUICK if args.quick else FULL
+    if args.rounds:
+        budget = Budget(**{**asdict(budget), "rounds": args.rounds})
+    libs = load_libraries()
+    info = machine_info()
+    log(
+        f"bench/run.py: msal {info['versions']['msal']}, identitylib "
+        f"{info['versions']['identitylib']}, Python {info['python']}, {info['cpu_count']} CPUs, "
+        f"{budget.rounds} rounds"
+    )
+    collected = Collected()
+    started = time.perf_counter()
+    for key in args.only or sorted(WORKLOADS):
+        WORKLOADS[key](libs, budget, collected)
+    elapsed = time.perf_counter() - started
+    print()
+    text = table(collected.rows)
+    judged = [r for r in collected.rows if r.met is not None]
+    failed = [r for r in judged if not r.met]
+    print(f"\ntargets met: {len(judged) - len(failed)} of {len(judged)}; total {elapsed:.0f} s")
+    for note in collected.notes:
+        print("  note: " + note)
+    if args.no_save:
+        return 0
+    write_json(
+        args.json,
+        {
+            "benchmark": "run",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "machine": info,
+            "budget": asdict(budget),
+            "elapsed_s": round(elapsed, 1),
+            "table": text,
+            "markdown": markdown(collected.rows),
+            "notes": collected.notes,
+            "rows": [{**asdict(r), "ratio": r.ratio} for r in collected.rows],
+        },
+    )
+    print(f"wrote {args.json}")
+    written = plot(collected.rows, args.plot)
+    print(f"wrote {written}" if written else "plot skipped (matplotlib not installed)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

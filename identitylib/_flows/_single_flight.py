@@ -1,0 +1,102 @@
+"""Single-flight per cache key: concurrent identical misses share one token request.
+
+The sync application layer wraps a flow with :func:`coalesced`. A flow that finishes
+without yielding (a cache hit) costs one extra generator step and no locking. A flow that
+needs I/O (a miss, a refresh, a discovery) first joins the app's :class:`SingleFlight`
+for its key: the first caller (the leader) goes on and sends the request; callers that
+arrive while it is in flight (followers) drop their own flow, wait for the leader to
+finish, then run a fresh flow, which normally finds the token the leader cached. If the
+leader failed, each follower makes its own attempt, as it would have without coalescing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator, Hashable
+from typing import Any, Optional, TypeVar
+
+from identitylib._protocol._messages import Flow
+
+T = TypeVar("T")
+
+
+class SingleFlight:
+    """Keys whose I/O is in flight, each with the event its followers wait on."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_flight: dict[Hashable, threading.Event] = {}
+
+    def join(self, key: Hashable) -> tuple[bool, threading.Event]:
+        """(True, event) for the leader of ``key``; (False, the leader's event) otherwise."""
+        with self._lock:
+            event = self._in_flight.get(key)
+            if event is not None:
+                return False, event
+            event = self._in_flight[key] = threading.Event()
+            return True, event
+
+    def leave(self, key: Hashable, event: threading.Event) -> None:
+        """The leader is done (whatever the outcome): wake its followers."""
+        with self._lock:
+            if self._in_flight.get(key) is event:
+                del self._in_flight[key]
+        event.set()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
+
+
+def _resume(step: Any, flow: Flow[T]) -> Generator[Any, Any, T]:
+    """Go on driving ``flow``, already started and paused at ``step``."""
+    try:
+        while True:
+            try:
+                response = yield step
+            except GeneratorExit:
+                raise
+            except BaseException as exc:
+                try:
+                    step = flow.throw(exc)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+            else:
+                try:
+                    step = flow.send(response)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+    finally:
+        flow.close()
+
+
+def coalesced(
+    flights: Optional[SingleFlight], key: Optional[Hashable], make_flow: Callable[[], Flow[T]]
+) -> Flow[T]:
+    """``make_flow()``, its I/O shared with concurrent callers of the same ``key``.
+
+    With no ``flights`` or no ``key`` (a call that must not share, e.g. with a claims
+    challenge) this is ``make_flow()`` itself.
+    """
+    flow = make_flow()
+    if flights is None or key is None:
+        return flow
+    return _coalesced(flights, key, flow, make_flow)
+
+
+def _coalesced(
+    flights: SingleFlight, key: Hashable, flow: Flow[T], make_flow: Callable[[], Flow[T]]
+) -> Generator[Any, Any, T]:
+    try:
+        step = next(flow)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    leader, event = flights.join(key)
+    if not leader:
+        flow.close()
+        event.wait()
+        return (yield from make_flow())
+    try:
+        return (yield from _resume(step, flow))
+    finally:
+        flights.leave(key, event)

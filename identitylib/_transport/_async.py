@@ -1,0 +1,280 @@
+"""The asyncio transport (``httpx.AsyncClient``) and :func:`run_async`, the asyncio driver.
+
+:func:`run_async` mirrors :func:`~identitylib._transport._sync.run_sync`: it drives the same
+sans-I/O flows, sending each :class:`HttpRequest` with ``await transport.send(...)``, turning
+each :class:`Wait` into ``await asyncio.sleep(...)`` and throwing transport exceptions into
+the flow at its ``yield``. With ``offload=True`` each step of the flow (the code between two
+yields: cache lookups and writes, and the cache's access hooks) runs in a worker thread, for
+caches whose hooks block (files, Redis).
+
+``httpx`` is imported lazily: it is the optional extra ``identitylib[async]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import ssl
+import weakref
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
+
+from identitylib._log import get_logger
+from identitylib._protocol._messages import WAITED, Flow, HttpRequest, HttpResponse, Step, Wait
+
+from ._policy import DEFAULT_RETRY_POLICY, ErrorKind, RetryPolicy
+from ._sync import DEFAULT_TIMEOUT, SyncTransport
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx
+
+logger = get_logger(__name__)
+T = TypeVar("T")
+
+Timeout = Union[float, tuple[float, float], None]
+
+_MISSING_HTTPX = (
+    "identitylib.aio needs httpx: pip install 'identitylib[async]' (or pip install httpx)"
+)
+
+
+def import_httpx() -> Any:
+    """The httpx module, or ImportError naming the extra to install."""
+    try:
+        import httpx
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(_MISSING_HTTPX) from exc
+    return httpx
+
+
+def ssl_context(verify: Any) -> Union[ssl.SSLContext, bool]:
+    """What ``verify=`` (MSAL's meaning: True, False, a CA bundle path) means for httpx."""
+    if verify is False:
+        return False
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if isinstance(verify, str):
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    httpx = import_httpx()
+    context: ssl.SSLContext = httpx.create_ssl_context()
+    return context
+
+
+def httpx_timeout(timeout: Timeout) -> Any:
+    """An ``httpx.Timeout`` from a requests-style timeout (seconds or (connect, read))."""
+    httpx = import_httpx()
+    value = DEFAULT_TIMEOUT if timeout is None else timeout
+    if isinstance(value, tuple):
+        connect, read = value
+        return httpx.Timeout(read, connect=connect)
+    return httpx.Timeout(value)
+
+
+def classify_httpx_error(exc: BaseException) -> ErrorKind:
+    """Sort an httpx exception into a retry policy's :data:`ErrorKind`."""
+    httpx = import_httpx()
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return "other"  # a TLS failure would fail again
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)):
+        return "connect"
+    if isinstance(exc, httpx.TimeoutException):
+        return "read"
+    return "other"
+
+
+def _response_of(raw: Any) -> HttpResponse:
+    headers = {str(k).lower(): str(v) for k, v in raw.headers.items()}
+    return HttpResponse(int(raw.status_code), raw.text, headers)
+
+
+class AsyncTransport:
+    """Sends :class:`HttpRequest` objects with httpx, without blocking the event loop.
+
+    ``http_client`` may be an ``httpx.AsyncClient`` (used as given: its timeouts, proxies
+    and TLS settings are yours) or ``None``: then identitylib makes one client per event
+    loop with ``verify``, ``proxies`` and ``timeout`` (default :data:`DEFAULT_TIMEOUT`),
+    and retries as :data:`~identitylib._transport._policy.DEFAULT_RETRY_POLICY` says.
+    Token POSTs never follow redirects; GETs (discovery) do, unless ``follow_redirects``
+    is False.
+    """
+
+    def __init__(
+        self,
+        http_client: Any = None,
+        *,
+        verify: Any = True,
+        proxies: Optional[Mapping[str, str]] = None,
+        timeout: Timeout = None,
+        retry_policy: Optional[RetryPolicy] = None,
+        trust_env: bool = True,
+        follow_redirects: bool = True,
+    ) -> None:
+        httpx = import_httpx()
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise TypeError("http_client must be an httpx.AsyncClient (or None)")
+        self._given = http_client
+        self._verify = ssl_context(verify) if http_client is None else verify
+        self._proxies = dict(proxies or {})
+        self._timeout = httpx_timeout(timeout)
+        self._policy = retry_policy if http_client is None else None
+        if self._policy is None and http_client is None:
+            self._policy = DEFAULT_RETRY_POLICY
+        self._trust_env = trust_env
+        self._follow = follow_redirects
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @property
+    def http_client(self) -> Any:
+        """The ``httpx.AsyncClient`` given, or None when identitylib makes its own."""
+        return self._given
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._given is not None:
+            given: httpx.AsyncClient = self._given
+            return given
+        loop = asyncio.get_running_loop()
+        client: Optional[httpx.AsyncClient] = self._clients.get(loop)
+        if client is None:
+            httpx = import_httpx()
+            mounts = {
+                f"{scheme}://": httpx.AsyncHTTPTransport(proxy=url, verify=self._verify)
+                for scheme, url in self._proxies.items()
+                if scheme in ("http", "https") and url
+            }
+            client = httpx.AsyncClient(
+                verify=self._verify,
+                timeout=self._timeout,
+                trust_env=self._trust_env,
+                mounts=mounts or None,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def _send_once(self, request: HttpRequest) -> HttpResponse:
+        client = self._client()
+        follow = self._follow and request.method == "GET"
+        if request.method == "POST":
+            raw = await client.post(
+                request.url,
+                params=dict(request.params) if request.params else None,
+                data=dict(request.data or {}),
+                headers=dict(request.headers),
+                follow_redirects=False,
+            )
+        else:
+            raw = await client.get(
+                request.url,
+                params=dict(request.params) if request.params else None,
+                headers=dict(request.headers),
+                follow_redirects=follow,
+            )
+        return _response_of(raw)
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        """Send one request (retrying per the policy) and return its normalised response."""
+        policy = self._policy
+        attempt = 1
+        while True:
+            try:
+                response = await self._send_once(request)
+            except Exception as exc:
+                if policy is None:
+                    raise
+                decision = policy.after_error(request.method, classify_httpx_error(exc), attempt)
+                if not decision.retry:
+                    raise
+            else:
+                if policy is None:
+                    return response
+                decision = policy.after_response(
+                    request.method, response.status_code, response.headers, attempt
+                )
+                if not decision.retry:
+                    return response
+            logger.debug("Retrying %s %s in %.2f s: %s", request.method, request.url,
+                         decision.wait, decision.reason)  # fmt: skip
+            await asyncio.sleep(decision.wait)
+            attempt += 1
+
+    async def aclose(self) -> None:
+        """Close the clients identitylib made (never a client you passed in)."""
+        clients = list(self._clients.values())
+        self._clients.clear()
+        for client in clients:
+            with contextlib.suppress(RuntimeError):  # made in another, now closed, loop
+                await client.aclose()
+
+
+class ThreadedTransport:
+    """An MSAL-style blocking ``http_client`` (or a :class:`SyncTransport`) used from asyncio:
+    each request is sent in a worker thread, so the event loop never waits on it."""
+
+    def __init__(self, transport: Union[SyncTransport, Any]) -> None:
+        self._transport = (
+            transport if isinstance(transport, SyncTransport) else SyncTransport(transport)
+        )
+
+    @property
+    def http_client(self) -> Any:
+        """The blocking client requests are sent with."""
+        return self._transport.http_client
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        """Send one request in a worker thread."""
+        return await asyncio.to_thread(self._transport.send, request)
+
+    async def aclose(self) -> None:
+        """Nothing to close: the blocking client belongs to its owner."""
+
+
+class _Done:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _advance(step: Callable[..., Step], *args: Any) -> Union[Step, _Done]:
+    # StopIteration cannot cross a Future (nor leave a worker thread): turn it into a value.
+    try:
+        return step(*args)
+    except StopIteration as stop:
+        return _Done(stop.value)
+
+
+async def run_async(flow: Flow[T], transport: Any, *, offload: bool = False) -> T:
+    """Drive a flow to completion over an async ``transport`` (``await transport.send(r)``).
+
+    ``Wait`` steps sleep with ``asyncio.sleep``; a transport exception is thrown into the
+    flow, which may recover or let it propagate. With ``offload`` each step of the flow
+    runs in a worker thread (``asyncio.to_thread``), for blocking cache hooks.
+    """
+
+    async def advance(step: Callable[..., Step], *args: Any) -> Union[Step, _Done]:
+        if offload:
+            return await asyncio.to_thread(_advance, step, *args)
+        return _advance(step, *args)
+
+    try:
+        current = await advance(next, flow)
+        while not isinstance(current, _Done):
+            if isinstance(current, Wait):
+                await asyncio.sleep(max(0.0, current.seconds))
+                current = await advance(flow.send, WAITED)
+                continue
+            try:
+                response = await transport.send(current)
+            except Exception as exc:
+                current = await advance(flow.throw, exc)
+            else:
+                current = await advance(flow.send, response)
+        return current.value  # type: ignore[no-any-return]
+    finally:
+        with contextlib.suppress(ValueError):  # still in a worker thread after a cancel
+            flow.close()

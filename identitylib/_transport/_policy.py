@@ -1,0 +1,210 @@
+"""When to retry an HTTP request, and how long to wait first: a sans-I/O policy.
+
+:class:`RetryPolicy` is an immutable value, like urllib3's ``Retry``, that never sleeps and
+never sends anything. A transport (the blocking one in ``_sync.py``, the asyncio one) asks
+it after every attempt and does what it says::
+
+    policy = DEFAULT_RETRY_POLICY
+    attempt = 1
+    while True:
+        try:
+            response = send(request)
+        except Exception as exc:
+            decision = policy.after_error(request.method, classify(exc), attempt)
+            if not decision.retry:
+                raise
+        else:
+            decision = policy.after_response(
+                request.method, response.status_code, response.headers, attempt
+            )
+            if not decision.retry:
+                return response
+        sleep(decision.wait)            # time.sleep or asyncio.sleep
+        attempt += 1
+
+API:
+
+* ``RetryPolicy(retries=1, backoff=0.5, jitter=0.5, max_retry_after=30.0,
+  retry_methods=frozenset({"GET", "POST"}))``
+* ``after_response(method, status, headers, attempt, *, now=None, uniform=random.uniform)``
+  → :class:`Decision` for an HTTP answer. ``headers`` is any mapping (names compared
+  case-insensitively); ``attempt`` is 1 for the first try; ``now`` (epoch seconds) is used
+  for a ``Retry-After`` given as an HTTP date.
+* ``after_error(method, kind, attempt, *, uniform=random.uniform)`` → :class:`Decision` for
+  an exception, which the transport first sorts into an :class:`ErrorKind`:
+  ``"connect"`` (the connection could not be made or was dropped), ``"read"`` (the server
+  accepted the request and then stalled past the read timeout) or ``"other"``.
+* :class:`Decision` has ``retry`` (bool), ``wait`` (seconds to sleep before the retry) and
+  ``reason`` (for logs).
+* :func:`parse_retry_after` turns a ``Retry-After`` header (delta seconds or an HTTP date)
+  into seconds.
+* :func:`classify_requests_error` sorts exceptions of ``requests`` into kinds.
+
+Rules of :data:`DEFAULT_RETRY_POLICY`:
+
+* At most ``retries`` (1) retry per request, so at most two attempts.
+* Connection errors are retried, for GET and POST alike: a request that never reached the
+  server is safe to repeat. TLS failures are not (they would fail again) and neither are
+  read timeouts: a server that stalled once would double the time the app waits.
+* HTTP 5xx and 429 are retried, for GET and POST alike. Token requests to Entra ID and
+  OIDC providers are idempotent for practical purposes: repeating one that failed with a
+  5xx at worst fails again (a redeemed authorization code answers ``invalid_grant``).
+* The wait is ``backoff`` seconds times a random factor in ``[1, 1 + jitter]``, so that
+  many clients failing together do not come back together. A ``Retry-After`` header longer
+  than that replaces it, up to ``max_retry_after`` seconds; when the server asks for more
+  than ``max_retry_after`` the answer is returned at once, without waiting and without a
+  retry (an app should not hang for minutes inside a token call).
+* Other statuses (2xx, 3xx, 4xx other than 429) are final.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Optional
+
+#: What went wrong when an attempt raised instead of answering.
+ErrorKind = Literal["connect", "read", "other"]
+
+Uniform = Callable[[float, float], float]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's answer: retry (after ``wait`` seconds) or stop."""
+
+    retry: bool
+    wait: float = 0.0
+    reason: str = ""
+
+
+STOP = Decision(False)
+
+
+def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    """Seconds from a ``Retry-After`` value (delta seconds or an HTTP date); None if unusable.
+
+    Negative and past values become 0. ``now`` (epoch seconds) is needed for dates only;
+    without it the current time is used.
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, number) if math.isfinite(number) else None
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment is None:  # some Python versions return None instead of raising
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    if now is None:
+        now = datetime.datetime.now(datetime.timezone.utc).timestamp()
+    return max(0.0, moment.timestamp() - now)
+
+
+def header(headers: Mapping[str, str] | None, name: str) -> Optional[str]:
+    """A header's value from any mapping, matching the name case-insensitively."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is not None:
+        return str(value)
+    lowered = name.lower()
+    for key, item in headers.items():
+        if str(key).lower() == lowered:
+            return str(item)
+    return None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """An immutable retry policy; see the module docstring for the rules."""
+
+    retries: int = 1
+    backoff: float = 0.5
+    jitter: float = 0.5
+    max_retry_after: float = 30.0
+    retry_methods: frozenset[str] = field(default_factory=lambda: frozenset({"GET", "POST"}))
+
+    def _backoff(self, attempt: int, uniform: Uniform) -> float:
+        wait = self.backoff * (2.0 ** max(0, attempt - 1))
+        if self.jitter > 0:
+            wait *= uniform(1.0, 1.0 + self.jitter)
+        return max(0.0, wait)
+
+    def _may_retry(self, method: str, attempt: int) -> bool:
+        return attempt <= self.retries and method.upper() in self.retry_methods
+
+    def after_response(
+        self,
+        method: str,
+        status: int,
+        headers: Mapping[str, str] | None,
+        attempt: int,
+        *,
+        now: Optional[float] = None,
+        uniform: Uniform = random.uniform,
+    ) -> Decision:
+        """Whether to retry after an HTTP answer with ``status`` on attempt ``attempt``."""
+        if not (status == 429 or 500 <= status <= 599):
+            return STOP
+        if not self._may_retry(method, attempt):
+            return Decision(False, reason=f"HTTP {status}, no retries left")
+        wait = self._backoff(attempt, uniform)
+        retry_after = parse_retry_after(header(headers, "retry-after"), now)
+        if retry_after is not None:
+            if retry_after > self.max_retry_after:
+                return Decision(
+                    False,
+                    reason=f"HTTP {status} asks to retry after {retry_after:.0f} s, "
+                    f"more than the {self.max_retry_after:.0f} s cap",
+                )
+            wait = max(wait, retry_after)
+        return Decision(True, wait, f"HTTP {status}")
+
+    def after_error(
+        self, method: str, kind: ErrorKind, attempt: int, *, uniform: Uniform = random.uniform
+    ) -> Decision:
+        """Whether to retry after an attempt raised an error of ``kind``."""
+        if kind != "connect" or not self._may_retry(method, attempt):
+            return STOP
+        return Decision(True, self._backoff(attempt, uniform), "connection error")
+
+
+#: The policy identitylib's transports use unless told otherwise.
+DEFAULT_RETRY_POLICY = RetryPolicy()
+
+#: A policy that never retries (for tests and for callers that retry themselves).
+NO_RETRY = RetryPolicy(retries=0)
+
+
+def classify_requests_error(exc: BaseException) -> ErrorKind:
+    """Sort an exception raised by ``requests`` (or urllib3) into an :data:`ErrorKind`."""
+    try:
+        import requests
+    except ImportError:  # pragma: no cover - requests is a dependency
+        return "other"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "other"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "read"
+    if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
+        return "connect"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "connect"
+    return "other"

@@ -1,0 +1,194 @@
+"""Answering an identical failing token request locally for a short while (as msal does).
+
+An app that retries a failing token request in a tight loop must not hammer the server.
+After a POST ends (retries included) with one of these answers, the *identical* request
+(same method, URL, query and form fields) made again within the window gets the same
+answer replayed from memory, with no network traffic:
+
+* HTTP 429: for its ``Retry-After`` (5 s when absent or unusable, at most an hour).
+* HTTP 400 without ``Retry-After`` (``invalid_grant``, ``interaction_required``,
+  ``invalid_client``, ...): 60 s for a public client, 5 s for a confidential client (a
+  request carrying ``client_secret``, ``client_assertion`` or an ``Authorization``
+  header), whose answers can change as soon as an administrator fixes a setting. Not a
+  400 whose OAuth error says to try again (``temporarily_unavailable``, ``server_error``),
+  nor device code polling (``authorization_pending`` is a 400): its pace is the
+  device-code flow's business.
+
+Never throttled: 5xx answers (transient by nature: the transport already retried once, and
+an app's own retry deserves a fresh attempt, not a replay), successes, redirects, GETs.
+
+Records live in the app's ``http_cache`` when given (so they survive a restart, as msal's
+do), otherwise in the transport's memory. Keys are ``identitylib-throttle`` followed by
+the method, the URL and a SHA-256 digest of the query, the form fields and any
+``Authorization`` header; a request carrying
+a ``password`` (ROPC) is remembered in memory only, so a digest of a password is never
+written to a persisted ``http_cache``. Bodies larger than :data:`MAX_REPLAY_BODY` are not
+remembered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Callable, Optional
+
+from identitylib._log import get_logger
+from identitylib._protocol._messages import HttpRequest, HttpResponse
+
+from ._policy import header, parse_retry_after
+
+logger = get_logger(__name__)
+
+PREFIX = "identitylib-throttle "
+#: Window after a 400 answer to a public client (no client credential in the request).
+PUBLIC_CLIENT_SECONDS = 60.0
+#: Window after a 400 answer to a confidential client.
+CONFIDENTIAL_CLIENT_SECONDS = 5.0
+#: Window after a 429 without a usable ``Retry-After``.
+DEFAULT_RETRY_AFTER = 5.0
+#: Longest window, whatever ``Retry-After`` says.
+MAX_SECONDS = 3600.0
+#: Largest response body remembered for replay, in characters.
+MAX_REPLAY_BODY = 64 * 1024
+#: How many records the in-memory store keeps (oldest dropped first).
+MAX_MEMORY_RECORDS = 1024
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+#: OAuth errors that say "try again": never replayed, whatever the status.
+TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
+_CONFIDENTIAL_FIELDS = ("client_secret", "client_assertion")
+
+
+def request_key(request: HttpRequest) -> str:
+    """The throttling key of a request: method, URL and a digest of its fields."""
+    # A digest, never the fields: the key may be persisted in the app's http_cache.
+    digest = hashlib.sha256()
+    for part in (request.params, request.data):
+        digest.update(repr(sorted((str(k), str(v)) for k, v in (part or {}).items())).encode())
+        digest.update(b"\x00")
+    digest.update(str(header(request.headers, "authorization") or "").encode())
+    return f"{PREFIX}{request.method.upper()} {request.url} {digest.hexdigest()}"
+
+
+def is_confidential(request: HttpRequest) -> bool:
+    """Whether the request authenticates a confidential client."""
+    data = request.data or {}
+    return any(name in data for name in _CONFIDENTIAL_FIELDS) or (
+        header(request.headers, "authorization") is not None
+    )
+
+
+def throttle_seconds(request: HttpRequest, response: HttpResponse, now: float) -> float:
+    """How long the identical request should be answered locally (0: not at all)."""
+    if request.method.upper() != "POST":
+        return 0.0
+    status = response.status_code
+    retry_after = header(response.headers, "retry-after")
+    if status == 429:
+        seconds = parse_retry_after(retry_after, now)
+        return min(MAX_SECONDS, DEFAULT_RETRY_AFTER if seconds is None else seconds)
+    if status == 400 and retry_after is None:
+        if (request.data or {}).get("grant_type") == DEVICE_CODE_GRANT:
+            return 0.0
+        if _oauth_error(response) in TRANSIENT_ERRORS:
+            return 0.0
+        return CONFIDENTIAL_CLIENT_SECONDS if is_confidential(request) else PUBLIC_CLIENT_SECONDS
+    return 0.0
+
+
+def _oauth_error(response: HttpResponse) -> Optional[str]:
+    if len(response.text) > MAX_REPLAY_BODY:
+        return None
+    try:
+        body = json.loads(response.text)
+    except (ValueError, RecursionError):
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) else None
+
+
+class Throttle:
+    """Remembered failing answers, per request key, until their window ends."""
+
+    def __init__(
+        self,
+        http_cache: Optional[MutableMapping[Any, Any]] = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._persisted = http_cache
+        self._memory: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def _store_for(self, request: HttpRequest) -> MutableMapping[Any, Any]:
+        if self._persisted is not None and "password" not in (request.data or {}):
+            return self._persisted
+        return self._memory
+
+    def check(self, request: HttpRequest) -> Optional[HttpResponse]:
+        """The remembered answer for this request if its window is still open."""
+        if request.method.upper() != "POST":
+            return None
+        key = request_key(request)
+        store = self._store_for(request)
+        now = self._clock()
+        try:
+            with self._lock:
+                record = store.get(key)
+        except Exception as exc:  # a shelve or a custom mapping may fail
+            logger.warning("Could not read http_cache: %s", type(exc).__name__)
+            return None
+        response = _from_record(record, now)
+        if response is None and record is not None:
+            self._forget(store, key)
+        return response
+
+    def record(self, request: HttpRequest, response: HttpResponse) -> None:
+        """Remember ``response`` for ``request`` if it deserves throttling."""
+        now = self._clock()
+        seconds = throttle_seconds(request, response, now)
+        if seconds <= 0 or len(response.text) > MAX_REPLAY_BODY:
+            return
+        store = self._store_for(request)
+        record = {
+            "expires_at": now + seconds,
+            "status": response.status_code,
+            "text": response.text,
+            "headers": dict(response.headers),
+        }
+        try:
+            with self._lock:
+                store[request_key(request)] = record
+                if store is self._memory and len(self._memory) > MAX_MEMORY_RECORDS:
+                    self._memory.pop(next(iter(self._memory)))
+        except Exception as exc:
+            logger.warning("Could not write http_cache: %s", type(exc).__name__)
+
+    def _forget(self, store: MutableMapping[Any, Any], key: str) -> None:
+        try:
+            with self._lock:
+                store.pop(key, None)
+        except Exception as exc:
+            logger.warning("Could not update http_cache: %s", type(exc).__name__)
+
+
+def _from_record(record: Any, now: float) -> Optional[HttpResponse]:
+    if not isinstance(record, Mapping):
+        return None
+    expires_at, status = record.get("expires_at"), record.get("status")
+    text, headers = record.get("text"), record.get("headers")
+    if (
+        not isinstance(expires_at, (int, float))
+        or isinstance(status, bool)
+        or not isinstance(status, int)
+        or not isinstance(text, str)
+        or not isinstance(headers, Mapping)
+        or expires_at <= now
+        or expires_at > now + MAX_SECONDS  # a record from the future is not believed
+    ):
+        return None
+    return HttpResponse(status, text, {str(k): str(v) for k, v in headers.items()})

@@ -1,0 +1,15 @@
+"""identitylib's asyncio API: the sync API's classes, with coroutine methods.
+
+``pip install 'identitylib[async]'`` (httpx). The classes share the sync API's protocol
+flows, authority layer and token cache; see ``docs/async.md``.
+"""
+
+from ._application import ClientApplication, ConfidentialClientApplication, PublicClientApplication
+from ._managed_identity import ManagedIdentityClient
+
+__all__ = [
+    "ClientApplication",
+    "ConfidentialClientApplication",
+    "ManagedIdentityClient",
+    "PublicClientApplication",
+]

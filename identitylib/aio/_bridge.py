@@ -1,0 +1,136 @@
+"""How the async classes reuse the sync ones: the same methods build the same flows.
+
+A sync application object's methods validate their arguments, build a flow and hand it to
+``self._run``. The sync cores below override ``_run``:
+
+* on the event loop thread it raises :class:`Captured` with the flow, which the async
+  method then drives with :func:`~identitylib._transport._async.run_async`;
+* in a worker thread started by :func:`call_in_thread` (interactive sign-in, whose
+  loopback listener blocks, and composite methods) it hands the flow to the event loop and
+  waits for its result, so every request is still sent by the asyncio transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Hashable
+from contextlib import nullcontext
+from contextvars import ContextVar
+from typing import Any, Callable, Generic, Optional, TypeVar, Union
+
+from identitylib._application import ConfidentialClientApplication as SyncConfidential
+from identitylib._application import PublicClientApplication as SyncPublic
+from identitylib._protocol._messages import Flow
+
+T = TypeVar("T")
+
+#: In a worker thread of :func:`call_in_thread`: runs a flow on the event loop.
+BRIDGE: ContextVar[Optional[Callable[[Flow[Any]], Any]]] = ContextVar(
+    "identitylib_aio_bridge", default=None
+)
+
+
+class Captured(BaseException):
+    """Carries the flow a sync method built out of it (a BaseException: never swallowed)."""
+
+    def __init__(self, flow: Flow[Any]) -> None:
+        super().__init__("flow captured")
+        self.flow = flow
+
+
+class Returned(Generic[T]):
+    """A sync method returned without running a flow (e.g. silent with no account)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+
+#: Schedules a background refresh on the event loop: (the sync layer's key, make_flow).
+Scheduler = Callable[[Hashable, Callable[[], Flow[Any]]], None]
+
+
+class CapturingRun:
+    """Mixin overriding ``_run`` of a sync application class (see the module docstring),
+    and ``_deferred_refresh``: a token in its refresh window is served at once by the
+    flow, which calls back to start the refresh as an asyncio task (not a thread)."""
+
+    _aio_scheduler: Optional[Scheduler] = None
+
+    def _deferred_refresh(
+        self, key: Optional[Hashable], make_flow: Callable[[], Flow[Any]]
+    ) -> Optional[Callable[[], None]]:
+        scheduler = self._aio_scheduler
+        if scheduler is None or key is None:
+            return None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a worker thread of call_in_thread: refresh in line
+            return None
+
+        def start() -> None:  # called by the flow, on the loop or in an offload thread
+            loop.call_soon_threadsafe(scheduler, key, make_flow)
+
+        return start
+
+    def _run(self, flow: Flow[T]) -> T:
+        bridge = BRIDGE.get()
+        if bridge is not None:
+            result: T = bridge(flow)
+            return result
+        raise Captured(flow)
+
+
+class SyncPublicCore(CapturingRun, SyncPublic):
+    """The sync public client the async one delegates validation and flow building to."""
+
+
+class SyncConfidentialCore(CapturingRun, SyncConfidential):
+    """The sync confidential client the async one delegates to."""
+
+
+def capture(
+    method: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Union[Flow[Any], Returned[Any]]:
+    """Call a sync method; return the flow it would run, or what it returned without one."""
+    try:
+        value = method(*args, **kwargs)
+    except Captured as captured:
+        return captured.flow
+    return Returned(value)
+
+
+async def call_in_thread(
+    run_flow: Callable[[Flow[Any]], Coroutine[Any, Any, Any]],
+    method: Callable[..., T],
+    *args: Any,
+    **kwargs: Any,
+) -> T:
+    """Run a whole sync method in a worker thread; its flows run on this event loop."""
+    loop = asyncio.get_running_loop()
+
+    def bridge(flow: Flow[Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(run_flow(flow), loop).result()
+
+    def work() -> T:
+        BRIDGE.set(bridge)  # in the worker's own copy of the context
+        return method(*args, **kwargs)
+
+    return await asyncio.to_thread(work)
+
+
+def hooks_block(cache: Any) -> bool:
+    """Whether the cache's access hooks may block (persisted, Redis, custom hooks).
+
+    A :class:`~identitylib.TokenCache` without hooks answers ``access()`` with a no-op
+    context; caches without ``access`` (e.g. msal's in-memory ones) have no hooks either.
+    """
+    access = getattr(cache, "access", None)
+    if access is None:
+        return False
+    try:
+        context = access(None, "", False)
+    except Exception:
+        return True
+    return not isinstance(context, nullcontext)

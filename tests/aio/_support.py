@@ -1,0 +1,74 @@
+"""Shared helpers of the asyncio API's tests."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import warnings
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import identitylib
+from identitylib.emulator import DEMO_API_URI, DEMO_CLI_ID, Emulator
+
+T = TypeVar("T")
+
+ALICE = ("alice@contoso.onmicrosoft.com", "alice-password")
+BOB = ("bob@contoso.onmicrosoft.com", "bob-password")
+APP_SCOPES = [f"{DEMO_API_URI}/.default"]
+USER_SCOPES = [f"{DEMO_API_URI}/access_as_user"]
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine in a fresh event loop (asyncio debug mode on: misuse is reported)."""
+    return asyncio.run(coro, debug=True)
+
+
+def token_posts(emu: Emulator) -> int:
+    """Token requests the emulator served since its last reset."""
+    return sum(1 for method, path in emu.requests if method == "POST" and path.endswith("/token"))
+
+
+def user_assertion(emu: Emulator, user: tuple[str, str] = ALICE) -> str:
+    """A user token for the demo API (the incoming assertion of an OBO call), sync API."""
+    app = identitylib.PublicClientApplication(
+        DEMO_CLI_ID, authority=emu.authority(), token_cache=identitylib.TokenCache()
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        result = app.acquire_token_by_username_password(*user, USER_SCOPES)
+    assert "access_token" in result, result
+    return str(result["access_token"])
+
+
+class SlowCallbacks(logging.Handler):
+    """Collects asyncio debug mode's 'Executing <callback> took N seconds' warnings."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "took" in message and "Executing" in message:
+            self.messages.append(message)
+
+    def __enter__(self) -> SlowCallbacks:
+        # A garbage-collection pause late in a long test session is not a blocking call
+        # of ours: collect now and keep the collector off while watching.
+        gc.collect()
+        gc.disable()
+        logging.getLogger("asyncio").addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        logging.getLogger("asyncio").removeHandler(self)
+        gc.enable()
+
+
+def watch_loop(threshold: float = 0.05) -> None:
+    """Debug mode on the running loop, reporting callbacks slower than ``threshold``."""
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = threshold

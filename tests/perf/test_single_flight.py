@@ -1,0 +1,221 @@
+"""Single-flight per cache key: concurrent identical misses share one token request.
+
+Functional tests only (request counts, results); nothing here is timed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Optional
+from urllib.parse import parse_qs
+
+import identitylib
+from identitylib._flows._single_flight import SingleFlight
+
+TENANT = "7e4a0000-0000-4000-8000-000000005f11"
+AUTHORITY = f"https://login.microsoftonline.com/{TENANT}"
+
+
+class _Response:
+    def __init__(self, body: dict[str, Any], status: int = 200) -> None:
+        self.status_code = status
+        self.text = json.dumps(body)
+        self.headers = {"Content-Type": "application/json"}
+
+    def raise_for_status(self) -> None:
+        if self.status_code >= 400:
+            raise RuntimeError(self.status_code)
+
+
+class SlowServer:
+    """Discovery and token endpoint; each token request takes ``delay`` seconds."""
+
+    def __init__(self, delay: float = 0.05, status: int = 200) -> None:
+        self.delay = delay
+        self.status = status
+        self.lock = threading.Lock()
+        self.posts: list[dict[str, str]] = []
+
+    def get(self, url: str, params: Any = None, headers: Any = None, **kw: Any) -> _Response:
+        base = AUTHORITY
+        return _Response(
+            {
+                "issuer": f"{base}/v2.0",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "jwks_uri": f"{base}/discovery/v2.0/keys",
+            }
+        )
+
+    def post(
+        self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kw: Any
+    ) -> _Response:
+        fields = (
+            data if isinstance(data, dict) else {k: v[0] for k, v in parse_qs(data or "").items()}
+        )
+        with self.lock:
+            self.posts.append(dict(fields))
+            n = len(self.posts)
+        time.sleep(self.delay)
+        if self.status != 200:
+            return _Response({"error": "invalid_client", "error_description": "no"}, self.status)
+        body: dict[str, Any] = {
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "access_token": f"at-{n}",
+        }
+        if fields.get("grant_type") != "client_credentials":
+            body["refresh_token"] = f"rt-{n}"
+        return _Response(body)
+
+    def close(self) -> None:
+        pass
+
+
+def _stampede(call: Any, threads: int = 50) -> list[Any]:
+    barrier = threading.Barrier(threads)
+    results: list[Optional[Any]] = [None] * threads
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        results[i] = call()
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return results
+
+
+def _app(server: SlowServer) -> identitylib.ConfidentialClientApplication:
+    return identitylib.ConfidentialClientApplication(
+        "client-id", client_credential="secret", authority=AUTHORITY, http_client=server
+    )
+
+
+def test_fifty_threads_on_a_cold_cache_send_one_token_request() -> None:
+    server = SlowServer()
+    app = _app(server)
+    results = _stampede(lambda: app.acquire_token_for_client(["api://a/.default"]))
+    assert len(server.posts) == 1
+    assert all(r["access_token"] == "at-1" for r in results)
+    sources = sorted(r["token_source"] for r in results)
+    assert sources.count("identity_provider") == 1
+    assert sources.count("cache") == 49
+    assert len(app._flights) == 0
+
+
+def test_different_scopes_are_not_coalesced() -> None:
+    server = SlowServer(delay=0.02)
+    app = _app(server)
+    scopes = [f"api://s{i}/.default" for i in range(5)]
+    barrier = threading.Barrier(len(scopes))
+
+    def worker(scope: str) -> None:
+        barrier.wait()
+        assert "access_token" in app.acquire_token_for_client([scope])
+
+    pool = [threading.Thread(target=worker, args=(s,)) for s in scopes]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert len(server.posts) == 5
+
+
+def test_claims_challenge_is_never_coalesced() -> None:
+    server = SlowServer(delay=0.02)
+    app = _app(server)
+    claims = json.dumps({"access_token": {"nbf": {"essential": True, "value": "1"}}})
+    _stampede(
+        lambda: app.acquire_token_for_client(["api://a/.default"], claims_challenge=claims),
+        threads=4,
+    )
+    assert len(server.posts) == 4
+
+
+def test_followers_try_again_themselves_when_the_leader_failed() -> None:
+    server = SlowServer(delay=0.02, status=401)
+    app = _app(server)
+    results = _stampede(lambda: app.acquire_token_for_client(["api://a/.default"]), threads=8)
+    assert all(r.get("error") == "invalid_client" for r in results)
+    assert 1 <= len(server.posts) <= 8
+    assert len(app._flights) == 0
+
+
+def test_on_behalf_of_stampede_sends_one_request() -> None:
+    server = SlowServer()
+    app = _app(server)
+    results = _stampede(
+        lambda: app.acquire_token_on_behalf_of("incoming-token", ["api://down/.default"])
+    )
+    assert len(server.posts) == 1
+    assert all("access_token" in r for r in results)
+
+
+def test_single_flight_leader_and_followers() -> None:
+    flights = SingleFlight()
+    leader, event = flights.join("k")
+    follower, same = flights.join("k")
+    assert leader
+    assert not follower
+    assert same is event
+    flights.leave("k", event)
+    assert event.is_set()
+    assert len(flights) == 0
+
+
+class _ClientInfoServer(SlowServer):
+    """Also returns client_info (as Entra ID does on refresh-token redemption)."""
+
+    def post(
+        self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kw: Any
+    ) -> _Response:
+        response = super().post(url, params=params, data=data, headers=headers, **kw)
+        body = json.loads(response.text)
+        body["client_info"] = "eyJ1aWQiOiJ1aWQiLCJ1dGlkIjoidGlkIn0"  # {"uid":"uid","utid":"tid"}
+        body["scope"] = "api://b/read"
+        response.text = json.dumps(body)
+        return response
+
+
+def test_silent_refresh_stampede_sends_one_request() -> None:
+    env = "login.microsoftonline.com"
+    cache = identitylib.SerializableTokenCache()
+    cache.deserialize(
+        json.dumps(
+            {
+                "RefreshToken": {
+                    f"uid.tid-{env}-refreshtoken-client-id--": {
+                        "credential_type": "RefreshToken",
+                        "secret": "rt-0",
+                        "home_account_id": "uid.tid",
+                        "environment": env,
+                        "client_id": "client-id",
+                        "target": "api://a/read",
+                    }
+                },
+                "Account": {
+                    f"uid.tid-{env}-tid": {
+                        "home_account_id": "uid.tid",
+                        "environment": env,
+                        "realm": "tid",
+                        "local_account_id": "uid",
+                        "username": "a@contoso.example",
+                        "authority_type": "MSSTS",
+                    }
+                },
+            }
+        )
+    )
+    server = _ClientInfoServer()
+    app = identitylib.PublicClientApplication(
+        "client-id", authority=AUTHORITY, http_client=server, token_cache=cache
+    )
+    (account,) = app.get_accounts()
+    results = _stampede(lambda: app.acquire_token_silent(["api://b/read"], account), threads=20)
+    assert all(r is not None and "access_token" in r for r in results)
+    assert len(server.posts) == 1
