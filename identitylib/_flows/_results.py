@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from typing import Any
 
 from identitylib._application._state import AppState
-from identitylib._log import SECRET_FIELDS
+from identitylib._log import SECRET_FIELDS, get_logger
+
+logger = get_logger(__name__)
 
 #: A cached access token with less than this many seconds left is not served.
 EXPIRY_SKEW = 300
@@ -72,6 +74,33 @@ def cache_hit_result(entry: Mapping[str, Any], now: float) -> dict[str, Any]:
     if entry.get("refresh_on"):
         result["refresh_on"] = _int(entry["refresh_on"])
     return result
+
+
+def serve_cached(
+    cached: dict[str, Any] | None,
+    refresh_due: bool,
+    now: float,
+    *,
+    on_hit: Callable[[dict[str, Any]], None] | None = None,
+    defer_refresh: Callable[[], None] | None = None,
+) -> dict[str, Any] | None:
+    """The cache-hit result a flow returns at once, or None when it must go to the network.
+
+    A fresh token is served (``on_hit`` told of it); a token past its ``refresh_on`` is
+    served too when the refresh can run in the background (``defer_refresh`` starts it).
+    """
+    if cached is None:
+        return None
+    if not refresh_due:
+        logger.debug("Access token served from the cache")
+        if on_hit is not None:
+            on_hit(cached)
+        return cache_hit_result(cached, now)
+    if defer_refresh is not None:
+        logger.debug("Refresh due: serving the cached token, refreshing in the background")
+        defer_refresh()
+        return cache_hit_result(cached, now)
+    return None
 
 
 def provider_result(response: Mapping[str, Any], now: float) -> dict[str, Any]:

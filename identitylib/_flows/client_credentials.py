@@ -23,6 +23,7 @@ from ._results import (
     find_access_token,
     note_refresh_reason,
     provider_result,
+    serve_cached,
 )
 from ._user_tokens import client_auth_fields
 
@@ -79,15 +80,9 @@ def acquire_token_for_client(
     if not claims_challenge:
         with cache_access(state.token_cache, partition, state.client_id, is_app_cache=True):
             cached, refresh_due = find_access_token(state.token_cache, scopes, query, now)
-        if cached is not None and not refresh_due:
-            logger.debug("Access token served from the cache")
-            if on_hit is not None:
-                on_hit(cached)
-            return cache_hit_result(cached, now)
-        if cached is not None and defer_refresh is not None:
-            logger.debug("Refresh due: serving the cached token, refreshing in the background")
-            defer_refresh()
-            return cache_hit_result(cached, now)
+        served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
+        if served is not None:
+            return served
 
     note_refresh_reason(cached, claims_challenge)
     metadata = yield from authority.metadata_flow()

@@ -38,7 +38,13 @@ from identitylib._protocol._scopes import decorate
 from identitylib._protocol.grants import on_behalf_of as obo_grant
 from identitylib._protocol.grants import refresh_token as refresh_grant
 
-from ._results import cache_access, cache_hit_result, find_access_token, note_refresh_reason
+from ._results import (
+    cache_access,
+    cache_hit_result,
+    find_access_token,
+    note_refresh_reason,
+    serve_cached,
+)
 from ._user_tokens import client_auth_fields, redeem
 from .refresh_token import anchor_header
 
@@ -113,15 +119,11 @@ def acquire_token_on_behalf_of(
     if not claims_challenge:
         with cache_access(state.token_cache, partition, state.client_id, is_app_cache=False):
             cached, refresh_due = find_access_token(state.token_cache, scopes, query, now)
-            if cached is not None and not refresh_due:
-                logger.debug("On-behalf-of access token served from the cache")
-                if on_hit is not None:
-                    on_hit(cached)
-                return cache_hit_result(cached, now)
-            if cached is not None and defer_refresh is not None:
-                logger.debug("Refresh due: serving the cached token, refreshing in the background")
-                defer_refresh()
-                return cache_hit_result(cached, now)
+            served = serve_cached(
+                cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh
+            )
+            if served is not None:
+                return served
             refresh_entry = find_obo_refresh_token(state.token_cache, query)
 
     note_refresh_reason(cached, claims_challenge)

@@ -31,7 +31,13 @@ from identitylib._log import get_logger
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._scopes import decorate
 
-from ._results import cache_access, cache_hit_result, find_access_token, note_refresh_reason
+from ._results import (
+    cache_access,
+    cache_hit_result,
+    find_access_token,
+    note_refresh_reason,
+    serve_cached,
+)
 from .refresh_token import redeem_refresh_token
 
 logger = get_logger(__name__)
@@ -238,15 +244,9 @@ def acquire_token_silent(
                 )
                 if cached is not None:
                     break
-        if cached is not None and not refresh_due:
-            logger.debug("Access token served from the cache")
-            if on_hit is not None:
-                on_hit(cached)
-            return cache_hit_result(cached, now)
-        if cached is not None and defer_refresh is not None:
-            logger.debug("Refresh due: serving the cached token, refreshing in the background")
-            defer_refresh()
-            return cache_hit_result(cached, now)
+        served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
+        if served is not None:
+            return served
 
     note_refresh_reason(cached, force_refresh or claims_challenge)
     scopes_to_request = decorate(scopes, state.exclude_scopes)
