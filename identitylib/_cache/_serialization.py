@@ -66,8 +66,9 @@ def _entry_count(sections: dict[str, Any]) -> int:
 def _parse(text: str) -> Any:
     fast = _msgspec_json() if len(text) >= FAST_PATH_MIN_CHARS else None
     if fast is not None:
-        with suppress(Exception):  # anything msgspec refuses, json decides on (and words
-            return fast[0](text)  # the error)
+        # Anything msgspec refuses, json decides on (and words the error).
+        with suppress(Exception):
+            return fast[0](text)
     return json.loads(text)
 
 
