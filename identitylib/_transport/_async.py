@@ -20,11 +20,12 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
-from identitylib._log import get_logger
+from identitylib._log import get_logger, safe_url
 from identitylib._protocol._messages import WAITED, Flow, HttpRequest, HttpResponse, Step, Wait
 
 from ._policy import DEFAULT_RETRY_POLICY, ErrorKind, RetryPolicy
 from ._sync import DEFAULT_TIMEOUT, SyncTransport
+from ._throttle import Throttle
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
@@ -100,6 +101,13 @@ class AsyncTransport:
     and retries as :data:`~identitylib._transport._policy.DEFAULT_RETRY_POLICY` says.
     Token POSTs never follow redirects; GETs (discovery) do, unless ``follow_redirects``
     is False.
+
+    ``throttle`` answers an identical failing token POST locally for a while, exactly as
+    :class:`~identitylib._transport._sync.SyncTransport` does (see ``_throttle.py``), with
+    an app's ``httpx.AsyncClient`` too. ``None``: a private in-memory :class:`Throttle`;
+    an application passes its sync core's, so sync and async calls share records (and the
+    app's ``http_cache``). When that throttle keeps records in an ``http_cache`` (possibly a
+    ``shelve`` on disk), its reads and writes run in a worker thread, never on the loop.
     """
 
     def __init__(
@@ -112,6 +120,7 @@ class AsyncTransport:
         retry_policy: Optional[RetryPolicy] = None,
         trust_env: bool = True,
         follow_redirects: bool = True,
+        throttle: Optional[Throttle] = None,
     ) -> None:
         httpx = import_httpx()
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
@@ -125,6 +134,7 @@ class AsyncTransport:
             self._policy = DEFAULT_RETRY_POLICY
         self._trust_env = trust_env
         self._follow = follow_redirects
+        self.throttle = Throttle() if throttle is None else throttle
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
             weakref.WeakKeyDictionary()
         )
@@ -176,8 +186,30 @@ class AsyncTransport:
             )
         return _response_of(raw)
 
+    # The throttle decides what it remembers; its http_cache (maybe a shelve) is touched
+    # in a worker thread. The in-memory store is a dict behind a briefly held lock: inline.
+    async def _check_throttle(self, request: HttpRequest) -> Optional[HttpResponse]:
+        if self.throttle.uses_http_cache:
+            return await asyncio.to_thread(self.throttle.check, request)
+        return self.throttle.check(request)
+
+    async def _record_throttle(self, request: HttpRequest, response: HttpResponse) -> None:
+        if self.throttle.uses_http_cache:
+            await asyncio.to_thread(self.throttle.record, request, response)
+        else:
+            self.throttle.record(request, response)
+
     async def send(self, request: HttpRequest) -> HttpResponse:
-        """Send one request (retrying per the policy) and return its normalised response."""
+        """Send one request (throttled, retried per the policy); return its normalised response."""
+        replay = await self._check_throttle(request)
+        if replay is not None:
+            logger.info(
+                "HTTP %s %s answered locally: the identical request failed moments ago (HTTP %s)",
+                request.method,
+                safe_url(request.url),
+                replay.status_code,
+            )
+            return replay
         policy = self._policy
         attempt = 1
         while True:
@@ -191,11 +223,14 @@ class AsyncTransport:
                     raise
             else:
                 if policy is None:
+                    await self._record_throttle(request, response)
                     return response
                 decision = policy.after_response(
                     request.method, response.status_code, response.headers, attempt
                 )
                 if not decision.retry:
+                    # The final answer (retries done) is what the throttle may remember.
+                    await self._record_throttle(request, response)
                     return response
             logger.debug("Retrying %s %s in %.2f s: %s", request.method, request.url,
                          decision.wait, decision.reason)  # fmt: skip

@@ -124,6 +124,13 @@ class Throttle:
         self._lock = threading.Lock()
         self._clock = clock
 
+    @property
+    def uses_http_cache(self) -> bool:
+        """Whether records may go to an app's ``http_cache``, whose access may block (a
+        ``shelve`` on disk): asyncio callers then run :meth:`check` and :meth:`record` in a
+        worker thread."""
+        return self._persisted is not None
+
     def _store_for(self, request: HttpRequest) -> MutableMapping[Any, Any]:
         if self._persisted is not None and "password" not in (request.data or {}):
             return self._persisted
@@ -174,6 +181,21 @@ class Throttle:
                 store.pop(key, None)
         except Exception as exc:
             logger.warning("Could not update http_cache: %s", type(exc).__name__)
+
+
+class NoThrottle(Throttle):
+    """A throttle that never answers locally nor remembers anything, for transports whose
+    callers throttle by their own rules (managed identity: ``_managed_identity/_throttle.py``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def check(self, request: HttpRequest) -> Optional[HttpResponse]:
+        """Never a remembered answer."""
+        return None
+
+    def record(self, request: HttpRequest, response: HttpResponse) -> None:
+        """Remember nothing."""
 
 
 def _from_record(record: Any, now: float) -> Optional[HttpResponse]:
