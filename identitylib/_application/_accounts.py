@@ -11,9 +11,10 @@ from identitylib._authority._hosts import aliases_of
 from identitylib._cache import AuthorityType, CredentialType, user_partition_key
 from identitylib._flows import refresh_token as refresh_flow
 from identitylib._flows import silent
-from identitylib._flows._results import HitMemo, cache_access, cache_hit_result
+from identitylib._flows._results import HitMemo, cache_hit_result, in_cache
 from identitylib._flows._single_flight import SingleFlight, coalesced
 from identitylib._log import get_logger
+from identitylib._protocol._messages import Flow
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import decorate, reject_reserved, validate_scopes
 
@@ -121,12 +122,17 @@ class AccountsMixin(AppCore):
         memo = getattr(self, "_accounts_memo", None)
         if stamp is not None and memo is not None and memo[0] == stamp:
             return [dict(account) for account in memo[1]]
-        accounts: list[dict[str, Any]] = []
-        with cache_access(self.token_cache, None, self.client_id, is_app_cache=False):
+        return self._run(self._accounts_flow(wanted, stamp))
+
+    def _accounts_flow(self, wanted: Optional[str], stamp: Any) -> Flow[list[dict[str, Any]]]:
+        def find() -> list[dict[str, Any]]:
             for environment in silent.environments_of(self.authority.environment):
                 accounts = _group_accounts(self._account_entries(environment, wanted))
                 if accounts:
-                    break
+                    return accounts
+            return []
+
+        accounts = yield from in_cache(self.token_cache, None, self.client_id, False, find)
         if stamp is not None:
             self._accounts_memo = (stamp, [dict(account) for account in accounts])
         if wanted and not accounts:
@@ -148,9 +154,12 @@ class AccountsMixin(AppCore):
         home = account["home_account_id"]
         environment = str(account.get("environment") or self.authority.environment)
         cache = self.token_cache
-        with cache_access(cache, user_partition_key(home), self.client_id, is_app_cache=False):
+
+        def forget() -> None:
             for env in silent.environments_of(environment.lower()):
                 self._forget(cache, home, env)
+
+        self._run(in_cache(cache, user_partition_key(home), self.client_id, False, forget))
 
     def _forget(self, cache: Any, home: str, environment: str) -> None:
         family_id = silent.app_metadata(cache, environment, self.client_id).get("family_id")

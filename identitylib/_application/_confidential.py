@@ -10,7 +10,7 @@ from identitylib._authority._hosts import aliases_of
 from identitylib._cache import app_partition_key
 from identitylib._flows import client_credentials
 from identitylib._flows import on_behalf_of as obo_flow
-from identitylib._flows._results import cache_access, cache_hit_result
+from identitylib._flows._results import cache_hit_result, in_cache
 from identitylib._flows._single_flight import coalesced
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import reject_reserved, validate_scopes
@@ -222,7 +222,8 @@ class ConfidentialClientApplication(ClientApplication):
         indexed = getattr(cache, "_app_access_tokens", None)
         realm = self.authority.expected_realm or self.authority.parsed.tenant
         partition = app_partition_key(self.client_id, realm)
-        with cache_access(cache, partition, self.client_id, is_app_cache=True):
+
+        def remove() -> None:
             for environment in sorted(aliases_of(self.authority.environment)):
                 if indexed is not None:
                     entries = indexed(self.client_id, environment)
@@ -235,3 +236,5 @@ class ConfidentialClientApplication(ClientApplication):
                     entries = list(cache.search("AccessToken", query=query))
                 for entry in entries:
                     cache.remove_at(entry)
+
+        self._run(in_cache(cache, partition, self.client_id, True, remove))

@@ -8,6 +8,7 @@ on-behalf-of assertion) loads the partition in ``before_access`` and saves it in
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Union
 
@@ -28,7 +29,9 @@ class CacheAccess:
     has_state_changed: bool = False
 
 
-AccessHook = Callable[[CacheAccess], None]
+#: A ``before_access``/``after_access`` callback; a coroutine function makes the cache's
+#: hooks async (for ``identitylib.aio``).
+AccessHook = Callable[[CacheAccess], Union[Awaitable[None], None]]
 
 
 def app_partition_key(client_id: str, tenant: str) -> str:

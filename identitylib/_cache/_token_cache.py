@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+)
 from dataclasses import replace
 from typing import Any, Callable, Optional
 
 from identitylib._log import get_logger, redact
 
 from ._access import AccessHook, CacheAccess
+from ._async_access import blocking_access, open_async_access
 from ._bounded import new_bound
 from ._event import seconds, writes_for_event
 from ._keys import AuthorityType, CredentialType, KeyMaker, default_key_makers
@@ -43,6 +51,9 @@ class TokenCache:
     in-memory content: expired access tokens are evicted first, then the least recently
     used access tokens; refresh tokens and accounts only when no access token is left
     (see ``_bounded.py``).
+
+    ``before_access`` / ``after_access`` may be coroutine functions: the cache then serves
+    the ``identitylib.aio`` applications, which await them (see ``_async_access.py``).
     """
 
     CredentialType = CredentialType
@@ -64,6 +75,13 @@ class TokenCache:
         self._after_access = after_access
         self._changed_since_access = False
         self._store = IndexedSections(self._cache, bound)
+        cls = type(self)
+        self._async_hooks = (
+            inspect.iscoroutinefunction(before_access)
+            or inspect.iscoroutinefunction(after_access)
+            or cls.on_before_access_async is not TokenCache.on_before_access_async
+            or cls.on_after_access_async is not TokenCache.on_after_access_async
+        )
 
     def _synced(self) -> IndexedSections:
         """The store, re-indexed first if ``_cache`` was edited directly (lock held)."""
@@ -355,6 +373,31 @@ class TokenCache:
 
     # ------------------------------------------------------------ access hooks
 
+    @property
+    def has_async_hooks(self) -> bool:
+        """True when the access hooks are coroutines (the cache is for ``identitylib.aio``)."""
+        return self._async_hooks
+
+    async def on_before_access_async(self, access: CacheAccess) -> None:
+        """Awaited before the library reads or writes (async hooks); calls ``before_access``."""
+        await _call_hook(self._before_access, access)
+
+    async def on_after_access_async(self, access: CacheAccess) -> None:
+        """Awaited after the library read or wrote (async hooks); calls ``after_access``."""
+        await _call_hook(self._after_access, access)
+
+    def access_async(
+        self, partition_key: str | None, client_id: str, is_app_cache: bool
+    ) -> AbstractAsyncContextManager[CacheAccess | None]:
+        """``access()`` for asyncio code: awaits async hooks (calls sync ones in line).
+
+        For a cache with sync hooks the block holds the cache's thread lock, so keep it
+        short and free of awaits; with async hooks it holds an ``asyncio.Lock``.
+        """
+        if self.has_async_hooks:
+            return open_async_access(self, partition_key, client_id, is_app_cache)
+        return _sync_as_async(self.access(partition_key, client_id, is_app_cache))
+
     def on_before_access(self, access: CacheAccess) -> None:
         """Called before the library reads or writes; calls ``before_access``."""
         if self._before_access is not None:
@@ -376,7 +419,11 @@ class TokenCache:
         The lock is held throughout, so keep network calls outside the block.
         The after hook runs even if the block raises. A cache without hooks (no callbacks,
         methods not overridden) returns a no-op context: the hot path pays nothing.
+        A cache with async hooks raises TypeError here, except inside one of its async
+        accesses or in a worker thread of ``identitylib.aio`` (see ``_async_access.py``).
         """
+        if self._async_hooks:
+            return blocking_access(self, partition_key, client_id, is_app_cache)
         if (
             self._before_access is None
             and self._after_access is None
@@ -403,6 +450,21 @@ class TokenCache:
                 yield access
             finally:
                 self.on_after_access(replace(access, has_state_changed=self._state_changed()))
+
+
+async def _call_hook(hook: Optional[Callable[[CacheAccess], Any]], access: CacheAccess) -> None:
+    if hook is not None:
+        outcome = hook(access)
+        if inspect.isawaitable(outcome):
+            await outcome
+
+
+@asynccontextmanager
+async def _sync_as_async(
+    context: AbstractContextManager[CacheAccess | None],
+) -> AsyncIterator[CacheAccess | None]:
+    with context as access:
+        yield access
 
 
 def _expect_type(item: Mapping[str, Any], credential_type: str) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from identitylib._application._state import AppState
 from identitylib._log import SECRET_FIELDS, get_logger
+from identitylib._protocol._messages import CacheHook, HttpResponse, Step
 
 logger = get_logger(__name__)
+T = TypeVar("T")
 
 #: A cached access token with less than this many seconds left is not served.
 EXPIRY_SKEW = 300
@@ -146,6 +148,28 @@ def cache_access(
     if access is None:
         return nullcontext()
     return access(partition_key, client_id, is_app_cache)  # type: ignore[no-any-return]
+
+
+def in_cache(
+    cache: Any,
+    partition_key: str | None,
+    client_id: str,
+    is_app_cache: bool,
+    work: Callable[[], T],
+) -> Generator[Step, HttpResponse, T]:
+    """Run ``work`` (lookups and writes, no I/O) between the cache's access hooks.
+
+    Sync hooks run in line (no step yielded); a cache with coroutine hooks gets a
+    :class:`CacheHook` step before and after, which the asyncio driver awaits.
+    """
+    if not getattr(cache, "has_async_hooks", False):
+        with cache_access(cache, partition_key, client_id, is_app_cache=is_app_cache):
+            return work()
+    yield CacheHook(cache, partition_key, client_id, is_app_cache, entering=True)
+    try:
+        return work()
+    finally:
+        yield CacheHook(cache, partition_key, client_id, is_app_cache, entering=False)
 
 
 class HitMemo:

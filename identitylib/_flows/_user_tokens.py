@@ -19,7 +19,7 @@ from identitylib._protocol._messages import Flow
 from identitylib._protocol._request import token_request
 from identitylib._protocol._token_response import parse_token_response
 
-from ._results import cache_access, cache_event, provider_result
+from ._results import cache_event, in_cache, provider_result
 
 #: Error code of a result whose ID token failed its checks.
 INVALID_ID_TOKEN = "invalid_id_token"
@@ -91,6 +91,8 @@ def redeem(
     if partition is None:
         home_account_id = home_account_id_from(result.get("client_info"), claims or {})
         partition = user_partition_key(home_account_id) if home_account_id else None
-    with cache_access(state.token_cache, partition, state.client_id, is_app_cache=False):
-        state.token_cache.add(event, now=now)
+    yield from in_cache(
+        state.token_cache, partition, state.client_id, False,
+        lambda: state.token_cache.add(event, now=now),
+    )  # fmt: skip
     return provider_result(result, now)

@@ -17,10 +17,10 @@ from identitylib._protocol._token_response import parse_token_response
 from identitylib._protocol.grants import client_credentials
 
 from ._results import (
-    cache_access,
     cache_event,
     cache_hit_result,
     find_access_token,
+    in_cache,
     note_refresh_reason,
     provider_result,
     serve_cached,
@@ -78,8 +78,10 @@ def acquire_token_for_client(
     partition = app_partition_key(state.client_id, realm)
     cached: dict[str, Any] | None = None
     if not claims_challenge:
-        with cache_access(state.token_cache, partition, state.client_id, is_app_cache=True):
-            cached, refresh_due = find_access_token(state.token_cache, scopes, query, now)
+        cached, refresh_due = yield from in_cache(
+            state.token_cache, partition, state.client_id, True,
+            lambda: find_access_token(state.token_cache, scopes, query, now),
+        )  # fmt: skip
         served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
         if served is not None:
             return served
@@ -134,6 +136,8 @@ def acquire_token_for_client(
             data=fields,
             ext_cache_key=ext_cache_key,
         )
-        with cache_access(state.token_cache, partition, state.client_id, is_app_cache=True):
-            state.token_cache.add(event, now=now)
+        yield from in_cache(
+            state.token_cache, partition, state.client_id, True,
+            lambda: state.token_cache.add(event, now=now),
+        )  # fmt: skip
     return provider_result(result, now)

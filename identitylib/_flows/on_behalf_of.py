@@ -42,6 +42,7 @@ from ._results import (
     cache_access,
     cache_hit_result,
     find_access_token,
+    in_cache,
     note_refresh_reason,
     serve_cached,
 )
@@ -117,14 +118,19 @@ def acquire_token_on_behalf_of(
     cached: Optional[dict[str, Any]] = None
     refresh_entry: Optional[dict[str, Any]] = None
     if not claims_challenge:
-        with cache_access(state.token_cache, partition, state.client_id, is_app_cache=False):
-            cached, refresh_due = find_access_token(state.token_cache, scopes, query, now)
-            served = serve_cached(
-                cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh
-            )
-            if served is not None:
-                return served
-            refresh_entry = find_obo_refresh_token(state.token_cache, query)
+
+        def lookup() -> tuple[Optional[dict[str, Any]], bool, Optional[dict[str, Any]]]:
+            found, due = find_access_token(state.token_cache, scopes, query, now)
+            if found is not None and not due:
+                return found, due, None
+            return found, due, find_obo_refresh_token(state.token_cache, query)
+
+        cached, refresh_due, refresh_entry = yield from in_cache(
+            state.token_cache, partition, state.client_id, False, lookup
+        )
+        served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
+        if served is not None:
+            return served
 
     note_refresh_reason(cached, claims_challenge)
     metadata = yield from authority.metadata_flow()

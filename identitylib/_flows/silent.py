@@ -20,6 +20,7 @@ The flow returns ``{}`` when the cache holds nothing usable (``None`` to the app
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any, Optional
 
 from identitylib._application._state import AppState
@@ -32,9 +33,9 @@ from identitylib._protocol._messages import Flow
 from identitylib._protocol._scopes import decorate
 
 from ._results import (
-    cache_access,
     cache_hit_result,
     find_access_token,
+    in_cache,
     note_refresh_reason,
     serve_cached,
 )
@@ -162,10 +163,13 @@ def refresh_for_account(
     last: Optional[dict[str, Any]] = None
     metadata: Optional[OidcMetadata] = None
     for environment in environments_of(state.environment):
-        with cache_access(state.token_cache, partition, state.client_id, is_app_cache=False):
-            family, own = refresh_token_candidates(
-                state.token_cache, home_account_id, environment, state.client_id
-            )
+        candidates = partial(
+            refresh_token_candidates,
+            state.token_cache, home_account_id, environment, state.client_id,
+        )  # fmt: skip
+        family, own = yield from in_cache(
+            state.token_cache, partition, state.client_id, False, candidates
+        )
         for group, is_family in ((family, True), (own, False)):
             for entry in _usable(group):
                 logger.debug(
@@ -236,14 +240,19 @@ def acquire_token_silent(
             query["key_id"] = extra["key_id"]
         if ext_cache_key:
             query["ext_cache_key"] = ext_cache_key
-        refresh_due = False
-        with cache_access(state.token_cache, partition, state.client_id, is_app_cache=False):
+
+        def lookup() -> tuple[Optional[dict[str, Any]], bool]:
             for environment in environments_of(state.environment):
-                cached, refresh_due = find_access_token(
+                found = find_access_token(
                     state.token_cache, scopes, {**query, "environment": environment}, now
                 )
-                if cached is not None:
-                    break
+                if found[0] is not None:
+                    return found
+            return None, False
+
+        cached, refresh_due = yield from in_cache(
+            state.token_cache, partition, state.client_id, False, lookup
+        )
         served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
         if served is not None:
             return served

@@ -164,9 +164,13 @@ class ManagedIdentityClient:
             "home_account_id": None,
         }
 
-    def _cache_access(self) -> Any:
+    def _cache_partition(self) -> tuple[str, str]:
+        """The (partition key, client id) the cache's access hooks are told of."""
         client_id = self._identity.cache_client_id or SYSTEM_ASSIGNED_CACHE_ID
-        partition = app_partition_key(client_id, REALM)
+        return app_partition_key(client_id, REALM), client_id
+
+    def _cache_access(self) -> Any:
+        partition, client_id = self._cache_partition()
         return cache_access(self._token_cache, partition, client_id, is_app_cache=True)
 
     def _lookup(self, resource: str, now: float) -> tuple[Optional[dict[str, Any]], bool]:

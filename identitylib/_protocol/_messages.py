@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar, Union
+from typing import Any, TypeVar, Union
 
 T = TypeVar("T")
 
@@ -41,11 +41,24 @@ class Wait:
     seconds: float
 
 
-#: What a driver sends back into a flow after a :class:`Wait`.
+@dataclass(frozen=True)
+class CacheHook:
+    """Open (``entering``) or close the async access of a token cache whose hooks are
+    coroutines: only the asyncio driver can, by awaiting ``cache.access_async(...)``.
+    The driver then sends WAITED. Flows yield it through ``_flows._results.in_cache``."""
+
+    cache: Any
+    partition_key: str | None
+    client_id: str
+    is_app_cache: bool
+    entering: bool
+
+
+#: What a driver sends back into a flow after a :class:`Wait` or a :class:`CacheHook`.
 WAITED = HttpResponse(0, "")
 
-#: What a flow may yield: a request to send, or a pause.
-Step = Union[HttpRequest, Wait]
+#: What a flow may yield: a request to send, a pause, or a cache access to open or close.
+Step = Union[HttpRequest, Wait, CacheHook]
 
 #: A flow yields steps, is sent the responses, and returns its result.
 #: A transport failure is thrown into the flow at the ``yield`` so it may recover.

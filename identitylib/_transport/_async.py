@@ -21,7 +21,15 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
 from identitylib._log import get_logger, safe_url
-from identitylib._protocol._messages import WAITED, Flow, HttpRequest, HttpResponse, Step, Wait
+from identitylib._protocol._messages import (
+    WAITED,
+    CacheHook,
+    Flow,
+    HttpRequest,
+    HttpResponse,
+    Step,
+    Wait,
+)
 
 from ._policy import DEFAULT_RETRY_POLICY, ErrorKind, RetryPolicy
 from ._sync import DEFAULT_TIMEOUT, SyncTransport
@@ -287,8 +295,10 @@ async def run_async(flow: Flow[T], transport: Any, *, offload: bool = False) -> 
     """Drive a flow to completion over an async ``transport`` (``await transport.send(r)``).
 
     ``Wait`` steps sleep with ``asyncio.sleep``; a transport exception is thrown into the
-    flow, which may recover or let it propagate. With ``offload`` each step of the flow
-    runs in a worker thread (``asyncio.to_thread``), for blocking cache hooks.
+    flow, which may recover or let it propagate. ``CacheHook`` steps open and close the
+    async access of a cache whose hooks are coroutines (an access left open by a failure
+    or a cancellation is closed here). With ``offload`` each step of the flow runs in a
+    worker thread (``asyncio.to_thread``), for blocking cache hooks.
     """
 
     async def advance(step: Callable[..., Step], *args: Any) -> Union[Step, _Done]:
@@ -296,6 +306,7 @@ async def run_async(flow: Flow[T], transport: Any, *, offload: bool = False) -> 
             return await asyncio.to_thread(_advance, step, *args)
         return _advance(step, *args)
 
+    accesses: list[contextlib.AbstractAsyncContextManager[Any]] = []
     try:
         current = await advance(next, flow)
         while not isinstance(current, _Done):
@@ -304,7 +315,11 @@ async def run_async(flow: Flow[T], transport: Any, *, offload: bool = False) -> 
                 current = await advance(flow.send, WAITED)
                 continue
             try:
-                response = await transport.send(current)
+                if isinstance(current, CacheHook):
+                    await _cache_hook(current, accesses)
+                    response = WAITED
+                else:
+                    response = await transport.send(current)
             except Exception as exc:
                 current = await advance(flow.throw, exc)
             else:
@@ -313,3 +328,16 @@ async def run_async(flow: Flow[T], transport: Any, *, offload: bool = False) -> 
     finally:
         with contextlib.suppress(ValueError):  # still in a worker thread after a cancel
             flow.close()
+        while accesses:  # the flow ended (failed, cancelled) inside a cache access
+            await accesses.pop().__aexit__(None, None, None)
+
+
+async def _cache_hook(
+    step: CacheHook, accesses: list[contextlib.AbstractAsyncContextManager[Any]]
+) -> None:
+    if step.entering:
+        access = step.cache.access_async(step.partition_key, step.client_id, step.is_app_cache)
+        await access.__aenter__()
+        accesses.append(access)
+    elif accesses:
+        await accesses.pop().__aexit__(None, None, None)

@@ -28,8 +28,16 @@ import requests
 import requests.adapters
 import urllib3
 
+from identitylib._cache._async_access import NEEDS_AIO
 from identitylib._log import get_logger, safe_url
-from identitylib._protocol._messages import WAITED, Flow, HttpRequest, HttpResponse, Wait
+from identitylib._protocol._messages import (
+    WAITED,
+    CacheHook,
+    Flow,
+    HttpRequest,
+    HttpResponse,
+    Wait,
+)
 from identitylib._protocol._token_response import MAX_BODY, TRUNCATED_HEADER
 
 from ._policy import DEFAULT_RETRY_POLICY, NO_RETRY, RetryPolicy, classify_requests_error
@@ -287,6 +295,9 @@ def run_sync(flow: Flow[T], transport: SyncTransport) -> T:
             if isinstance(step, Wait):
                 time.sleep(max(0.0, step.seconds))
                 step = flow.send(WAITED)
+                continue
+            if isinstance(step, CacheHook):  # a cache with coroutine hooks
+                step = flow.throw(TypeError(NEEDS_AIO))
                 continue
             try:
                 response = transport.send(step)

@@ -84,7 +84,11 @@ class ClientApplication:
             self._transport = ThreadedTransport(self._app._transport)
         else:
             self._transport = AsyncTransport(
-                http_client, verify=verify, proxies=proxies, timeout=timeout
+                http_client,
+                verify=verify,
+                proxies=proxies,
+                timeout=timeout,
+                throttle=self._app._transport.throttle,  # one record of failures per app
             )
         self._background = (
             self._background_default if background_refresh is None else bool(background_refresh)
@@ -152,12 +156,6 @@ class ClientApplication:
         except FlowError as failure:
             return failure.result  # type: ignore[return-value]
 
-    async def _maybe_in_thread(self, method: Callable[..., T], *args: Any) -> T:
-        """A cache-only sync method: inline, or in a thread when cache hooks may block."""
-        if self._offload():
-            return await asyncio.to_thread(method, *args)
-        return method(*args)
-
     async def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Build the sync method's flow and run it here (no single-flight)."""
         built = capture(method, *args, **kwargs)
@@ -197,14 +195,12 @@ class ClientApplication:
 
     async def get_accounts(self, username: Optional[str] = None) -> list[dict[str, Any]]:
         """The accounts signed in before (see the sync method)."""
-        accounts: list[dict[str, Any]] = await self._maybe_in_thread(
-            self._app.get_accounts, username
-        )
+        accounts: list[dict[str, Any]] = await self._call(self._app.get_accounts, username)
         return accounts
 
     async def remove_account(self, account: Mapping[str, Any]) -> None:
         """Forget an account's tokens and account entries (see the sync method)."""
-        await self._maybe_in_thread(self._app.remove_account, account)
+        await self._call(self._app.remove_account, account)
 
     async def _silent(
         self,
@@ -462,4 +458,4 @@ class ConfidentialClientApplication(ClientApplication):
 
     async def remove_tokens_for_client(self) -> None:
         """Remove the app-only access tokens this app cached."""
-        await self._maybe_in_thread(self._app.remove_tokens_for_client)
+        await self._call(self._app.remove_tokens_for_client)

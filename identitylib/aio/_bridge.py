@@ -20,6 +20,7 @@ from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
 from identitylib._application import ConfidentialClientApplication as SyncConfidential
 from identitylib._application import PublicClientApplication as SyncPublic
+from identitylib._cache._async_access import bridge_to, has_async_hooks
 from identitylib._protocol._messages import Flow
 
 T = TypeVar("T")
@@ -115,17 +116,21 @@ async def call_in_thread(
 
     def work() -> T:
         BRIDGE.set(bridge)  # in the worker's own copy of the context
+        bridge_to(loop)  # cache accesses with coroutine hooks run on the loop too
         return method(*args, **kwargs)
 
     return await asyncio.to_thread(work)
 
 
 def hooks_block(cache: Any) -> bool:
-    """Whether the cache's access hooks may block (persisted, Redis, custom hooks).
+    """Whether the cache's access hooks may block (persisted, Redis, custom sync hooks).
 
     A :class:`~identitylib.TokenCache` without hooks answers ``access()`` with a no-op
-    context; caches without ``access`` (e.g. msal's in-memory ones) have no hooks either.
+    context; caches without ``access`` (e.g. msal's in-memory ones) have no hooks either;
+    coroutine hooks are awaited on the loop.
     """
+    if has_async_hooks(cache):
+        return False
     access = getattr(cache, "access", None)
     if access is None:
         return False

@@ -14,12 +14,14 @@ from collections.abc import MutableMapping, Sequence
 from contextvars import ContextVar
 from typing import Any, Optional
 
+from identitylib._cache._async_access import bridge_to, has_async_hooks
 from identitylib._flows._results import cache_hit_result
 from identitylib._managed_identity import ManagedIdentityClient as SyncManagedIdentityClient
 from identitylib._managed_identity._transport import DEFAULT_TIMEOUT, ManagedIdentityTransport
 from identitylib._protocol._messages import HttpRequest, HttpResponse
 from identitylib._transport._async import AsyncTransport, import_httpx
 from identitylib._transport._policy import NO_RETRY
+from identitylib._transport._throttle import NoThrottle
 
 from ._bridge import hooks_block
 from ._flight import SingleFlight
@@ -79,6 +81,7 @@ class ManagedIdentityClient:
                 retry_policy=NO_RETRY,  # IMDS retries are the flow's business
                 trust_env=False,  # every source is on the machine or link-local
                 follow_redirects=False,  # never carry a secret header elsewhere
+                throttle=NoThrottle(),  # the client throttles per source itself
             )
             self._client._transport = _LoopTransport(self._async_transport)
         self._background = background_refresh
@@ -100,6 +103,7 @@ class ManagedIdentityClient:
 
         def work() -> dict[str, Any]:
             _LOOP.set(loop)
+            bridge_to(loop)  # cache accesses with coroutine hooks run on the loop
             return self._client.acquire_token_for_client(
                 resource=resource, claims_challenge=claims_challenge
             )
@@ -114,7 +118,12 @@ class ManagedIdentityClient:
         client = self._client
         if isinstance(resource, str) and resource.strip() and not claims_challenge:
             now = client._now()
-            if hooks_block(client._token_cache):
+            cache = client._token_cache
+            if has_async_hooks(cache):
+                partition, client_id = client._cache_partition()
+                async with cache.access_async(partition, client_id, True):
+                    entry, refresh_due = client._lookup(resource, now)
+            elif hooks_block(cache):
                 entry, refresh_due = await asyncio.to_thread(client._lookup, resource, now)
             else:
                 entry, refresh_due = client._lookup(resource, now)
