@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("httpx")
 
+from identitylib._managed_identity import _arc, _sources
 from identitylib.emulator import Emulator, EmulatorConfig
 
 
@@ -24,3 +27,13 @@ def emu() -> Iterator[Emulator]:
 def _clean(emu: Emulator) -> None:
     emu.faults.reset()
     emu.reset_requests()
+
+
+@pytest.fixture
+def mi_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No managed identity variables or agent files of this machine (set your own)."""
+    for name in _sources.ENVIRONMENT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_sources, "ARC_AGENT_FILES", {})
+    monkeypatch.setitem(_arc.ARC_TOKEN_DIRECTORIES, sys.platform, str(tmp_path / "tokens"))
+    return monkeypatch

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import warnings
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -16,7 +14,6 @@ import identitylib
 from identitylib import aio
 from identitylib._demo import _assertion_signer
 from identitylib._interactive import _browser
-from identitylib._managed_identity import _arc, _sources
 from identitylib.emulator import (
     DEMO_API_ID,
     DEMO_API_SECRET,
@@ -330,15 +327,6 @@ def test_remove_tokens_for_client(emu: Emulator) -> None:
 
 
 # ---------------------------------------------------------------- managed identity
-
-
-@pytest.fixture
-def mi_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    for name in _sources.ENVIRONMENT_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(_sources, "ARC_AGENT_FILES", {})
-    monkeypatch.setitem(_arc.ARC_TOKEN_DIRECTORIES, sys.platform, str(tmp_path / "tokens"))
-    return monkeypatch
 
 
 @pytest.mark.parametrize("source", ["imds", "app_service"])
