@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections import OrderedDict
 from typing import Any, Callable, Optional
@@ -15,6 +16,7 @@ from identitylib._log import get_logger
 from identitylib.exceptions import TokenCacheError
 
 from ._partition import Changes, Partition, RecordingSections
+from ._plan import Get, Merge, Plan, RedisCall, run_plan
 from ._script import MERGE_SCRIPT
 
 logger = get_logger(__name__)
@@ -67,6 +69,10 @@ class RedisTokenCache(TokenCache):
     The cache is thread-safe; accesses of one instance run one at a time (the access
     lock covers the Redis round trip). Operations outside an access (a direct
     ``search()`` or ``add()``) see only an empty scratch partition that is never saved.
+
+    The hooks' work is written as sans-I/O plans (see ``_plan.py``) that yield their
+    Redis calls; this class performs them with a blocking client, and
+    ``identitylib.aio.RedisTokenCache`` awaits them with a ``redis.asyncio`` one.
     """
 
     def __init__(
@@ -94,10 +100,12 @@ class RedisTokenCache(TokenCache):
         _check_number(
             "first_level_max_partitions", first_level_max_partitions, minimum=1, integer=True
         )
+        if redis is not None:
+            self._check_client(module, redis)
         super().__init__()
         self._owns_client = redis is None
         if redis is None:
-            redis = _make_client(module, url or "redis://localhost:6379/0", socket_timeout)
+            redis = self._new_client(module, url or "redis://localhost:6379/0", socket_timeout)
         #: The Redis client in use.
         self.redis: Any = redis
         self.prefix = prefix
@@ -106,7 +114,7 @@ class RedisTokenCache(TokenCache):
         self.first_level_max_partitions = int(first_level_max_partitions)
         self.idle_ttl = int(idle_ttl)
         self.retry_interval = float(retry_interval)
-        self._errors: tuple[type[BaseException], ...] = (module.exceptions.RedisError, OSError)
+        self._errors = self._error_types(module)
         self._merge = redis.register_script(MERGE_SCRIPT)
         self._partitions: OrderedDict[str, Partition] = OrderedDict()
         self._stack: list[_Frame] = []
@@ -117,6 +125,30 @@ class RedisTokenCache(TokenCache):
         #: Clocks (replaceable in tests): monotonic for the first level, epoch for expiry.
         self._monotonic: Callable[[], float] = time.monotonic
         self._wallclock: Callable[[], float] = time.time
+
+    # ------------------------------------------------------------------ client
+
+    def _check_client(self, module: Any, client: Any) -> None:
+        """Refuse a client this class cannot use (here: an asyncio one)."""
+        asyncio_module = sys.modules.get("redis.asyncio")  # imported if such a client exists
+        if asyncio_module is not None and isinstance(client, asyncio_module.Redis):
+            raise TypeError(
+                "This is a redis.asyncio client: use identitylib.aio.RedisTokenCache with it"
+            )
+
+    def _new_client(self, module: Any, url: str, socket_timeout: float) -> Any:
+        """A client for ``url`` with ``socket_timeout`` and no retry but one reconnection."""
+        return _make_client(module, url, socket_timeout)
+
+    def _error_types(self, module: Any) -> tuple[type[BaseException], ...]:
+        """The errors of a Redis call that mean an outage (served from memory)."""
+        return (module.exceptions.RedisError, OSError)
+
+    def _perform(self, call: RedisCall) -> Any:
+        """Send one Redis call (an asyncio client returns an awaitable of the result)."""
+        if isinstance(call, Get):
+            return self.redis.get(call.key)
+        return self._merge(keys=[call.key], args=[call.changes, call.now, call.idle_ttl])
 
     # ------------------------------------------------------------------ keys
 
@@ -130,9 +162,17 @@ class RedisTokenCache(TokenCache):
 
     def on_before_access(self, access: CacheAccess) -> None:
         """Make the access's partition the cache content (loading it if needed)."""
+        run_plan(self._before(access), self._perform)
+
+    def on_after_access(self, access: CacheAccess) -> None:
+        """Write the partition's changes to Redis, then restore the previous content."""
+        run_plan(self._after(access), self._perform)
+
+    def _before(self, access: CacheAccess) -> Plan[None]:
+        """The before hook's work: load the partition, push the previous content."""
         key = self.redis_key(access.partition_key)
         try:
-            partition = self._load(key)
+            partition = yield from self._load(key)
         except Exception:  # Never let the cache break token acquisition.
             logger.warning(
                 "Could not load a token cache partition; using an empty one", exc_info=True
@@ -143,8 +183,8 @@ class RedisTokenCache(TokenCache):
         self._cache = partition.sections
         self._current = (key, partition, partition.store)
 
-    def on_after_access(self, access: CacheAccess) -> None:
-        """Write the partition's changes to Redis, then restore the previous content."""
+    def _after(self, access: CacheAccess) -> Plan[None]:
+        """The after hook's work: save the changes, pop the previous content."""
         try:
             if self._current is not None:
                 key, partition, store = self._current
@@ -152,7 +192,8 @@ class RedisTokenCache(TokenCache):
                 if store.changes:
                     partition.pending.absorb(store.take_changes())
                 if partition.pending:
-                    self._save(key, partition)
+                    self._remember(key, partition)  # Kept if the write is interrupted.
+                    yield from self._save(key, partition)
                 self._remember(key, partition)
         except Exception:
             logger.warning("Could not save a token cache partition", exc_info=True)
@@ -170,7 +211,7 @@ class RedisTokenCache(TokenCache):
 
     # -------------------------------------------------------------- loading
 
-    def _load(self, key: str) -> Partition:
+    def _load(self, key: str) -> Plan[Partition]:
         now = self._monotonic()
         partition = self._partitions.get(key)
         fresh = partition is not None and now - partition.synced_at < self.first_level_ttl
@@ -180,10 +221,10 @@ class RedisTokenCache(TokenCache):
             return partition if partition is not None else Partition(RecordingSections({}))
         try:
             if partition is not None and partition.pending:
-                raw = self._write(key, partition.pending)
+                raw = yield self._write(key, partition.pending)
                 partition.pending = Changes()
             else:
-                raw = self.redis.get(key)
+                raw = yield Get(key)
         except self._errors as error:
             self._failed(error)
             return partition if partition is not None else Partition(RecordingSections({}))
@@ -207,12 +248,12 @@ class RedisTokenCache(TokenCache):
 
     # --------------------------------------------------------------- saving
 
-    def _save(self, key: str, partition: Partition) -> None:
+    def _save(self, key: str, partition: Partition) -> Plan[None]:
         now = self._monotonic()
         if self._cooling_down(now):
             return  # Kept pending: written when Redis is back.
         try:
-            raw = self._write(key, partition.pending)
+            raw = yield self._write(key, partition.pending)
         except self._errors as error:
             self._failed(error)
             return
@@ -221,10 +262,9 @@ class RedisTokenCache(TokenCache):
         self._refill(partition, raw)
         partition.synced_at = now
 
-    def _write(self, key: str, changes: Changes) -> Any:
-        """Merge ``changes`` into the stored partition; the stored value after it."""
-        now = int(self._wallclock())
-        return self._merge(keys=[key], args=[changes.payload(), now, self.idle_ttl])
+    def _write(self, key: str, changes: Changes) -> Merge:
+        """The call merging ``changes`` into the stored partition (answers the new value)."""
+        return Merge(key, changes.payload(), int(self._wallclock()), self.idle_ttl)
 
     def _remember(self, key: str, partition: Partition) -> None:
         """Keep the partition in the first level (or only while it has pending changes)."""

@@ -6,10 +6,12 @@ flows, authority layer and token cache; see ``docs/async.md``.
 
 from ._application import ClientApplication, ConfidentialClientApplication, PublicClientApplication
 from ._managed_identity import ManagedIdentityClient
+from ._redis_cache import RedisTokenCache
 
 __all__ = [
     "ClientApplication",
     "ConfidentialClientApplication",
     "ManagedIdentityClient",
     "PublicClientApplication",
+    "RedisTokenCache",
 ]
