@@ -7,6 +7,11 @@ for its key: the first caller (the leader) goes on and sends the request; caller
 arrive while it is in flight (followers) drop their own flow, wait for the leader to
 finish, then run a fresh flow, which normally finds the token the leader cached. If the
 leader failed, each follower makes its own attempt, as it would have without coalescing.
+
+A caller's cache lookup runs before it joins, so it may straddle a leader's cache write
+(e.g. OBO: access token missed, then the refresh token found) or predate it; if that
+leader has left by the time the caller joins, the caller leads with a stale lookup. So a
+new leader that sees a flight ended since its lookup began starts its flow afresh.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ class SingleFlight:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._in_flight: dict[Hashable, threading.Event] = {}
+        #: Flights ended so far (any key), bumped by ``leave`` after the leader's flow
+        #: finished (its cache writes done): a caller notes it before its lookup.
+        self.ended = 0
 
     def join(self, key: Hashable) -> tuple[bool, threading.Event]:
         """(True, event) for the leader of ``key``; (False, the leader's event) otherwise."""
@@ -41,6 +49,7 @@ class SingleFlight:
         with self._lock:
             if self._in_flight.get(key) is event:
                 del self._in_flight[key]
+            self.ended += 1
         event.set()
 
     def __len__(self) -> int:
@@ -87,6 +96,7 @@ def coalesced(
 def _coalesced(
     flights: SingleFlight, key: Hashable, flow: Flow[T], make_flow: Callable[[], Flow[T]]
 ) -> Generator[Any, Any, T]:
+    ended = flights.ended  # before the flow's cache lookup (an int read: no lock)
     try:
         step = next(flow)
     except StopIteration as stop:
@@ -97,6 +107,13 @@ def _coalesced(
         event.wait()
         return (yield from make_flow())
     try:
+        if flights.ended != ended:  # a leader left during our lookup: it may be stale
+            flow.close()
+            flow = make_flow()
+            try:
+                step = next(flow)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
         return (yield from _resume(step, flow))
     finally:
         flights.leave(key, event)

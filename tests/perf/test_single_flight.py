@@ -156,6 +156,52 @@ def test_on_behalf_of_stampede_sends_one_request() -> None:
     assert all("access_token" in r for r in results)
 
 
+def test_a_lookup_that_straddles_the_leaders_write_is_redone() -> None:
+    """Caller B's access-token lookup misses while leader A waits for its response; A then
+    caches the tokens and leaves before B joins: B must look again, not redeem the
+    refresh token A just cached (it did, once in a long run: two requests)."""
+    a_may_answer = threading.Event()
+    a_done = threading.Event()
+
+    class GatedServer(SlowServer):
+        def post(self, *args: Any, **kwargs: Any) -> _Response:
+            if threading.current_thread().name == "A":
+                assert a_may_answer.wait(5)
+            return super().post(*args, **kwargs)
+
+    server = GatedServer(delay=0)
+    app = _app(server)
+    cache = app.token_cache
+    real_search = cache.search
+
+    def search(credential_type: str, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "B" and credential_type == "RefreshToken":
+            assert a_done.wait(5)  # B is preempted between its two lookups
+        found = list(real_search(credential_type, *args, **kwargs))
+        if threading.current_thread().name == "B" and credential_type == "AccessToken":
+            a_may_answer.set()  # B's access-token lookup missed
+        return iter(found)
+
+    cache.search = search  # type: ignore[method-assign]
+    results: dict[str, Any] = {}
+
+    def call(name: str) -> None:
+        results[name] = app.acquire_token_on_behalf_of("incoming-token", ["api://down/.default"])
+        if name == "A":
+            a_done.set()
+
+    a = threading.Thread(target=call, args=("A",), name="A")
+    a.start()
+    b = threading.Thread(target=call, args=("B",), name="B")
+    b.start()
+    a.join(10)
+    b.join(10)
+    assert [post.get("grant_type") for post in server.posts] == [
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    ]
+    assert results["B"]["token_source"] == "cache"
+
+
 def test_single_flight_leader_and_followers() -> None:
     flights = SingleFlight()
     leader, event = flights.join("k")
