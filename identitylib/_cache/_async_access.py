@@ -16,6 +16,10 @@ code that calls ``TokenCache.access()`` gets:
 * in a worker thread started by ``identitylib.aio`` (see :func:`bridge_to`), a context
   that runs the async access on the event loop and waits for it;
 * anywhere else, :class:`TypeError`: a blocking API cannot await the hooks.
+
+Hooks may use ``asyncio.to_thread``: the worker threads of ``identitylib.aio`` that wait
+for accesses on the loop (see :func:`bridge_to`) come from a pool of their own, never
+from the loop's default executor, so they cannot starve such hooks of threads.
 """
 
 from __future__ import annotations
@@ -70,7 +74,8 @@ def bridge_to(loop: asyncio.AbstractEventLoop) -> None:
     _BRIDGE_LOOP.set(loop)
 
 
-def _lock_of(cache: TokenCache) -> asyncio.Lock:
+def access_lock(cache: TokenCache) -> asyncio.Lock:
+    """The lock that keeps the async accesses of ``cache`` on the running loop apart."""
     loop = asyncio.get_running_loop()
     locks = _LOCKS.setdefault(loop, {})
     lock = locks.get(id(cache))
@@ -98,7 +103,7 @@ async def _async_access(
     if is_open_here(cache):
         yield None
         return
-    async with _lock_of(cache):
+    async with access_lock(cache):
         access = CacheAccess(
             cache=cache,
             partition_key=partition_key,

@@ -161,18 +161,14 @@ class PersistedTokenCache(SerializableTokenCache):
     def on_before_access(self, access: CacheAccess) -> None:
         """Reload if the store changed; changes made until ``on_after_access`` are
         written once, at its end."""
-        if self._depth == 0:
-            self._reload_quietly()
         super().on_before_access(access)
-        self._depth += 1  # The cache lock is held until on_after_access.
+        self._open_access()  # The cache lock is held until on_after_access.
 
     def on_after_access(self, access: CacheAccess) -> None:
         try:
             super().on_after_access(access)
         finally:
-            self._depth -= 1
-            if self._depth == 0 and self._journal:
-                self.flush()
+            self._close_access()
 
     # ----------------------------------------------------------------- writes
 
@@ -214,9 +210,30 @@ class PersistedTokenCache(SerializableTokenCache):
             try:
                 yield
             finally:
-                self._depth -= 1
-                if self._depth == 0 and self._journal:
-                    self.flush()
+                self._close_access()
+
+    # An access (or batch) is open while ``_depth`` > 0: lookups do not reload, changes
+    # are only journaled, and the outermost one writes them when it ends. ``_depth`` only
+    # changes with the cache lock held.
+
+    def _open_access(self) -> None:
+        """Start an access: reload first if none is open and the store changed."""
+        with self._lock:
+            if self._depth == 0:
+                self._reload_quietly()
+            self._depth += 1
+
+    def _close_access(self) -> None:
+        """End an access (or batch): the outermost one writes the pending changes."""
+        with self._lock:
+            self._depth -= 1
+            self._write_if_idle()
+
+    def _write_if_idle(self) -> None:
+        """Write the pending changes, unless an access or batch is open."""
+        with self._lock:
+            if self._depth == 0 and self._journal:
+                self.flush()
 
     # -------------------------------------------------------------- machinery
     # Everything below runs with the cache lock (self._lock) held.

@@ -6,12 +6,14 @@ flows, authority layer and token cache; see ``docs/async.md``.
 
 from ._application import ClientApplication, ConfidentialClientApplication, PublicClientApplication
 from ._managed_identity import ManagedIdentityClient
+from ._persisted_cache import PersistedTokenCache
 from ._redis_cache import RedisTokenCache
 
 __all__ = [
     "ClientApplication",
     "ConfidentialClientApplication",
     "ManagedIdentityClient",
+    "PersistedTokenCache",
     "PublicClientApplication",
     "RedisTokenCache",
 ]

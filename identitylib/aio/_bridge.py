@@ -13,7 +13,9 @@ A sync application object's methods validate their arguments, build a flow and h
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Coroutine, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from contextvars import ContextVar
 from typing import Any, Callable, Generic, Optional, TypeVar, Union
@@ -119,7 +121,23 @@ async def call_in_thread(
         bridge_to(loop)  # cache accesses with coroutine hooks run on the loop too
         return method(*args, **kwargs)
 
-    return await asyncio.to_thread(work)
+    return await in_worker(work)
+
+
+#: Threads that run sync methods and wait for the event loop (see :func:`in_worker`).
+WORKERS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="identitylib-aio")
+
+
+async def in_worker(work: Callable[[], T]) -> T:
+    """Run ``work`` in a thread of :data:`WORKERS`, with a copy of this context.
+
+    Not the loop's default executor: these threads wait for work on the event loop (token
+    requests, cache hooks), and that work may itself need the default executor
+    (``asyncio.to_thread`` in a cache hook); sharing it could deadlock.
+    """
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    return await loop.run_in_executor(WORKERS, context.run, work)
 
 
 def hooks_block(cache: Any) -> bool:

@@ -23,7 +23,7 @@ from identitylib._transport._async import AsyncTransport, import_httpx
 from identitylib._transport._policy import NO_RETRY
 from identitylib._transport._throttle import NoThrottle
 
-from ._bridge import hooks_block
+from ._bridge import hooks_block, in_worker
 from ._flight import SingleFlight
 
 #: The event loop that the worker thread of one acquisition sends its requests on.
@@ -108,7 +108,7 @@ class ManagedIdentityClient:
                 resource=resource, claims_challenge=claims_challenge
             )
 
-        return await asyncio.to_thread(work)
+        return await in_worker(work)
 
     async def acquire_token_for_client(
         self, *, resource: str, claims_challenge: Optional[str] = None

@@ -413,3 +413,31 @@ def test_a_worker_thread_access_runs_the_hooks_on_the_loop() -> None:
     assert run(main()) == ["ok", "store down", "write failed"]
     assert set(hook_threads) == {threading.get_ident()}
     assert len(hook_threads) == 5  # before+after, before (failed), before+after (failed)
+
+
+def test_hooks_may_use_to_thread_while_workers_wait_on_them(
+    emu: Emulator, mi_env: pytest.MonkeyPatch
+) -> None:
+    """Many managed identity misses at once: each waits in an aio worker thread for a cache
+    access on the loop, whose hook needs the loop's default executor. The aio workers
+    come from a pool of their own, so the hooks always get a thread."""
+    for name, value in managed_identity_environment(emu, "app_service").items():
+        mi_env.setenv(name, value)
+
+    async def before(access: CacheAccess) -> None:
+        await asyncio.to_thread(threading.Event().wait, 0.001)  # a blocking driver
+
+    cache = identitylib.TokenCache(before_access=before)
+
+    async def main() -> list[dict[str, Any]]:
+        async with aio.ManagedIdentityClient(
+            identitylib.SystemAssignedManagedIdentity(), token_cache=cache
+        ) as client:
+            calls = [
+                client.acquire_token_for_client(resource=f"https://r{i}.example.com")
+                for i in range(40)
+            ]
+            return list(await asyncio.wait_for(asyncio.gather(*calls), 60))
+
+    results = run(main())
+    assert all("access_token" in result for result in results)
