@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from ._token_cache import TokenCache
 
 
+#: The TypeError of a blocking call on a cache whose hooks are coroutines.
+NEEDS_AIO = (
+    "This token cache's access hooks are coroutines: use it with the identitylib.aio "
+    "applications (a blocking call cannot await them)"
+)
+
+
 @dataclass(frozen=True)
 class CacheAccess:
     """What the library is about to do (or just did) with a cache."""

@@ -37,7 +37,7 @@ from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Optional
 
-from ._access import CacheAccess
+from ._access import NEEDS_AIO, CacheAccess
 
 if TYPE_CHECKING:
     from ._token_cache import TokenCache
@@ -53,10 +53,6 @@ _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.L
     weakref.WeakKeyDictionary()
 )
 
-NEEDS_AIO = (
-    "This token cache's access hooks are coroutines: use it with the identitylib.aio "
-    "applications (a blocking call cannot await them)"
-)
 
 
 def has_async_hooks(cache: Any) -> bool:

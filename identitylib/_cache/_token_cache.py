@@ -22,7 +22,6 @@ from typing import Any, Callable, Optional
 from identitylib._log import get_logger, redact
 
 from ._access import AccessHook, CacheAccess
-from ._async_access import blocking_access, open_async_access
 from ._bounded import new_bound
 from ._event import seconds, writes_for_event
 from ._keys import AuthorityType, CredentialType, KeyMaker, default_key_makers
@@ -394,7 +393,9 @@ class TokenCache:
         For a cache with sync hooks the block holds the cache's thread lock, so keep it
         short and free of awaits; with async hooks it holds an ``asyncio.Lock``.
         """
-        if self.has_async_hooks:
+        if self._async_hooks:
+            from ._async_access import open_async_access  # asyncio: only when needed
+
             return open_async_access(self, partition_key, client_id, is_app_cache)
         return _sync_as_async(self.access(partition_key, client_id, is_app_cache))
 
@@ -423,6 +424,8 @@ class TokenCache:
         accesses or in a worker thread of ``identitylib.aio`` (see ``_async_access.py``).
         """
         if self._async_hooks:
+            from ._async_access import blocking_access  # asyncio: only when needed
+
             return blocking_access(self, partition_key, client_id, is_app_cache)
         if (
             self._before_access is None

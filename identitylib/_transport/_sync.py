@@ -28,7 +28,7 @@ import requests
 import requests.adapters
 import urllib3
 
-from identitylib._cache._async_access import NEEDS_AIO
+from identitylib._cache._access import NEEDS_AIO
 from identitylib._log import get_logger, safe_url
 from identitylib._protocol._messages import (
     WAITED,

@@ -13,7 +13,7 @@ import asyncio
 from typing import Any, Optional, TypeVar
 
 from identitylib._cache._access import CacheAccess
-from identitylib._cache._async_access import NEEDS_AIO
+from identitylib._cache._access import NEEDS_AIO
 from identitylib._redis._cache import RedisTokenCache as _SyncRedisTokenCache
 from identitylib._redis._plan import run_plan_async
 

@@ -1,0 +1,30 @@
+"""``import identitylib`` stays light: heavy modules load when a feature needs them.
+
+Import time is measured by bench/run.py (workload 9); this checks what is imported, in a
+fresh interpreter, so that a stray top-level import is caught by the test suite.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+DEFERRED = ("asyncio", "cryptography", "jwt", "httpx", "redis", "msal_extensions", "msgspec")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import identitylib",
+        "import identitylib; identitylib.ConfidentialClientApplication('c', 's', "
+        "authority='https://login.microsoftonline.com/contoso.onmicrosoft.com')",
+    ],
+)
+def test_importing_the_package_defers_heavy_modules(statement: str) -> None:
+    code = f"import sys; {statement}; print(' '.join(m for m in {DEFERRED!r} if m in sys.modules))"
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert output.stdout.strip() == ""
