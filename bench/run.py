@@ -563,6 +563,9 @@ def w7_threads(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
     blob = serialized_app_token_cache(CLIENT_ID, [(tenant_id(0), cc_scope(s)) for s in range(10)])
     seconds = 1.0 if b.rounds > 1 else 0.3
     tput: dict[str, dict[str, list[float]]] = {n: {"single": [], "multi": []} for n in libs}
+    # 16 threads against 1 thread of the same library: measured in back-to-back pairs
+    # (a slower stretch of a shared VM then affects both of a pair), three pairs a round.
+    paired: dict[str, list[float]] = {n: [] for n in libs}
     for r in range(b.rounds):
         for name in libs if r % 2 == 0 else list(reversed(list(libs))):
             lib = libs[name]
@@ -574,19 +577,32 @@ def w7_threads(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
                 token_cache=fresh_cache(lib, blob),
             )
             app.acquire_token_for_client([cc_scope(0)])
-            for threads, key in ((1, "single"), (16, "multi")):
-                tput[name][key].append(_throughput(app, threads, seconds))
+            for _ in range(3):
+                single = _throughput(app, 1, seconds)
+                multi = _throughput(app, 16, seconds)
+                tput[name]["single"].append(single)
+                tput[name]["multi"].append(multi)
+                paired[name].append(multi / single)
+    baseline = [
+        _calls_per_second(_trivial, 16, seconds) / _calls_per_second(_trivial, 1, seconds)
+        for _ in range(3 * b.rounds)
+    ]
+    out.notes.append(
+        f"16 threads: the interpreter's own bound on this machine (a trivial function, "
+        f"no library) is {median(baseline):.2f}x its 1-thread throughput"
+    )
     for key, label in (("single", "1 thread"), ("multi", "16 threads")):
         m = median(tput["msal"][key])
         o = median(tput["identitylib"][key])
         row = Row("7 cache hits throughput", label, "", "calls/s", m, o)
         if key == "multi":
-            own_single = median(tput["identitylib"]["single"])
+            own = median(paired["identitylib"])  # median of the pairs' 16-thread/1-thread
             row.target = ">= 3x msal and >= 0.8x own 1-thread"
-            row.met = o >= 3 * m and o >= 0.8 * own_single
+            row.met = o >= 3 * m and own >= 0.8
             out.notes.append(
-                f"16 threads: identitylib {o:,.0f} calls/s = {o / own_single:.2f}x its 1-thread, "
-                f"{o / m:.2f}x msal's 16 threads"
+                f"16 threads: identitylib {o:,.0f} calls/s = {own:.2f}x its 1-thread (median "
+                f"of {len(paired['identitylib'])} back-to-back pairs; msal: "
+                f"{median(paired['msal']):.2f}x), {o / m:.2f}x msal's 16 threads"
             )
         out.rows.append(row)
     # Cold stampede: 50 threads, same scope, server takes 50 ms.
@@ -645,6 +661,16 @@ def w7_threads(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
 
 
 def _throughput(app: Any, threads: int, seconds: float) -> float:
+    """Calls/s of ``app.acquire_token_for_client`` on 10 cached scopes, from ``threads``."""
+    return _calls_per_second(app.acquire_token_for_client, threads, seconds)
+
+
+def _trivial(scopes: list[str]) -> dict[str, Any]:
+    """As much Python as a cache hit, minus the library: the GIL baseline's workload."""
+    return {"access_token": scopes[0], "token_type": "Bearer", "expires_in": 3599}
+
+
+def _calls_per_second(call: Callable[[list[str]], Any], threads: int, seconds: float) -> float:
     stop = threading.Event()
     counts = [0] * threads
     scopes = [[cc_scope(s)] for s in range(10)]
@@ -653,7 +679,6 @@ def _throughput(app: Any, threads: int, seconds: float) -> float:
     def worker(k: int) -> None:
         barrier.wait()
         n = 0
-        call = app.acquire_token_for_client
         while not stop.is_set():
             for s in scopes:
                 call(s)
