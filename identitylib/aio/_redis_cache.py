@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Optional, TypeVar
 
-from identitylib._cache._access import CacheAccess
-from identitylib._cache._access import NEEDS_AIO
+from identitylib._cache._access import NEEDS_AIO, CacheAccess
 from identitylib._redis._cache import RedisTokenCache as _SyncRedisTokenCache
 from identitylib._redis._plan import run_plan_async
 
