@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
-from identitylib._log import get_logger, safe_url
+from identitylib._log import get_logger
 from identitylib._protocol._messages import (
     WAITED,
     CacheHook,
@@ -211,12 +211,6 @@ class AsyncTransport:
         """Send one request (throttled, retried per the policy); return its normalised response."""
         replay = await self._check_throttle(request)
         if replay is not None:
-            logger.info(
-                "HTTP %s %s answered locally: the identical request failed moments ago (HTTP %s)",
-                request.method,
-                safe_url(request.url),
-                replay.status_code,
-            )
             return replay
         policy = self._policy
         attempt = 1

@@ -135,12 +135,6 @@ class SyncTransport:
         """Send one request (throttled, retried) and return its normalised response."""
         replay = self.throttle.check(request)
         if replay is not None:
-            logger.info(
-                "HTTP %s %s answered locally: the identical request failed moments ago (HTTP %s)",
-                request.method,
-                safe_url(request.url),
-                replay.status_code,
-            )
             return replay
         attempt = 1
         while True:

@@ -35,7 +35,7 @@ import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Callable, Optional
 
-from identitylib._log import get_logger
+from identitylib._log import get_logger, safe_url
 from identitylib._protocol._messages import HttpRequest, HttpResponse
 
 from ._policy import header, parse_retry_after
@@ -152,6 +152,13 @@ class Throttle:
         response = _from_record(record, now)
         if response is None and record is not None:
             self._forget(store, key)
+        if response is not None:
+            logger.info(
+                "HTTP %s %s answered locally: the identical request failed moments ago (HTTP %s)",
+                request.method,
+                safe_url(request.url),
+                response.status_code,
+            )
         return response
 
     def record(self, request: HttpRequest, response: HttpResponse) -> None:
