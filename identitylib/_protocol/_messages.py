@@ -11,13 +11,19 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class HttpRequest:
-    """An HTTP request a flow wants sent. ``data`` is form-encoded by the transport."""
+    """An HTTP request a flow wants sent. ``data`` is form-encoded by the transport.
+
+    ``one_time``: the request carries a credential the server accepts once (an authorization
+    code, a refresh token that may rotate). A transport never sends such a request again once
+    the server may have read it (see ``_transport/_policy.py``).
+    """
 
     method: str
     url: str
     params: Mapping[str, str] | None = None
     data: Mapping[str, str] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    one_time: bool = False
 
 
 @dataclass(frozen=True)

@@ -45,11 +45,24 @@ def form_fields(*parts: Mapping[str, object] | None) -> dict[str, str]:
     return merged
 
 
+#: Grants whose request carries a credential the server accepts once, so the request is never
+#: sent twice (RFC 6749 §4.1.2: a code is single use; §10.4: refresh tokens may rotate).
+#: A device-code poll also sends ``code`` (MSAL's duplicate of ``device_code``): not one-time.
+ONE_TIME_GRANTS = frozenset({"authorization_code", "refresh_token"})
+
+
 def token_request(
     token_endpoint: str, fields: Mapping[str, str], headers: Mapping[str, str]
 ) -> HttpRequest:
-    """A POST of form ``fields`` to the token endpoint."""
-    return HttpRequest("POST", token_endpoint, data=dict(fields), headers=dict(headers))
+    """A POST of form ``fields`` to the token endpoint (``one_time`` for the grants of
+    :data:`ONE_TIME_GRANTS`)."""
+    return HttpRequest(
+        "POST",
+        token_endpoint,
+        data=dict(fields),
+        headers=dict(headers),
+        one_time=fields.get("grant_type") in ONE_TIME_GRANTS,
+    )
 
 
 #: ``data["token_type"]`` of an SSH certificate request.

@@ -16,11 +16,12 @@ import asyncio
 import contextlib
 import os
 import ssl
+import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
-from identitylib._log import get_logger
+from identitylib._log import get_logger, safe_url
 from identitylib._protocol._messages import (
     WAITED,
     CacheHook,
@@ -30,9 +31,21 @@ from identitylib._protocol._messages import (
     Step,
     Wait,
 )
+from identitylib._protocol._token_response import MAX_BODY
 
+from ._bounds import (
+    DEFAULT_TIMEOUT,
+    BodyReader,
+    Clock,
+    Deadline,
+    Fed,
+    Timeout,
+    deadline_for,
+    late_message,
+    split_timeout,
+)
 from ._policy import DEFAULT_RETRY_POLICY, ErrorKind, RetryPolicy
-from ._sync import DEFAULT_TIMEOUT, SyncTransport
+from ._sync import SyncTransport
 from ._throttle import Throttle
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,8 +53,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = get_logger(__name__)
 T = TypeVar("T")
-
-Timeout = Union[float, tuple[float, float], None]
 
 _MISSING_HTTPX = (
     "identitylib.aio needs httpx: pip install 'identitylib[async]' (or pip install httpx)"
@@ -88,16 +99,15 @@ def classify_httpx_error(exc: BaseException) -> ErrorKind:
     cause = exc.__cause__ or exc.__context__
     if isinstance(cause, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return "other"  # a TLS failure would fail again
-    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)):
-        return "connect"
+    if isinstance(
+        exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+    ):
+        return "connect"  # the request never left
     if isinstance(exc, httpx.TimeoutException):
         return "read"
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        return "dropped"  # the server may have read the request
     return "other"
-
-
-def _response_of(raw: Any) -> HttpResponse:
-    headers = {str(k).lower(): str(v) for k, v in raw.headers.items()}
-    return HttpResponse(int(raw.status_code), raw.text, headers)
 
 
 class AsyncTransport:
@@ -108,7 +118,11 @@ class AsyncTransport:
     loop with ``verify``, ``proxies`` and ``timeout`` (default :data:`DEFAULT_TIMEOUT`),
     and retries as :data:`~identitylib._transport._policy.DEFAULT_RETRY_POLICY` says.
     Token POSTs never follow redirects; GETs (discovery) do, unless ``follow_redirects``
-    is False.
+    is False. Bodies are streamed and cut at ``max_body`` bytes, with an app's client too;
+    with identitylib's own client the body of an attempt must arrive within the read
+    timeout, and the whole request (retries and their waits included) within ``deadline``
+    seconds (default: :func:`~identitylib._transport._bounds.deadline_for` the timeout),
+    exactly as with the blocking transport (``_bounds.py`` is shared).
 
     ``throttle`` answers an identical failing token POST locally for a while, exactly as
     :class:`~identitylib._transport._sync.SyncTransport` does (see ``_throttle.py``), with
@@ -129,6 +143,10 @@ class AsyncTransport:
         trust_env: bool = True,
         follow_redirects: bool = True,
         throttle: Optional[Throttle] = None,
+        max_body: int = MAX_BODY,
+        deadline: Optional[float] = None,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         httpx = import_httpx()
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
@@ -137,6 +155,14 @@ class AsyncTransport:
         self._verify = ssl_context(verify) if http_client is None else verify
         self._proxies = dict(proxies or {})
         self._timeout = httpx_timeout(timeout)
+        bounds: Timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        self._read_timeout = split_timeout(bounds)[1] if http_client is None else None
+        self._deadline: Optional[float] = None
+        if http_client is None:
+            self._deadline = deadline_for(timeout) if deadline is None else deadline
+        self.max_body = max_body
+        self._clock = clock
+        self._sleep = sleep
         self._policy = retry_policy if http_client is None else None
         if self._policy is None and http_client is None:
             self._policy = DEFAULT_RETRY_POLICY
@@ -174,25 +200,43 @@ class AsyncTransport:
             self._clients[loop] = client
         return client
 
-    async def _send_once(self, request: HttpRequest) -> HttpResponse:
+    async def _send_once(self, request: HttpRequest, deadline: Deadline) -> HttpResponse:
+        left = deadline.cap(None)
+        if left is None:
+            return await self._stream(request, deadline)
+        try:
+            # The whole attempt (connect, headers, body) within the time left: a server that
+            # drips its headers is bounded here as well.
+            return await asyncio.wait_for(self._stream(request, deadline), max(left, 0.001))
+        except asyncio.TimeoutError:
+            httpx = import_httpx()
+            raise httpx.ReadTimeout(late_message(self._deadline or 0.0)) from None
+
+    async def _stream(self, request: HttpRequest, deadline: Deadline) -> HttpResponse:
         client = self._client()
         follow = self._follow and request.method == "GET"
-        if request.method == "POST":
-            raw = await client.post(
-                request.url,
-                params=dict(request.params) if request.params else None,
-                data=dict(request.data or {}),
-                headers=dict(request.headers),
-                follow_redirects=False,
-            )
-        else:
-            raw = await client.get(
-                request.url,
-                params=dict(request.params) if request.params else None,
-                headers=dict(request.headers),
-                follow_redirects=follow,
-            )
-        return _response_of(raw)
+        outgoing = client.build_request(
+            request.method,
+            request.url,
+            params=dict(request.params) if request.params else None,
+            data=dict(request.data or {}) if request.method == "POST" else None,
+            headers=dict(request.headers),
+        )
+        raw = await client.send(outgoing, stream=True, follow_redirects=follow)
+        try:
+            reader = BodyReader(self.max_body, deadline.body_until(self._read_timeout), self._clock)
+            async for chunk in raw.aiter_bytes():
+                fed = reader.feed(chunk)
+                if fed is Fed.FULL:
+                    break
+                if fed is Fed.LATE:
+                    httpx = import_httpx()
+                    raise httpx.ReadTimeout(late_message(self._read_timeout or 0.0))
+        finally:
+            await raw.aclose()
+        return reader.response(
+            int(raw.status_code), raw.headers.multi_items(), raw.charset_encoding, request.url
+        )
 
     # The throttle decides what it remembers; its http_cache (maybe a shelve) is touched
     # in a worker thread. The in-memory store is a dict behind a briefly held lock: inline.
@@ -213,14 +257,21 @@ class AsyncTransport:
         if replay is not None:
             return replay
         policy = self._policy
+        deadline = Deadline.after(self._deadline, self._clock)
         attempt = 1
         while True:
             try:
-                response = await self._send_once(request)
+                response = await self._send_once(request, deadline)
             except Exception as exc:
                 if policy is None:
                     raise
-                decision = policy.after_error(request.method, classify_httpx_error(exc), attempt)
+                decision = policy.after_error(
+                    request.method,
+                    classify_httpx_error(exc),
+                    attempt,
+                    one_time=request.one_time,
+                    time_left=deadline.left(),
+                )
                 if not decision.retry:
                     raise
             else:
@@ -228,15 +279,20 @@ class AsyncTransport:
                     await self._record_throttle(request, response)
                     return response
                 decision = policy.after_response(
-                    request.method, response.status_code, response.headers, attempt
+                    request.method,
+                    response.status_code,
+                    response.headers,
+                    attempt,
+                    one_time=request.one_time,
+                    time_left=deadline.left(),
                 )
                 if not decision.retry:
                     # The final answer (retries done) is what the throttle may remember.
                     await self._record_throttle(request, response)
                     return response
-            logger.debug("Retrying %s %s in %.2f s: %s", request.method, request.url,
+            logger.debug("Retrying %s %s in %.2f s: %s", request.method, safe_url(request.url),
                          decision.wait, decision.reason)  # fmt: skip
-            await asyncio.sleep(decision.wait)
+            await self._sleep(decision.wait)
             attempt += 1
 
     async def aclose(self) -> None:

@@ -26,34 +26,46 @@ API:
 
 * ``RetryPolicy(retries=1, backoff=0.5, jitter=0.5, max_retry_after=30.0,
   retry_methods=frozenset({"GET", "POST"}))``
-* ``after_response(method, status, headers, attempt, *, now=None, uniform=random.uniform)``
-  → :class:`Decision` for an HTTP answer. ``headers`` is any mapping (names compared
-  case-insensitively); ``attempt`` is 1 for the first try; ``now`` (epoch seconds) is used
-  for a ``Retry-After`` given as an HTTP date.
-* ``after_error(method, kind, attempt, *, uniform=random.uniform)`` → :class:`Decision` for
-  an exception, which the transport first sorts into an :class:`ErrorKind`:
-  ``"connect"`` (the connection could not be made or was dropped), ``"read"`` (the server
-  accepted the request and then stalled past the read timeout) or ``"other"``.
+* ``after_response(method, status, headers, attempt, *, one_time=False, time_left=inf,
+  now=None, uniform=random.uniform)`` → :class:`Decision` for an HTTP answer. ``headers``
+  is any mapping (names compared case-insensitively); ``attempt`` is 1 for the first try;
+  ``one_time`` says the request carries a credential that may be used once (an
+  authorization code, a refresh token: :attr:`HttpRequest.one_time`); ``time_left`` is what
+  is left of the request's deadline; ``now`` (epoch seconds) is used for a ``Retry-After``
+  given as an HTTP date.
+* ``after_error(method, kind, attempt, *, one_time=False, time_left=inf, uniform=...)`` →
+  :class:`Decision` for an exception, which the transport first sorts into an
+  :class:`ErrorKind`: ``"connect"`` (the request never left: nothing listens, the
+  connection or a proxy could not be set up, connect timeout), ``"dropped"`` (the
+  connection broke after the request may have been sent), ``"read"`` (the server took the
+  request and then stalled past the read timeout) or ``"other"`` (TLS failures, bugs).
 * :class:`Decision` has ``retry`` (bool), ``wait`` (seconds to sleep before the retry) and
   ``reason`` (for logs).
 * :func:`parse_retry_after` turns a ``Retry-After`` header (delta seconds or an HTTP date)
   into seconds.
-* :func:`classify_requests_error` sorts exceptions of ``requests`` into kinds.
 
-Rules of :data:`DEFAULT_RETRY_POLICY`:
+Rules of :data:`DEFAULT_RETRY_POLICY` (the line urllib3's ``Retry`` draws between what
+may and may not be sent twice):
 
 * At most ``retries`` (1) retry per request, so at most two attempts.
-* Connection errors are retried, for GET and POST alike: a request that never reached the
-  server is safe to repeat. TLS failures are not (they would fail again) and neither are
-  read timeouts: a server that stalled once would double the time the app waits.
-* HTTP 5xx and 429 are retried, for GET and POST alike. Token requests to Entra ID and
-  OIDC providers are idempotent for practical purposes: repeating one that failed with a
-  5xx at worst fails again (a redeemed authorization code answers ``invalid_grant``).
+* A request that **never left** (``"connect"``) is retried, for GET and POST alike.
+* A server that says it did not act, ``429`` or ``503`` **with** ``Retry-After``, is
+  retried for every request.
+* After a **dropped connection** or **another 5xx** (or a 429 without ``Retry-After``) the
+  server may have used what it was sent: only requests without a one-time credential are
+  retried (client credentials, on-behalf-of, device-code polls, discovery, managed
+  identity). A refresh token or an authorization code is never sent twice: a provider that
+  detects refresh-token reuse (Okta, Auth0, Keycloak, oidc-provider) would revoke the
+  user's whole token family, and a re-sent code turns the real error into
+  ``invalid_grant``.
+* Read timeouts and TLS failures are not retried: a server that stalled once would double
+  the time the app waits, and a TLS failure would fail again.
 * The wait is ``backoff`` seconds times a random factor in ``[1, 1 + jitter]``, so that
   many clients failing together do not come back together. A ``Retry-After`` header longer
   than that replaces it, up to ``max_retry_after`` seconds; when the server asks for more
-  than ``max_retry_after`` the answer is returned at once, without waiting and without a
-  retry (an app should not hang for minutes inside a token call).
+  than ``max_retry_after``, or for more than the request's deadline leaves, the answer is
+  returned at once, without waiting and without a retry (an app should not hang for
+  minutes inside a token call).
 * Other statuses (2xx, 3xx, 4xx other than 429) are final.
 """
 
@@ -68,7 +80,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal, Optional
 
 #: What went wrong when an attempt raised instead of answering.
-ErrorKind = Literal["connect", "read", "other"]
+ErrorKind = Literal["connect", "dropped", "read", "other"]
 
 Uniform = Callable[[float, float], float]
 
@@ -83,6 +95,9 @@ class Decision:
 
 
 STOP = Decision(False)
+
+#: Seconds an attempt needs at the least: a retry that would leave less is not made.
+MIN_ATTEMPT_TIME = 0.5
 
 
 def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
@@ -155,6 +170,8 @@ class RetryPolicy:
         headers: Mapping[str, str] | None,
         attempt: int,
         *,
+        one_time: bool = False,
+        time_left: float = math.inf,
         now: Optional[float] = None,
         uniform: Uniform = random.uniform,
     ) -> Decision:
@@ -163,8 +180,13 @@ class RetryPolicy:
             return STOP
         if not self._may_retry(method, attempt):
             return Decision(False, reason=f"HTTP {status}, no retries left")
-        wait = self._backoff(attempt, uniform)
         retry_after = parse_retry_after(header(headers, "retry-after"), now)
+        not_acted_on = status in (429, 503) and retry_after is not None
+        if one_time and not not_acted_on:
+            return Decision(
+                False, reason=f"HTTP {status}: a one-time credential is never sent twice"
+            )
+        wait = self._backoff(attempt, uniform)
         if retry_after is not None:
             if retry_after > self.max_retry_after:
                 return Decision(
@@ -173,15 +195,38 @@ class RetryPolicy:
                     f"more than the {self.max_retry_after:.0f} s cap",
                 )
             wait = max(wait, retry_after)
-        return Decision(True, wait, f"HTTP {status}")
+        return self._within(time_left, Decision(True, wait, f"HTTP {status}"))
 
     def after_error(
-        self, method: str, kind: ErrorKind, attempt: int, *, uniform: Uniform = random.uniform
+        self,
+        method: str,
+        kind: ErrorKind,
+        attempt: int,
+        *,
+        one_time: bool = False,
+        time_left: float = math.inf,
+        uniform: Uniform = random.uniform,
     ) -> Decision:
         """Whether to retry after an attempt raised an error of ``kind``."""
-        if kind != "connect" or not self._may_retry(method, attempt):
+        if not self._may_retry(method, attempt):
             return STOP
-        return Decision(True, self._backoff(attempt, uniform), "connection error")
+        if kind == "connect":
+            decision = Decision(True, self._backoff(attempt, uniform), "connection error")
+        elif kind == "dropped" and not one_time:
+            decision = Decision(True, self._backoff(attempt, uniform), "connection dropped")
+        else:
+            return STOP
+        return self._within(time_left, decision)
+
+    @staticmethod
+    def _within(time_left: float, decision: Decision) -> Decision:
+        # A retry is worth making only if some time is left once the wait is over.
+        if decision.wait + MIN_ATTEMPT_TIME > time_left:
+            return Decision(
+                False,
+                reason=f"{decision.reason}; the request's deadline leaves no time to retry",
+            )
+        return decision
 
 
 #: The policy identitylib's transports use unless told otherwise.
@@ -189,22 +234,3 @@ DEFAULT_RETRY_POLICY = RetryPolicy()
 
 #: A policy that never retries (for tests and for callers that retry themselves).
 NO_RETRY = RetryPolicy(retries=0)
-
-
-def classify_requests_error(exc: BaseException) -> ErrorKind:
-    """Sort an exception raised by ``requests`` (or urllib3) into an :data:`ErrorKind`."""
-    try:
-        import requests
-    except ImportError:  # pragma: no cover - requests is a dependency
-        return "other"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "other"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "connect"
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "read"
-    if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
-        return "connect"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "connect"
-    return "other"

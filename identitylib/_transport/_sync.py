@@ -8,21 +8,23 @@ Every request goes through the same steps:
    (:data:`DEFAULT_TIMEOUT` unless the app gave ``timeout=``), the app's ``verify=`` passed
    per request (so ``REQUESTS_CA_BUNDLE`` cannot override it), no redirects on POST, and
    the body streamed and cut at :data:`MAX_BODY` bytes (a longer body becomes an
-   ``invalid_response`` error result). A ``requests.Session`` given as ``http_client``
-   gets ``allow_redirects=False`` on POST as well; any other ``http_client`` is called
-   exactly as MSAL calls it (no ``timeout``, ``stream`` or ``verify`` keywords forced).
-3. **Retry** (``_policy.py``), with identitylib's own session: once, with jitter, after a
-   connection error, a 5xx or a 429, honouring ``Retry-After`` up to 30 s (a longer one
-   returns the answer at once). Retries sleep in small slices via ``time.sleep``. An app's
-   ``http_client`` is not retried (its retries are its own, as in msal) unless ``retry=``
-   is given.
+   ``invalid_response`` error result) within the read timeout and the request's deadline
+   (``_bounds.py``). A ``requests.Session`` given as ``http_client`` gets
+   ``allow_redirects=False`` on POST as well; any other ``http_client`` is called exactly as
+   MSAL calls it (no ``timeout``, ``stream`` or ``verify`` keywords forced).
+3. **Retry** (``_policy.py``), with identitylib's own session: once, with jitter, after an
+   error before the request left, a 429 or 503 with ``Retry-After``, and (only for requests
+   without a one-time credential) a dropped connection or another 5xx; never past the
+   request's deadline (:data:`DEFAULT_DEADLINE` in all). Retries sleep in small slices via
+   ``time.sleep``. An app's ``http_client`` is not retried (its retries are its own, as in
+   msal) unless ``retry=`` is given.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
-from typing import Any, Callable, Optional, TypeVar, Union
+from typing import Any, Callable, Optional, TypeVar
 
 import requests
 import requests.adapters
@@ -40,36 +42,91 @@ from identitylib._protocol._messages import (
 )
 from identitylib._protocol._token_response import MAX_BODY, TRUNCATED_HEADER
 
-from ._policy import DEFAULT_RETRY_POLICY, NO_RETRY, RetryPolicy, classify_requests_error
+from ._bounds import (
+    DEFAULT_DEADLINE,
+    DEFAULT_TIMEOUT,
+    BodyReader,
+    Clock,
+    Deadline,
+    Fed,
+    Timeout,
+    deadline_for,
+    late_message,
+    split_timeout,
+)
+from ._policy import DEFAULT_RETRY_POLICY, NO_RETRY, ErrorKind, RetryPolicy
 from ._throttle import Throttle
+
+__all__ = [
+    "DEFAULT_DEADLINE",
+    "DEFAULT_TIMEOUT",
+    "SyncTransport",
+    "Timeout",
+    "classify_requests_error",
+    "normalise_response",
+    "run_sync",
+]
 
 logger = get_logger(__name__)
 T = TypeVar("T")
 
-#: (connect, read) seconds. MSAL has no timeout; a stalled server must never hang an app.
-DEFAULT_TIMEOUT = (10.0, 30.0)
 #: Longest single sleep while waiting to retry (so a waiting thread stays responsive).
 SLEEP_SLICE = 0.25
 
-Timeout = Union[float, tuple[float, float], None]
 
-
-def _default_session(verify: Any, proxies: Mapping[str, str] | None) -> requests.Session:
+def _default_session(
+    verify: Any, proxies: Mapping[str, str] | None, trust_env: bool
+) -> requests.Session:
     session = requests.Session()
     # Connection retries are the transport's (with jitter, see _policy.py), not urllib3's.
     adapter = requests.adapters.HTTPAdapter(max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.verify = verify
+    session.trust_env = trust_env
     if proxies:
         session.proxies.update(proxies)
     return session
 
 
-def _read_timeout(timeout: Timeout) -> Optional[float]:
-    if isinstance(timeout, tuple):
-        return timeout[1]
-    return timeout
+def classify_requests_error(exc: BaseException) -> ErrorKind:
+    """Sort an exception raised by ``requests`` (or urllib3, or an app's ``http_client``)
+    into an :data:`~identitylib._transport._policy.ErrorKind`."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "other"  # a TLS failure would fail again
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.ProxyError)):
+        return "connect"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "read"
+    if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
+        return "connect" if _never_sent(exc) else "dropped"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "dropped"
+    return "other"
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """Whether the failure happened before the request left: no connection was made."""
+    seen: set[int] = set()
+    pending: list[Any] = [exc]
+    while pending:
+        error = pending.pop()
+        if not isinstance(error, BaseException) or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(
+            error,
+            (
+                urllib3.exceptions.NewConnectionError,  # refused, unreachable, no such host
+                urllib3.exceptions.ConnectTimeoutError,
+                ConnectionRefusedError,
+            ),
+        ):
+            return True
+        # requests wraps urllib3's error in args[0]; urllib3's MaxRetryError keeps .reason.
+        pending.extend(error.args)
+        pending.extend((getattr(error, "reason", None), error.__cause__, error.__context__))
+    return False
 
 
 def sleep_in_slices(seconds: float, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -91,7 +148,12 @@ class SyncTransport:
     ``proxies`` and ``timeout`` (default :data:`DEFAULT_TIMEOUT`). ``retry`` is the
     :class:`RetryPolicy` (default: :data:`DEFAULT_RETRY_POLICY` for the own session, none
     for an app's ``http_client``); ``http_cache`` keeps throttling records (in memory without it);
-    ``max_body`` caps response bodies read by the own session, in bytes.
+    ``max_body`` caps response bodies read by the own session, in bytes. ``deadline`` bounds
+    one request with the own session, every attempt and wait included (default: derived from
+    ``timeout`` by :func:`~identitylib._transport._bounds.deadline_for`, so
+    :data:`DEFAULT_DEADLINE` with the default timeout). ``follow_redirects=False`` refuses
+    redirects on GET too (the own session and a ``requests.Session``); ``trust_env=False``
+    makes the own session ignore proxy and CA settings of the environment.
     """
 
     def __init__(
@@ -105,10 +167,14 @@ class SyncTransport:
         http_cache: Optional[MutableMapping[Any, Any]] = None,
         max_body: int = MAX_BODY,
         sleep: Callable[[float], None] = time.sleep,
+        deadline: Optional[float] = None,
+        follow_redirects: bool = True,
+        trust_env: bool = True,
+        clock: Clock = time.monotonic,
     ) -> None:
         self._owns_client = http_client is None
         if http_client is None:
-            http_client = _default_session(verify, proxies)
+            http_client = _default_session(verify, proxies, trust_env)
         elif not (
             callable(getattr(http_client, "post", None))
             and callable(getattr(http_client, "get", None))
@@ -120,6 +186,9 @@ class SyncTransport:
         self.http_client = http_client
         self._verify = verify
         self._timeout: Timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        self._deadline: Optional[float] = deadline_for(timeout) if deadline is None else deadline
+        self._follow = follow_redirects
+        self._clock = clock
         # An app's own http_client is used as given (its retries are its own, as in msal
         # and as in the asyncio transport) unless a policy is passed explicitly.
         self.retry = (
@@ -136,15 +205,22 @@ class SyncTransport:
         replay = self.throttle.check(request)
         if replay is not None:
             return replay
+        deadline = Deadline.after(self._deadline if self._owns_client else None, self._clock)
         attempt = 1
         while True:
             try:
-                response = self.send_once(request)
+                response = self.send_once(request, deadline)
             except Exception as exc:
                 decision = self.retry.after_error(
-                    request.method, classify_requests_error(exc), attempt
+                    request.method,
+                    classify_requests_error(exc),
+                    attempt,
+                    one_time=request.one_time,
+                    time_left=deadline.left(),
                 )
                 if not decision.retry:
+                    if decision.reason:
+                        logger.info("Not retrying %s: %s", safe_url(request.url), decision.reason)
                     raise
                 logger.warning(
                     "HTTP %s %s failed (%s); retrying in %.2f s",
@@ -155,7 +231,12 @@ class SyncTransport:
                 )
             else:
                 decision = self.retry.after_response(
-                    request.method, response.status_code, response.headers, attempt
+                    request.method,
+                    response.status_code,
+                    response.headers,
+                    attempt,
+                    one_time=request.one_time,
+                    time_left=deadline.left(),
                 )
                 if not decision.retry:
                     if decision.reason:
@@ -172,16 +253,21 @@ class SyncTransport:
             sleep_in_slices(decision.wait, self._sleep)
             attempt += 1
 
-    def send_once(self, request: HttpRequest) -> HttpResponse:
-        """One attempt, no throttling and no retry."""
+    def send_once(
+        self, request: HttpRequest, deadline: Optional[Deadline] = None
+    ) -> HttpResponse:
+        """One attempt, no throttling and no retry, over by ``deadline`` (own session)."""
         kwargs: dict[str, Any] = {"params": request.params, "headers": dict(request.headers)}
+        follow = self._follow and request.method == "GET"
+        if deadline is None:
+            deadline = Deadline.after(self._deadline if self._owns_client else None, self._clock)
         if self._owns_client:
             # Passed per request so REQUESTS_CA_BUNDLE cannot override an explicit verify=.
-            kwargs["timeout"] = self._timeout
+            kwargs["timeout"] = deadline.timeout(self._timeout)
             kwargs["verify"] = self._verify
-            kwargs["allow_redirects"] = request.method == "GET"
+            kwargs["allow_redirects"] = follow
             kwargs["stream"] = True
-        elif isinstance(self.http_client, requests.Session) and request.method != "GET":
+        elif isinstance(self.http_client, requests.Session) and not follow:
             # requests would repost the form (client secret included) to a 307/308 target.
             kwargs["allow_redirects"] = False
         if request.method == "POST":
@@ -189,41 +275,26 @@ class SyncTransport:
         else:
             raw = self.http_client.get(request.url, **kwargs)
         if self._owns_client:
-            return self._read_capped(raw)
+            return self._read_bounded(raw, deadline)
         return normalise_response(raw)
 
-    def _read_capped(self, raw: requests.Response) -> HttpResponse:
-        """Read a streamed response, at most ``max_body`` bytes, within the read timeout."""
-        budget = _read_timeout(self._timeout)
-        deadline = None if budget is None else time.monotonic() + budget
-        chunks: list[bytes] = []
-        size = 0
-        truncated = False
+    def _read_bounded(self, raw: requests.Response, deadline: Deadline) -> HttpResponse:
+        """Read a streamed response: at most ``max_body`` bytes, within the read timeout of
+        this attempt and the request's deadline."""
+        reader = BodyReader(
+            self.max_body, deadline.body_until(split_timeout(self._timeout)[1]), self._clock
+        )
         try:
             for chunk in _chunks(raw):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > self.max_body:
-                    truncated = True
+                fed = reader.feed(chunk)
+                if fed is Fed.FULL:
                     break
-                if deadline is not None and time.monotonic() > deadline:
-                    raise requests.exceptions.ReadTimeout(
-                        f"the response body did not arrive within {budget} s"
-                    )
+                if fed is Fed.LATE:
+                    budget = split_timeout(self._timeout)[1] or 0.0
+                    raise requests.exceptions.ReadTimeout(late_message(budget))
         finally:
             raw.close()
-        body = b"".join(chunks)[: self.max_body]
-        encoding = raw.encoding or "utf-8"
-        try:
-            text = body.decode(encoding, "replace")
-        except LookupError:
-            text = body.decode("utf-8", "replace")
-        headers = {str(k).lower(): str(v) for k, v in raw.headers.items()}
-        headers.pop(TRUNCATED_HEADER, None)  # a server may not claim it
-        if truncated:
-            logger.warning("Response body of %s cut at %d bytes", safe_url(raw.url), self.max_body)
-            headers[TRUNCATED_HEADER] = str(self.max_body)
-        return HttpResponse(raw.status_code, text, headers)
+        return reader.response(raw.status_code, raw.headers, raw.encoding, raw.url)
 
 
 def _chunks(raw: requests.Response) -> Iterator[bytes]:
@@ -250,7 +321,8 @@ def _chunks(raw: requests.Response) -> Iterator[bytes]:
     except urllib3.exceptions.DecodeError as exc:
         raise requests.exceptions.ContentDecodingError(str(exc)) from exc
     except (urllib3.exceptions.ProtocolError, urllib3.exceptions.SSLError, OSError) as exc:
-        raise requests.exceptions.ConnectionError(str(exc)) from exc
+        # The request was sent and its answer had begun: a dropped connection, never "connect".
+        raise requests.exceptions.ChunkedEncodingError(str(exc)) from exc
 
 
 def _fp_closed(stream: Any) -> bool:

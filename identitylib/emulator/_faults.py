@@ -22,6 +22,8 @@ class InjectedFailure:
     retry_after: Optional[int] = None
     body: Optional[dict[str, Any]] = None
     text: Optional[str] = None
+    #: Close the connection without an answer (``status`` is then unused).
+    drop: bool = False
 
 
 @dataclass
@@ -50,6 +52,14 @@ class Faults:
             self._failures.append(
                 InjectedFailure(status, count, path_contains, retry_after, body, text)
             )
+
+    def drop(self, *, count: int = 1, path_contains: str = "") -> None:
+        """Read the next ``count`` requests whose path contains ``path_contains`` in full,
+        then close the connection without answering: the request was received, and the
+        client cannot know whether it was acted on (a server that crashed, a proxy that gave
+        up)."""
+        with self._lock:
+            self._failures.append(InjectedFailure(0, count, path_contains, drop=True))
 
     def take_failure(self, path: str) -> Optional[InjectedFailure]:
         """The injected failure for a request to ``path``, consuming one use of it."""

@@ -161,9 +161,13 @@ class _Handler(BaseHTTPRequestHandler):
             form=form,
             headers=_lower_headers(self.headers.items()),
         )
-        self._write(self._answer(request))
+        reply = self._answer(request)
+        if reply is None:  # an injected dropped connection
+            self.close_connection = True
+            return
+        self._write(reply)
 
-    def _answer(self, request: Request) -> Reply:
+    def _answer(self, request: Request) -> Optional[Reply]:
         context = self.server.context
         try:
             latency = float(context.faults.latency)
@@ -172,7 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return Reply(503, json=body)
             failure = context.faults.take_failure(request.path)
             if failure is not None:
-                return fault_reply(failure, request)
+                return None if failure.drop else fault_reply(failure, request)
             return dispatch(context.provider, request, context.identity_header)
         except Exception:
             logger.exception("emulator: error answering %s %s", request.method, request.path)

@@ -28,6 +28,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     stall: float = 0.0  #: seconds to wait before answering
     drip: float = 0.0  #: seconds between single bytes of the body
+    drop: bool = False  #: read the whole request, then close the connection without a word
+    partial: int = 0  #: with ``stall``: send headers and this many body bytes first
 
     def payload(self) -> bytes:
         if isinstance(self.body, (dict, list)):
@@ -77,8 +79,11 @@ class HostileServer:
                 with server._lock:
                     server.requests.append(record)
                 reply = server.reply_for(record)
+                if reply.drop:
+                    self.close_connection = True
+                    return
                 try:
-                    if reply.stall:
+                    if reply.stall and not reply.partial:
                         time.sleep(reply.stall)
                     payload = reply.payload()
                     self.send_response(reply.status)
@@ -87,6 +92,12 @@ class HostileServer:
                         self.send_header(name, value)
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
+                    if reply.partial:
+                        self.wfile.write(payload[: reply.partial])
+                        self.wfile.flush()
+                        time.sleep(reply.stall)
+                        self.close_connection = True
+                        return
                     if reply.drip:
                         for i in range(len(payload)):
                             self.wfile.write(payload[i : i + 1])
