@@ -17,7 +17,11 @@ from typing import Any, Optional
 from identitylib._cache._async_access import bridge_to, has_async_hooks
 from identitylib._flows._results import cache_hit_result
 from identitylib._managed_identity import ManagedIdentityClient as SyncManagedIdentityClient
-from identitylib._managed_identity._transport import DEFAULT_TIMEOUT, ManagedIdentityTransport
+from identitylib._managed_identity._transport import (
+    DEFAULT_DEADLINE,
+    DEFAULT_TIMEOUT,
+    ManagedIdentityTransport,
+)
 from identitylib._protocol._messages import HttpRequest, HttpResponse
 from identitylib._transport._async import AsyncTransport, import_httpx
 from identitylib._transport._policy import NO_RETRY
@@ -78,6 +82,7 @@ class ManagedIdentityClient:
             self._async_transport = AsyncTransport(
                 http_client,
                 timeout=DEFAULT_TIMEOUT,
+                deadline=DEFAULT_DEADLINE,
                 retry_policy=NO_RETRY,  # IMDS retries are the flow's business
                 trust_env=False,  # every source is on the machine or link-local
                 follow_redirects=False,  # never carry a secret header elsewhere
