@@ -262,12 +262,14 @@ def test_lifetimes_are_normalised(hostile: HostileServer, expires_in: Any, expec
     assert result["expires_in"] == expected
 
 
-def test_unknown_token_type_is_kept_not_crashed(hostile: HostileServer) -> None:
+def test_unknown_token_type_is_an_error_not_a_crash(hostile: HostileServer) -> None:
     hostile.routes[hostile.token_path] = Reply(
         body={"access_token": "at", "expires_in": 60, "token_type": "Weird"}
     )
-    result = cca(hostile).acquire_token_for_client(SCOPE)
-    assert "access_token" in result or result["error"] == "invalid_response"
+    app = cca(hostile)
+    result = app.acquire_token_for_client(SCOPE)
+    assert result["error"] == "invalid_response", result
+    assert list(app.token_cache.search("AccessToken")) == []
 
 
 ELSEWHERE = [
