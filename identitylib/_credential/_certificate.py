@@ -75,8 +75,8 @@ class CertificateCredential(ClientCredential):
     carries the certificate chain when asked for (Subject Name + Issuer authentication).
     EC keys sign with ES256/ES384/ES512. The key, thumbprints and headers are prepared once;
     every token request gets a freshly signed assertion with its own ``jti`` (providers
-    that enforce single use of a ``jti``, as Entra ID and oidc-provider do, refuse a
-    replayed assertion).
+    that enforce single use of a ``jti``, oidc-provider for one, refuse a replayed
+    assertion).
     """
 
     kind: ClassVar[CredentialKind] = "certificate"
