@@ -6,11 +6,15 @@
 - Cache builders in MSAL's unified schema (msal's own key format and fields), serialized
   to JSON so that both libraries deserialize the identical cache: app tokens, user
   accounts (Account + AccessToken + RefreshToken), on-behalf-of tokens.
+- ``bench_certificate``: a self-signed RSA-2048 certificate and its key, for certificate
+  credentials (workload 10).
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
+import functools
 import hashlib
 import json
 import threading
@@ -133,6 +137,42 @@ def _fields(data: Any) -> dict[str, str]:
         raw = data.decode() if isinstance(data, bytes) else data
         return {k: v[0] for k, v in parse_qs(raw).items()}
     return {}
+
+
+# ------------------------------------------------------------------------- certificates
+
+
+@functools.lru_cache(maxsize=1)
+def bench_certificate() -> dict[str, str]:
+    """A self-signed RSA-2048 certificate: PEM ``private_key`` and ``public_certificate``,
+    and its SHA-1 ``thumbprint`` and SHA-256 ``sha256`` (hex). Made once per process."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "identitylib bench client")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    return {
+        "private_key": key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode("ascii"),
+        "public_certificate": cert.public_bytes(pem).decode("ascii"),
+        "thumbprint": cert.fingerprint(hashes.SHA1()).hex().upper(),  # x5t is SHA-1
+        "sha256": cert.fingerprint(hashes.SHA256()).hex().upper(),
+    }
 
 
 # ------------------------------------------------------------------------------ caches

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import os
 import re
@@ -56,6 +57,7 @@ from _fixtures import (
     FakeIdp,
     account_of,
     assertion_of,
+    bench_certificate,
     obo_cache,
     user_cache,
 )
@@ -825,6 +827,122 @@ def w9_import_memory(libs: dict[str, ModuleType], b: Budget, out: Collected) -> 
         )
 
 
+# ------------------------------------------------------------ 10. client assertions
+
+
+#: (algorithm, client_credential key naming the certificate): both libraries pick RS256
+#: with a SHA-1 ``thumbprint`` and PS256 with the ``public_certificate``.
+CERT_FORMS = (("RS256", "thumbprint"), ("PS256", "public_certificate"))
+ASSERTION_TENANT = tenant_id(10)
+
+
+def certificate_credential(form: str) -> dict[str, str]:
+    cert = bench_certificate()
+    return {"private_key": cert["private_key"], form: cert[form]}
+
+
+def assertion_signers(
+    libs: dict[str, ModuleType], algorithm: str, form: str
+) -> dict[str, Callable[[int], object]]:
+    """Signing one client assertion: identitylib's credential (as on every token request)
+    and msal's own signer (which msal calls once, then reuses the JWT for ~9 minutes)."""
+    from identitylib._credential import parse_client_credential
+
+    audience = f"{authority_url(ASSERTION_TENANT)}/oauth2/v2.0/token"
+    ours = parse_client_credential(certificate_credential(form))
+    cert = bench_certificate()
+    thumbprint = (
+        {"sha1_thumbprint": cert["thumbprint"]}
+        if algorithm == "RS256"
+        else {"sha256_thumbprint": cert["sha256"]}
+    )
+    creator = importlib.import_module("msal.oauth2cli").JwtAssertionCreator(
+        cert["private_key"], algorithm, **thumbprint
+    )
+    return {
+        "msal": lambda i: creator.create_normal_assertion(audience, CLIENT_ID),
+        "identitylib": lambda i: ours.auth_fields(client_id=CLIENT_ID, token_endpoint=audience)[
+            "client_assertion"
+        ],
+    }
+
+
+def check_jwt(what: str) -> Callable[[object], None]:
+    def check(result: object) -> None:
+        text = result.decode() if isinstance(result, bytes) else result
+        if not (isinstance(text, str) and len(text.split(".")) == 3):
+            raise RuntimeError(f"{what}: not a JWT: {type(result).__name__}")
+
+    return check
+
+
+def w10_client_assertions(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
+    """The cost of a fresh client assertion per token request (identitylib signs one for
+    every request; msal reuses one signed JWT for about nine minutes)."""
+    for algorithm, form in CERT_FORMS:
+        log(f"10. client assertion per token request, {algorithm}")
+        credential = certificate_credential(form)
+
+        def setup(name: str, lib: ModuleType, r: int) -> tuple[Callable[[int], object], Any]:
+            http = FakeIdp()
+            app = lib.ConfidentialClientApplication(
+                CLIENT_ID,
+                client_credential=credential,
+                authority=authority_url(ASSERTION_TENANT),
+                http_client=http,
+            )
+            app.acquire_token_for_client(["api://bench-assertion-warm/.default"])  # discovery
+            return (
+                lambda i: app.acquire_token_for_client([f"api://assertion-{r}-{i}/.default"])
+            ), http
+
+        stats = timed_rounds(
+            libs, b.rounds, setup, b.miss_calls, b.miss_s, 10, "identity_provider", "cert miss"
+        )
+        m, o = stats["msal"], stats["identitylib"]
+        out.rows.append(
+            Row(
+                "10 client assertion",
+                f"cc miss, certificate {algorithm} (msal reuses its JWT)",
+                "",
+                "us",
+                m["median"],
+                o["median"],
+                m["p99"],
+                o["p99"],
+                requests=f"{m['rpc']:.3g} / {o['rpc']:.3g}",
+                target="(info)",
+                met=False if o["rpc"] != 1 else None,
+            )
+        )
+        per: dict[str, dict[str, list[float]]] = {n: {"median": [], "p99": []} for n in libs}
+        for _ in range(b.rounds):
+            samples = time_interleaved(
+                assertion_signers(libs, algorithm, form),
+                b.miss_calls,
+                block=10,
+                budget_s=b.miss_s,
+                min_iterations=5,
+                checks={name: check_jwt(f"{name} sign {algorithm}") for name in libs},
+            )
+            for name, sample in samples.items():
+                per[name]["median"].append(ns_to_us(median(sample.durations_ns)))
+                per[name]["p99"].append(ns_to_us(percentile(sample.durations_ns, 99)))
+        out.rows.append(
+            Row(
+                "10 client assertion",
+                f"signing one, {algorithm} (identitylib: per token request)",
+                "",
+                "us",
+                median(per["msal"]["median"]),
+                median(per["identitylib"]["median"]),
+                median(per["msal"]["p99"]),
+                median(per["identitylib"]["p99"]),
+                target="(info)",
+            )
+        )
+
+
 # ---------------------------------------------------------------------------- output
 
 
@@ -838,6 +956,7 @@ WORKLOADS: dict[str, Callable[[dict[str, ModuleType], Budget, Collected], None]]
     "7": w7_threads,
     "8": w8_cold_start,
     "9": w9_import_memory,
+    "10": w10_client_assertions,
 }
 
 
@@ -956,7 +1075,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 round, fewer calls (smoke run)")
     parser.add_argument("--rounds", type=int, help="rounds per workload (default 3)")
-    parser.add_argument("--only", nargs="+", choices=sorted(WORKLOADS), help="workloads to run")
+    parser.add_argument(
+        "--only", nargs="+", choices=sorted(WORKLOADS, key=int), help="workloads to run"
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT)
     parser.add_argument("--no-save", action="store_true", help="write neither JSON nor plot")
@@ -984,7 +1105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     collected = Collected()
     started = time.perf_counter()
-    for key in args.only or sorted(WORKLOADS):
+    for key in args.only or sorted(WORKLOADS, key=int):
         WORKLOADS[key](libs, budget, collected)
     elapsed = time.perf_counter() - started
     print()

@@ -33,3 +33,20 @@ def test_cache_scaling_benchmark_runs() -> None:
     assert completed.returncode == 0, completed.stderr
     assert "identitylib" in completed.stdout
     assert "0 / 0" in completed.stdout  # cache hits made no request in either library
+
+
+@pytest.mark.msal
+def test_client_assertion_benchmark_runs() -> None:
+    completed = subprocess.run(
+        [sys.executable, "bench/run.py", "--only", "10", "--quick", "--no-save"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    for algorithm in ("RS256", "PS256"):
+        assert f"cc miss, certificate {algorithm}" in completed.stdout
+        assert f"signing one, {algorithm}" in completed.stdout
+    assert "NOT MET" not in completed.stdout  # identitylib made one request per miss

@@ -950,54 +950,70 @@ def test_client_claims_do_not_matter_for_secrets() -> None:
     assert isinstance(parse_client_credential("s", client_claims={"a": 1}), ClientSecret)
 
 
-# ------------------------------------------------------------------------ assertion reuse
+# ------------------------------------------------------------ one assertion per request
 
 
-def test_signed_assertion_is_reused_for_540_seconds(clock: Clock, leaf_thumbprint: str) -> None:
-    credential = parse_client_credential(pem_credential(thumbprint=leaf_thumbprint))
-    first = assertion_of(credential)
-    clock.now += 539.9
-    assert assertion_of(credential) == first
-    clock.now += 0.1
-    second = assertion_of(credential)
-    assert second != first
-    claims = jwt.decode(second, options={"verify_signature": False})
-    assert claims["iat"] == int(clock.now)
-    clock.now += 100
-    assert assertion_of(credential) == second
+def jti_of(assertion: str) -> str:
+    return str(jwt.decode(assertion, options={"verify_signature": False})["jti"])
 
 
-def test_reuse_is_per_client_endpoint_and_adfs_flag(clock: Clock) -> None:
+@pytest.mark.parametrize("form", ["thumbprint", "public_certificate"])
+def test_every_request_gets_a_freshly_signed_assertion(form: str, leaf_thumbprint: str) -> None:
+    p = pki()
+    if form == "thumbprint":
+        credential = parse_client_credential(pem_credential(thumbprint=leaf_thumbprint))
+        algorithm = "RS256"
+    else:
+        credential = parse_client_credential(
+            pem_credential(public_certificate=cert_pem(p.leaf_cert))
+        )
+        algorithm = "PS256"
+    assertions = [assertion_of(credential) for _ in range(3)]
+    assert len({jti_of(a) for a in assertions}) == 3
+    for assertion in assertions:
+        _, claims = verify(assertion, p.leaf_cert, algorithm)
+        assert_standard_claims(claims)
+
+
+def test_assertions_name_the_client_endpoint_and_adfs_form_of_each_request() -> None:
     p = pki()
     credential = parse_client_credential(pem_credential(public_certificate=cert_pem(p.leaf_cert)))
-    base = assertion_of(credential)
-    others = {
-        assertion_of(credential, client_id="another-client"),
-        assertion_of(credential, token_endpoint=ADFS_TOKEN_ENDPOINT),
-        assertion_of(credential, is_adfs=True),
-    }
-    assert base not in others
-    assert len(others) == 3
-    assert assertion_of(credential) == base
-    claims = jwt.decode(
-        assertion_of(credential, client_id="another-client"), options={"verify_signature": False}
-    )
+    other_client = assertion_of(credential, client_id="another-client")
+    _, claims = verify(other_client, p.leaf_cert, "PS256")
     assert claims["iss"] == claims["sub"] == "another-client"
+    adfs = assertion_of(credential, token_endpoint=ADFS_TOKEN_ENDPOINT, is_adfs=True)
+    header, claims = verify(adfs, p.leaf_cert, "RS256", audience=ADFS_TOKEN_ENDPOINT)
+    assert "x5t" in header
+    assert jti_of(assertion_of(credential)) not in {jti_of(other_client), jti_of(adfs)}
 
 
-def test_short_exp_from_client_claims_limits_reuse(clock: Clock, leaf_thumbprint: str) -> None:
-    exp = int(clock.now) + 200
-    credential = parse_client_credential(
-        pem_credential(thumbprint=leaf_thumbprint), client_claims={"exp": exp}
-    )
-    first = assertion_of(credential)
-    clock.now += 100
-    assert assertion_of(credential) == first
-    clock.now += 41  # within 60 s of exp: not reused any more
-    assert assertion_of(credential) != first
+def test_the_key_and_certificate_are_loaded_once(
+    monkeypatch: pytest.MonkeyPatch, leaf_thumbprint: str
+) -> None:
+    calls: dict[str, int] = {}
+
+    def counted(name: str) -> Callable[..., Any]:
+        real = getattr(_certificate, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls[name] = calls.get(name, 0) + 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    for name in ("load_pem_key", "parse_pem_certificates", "thumbprints", "x5c_entry"):
+        monkeypatch.setattr(_certificate, name, counted(name))
+    p = pki()
+    credential = parse_client_credential(pem_credential(public_certificate=cert_pem(p.leaf_cert)))
+    loaded = dict(calls)
+    assert loaded["load_pem_key"] == 1
+    assert loaded["thumbprints"] >= 1
+    jtis = {jti_of(assertion_of(credential, is_adfs=adfs)) for adfs in (False, True, False)}
+    assert len(jtis) == 3
+    assert calls == loaded
 
 
-def test_concurrent_requests_share_one_signature(
+def test_concurrent_requests_each_get_their_own_assertion(
     monkeypatch: pytest.MonkeyPatch, leaf_thumbprint: str
 ) -> None:
     calls: list[int] = []
@@ -1005,7 +1021,6 @@ def test_concurrent_requests_share_one_signature(
 
     def counting_encode(*args: Any, **kwargs: Any) -> str:
         calls.append(1)
-        time.sleep(0.02)
         return real_encode(*args, **kwargs)
 
     monkeypatch.setattr(_certificate, "jwt", types.SimpleNamespace(encode=counting_encode))
@@ -1018,9 +1033,30 @@ def test_concurrent_requests_share_one_signature(
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(set(results)) == 1
     assert len(results) == 10
-    assert calls == [1]
+    assert len({jti_of(r) for r in results}) == 10
+    assert len(calls) == 10
+
+
+def test_an_assertion_callable_is_called_for_every_request() -> None:
+    calls: list[dict[str, Any]] = []
+
+    def sign(context: dict[str, Any]) -> str:
+        calls.append(context)
+        return f"header.payload-{len(calls)}.signature"
+
+    credential = parse_client_credential({"client_assertion": sign})
+    assert [assertion_of(credential) for _ in range(2)] == [
+        "header.payload-1.signature",
+        "header.payload-2.signature",
+    ]
+    assert calls == [{"client_id": CLIENT_ID, "token_endpoint": TOKEN_ENDPOINT}] * 2
+
+
+def test_a_static_assertion_is_sent_as_given() -> None:
+    with pytest.warns(DeprecationWarning, match="client_assertion"):
+        credential = parse_client_credential({"client_assertion": "header.payload.signature"})
+    assert [assertion_of(credential) for _ in range(2)] == ["header.payload.signature"] * 2
 
 
 def test_signing_failure_is_a_client_assertion_error(

@@ -6,6 +6,7 @@ from identitylib._protocol._errors import INVALID_RESPONSE, FlowError, error_res
 from identitylib._protocol._messages import HttpRequest, HttpResponse
 from identitylib._protocol._token_response import parse_json_object
 
+from ._metadata import refuse_downgrade
 from ._parse import ParsedAuthority, check_url_scheme
 
 
@@ -47,7 +48,10 @@ def parse_instance_discovery(authority: ParsedAuthority, response: HttpResponse)
             )
         )
     try:
-        check_url_scheme(endpoint, "tenant_discovery_endpoint")
+        scheme, _, _ = check_url_scheme(endpoint, "tenant_discovery_endpoint")
     except (TypeError, ValueError) as exc:
         raise FlowError(error_result(INVALID_RESPONSE, str(exc))) from None
+    refuse_downgrade(
+        authority, scheme, "tenant_discovery_endpoint", f"Instance discovery for {authority.url}"
+    )
     return endpoint

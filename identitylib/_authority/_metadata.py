@@ -59,6 +59,17 @@ def _fail(description: str, error: str = INVALID_AUTHORITY) -> FlowError:
     return FlowError(error_result(error, description))
 
 
+def refuse_downgrade(authority: ParsedAuthority, scheme: str, name: str, source: str) -> None:
+    """Raise :class:`FlowError` (``invalid_authority``) when an https ``authority`` is sent
+    to a plain-http endpoint ``name`` (named by ``source``): credentials never leave TLS,
+    not even for a loopback host. An http authority (loopback only) may name either."""
+    if authority.scheme == "https" and scheme != "https":
+        raise _fail(
+            f"{source} names a plain-http {name} for an https authority; refusing it so "
+            "that credentials never leave TLS"
+        )
+
+
 def parse_discovery_response(authority: ParsedAuthority, response: HttpResponse) -> OidcMetadata:
     """Check and parse a discovery response; raise :class:`FlowError` with an error result."""
     body = parse_json_object(response, f"OpenID configuration of {authority.url}")
@@ -93,11 +104,12 @@ def metadata_from_dict(authority: ParsedAuthority, body: Mapping[str, Any]) -> O
                 f"The configuration of {authority.url} has a non-string {name}", INVALID_RESPONSE
             )
         try:
-            _, host, _ = check_url_scheme(value, name)
+            scheme, host, _ = check_url_scheme(value, name)
         except (TypeError, ValueError) as exc:
             raise _fail(
                 f"The configuration of {authority.url} has an unusable {name}: {exc}"
             ) from None
+        refuse_downgrade(authority, scheme, name, f"The configuration of {authority.url}")
         if name != "jwks_uri" and not _host_allowed(authority, host):
             raise _fail(
                 f"The configuration of {authority.url} sends {name} to another host ({host}); "

@@ -19,7 +19,6 @@ from ._base import CLIENT_ASSERTION_TYPE_JWT, ClientAssertionError, ClientCreden
 if TYPE_CHECKING:
     from ._certificate import (
         ASSERTION_LIFETIME,
-        ASSERTION_REUSE,
         CertificateCredential,
     )
     from ._certificate import (
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 #: so that apps with a client secret (and ``import identitylib``) never pay for them.
 _LAZY = {
     "ASSERTION_LIFETIME": "._certificate",
-    "ASSERTION_REUSE": "._certificate",
     "CertificateCredential": "._certificate",
     "certificate_credential_from_pem": "._certificate",
     "certificate_credential_from_pfx": "._certificate",
@@ -54,7 +52,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ASSERTION_LIFETIME",
-    "ASSERTION_REUSE",
     "CLIENT_ASSERTION_TYPE_JWT",
     "AutoRefresher",
     "CallableClientAssertion",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -32,7 +31,6 @@ from ._keys import (
 
 __all__ = [
     "ASSERTION_LIFETIME",
-    "ASSERTION_REUSE",
     "CertificateCredential",
     "certificate_credential_from_pem",
     "certificate_credential_from_pfx",
@@ -43,8 +41,6 @@ logger = get_logger(__name__)
 
 #: Seconds between ``iat`` and ``exp`` of a signed client assertion.
 ASSERTION_LIFETIME = 600
-#: Seconds during which a signed assertion is reused for the same client and endpoint.
-ASSERTION_REUSE = 540
 
 
 def validate_client_claims(client_claims: object) -> dict[str, Any]:
@@ -77,12 +73,14 @@ class CertificateCredential(ClientCredential):
     With a SHA-1 ``thumbprint`` the assertion is RS256 with an ``x5t`` header; with a
     certificate it is PS256 with ``x5t#S256`` (RS256 with ``x5t`` for AD FS). ``x5c``
     carries the certificate chain when asked for (Subject Name + Issuer authentication).
-    EC keys sign with ES256/ES384/ES512. A signed assertion is reused for
-    :data:`ASSERTION_REUSE` seconds per client id, token endpoint and AD FS flag.
+    EC keys sign with ES256/ES384/ES512. The key, thumbprints and headers are prepared once;
+    every token request gets a freshly signed assertion with its own ``jti`` (providers
+    that enforce single use of a ``jti``, oidc-provider for one, refuse a replayed
+    assertion).
     """
 
     kind: ClassVar[CredentialKind] = "certificate"
-    __slots__ = ("_by_adfs", "_cache", "_claims", "_key", "_lock")
+    __slots__ = ("_by_adfs", "_claims", "_key")
 
     def __init__(
         self,
@@ -97,8 +95,6 @@ class CertificateCredential(ClientCredential):
             raise ValueError("a certificate or a SHA-1 thumbprint is needed")
         self._key = key
         self._claims = validate_client_claims(client_claims)
-        self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str, bool], tuple[str, float]] = {}
         base: dict[str, Any] = {"typ": "JWT"}
         if x5c:
             base["x5c"] = list(x5c)
@@ -153,27 +149,13 @@ class CertificateCredential(ClientCredential):
     ) -> dict[str, str]:
         return {
             "client_assertion_type": CLIENT_ASSERTION_TYPE_JWT,
-            "client_assertion": self._assertion(client_id, token_endpoint, bool(is_adfs)),
+            "client_assertion": self._sign(client_id, token_endpoint, bool(is_adfs)),
         }
 
-    def _assertion(self, client_id: str, token_endpoint: str, is_adfs: bool) -> str:
-        cache_key = (client_id, token_endpoint, is_adfs)
-        with self._lock:
-            now = time.time()
-            cached = self._cache.get(cache_key)
-            if cached is not None and now < cached[1]:
-                return cached[0]
-            assertion, reuse_until = self._sign(client_id, token_endpoint, is_adfs, now)
-            # Forget expired assertions so that the cache stays as small as the endpoints in use.
-            self._cache = {k: v for k, v in self._cache.items() if now < v[1]}
-            self._cache[cache_key] = (assertion, reuse_until)
-            return assertion
-
-    def _sign(
-        self, client_id: str, token_endpoint: str, is_adfs: bool, now: float
-    ) -> tuple[str, float]:
+    def _sign(self, client_id: str, token_endpoint: str, is_adfs: bool) -> str:
+        """A new assertion, with a new ``jti``: one per token request, never reused."""
         signing = self._by_adfs[is_adfs]
-        issued_at = int(now)
+        issued_at = int(time.time())
         claims: dict[str, Any] = {
             "aud": token_endpoint,
             "iss": client_id,
@@ -191,7 +173,7 @@ class CertificateCredential(ClientCredential):
             signing.log_thumbprint,
         )
         try:
-            assertion = jwt.encode(
+            return jwt.encode(
                 claims, self._key, algorithm=signing.algorithm, headers=signing.headers
             )
         except Exception as exc:
@@ -199,12 +181,6 @@ class CertificateCredential(ClientCredential):
                 f"could not sign the client assertion with {signing.algorithm}: "
                 f"{type(exc).__name__}"
             ) from exc
-        reuse_until = now + ASSERTION_REUSE
-        expires = self._claims.get("exp")
-        if isinstance(expires, (int, float)) and not isinstance(expires, bool):
-            # client_claims may have shortened the lifetime; never reuse an expiring JWT.
-            reuse_until = min(reuse_until, expires - (ASSERTION_LIFETIME - ASSERTION_REUSE))
-        return assertion, reuse_until
 
 
 def certificate_credential_from_pem(

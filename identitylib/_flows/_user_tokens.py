@@ -68,7 +68,9 @@ def redeem(
     now = state.now()
     request = token_request(metadata.token_endpoint, fields, state.headers(correlation_id, headers))
     response = yield request
-    result = parse_token_response(response, correlation_id=correlation_id)
+    result = parse_token_response(
+        response, correlation_id=correlation_id, requested_token_type=fields.get("token_type")
+    )
     if "error" in result:
         return result
     claims = result.get("id_token_claims")

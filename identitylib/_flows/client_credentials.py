@@ -118,7 +118,9 @@ def acquire_token_for_client(
             logger.warning("Proactive refresh failed; serving the cached token", exc_info=True)
             return cache_hit_result(cached, now)
         raise
-    result = parse_token_response(response, correlation_id=correlation_id)
+    result = parse_token_response(
+        response, correlation_id=correlation_id, requested_token_type=fields.get("token_type")
+    )
     if "error" in result:
         if cached is not None:
             logger.warning(

@@ -19,7 +19,12 @@ from typing import Any, Optional
 
 from identitylib._protocol._errors import INVALID_RESPONSE, error_result
 from identitylib._protocol._messages import HttpResponse
-from identitylib._protocol._token_response import MAX_BODY, MAX_LIFETIME, coerce_seconds
+from identitylib._protocol._token_response import (
+    MAX_BODY,
+    MAX_LIFETIME,
+    coerce_seconds,
+    token_type_problem,
+)
 
 #: Longest server text copied into an ``error_description``.
 MAX_DESCRIPTION = 2000
@@ -102,6 +107,9 @@ def normalise_token(body: Any, *, now: float, resource: str) -> dict[str, Any] |
         token_type = "Bearer"
     if not isinstance(token_type, str):
         return f"'token_type' is a {type(token_type).__name__}, not a string"
+    problem = token_type_problem(token_type)  # every source answers Bearer
+    if problem is not None:
+        return problem
     expires_in = coerce_seconds(body.get("expires_in"))
     if expires_in is None:
         if "expires_in" in body and "expires_on" not in body:

@@ -23,6 +23,10 @@ DEFAULT_LIFETIME = 600
 MAX_BODY = 1 << 20
 #: Header the transport adds to a response whose body it cut at ``MAX_BODY`` bytes.
 TRUNCATED_HEADER = "x-identitylib-body-truncated"
+#: The ``token_type`` every token response may carry (RFC 6750), lower-cased.
+BEARER = "bearer"
+#: Longest refused ``token_type`` quoted in an error description.
+MAX_SHOWN_TYPE = 40
 
 
 def parse_json_object(response: HttpResponse, what: str) -> dict[str, Any] | str:
@@ -122,15 +126,36 @@ def _check_strings(body: dict[str, Any]) -> str | None:
     return None
 
 
+def token_type_problem(token_type: str, requested: str | None = None) -> str | None:
+    """What is wrong with a response's ``token_type``, or None when it may be used.
+
+    A client must not use a token whose type it does not understand (RFC 6749 §7.1):
+    ``Bearer`` is accepted in any letter case, and so is the type the request asked for
+    (``requested``, the ``token_type`` request field: ``pop``, ``ssh-cert``); anything
+    else is refused. A missing ``token_type`` is left to the caller (it means Bearer).
+    """
+    kind = token_type.lower()
+    if kind == BEARER or (requested and kind == requested.lower()):
+        return None
+    shown = token_type if len(token_type) <= MAX_SHOWN_TYPE else token_type[:MAX_SHOWN_TYPE] + "..."
+    asked = f"a bearer or {requested!r} token" if requested else "a bearer token"
+    return f"'token_type' is {shown!r}, a type the request did not ask for ({asked})"
+
+
 def parse_token_response(
-    response: HttpResponse, *, correlation_id: str | None = None
+    response: HttpResponse,
+    *,
+    correlation_id: str | None = None,
+    requested_token_type: str | None = None,
 ) -> dict[str, Any]:
     """Return the normalised token response body, or an error result.
 
     Normalisations: ``expires_in``, ``ext_expires_in`` and ``refresh_in`` become ints
     (numeric strings accepted, lifetimes clamped to :data:`MAX_LIFETIME`, a missing
-    ``expires_in`` means :data:`DEFAULT_LIFETIME`); ``token_type`` defaults to ``Bearer``;
-    ``id_token_claims`` is added from a decoded (not validated) ``id_token``.
+    ``expires_in`` means :data:`DEFAULT_LIFETIME`); a missing or empty ``token_type`` means
+    ``Bearer``; ``id_token_claims`` is added from a decoded (not validated) ``id_token``.
+    A ``token_type`` other than Bearer and ``requested_token_type`` (the ``token_type``
+    field of the request, if any) is an error (:func:`token_type_problem`).
     """
     body = parse_json_object(response, "token endpoint")
     if isinstance(body, str):
@@ -144,6 +169,8 @@ def parse_token_response(
             )
         return _error_body(body, response.status_code, correlation_id)
     problem = _check_strings(body)
+    if problem is None and body.get("token_type"):
+        problem = token_type_problem(body["token_type"], requested_token_type)
     if problem is None and not body.get("access_token") and not body.get("id_token"):
         problem = "the response has neither an 'access_token' nor an 'id_token'"
     if problem is None and body.get("access_token"):
@@ -162,5 +189,6 @@ def parse_token_response(
         return error_result(
             INVALID_RESPONSE, f"Malformed token response: {problem}", correlation_id=correlation_id
         )
-    body.setdefault("token_type", "Bearer")
+    if not body.get("token_type"):
+        body["token_type"] = "Bearer"
     return body

@@ -24,8 +24,8 @@ class Options:
 
     ``device_slow_down``: answer ``slow_down`` to device-code polls faster than ``interval``.
     ``reject_assertion_replay``: refuse a client assertion whose ``jti`` was seen before.
-    Off by default because MSAL (and libraries like it) reuse one signed assertion for
-    several minutes, and Entra accepts that.
+    Off by default because MSAL 1.39 reuses one signed assertion for several minutes;
+    identitylib signs a fresh one per token request and passes with it on.
     """
 
     device_slow_down: bool = False

@@ -355,6 +355,32 @@ def test_managed_identity(emu: Emulator, mi_env: pytest.MonkeyPatch, source: str
     run(main())
 
 
+@pytest.mark.parametrize(("token_type", "accepted"), [("N_A", False), ("bearer", True)])
+def test_managed_identity_token_type_other_than_bearer_is_an_error(
+    emu: Emulator, mi_env: pytest.MonkeyPatch, token_type: str, accepted: bool
+) -> None:
+    for name, value in managed_identity_environment(emu, "imds").items():
+        mi_env.setenv(name, value)
+    body = {"access_token": "mi-at", "expires_in": "3600", "token_type": token_type}
+    emu.faults.inject(200, body=body, path_contains="/metadata/identity")
+    cache = identitylib.TokenCache()
+
+    async def main() -> dict[str, Any]:
+        async with aio.ManagedIdentityClient(
+            identitylib.SystemAssignedManagedIdentity(), token_cache=cache
+        ) as client:
+            return await client.acquire_token_for_client(resource="https://management.azure.com/")
+
+    result = run(main())
+    if accepted:
+        assert result["access_token"] == "mi-at", result
+        assert len(list(cache.search("AccessToken"))) == 1
+    else:
+        assert result["error"] == "invalid_response", result
+        assert "'N_A'" in result["error_description"]
+        assert list(cache.search("AccessToken")) == []
+
+
 def test_deprecated_authorization_url_and_code_redemption(emu: Emulator) -> None:
     async def main() -> dict[str, Any]:
         app = aio.ConfidentialClientApplication(

@@ -241,6 +241,25 @@ def test_imds_throttling_is_remembered(emu: Emulator, env: pytest.MonkeyPatch) -
     assert len(emu.requests) == 1  # Retry-After 30 s: beyond the retry budget, then remembered
 
 
+@pytest.mark.parametrize(("token_type", "accepted"), [("mac", False), ("BEARER", True)])
+def test_a_token_type_other_than_bearer_is_an_error(
+    emu: Emulator, env: pytest.MonkeyPatch, token_type: str, accepted: bool
+) -> None:
+    use(env, emu, "imds")
+    body = {"access_token": "mi-at", "expires_in": "3600", "token_type": token_type}
+    emu.faults.inject(200, body=body, path_contains="/metadata/identity")
+    cache = SerializableTokenCache()
+    client = ManagedIdentityClient(SystemAssignedManagedIdentity(), token_cache=cache)
+    result = client.acquire_token_for_client(resource=RESOURCE)
+    if accepted:
+        assert result["access_token"] == "mi-at", result
+        assert len(list(cache.search("AccessToken"))) == 1
+    else:
+        assert result["error"] == "invalid_response", result
+        assert "'mac'" in result["error_description"]
+        assert list(cache.search("AccessToken")) == []
+
+
 def test_off_azure_fails_fast(env: pytest.MonkeyPatch) -> None:
     env.setenv("IDENTITYLIB_IMDS_ENDPOINT", "http://127.0.0.1:9/metadata/identity/oauth2/token")
     client = ManagedIdentityClient(SystemAssignedManagedIdentity())

@@ -290,12 +290,14 @@ def test_lifetimes_are_normalised(
     assert result["expires_in"] == expected
 
 
-def test_unknown_token_type_is_kept_not_crashed(api: Api, hostile: HostileServer) -> None:
+def test_unknown_token_type_is_an_error_not_a_crash(api: Api, hostile: HostileServer) -> None:
     hostile.routes[hostile.token_path] = Reply(
         body={"access_token": "at", "expires_in": 60, "token_type": "Weird"}
     )
-    result = for_client(api, cca(api, hostile))
-    assert "access_token" in result or result["error"] == "invalid_response"
+    app = cca(api, hostile)
+    result = for_client(api, app)
+    assert result["error"] == "invalid_response", result
+    assert list(app.token_cache.search("AccessToken")) == []
 
 
 ELSEWHERE = [

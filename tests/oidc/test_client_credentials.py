@@ -119,6 +119,24 @@ def test_private_key_jwt(oidc_peer: OidcPeer, form: str) -> None:
     assert claims_of(result["access_token"])["client_id"] == oidc_peer.jwt_client_id
 
 
+@pytest.mark.parametrize("form", ["thumbprint", "public_certificate"])
+def test_private_key_jwt_signs_a_fresh_assertion_per_request(
+    oidc_peer: OidcPeer, form: str
+) -> None:
+    # oidc-provider accepts each jti once: a reused assertion would be refused.
+    credential = dict(oidc_peer.jwt_client_credential)
+    if form == "thumbprint":
+        credential = {"private_key": credential["private_key"], "thumbprint": "00" * 20}
+    app = identitylib.ConfidentialClientApplication(
+        oidc_peer.jwt_client_id, credential, oidc_authority=oidc_peer.issuer
+    )
+    first = app.acquire_token_for_client([API_READ])
+    assert first.get("token_source") == "identity_provider", (first, oidc_peer.log()[-600:])
+    app.remove_tokens_for_client()
+    second = app.acquire_token_for_client([API_READ])
+    assert second.get("token_source") == "identity_provider", (second, oidc_peer.log()[-600:])
+
+
 def test_remove_tokens_for_client(oidc_peer: OidcPeer) -> None:
     app = web_app(oidc_peer)
     app.acquire_token_for_client([API_READ])
