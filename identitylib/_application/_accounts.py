@@ -213,7 +213,7 @@ class AccountsMixin(AppCore):
                 stacklevel=4,
             )
             return None
-        return Authority(parsed, http_cache=getattr(self.authority, "_http_cache", None))
+        return self.authority.sibling(parsed)
 
     def _silent(
         self,

@@ -22,6 +22,7 @@ from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
 from identitylib._application import ConfidentialClientApplication as SyncConfidential
 from identitylib._application import PublicClientApplication as SyncPublic
+from identitylib._authority import TrustKey
 from identitylib._cache._async_access import bridge_to
 from identitylib._cache._own import own_cache
 from identitylib._protocol._messages import Flow
@@ -61,6 +62,15 @@ class CapturingRun:
     flow, which calls back to start the refresh as an asyncio task (not a thread)."""
 
     _aio_scheduler: Optional[Scheduler] = None
+
+    def __init__(self, *args: Any, trust: TrustKey, **kwargs: Any) -> None:
+        """``trust``: the trust key of the asyncio app's transport (its httpx client is
+        not the sync core's ``http_client``); the sync class's arguments follow."""
+        self._aio_trust = trust
+        super().__init__(*args, **kwargs)
+
+    def _trust_key(self, http_client: Any, verify: Any, proxies: Any) -> TrustKey:
+        return self._aio_trust
 
     def _deferred_refresh(
         self, key: Optional[Hashable], make_flow: Callable[[], Flow[Any]]
