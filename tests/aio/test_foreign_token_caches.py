@@ -6,12 +6,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from typing import Any
-from unittest.mock import Mock
+from unittest.mock import MagicMock, Mock
 
 import pytest
 
+import identitylib
 from identitylib import aio
 from identitylib.emulator import DEMO_CLI_ID, DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, Emulator
+from identitylib.emulator._mi_sources import managed_identity_environment
 from tests.test_foreign_token_caches import (
     ALICE,
     APP_SCOPES,
@@ -128,4 +130,35 @@ def test_a_mock_cache_is_asked_only_msal_methods(
 
     run(main())
     assert "add" in called_methods(cache)
+    assert called_methods(cache) <= MSAL_CACHE_METHODS
+
+
+MI_CACHES = {
+    "Mock(wraps=TokenCache())": lambda: Mock(wraps=identitylib.TokenCache()),
+    "MagicMock()": MagicMock,
+}
+
+
+@pytest.mark.parametrize("make_cache", MI_CACHES.values(), ids=MI_CACHES.keys())
+def test_managed_identity_with_a_foreign_cache(
+    emu: Emulator, mi_env: pytest.MonkeyPatch, make_cache: Callable[[], Any]
+) -> None:
+    for name, value in managed_identity_environment(emu, "imds").items():
+        mi_env.setenv(name, value)
+    resource = "https://management.azure.com/"
+    cache = make_cache()
+    stores = not isinstance(cache, MagicMock)
+    identity = identitylib.SystemAssignedManagedIdentity()
+    blocking = identitylib.ManagedIdentityClient(identity, token_cache=cache)
+    for _ in range(2):
+        assert "access_token" in blocking.acquire_token_for_client(resource=resource)
+
+    async def main() -> list[dict[str, Any]]:
+        async with aio.ManagedIdentityClient(identity, token_cache=cache) as client:
+            return [await client.acquire_token_for_client(resource=resource) for _ in range(2)]
+
+    results = run(main())
+    assert [r["token_source"] for r in results] == (
+        ["cache", "cache"] if stores else ["identity_provider", "identity_provider"]
+    )
     assert called_methods(cache) <= MSAL_CACHE_METHODS
