@@ -16,7 +16,7 @@ import pytest
 import responses
 
 from identitylib._authority import DEFAULT_TRUST, TrustKey
-from identitylib.validation import TokenValidationError
+from identitylib.validation import TokenValidationError, _discovery
 from identitylib.validation._jwks_cache import MAX_ENTRIES, JwksCache
 from identitylib.validation._keys import Jwk, KeySet
 
@@ -161,3 +161,13 @@ def test_jwks_cache_is_bounded_and_drops_dead_clients_first() -> None:
         assert len(cache) <= MAX_ENTRIES
     assert cache.fetch_count("https://idp.example/dead", dead_trust) == 0  # dropped first
     assert cache.fetch_count("https://idp.example/default") == 1  # still there
+
+
+def test_discovery_locks_and_failures_stay_bounded(issuer: FakeIssuer) -> None:
+    token = issuer.token()
+    for _ in range(_discovery.MAX_TRACKED + 5):  # a new http_client each time
+        assert rejection(make_validator(http_client=ForgingHttp(fail=True)), token).error == (
+            "temporarily_unavailable"
+        )
+        assert len(_discovery._locks) <= _discovery.MAX_TRACKED
+        assert len(_discovery._failures) <= _discovery.MAX_TRACKED

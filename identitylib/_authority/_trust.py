@@ -25,6 +25,7 @@ import threading
 import weakref
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Optional, TypeVar, Union
 
 V = TypeVar("V")
@@ -131,7 +132,7 @@ class TrustKey:
             if isinstance(part, ObjectIdentity)
         )
 
-    @property
+    @cached_property
     def persistent_tag(self) -> Optional[str]:
         """A name for this key that means the same in another process, for ``http_cache``.
 

@@ -2,9 +2,9 @@
 
 Discovery documents are shared with the application classes of the same trust key (see
 ``identitylib/_authority/_trust.py``) through the process-wide registry of
-:mod:`identitylib._authority`. Here one discovery per URL is in flight at a time, and a
-failed one is not retried for :data:`FAILURE_BACKOFF` seconds by validators of the same
-trust key (another transport's failure says nothing about this one's).
+:mod:`identitylib._authority`. Here one discovery per trust key and URL is in flight at a
+time, and a failed one is not retried for :data:`FAILURE_BACKOFF` seconds by validators of
+the same trust key (another transport's failure says nothing about this one's).
 """
 
 from __future__ import annotations
@@ -23,17 +23,23 @@ from identitylib._transport import SyncTransport, run_sync
 from ._errors import TokenValidationError, unavailable
 from ._jwks_cache import FAILURE_BACKOFF, LOCK_TIMEOUT
 
-#: Most discovery failures remembered (one per trust key and URL).
-MAX_FAILURES = 256
+#: Most discovery locks and failures remembered (one per trust key and URL).
+MAX_TRACKED = 256
 
 _locks_guard = threading.Lock()
-_locks: dict[str, threading.Lock] = {}
+_locks: dict[tuple[TrustKey, str], threading.Lock] = {}
 _failures: dict[tuple[TrustKey, str], tuple[float, TokenValidationError]] = {}
 
 
-def _lock_for(url: str) -> threading.Lock:
+def _lock_for(key: tuple[TrustKey, str]) -> threading.Lock:
+    """The lock of one discovery. Dropping an old one (to stay bounded) at worst lets a
+    second discovery of the same document run beside one still in flight."""
     with _locks_guard:
-        return _locks.setdefault(url, threading.Lock())
+        lock = _locks.get(key)
+        if lock is None:
+            make_room(_locks, MAX_TRACKED)
+            lock = _locks[key] = threading.Lock()
+        return lock
 
 
 def _recent_failure(key: tuple[TrustKey, str]) -> Optional[TokenValidationError]:
@@ -49,7 +55,7 @@ def _note_failure(key: tuple[TrustKey, str], failure: Optional[TokenValidationEr
     with _locks_guard:
         _failures.pop(key, None)
         if failure is not None:
-            make_room(_failures, MAX_FAILURES)
+            make_room(_failures, MAX_TRACKED)
             _failures[key] = (time.monotonic(), failure)
 
 
@@ -73,20 +79,19 @@ def metadata(
     http_cache: Optional[MutableMapping[Any, Any]] = None,
 ) -> OidcMetadata:
     """The authority's metadata, discovered if the registry does not have it for ``trust``."""
-    known = Authority(parsed, trust=trust, http_cache=http_cache).known_metadata
+    authority = Authority(parsed, trust=trust, http_cache=http_cache)
+    known = authority.known_metadata
     if known is not None:
         return known
-    url = parsed.discovery_url
-    lock = _lock_for(url)
+    key = (trust, authority.discovery_key)
+    lock = _lock_for(key)
     if not lock.acquire(timeout=LOCK_TIMEOUT):
         raise unavailable("Timed out waiting for the issuer's metadata")
     try:
-        authority = Authority(parsed, trust=trust, http_cache=http_cache)
-        known = authority.known_metadata
+        known = authority.known_metadata  # another thread's discovery, while this one waited
         if known is not None:
             return known
-        failure_key = (trust, authority.discovery_key)
-        failed = _recent_failure(failure_key)
+        failed = _recent_failure(key)
         if failed is not None:
             raise failed
         try:
@@ -94,9 +99,9 @@ def metadata(
                 authority.metadata_flow(), transport, f"OpenID configuration of {parsed.url}"
             )
         except TokenValidationError as failure:
-            _note_failure(failure_key, failure)
+            _note_failure(key, failure)
             raise
-        _note_failure(failure_key, None)
+        _note_failure(key, None)
         return found
     finally:
         lock.release()
