@@ -8,6 +8,7 @@ default way (or sharing one ``http_client`` object) still share one discovery.
 from __future__ import annotations
 
 import gc
+import json
 import weakref
 from typing import Any
 
@@ -63,7 +64,7 @@ class CannedDiscovery(requests.Session):
             self.canned += 1
             response = requests.Response()
             response.status_code = 200
-            response._content = requests.compat.json.dumps(self.document).encode()
+            response._content = json.dumps(self.document).encode()
             response.headers["Content-Type"] = "application/json"
             return response
         return super().get(url, **kwargs)

@@ -79,8 +79,8 @@ def identity_of(obj: object) -> ObjectIdentity:
         except TypeError:
             return ObjectIdentity(None)
         identity = _identities[key] = ObjectIdentity(ref)
-    # Runs when obj is collected, before its id() can be reused.
-    weakref.finalize(obj, _forget_identity, key, identity)
+    # Runs when obj is collected, before its id() can be reused (not needed at exit).
+    weakref.finalize(obj, _forget_identity, key, identity).atexit = False
     return identity
 
 
