@@ -26,14 +26,19 @@ SCOPE = ["api://bench-cold/.default"]
 
 
 def coldstart(lib_name: str, delay_ms: float, http_cache_file: str) -> dict[str, Any]:
-    """First call of a new app object, then of a second one with the same authority."""
+    """First call of a new app object, then of a second one with the same authority.
+
+    Both apps use one http_client object: identitylib shares discovery only between apps
+    with the same http_client (docs/guarantees.md, "Shared state").
+    """
     path = Path(http_cache_file)
     http_cache: dict[Any, Any] = pickle.loads(path.read_bytes()) if path.exists() else {}
     persisted = bool(http_cache)
     lib = importlib.import_module(lib_name)
     out: dict[str, Any] = {"persisted_http_cache": persisted}
+    http = FakeIdp(delay_s=delay_ms / 1000)
     for label in ("first_app", "second_app"):
-        http = FakeIdp(delay_s=delay_ms / 1000)
+        gets, posts = http.gets, http.posts
         start = time.perf_counter()
         app = lib.ConfidentialClientApplication(
             CLIENT_ID,
@@ -47,9 +52,9 @@ def coldstart(lib_name: str, delay_ms: float, http_cache_file: str) -> dict[str,
         if "access_token" not in result:
             raise RuntimeError(f"{lib_name} {label}: {result!r}")
         out[label] = {
-            "requests": http.requests,
-            "discovery_requests": http.gets,
-            "token_requests": http.posts,
+            "requests": (http.gets - gets) + (http.posts - posts),
+            "discovery_requests": http.gets - gets,
+            "token_requests": http.posts - posts,
             "wall_ms": wall * 1000,
         }
     path.write_bytes(pickle.dumps(http_cache))

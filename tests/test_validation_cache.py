@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import responses
 
+from identitylib._authority import DEFAULT_TRUST
 from identitylib.validation import TokenValidationError
 from identitylib.validation._jwks_cache import (
     DEFAULT_MAX_AGE,
@@ -216,11 +217,11 @@ def test_jwks_cache_unit() -> None:
 
     for _ in range(3):
         with pytest.raises(TokenValidationError):
-            cache.key("https://idp/keys", "k", fetch, refetch_interval=5)
+            cache.key("https://idp/keys", "k", fetch, trust=DEFAULT_TRUST, refetch_interval=5)
     assert len(calls) == 2  # the first fetch, one refetch
     clock.now += 5
     with pytest.raises(TokenValidationError):
-        cache.key("https://idp/keys", "k", fetch, refetch_interval=5)
+        cache.key("https://idp/keys", "k", fetch, trust=DEFAULT_TRUST, refetch_interval=5)
     assert len(calls) == 3
     assert cache.fetch_count("https://idp/keys") == 3
     cache.clear()

@@ -9,6 +9,7 @@ from typing import Any, Optional
 from identitylib._authority import Authority, AuthorityKind, parse_authority
 from identitylib._authority._hosts import aliases_of
 from identitylib._cache import AuthorityType, CredentialType, user_partition_key
+from identitylib._cache._own import indexed_accounts, indexed_entries_of_account
 from identitylib._flows import refresh_token as refresh_flow
 from identitylib._flows import silent
 from identitylib._flows._results import HitMemo, cache_hit_result, in_cache
@@ -85,10 +86,9 @@ class AccountsMixin(AppCore):
 
     def _account_entries(self, environment: str, username: Optional[str]) -> list[dict[str, Any]]:
         cache = self.token_cache
-        indexed = getattr(cache, "_accounts", None)
+        indexed = indexed_accounts(cache, environment, username)
         if indexed is not None:
-            found: list[dict[str, Any]] = indexed(environment, username)
-            return found
+            return indexed
         entries = _entries(cache, CredentialType.ACCOUNT, {"environment": environment})
         if username is None:
             return entries
@@ -163,10 +163,8 @@ class AccountsMixin(AppCore):
 
     def _forget(self, cache: Any, home: str, environment: str) -> None:
         family_id = silent.app_metadata(cache, environment, self.client_id).get("family_id")
-        indexed = getattr(cache, "_entries_of_account", None)
-        if indexed is not None:
-            owned: dict[str, list[dict[str, Any]]] = indexed(home, environment)
-        else:  # a foreign cache object (e.g. msal's): its own search
+        owned = indexed_entries_of_account(cache, home, environment)
+        if owned is None:  # a foreign cache object (e.g. msal's): its own search
             query = {"home_account_id": home, "environment": environment}
             owned = {
                 kind: _entries(cache, kind, query)
@@ -215,7 +213,7 @@ class AccountsMixin(AppCore):
                 stacklevel=4,
             )
             return None
-        return Authority(parsed, http_cache=getattr(self.authority, "_http_cache", None))
+        return self.authority.sibling(parsed)
 
     def _silent(
         self,

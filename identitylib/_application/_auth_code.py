@@ -208,7 +208,7 @@ class AuthCodeMixin(AppCore):
                 UserWarning,
                 stacklevel=2,
             )
-            authority = Authority(
+            authority = self.authority.sibling(
                 parse_authority(other, validate_authority=self.authority.parsed.validate)
             )
         result = self._run(

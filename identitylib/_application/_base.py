@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Callable, Hashable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, cast
 
-from identitylib._authority import Authority, parse_authority
+from identitylib._authority import Authority, TrustKey, parse_authority
 from identitylib._cache import TokenCache
 from identitylib._credential import parse_client_credential
 from identitylib._flows._results import REFRESH_REASON, HitMemo
@@ -143,7 +143,12 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
             validate_authority=validate_authority,
             instance_discovery=instance_discovery,
         )
-        self.authority = Authority(parsed, http_cache=http_cache, resolver=self._resolve_metadata)
+        self.authority = Authority(
+            parsed,
+            trust=self._trust_key(http_client, verify, proxies),
+            http_cache=http_cache,
+            resolver=self._resolve_metadata,
+        )
         self._state = AppState(
             client_id=client_id,
             authority=self.authority,
@@ -174,6 +179,11 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
 
     def _check_credential(self) -> None:
         """Subclasses refuse a credential they cannot use (or the lack of one)."""
+
+    def _trust_key(self, http_client: Any, verify: Any, proxies: Any) -> TrustKey:
+        """Which apps share this one's discovered metadata (see ``_authority/_trust.py``):
+        those with the same ``http_client`` object, ``verify`` and ``proxies``."""
+        return TrustKey.of(http_client, verify, proxies)
 
     def __repr__(self) -> str:
         name = type(self).__name__

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from identitylib._authority._hosts import aliases_of
 from identitylib._cache import app_partition_key
+from identitylib._cache._own import indexed_app_tokens
 from identitylib._flows import client_credentials
 from identitylib._flows import on_behalf_of as obo_flow
 from identitylib._flows._results import cache_hit_result, in_cache
@@ -219,15 +220,13 @@ class ConfidentialClientApplication(ClientApplication):
     def remove_tokens_for_client(self) -> None:
         """Remove the app-only access tokens this app cached, in every tenant of its cloud."""
         cache = self.token_cache
-        indexed = getattr(cache, "_app_access_tokens", None)
         realm = self.authority.expected_realm or self.authority.parsed.tenant
         partition = app_partition_key(self.client_id, realm)
 
         def remove() -> None:
             for environment in sorted(aliases_of(self.authority.environment)):
-                if indexed is not None:
-                    entries = indexed(self.client_id, environment)
-                else:  # a foreign cache object (e.g. msal's): its own search
+                entries = indexed_app_tokens(cache, self.client_id, environment)
+                if entries is None:  # a foreign cache object (e.g. msal's): its own search
                     query = {
                         "client_id": self.client_id,
                         "environment": environment,

@@ -2,5 +2,13 @@
 
 from ._authority import Authority
 from ._parse import AuthorityKind, ParsedAuthority, parse_authority
+from ._trust import DEFAULT_TRUST, TrustKey
 
-__all__ = ["Authority", "AuthorityKind", "ParsedAuthority", "parse_authority"]
+__all__ = [
+    "DEFAULT_TRUST",
+    "Authority",
+    "AuthorityKind",
+    "ParsedAuthority",
+    "TrustKey",
+    "parse_authority",
+]

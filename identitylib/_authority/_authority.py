@@ -13,6 +13,7 @@ from ._instance import instance_discovery_request, parse_instance_discovery
 from ._metadata import OidcMetadata, discovery_request, metadata_from_dict, parse_discovery_response
 from ._parse import AuthorityKind, ParsedAuthority
 from ._registry import REGISTRY
+from ._trust import TrustKey
 
 logger = get_logger(__name__)
 
@@ -24,20 +25,30 @@ class Authority:
     """An identity provider's address and, once discovered, its endpoints.
 
     Discovery is lazy: nothing is fetched until the first token request needs an endpoint,
-    then the result is shared process-wide. Attributes mirror ``msal.authority.Authority``.
+    then the result is shared process-wide with the apps of the same ``trust`` key (see
+    ``_trust.py``). Attributes mirror ``msal.authority.Authority``.
     """
 
     def __init__(
         self,
         parsed: ParsedAuthority,
         *,
+        trust: TrustKey,
         http_cache: MutableMapping[Any, Any] | None = None,
         resolver: Optional[Callable[[Flow[OidcMetadata]], OidcMetadata]] = None,
     ) -> None:
         self.parsed = parsed
+        self.trust = trust
         self._http_cache = http_cache
         self._resolver = resolver
         self._metadata: OidcMetadata | None = None
+
+    def sibling(self, parsed: ParsedAuthority) -> Authority:
+        """An Authority for another URL, discovered the way this one is (same trust key,
+        ``http_cache`` and resolver)."""
+        return Authority(
+            parsed, trust=self.trust, http_cache=self._http_cache, resolver=self._resolver
+        )
 
     # MSAL-compatible read-only attributes ------------------------------------------------
     @property
@@ -117,10 +128,19 @@ class Authority:
 
     # Discovery --------------------------------------------------------------------------
     @property
+    def discovery_key(self) -> str:
+        """What the registry keeps this authority's document under (beside the trust key):
+        its discovery URL and, when instance discovery validates the host, the endpoint
+        that validated it; an unvalidated document never answers for a validating app."""
+        endpoint = self.parsed.instance_discovery_endpoint
+        url = self.parsed.discovery_url
+        return url if endpoint is None else f"{url} validated-by {endpoint}"
+
+    @property
     def known_metadata(self) -> OidcMetadata | None:
         """Metadata already at hand (this object, the process registry or http_cache)."""
         if self._metadata is None:
-            document = REGISTRY.get(self.parsed.discovery_url, self._http_cache)
+            document = REGISTRY.get(self.trust, self.discovery_key, self._http_cache)
             if document is not None:
                 self._metadata = metadata_from_dict(self.parsed, document)
         return self._metadata
@@ -136,7 +156,7 @@ class Authority:
             url = parse_instance_discovery(self.parsed, response)
         response = yield discovery_request(self.parsed, url)
         metadata = parse_discovery_response(self.parsed, response)
-        REGISTRY.put(self.parsed.discovery_url, dict(metadata.raw), self._http_cache)
+        REGISTRY.put(self.trust, self.discovery_key, dict(metadata.raw), self._http_cache)
         logger.debug("Discovered %s: token endpoint %s", self.parsed.url, metadata.token_endpoint)
         self._metadata = metadata
         return metadata

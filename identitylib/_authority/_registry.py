@@ -1,8 +1,15 @@
 """Process-wide memory of discovered authority metadata, optionally persisted in ``http_cache``.
 
-A second application object with the same authority makes no discovery request. An app may
-pass a dict-like ``http_cache`` (for instance a ``shelve``) so that a CLI started again
-skips discovery too; entries there are plain dicts and survive pickling.
+A second application object with the same authority and the same :class:`TrustKey` (the
+same transport, ``verify`` and ``proxies``) makes no discovery request; apps with other
+trust keys never see each other's documents. An app may pass a dict-like ``http_cache``
+(for instance a ``shelve``) so that a CLI started again skips discovery too; entries there
+are plain dicts (they survive pickling), written and read only under the trust key's
+:attr:`~TrustKey.persistent_tag`, so an app built with ``verify=False`` or a proxy never
+fills in what a strict app reads after a restart.
+
+The registry holds at most :data:`MAX_ENTRIES` documents: entries of apps whose
+``http_client`` is gone are dropped first, then the oldest.
 """
 
 from __future__ import annotations
@@ -10,55 +17,84 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, Callable
 
 from identitylib._log import get_logger
 
 from ._metadata import OidcMetadata
+from ._trust import TrustKey, make_room
 
 logger = get_logger(__name__)
 
 #: How long discovered metadata is trusted, in seconds (the servers say max-age=86400).
 METADATA_TTL = 24 * 3600
-HTTP_CACHE_PREFIX = "identitylib.oidc-configuration "
+#: Most documents kept in memory (one per authority and trust key).
+MAX_ENTRIES = 512
+#: Key prefix in ``http_cache``: ``"<prefix><persistent tag> <discovery key>"``.
+HTTP_CACHE_PREFIX = "identitylib.oidc-configuration/2 "
+
+_Entry = tuple[dict[str, Any], float]
 
 
 class MetadataRegistry:
-    """Thread-safe map from discovery URL to raw metadata, with expiry."""
+    """Thread-safe map from (trust key, discovery key) to raw metadata, with expiry.
 
-    def __init__(self) -> None:
+    The discovery key names the document and how it was validated (see
+    ``Authority.discovery_key``). ``clock`` gives wall-clock seconds (expiry times are
+    persisted in ``http_cache``).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[dict[str, Any], float]] = {}
+        self._entries: dict[tuple[TrustKey, str], _Entry] = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
 
     def get(
-        self, url: str, http_cache: MutableMapping[Any, Any] | None = None
+        self, trust: TrustKey, key: str, http_cache: MutableMapping[Any, Any] | None = None
     ) -> dict[str, Any] | None:
-        """The raw configuration for ``url`` if still fresh, from memory or ``http_cache``."""
-        now = time.time()
+        """The raw configuration for ``key`` if still fresh, from memory or ``http_cache``."""
+        now = self._clock()
         with self._lock:
-            entry = self._entries.get(url)
+            entry = self._entries.get((trust, key))
         if entry and entry[1] > now:
             return entry[0]
-        if http_cache is not None:
-            stored = _read_http_cache(http_cache, url)
+        tag = trust.persistent_tag
+        if http_cache is not None and tag is not None:
+            stored = _read_http_cache(http_cache, tag, key)
             if stored is not None and stored[1] > now:
-                with self._lock:
-                    self._entries[url] = stored
+                self._remember(trust, key, stored)
                 return stored[0]
         return None
 
     def put(
-        self, url: str, document: dict[str, Any], http_cache: MutableMapping[Any, Any] | None = None
+        self,
+        trust: TrustKey,
+        key: str,
+        document: dict[str, Any],
+        http_cache: MutableMapping[Any, Any] | None = None,
     ) -> None:
         """Remember a validated configuration document."""
-        entry = (document, time.time() + METADATA_TTL)
-        with self._lock:
-            self._entries[url] = entry
-        if http_cache is not None:
+        entry = (document, self._clock() + METADATA_TTL)
+        self._remember(trust, key, entry)
+        tag = trust.persistent_tag
+        if http_cache is not None and tag is not None:
             try:
-                http_cache[HTTP_CACHE_PREFIX + url] = {"document": document, "expires_at": entry[1]}
+                http_cache[_http_cache_key(tag, key)] = {
+                    "document": document,
+                    "expires_at": entry[1],
+                }
             except Exception as exc:  # a persistent mapping may fail; memory still has it
                 logger.warning("Could not store authority metadata in http_cache: %s", exc)
+
+    def _remember(self, trust: TrustKey, key: str, entry: _Entry) -> None:
+        with self._lock:
+            self._entries.pop((trust, key), None)  # re-added last: the newest
+            make_room(self._entries, MAX_ENTRIES)
+            self._entries[(trust, key)] = entry
 
     def clear(self) -> None:
         """Forget everything (used by tests)."""
@@ -66,11 +102,13 @@ class MetadataRegistry:
             self._entries.clear()
 
 
-def _read_http_cache(
-    http_cache: MutableMapping[Any, Any], url: str
-) -> tuple[dict[str, Any], float] | None:
+def _http_cache_key(tag: str, key: str) -> str:
+    return f"{HTTP_CACHE_PREFIX}{tag} {key}"
+
+
+def _read_http_cache(http_cache: MutableMapping[Any, Any], tag: str, key: str) -> _Entry | None:
     try:
-        stored = http_cache.get(HTTP_CACHE_PREFIX + url)
+        stored = http_cache.get(_http_cache_key(tag, key))
     except Exception as exc:
         logger.warning("Could not read authority metadata from http_cache: %s", exc)
         return None

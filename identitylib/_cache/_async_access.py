@@ -54,12 +54,6 @@ _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.L
 )
 
 
-
-def has_async_hooks(cache: Any) -> bool:
-    """Whether ``cache`` (any object) has coroutine access hooks."""
-    return bool(getattr(cache, "has_async_hooks", False))
-
-
 def is_open_here(cache: Any) -> bool:
     """Whether an async access of ``cache`` is open in the current task."""
     return id(cache) in _OPEN.get()

@@ -8,6 +8,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from identitylib._application._state import AppState
+from identitylib._cache._own import has_async_hooks, own_cache
 from identitylib._log import SECRET_FIELDS, get_logger
 from identitylib._protocol._messages import CacheHook, HttpResponse, Step
 
@@ -143,11 +144,15 @@ def cache_event(
 def cache_access(
     cache: Any, partition_key: str | None, client_id: str, *, is_app_cache: bool
 ) -> AbstractContextManager[Any]:
-    """The cache's access hooks around one lookup or write (no-op for foreign caches)."""
-    access = getattr(cache, "access", None)
-    if access is None:
+    """The cache's access hooks around one lookup or write.
+
+    A no-op for a foreign cache (msal's, a mock): it has no access hooks of identitylib's
+    kind, and is never asked whether it has (see ``identitylib/_cache/_own.py``).
+    """
+    own = own_cache(cache)
+    if own is None:
         return nullcontext()
-    return access(partition_key, client_id, is_app_cache)  # type: ignore[no-any-return]
+    return own.access(partition_key, client_id, is_app_cache)
 
 
 def in_cache(
@@ -162,7 +167,7 @@ def in_cache(
     Sync hooks run in line (no step yielded); a cache with coroutine hooks gets a
     :class:`CacheHook` step before and after, which the asyncio driver awaits.
     """
-    if not getattr(cache, "has_async_hooks", False):
+    if not has_async_hooks(cache):
         with cache_access(cache, partition_key, client_id, is_app_cache=is_app_cache):
             return work()
     yield CacheHook(cache, partition_key, client_id, is_app_cache, entering=True)
@@ -191,13 +196,11 @@ class HitMemo:
     def __init__(self, cache: Any) -> None:
         from identitylib._cache import SerializableTokenCache, TokenCache
 
-        store = getattr(cache, "_store", None)
         self.enabled = (
-            type(cache) in (TokenCache, SerializableTokenCache)
-            and getattr(cache, "_before_access", None) is None
-            and getattr(cache, "_after_access", None) is None
-            and store is not None
-            and getattr(store, "bound", None) is None
+            type(cache) in (TokenCache, SerializableTokenCache)  # exactly ours: no overrides
+            and cache._before_access is None
+            and cache._after_access is None
+            and cache._store.bound is None
         )
         self._cache = cache
         self._memo: dict[Any, tuple[str, dict[str, Any], int]] = {}

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Hashable, Mapping, MutableMapping
 from typing import Any, Callable, Optional, TypeVar, Union
 
-from identitylib._authority import Authority
+from identitylib._authority import Authority, TrustKey
 from identitylib._authority._region import resolve_region
 from identitylib._log import get_logger
 from identitylib._protocol._errors import FlowError
@@ -77,6 +77,9 @@ class ClientApplication:
             verify=verify,
             proxies=proxies,
             timeout=timeout,
+            # Discovery is shared with the apps that send requests the same way: this
+            # app's own http_client (an httpx one included), verify and proxies.
+            trust=TrustKey.of(http_client, verify, proxies),
             **core_args,
         )
         self._transport: Union[AsyncTransport, ThreadedTransport]

@@ -22,7 +22,9 @@ from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
 from identitylib._application import ConfidentialClientApplication as SyncConfidential
 from identitylib._application import PublicClientApplication as SyncPublic
-from identitylib._cache._async_access import bridge_to, has_async_hooks
+from identitylib._authority import TrustKey
+from identitylib._cache._async_access import bridge_to
+from identitylib._cache._own import own_cache
 from identitylib._protocol._messages import Flow
 
 T = TypeVar("T")
@@ -60,6 +62,15 @@ class CapturingRun:
     flow, which calls back to start the refresh as an asyncio task (not a thread)."""
 
     _aio_scheduler: Optional[Scheduler] = None
+
+    def __init__(self, *args: Any, trust: TrustKey, **kwargs: Any) -> None:
+        """``trust``: the trust key of the asyncio app's transport (its httpx client is
+        not the sync core's ``http_client``); the sync class's arguments follow."""
+        self._aio_trust = trust
+        super().__init__(*args, **kwargs)
+
+    def _trust_key(self, http_client: Any, verify: Any, proxies: Any) -> TrustKey:
+        return self._aio_trust
 
     def _deferred_refresh(
         self, key: Optional[Hashable], make_flow: Callable[[], Flow[Any]]
@@ -144,16 +155,14 @@ def hooks_block(cache: Any) -> bool:
     """Whether the cache's access hooks may block (persisted, Redis, custom sync hooks).
 
     A :class:`~identitylib.TokenCache` without hooks answers ``access()`` with a no-op
-    context; caches without ``access`` (e.g. msal's in-memory ones) have no hooks either;
-    coroutine hooks are awaited on the loop.
+    context; a foreign cache (msal's, a mock) is never asked for hooks (see
+    ``identitylib/_cache/_own.py``); coroutine hooks are awaited on the loop.
     """
-    if has_async_hooks(cache):
-        return False
-    access = getattr(cache, "access", None)
-    if access is None:
+    own = own_cache(cache)
+    if own is None or own.has_async_hooks:
         return False
     try:
-        context = access(None, "", False)
+        context = own.access(None, "", False)
     except Exception:
         return True
     return not isinstance(context, nullcontext)

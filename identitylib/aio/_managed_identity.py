@@ -14,7 +14,8 @@ from collections.abc import MutableMapping, Sequence
 from contextvars import ContextVar
 from typing import Any, Optional
 
-from identitylib._cache._async_access import bridge_to, has_async_hooks
+from identitylib._cache._async_access import bridge_to
+from identitylib._cache._own import has_async_hooks
 from identitylib._flows._results import cache_hit_result
 from identitylib._managed_identity import ManagedIdentityClient as SyncManagedIdentityClient
 from identitylib._managed_identity._transport import (

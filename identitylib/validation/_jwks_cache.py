@@ -1,12 +1,17 @@
 """The process-wide cache of signing keys: max age, refetch on an unknown ``kid``, rate limit.
 
-One entry per ``jwks_uri``, shared by every validator of the process. An entry is fetched
-when first needed, again when older than its max age, and once more when a token names a
-``kid`` the cached set lacks (key rollover), but at most once per refetch interval, so a
-flood of tokens with made-up ``kid`` values makes at most one request per interval. One
-fetch is in flight per ``jwks_uri``; threads that waited for it use its outcome. After a
-failed fetch, further attempts wait :data:`FAILURE_BACKOFF` seconds, and keys already
-cached (even past their max age) keep being used.
+One entry per ``jwks_uri`` and trust key, shared by the validators of the process that
+fetch keys the same way (the same ``http_client`` object or identitylib's own transport,
+the same ``verify`` and ``proxies``: see ``identitylib/_authority/_trust.py``), so keys
+fetched through a permissive or fake transport never serve a strict validator. At most
+:data:`MAX_ENTRIES` entries are kept (those of gone ``http_client`` objects are dropped
+first, then the oldest). An entry is fetched when first needed, again when older than its
+max age, and once more when a token names a ``kid`` the cached set lacks (key rollover),
+but at most once per refetch interval, so a flood of tokens with made-up ``kid`` values
+makes at most one request per interval. One fetch is in flight per entry; threads that
+waited for it use its outcome. After a failed fetch, further attempts wait
+:data:`FAILURE_BACKOFF` seconds, and keys already cached (even past their max age) keep
+being used.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Optional
 
+from identitylib._authority import DEFAULT_TRUST, TrustKey
+from identitylib._authority._trust import make_room
 from identitylib._log import get_logger
 
 from ._errors import TokenValidationError, invalid_token, unavailable
@@ -32,10 +39,12 @@ DEFAULT_REFETCH_INTERVAL = 300.0
 FAILURE_BACKOFF = 5.0
 #: Longest wait, in seconds, for another thread's fetch of the same key set.
 LOCK_TIMEOUT = 90.0
+#: Most key sets kept (one per ``jwks_uri`` and trust key).
+MAX_ENTRIES = 256
 
 
 class _Entry:
-    """The cached key set of one ``jwks_uri`` and its fetch bookkeeping."""
+    """The cached key set of one ``jwks_uri`` (for one trust key) and its fetch bookkeeping."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()  # held while fetching: one fetch in flight
@@ -55,24 +64,29 @@ def _unknown_key(kid: Optional[str]) -> TokenValidationError:
 
 
 class JwksCache:
-    """Key sets by ``jwks_uri``; thread-safe. ``clock`` is monotonic seconds."""
+    """Key sets by trust key and ``jwks_uri``; thread-safe. ``clock`` is monotonic seconds."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._lock = threading.Lock()
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[tuple[TrustKey, str], _Entry] = {}
 
-    def _entry(self, uri: str) -> _Entry:
+    def __len__(self) -> int:
         with self._lock:
-            entry = self._entries.get(uri)
+            return len(self._entries)
+
+    def _entry(self, trust: TrustKey, uri: str) -> _Entry:
+        with self._lock:
+            entry = self._entries.get((trust, uri))
             if entry is None:
-                entry = self._entries[uri] = _Entry()
+                make_room(self._entries, MAX_ENTRIES)
+                entry = self._entries[(trust, uri)] = _Entry()
             return entry
 
-    def fetch_count(self, uri: str) -> int:
-        """How many times the key set of ``uri`` was requested by this process."""
+    def fetch_count(self, uri: str, trust: TrustKey = DEFAULT_TRUST) -> int:
+        """How many times the key set of ``uri`` was requested for ``trust``."""
         with self._lock:
-            entry = self._entries.get(uri)
+            entry = self._entries.get((trust, uri))
         return entry.fetches if entry else 0
 
     def clear(self) -> None:
@@ -86,15 +100,17 @@ class JwksCache:
         kid: Optional[str],
         fetch: Callable[[], KeySet],
         *,
+        trust: TrustKey,
         max_age: float = DEFAULT_MAX_AGE,
         refetch_interval: float = DEFAULT_REFETCH_INTERVAL,
     ) -> Jwk:
         """The key ``kid`` of ``uri``'s key set, fetching the set with ``fetch`` if needed.
 
-        Raises :class:`TokenValidationError`: ``invalid_token`` for a key that is not
+        ``trust`` is the validator's trust key: only key sets fetched with an equal key are
+        used. Raises :class:`TokenValidationError`: ``invalid_token`` for a key that is not
         published, or the fetch's own error (``temporarily_unavailable``).
         """
-        entry = self._entry(uri)
+        entry = self._entry(trust, uri)
         generation = entry.generation
         keys = entry.keys
         if keys is not None and self.clock() - entry.fetched_at < max_age:

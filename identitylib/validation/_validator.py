@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional, Union
 
 from jwt.algorithms import get_default_algorithms
 
-from identitylib._authority import AuthorityKind, parse_authority
+from identitylib._authority import AuthorityKind, TrustKey, parse_authority
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._log import get_logger
 from identitylib._protocol._id_token import CLOCK_SKEW
@@ -145,6 +145,8 @@ class AccessTokenValidator:
         self._transport = SyncTransport(
             http_client, verify=verify, proxies=proxies, timeout=timeout
         )
+        #: Which validators and apps share this one's discovery and keys (_authority/_trust.py).
+        self._trust = TrustKey.of(http_client, verify, proxies)
         self._http_cache = http_cache
         self._now: Callable[[], float] = time.time
 
@@ -209,7 +211,7 @@ class AccessTokenValidator:
             raise invalid_token(f"The token's signing algorithm {shown!r} is not accepted")
         if kid is not None and not isinstance(kid, str):
             raise invalid_token("The token's key id (kid) is not a string")
-        found = metadata(self._parsed, self._transport, self._http_cache)
+        found = metadata(self._parsed, self._transport, self._trust, self._http_cache)
         uri = found.jwks_uri
         if not uri:
             raise unavailable(f"The OpenID configuration of {self._parsed.url} has no jwks_uri")
@@ -217,6 +219,7 @@ class AccessTokenValidator:
             uri,
             kid,
             lambda: self._fetch_keys(uri),
+            trust=self._trust,
             max_age=self._max_age,
             refetch_interval=self._refetch_interval,
         )

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from identitylib._authority import DEFAULT_TRUST
 from identitylib._authority._registry import REGISTRY
 from tests.oidc_peer_fixture import OidcPeer
 
 from ._support import API_READ, API_WRITE, CountingSession, web_app
+
+
+def discovery_entries(http_cache: dict[object, object]) -> list[str]:
+    """The discovery documents persisted in an app's http_cache (their keys)."""
+    return sorted(str(k) for k in http_cache if str(k).startswith("identitylib.oidc-config"))
 
 
 def test_endpoints_discovered_and_issuer_accepted(oidc_peer: OidcPeer) -> None:
@@ -47,7 +53,7 @@ def test_issuer_mismatch_is_an_error_result(oidc_peer: OidcPeer) -> None:
     assert result.get("error") == "invalid_authority", result
     assert oidc_peer.issuer in result["error_description"]
     assert "access_token" not in result
-    assert REGISTRY.get(f"{other_name}/.well-known/openid-configuration", None) is None
+    assert REGISTRY.get(DEFAULT_TRUST, f"{other_name}/.well-known/openid-configuration") is None
 
 
 def test_issuer_mismatch_on_attribute_access_raises_value_error(oidc_peer: OidcPeer) -> None:
@@ -69,7 +75,21 @@ def test_http_cache_keeps_the_configuration(oidc_peer: OidcPeer) -> None:
     web_app(oidc_peer, http_cache=http_cache).acquire_token_for_client([API_READ])
     assert http_cache
     REGISTRY.clear()  # a new process: only the app's http_cache remembers the provider
+    app = web_app(oidc_peer, http_cache=http_cache)
+    assert app.authority.known_metadata is not None  # known before any request
+    assert "access_token" in app.acquire_token_for_client([API_WRITE])
+
+
+def test_http_cache_is_not_used_through_a_custom_http_client(oidc_peer: OidcPeer) -> None:
+    # A custom http_client cannot be recognised after a restart: what it learns is not
+    # persisted, and it does not read what identitylib's own transport persisted.
+    http_cache: dict[object, object] = {}
+    web_app(oidc_peer, http_cache=http_cache).acquire_token_for_client([API_READ])
+    persisted = dict(http_cache)
+    assert discovery_entries(persisted)
+    REGISTRY.clear()
     http = CountingSession()
     app = web_app(oidc_peer, http_client=http, http_cache=http_cache)
     assert "access_token" in app.acquire_token_for_client([API_WRITE])
-    assert "/.well-known/openid-configuration" not in http.paths(oidc_peer)
+    assert http.paths(oidc_peer).count("/.well-known/openid-configuration") == 1
+    assert discovery_entries(http_cache) == discovery_entries(persisted)  # nothing added

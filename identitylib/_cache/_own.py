@@ -1,0 +1,66 @@
+"""Which token caches identitylib may use beyond MSAL's cache API.
+
+A token cache that is not one of identitylib's classes (msal's ``SerializableTokenCache``,
+msal-extensions' ``PersistedTokenCache``, a ``unittest.mock.Mock``, an app's own class) is
+used only through the methods msal itself calls on a cache: ``search``, ``add``,
+``update_rt``, ``remove_at`` / ``remove_rt`` / ``remove_idt`` / ``remove_account`` and
+``_get_app_metadata``. identitylib's extensions (access hooks, coroutine hooks, the
+secondary indices) are used only on :class:`TokenCache` and its subclasses.
+
+The decision is made by the object's real type, ``type(cache)``, never by probing for an
+attribute: a ``Mock`` answers any attribute with a truthy object, and a
+``Mock(spec=TokenCache)`` passes ``isinstance`` (it fakes ``__class__``) but not this test.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, cast
+
+from ._token_cache import Entry, TokenCache
+
+
+def own_cache(cache: object) -> Optional[TokenCache]:
+    """``cache`` if it is an identitylib :class:`TokenCache` (or subclass), else None."""
+    if issubclass(type(cache), TokenCache):
+        return cast(TokenCache, cache)
+    return None
+
+
+def has_async_hooks(cache: object) -> bool:
+    """Whether ``cache`` is one of identitylib's caches with coroutine access hooks."""
+    own = own_cache(cache)
+    return own is not None and own.has_async_hooks
+
+
+def indexed_accounts(
+    cache: object, environment: str, username: Optional[str]
+) -> Optional[list[Entry]]:
+    """The Account entries of ``environment`` from the cache's index; None for a foreign
+    cache (the caller then searches it as msal does)."""
+    own = own_cache(cache)
+    return None if own is None else own._accounts(environment, username)
+
+
+def indexed_entries_of_account(
+    cache: object, home_account_id: str, environment: str
+) -> Optional[dict[str, list[Entry]]]:
+    """Every token and account entry of a home account in ``environment``, by credential
+    type, from the cache's index; None for a foreign cache."""
+    own = own_cache(cache)
+    return None if own is None else own._entries_of_account(home_account_id, environment)
+
+
+def indexed_app_tokens(cache: object, client_id: str, environment: str) -> Optional[list[Entry]]:
+    """The app-only access tokens of ``client_id`` from the cache's index; None for a
+    foreign cache."""
+    own = own_cache(cache)
+    return None if own is None else own._app_access_tokens(client_id, environment)
+
+
+__all__ = [
+    "has_async_hooks",
+    "indexed_accounts",
+    "indexed_app_tokens",
+    "indexed_entries_of_account",
+    "own_cache",
+]
