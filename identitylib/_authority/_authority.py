@@ -103,6 +103,11 @@ class Authority:
         """The device authorization endpoint (discovers it if needed)."""
         return self._resolve().device_authorization_endpoint
 
+    @property
+    def end_session_endpoint(self) -> str | None:
+        """Where to send a browser to sign out of the provider (discovers it if needed)."""
+        return self._resolve().end_session_endpoint
+
     def __repr__(self) -> str:
         return f"Authority({self.parsed.url!r}, kind={self.parsed.kind.value})"
 

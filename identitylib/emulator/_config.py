@@ -114,7 +114,13 @@ class EmulatorConfig:
                     DEMO_WEB_ID,
                     "demo-web",
                     secrets=[DEMO_WEB_SECRET],
-                    redirect_uris=["http://localhost:5000/getAToken", "http://localhost"],
+                    redirect_uris=[
+                        "http://localhost:5000/getAToken",
+                        "http://localhost",
+                        # identitylib.web's redirect route, on any loopback port
+                        "http://localhost/auth/redirect",
+                        "http://127.0.0.1/auth/redirect",
+                    ],
                 ),
                 App(
                     DEMO_API_ID,
