@@ -1,0 +1,101 @@
+"""A real browser (headless Chromium) signs in to a running Flask app, against the emulator.
+
+The app runs on ``localhost``, the emulator on ``127.0.0.1``: two sites, so the
+provider's ``form_post`` reaches the app as a cross-site POST without the ``SameSite=Lax``
+session cookie, exactly as with a real provider.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+flask = pytest.importorskip("flask")
+
+from identitylib.emulator import DEMO_API_URI, DEMO_WEB_ID, DEMO_WEB_SECRET, Emulator  # noqa: E402
+from identitylib.web.flask import FlaskAuth  # noqa: E402
+
+from .conftest import ALICE, browser_sign_in, serve_wsgi, wait_for  # noqa: E402
+
+API_SCOPE = f"{DEMO_API_URI}/access_as_user"
+
+
+@pytest.fixture(scope="module")
+def site(emu: Emulator) -> Iterator[tuple[str, FlaskAuth]]:
+    app = flask.Flask(__name__)
+    app.secret_key = "chromium-test-secret-key"
+    auth = FlaskAuth(
+        app,
+        client_id=DEMO_WEB_ID,
+        client_credential=DEMO_WEB_SECRET,
+        authority=emu.authority(),
+        scopes=[API_SCOPE],
+    )
+
+    @app.get("/")
+    def index() -> Any:
+        user = auth.user
+        return {"user": user.username if user else None}
+
+    @app.get("/orders")
+    @auth.login_required
+    def orders() -> Any:
+        token = auth.token_for_user([API_SCOPE])
+        return {"page": "orders", "user": auth.user.username if auth.user else None,
+                "token": bool(token.get("access_token"))}  # fmt: skip
+
+    @app.get("/signout")
+    def signout_page() -> str:
+        return (
+            '<form method="post" action="/auth/logout">'
+            f'<input type="hidden" name="csrf_token" value="{auth.csrf_token()}">'
+            '<button id="out" type="submit">Sign out</button></form>'
+        )
+
+    with serve_wsgi(app) as base:
+        yield base, auth
+
+
+def page_json(driver: Any) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return json.loads(driver.find_element(By.TAG_NAME, "body").text)
+
+
+def test_sign_in_returns_to_the_page_and_calls_the_api(
+    chromium: Any, site: tuple[str, FlaskAuth], emu: Emulator
+) -> None:
+    base, _ = site
+    chromium.delete_all_cookies()
+    chromium.get(f"{base}/orders?id=7")
+    wait_for(chromium, lambda d: d.current_url.startswith(emu.base_url))
+    browser_sign_in(chromium)
+    wait_for(chromium, lambda d: d.current_url == f"{base}/orders?id=7")
+    assert page_json(chromium) == {"page": "orders", "user": ALICE, "token": True}
+    cookie = chromium.get_cookie("session")
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Lax"
+    assert "eyJ" not in cookie["value"]  # no token in the cookie
+
+
+def test_sign_out_clears_the_session_and_reaches_the_provider(
+    chromium: Any, site: tuple[str, FlaskAuth], emu: Emulator
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    base, auth = site
+    chromium.delete_all_cookies()
+    chromium.get(f"{base}/orders")
+    browser_sign_in(chromium)
+    wait_for(chromium, lambda d: d.current_url == f"{base}/orders")
+    assert auth.auth.application.get_accounts(username=ALICE)
+    chromium.get(f"{base}/signout")
+    chromium.find_element(By.ID, "out").click()
+    wait_for(chromium, lambda d: "/logout" in d.current_url or d.current_url == f"{base}/")
+    assert any(path.endswith("/oauth2/v2.0/logout") for _, path in emu.requests)
+    chromium.get(f"{base}/")
+    assert page_json(chromium) == {"user": None}
+    assert auth.auth.application.get_accounts(username=ALICE) == []
