@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 import time
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -509,6 +510,39 @@ def test_discovery_failure_is_a_503(http: responses.RequestsMock) -> None:
     assert "configuration" in error.description
     rejected(validator, token)
     assert len(http.calls) == 1  # backed off
+
+
+def test_a_kept_discovery_failure_is_raised_fresh_each_time(http: responses.RequestsMock) -> None:
+    http.get(f"{AUTHORITY}/v2.0/.well-known/openid-configuration", status=400, json={})
+    token = jwt.encode({"a": 1}, KEY_A, algorithm="RS256", headers={"kid": "k"})
+    errors: list[TokenValidationError] = []
+    seen = []
+    for _ in range(3):
+        errors.append(rejected(make_validator(), token))
+        seen.append(len(traceback.extract_tb(errors[-1].__traceback__)))
+    assert len(http.calls) == 1  # the second and third answered from the kept failure
+    assert len({id(e) for e in errors}) == 3
+    assert seen[2] <= seen[1] <= seen[0]
+    assert len(traceback.extract_tb(errors[0].__traceback__)) == seen[0]  # not grown since
+    assert {(e.error, e.description, e.status_code) for e in errors} == {
+        (errors[0].error, errors[0].description, 503)
+    }
+
+
+def test_a_kept_key_fetch_failure_is_raised_fresh_each_time(issuer: FakeIssuer) -> None:
+    issuer.jwks_status = 404
+    errors: list[TokenValidationError] = []
+    seen = []
+    for _ in range(3):
+        errors.append(rejected(make_validator(), issuer.token()))
+        seen.append(len(traceback.extract_tb(errors[-1].__traceback__)))
+    assert issuer.jwks_requests == 1  # the second and third answered from the kept failure
+    assert len({id(e) for e in errors}) == 3
+    assert seen[2] <= seen[1] <= seen[0]
+    assert len(traceback.extract_tb(errors[0].__traceback__)) == seen[0]
+    assert {(e.error, e.description) for e in errors} == {
+        ("temporarily_unavailable", errors[0].description)
+    }
 
 
 def test_transport_exception_is_a_503(issuer: FakeIssuer) -> None:

@@ -63,7 +63,7 @@ def metadata(
             return known
         failed = _failures.get(url)
         if failed is not None and time.monotonic() - failed[0] < FAILURE_BACKOFF:
-            raise failed[1]
+            raise failed[1].again()
         try:
             found: OidcMetadata = run_transport(
                 authority.metadata_flow(), transport, f"OpenID configuration of {parsed.url}"
