@@ -3,12 +3,18 @@
 No secret, token, password, authorization code, code verifier or assertion is ever
 passed to a logger. Personal data (usernames, object ids) is logged only when the app
 opted in with ``enable_pii_log=True``.
+
+Reprs are redacted too, since crash reporters (Sentry, ``pytest -l``,
+``traceback.TracebackException(capture_locals=True)``) print the locals of failing
+frames: objects holding a secret never show it, and secret values kept in plain
+containers are :class:`Secret` strings, which show as ``'***'``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +39,7 @@ SECRET_FIELDS = frozenset(
         "req_cnf",
         "spa_code",
         "authorization",
+        "x-identity-header",
     }
 )
 
@@ -56,6 +63,48 @@ PII_FIELDS = frozenset(
 )
 
 REDACTED = "***"
+
+
+class Secret(str):
+    """A credential string whose ``repr()`` is ``'***'``, so that a dict or list holding
+    it hides it too. It is the string itself everywhere else (``str()``, formatting,
+    comparison, hashing, encoding), so the wire and throttling keys see the real value.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(REDACTED)
+
+
+def hide(value: str) -> str:
+    """``value`` as a :class:`Secret` (a non-string is returned as it is). Rebinding an
+    argument with it (``password = hide(password)``) shows ``'***'`` for it in the
+    frame's locals, and in those of every call it is passed on to."""
+    return Secret(value) if isinstance(value, str) and not isinstance(value, Secret) else value
+
+
+def hide_secrets(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``fields`` in which the values of :data:`SECRET_FIELDS` are Secrets."""
+    return {k: hide(v) if str(k).lower() in SECRET_FIELDS else v for k, v in fields.items()}
+
+
+def safe_repr(message: Any, *, hidden: tuple[str, ...] = ()) -> str:
+    """``Name(field=value, ...)`` of a dataclass, its mappings :func:`redact`-ed and the
+    ``hidden`` fields shown by their length only."""
+    parts = []
+    for item in fields(message):
+        if not item.repr:
+            continue
+        value = getattr(message, item.name)
+        if item.name in hidden:
+            shown = f"<{len(value)} characters>" if isinstance(value, str) else REDACTED
+        elif isinstance(value, Mapping):
+            shown = repr(redact(value))
+        else:
+            shown = repr(value)
+        parts.append(f"{item.name}={shown}")
+    return f"{type(message).__name__}({', '.join(parts)})"
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -6,12 +6,17 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union
 
+from identitylib._log import safe_repr
+
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class HttpRequest:
     """An HTTP request a flow wants sent. ``data`` is form-encoded by the transport."""
+
+    def __repr__(self) -> str:  # every field; secret form fields and headers as '***'
+        return safe_repr(self)
 
     method: str
     url: str
@@ -27,6 +32,9 @@ class HttpResponse:
     status_code: int
     text: str
     headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # the body may hold tokens: its length only
+        return safe_repr(self, hidden=("text",))
 
     @property
     def is_success(self) -> bool:

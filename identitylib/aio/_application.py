@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional, TypeVar, Union
 
 from identitylib._authority import Authority
 from identitylib._authority._region import resolve_region
-from identitylib._log import get_logger
+from identitylib._log import get_logger, hide, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
 from identitylib._transport._async import AsyncTransport, ThreadedTransport, import_httpx, run_async
@@ -273,6 +273,7 @@ class ClientApplication:
         self, refresh_token: str, scopes: list[str], **kwargs: Any
     ) -> dict[str, Any]:
         """Migrate a refresh token obtained elsewhere into this app's cache."""
+        refresh_token = hide(refresh_token)  # '***' in crash reports' locals (see _log)
         result: dict[str, Any] = await self._call(
             self._app.acquire_token_by_refresh_token, refresh_token, scopes, **kwargs
         )
@@ -298,6 +299,9 @@ class ClientApplication:
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Check the authorization response against its flow and redeem its code."""
+        if isinstance(auth_code_flow, Mapping) and isinstance(auth_response, Mapping):
+            auth_code_flow = hide_secrets(auth_code_flow)  # '***' in crash reports' locals
+            auth_response = hide_secrets(auth_response)
         result: dict[str, Any] = await self._call(
             self._app.acquire_token_by_auth_code_flow,
             auth_code_flow,
@@ -316,6 +320,7 @@ class ClientApplication:
         self, code: str, scopes: list[str], **kwargs: Any
     ) -> dict[str, Any]:
         """Deprecated: redeem an authorization code obtained without a flow dict."""
+        code = hide(code)  # '***' in crash reports' locals (see _log)
         result: dict[str, Any] = await self._call(
             self._app.acquire_token_by_authorization_code, code, scopes, **kwargs
         )
@@ -327,6 +332,7 @@ class ClientApplication:
         self, username: str, password: str, scopes: list[str], **kwargs: Any
     ) -> dict[str, Any]:
         """Sign a user in with a username and password (ROPC); avoid it where you can."""
+        password = hide(password)  # '***' in crash reports' locals (see _log)
         result: dict[str, Any] = await self._call(
             self._app.acquire_token_by_username_password, username, password, scopes, **kwargs
         )
@@ -442,6 +448,7 @@ class ConfidentialClientApplication(ClientApplication):
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Exchange the incoming ``user_assertion`` for a downstream token (cache first)."""
+        user_assertion = hide(user_assertion)  # '***' in crash reports' locals (see _log)
         key = flight_key(
             "obo", user_assertion, scopes, claims_challenge, forwarded_client_claims, kwargs
         )

@@ -10,7 +10,7 @@ from jwt.algorithms import get_default_algorithms
 
 from identitylib._authority import AuthorityKind, parse_authority
 from identitylib._authority._metadata import OidcMetadata
-from identitylib._log import get_logger
+from identitylib._log import get_logger, hide
 from identitylib._protocol._id_token import CLOCK_SKEW
 from identitylib._transport import SyncTransport
 from identitylib._transport._sync import Timeout
@@ -183,6 +183,7 @@ class AccessTokenValidator:
         Given ``required_scopes`` and/or ``required_roles`` replace both of the validator's
         own for this call (so an API with several endpoints can share one validator).
         """
+        token = hide(token)  # '***' in the locals a crash reporter may print
         scopes, roles = self._scopes, self._roles
         if required_scopes is not None or required_roles is not None:
             scopes = _names(required_scopes, "required_scopes", split=True)
@@ -205,6 +206,8 @@ class AccessTokenValidator:
         A missing header or another scheme raises ``invalid_request`` with status 401 and
         a bare ``Bearer`` challenge (RFC 6750 §3.1).
         """
+        if isinstance(authorization, str):
+            authorization = hide(authorization)  # '***' in the locals of failing frames
         token = token_from_header(authorization)
         return self.validate(token, required_scopes=required_scopes, required_roles=required_roles)
 
