@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 #: Request and response fields whose values are credentials. Never logged.
@@ -40,6 +40,8 @@ SECRET_FIELDS = frozenset(
         "spa_code",
         "authorization",
         "x-identity-header",
+        "private_key",
+        "passphrase",
     }
 )
 
@@ -64,6 +66,8 @@ PII_FIELDS = frozenset(
 
 REDACTED = "***"
 
+T = TypeVar("T")
+
 
 class Secret(str):
     """A credential string whose ``repr()`` is ``'***'``, so that a dict or list holding
@@ -77,16 +81,39 @@ class Secret(str):
         return repr(REDACTED)
 
 
-def hide(value: str) -> str:
-    """``value`` as a :class:`Secret` (a non-string is returned as it is). Rebinding an
-    argument with it (``password = hide(password)``) shows ``'***'`` for it in the
-    frame's locals, and in those of every call it is passed on to."""
-    return Secret(value) if isinstance(value, str) and not isinstance(value, Secret) else value
+class SecretBytes(bytes):
+    """The bytes twin of :class:`Secret` (key material, passphrases): ``b'***'``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(REDACTED.encode())
+
+
+def hide(value: T) -> T:
+    """``value`` as a :class:`Secret` or :class:`SecretBytes`; anything else as it is.
+
+    Rebinding an argument with it (``password = hide(password)``) shows ``'***'`` for it
+    in the frame's locals, and in those of every call it is passed on to.
+    """
+    if isinstance(value, str) and not isinstance(value, Secret):
+        return cast(T, Secret(value))
+    if isinstance(value, bytes) and not isinstance(value, SecretBytes):
+        return cast(T, SecretBytes(value))
+    return value
 
 
 def hide_secrets(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``fields`` in which the values of :data:`SECRET_FIELDS` are Secrets."""
+    """A copy of ``fields`` in which the values of :data:`SECRET_FIELDS` are hidden."""
     return {k: hide(v) if str(k).lower() in SECRET_FIELDS else v for k, v in fields.items()}
+
+
+def hide_credential(credential: T) -> T:
+    """An MSAL ``client_credential`` (a secret, or a dict with a key, a passphrase or an
+    assertion) with its secret parts hidden; a copy when it is a dict."""
+    if isinstance(credential, Mapping):
+        return cast(T, hide_secrets(credential))
+    return hide(credential)
 
 
 def safe_repr(message: Any, *, hidden: tuple[str, ...] = ()) -> str:

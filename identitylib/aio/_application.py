@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional, TypeVar, Union
 
 from identitylib._authority import Authority
 from identitylib._authority._region import resolve_region
-from identitylib._log import get_logger, hide, hide_secrets
+from identitylib._log import get_logger, hide, hide_credential, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
 from identitylib._transport._async import AsyncTransport, ThreadedTransport, import_httpx, run_async
@@ -67,6 +67,8 @@ class ClientApplication:
         if kwargs.get("timing"):
             raise ValueError("timing=True is not supported by identitylib.aio applications")
         is_async_client = isinstance(http_client, httpx.AsyncClient)
+        self._client_credential = client_credential
+        client_credential = hide_credential(client_credential)  # '***' in crash reports
         core_args: dict[str, Any] = dict(kwargs)
         if client_credential is not None:
             core_args["client_credential"] = client_credential
@@ -121,7 +123,7 @@ class ClientApplication:
     @property
     def client_credential(self) -> Any:
         """The credential as given to the constructor."""
-        return self._app.client_credential
+        return self._client_credential
 
     @property
     def http_client(self) -> Any:
@@ -129,6 +131,9 @@ class ClientApplication:
         return self._transport.http_client
 
     def __repr__(self) -> str:
+        core = getattr(self, "_app", None)  # None while a failing constructor is reported
+        if core is None:
+            return f"<{type(self).__name__} (not constructed)>"
         url = self.authority.parsed.url
         return f"{type(self).__name__}(client_id={self.client_id!r}, authority={url!r})"
 
@@ -400,11 +405,8 @@ class ConfidentialClientApplication(ClientApplication):
     ATTEMPT_REGION_DISCOVERY = True
     DISABLE_MSAL_FORCE_REGION = False
 
-    def __init__(
-        self, client_id: str, client_credential: Any = None, *args: Any, **kwargs: Any
-    ) -> None:
-        super().__init__(client_id, client_credential, *args, **kwargs)
-        self._region_known = False
+    #: Whether ``azure_region=True`` was resolved (set on the instance once it is).
+    _region_known = False
 
     async def _detect_region(self) -> None:
         """``azure_region=True``: detect the region in a thread once (it may ask IMDS)."""
