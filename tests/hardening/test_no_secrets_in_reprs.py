@@ -339,6 +339,17 @@ def on_behalf_of(emu: Emulator, api: Any) -> Scenario:
     )
 
 
+def adapter_on_behalf_of(emu: Emulator, api: Any) -> Scenario:
+    """The integrations' TokenProvider (requests / httpx auth, azure-core) with an assertion."""
+    _, result = _signed_in(emu, api)
+    assertion = result["access_token"]
+    app = api.ConfidentialClientApplication(DEMO_API_ID, DEMO_API_SECRET, authority=emu.authority())
+    _in(_run(lambda: app.acquire_token_for_client(GRAPH_APP)))  # discovery done
+    provider = TokenProvider(app, user_assertion=assertion)
+    acquire = provider.acquire if api is identitylib else provider.acquire_async
+    return Scenario(lambda: acquire(GRAPH), [assertion, DEMO_API_SECRET])
+
+
 def authorization_code(emu: Emulator, api: Any) -> Scenario:
     app = api.ConfidentialClientApplication(DEMO_WEB_ID, DEMO_WEB_SECRET, authority=emu.authority())
     _in(_run(lambda: app.acquire_token_for_client(GRAPH_APP)))  # discovery done
@@ -381,6 +392,7 @@ SCENARIOS = [
     refresh_token,
     silent,
     on_behalf_of,
+    adapter_on_behalf_of,
     authorization_code,
     auth_code_flow,
     app_service,
