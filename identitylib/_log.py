@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import fields as dataclass_fields
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -120,7 +120,7 @@ def safe_repr(message: Any, *, hidden: tuple[str, ...] = ()) -> str:
     """``Name(field=value, ...)`` of a dataclass, its mappings :func:`redact`-ed and the
     ``hidden`` fields shown by their length only."""
     parts = []
-    for item in fields(message):
+    for item in dataclass_fields(message):
         if not item.repr:
             continue
         value = getattr(message, item.name)
