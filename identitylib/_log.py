@@ -3,13 +3,19 @@
 No secret, token, password, authorization code, code verifier or assertion is ever
 passed to a logger. Personal data (usernames, object ids) is logged only when the app
 opted in with ``enable_pii_log=True``.
+
+Reprs are redacted too, since crash reporters (Sentry, ``pytest -l``,
+``traceback.TracebackException(capture_locals=True)``) print the locals of failing
+frames: objects holding a secret never show it, and secret values kept in plain
+containers are :class:`Secret` strings, which show as ``'***'``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import fields as dataclass_fields
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 #: Request and response fields whose values are credentials. Never logged.
@@ -33,6 +39,9 @@ SECRET_FIELDS = frozenset(
         "req_cnf",
         "spa_code",
         "authorization",
+        "x-identity-header",
+        "private_key",
+        "passphrase",
     }
 )
 
@@ -56,6 +65,73 @@ PII_FIELDS = frozenset(
 )
 
 REDACTED = "***"
+
+T = TypeVar("T")
+
+
+class Secret(str):
+    """A credential string whose ``repr()`` is ``'***'``, so that a dict or list holding
+    it hides it too. It is the string itself everywhere else (``str()``, formatting,
+    comparison, hashing, encoding), so the wire and throttling keys see the real value.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(REDACTED)
+
+
+class SecretBytes(bytes):
+    """The bytes twin of :class:`Secret` (key material, passphrases): ``b'***'``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(REDACTED.encode())
+
+
+def hide(value: T) -> T:
+    """``value`` as a :class:`Secret` or :class:`SecretBytes`; anything else as it is.
+
+    Rebinding an argument with it (``password = hide(password)``) shows ``'***'`` for it
+    in the frame's locals, and in those of every call it is passed on to.
+    """
+    if isinstance(value, str) and not isinstance(value, Secret):
+        return cast(T, Secret(value))
+    if isinstance(value, bytes) and not isinstance(value, SecretBytes):
+        return cast(T, SecretBytes(value))
+    return value
+
+
+def hide_secrets(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``fields`` in which the values of :data:`SECRET_FIELDS` are hidden."""
+    return {k: hide(v) if str(k).lower() in SECRET_FIELDS else v for k, v in fields.items()}
+
+
+def hide_credential(credential: T) -> T:
+    """An MSAL ``client_credential`` (a secret, or a dict with a key, a passphrase or an
+    assertion) with its secret parts hidden; a copy when it is a dict."""
+    if isinstance(credential, Mapping):
+        return cast(T, hide_secrets(credential))
+    return hide(credential)
+
+
+def safe_repr(message: Any, *, hidden: tuple[str, ...] = ()) -> str:
+    """``Name(field=value, ...)`` of a dataclass, its mappings :func:`redact`-ed and the
+    ``hidden`` fields shown by their length only."""
+    parts = []
+    for item in dataclass_fields(message):
+        if not item.repr:
+            continue
+        value = getattr(message, item.name)
+        if item.name in hidden:
+            shown = f"<{len(value)} characters>" if isinstance(value, str) else REDACTED
+        elif isinstance(value, Mapping):
+            shown = repr(redact(value))
+        else:
+            shown = repr(value)
+        parts.append(f"{item.name}={shown}")
+    return f"{type(message).__name__}({', '.join(parts)})"
 
 
 def get_logger(name: str) -> logging.Logger:

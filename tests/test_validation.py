@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 import time
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -445,6 +446,72 @@ def test_per_call_requirements(issuer: FakeIssuer) -> None:
     assert rejected(validator, issuer.token(), required_roles=["R"]).error == "insufficient_scope"
 
 
+# --- ID tokens and tokens without permissions ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"nonce": "n-1"},  # an ID token of a sign-in (OpenID Connect nonce)
+        {"at_hash": "aGFzaA"},
+        {"c_hash": "aGFzaA"},
+        {"azp": DROP, "scp": DROP, "roles": ["Admin"]},  # Entra: names no client; app roles
+        {"azp": DROP, "scp": DROP},
+    ],
+)
+def test_an_id_token_is_not_an_access_token(issuer: FakeIssuer, claims: Any) -> None:
+    validator = make_validator(accept_tokens_without_permissions=True)
+    error = rejected(validator, issuer.token(**claims))
+    assert error.error == "invalid_token"
+    assert error.status_code == 401
+    assert "ID token" in error.description
+    # Also when the token has what an endpoint requires.
+    roles = make_validator(required_roles=["Admin"])
+    assert "ID token" in rejected(roles, issuer.token(**{"roles": ["Admin"], **claims})).description
+
+
+def test_entra_v1_and_v2_access_tokens_are_access_tokens(issuer: FakeIssuer) -> None:
+    validator = make_validator(accept_v1_issuer=True)
+    validator.validate(issuer.token())  # v2: azp
+    v1 = issuer.token(
+        ver="1.0", azp=DROP, appid="client-app", aud=API_URI, iss=f"https://sts.windows.net/{TENANT}/"
+    )
+    validator.validate(v1)
+
+
+def test_an_rfc_9068_access_token_needs_no_azp(issuer: FakeIssuer) -> None:
+    validator = make_validator()
+    token = issuer.token(headers={"typ": "at+jwt"}, azp=DROP, client_id="client-app")
+    assert validator.validate(token)["client_id"] == "client-app"
+    assert rejected(validator, issuer.token(azp=DROP)).error == "invalid_token"
+
+
+def test_other_issuers_tokens_need_no_azp_but_no_id_token_claims(issuer: FakeIssuer) -> None:
+    validator = AccessTokenValidator(oidc_authority=f"{ENTRA}/{TENANT}/v2.0", audience=API_ID)
+    validator.validate(issuer.token(azp=DROP, client_id="client-app"))
+    assert "ID token" in rejected(validator, issuer.token(nonce="n")).description
+
+
+def test_a_token_without_scopes_or_roles_is_refused(issuer: FakeIssuer) -> None:
+    error = rejected(make_validator(), issuer.token(scp=DROP))
+    assert error.error == "invalid_token"
+    assert error.status_code == 401
+    assert "neither scopes (scp) nor app roles (roles)" in error.description
+    assert rejected(make_validator(), issuer.token(scp="")).error == "invalid_token"
+    assert rejected(make_validator(), issuer.token(scp=DROP, roles=[])).error == "invalid_token"
+    make_validator().validate(issuer.token(scp=DROP, roles=["Data.Read.All"]))
+    make_validator().validate(issuer.token(scp=DROP, scope="openid"))
+
+
+def test_tokens_without_permissions_when_the_api_authorizes_by_acl(issuer: FakeIssuer) -> None:
+    validator = make_validator(accept_tokens_without_permissions=True)
+    claims = validator.validate(issuer.token(scp=DROP))
+    assert claims["azp"] == "client-app"  # what the API's access-control list checks
+    # Required scopes or roles are still required.
+    error = rejected(validator, issuer.token(scp=DROP), required_scopes=["access_as_user"])
+    assert error.error == "insufficient_scope"
+
+
 # --- wrong claim types ---------------------------------------------------------------------------
 
 
@@ -509,6 +576,39 @@ def test_discovery_failure_is_a_503(http: responses.RequestsMock) -> None:
     assert "configuration" in error.description
     rejected(validator, token)
     assert len(http.calls) == 1  # backed off
+
+
+def test_a_kept_discovery_failure_is_raised_fresh_each_time(http: responses.RequestsMock) -> None:
+    http.get(f"{AUTHORITY}/v2.0/.well-known/openid-configuration", status=400, json={})
+    token = jwt.encode({"a": 1}, KEY_A, algorithm="RS256", headers={"kid": "k"})
+    errors: list[TokenValidationError] = []
+    seen = []
+    for _ in range(3):
+        errors.append(rejected(make_validator(), token))
+        seen.append(len(traceback.extract_tb(errors[-1].__traceback__)))
+    assert len(http.calls) == 1  # the second and third answered from the kept failure
+    assert len({id(e) for e in errors}) == 3
+    assert seen[2] <= seen[1] <= seen[0]
+    assert len(traceback.extract_tb(errors[0].__traceback__)) == seen[0]  # not grown since
+    assert {(e.error, e.description, e.status_code) for e in errors} == {
+        (errors[0].error, errors[0].description, 503)
+    }
+
+
+def test_a_kept_key_fetch_failure_is_raised_fresh_each_time(issuer: FakeIssuer) -> None:
+    issuer.jwks_status = 404
+    errors: list[TokenValidationError] = []
+    seen = []
+    for _ in range(3):
+        errors.append(rejected(make_validator(), issuer.token()))
+        seen.append(len(traceback.extract_tb(errors[-1].__traceback__)))
+    assert issuer.jwks_requests == 1  # the second and third answered from the kept failure
+    assert len({id(e) for e in errors}) == 3
+    assert seen[2] <= seen[1] <= seen[0]
+    assert len(traceback.extract_tb(errors[0].__traceback__)) == seen[0]
+    assert {(e.error, e.description) for e in errors} == {
+        ("temporarily_unavailable", errors[0].description)
+    }
 
 
 def test_transport_exception_is_a_503(issuer: FakeIssuer) -> None:

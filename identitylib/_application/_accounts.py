@@ -14,7 +14,7 @@ from identitylib._flows import refresh_token as refresh_flow
 from identitylib._flows import silent
 from identitylib._flows._results import HitMemo, cache_hit_result, in_cache
 from identitylib._flows._single_flight import SingleFlight, coalesced
-from identitylib._log import get_logger
+from identitylib._log import get_logger, hide
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import decorate, reject_reserved, validate_scopes
@@ -361,6 +361,7 @@ class AccountsMixin(AppCore):
         """
         if not isinstance(refresh_token, str) or not refresh_token:
             raise ValueError("refresh_token must be the refresh token string to migrate")
+        refresh_token = hide(refresh_token)
         scope_list = decorate(validate_scopes(scopes), self._state.exclude_scopes)
         claims_challenge = kwargs.pop("claims_challenge", None)
         self._state.claims(claims_challenge)

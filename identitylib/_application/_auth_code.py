@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 from identitylib._authority import Authority, parse_authority
 from identitylib._flows import auth_code
+from identitylib._log import hide, hide_secrets
 from identitylib._protocol._errors import is_error
 from identitylib._protocol._scopes import decorate, validate_scopes
 from identitylib._protocol.grants import authorization_code as grant
@@ -133,7 +134,9 @@ class AuthCodeMixin(AppCore):
                 "state missing from auth_code_flow: pass the dict initiate_auth_code_flow() "
                 "returned (e.g. it was lost from the web session)"
             )
-        response = grant.normalise_response(auth_response)
+        # Secret values as '***' in the locals a crash reporter prints (see _log.hide).
+        auth_code_flow = hide_secrets(auth_code_flow)
+        auth_response = response = hide_secrets(grant.normalise_response(auth_response))
         received_state = response.get("state", "")
         if not hmac.compare_digest(received_state.encode(), expected_state.encode()):
             raise ValueError(
@@ -259,6 +262,7 @@ class AuthCodeMixin(AppCore):
         )
         if not isinstance(code, str) or not code:
             raise ValueError("code must be the authorization code string")
+        code = hide(code)
         decorated = self._user_scopes(scopes)
         _check_optional_str(redirect_uri, "redirect_uri")
         _check_optional_str(nonce, "nonce")

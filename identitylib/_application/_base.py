@@ -13,7 +13,7 @@ from identitylib._cache import TokenCache
 from identitylib._credential import parse_client_credential
 from identitylib._flows._results import REFRESH_REASON, HitMemo
 from identitylib._flows._single_flight import SingleFlight, coalesced
-from identitylib._log import get_logger
+from identitylib._log import get_logger, hide_credential
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
 
@@ -123,6 +123,9 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
 
         self.client_id = client_id
         self.client_credential = client_credential
+        # From here on its secret parts show as '***' in the locals a crash reporter
+        # prints, should the credential fail to load (see _log.hide).
+        client_credential = hide_credential(client_credential)
         self.client_claims = client_claims
         self.app_name = app_name
         self.app_version = app_version
@@ -187,7 +190,10 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
 
     def __repr__(self) -> str:
         name = type(self).__name__
-        return f"{name}(client_id={self.client_id!r}, authority={self.authority.parsed.url!r})"
+        authority = getattr(self, "authority", None)  # None while a failing constructor
+        if authority is None:  # is reported (a crash reporter prints its locals)
+            return f"<{name} client_id={getattr(self, 'client_id', None)!r} (not constructed)>"
+        return f"{name}(client_id={self.client_id!r}, authority={authority.parsed.url!r})"
 
     def _run(self, flow: Flow[T]) -> T:
         """Run a flow over this app's transport; an ending :class:`FlowError` becomes its result."""

@@ -13,6 +13,7 @@ from identitylib._flows import client_credentials
 from identitylib._flows import on_behalf_of as obo_flow
 from identitylib._flows._results import cache_hit_result, in_cache
 from identitylib._flows._single_flight import coalesced
+from identitylib._log import hide
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import reject_reserved, validate_scopes
 
@@ -166,7 +167,7 @@ class ConfidentialClientApplication(ClientApplication):
             hits.enabled
             and not (claims_challenge or forwarded_client_claims or kwargs)
             and type(scopes) is list
-            and type(user_assertion) is str
+            and isinstance(user_assertion, str)
         ):
             now = self._state.now()
             memo_key = ("obo", user_assertion, *scopes)
@@ -194,7 +195,11 @@ class ConfidentialClientApplication(ClientApplication):
         data = kwargs.pop("data", None)
         check_ssh_cert_data(data)
         headers = kwargs.pop("headers", None)
-        assertion = user_assertion.strip()
+        # After the cache-hit path: '***' in the locals a crash reporter prints.
+        user_assertion = hide(user_assertion)
+        assertion = hide(user_assertion.strip())
+        if on_hit is not None:
+            memo_key = ("obo", user_assertion, *scopes)
         key = (
             None
             if claims_challenge or data or headers

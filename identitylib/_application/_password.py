@@ -6,6 +6,7 @@ import warnings
 from typing import Any, Optional
 
 from identitylib._flows import password as password_flow
+from identitylib._log import hide
 from identitylib._protocol._scopes import decorate, validate_scopes
 
 from ._core import AppCore
@@ -47,6 +48,7 @@ class PasswordMixin(AppCore):
             raise ValueError("username must be the user's sign-in name, e.g. a UPN")
         if not isinstance(password, str):
             raise TypeError("password must be a string")
+        password = hide(password)
         scope_list = decorate(validate_scopes(scopes), self._state.exclude_scopes)
         self._state.claims(claims_challenge)  # ValueError before any I/O
         return self._run(

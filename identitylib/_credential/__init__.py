@@ -13,6 +13,8 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from identitylib._log import hide_credential
+
 from ._assertion import AutoRefresher, CallableClientAssertion, StaticClientAssertion
 from ._base import CLIENT_ASSERTION_TYPE_JWT, ClientAssertionError, ClientCredential, ClientSecret
 
@@ -205,6 +207,8 @@ def parse_client_credential(
             client_credential = client_credential.decode("utf-8")
         except UnicodeDecodeError:
             raise ValueError("a client secret given as bytes must be UTF-8") from None
+    # Secret parts as '***' in the locals a crash reporter prints (see _log.hide).
+    client_credential = hide_credential(client_credential)
     if isinstance(client_credential, str):
         if not client_credential:
             raise ValueError(

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from identitylib._log import get_logger
+from identitylib._log import get_logger, hide
 from identitylib._protocol._jwt import b64url_encode as b64url
 
 __all__ = [
@@ -159,7 +159,8 @@ def load_pem_key(private_key: object, passphrase: object = None) -> SigningKey:
             "client_credential['private_key'] must be PEM text (str or bytes), got "
             f"{type(private_key).__name__}"
         )
-    data = private_key.encode("utf-8") if isinstance(private_key, str) else private_key
+    # Hidden: '***' in the locals a crash reporter prints (see _log.hide).
+    data = hide(private_key.encode("utf-8") if isinstance(private_key, str) else private_key)
     if b"-----BEGIN" not in data or b"PRIVATE KEY-----" not in data:
         raise ValueError(
             "client_credential['private_key'] is not a PEM private key: expected the "
@@ -167,7 +168,7 @@ def load_pem_key(private_key: object, passphrase: object = None) -> SigningKey:
             "'-----BEGIN RSA PRIVATE KEY-----'. For a .pfx/.p12 file use "
             "{'private_key_pfx_path': path, 'passphrase': ...} instead"
         )
-    password = _passphrase_bytes(passphrase)
+    password = hide(_passphrase_bytes(passphrase))
     try:
         key = serialization.load_pem_private_key(data, password)
     except TypeError:
@@ -212,8 +213,8 @@ def load_pfx(path: object, passphrase: object = None) -> Pfx:
     if not os.fspath(path):
         raise ValueError("client_credential['private_key_pfx_path'] is empty")
     with open(path, "rb") as pfx_file:  # OSError (e.g. FileNotFoundError) propagates
-        data = pfx_file.read()
-    password = _passphrase_bytes(passphrase)
+        data = hide(pfx_file.read())  # '***' in the locals a crash reporter prints
+    password = hide(_passphrase_bytes(passphrase))
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(data, password)
     except ValueError:

@@ -13,6 +13,7 @@ from identitylib._application._state import AppState
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import user_partition_key
 from identitylib._cache._claims import home_account_id_from
+from identitylib._log import hide_secrets
 from identitylib._protocol._errors import INVALID_CLIENT_CREDENTIAL, FlowError, error_result
 from identitylib._protocol._id_token import check_id_token
 from identitylib._protocol._messages import Flow
@@ -35,11 +36,13 @@ def client_auth_fields(
     if state.credential is None:
         return {}
     try:
-        return state.credential.auth_fields(
-            client_id=state.client_id,
-            token_endpoint=metadata.token_endpoint,
-            is_adfs=state.authority.is_adfs,
-            fmi_path=fmi_path,
+        return hide_secrets(
+            state.credential.auth_fields(
+                client_id=state.client_id,
+                token_endpoint=metadata.token_endpoint,
+                is_adfs=state.authority.is_adfs,
+                fmi_path=fmi_path,
+            )
         )
     except ValueError as exc:
         raise FlowError(error_result(INVALID_CLIENT_CREDENTIAL, str(exc))) from None

@@ -31,7 +31,7 @@ from identitylib._cache import (
     compute_ext_cache_key,
     obo_partition_key,
 )
-from identitylib._log import get_logger
+from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._scopes import decorate
@@ -67,7 +67,10 @@ def _entries(found: Any) -> list[dict[str, Any]]:
 
 
 def find_obo_refresh_token(cache: Any, query: Mapping[str, Any]) -> Optional[dict[str, Any]]:
-    """The refresh token cached with this assertion (an indexed lookup), else None."""
+    """The refresh token cached with this assertion (an indexed lookup), else None.
+
+    A copy whose secret shows as ``'***'`` in the flow's locals (see ``_log.hide``).
+    """
     rt_query = {
         "environment": query["environment"],
         "client_id": query["client_id"],
@@ -75,7 +78,7 @@ def find_obo_refresh_token(cache: Any, query: Mapping[str, Any]) -> Optional[dic
     }
     for entry in _entries(cache.search(REFRESH_TOKEN, query=rt_query)):
         if isinstance(entry.get("secret"), str) and entry["secret"]:
-            return entry
+            return hide_secrets(entry)
     return None
 
 

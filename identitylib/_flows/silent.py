@@ -28,7 +28,7 @@ from identitylib._authority import Authority
 from identitylib._authority._hosts import aliases_of
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import compute_ext_cache_key, user_partition_key
-from identitylib._log import get_logger
+from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._scopes import decorate
 
@@ -120,7 +120,8 @@ def refresh_token_candidates(
     """(family RTs to try first, the app's own RTs), each newest first, no RT twice.
 
     Family RTs are tried when the app's metadata names a family, or when the app has no
-    metadata yet (it may be a family member signing in for the first time).
+    metadata yet (it may be a family member signing in for the first time). The entries
+    are copies whose secrets show as ``'***'`` in the flow's locals (see ``_log.hide``).
     """
     owner = {"home_account_id": home_account_id, "environment": environment}
     metadata = app_metadata(cache, environment, client_id)
@@ -133,7 +134,7 @@ def refresh_token_candidates(
     own = [entry for entry in own if entry.get("secret") not in tried]
     family.sort(key=_modified, reverse=True)
     own.sort(key=_modified, reverse=True)
-    return family, own
+    return [hide_secrets(e) for e in family], [hide_secrets(e) for e in own]
 
 
 def _usable(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

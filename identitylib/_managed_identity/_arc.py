@@ -22,7 +22,7 @@ import re
 import stat
 from typing import Any, Optional
 
-from identitylib._log import get_logger
+from identitylib._log import get_logger, hide
 from identitylib._protocol._messages import Flow, HttpRequest, HttpResponse
 
 from ._context import FlowContext
@@ -131,7 +131,7 @@ def load_key(realm: str, ctx: FlowContext) -> str:
         raise ManagedIdentityError(f"The Azure Arc key file {path} is not text") from None
     if not key or _CONTROL.search(key):
         raise ManagedIdentityError(f"The Azure Arc key file {path} holds no usable key")
-    return key
+    return hide(key)
 
 
 def arc_request(config: ArcConfig, ctx: FlowContext, key: Optional[str] = None) -> HttpRequest:
@@ -140,7 +140,7 @@ def arc_request(config: ArcConfig, ctx: FlowContext, key: Optional[str] = None) 
     params.update(ctx.identity.selector(SELECTORS))
     headers = {"Metadata": "true"}
     if key is not None:
-        headers["Authorization"] = f"Basic {key}"
+        headers["Authorization"] = hide(f"Basic {key}")
     return HttpRequest("GET", config.endpoint, params=params, headers=headers)
 
 

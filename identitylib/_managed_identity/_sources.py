@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Union
+
+from identitylib._log import hide
 
 #: Environment variables every source's detection reads (tests clear them all).
 ENVIRONMENT_VARIABLES = (
@@ -62,7 +64,7 @@ DEFAULT_TO_VM = Source("DEFAULT_TO_VM")
 @dataclass(frozen=True)
 class ServiceFabricConfig:
     endpoint: str
-    secret: str
+    secret: str = field(repr=False)  # sent as a header: never shown
     thumbprint: str
     source: Source = SERVICE_FABRIC
 
@@ -70,14 +72,14 @@ class ServiceFabricConfig:
 @dataclass(frozen=True)
 class AppServiceConfig:
     endpoint: str
-    secret: str
+    secret: str = field(repr=False)  # sent as a header: never shown
     source: Source = APP_SERVICE
 
 
 @dataclass(frozen=True)
 class MachineLearningConfig:
     endpoint: str
-    secret: str
+    secret: str = field(repr=False)  # sent as a header: never shown
     source: Source = MACHINE_LEARNING
 
 
@@ -152,11 +154,11 @@ def detect(
     env = os.environ if environ is None else environ
     endpoint, header = env.get("IDENTITY_ENDPOINT"), env.get("IDENTITY_HEADER")
     if endpoint and header and env.get("IDENTITY_SERVER_THUMBPRINT"):
-        return ServiceFabricConfig(endpoint, header, env["IDENTITY_SERVER_THUMBPRINT"])
+        return ServiceFabricConfig(endpoint, hide(header), env["IDENTITY_SERVER_THUMBPRINT"])
     if endpoint and header:
-        return AppServiceConfig(endpoint, header)
+        return AppServiceConfig(endpoint, hide(header))
     if env.get("MSI_ENDPOINT") and env.get("MSI_SECRET"):
-        return MachineLearningConfig(env["MSI_ENDPOINT"], env["MSI_SECRET"])
+        return MachineLearningConfig(env["MSI_ENDPOINT"], hide(env["MSI_SECRET"]))
     arc = arc_endpoint(env, platform)
     if arc:
         return ArcConfig(arc)

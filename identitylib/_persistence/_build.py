@@ -8,6 +8,7 @@ from typing import Union, cast
 from identitylib._log import get_logger
 from identitylib.exceptions import MsalError
 
+from ._atomic import ensure_directory
 from ._backend import Persistence
 from ._deps import import_msal_extensions
 
@@ -35,9 +36,14 @@ def build_persistence(
 
     ``encrypt=False`` returns a plain-text ``FilePersistence`` directly.
     Needs msal-extensions (``pip install "identitylib[persistence]"``).
+
+    Missing directories of ``location`` are created 0700 here, before msal-extensions
+    would create them with the umask's mode (usually 0755); a directory that exists
+    keeps its mode.
     """
     extensions = import_msal_extensions()
     path = os.path.expanduser(os.fspath(location))
+    ensure_directory(path)
     if not encrypt:
         logger.debug("Token cache persistence %s: plain text, as requested", path)
         return cast(Persistence, extensions.FilePersistence(path))

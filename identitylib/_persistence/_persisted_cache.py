@@ -73,6 +73,10 @@ class PersistedTokenCache(SerializableTokenCache):
       changes are kept and written by the next successful write (or ``flush()``). Until
       the lock is had again, attempts wait at most ``DEGRADED_LOCK_WAIT`` seconds.
 
+    * A file written here is 0600, also after rewrites. Missing directories of the
+      location (for a path) and of the lock are created 0700; existing ones keep their
+      mode (``build_persistence`` creates its location's directories 0700 too).
+
     ``serialize()`` and ``deserialize()`` act on memory only, as in msal-extensions.
     """
 

@@ -6,6 +6,8 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union
 
+from identitylib._log import safe_repr
+
 T = TypeVar("T")
 
 
@@ -17,6 +19,9 @@ class HttpRequest:
     code, a refresh token that may rotate). A transport never sends such a request again once
     the server may have read it (see ``_transport/_policy.py``).
     """
+
+    def __repr__(self) -> str:  # every field; secret form fields and headers as '***'
+        return safe_repr(self)
 
     method: str
     url: str
@@ -33,6 +38,9 @@ class HttpResponse:
     status_code: int
     text: str
     headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # the body may hold tokens: its length only
+        return safe_repr(self, hidden=("text",))
 
     @property
     def is_success(self) -> bool:

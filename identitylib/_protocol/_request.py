@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 
+from identitylib._log import SECRET_FIELDS, hide
 from identitylib._version import __version__
 
 from ._messages import HttpRequest
@@ -32,7 +33,11 @@ def client_headers(
 
 
 def form_fields(*parts: Mapping[str, object] | None) -> dict[str, str]:
-    """Merge body field mappings left to right, dropping None and empty values."""
+    """Merge body field mappings left to right, dropping None and empty values.
+
+    The values of secret fields are :class:`~identitylib._log.Secret` (``'***'`` in a
+    repr: a crash reporter printing the flow's locals does not show them).
+    """
     merged: dict[str, str] = {}
     for part in parts:
         if not part:
@@ -40,6 +45,8 @@ def form_fields(*parts: Mapping[str, object] | None) -> dict[str, str]:
         for name, value in part.items():
             if value is None or value == "":
                 merged.pop(name, None)
+            elif name.lower() in SECRET_FIELDS:
+                merged[name] = hide(str(value))
             else:
                 merged[name] = str(value)
     return merged

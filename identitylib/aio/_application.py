@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional, TypeVar, Union
 
 from identitylib._authority import Authority, TrustKey
 from identitylib._authority._region import resolve_region
-from identitylib._log import get_logger
+from identitylib._log import get_logger, hide, hide_credential, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
 from identitylib._transport._async import AsyncTransport, ThreadedTransport, import_httpx, run_async
@@ -67,6 +67,8 @@ class ClientApplication:
         if kwargs.get("timing"):
             raise ValueError("timing=True is not supported by identitylib.aio applications")
         is_async_client = isinstance(http_client, httpx.AsyncClient)
+        self._client_credential = client_credential
+        client_credential = hide_credential(client_credential)  # '***' in crash reports
         core_args: dict[str, Any] = dict(kwargs)
         if client_credential is not None:
             core_args["client_credential"] = client_credential
@@ -124,7 +126,7 @@ class ClientApplication:
     @property
     def client_credential(self) -> Any:
         """The credential as given to the constructor."""
-        return self._app.client_credential
+        return self._client_credential
 
     @property
     def http_client(self) -> Any:
@@ -132,6 +134,9 @@ class ClientApplication:
         return self._transport.http_client
 
     def __repr__(self) -> str:
+        core = getattr(self, "_app", None)  # None while a failing constructor is reported
+        if core is None:
+            return f"<{type(self).__name__} (not constructed)>"
         url = self.authority.parsed.url
         return f"{type(self).__name__}(client_id={self.client_id!r}, authority={url!r})"
 
@@ -276,6 +281,7 @@ class ClientApplication:
         self, refresh_token: str, scopes: list[str], **kwargs: Any
     ) -> dict[str, Any]:
         """Migrate a refresh token obtained elsewhere into this app's cache."""
+        refresh_token = hide(refresh_token)  # '***' in crash reports' locals (see _log)
         result: dict[str, Any] = await self._call(
             self._app.acquire_token_by_refresh_token, refresh_token, scopes, **kwargs
         )
@@ -301,6 +307,9 @@ class ClientApplication:
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Check the authorization response against its flow and redeem its code."""
+        if isinstance(auth_code_flow, Mapping) and isinstance(auth_response, Mapping):
+            auth_code_flow = hide_secrets(auth_code_flow)  # '***' in crash reports' locals
+            auth_response = hide_secrets(auth_response)
         result: dict[str, Any] = await self._call(
             self._app.acquire_token_by_auth_code_flow,
             auth_code_flow,
@@ -319,6 +328,7 @@ class ClientApplication:
         self, code: str, scopes: list[str], **kwargs: Any
     ) -> dict[str, Any]:
         """Deprecated: redeem an authorization code obtained without a flow dict."""
+        code = hide(code)  # '***' in crash reports' locals (see _log)
         result: dict[str, Any] = await self._call(
             self._app.acquire_token_by_authorization_code, code, scopes, **kwargs
         )
@@ -330,6 +340,7 @@ class ClientApplication:
         self, username: str, password: str, scopes: list[str], **kwargs: Any
     ) -> dict[str, Any]:
         """Sign a user in with a username and password (ROPC); avoid it where you can."""
+        password = hide(password)  # '***' in crash reports' locals (see _log)
         result: dict[str, Any] = await self._call(
             self._app.acquire_token_by_username_password, username, password, scopes, **kwargs
         )
@@ -397,11 +408,8 @@ class ConfidentialClientApplication(ClientApplication):
     ATTEMPT_REGION_DISCOVERY = True
     DISABLE_MSAL_FORCE_REGION = False
 
-    def __init__(
-        self, client_id: str, client_credential: Any = None, *args: Any, **kwargs: Any
-    ) -> None:
-        super().__init__(client_id, client_credential, *args, **kwargs)
-        self._region_known = False
+    #: Whether ``azure_region=True`` was resolved (set on the instance once it is).
+    _region_known = False
 
     async def _detect_region(self) -> None:
         """``azure_region=True``: detect the region in a thread once (it may ask IMDS)."""
@@ -445,6 +453,7 @@ class ConfidentialClientApplication(ClientApplication):
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Exchange the incoming ``user_assertion`` for a downstream token (cache first)."""
+        user_assertion = hide(user_assertion)  # '***' in crash reports' locals (see _log)
         key = flight_key(
             "obo", user_assertion, scopes, claims_challenge, forwarded_client_claims, kwargs
         )

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Generator, Mapping, Sequence
 from typing import Any, Callable, Optional
 
+from identitylib._log import hide
 from identitylib.exceptions import MsalError
 
 _Step = Callable[[], Any]
@@ -84,7 +85,7 @@ class TokenProvider:
         user_assertion: Optional[str] = None,
     ) -> None:
         self.app = app
-        self.user_assertion = user_assertion
+        self.user_assertion = hide(user_assertion)  # '***' in crash reports' locals
         self.scopes = list(scopes or [])
         self.account = account
         self.username = username

@@ -40,11 +40,26 @@ def _failure(error: TokenAcquisitionError) -> ClientAuthenticationError:
     return ClientAuthenticationError(message=str(error))
 
 
+def _options(
+    claims: Optional[str], tenant_id: Optional[str], enable_cae: bool
+) -> TokenRequestOptions:
+    """``get_token``'s keyword arguments as ``get_token_info``'s options."""
+    options: TokenRequestOptions = {}
+    if claims:
+        options["claims"] = claims
+    if tenant_id:
+        options["tenant_id"] = tenant_id
+    if enable_cae:
+        options["enable_cae"] = True
+    return options
+
+
 class _Base:
     def __init__(
         self,
         app: Any,
         *,
+        cae_app: Any = None,
         account: Optional[Mapping[str, Any]] = None,
         username: Optional[str] = None,
         interactive: bool = False,
@@ -52,6 +67,20 @@ class _Base:
         self.provider = TokenProvider(
             app, account=account, username=username, interactive=interactive
         )
+        self.cae_provider = (
+            None
+            if cae_app is None
+            else TokenProvider(cae_app, account=account, username=username, interactive=interactive)
+        )
+
+    def _provider_for(self, options: TokenRequestOptions) -> TokenProvider:
+        """The provider serving a request (``cae_app``'s for ``enable_cae``), once the
+        request's ``tenant_id`` is known to be its application's tenant."""
+        provider = self.provider
+        if options.get("enable_cae") and self.cae_provider is not None:
+            provider = self.cae_provider
+        _check_tenant(provider.app, options.get("tenant_id"))
+        return provider
 
 
 class IdentitylibCredential(_Base):
@@ -66,8 +95,19 @@ class IdentitylibCredential(_Base):
     ``claims`` (as azure-core's ``BearerTokenCredentialPolicy`` passes after a CAE
     challenge) becomes ``claims_challenge``, which skips cached tokens. ``tenant_id`` is
     not supported (the application's authority decides the tenant) and raises
-    ``ClientAuthenticationError`` when it names another tenant than ``app``'s authority.
+    ``ClientAuthenticationError``, before any token is requested, when it names another
+    tenant than the application's authority.
     Failures raise ``azure.core.exceptions.ClientAuthenticationError``.
+
+    ``enable_cae=True`` (continuous access evaluation) is served by ``cae_app`` when one
+    is given: an application like ``app`` built with ``client_capabilities=["CP1"]`` and
+    a token cache of its own. The capability cannot be added to one request of ``app``:
+    its token cache does not tell CAE tokens from others, so it would hand a CAE token
+    to a later caller that did not ask for one, or a plain token to one that did (which
+    is why azure-identity keeps two applications with two caches). Without ``cae_app``,
+    ``enable_cae`` is ignored, as by azure-identity's credentials that cannot honour it:
+    ``app`` serves every request with the capabilities it was built with (with ``CP1``,
+    CAE tokens for all).
     """
 
     def get_token(
@@ -79,8 +119,7 @@ class IdentitylibCredential(_Base):
         **kwargs: Any,
     ) -> AccessToken:
         """An ``AccessToken(token, expires_on)`` for ``scopes``."""
-        info = self.get_token_info(*scopes, options={"claims": claims} if claims else None)
-        _check_tenant(self.provider.app, tenant_id)
+        info = self.get_token_info(*scopes, options=_options(claims, tenant_id, enable_cae))
         return AccessToken(info.token, info.expires_on)
 
     def get_token_info(
@@ -88,9 +127,9 @@ class IdentitylibCredential(_Base):
     ) -> AccessTokenInfo:
         """An ``AccessTokenInfo`` (token, expiry, type, refresh time) for ``scopes``."""
         options = options or {}
-        _check_tenant(self.provider.app, options.get("tenant_id"))
+        provider = self._provider_for(options)
         try:
-            result = self.provider.acquire(list(scopes), claims_challenge=options.get("claims"))
+            result = provider.acquire(list(scopes), claims_challenge=options.get("claims"))
         except TokenAcquisitionError as error:
             raise _failure(error) from error
         return _info(result)
@@ -115,7 +154,8 @@ class AsyncIdentitylibCredential(_Base):
     ``AsyncSupportsTokenInfo``), for the ``aio`` Azure SDK clients.
 
     The coroutine methods of an ``identitylib.aio`` application are awaited; a blocking
-    application's calls run in a worker thread, off the event loop.
+    application's calls run in a worker thread, off the event loop. ``tenant_id`` and
+    ``enable_cae`` (with ``cae_app``) are handled as by :class:`IdentitylibCredential`.
     """
 
     async def get_token(
@@ -127,8 +167,8 @@ class AsyncIdentitylibCredential(_Base):
         **kwargs: Any,
     ) -> AccessToken:
         """An ``AccessToken(token, expires_on)`` for ``scopes``."""
-        _check_tenant(self.provider.app, tenant_id)
-        info = await self.get_token_info(*scopes, options={"claims": claims} if claims else None)
+        options = _options(claims, tenant_id, enable_cae)
+        info = await self.get_token_info(*scopes, options=options)
         return AccessToken(info.token, info.expires_on)
 
     async def get_token_info(
@@ -136,9 +176,9 @@ class AsyncIdentitylibCredential(_Base):
     ) -> AccessTokenInfo:
         """An ``AccessTokenInfo`` (token, expiry, type, refresh time) for ``scopes``."""
         options = options or {}
-        _check_tenant(self.provider.app, options.get("tenant_id"))
+        provider = self._provider_for(options)
         try:
-            result = await self.provider.acquire_async(
+            result = await provider.acquire_async(
                 list(scopes), claims_challenge=options.get("claims")
             )
         except TokenAcquisitionError as error:

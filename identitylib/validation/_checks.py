@@ -1,5 +1,6 @@
 """Claim checks: issuer (with Entra's ``{tenantid}`` template), audience, lifetime,
-tenant, scopes and roles. Pure functions; each raises :class:`TokenValidationError`."""
+tenant, the kind of token, scopes and roles. Pure functions; each raises
+:class:`TokenValidationError`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ TENANT_TEMPLATE = "{tenantid}"
 V1_ISSUER_TEMPLATE = "https://sts.windows.net/{tenantid}/"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _V1_ISSUER = re.compile(r"https://sts\.windows\.net/([^/]+)/")
+#: The JOSE ``typ`` of a JWT access token (RFC 9068 §2.1).
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+#: Claims of ID tokens only (OpenID Connect Core §2, §3.3.2.11): no access token has them.
+ID_TOKEN_CLAIMS = ("nonce", "at_hash", "c_hash")
+#: Who an Entra access token was issued to: ``azp`` (v2) or ``appid`` (v1). Entra's ID
+#: tokens name no client (their ``aud`` is the client).
+ENTRA_CLIENT_CLAIMS = ("azp", "appid")
 
 
 def is_guid(value: Any) -> bool:
@@ -100,6 +108,27 @@ def check_audience(claims: Mapping[str, Any], audiences: Collection[str]) -> Non
         raise invalid_token(f"The token is for audience {_shown(', '.join(values))}, not this API")
 
 
+def check_access_token(
+    header: Mapping[str, Any], claims: Mapping[str, Any], *, entra: bool
+) -> None:
+    """Refuse an ID token presented as an access token.
+
+    A ``typ`` of ``at+jwt`` (RFC 9068) declares an access token. Otherwise a token with
+    an ID-token-only claim (``nonce``, ``at_hash``, ``c_hash``) is an ID token, and so is,
+    from Entra (``entra``), one naming no client (neither ``azp`` nor ``appid``).
+    """
+    typ = header.get("typ")
+    if isinstance(typ, str) and typ.lower() in ACCESS_TOKEN_TYPES:
+        return
+    found = next((name for name in ID_TOKEN_CLAIMS if name in claims), None)
+    if found is not None:
+        raise invalid_token(f"The token is an ID token (it has {found}), not an access token")
+    if entra and not any(name in claims for name in ENTRA_CLIENT_CLAIMS):
+        raise invalid_token(
+            "The token is an ID token (it has no azp or appid), not an access token"
+        )
+
+
 def _number(claims: Mapping[str, Any], name: str) -> Optional[float]:
     value = claims.get(name)
     if value is None:
@@ -153,6 +182,18 @@ def granted_roles(claims: Mapping[str, Any]) -> set[str]:
     if isinstance(roles, str):
         return {roles}
     return _claim_set(claims, "roles", roles)
+
+
+def check_grants_something(claims: Mapping[str, Any]) -> None:
+    """The token carries at least one scope or app role.
+
+    A token with neither is accepted only by an API that authorizes its callers itself
+    (by their ``azp``/``appid``: ``accept_tokens_without_permissions=True``).
+    """
+    if not granted_scopes(claims) and not granted_roles(claims):
+        raise invalid_token(
+            "The token grants no permission: it has neither scopes (scp) nor app roles (roles)"
+        )
 
 
 def check_permissions(

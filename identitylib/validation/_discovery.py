@@ -93,7 +93,7 @@ def metadata(
             return known
         failed = _recent_failure(key)
         if failed is not None:
-            raise failed
+            raise failed.again()  # a fresh exception: tracebacks never pile up on one object
         try:
             found: OidcMetadata = run_transport(
                 authority.metadata_flow(), transport, f"OpenID configuration of {parsed.url}"

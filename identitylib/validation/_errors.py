@@ -86,6 +86,20 @@ class TokenValidationError(MsalError, ValueError):
     def __repr__(self) -> str:
         return f"TokenValidationError({self.error!r}, {self.description!r})"
 
+    def again(self) -> TokenValidationError:
+        """A new error equal to this one (error, description, status, challenge).
+
+        A failure kept to answer later callers is raised through this: raising the one
+        kept object again, from several threads, would pile each raise's traceback on it.
+        """
+        return TokenValidationError(
+            self.error,
+            self.description,
+            scope=self.scope,
+            status_code=self.status_code,
+            token_missing=self.token_missing,
+        )
+
 
 def invalid_token(description: str) -> TokenValidationError:
     """The token is malformed, expired, forged or not meant for this API."""

@@ -144,11 +144,11 @@ class JwksCache:
             # Another thread fetched while this one waited: that was this token's fetch.
             if found is not None:
                 return found  # stale keys kept after a failed refresh
-            raise entry.failure or _unknown_key(kid)
+            raise entry.failure.again() if entry.failure else _unknown_key(kid)
         if entry.failure is not None and now - entry.attempted_at < FAILURE_BACKOFF:
             if found is not None:
                 return found
-            raise entry.failure
+            raise entry.failure.again()
         if fresh:  # the kid is unknown: key rollover, or a forged kid
             if now - entry.refetched_at < refetch_interval:
                 logger.debug("Unknown key id; %s was refetched recently, not again", uri)

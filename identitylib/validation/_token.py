@@ -9,6 +9,8 @@ from typing import Any, Optional
 import jwt
 from jwt.exceptions import InvalidSignatureError, PyJWTError
 
+from identitylib._log import hide
+
 from ._errors import INVALID_REQUEST, TokenValidationError, invalid_token
 
 #: Longest token accepted, in characters (Entra tokens with many groups stay far below).
@@ -36,7 +38,7 @@ def token_from_header(value: Optional[str]) -> str:
         raise TokenValidationError(
             INVALID_REQUEST, "The Authorization header is not 'Bearer <token>'"
         )
-    return match.group(1)
+    return hide(match.group(1))
 
 
 def unverified_header(token: Any) -> dict[str, Any]:

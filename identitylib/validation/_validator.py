@@ -10,7 +10,7 @@ from jwt.algorithms import get_default_algorithms
 
 from identitylib._authority import AuthorityKind, TrustKey, parse_authority
 from identitylib._authority._metadata import OidcMetadata
-from identitylib._log import get_logger
+from identitylib._log import get_logger, hide
 from identitylib._protocol._id_token import CLOCK_SKEW
 from identitylib._transport import SyncTransport
 from identitylib._transport._sync import Timeout
@@ -80,6 +80,13 @@ class AccessTokenValidator:
     space-separated string) or all of ``required_roles`` (``roles``); when both are given
     either set suffices.
 
+    ID tokens are refused (``nonce``, ``at_hash`` or ``c_hash``; from Entra, no ``azp``
+    and no ``appid``; unless the header's ``typ`` is RFC 9068's ``at+jwt``), and so are
+    tokens that carry neither scopes nor app roles, unless
+    ``accept_tokens_without_permissions=True``: for an API that authorizes callers
+    itself, by an access-control list of client ids (Microsoft.Identity.Web's
+    ``AllowWebApiToBeAuthorizedByACL``).
+
     :meth:`validate` returns the claims or raises :class:`TokenValidationError`. Nothing
     is fetched before the first validation. ``http_client``, ``verify``, ``proxies``,
     ``timeout`` and ``http_cache`` mean what they mean for the application classes.
@@ -95,6 +102,7 @@ class AccessTokenValidator:
         required_roles: Names = None,
         issuers: Names = None,
         accept_v1_issuer: bool = False,
+        accept_tokens_without_permissions: bool = False,
         allowed_tenants: Names = None,
         clock_skew: float = CLOCK_SKEW,
         allowed_algorithms: Iterable[str] = ("RS256",),
@@ -128,6 +136,8 @@ class AccessTokenValidator:
         if accept_v1_issuer and self._parsed.kind is AuthorityKind.OIDC:
             raise ValueError("accept_v1_issuer is for Entra ID; pass issuers= instead")
         self._accept_v1 = bool(accept_v1_issuer)
+        self._accept_no_permissions = bool(accept_tokens_without_permissions)
+        self._entra = self._parsed.kind in (AuthorityKind.ENTRA, AuthorityKind.CIAM)
         self._tenants = frozenset(
             t.lower() for t in _names(allowed_tenants, "allowed_tenants", split=False)
         )
@@ -175,6 +185,7 @@ class AccessTokenValidator:
         Given ``required_scopes`` and/or ``required_roles`` replace both of the validator's
         own for this call (so an API with several endpoints can share one validator).
         """
+        token = hide(token)  # '***' in the locals a crash reporter may print
         scopes, roles = self._scopes, self._roles
         if required_scopes is not None or required_roles is not None:
             scopes = _names(required_scopes, "required_scopes", split=True)
@@ -197,6 +208,8 @@ class AccessTokenValidator:
         A missing header or another scheme raises ``invalid_request`` with status 401 and
         a bare ``Bearer`` challenge (RFC 6750 §3.1).
         """
+        if isinstance(authorization, str):
+            authorization = hide(authorization)  # '***' in the locals of failing frames
         token = token_from_header(authorization)
         return self.validate(token, required_scopes=required_scopes, required_roles=required_roles)
 
@@ -226,10 +239,13 @@ class AccessTokenValidator:
         claims = verified_claims(token, key.public_key(alg), alg)
         _checks.check_issuer(claims, self._accepted_issuers(found), key.issuer)
         _checks.check_audience(claims, self._audiences)
+        _checks.check_access_token(header, claims, entra=self._entra)
         _checks.check_lifetime(claims, self._now(), self._skew)
         if self._tenants:
             _checks.check_tenant(claims, self._tenants)
         _checks.check_permissions(claims, scopes, roles)
+        if not self._accept_no_permissions:
+            _checks.check_grants_something(claims)
         return claims
 
     def _fetch_keys(self, uri: str) -> KeySet:

@@ -11,6 +11,7 @@ import pytest
 import identitylib
 from identitylib.emulator import (
     DEMO_API_ID,
+    DEMO_API_SECRET,
     DEMO_API_URI,
     DEMO_CLI_ID,
     DEMO_DAEMON_ID,
@@ -170,3 +171,40 @@ def test_v1_tokens_of_a_v1_api() -> None:
         assert claims["ver"] == "1.0"
         common = validator(v1_emu, authority=v1_emu.authority("common"), accept_v1_issuer=True)
         common.validate(token)
+
+
+def test_an_id_token_for_the_apis_own_client_id_is_refused(emu: Emulator) -> None:
+    api = identitylib.ConfidentialClientApplication(
+        DEMO_API_ID, DEMO_API_SECRET, authority=emu.authority(), verify=emu.ca_path or True
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        result = api.acquire_token_by_username_password(*ALICE, GRAPH)
+    id_token = result.get("id_token")
+    assert id_token, result
+    assert result["id_token_claims"]["aud"] == DEMO_API_ID  # same aud and iss as access tokens
+    for check in (
+        validator(emu),
+        validator(emu, accept_tokens_without_permissions=True),
+        validator(emu, required_roles=["Data.Read.All"], required_scopes=["access_as_user"]),
+    ):
+        with pytest.raises(TokenValidationError) as caught:
+            check.validate(id_token)
+        assert caught.value.error == "invalid_token"
+        assert "ID token" in caught.value.description
+
+
+def test_an_app_token_without_roles_needs_the_acl_opt_in() -> None:
+    config = EmulatorConfig.default()
+    api = next(a for a in config.apps if a.client_id == DEMO_API_ID)
+    api.app_roles = []
+    with Emulator(config) as bare:
+        token = app_token(bare)
+        with pytest.raises(TokenValidationError) as caught:
+            validator(bare).validate(token)
+        assert caught.value.error == "invalid_token"
+        assert "neither scopes (scp) nor app roles (roles)" in caught.value.description
+        claims = validator(bare, accept_tokens_without_permissions=True).validate(token)
+        assert claims["azp"] == DEMO_DAEMON_ID
+        assert "roles" not in claims
+        assert "scp" not in claims

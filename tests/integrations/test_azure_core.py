@@ -8,7 +8,7 @@ import time
 import pytest
 
 import identitylib
-from identitylib.emulator import Emulator
+from identitylib.emulator import DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, DEMO_TENANT_ID, Emulator
 
 from .conftest import SCOPES, ResourceServer, token_requests
 
@@ -79,9 +79,82 @@ def test_failure_is_a_client_authentication_error(emulator: Emulator) -> None:
         IdentitylibCredential(app).get_token(*SCOPES)
 
 
-def test_other_tenant_is_refused(daemon_app: App) -> None:
+def test_other_tenant_is_refused_before_any_token_request(
+    emulator: Emulator, daemon_app: App
+) -> None:
+    credential = IdentitylibCredential(daemon_app)
     with pytest.raises(ClientAuthenticationError, match="tenant"):
-        IdentitylibCredential(daemon_app).get_token(*SCOPES, tenant_id="someone-else")
+        credential.get_token(*SCOPES, tenant_id="someone-else")
+    with pytest.raises(ClientAuthenticationError, match="tenant"):
+        credential.get_token_info(*SCOPES, options={"tenant_id": "someone-else"})
+    assert token_requests(emulator) == 0
+    assert not list(daemon_app.token_cache.search("AccessToken"))
+    credential.get_token(*SCOPES, tenant_id=DEMO_TENANT_ID)  # the app's own tenant
+
+
+def test_async_other_tenant_is_refused_before_any_token_request(
+    emulator: Emulator, daemon_app: App
+) -> None:
+    async def call() -> None:
+        credential = AsyncIdentitylibCredential(daemon_app)
+        with pytest.raises(ClientAuthenticationError, match="tenant"):
+            await credential.get_token(*SCOPES, tenant_id="someone-else")
+        with pytest.raises(ClientAuthenticationError, match="tenant"):
+            await credential.get_token_info(*SCOPES, options={"tenant_id": "someone-else"})
+
+    asyncio.run(asyncio.wait_for(call(), 30))
+    assert token_requests(emulator) == 0
+
+
+def _cached_tokens(app: App) -> set[str]:
+    return {entry["secret"] for entry in app.token_cache.search("AccessToken")}
+
+
+def _cae_app(emulator: Emulator) -> App:
+    return identitylib.ConfidentialClientApplication(
+        DEMO_DAEMON_ID,
+        client_credential=DEMO_DAEMON_SECRET,
+        authority=emulator.authority(),
+        client_capabilities=["CP1"],
+    )
+
+
+def test_enable_cae_is_served_by_the_cae_app(emulator: Emulator, daemon_app: App) -> None:
+    cae_app = _cae_app(emulator)
+    credential = IdentitylibCredential(daemon_app, cae_app=cae_app)
+    cae = credential.get_token(*SCOPES, enable_cae=True)
+    cae_info = credential.get_token_info(*SCOPES, options={"enable_cae": True})
+    plain = credential.get_token(*SCOPES)
+    plain_info = credential.get_token_info(*SCOPES)
+    assert cae.token == cae_info.token != plain.token == plain_info.token
+    assert _cached_tokens(cae_app) == {cae.token}
+    assert _cached_tokens(daemon_app) == {plain.token}
+    assert token_requests(emulator) == 2
+    with pytest.raises(ClientAuthenticationError, match="tenant"):
+        credential.get_token(*SCOPES, enable_cae=True, tenant_id="someone-else")
+
+
+def test_async_enable_cae_is_served_by_the_cae_app(emulator: Emulator, daemon_app: App) -> None:
+    cae_app = _cae_app(emulator)
+
+    async def call() -> tuple[str, str, str]:
+        credential = AsyncIdentitylibCredential(daemon_app, cae_app=cae_app)
+        cae = await credential.get_token(*SCOPES, enable_cae=True)
+        info = await credential.get_token_info(*SCOPES, options={"enable_cae": True})
+        plain = await credential.get_token(*SCOPES)
+        return cae.token, info.token, plain.token
+
+    cae, info, plain = asyncio.run(asyncio.wait_for(call(), 30))
+    assert cae == info != plain
+    assert _cached_tokens(cae_app) == {cae}
+    assert _cached_tokens(daemon_app) == {plain}
+
+
+def test_without_a_cae_app_enable_cae_is_served_by_the_app(daemon_app: App) -> None:
+    credential = IdentitylibCredential(daemon_app)
+    token = credential.get_token(*SCOPES, enable_cae=True)
+    assert credential.get_token(*SCOPES).token == token.token
+    assert _cached_tokens(daemon_app) == {token.token}
 
 
 def test_async_pipeline_with_the_async_policy(

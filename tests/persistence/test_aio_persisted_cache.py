@@ -7,6 +7,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import stat
 import sys
 import threading
 import time
@@ -47,6 +48,7 @@ from ._helpers import AUTHORITY, FakeHttp, app_event, at_secrets, stored
 from ._workers import add_tokens
 
 GRAPH = ["User.Read"]
+GRAPH_DEFAULT = ["https://graph.microsoft.com/.default"]
 BUDGET = 60.0  # seconds, for any multi-process test
 
 
@@ -150,6 +152,31 @@ def test_is_a_persisted_cache_with_async_hooks(path: Path, tmp_path: Path) -> No
     assert cache.lock_location == str(tmp_path / "my.lock")
     assert cache._lock_timeout == 2.0
     assert not path.exists()  # The constructor reads nothing.
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
+def test_a_new_directory_is_0700_and_the_file_0600(tmp_path: Path, emulator: Emulator) -> None:
+    pytest.importorskip("msal_extensions")
+    path = tmp_path / "new" / "cache" / "tokens.json"
+
+    async def main() -> list[int]:
+        modes = []
+        cache = PersistedTokenCache(identitylib.build_persistence(path, encrypt=False))
+        async with daemon(emulator, cache) as app:
+            for scopes in (APP_SCOPES, GRAPH_DEFAULT):  # two writes of the file
+                result = await app.acquire_token_for_client(scopes)
+                assert "access_token" in result, result
+                modes.append(stat.S_IMODE(path.stat().st_mode))
+        return modes
+
+    previous = os.umask(0o022)  # the usual umask, under which os.makedirs gives 0755
+    try:
+        assert run(main()) == [0o600, 0o600]
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
+    assert len(at_secrets(path)) == 2
 
 
 def test_the_blocking_api_refuses_it_with_a_clear_type_error(

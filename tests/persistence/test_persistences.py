@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import codecs
 import logging
+import os
+import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +178,77 @@ def test_build_persistence_falls_back_to_plain_text_with_a_warning(
     assert type(persistence) is extensions.FilePersistence
     (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "PLAIN TEXT" in record.getMessage()
+
+
+# ------------------------------------------------------------ file modes
+
+needs_posix_modes = pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The common umask 022, under which os.makedirs' default mode gives 0755."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@needs_posix_modes
+@pytest.mark.usefixtures("usual_umask")
+def test_build_persistence_creates_missing_directories_0700(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = tmp_path / "plain" / "cache" / "c.json"
+    build_persistence(plain, encrypt=False)
+    assert (mode(plain.parent), mode(plain.parent.parent)) == (0o700, 0o700)
+
+    seen: list[int] = []
+
+    def encrypted(location: str) -> Any:  # the platform's store, given a ready directory
+        seen.append(mode(Path(location).parent))
+        return SecretStore(Path(location))
+
+    monkeypatch.setattr(extensions, "build_encrypted_persistence", encrypted)
+    build_persistence(tmp_path / "store" / "c.bin")
+    assert seen == [0o700]
+
+    monkeypatch.setattr(extensions, "build_encrypted_persistence", _unavailable)
+    fallback = tmp_path / "fallback" / "c.json"
+    build_persistence(fallback, allow_unencrypted=True)
+    assert mode(fallback.parent) == 0o700
+
+
+@needs_posix_modes
+@pytest.mark.usefixtures("usual_umask")
+def test_an_existing_directory_keeps_its_mode(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(0o755)
+    cache = PersistedTokenCache(build_persistence(shared / "c.json", encrypt=False))
+    add_token(cache, "one")
+    assert mode(shared) == 0o755
+    assert mode(shared / "c.json") == 0o600
+
+
+@needs_posix_modes
+def test_the_file_stays_0600_across_rewrites(tmp_path: Path) -> None:
+    previous = os.umask(0)  # the most permissive umask: modes come from the code alone
+    try:
+        path = tmp_path / "cache" / "c.json"
+        cache = PersistedTokenCache(build_persistence(path, encrypt=False))
+        other = PersistedTokenCache(str(path))  # another process, through a plain path
+        for name in ("one", "two", "three"):
+            add_token(cache, name)
+            assert mode(path) == 0o600
+            add_token(other, name + "-other")
+            assert mode(path) == 0o600
+    finally:
+        os.umask(previous)
+    assert mode(path.parent) == 0o700
+    assert at_secrets(path) == {"one", "two", "three", "one-other", "two-other", "three-other"}
 
 
 # ------------------------------------------------------- optional dependencies
