@@ -105,6 +105,28 @@ def classify_requests_error(exc: BaseException) -> ErrorKind:
     return "other"
 
 
+def detached(exc: BaseException) -> BaseException:
+    """``exc`` without the frames of the HTTP library below the transport.
+
+    Those frames (urllib3's, http.client's) hold the encoded request in their locals: the
+    form body with a client secret, a refresh token or a code, and the headers. A crash
+    reporter that prints locals (Sentry, ``pytest -l``, ``capture_locals=True``) would show
+    them. The exceptions themselves, their messages and their chain (which
+    :func:`classify_requests_error` reads) are kept; only the tracebacks go.
+    """
+    seen: set[int] = {id(exc)}
+    pending: list[Any] = [*exc.args, getattr(exc, "reason", None), exc.__cause__, exc.__context__]
+    while pending:
+        inner = pending.pop()
+        if not isinstance(inner, BaseException) or id(inner) in seen:
+            continue
+        seen.add(id(inner))
+        inner.__traceback__ = None
+        pending.extend((*inner.args, getattr(inner, "reason", None)))
+        pending.extend((inner.__cause__, inner.__context__))
+    return exc.with_traceback(None)
+
+
 def _never_sent(exc: BaseException) -> bool:
     """Whether the failure happened before the request left: no connection was made."""
     seen: set[int] = set()
@@ -270,12 +292,15 @@ class SyncTransport:
         elif isinstance(self.http_client, requests.Session) and not follow:
             # requests would repost the form (client secret included) to a 307/308 target.
             kwargs["allow_redirects"] = False
-        if request.method == "POST":
-            raw = self.http_client.post(request.url, data=request.data, **kwargs)
-        else:
-            raw = self.http_client.get(request.url, **kwargs)
-        if self._owns_client:
-            return self._read_bounded(raw, deadline)
+        try:
+            if request.method == "POST":
+                raw = self.http_client.post(request.url, data=request.data, **kwargs)
+            else:
+                raw = self.http_client.get(request.url, **kwargs)
+            if self._owns_client:
+                return self._read_bounded(raw, deadline)
+        except Exception as exc:
+            raise detached(exc)  # noqa: B904 - the same exception, its chain kept
         return normalise_response(raw)
 
     def _read_bounded(self, raw: requests.Response, deadline: Deadline) -> HttpResponse:
