@@ -38,6 +38,8 @@ MAX_STEPS = 25  #: pages a sign-in may go through before it is considered stuck
 READY = re.compile(r"listening on (http://127\.0\.0\.1:(\d+))")
 MIN_NODE = (20, 19)  #: oidc-provider 9 needs Node.js 20.19 or later
 TENANTS = ("contoso", "fabrikam")  #: extra issuers at {issuer}/realms/{name}
+#: The redirect URI of identitylib.web's adapters under a framework's test client.
+WEB_FRAMEWORK_REDIRECT_URI = "http://localhost/auth/redirect"
 
 
 def _b64url_uint(value: int) -> str:
@@ -303,7 +305,8 @@ def start_peer(log_dir: Optional[Path] = None) -> OidcPeer:
         **os.environ,
         "OIDC_PEER_WEB_CLIENT_ID": "identitylib-web",
         "OIDC_PEER_WEB_CLIENT_SECRET": secret,
-        "OIDC_PEER_WEB_REDIRECT_URIS": web_redirect_uri,
+        # identitylib.web's redirect route, for web apps served by a test client
+        "OIDC_PEER_WEB_REDIRECT_URIS": f"{web_redirect_uri} {WEB_FRAMEWORK_REDIRECT_URI}",
         "OIDC_PEER_PUBLIC_CLIENT_ID": "identitylib-native",
         "OIDC_PEER_JWT_CLIENT_ID": "identitylib-jwt",
         "OIDC_PEER_JWT_CLIENT_JWKS": json.dumps({"keys": [_public_jwk(key)]}),

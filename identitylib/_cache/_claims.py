@@ -44,3 +44,27 @@ def username_from(claims: dict[str, Any]) -> str | None:
 
 def _is_id(value: Any) -> bool:
     return isinstance(value, str) and bool(value)
+
+
+def account_of(result: dict[str, Any]) -> dict[str, Any] | None:
+    """The account a user-token result belongs to, as ``get_accounts()`` shows it (without
+    ``environment``, which is the authority's); None when the result names no user.
+
+    For callers whose token cache is partitioned per user (a web app's), where the account
+    cannot be looked up without knowing its partition first.
+    """
+    claims = result.get("id_token_claims")
+    if not isinstance(claims, dict):
+        claims = id_token_claims(result.get("id_token"))
+    home_account_id = home_account_id_from(result.get("client_info"), claims)
+    if home_account_id is None:
+        return None
+    local = claims.get("oid", claims.get("sub"))
+    account: dict[str, Any] = {
+        "home_account_id": home_account_id,
+        "local_account_id": local if isinstance(local, str) else None,
+        "username": username_from(claims) or "",
+    }
+    if isinstance(claims.get("tid"), str):
+        account["realm"] = claims["tid"]
+    return account

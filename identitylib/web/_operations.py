@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import urlencode
 
+from identitylib._cache._claims import account_of
+
 from . import _session
 from ._errors import SignInFailed, SignInRequired, TokenAcquisitionError
 from ._session import Session, User
@@ -122,8 +124,8 @@ def complete_sign_in(
     if "error" in result:
         raise SignInFailed(str(result["error"]), str(result.get("error_description", "")))
     claims = result.get("id_token_claims") or {}
-    accounts = yield AppCall("get_accounts", (), {}, user_flow)
-    account = _account_for(accounts, claims)
+    # From the result itself: a cache partitioned per user could not list the account yet.
+    account = account_of(result)
     if account is None:
         raise SignInFailed("invalid_response", "the sign-in gave no account for the user")
     # A fresh start for the signed-in session: nothing from before the sign-in is kept.
@@ -131,20 +133,6 @@ def complete_sign_in(
     user = _session.remember_user(session, account, claims)
     return_to = _session.safe_return_url(pending.get("return_to"))
     return SignedIn(user, return_to, user_flow)
-
-
-def _account_for(
-    accounts: Sequence[Mapping[str, Any]], claims: Mapping[str, Any]
-) -> Optional[Mapping[str, Any]]:
-    wanted = {str(claims[k]) for k in ("oid", "sub") if claims.get(k)}
-    for account in accounts:
-        if str(account.get("local_account_id")) in wanted:
-            return account
-    home_hint = {f"{claims.get('oid')}.{claims.get('tid')}"} if claims.get("oid") else set()
-    for account in accounts:
-        if str(account.get("home_account_id")) in home_hint:
-            return account
-    return accounts[0] if len(accounts) == 1 else None
 
 
 def token_for_user(

@@ -97,6 +97,8 @@ function clients() {
       grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
       response_types: ['code'],
       redirect_uris: CONFIG.webRedirectUris,
+      // Where a web app under a framework's test client lands after signing out.
+      post_logout_redirect_uris: ['http://localhost/'],
     },
     {
       // A desktop / CLI app: no secret, PKCE required, any loopback port (RFC 8252).
