@@ -115,12 +115,12 @@ def test_redis_cache(tmp_path: Path) -> None:
 
 @pytest.fixture
 def flask_site(emulator: Emulator) -> Iterator[str]:
-    """examples/flask_web_app.py serving on a free port; yields http://localhost:<port>."""
+    """examples/web/flask_app.py serving on a free port; yields http://localhost:<port>."""
     pytest.importorskip("flask")
     from werkzeug.serving import make_server
 
-    module = load_example("flask_web_app.py")
-    app = module.create_app(module.Settings(authority=emulator.authority()))
+    module = load_example("web/flask_app.py")
+    app = module.create_app(emulator.authority())
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -132,20 +132,29 @@ def flask_site(emulator: Emulator) -> Iterator[str]:
 
 
 def test_flask_web_app_signs_in_and_calls_the_api(flask_site: str) -> None:
+    import re
+
     with requests.Session() as browser:
         browser.trust_env = False
         assert "Sign in" in browser.get(flask_site, timeout=10).text
-        to_provider = browser.get(f"{flask_site}/login", allow_redirects=False, timeout=10)
+        to_provider = browser.get(f"{flask_site}/call-api", allow_redirects=False, timeout=10)
         assert to_provider.status_code == 302
         answer = sign_in(to_provider.headers["Location"], *ALICE)
         assert "code" in answer, answer
-        back = browser.get(f"{flask_site}/getAToken", params=answer, timeout=10)
+        # The provider's form_post, then the same-site GET that completes the sign-in.
+        back = browser.post(f"{flask_site}/auth/redirect", data=answer, timeout=20)
         assert back.status_code == 200
-        assert f"Signed in as {ALICE[0]}" in back.text
-        called = browser.get(f"{flask_site}/call-api", timeout=20).json()
+        assert back.url == f"{flask_site}/call-api"
+        called = back.json()
         assert called["api_status"] == 200
         assert called["api_answer"]["preferred_username"] == ALICE[0]
-        browser.get(f"{flask_site}/logout", timeout=10)
+        home = browser.get(flask_site, timeout=10).text
+        assert f"Signed in as {ALICE[0]}" in home
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', home)
+        assert csrf is not None
+        out = browser.post(f"{flask_site}/auth/logout", data={"csrf_token": csrf.group(1)},
+                           allow_redirects=False, timeout=10)  # fmt: skip
+        assert out.status_code == 303
         after = browser.get(f"{flask_site}/call-api", allow_redirects=False, timeout=10)
         assert after.status_code == 302  # signed out: back to the sign-in
 
