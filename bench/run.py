@@ -942,6 +942,113 @@ def w10_client_assertions(libs: dict[str, ModuleType], b: Budget, out: Collected
             )
         )
 
+class _KeysIdp:
+    """An ``http_client`` serving an issuer's OpenID configuration and JWKS (one RSA key)."""
+
+    def __init__(self, authority: str, jwk: dict[str, Any]) -> None:
+        self.authority = authority
+        self.jwk = jwk
+        self.gets = 0
+
+    def get(self, url: str, params: Any = None, headers: Any = None, **kwargs: Any) -> Any:
+        from _common import FakeResponse
+
+        self.gets += 1
+        if url.endswith("/keys"):
+            return FakeResponse(200, {"keys": [self.jwk]})
+        host = self.authority.split("/")[2]
+        tenant = self.authority.rstrip("/").rsplit("/", 1)[1]
+        return FakeResponse(
+            200,
+            {
+                "issuer": f"https://{host}/{tenant}/v2.0",
+                "token_endpoint": f"{self.authority}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{self.authority}/oauth2/v2.0/authorize",
+                "jwks_uri": f"{self.authority}/discovery/v2.0/keys",
+            },
+        )
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        raise RuntimeError("the guard benchmark makes no POST")
+
+
+def w11_api_guard(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
+    """A protected API's guard per request (``identitylib.web.ProtectedApi.authenticate``:
+    signature with a cached RS256 key, issuer, audience, lifetime, scope), beside a plain
+    PyJWT decode of the same token with the same checks (msal has no validator)."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from identitylib.web import ProtectedApi
+
+    log("11. protected API guard per request (cached keys, RS256)")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="bench-key", use="sig", alg="RS256")
+    tenant = tenant_id(11)
+    authority = authority_url(tenant)
+    issuer = f"https://{authority.split('/')[2]}/{tenant}/v2.0"
+    audience = "api://bench-guarded-api"
+    now = int(time.time())
+    claims = {
+        "iss": issuer, "aud": audience, "tid": tenant, "azp": CLIENT_ID, "ver": "2.0",
+        "iat": now, "nbf": now, "exp": now + 3600, "scp": "access_as_user", "sub": "bench-user",
+        "oid": "0b0e0000-0000-4000-8000-000000000001", "name": "Bench User",
+    }  # fmt: skip
+    token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench-key"})
+    header = f"Bearer {token}"
+    http = _KeysIdp(authority, jwk)
+    api = ProtectedApi(authority, audience=audience, http_client=http)
+    api.authenticate(header, scopes=["access_as_user"])  # discovery and keys, once
+    public = key.public_key()
+
+    def guard(i: int) -> object:
+        return api.authenticate(header, scopes=["access_as_user"]).claims["sub"]
+
+    def plain(i: int) -> object:
+        decoded = jwt.decode(
+            token, public, algorithms=["RS256"], audience=audience, issuer=issuer
+        )
+        if "access_as_user" not in decoded["scp"].split():
+            raise RuntimeError("scope missing")
+        return decoded["sub"]
+
+    def same(what: str) -> Callable[[object], None]:
+        def check(result: object) -> None:
+            if result != "bench-user":
+                raise RuntimeError(f"{what}: {result!r}")
+
+        return check
+
+    per: dict[str, dict[str, list[float]]] = {n: {"median": [], "p99": []} for n in libs}
+    for _ in range(b.rounds):
+        samples = time_interleaved(
+            {"msal": plain, "identitylib": guard},
+            b.hit_calls,
+            block=50,
+            budget_s=b.hit_s,
+            min_iterations=5,
+            checks={"msal": same("PyJWT decode"), "identitylib": same("guard")},
+        )
+        for name, sample in samples.items():
+            per[name]["median"].append(ns_to_us(median(sample.durations_ns)))
+            per[name]["p99"].append(ns_to_us(percentile(sample.durations_ns, 99)))
+    if http.gets != 2:
+        out.notes.append(f"11 guard: {http.gets} key/metadata fetches (expected 2, once each)")
+    out.rows.append(
+        Row(
+            "11 API guard",
+            "authenticate (cached key, RS256) vs plain PyJWT decode in the msal column",
+            "",
+            "us",
+            median(per["msal"]["median"]),
+            median(per["identitylib"]["median"]),
+            median(per["msal"]["p99"]),
+            median(per["identitylib"]["p99"]),
+            target="(info)",
+        )
+    )
+
 
 # ---------------------------------------------------------------------------- output
 
@@ -957,6 +1064,7 @@ WORKLOADS: dict[str, Callable[[dict[str, ModuleType], Budget, Collected], None]]
     "8": w8_cold_start,
     "9": w9_import_memory,
     "10": w10_client_assertions,
+    "11": w11_api_guard,
 }
 
 

@@ -50,3 +50,18 @@ def test_client_assertion_benchmark_runs() -> None:
         assert f"cc miss, certificate {algorithm}" in completed.stdout
         assert f"signing one, {algorithm}" in completed.stdout
     assert "NOT MET" not in completed.stdout  # identitylib made one request per miss
+
+
+@pytest.mark.msal
+def test_api_guard_benchmark_runs() -> None:
+    completed = subprocess.run(
+        [sys.executable, "bench/run.py", "--only", "11", "--quick", "--no-save"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "authenticate (cached key, RS256)" in completed.stdout
+    assert "key/metadata fetches" not in completed.stdout  # keys fetched once, then cached

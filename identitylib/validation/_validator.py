@@ -62,6 +62,10 @@ def _algorithms(value: Iterable[str]) -> frozenset[str]:
     return frozenset(names)
 
 
+#: Seconds a validator uses the issuer's metadata before reading the registry again.
+METADATA_MEMO_SECONDS = 300.0
+
+
 class AccessTokenValidator:
     """Validates the JWT access tokens a web API receives, for one issuer and audience.
 
@@ -159,6 +163,10 @@ class AccessTokenValidator:
         self._trust = TrustKey.of(http_client, verify, proxies)
         self._http_cache = http_cache
         self._now: Callable[[], float] = time.time
+        # The issuer's metadata as last read from the process registry, and until when it
+        # is used without looking again (a lookup rebuilds and re-checks it: per request,
+        # that would be a good part of the cost of a validation).
+        self._metadata: Optional[tuple[OidcMetadata, float]] = None
 
     def __repr__(self) -> str:
         return f"AccessTokenValidator({self._parsed.url!r}, audience={sorted(self._audiences)!r})"
@@ -224,7 +232,7 @@ class AccessTokenValidator:
             raise invalid_token(f"The token's signing algorithm {shown!r} is not accepted")
         if kid is not None and not isinstance(kid, str):
             raise invalid_token("The token's key id (kid) is not a string")
-        found = metadata(self._parsed, self._transport, self._trust, self._http_cache)
+        found = self._issuer_metadata()
         uri = found.jwks_uri
         if not uri:
             raise unavailable(f"The OpenID configuration of {self._parsed.url} has no jwks_uri")
@@ -247,6 +255,15 @@ class AccessTokenValidator:
         if not self._accept_no_permissions:
             _checks.check_grants_something(claims)
         return claims
+
+    def _issuer_metadata(self) -> OidcMetadata:
+        memo = self._metadata
+        now = time.monotonic()
+        if memo is not None and now < memo[1]:
+            return memo[0]
+        found = metadata(self._parsed, self._transport, self._trust, self._http_cache)
+        self._metadata = (found, now + METADATA_MEMO_SECONDS)
+        return found
 
     def _fetch_keys(self, uri: str) -> KeySet:
         keys: KeySet = run_transport(jwks_flow(uri), self._transport, "issuer's signing keys")
