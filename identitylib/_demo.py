@@ -24,6 +24,8 @@ import jwt
 import identitylib
 from identitylib._interactive import _browser
 from identitylib.emulator import (
+    DEMO_API_ID,
+    DEMO_API_SECRET,
     DEMO_API_URI,
     DEMO_CLI_ID,
     DEMO_DAEMON_ID,
@@ -38,6 +40,9 @@ from identitylib.emulator import (
 )
 
 APP_SCOPES = [f"{DEMO_API_URI}/.default"]
+#: What the demo API calls on behalf of its caller (the emulator issues any resource).
+DOWNSTREAM_SCOPES = ["https://graph.microsoft.com/.default"]
+MI_RESOURCE = "https://management.azure.com"
 USER_SCOPES = [f"{DEMO_API_URI}/access_as_user"]
 USER, PASSWORD = "alice@contoso.onmicrosoft.com", "alice-password"
 
@@ -172,7 +177,62 @@ class _Demo:
                 lambda: self._silent(cli),
             )
         )
+        api = self.confidential(DEMO_API_ID, DEMO_API_SECRET)
+        obo = functools.partial(self._on_behalf_of, api, ropc)
+        flows.append(("on-behalf-of (web API)", obo, obo))
+        managed = functools.partial(self._managed_identity, self._managed_identity_client())
+        flows.append(("managed identity (App Service)", managed, managed))
+        web_app = self._web_app()
+        flows.append(("web app (identitylib.web)", web_app, web_app))
         return flows
+
+    def _on_behalf_of(
+        self, api: identitylib.ConfidentialClientApplication, user_app: Any
+    ) -> Any:
+        """The demo API, called by a signed-in user, calls Graph on the user's behalf."""
+        incoming = self._silent(user_app)
+        if not incoming or "access_token" not in incoming:
+            return incoming
+        return api.acquire_token_on_behalf_of(incoming["access_token"], DOWNSTREAM_SCOPES)
+
+    def _managed_identity_client(self) -> identitylib.ManagedIdentityClient:
+        import requests
+
+        session = requests.Session()  # the emulator's CA, when it serves HTTPS
+        session.verify = self.verify
+        session.trust_env = False  # else REQUESTS_CA_BUNDLE would replace session.verify
+        return identitylib.ManagedIdentityClient(
+            identitylib.SystemAssignedManagedIdentity(), http_client=session
+        )
+
+    def _managed_identity(self, client: identitylib.ManagedIdentityClient) -> Any:
+        with _environment(self.emu.managed_identity_environment("app_service")):
+            return client.acquire_token_for_client(resource=MI_RESOURCE)
+
+    def _web_app(self) -> Acquire:
+        """A web app on identitylib.web, opened twice by a browser: a sign-in, then the
+        signed-in session served from the token cache."""
+        import requests
+
+        from identitylib._demo_web import DemoWebApp, browse_orders, served
+        from identitylib.web import WebAppAuth
+
+        auth = WebAppAuth(
+            DEMO_WEB_ID,
+            DEMO_WEB_SECRET,
+            authority=self.emu.authority(),
+            scopes=USER_SCOPES,
+            verify=self.verify,
+        )
+        browser = requests.Session()
+        browser.trust_env = False
+        site = DemoWebApp(auth, USER_SCOPES)  # its sessions outlive each serving
+
+        def open_orders() -> Any:
+            with served(site) as base:
+                return browse_orders(base, browser, USER, PASSWORD, self.verify)
+
+        return open_orders
 
     def _web_sign_in(self, app: identitylib.ConfidentialClientApplication) -> Any:
         flow = app.initiate_auth_code_flow(
@@ -209,6 +269,23 @@ class _Demo:
             if accounts
             else None
         )
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in ``os.environ`` for the duration (the managed identity demo)."""
+    import os
+
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _timed(emu: Emulator, flow: str, acquire: Acquire) -> Row:

@@ -20,6 +20,8 @@ def test_demo_command(extra: list[str]) -> None:
     assert completed.returncode == 0, completed.stdout + completed.stderr
     out = completed.stdout
     assert "client credentials (secret)" in out
+    for flow in ("on-behalf-of (web API)", "managed identity (App Service)", "web app"):
+        assert flow in out
     assert "identity_provider" in out
     assert "cache" in out
     assert "all " in out
