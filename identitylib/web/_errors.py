@@ -41,6 +41,12 @@ class SignInFailed(WebAuthError):
         self.error = error
         self.description = description
 
+    @property
+    def password_reset_requested(self) -> bool:
+        """B2C's answer when the user chose "Forgot your password?" on the sign-up/sign-in
+        page (``AADB2C90118``): the app should start its password-reset user flow."""
+        return "AADB2C90118" in self.description
+
 
 class TokenAcquisitionError(WebAuthError):
     """A token could not be obtained for a reason a new sign-in would not fix (the provider

@@ -51,6 +51,8 @@ from ._webapp import WebAppAuth
 F = TypeVar("F", bound=Callable[..., Any])
 
 BLUEPRINT = "identitylib"
+#: The B2C user flow (in ``user_flows=``) a "Forgot your password?" answer starts.
+RESET_PASSWORD = "reset_password"
 
 
 class _SessionInterface(SecureCookieSessionInterface):
@@ -191,6 +193,8 @@ class FlaskAuth:
         )
 
     def _failed(self, failed: SignInFailed) -> Response:
+        if failed.password_reset_requested and RESET_PASSWORD in self.auth.user_flows:
+            return self._sign_in(self.home, user_flow=RESET_PASSWORD)
         message = html.escape(failed.error)
         return _page("Sign-in failed", f"<p>Sign-in failed: {message}</p>", 400)
 

@@ -126,3 +126,31 @@ def test_sign_in_required_sends_the_user_to_consent(emulator: Emulator) -> None:
     assert again.status_code == 302
     scope = parse_qs(urlsplit(again.headers["Location"]).query)["scope"][0]
     assert "api://other/.default" in scope.split()
+
+
+def test_forgot_password_starts_the_reset_user_flow(emulator: Emulator) -> None:
+    app = flask.Flask(__name__)
+    app.secret_key = "test-secret-key-for-cookie-signing"
+    FlaskAuth(
+        app,
+        client_id=DEMO_WEB_ID,
+        client_credential=DEMO_WEB_SECRET,
+        authority=emulator.authority(),
+        user_flows={"reset_password": emulator.authority()},
+    )
+    client = app.test_client()
+    location = client.get("/auth/login").headers["Location"]
+    state = parse_qs(urlsplit(location).query)["state"][0]
+    forgot = {
+        "state": state,
+        "error": "access_denied",
+        "error_description": "AADB2C90118: The user has forgotten their password.",
+    }
+    kept = client.post("/auth/redirect", data=forgot)
+    again = client.get(kept.headers["Location"])
+    assert again.status_code == 302  # not an error page: off to the reset user flow
+    reset_state = parse_qs(urlsplit(again.headers["Location"]).query)["state"][0]
+    assert reset_state != state
+    answer = sign_in(again.headers["Location"], ALICE, ALICE_PASSWORD)
+    done = client.get(client.post("/auth/redirect", data=answer).headers["Location"])
+    assert done.status_code == 303
