@@ -27,14 +27,21 @@ from starlette.responses import JSONResponse, Response  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
 from identitylib.emulator import (  # noqa: E402
+    DEMO_API_ID,
     DEMO_API_URI,
+    DEMO_TENANT_DOMAIN,
     DEMO_WEB_ID,
     DEMO_WEB_SECRET,
     Emulator,
     sign_in,
 )
 from identitylib.web import SignInRequired  # noqa: E402
-from identitylib.web.starlette import MAX_FORM_BYTES, StarletteAuth  # noqa: E402
+from identitylib.web.starlette import (  # noqa: E402
+    MAX_FORM_BYTES,
+    StarletteApiGuard,
+    StarletteAuth,
+)
+from tests.aio._support import SlowCallbacks, user_assertion  # noqa: E402
 
 from .conftest import ALICE, ALICE_PASSWORD, JWT, starlette_session  # noqa: E402
 
@@ -306,3 +313,85 @@ def test_without_a_session_middleware_the_error_says_what_to_add(emu: Emulator) 
                 await c.get("/auth/login")
 
     on_site(emu, test)
+
+
+def test_a_user_flow_signs_in_at_its_own_authority_and_returns(emu: Emulator) -> None:
+    flow_authority = f"{emu.base_url}/{DEMO_TENANT_DOMAIN}"
+
+    async def main() -> None:
+        auth = StarletteAuth(
+            client_id=DEMO_WEB_ID,
+            client_credential=DEMO_WEB_SECRET,
+            authority=emu.authority(),
+            user_flows={"edit_profile": flow_authority},
+        )
+        app = Starlette(routes=[Route("/", lambda request: JSONResponse({}))])
+        auth.install(app, secret_key=SECRET_KEY)
+        try:
+            async with browser(app) as client:
+                started = await client.get("/auth/flow/edit_profile", params={"next": "/me"})
+                assert started.status_code == 302
+                discovered = [path for _, path in emu.requests if "openid-configuration" in path]
+                assert discovered[-1].startswith(f"/{DEMO_TENANT_DOMAIN}/")  # the flow's own
+                done = await follow_sign_in(client, started.headers["location"])
+                assert done.headers["location"] == "/me"
+        finally:
+            await auth.aclose()
+
+    asyncio.run(main())
+
+
+def test_the_starlette_guard_protects_an_endpoint(emu: Emulator) -> None:
+    token = user_assertion(emu)
+
+    async def main() -> None:
+        guard = StarletteApiGuard(authority=emu.authority(), audience=[DEMO_API_ID, DEMO_API_URI])
+
+        @guard.requires(scopes=["access_as_user"])
+        async def me(request: Request) -> Response:
+            return JSONResponse({"name": guard.caller(request).claims["preferred_username"]})
+
+        @guard.requires(roles=["Data.Read.All"])
+        async def data(request: Request) -> Response:
+            return JSONResponse({})
+
+        app = Starlette(routes=[Route("/me", me), Route("/data", data)])
+        guard.install(app)
+        try:
+            async with browser(app) as client:
+                good = {"Authorization": f"Bearer {token}"}
+                assert (await client.get("/me", headers=good)).json() == {"name": ALICE}
+                missing = await client.get("/me")
+                assert (missing.status_code, missing.headers["www-authenticate"]) == (
+                    401,
+                    "Bearer",
+                )
+                forbidden = await client.get("/data", headers=good)
+                assert forbidden.status_code == 403
+                assert forbidden.json()["error"] == "insufficient_scope"
+        finally:
+            await guard.aclose()
+
+    asyncio.run(main())
+
+
+def test_signing_in_and_calling_an_api_never_blocks_the_event_loop(emu: Emulator) -> None:
+    """asyncio's debug mode reports any step slower than 0.1 s: none, from the first
+    request to a token from the cache (the scripted user's blocking client runs in a
+    thread)."""
+
+    async def test(app: Starlette, auth: StarletteAuth) -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)
+        loop.slow_callback_duration = 0.1
+        async with browser(app) as client:
+            first = await client.get("/orders")
+            await follow_sign_in(client, first.headers["location"])
+            for _ in range(5):
+                assert (await client.get("/orders")).json() == {"has_token": True}
+            csrf = (await client.get("/")).json()["csrf"]
+            assert (await client.post("/auth/logout", data={"csrf_token": csrf})).is_redirect
+
+    with SlowCallbacks() as slow:
+        on_site(emu, test)
+    assert slow.messages == []
