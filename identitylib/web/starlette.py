@@ -145,7 +145,7 @@ def session_of(connection: HTTPConnection) -> Session:
     return session
 
 
-async def read_form(request: Request) -> Optional[dict[str, str]]:
+async def _read_form(request: Request) -> Optional[dict[str, str]]:
     """The fields of a urlencoded form body, or None when the body is not one or is larger
     than :data:`MAX_FORM_BYTES` (read no further: a bounded read)."""
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -168,13 +168,13 @@ async def read_form(request: Request) -> Optional[dict[str, str]]:
     return form
 
 
-def page(title: str, body: str, status: int) -> HTMLResponse:
+def _page(title: str, body: str, status: int) -> HTMLResponse:
     """A minimal HTML page (``title`` is escaped; ``body`` is HTML)."""
     text = f"<!doctype html><title>{html.escape(title)}</title><body>{body}</body>"
     return HTMLResponse(text, status_code=status)
 
 
-def path_of(request: HTTPConnection) -> str:
+def _path_of(request: HTTPConnection) -> str:
     """The request's path and query, as a return URL."""
     query = request.url.query
     return request.url.path + (f"?{query}" if query else "")
@@ -209,7 +209,7 @@ class StarletteAuth:
     # ------------------------------------------------------------------ set-up
 
     @property
-    def routes(self) -> Mount:
+    def mount(self) -> Mount:
         """The sign-in routes, a ``Mount`` at ``url_prefix`` for ``Starlette(routes=...)``."""
         return Mount(
             self.url_prefix,
@@ -236,7 +236,7 @@ class StarletteAuth:
             app.add_middleware(SecureSessionMiddleware, secret_key=secret_key, **session)
         else:
             check_session_middleware(app)
-        app.router.routes.insert(0, self.routes)
+        app.router.routes.insert(0, self.mount)
         for kind, handler in self.exception_handlers.items():
             app.add_exception_handler(kind, handler)
 
@@ -292,7 +292,7 @@ class StarletteAuth:
     async def _user_flow(self, request: Request) -> Response:
         name = str(request.path_params["name"])
         if name not in self.auth.user_flows:
-            return page("Not found", "<p>No such user flow.</p>", 404)
+            return _page("Not found", "<p>No such user flow.</p>", 404)
         next_page = request.query_params.get("next") or self.home
         return await self.sign_in(request, next_page, user_flow=name)
 
@@ -300,9 +300,9 @@ class StarletteAuth:
         if request.method == "POST":
             # form_post: a cross-site POST, without the SameSite=Lax session cookie. The
             # session is not touched here (a Set-Cookie would replace the browser's one).
-            form = await read_form(request)
+            form = await _read_form(request)
             if form is None:
-                return page("Sign-in failed", "<p>The sign-in response is malformed.</p>", 400)
+                return _page("Sign-in failed", "<p>The sign-in response is malformed.</p>", 400)
             try:
                 state = await self.auth.keep_form_post(form)
             except SignInFailed as failed:
@@ -320,17 +320,18 @@ class StarletteAuth:
 
     async def _logout(self, request: Request) -> Response:
         session = session_of(request)
-        form = await read_form(request) or {}
+        form = await _read_form(request) or {}
         if not self.auth.csrf_valid(session, form.get("csrf_token")):
-            return page("Sign-out refused", "<p>The sign-out form has expired.</p>", 400)
+            return _page("Sign-out refused", "<p>The sign-out form has expired.</p>", 400)
         target = str(request.base_url).rstrip("/") + self.home
         url = await self.auth.sign_out_url(session, post_logout_redirect_uri=target)
         session.clear()
         return RedirectResponse(url, 303)
 
     async def _sign_in_required(self, request: Request, needed: Exception) -> Response:
-        assert isinstance(needed, SignInRequired)
-        return_to = path_of(request) if request.method == "GET" else self.home
+        if not isinstance(needed, SignInRequired):  # registered for SignInRequired only
+            raise needed
+        return_to = _path_of(request) if request.method == "GET" else self.home
         return await self.sign_in(
             request,
             return_to,
@@ -340,7 +341,7 @@ class StarletteAuth:
 
     def _failed(self, failed: SignInFailed) -> Response:
         message = html.escape(failed.error)
-        return page("Sign-in failed", f"<p>Sign-in failed: {message}</p>", 400)
+        return _page("Sign-in failed", f"<p>Sign-in failed: {message}</p>", 400)
 
 
 class StarletteApiGuard:
@@ -421,20 +422,22 @@ class StarletteApiGuard:
         return await self.api.acquire_token_on_behalf_of(caller, scopes)
 
     async def _rejected(self, request: Request, rejected: Exception) -> Response:
-        assert isinstance(rejected, TokenValidationError)
-        return error_response(
+        if not isinstance(rejected, TokenValidationError):  # registered for it only
+            raise rejected
+        return _error_response(
             rejected.status_code,
             {"error": rejected.error, "error_description": rejected.description},
             rejected.www_authenticate,
         )
 
     async def _challenge(self, request: Request, challenge: Exception) -> Response:
-        assert isinstance(challenge, ClaimsChallenge)
+        if not isinstance(challenge, ClaimsChallenge):  # registered for it only
+            raise challenge
         body = {"error": "insufficient_claims", "error_description": str(challenge)}
-        return error_response(401, body, challenge.www_authenticate)
+        return _error_response(401, body, challenge.www_authenticate)
 
 
-def error_response(status: int, body: Mapping[str, Any], challenge: str) -> JSONResponse:
+def _error_response(status: int, body: Mapping[str, Any], challenge: str) -> JSONResponse:
     """A JSON error with its ``WWW-Authenticate`` challenge."""
     return JSONResponse(dict(body), status_code=status, headers={"WWW-Authenticate": challenge})
 

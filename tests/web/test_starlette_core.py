@@ -38,6 +38,7 @@ from identitylib.emulator import (  # noqa: E402
 from identitylib.web import SignInRequired  # noqa: E402
 from identitylib.web.starlette import (  # noqa: E402
     MAX_FORM_BYTES,
+    SecureSessionMiddleware,
     StarletteApiGuard,
     StarletteAuth,
 )
@@ -395,3 +396,23 @@ def test_signing_in_and_calling_an_api_never_blocks_the_event_loop(emu: Emulator
     with SlowCallbacks() as slow:
         on_site(emu, test)
     assert slow.messages == []
+
+
+def test_the_app_can_be_built_from_the_parts(emu: Emulator) -> None:
+    async def test(app: Starlette, auth: StarletteAuth) -> None:
+        async def raises(request: Request) -> Response:
+            raise SignInRequired([GRAPH_SCOPE])
+
+        built = Starlette(
+            routes=[Route("/raises", raises), auth.mount],
+            middleware=[Middleware(SecureSessionMiddleware, secret_key=SECRET_KEY)],
+            exception_handlers=auth.exception_handlers,
+        )
+        async with browser(built) as client:
+            sent = await client.get("/raises")
+            assert sent.status_code == 302
+            assert GRAPH_SCOPE in parse_qs(urlsplit(sent.headers["location"]).query)["scope"][0]
+            done = await follow_sign_in(client, sent.headers["location"])
+            assert done.headers["location"] == "/raises"
+
+    on_site(emu, test)
