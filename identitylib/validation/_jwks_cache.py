@@ -112,17 +112,36 @@ class JwksCache:
         """
         entry = self._entry(trust, uri)
         generation = entry.generation
-        keys = entry.keys
-        if keys is not None and self.clock() - entry.fetched_at < max_age:
-            found = keys.find(kid)
-            if found is not None:
-                return found
+        found = self._fresh_key(entry, kid, max_age)
+        if found is not None:
+            return found
         if not entry.lock.acquire(timeout=LOCK_TIMEOUT):
             raise unavailable("Timed out waiting for the issuer's signing keys")
         try:
             return self._locked_key(entry, uri, kid, fetch, generation, max_age, refetch_interval)
         finally:
             entry.lock.release()
+
+    def cached_key(
+        self,
+        uri: str,
+        kid: Optional[str],
+        *,
+        trust: TrustKey,
+        max_age: float = DEFAULT_MAX_AGE,
+    ) -> Optional[Jwk]:
+        """The key ``kid`` if a fresh key set of ``uri`` holds it, else None: what
+        :meth:`key` answers without fetching or waiting (an asyncio caller awaits
+        :meth:`key` in a worker thread only when this is None)."""
+        with self._lock:
+            entry = self._entries.get((trust, uri))
+        return None if entry is None else self._fresh_key(entry, kid, max_age)
+
+    def _fresh_key(self, entry: _Entry, kid: Optional[str], max_age: float) -> Optional[Jwk]:
+        keys = entry.keys
+        if keys is None or self.clock() - entry.fetched_at >= max_age:
+            return None
+        return keys.find(kid)
 
     def _locked_key(
         self,

@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional, Union
 
 from jwt.algorithms import get_default_algorithms
 
-from identitylib._authority import AuthorityKind, TrustKey, parse_authority
+from identitylib._authority import Authority, AuthorityKind, TrustKey, parse_authority
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._log import get_logger, hide
 from identitylib._protocol._id_token import CLOCK_SKEW
@@ -19,7 +19,7 @@ from . import _checks
 from ._discovery import metadata, run_transport
 from ._errors import TokenValidationError, invalid_token, unavailable
 from ._jwks_cache import DEFAULT_MAX_AGE, DEFAULT_REFETCH_INTERVAL, JWKS_CACHE
-from ._keys import KeySet, jwks_flow
+from ._keys import Jwk, KeySet, jwks_flow
 from ._token import token_from_header, unverified_header, verified_claims
 
 logger = get_logger(__name__)
@@ -194,12 +194,41 @@ class AccessTokenValidator:
         own for this call (so an API with several endpoints can share one validator).
         """
         token = hide(token)  # '***' in the locals a crash reporter may print
-        scopes, roles = self._scopes, self._roles
-        if required_scopes is not None or required_roles is not None:
-            scopes = _names(required_scopes, "required_scopes", split=True)
-            roles = _names(required_roles, "required_roles", split=False)
+        scopes, roles = self._permissions(required_scopes, required_roles)
         try:
-            return self._validate(token, scopes, roles)
+            header, alg, kid = self._signing_of(token)
+            found, key = self._signing_key(kid)
+            return self._checked(token, header, alg, found, key, scopes, roles)
+        except TokenValidationError as rejected:
+            logger.debug("Token rejected (%s): %s", rejected.error, rejected.description)
+            raise
+
+    async def validate_async(
+        self,
+        token: str,
+        *,
+        required_scopes: Names = None,
+        required_roles: Names = None,
+    ) -> dict[str, Any]:
+        """:meth:`validate` for asyncio code: the same checks, without blocking the loop.
+
+        With the issuer's metadata and keys in the process caches (every call but the
+        first, and the first after a key rollover or the keys' max age), the whole
+        validation runs inline: a signature check and a few comparisons. Only a discovery
+        or a key fetch runs in a worker thread, through the same caches, locks and rate
+        limits as :meth:`validate`, so concurrent callers still cause one fetch.
+        """
+        import asyncio
+
+        token = hide(token)
+        scopes, roles = self._permissions(required_scopes, required_roles)
+        try:
+            header, alg, kid = self._signing_of(token)
+            signing = self._cached_signing_key(kid)
+            if signing is None:
+                signing = await asyncio.to_thread(self._signing_key, kid)
+            found, key = signing
+            return self._checked(token, header, alg, found, key, scopes, roles)
         except TokenValidationError as rejected:
             logger.debug("Token rejected (%s): %s", rejected.error, rejected.description)
             raise
@@ -222,9 +251,19 @@ class AccessTokenValidator:
         return self.validate(token, required_scopes=required_scopes, required_roles=required_roles)
 
     # The steps ----------------------------------------------------------------------------
-    def _validate(
-        self, token: str, scopes: tuple[str, ...], roles: tuple[str, ...]
-    ) -> dict[str, Any]:
+    # validate and validate_async share them: only how the signing key is had differs.
+    def _permissions(
+        self, required_scopes: Names, required_roles: Names
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        if required_scopes is None and required_roles is None:
+            return self._scopes, self._roles
+        return (
+            _names(required_scopes, "required_scopes", split=True),
+            _names(required_roles, "required_roles", split=False),
+        )
+
+    def _signing_of(self, token: str) -> tuple[dict[str, Any], str, Optional[str]]:
+        """The token's header, its accepted ``alg`` and its ``kid``."""
         header = unverified_header(token)
         alg, kid = header.get("alg"), header.get("kid")
         if not isinstance(alg, str) or alg not in self._algorithms:
@@ -232,10 +271,13 @@ class AccessTokenValidator:
             raise invalid_token(f"The token's signing algorithm {shown!r} is not accepted")
         if kid is not None and not isinstance(kid, str):
             raise invalid_token("The token's key id (kid) is not a string")
+        return header, alg, kid
+
+    def _signing_key(self, kid: Optional[str]) -> tuple[OidcMetadata, Jwk]:
+        """The issuer's metadata and the key ``kid``, discovered and fetched if needed
+        (blocking)."""
         found = self._issuer_metadata()
-        uri = found.jwks_uri
-        if not uri:
-            raise unavailable(f"The OpenID configuration of {self._parsed.url} has no jwks_uri")
+        uri = self._jwks_uri(found)
         key = JWKS_CACHE.key(
             uri,
             kid,
@@ -244,6 +286,39 @@ class AccessTokenValidator:
             max_age=self._max_age,
             refetch_interval=self._refetch_interval,
         )
+        return found, key
+
+    def _cached_signing_key(self, kid: Optional[str]) -> Optional[tuple[OidcMetadata, Jwk]]:
+        """:meth:`_signing_key` from this process's memory alone, or None: no request, no
+        ``http_cache`` read, no wait for another caller's fetch."""
+        memo = self._metadata
+        if memo is not None and time.monotonic() < memo[1]:
+            found: Optional[OidcMetadata] = memo[0]
+        else:
+            found = Authority(self._parsed, trust=self._trust).known_metadata
+            if found is not None:
+                self._metadata = (found, time.monotonic() + METADATA_MEMO_SECONDS)
+        if found is None or not found.jwks_uri:
+            return None
+        key = JWKS_CACHE.cached_key(found.jwks_uri, kid, trust=self._trust, max_age=self._max_age)
+        return None if key is None else (found, key)
+
+    def _jwks_uri(self, found: OidcMetadata) -> str:
+        if not found.jwks_uri:
+            raise unavailable(f"The OpenID configuration of {self._parsed.url} has no jwks_uri")
+        return found.jwks_uri
+
+    def _checked(
+        self,
+        token: str,
+        header: Mapping[str, Any],
+        alg: str,
+        found: OidcMetadata,
+        key: Jwk,
+        scopes: tuple[str, ...],
+        roles: tuple[str, ...],
+    ) -> dict[str, Any]:
+        """The claims of ``token`` once its signature and every claim check pass."""
         claims = verified_claims(token, key.public_key(alg), alg)
         _checks.check_issuer(claims, self._accepted_issuers(found), key.issuer)
         _checks.check_audience(claims, self._audiences)

@@ -15,7 +15,6 @@ assertion); when the downstream API needs more of the user (MFA, consent) it rai
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -159,13 +158,15 @@ class AsyncProtectedApi(_ApiBase):
         scopes: Optional[Sequence[str]] = None,
         roles: Optional[Sequence[str]] = None,
     ) -> Caller:
-        """See :meth:`ProtectedApi.authenticate`. Key and metadata fetches (rare: they are
-        cached per process) run in a worker thread, never on the event loop."""
+        """See :meth:`ProtectedApi.authenticate`. With the issuer's keys cached (every call
+        but the first, per process) the token is validated inline; a key or metadata fetch
+        runs in a worker thread, never on the event loop
+        (``AccessTokenValidator.validate_async``)."""
         from identitylib.validation._token import token_from_header
 
         token = token_from_header(authorization)
-        claims = await asyncio.to_thread(
-            self.validator.validate, token, required_scopes=scopes, required_roles=roles
+        claims = await self.validator.validate_async(
+            token, required_scopes=scopes, required_roles=roles
         )
         return Caller(claims, token)
 

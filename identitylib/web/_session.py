@@ -8,13 +8,15 @@ The session (Flask's, Django's, Starlette's: any mutable mapping of JSON values)
   browser that started it (no login CSRF);
 * a CSRF token for the sign-out form.
 
-Every string is cut at :data:`MAX_CLAIM_LENGTH` and lists at :data:`MAX_LIST`, so the
-session stays small whatever the provider puts in its ID token.
+Every string is cut at :data:`MAX_CLAIM_LENGTH` and lists at :data:`MAX_LIST`, and the
+user as a whole at :data:`MAX_USER_BYTES`, so the session stays small enough for a cookie
+whatever the provider puts in its ID token.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 import string
 from collections.abc import Mapping, MutableMapping
@@ -32,6 +34,10 @@ MAX_PENDING = 5
 #: Longest string kept from an ID token claim, and longest list.
 MAX_CLAIM_LENGTH = 512
 MAX_LIST = 100
+#: Largest user entry, in bytes of JSON. Cookie sessions (Flask's, Starlette's) must stay
+#: under the browsers' 4096 bytes per cookie; over this, the largest claims are left out
+#: (an Entra ``groups`` list first: as with Entra's own group overage, ask Graph).
+MAX_USER_BYTES = 2000
 
 #: ID token claims kept in the session (what pages show and apps authorize with).
 KEPT_CLAIMS = (
@@ -99,12 +105,18 @@ def _bounded(value: Any) -> Any:
     return None
 
 
+def _size(value: Any) -> int:
+    return len(json.dumps(value))
+
+
 def remember_user(
     session: Session, account: Mapping[str, Any], claims: Mapping[str, Any]
 ) -> User:
     """Keep the user in the session (bounded); returns what was kept."""
     kept_account = {k: _bounded(account.get(k)) for k in ACCOUNT_FIELDS if account.get(k)}
     kept_claims = {k: _bounded(claims[k]) for k in KEPT_CLAIMS if k in claims}
+    while kept_claims and _size({"account": kept_account, "claims": kept_claims}) > MAX_USER_BYTES:
+        del kept_claims[max(kept_claims, key=lambda name: _size(kept_claims[name]))]
     session[USER_KEY] = {"account": kept_account, "claims": kept_claims}
     return User(kept_account, kept_claims)
 

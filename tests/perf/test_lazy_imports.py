@@ -28,3 +28,16 @@ def test_importing_the_package_defers_heavy_modules(statement: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert output.stdout.strip() == ""
+
+
+WEB_FRAMEWORKS = ("flask", "werkzeug", "django", "starlette", "fastapi", "uvicorn")
+
+
+@pytest.mark.parametrize("statement", ["import identitylib", "import identitylib.web"])
+def test_importing_the_package_imports_no_web_framework(statement: str) -> None:
+    modules = repr(WEB_FRAMEWORKS)
+    code = f"import sys; {statement}; print(' '.join(m for m in {modules} if m in sys.modules))"
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert output.stdout.strip() == ""

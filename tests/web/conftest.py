@@ -5,11 +5,15 @@
 * ``chromium``: a headless Chromium driven by Selenium (Debian's ``chromium`` and
   ``chromium-driver``); missing, it skips locally and fails under CI=true.
 * :func:`serve_wsgi`: runs a WSGI app (Flask, Django) on a free loopback port in a thread.
+* :func:`serve_asgi`: runs an ASGI app (Starlette, FastAPI) with uvicorn the same way.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import re
+import socket
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -97,6 +101,40 @@ def serve_wsgi(app: Any) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def serve_asgi(app: Any) -> Iterator[str]:
+    """Serve an ASGI ``app`` with uvicorn on 127.0.0.1 (its own event loop, in a thread);
+    yields ``http://localhost:<port>``. The app's lifespan runs (startup and shutdown)."""
+    uvicorn = pytest.importorskip("uvicorn")
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(WAIT * 20):  # bounded: at most WAIT seconds
+            if server.started or not thread.is_alive():
+                break
+            thread.join(timeout=0.05)
+        assert server.started, "uvicorn did not start"
+        yield f"http://localhost:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=WAIT)
+        listener.close()
+
+
+#: A JWT (three base64url parts, the first a JSON object's encoding).
+JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
+
+
+def starlette_session(cookie: str) -> str:
+    """The JSON text inside a Starlette session cookie (``base64(json).time.signature``)."""
+    data = cookie.strip('"').split(".", 1)[0]
+    return base64.b64decode(data + "=" * (-len(data) % 4)).decode("utf-8")
 
 
 ALICE, ALICE_PASSWORD = "alice@contoso.onmicrosoft.com", "alice-password"
