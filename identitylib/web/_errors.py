@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Optional
 
+#: The name, in ``user_flows=``, of the B2C user flow that a "Forgot your password?" answer
+#: starts (``SignInFailed.password_reset_requested``).
+RESET_PASSWORD = "reset_password"
+
 
 class WebAuthError(Exception):
     """Base of the errors of ``identitylib.web``."""

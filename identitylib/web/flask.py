@@ -44,15 +44,13 @@ from identitylib.validation import TokenValidationError
 
 from ._api import Caller, ClaimsChallenge, ProtectedApi
 from ._cookies import cookie_must_be_secure
-from ._errors import SignInFailed, SignInRequired
+from ._errors import RESET_PASSWORD, SignInFailed, SignInRequired
 from ._session import User, safe_return_url
 from ._webapp import WebAppAuth
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 BLUEPRINT = "identitylib"
-#: The B2C user flow (in ``user_flows=``) a "Forgot your password?" answer starts.
-RESET_PASSWORD = "reset_password"
 
 
 class _SessionInterface(SecureCookieSessionInterface):

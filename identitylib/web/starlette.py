@@ -52,7 +52,7 @@ from identitylib.validation import TokenValidationError
 
 from ._api import AsyncProtectedApi, Caller, ClaimsChallenge
 from ._cookies import cookie_must_be_secure
-from ._errors import SignInFailed, SignInRequired
+from ._errors import RESET_PASSWORD, SignInFailed, SignInRequired
 from ._session import Session, User, safe_return_url
 from ._webapp import AsyncWebAppAuth
 
@@ -315,6 +315,8 @@ class StarletteAuth:
                 session_of(request), state=args.get("state"), response=response
             )
         except SignInFailed as failed:
+            if failed.password_reset_requested and RESET_PASSWORD in self.auth.user_flows:
+                return await self.sign_in(request, self.home, user_flow=RESET_PASSWORD)
             return self._failed(failed)
         return RedirectResponse(signed_in.return_to, 303)
 

@@ -342,6 +342,37 @@ def test_a_user_flow_signs_in_at_its_own_authority_and_returns(emu: Emulator) ->
     asyncio.run(main())
 
 
+def test_forgot_password_starts_the_reset_user_flow(emu: Emulator) -> None:
+    async def main() -> None:
+        auth = StarletteAuth(
+            client_id=DEMO_WEB_ID,
+            client_credential=DEMO_WEB_SECRET,
+            authority=emu.authority(),
+            user_flows={"reset_password": emu.authority()},
+        )
+        app = Starlette(routes=[Route("/", lambda request: JSONResponse({}))])
+        auth.install(app, secret_key=SECRET_KEY)
+        try:
+            async with browser(app) as client:
+                location = (await client.get("/auth/login")).headers["location"]
+                state = parse_qs(urlsplit(location).query)["state"][0]
+                forgot = {
+                    "state": state,
+                    "error": "access_denied",
+                    "error_description": "AADB2C90118: The user has forgotten their password.",
+                }
+                kept = await client.post("/auth/redirect", data=forgot)
+                again = await client.get(kept.headers["location"])
+                assert again.status_code == 302  # off to the reset user flow, not an error
+                assert parse_qs(urlsplit(again.headers["location"]).query)["state"][0] != state
+                done = await follow_sign_in(client, again.headers["location"])
+                assert done.status_code == 303
+        finally:
+            await auth.aclose()
+
+    asyncio.run(main())
+
+
 def test_the_starlette_guard_protects_an_endpoint(emu: Emulator) -> None:
     token = user_assertion(emu)
 
