@@ -152,6 +152,15 @@ def test_sign_out_needs_the_csrf_token_and_reaches_the_provider(site: Emulator) 
     assert get_auth().auth.application.get_accounts() == []
 
 
+def test_sign_out_keeps_its_csrf_check_without_the_csrf_middleware(site: Emulator) -> None:
+    without = [m for m in django_site.MIDDLEWARE if "csrf" not in m]
+    with override_settings(MIDDLEWARE=without):
+        client = browser(enforce_csrf_checks=True)
+        follow_sign_in(client, client.get("/auth/login")["Location"])
+        assert client.post("/auth/logout").status_code == 403
+        assert client.get("/").json()["user"] == ALICE
+
+
 @pytest.mark.parametrize(
     "target", ["https://evil.example/", "//evil.example", "/\\evil", "x", "/\t/evil.example"]
 )
