@@ -100,3 +100,33 @@ def test_templates_get_the_user() -> None:
             "claims": {"preferred_username": "bob@contoso.example"},
         }
         assert identity(request)["identitylib_user"].username == "bob@contoso.example"
+
+
+def error_report() -> str:
+    """Django's debug page for an error (with the settings; no secret in this frame)."""
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    try:
+        raise RuntimeError("a failing view")
+    except RuntimeError:
+        return str(ExceptionReporter(None, *sys.exc_info()).get_traceback_html())
+
+
+def test_error_reports_hide_the_credentials_of_the_settings() -> None:
+    secret, assertion = "web-secret-" + "4711", "assertion-" + "0815"  # not in this source
+    web = {"client_id": DEMO_WEB_ID, "client_credential": secret, "authority": AUTHORITY}
+    api = {
+        "authority": AUTHORITY,
+        "audience": "api://x",
+        "client_id": "api",
+        "client_credential": {"client_assertion": assertion},
+    }
+    with override_settings(IDENTITYLIB_WEB=web, IDENTITYLIB_API=api):
+        assert get_auth().auth.client_id == DEMO_WEB_ID
+        report = error_report()
+    assert "IDENTITYLIB_WEB" in report
+    assert secret not in report
+    assert assertion not in report
+    assert web["client_credential"] == secret  # the value itself is unchanged

@@ -252,3 +252,14 @@ def test_csrf_cookie_is_secure_outside_loopback(site: Emulator) -> None:
     assert remote.cookies["csrftoken"]["secure"] is True
     local = browser().get("/")
     assert not local.cookies["csrftoken"]["secure"]
+
+
+def test_the_code_stays_out_of_error_reports(site: Emulator) -> None:
+    from django.views.debug import SafeExceptionReporterFilter
+
+    client = browser()
+    answer = sign_in(client.get("/auth/login")["Location"], ALICE, ALICE_PASSWORD)
+    posted = client.post("/auth/redirect", data=answer)
+    shown = SafeExceptionReporterFilter().get_post_parameters(posted.wsgi_request)
+    assert shown["state"] != answer["state"]
+    assert shown["code"] != answer["code"]

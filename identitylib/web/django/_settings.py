@@ -5,18 +5,25 @@
 own. A prebuilt object may stand in a dict's place under ``"auth"`` (a ``WebAppAuth``) or
 ``"api"`` (a ``ProtectedApi``). Changing either setting (``override_settings`` in tests)
 makes the next request build a new object.
+
+Django's error reports (the debug page, the e-mails to ``ADMINS``) show the settings, and
+hide only the values of keys that name a key, secret, password or token: the
+``client_credential`` of either setting is therefore turned into a string that shows as
+``'***'`` (the same value for everything else) when the app is ready and when the setting
+is read.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Callable, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from identitylib._log import hide_credential
 from identitylib.web._api import ProtectedApi
 
 from ._auth import DjangoAuth
@@ -60,7 +67,16 @@ def _made_from(name: str, make: Callable[[dict[str, Any]], T]) -> T:
     return found
 
 
+def hide_credentials() -> None:
+    """Make the credentials in both settings show as ``'***'`` in Django's error reports."""
+    for name in (WEB_SETTING, API_SETTING):
+        value = getattr(settings, name, None)
+        if isinstance(value, MutableMapping) and value.get("client_credential") is not None:
+            value["client_credential"] = hide_credential(value["client_credential"])
+
+
 def _options(name: str) -> dict[str, Any]:
+    hide_credentials()
     value = getattr(settings, name, None)
     if not isinstance(value, Mapping):
         raise ImproperlyConfigured(

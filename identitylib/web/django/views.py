@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from identitylib.web._errors import SignInFailed
@@ -36,6 +37,7 @@ def user_flow(request: HttpRequest, name: str) -> HttpResponseRedirect:
 
 
 @csrf_exempt  # the provider's form_post: its state is checked against the session instead
+@sensitive_post_parameters()  # the code (and any token) stays out of Django's error reports
 @require_http_methods(["GET", "POST"])
 def redirect(request: HttpRequest) -> HttpResponse:
     """The redirect URI. A ``form_post`` POST comes cross-site, without the
