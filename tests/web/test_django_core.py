@@ -161,6 +161,22 @@ def test_sign_out_keeps_its_csrf_check_without_the_csrf_middleware(site: Emulato
         assert client.get("/").json()["user"] == ALICE
 
 
+def test_sign_out_clears_the_session_when_the_provider_is_unreachable(site: Emulator) -> None:
+    from identitylib._authority._registry import REGISTRY
+
+    client = browser()
+    follow_sign_in(client, client.get("/auth/login")["Location"])
+    csrf = client.get("/").json()["csrf"]
+    # A new process, in effect: the end-session endpoint must be discovered, and cannot be.
+    with override_settings(IDENTITYLIB_WEB=web_settings(site)):
+        REGISTRY.clear()
+        site.faults.inject(503, count=10, path_contains="openid-configuration")
+        with pytest.raises(Exception):
+            client.post("/auth/logout", {"csrfmiddlewaretoken": csrf})
+        site.faults.reset()
+        assert client.get("/").json()["user"] is None
+
+
 @pytest.mark.parametrize(
     "target", ["https://evil.example/", "//evil.example", "/\\evil", "x", "/\t/evil.example"]
 )

@@ -73,8 +73,10 @@ def logout(request: HttpRequest) -> HttpResponseRedirect:
     session and their tokens), then sign out at the provider, which returns to ``home``."""
     auth = get_auth()
     target = request.build_absolute_uri(auth.home)
-    url = auth.auth.sign_out_url(session_of(request), post_logout_redirect_uri=target)
-    request.session.flush()
+    try:
+        url = auth.auth.sign_out_url(session_of(request), post_logout_redirect_uri=target)
+    finally:  # signed out of the site even when the provider's sign-out URL is not to be had
+        request.session.flush()
     return HttpResponseSeeOther(url)
 
 
