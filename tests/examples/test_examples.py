@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -156,6 +158,85 @@ def test_flask_web_app_signs_in_and_calls_the_api(flask_site: str) -> None:
                            allow_redirects=False, timeout=10)  # fmt: skip
         assert out.status_code == 303
         after = browser.get(f"{flask_site}/call-api", allow_redirects=False, timeout=10)
+        assert after.status_code == 302  # signed out: back to the sign-in
+
+
+EXITED = "(exited)\n"
+
+
+@pytest.fixture
+def django_site() -> Iterator[str]:
+    """examples/web/django_app/run.py --emulator, in a process of its own (Django's settings
+    are per process); yields its http://localhost:<port>."""
+    pytest.importorskip("django")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(EXAMPLES / "web" / "django_app" / "run.py"),
+            "--emulator",
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_clean_env(),
+        cwd=str(EXAMPLES.parent),
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_forward_lines, args=(process.stdout, lines), daemon=True).start()
+    try:
+        seen: list[str] = []
+        while not (seen and seen[-1].startswith("serving at ")):
+            try:
+                seen.append(lines.get(timeout=60))
+            except queue.Empty:
+                pytest.fail(f"the Django example did not start: {''.join(seen)}")
+            if seen[-1] == EXITED:
+                pytest.fail(f"the Django example exited: {''.join(seen)}")
+        yield seen[-1].split()[-1]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _forward_lines(stream: Any, lines: queue.Queue[str]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(EXITED)
+
+
+def test_django_web_app_signs_in_calls_the_api_and_signs_out(django_site: str) -> None:
+    with requests.Session() as browser:
+        browser.trust_env = False
+        assert "Sign in" in browser.get(django_site, timeout=10).text
+        to_provider = browser.get(f"{django_site}/call-api", allow_redirects=False, timeout=10)
+        assert to_provider.status_code == 302
+        answer = sign_in(to_provider.headers["Location"], *ALICE)
+        assert "code" in answer, answer
+        posted = browser.post(
+            f"{django_site}/auth/redirect", data=answer, allow_redirects=False, timeout=10
+        )
+        assert posted.status_code == 303
+        called = browser.get(f"{django_site}{posted.headers['Location']}", timeout=20)
+        assert called.url == f"{django_site}/call-api"
+        assert called.json() == {
+            "api_status": 200,
+            "api_answer": {"preferred_username": ALICE[0]},
+        }
+        home = browser.get(django_site, timeout=10).text
+        assert f"Signed in as {ALICE[0]}" in home
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', home)
+        assert token is not None
+        out = browser.post(
+            f"{django_site}/auth/logout",
+            data={"csrfmiddlewaretoken": token.group(1)},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert out.status_code == 303
+        assert "/oauth2/v2.0/logout?" in out.headers["Location"]
+        after = browser.get(f"{django_site}/call-api", allow_redirects=False, timeout=10)
         assert after.status_code == 302  # signed out: back to the sign-in
 
 

@@ -23,21 +23,21 @@ DEFERRED = ("asyncio", "cryptography", "jwt", "httpx", "redis", "msal_extensions
     ],
 )
 def test_importing_the_package_defers_heavy_modules(statement: str) -> None:
-    code = f"import sys; {statement}; print(' '.join(m for m in {DEFERRED!r} if m in sys.modules))"
+    assert imported_after(statement, DEFERRED) == ""
+
+
+def imported_after(statement: str, modules: tuple[str, ...]) -> str:
+    """Which of ``modules`` a fresh interpreter has imported after ``statement``."""
+    code = f"import sys; {statement}; print(' '.join(m for m in {modules!r} if m in sys.modules))"
     output = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
-    assert output.stdout.strip() == ""
+    return output.stdout.strip()
 
 
-WEB_FRAMEWORKS = ("flask", "werkzeug", "django", "starlette", "fastapi", "uvicorn")
+FRAMEWORKS = ("flask", "werkzeug", "django", "starlette", "fastapi", "uvicorn")
 
 
 @pytest.mark.parametrize("statement", ["import identitylib", "import identitylib.web"])
 def test_importing_the_package_imports_no_web_framework(statement: str) -> None:
-    modules = repr(WEB_FRAMEWORKS)
-    code = f"import sys; {statement}; print(' '.join(m for m in {modules} if m in sys.modules))"
-    output = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert output.stdout.strip() == ""
+    assert imported_after(statement, FRAMEWORKS) == ""
