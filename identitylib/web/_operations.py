@@ -16,12 +16,15 @@ from typing import Any, Optional
 from urllib.parse import urlencode
 
 from identitylib._cache._claims import account_of
+from identitylib._log import get_logger
 
 from . import _session
 from ._errors import SignInFailed, SignInRequired, TokenAcquisitionError
 from ._session import Session, User
 from ._steps import AppCall, EndSession, StoreCall, WebFlow
 from ._store import PENDING_TTL
+
+logger = get_logger(__name__)
 
 #: Errors of a silent token request that a new sign-in can fix (consent, MFA, a revoked or
 #: expired refresh token): the user is sent through sign-in rather than shown an error.
@@ -170,7 +173,11 @@ def sign_out(
     _session.forget_everything(session)
     if user is not None:
         yield AppCall("remove_account", (dict(user.account),))
-    endpoint = yield EndSession()
+    try:
+        endpoint = yield EndSession()
+    except Exception as unreachable:  # signed out of the app all the same
+        logger.warning("No sign-out at the provider: %s", type(unreachable).__name__)
+        endpoint = None
     if not endpoint:
         return post_logout_redirect_uri
     query = {"post_logout_redirect_uri": post_logout_redirect_uri, "client_id": client_id}

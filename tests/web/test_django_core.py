@@ -171,9 +171,11 @@ def test_sign_out_clears_the_session_when_the_provider_is_unreachable(site: Emul
     with override_settings(IDENTITYLIB_WEB=web_settings(site)):
         REGISTRY.clear()
         site.faults.inject(503, count=10, path_contains="openid-configuration")
-        with pytest.raises(Exception):
-            client.post("/auth/logout", {"csrfmiddlewaretoken": csrf})
+        out = client.post("/auth/logout", {"csrfmiddlewaretoken": csrf})
         site.faults.reset()
+        # Signed out of the site, and home instead of the provider's sign-out page.
+        assert out.status_code == 303
+        assert out["Location"] == "http://localhost/"
         assert client.get("/").json()["user"] is None
 
 
@@ -241,6 +243,24 @@ def test_user_flows_are_routed_by_name(emulator: Emulator) -> None:
         assert started["Location"].startswith(emulator.authority())
         assert follow_sign_in(client, started["Location"])["Location"] == "/orders"
         assert client.get("/").json()["user"] == ALICE
+
+
+def test_forgot_password_starts_the_reset_user_flow(emulator: Emulator) -> None:
+    cache.clear()
+    flows = {"reset_password": emulator.authority()}  # the emulator stands in for B2C
+    with override_settings(IDENTITYLIB_WEB=web_settings(emulator, user_flows=flows)):
+        client = browser()
+        location = client.get("/auth/login")["Location"]
+        state = parse_qs(urlsplit(location).query)["state"][0]
+        forgot = {
+            "state": state,
+            "error": "access_denied",
+            "error_description": "AADB2C90118: The user has forgotten their password.",
+        }
+        again = client.get(client.post("/auth/redirect", data=forgot)["Location"])
+        assert again.status_code == 302  # off to the reset user flow, not an error page
+        assert parse_qs(urlsplit(again["Location"]).query)["state"][0] != state
+        assert follow_sign_in(client, again["Location"]).status_code == 303
 
 
 # --- the cookie policy -----------------------------------------------------------------

@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from identitylib.web._errors import SignInFailed
+from identitylib.web._errors import RESET_PASSWORD, SignInFailed
 from identitylib.web._session import safe_return_url
 
 from ._auth import NAMESPACE, HttpResponseSeeOther, session_of
@@ -58,6 +58,8 @@ def redirect(request: HttpRequest) -> HttpResponse:
             session_of(request), state=args.get("state"), response=response
         )
     except SignInFailed as failed:
+        if failed.password_reset_requested and RESET_PASSWORD in auth.auth.user_flows:
+            return auth.sign_in(request, auth.home, user_flow=RESET_PASSWORD)
         return _failed(failed)
     # As django.contrib.auth.login does: a new session key (no session fixation) and a
     # new CSRF token for the signed-in session.
