@@ -218,7 +218,7 @@ def test_model_failure_is_a_500_json_without_traceback(
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/nope", f"/{T}", f"/{T}/oauth2/v2.0/logout", f"/{T}/v2.0/x", "/a/b/c/d/e"]
+    "path", ["/", "/nope", f"/{T}", f"/{T}/oauth2/v2.0/logoff", f"/{T}/v2.0/x", "/a/b/c/d/e"]
 )
 def test_unknown_paths_are_404_json(emu: FakeEmulator, path: str) -> None:
     response = call(emu, "GET", path)
