@@ -9,7 +9,7 @@
   it.
 
 The session emulators keep their state between tests (issued codes and refresh tokens,
-certificates added with ``add_certificate``); tests that change the configuration itself
+users' consents, certificates added with ``add_certificate``); tests that change the configuration itself
 should start an ``Emulator`` of their own.
 
 Without the package's entry point, enable it with
