@@ -107,11 +107,14 @@ def acrs_claims(values: tuple[str, ...] | list[str]) -> str:
     return json.dumps({"access_token": {"acrs": wanted}}, separators=(",", ":"))
 
 
-def require_acrs(asked: dict[str, Any], satisfied: tuple[str, ...]) -> None:
-    """A token request whose ``claims`` ask for authentication contexts its sign-in did
-    not satisfy needs the user back at the sign-in page: ``interaction_required``."""
+def require_acrs(asked: dict[str, Any], satisfied: tuple[str, ...], *, enforced: bool) -> None:
+    """While a policy demands authentication contexts (``enforced``: the demo API's
+    ``Faults.api_claims_challenge``), a token request whose ``claims`` ask for contexts its
+    sign-in did not satisfy needs the user back at the sign-in page:
+    ``interaction_required``. Without such a policy, asking is no error (and grants
+    nothing: the token carries the contexts of its sign-in)."""
     missing = [value for value in requested_acrs(asked) if value not in satisfied]
-    if missing:
+    if enforced and missing:
         raise OAuthError(
             "interaction_required",
             50076,

@@ -9,8 +9,8 @@
   it.
 
 The session emulators keep their state between tests (issued codes and refresh tokens,
-users' consents, certificates added with ``add_certificate``); tests that change the configuration itself
-should start an ``Emulator`` of their own.
+users' consents, certificates added with ``add_certificate``); tests that change the
+configuration itself should start an ``Emulator`` of their own.
 
 Without the package's entry point, enable it with
 ``pytest_plugins = ["identitylib.emulator.pytest_plugin"]`` in a top-level conftest.py.

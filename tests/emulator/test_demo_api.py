@@ -132,9 +132,21 @@ def test_claims_challenge_until_the_token_carries_the_auth_context(emulator: Emu
     assert _call(emulator, plain["access_token"]).status_code == 200
 
 
+def test_without_the_policy_a_refresh_asking_for_a_context_is_no_error(
+    emulator: Emulator,
+) -> None:
+    refresh_token = _tokens(emulator)["refresh_token"]
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    answer = _tokens(emulator, claims=DEMO_API_CLAIMS, **form)
+    assert answer["token_type"] == "Bearer"
+    with_api = _call(emulator, answer["access_token"])
+    assert "acrs" not in with_api.json(), "asking is not satisfying"
+
+
 def test_a_refresh_asking_for_an_unsatisfied_context_needs_interaction(
     emulator: Emulator,
 ) -> None:
+    emulator.faults.api_claims_challenge = True
     refresh_token = _tokens(emulator)["refresh_token"]
     form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
     answer = _tokens(emulator, claims=DEMO_API_CLAIMS, **form)
@@ -145,7 +157,6 @@ def test_a_refresh_asking_for_an_unsatisfied_context_needs_interaction(
     form["refresh_token"] = stepped_up["refresh_token"]
     again = _tokens(emulator, claims=DEMO_API_CLAIMS, **form)
     assert again["token_type"] == "Bearer"
-    emulator.faults.api_claims_challenge = True
     assert _call(emulator, again["access_token"]).status_code == 200
 
 

@@ -111,7 +111,7 @@ def grant(req: TokenRequest) -> dict[str, Any]:
     amr, acrs = payload.get("amr"), payload.get("acrs")
     satisfied = tuple(str(a) for a in acrs) if isinstance(acrs, list) else ()
     asked = parse_claims(req.get("claims"))
-    require_acrs(asked, satisfied)
+    require_acrs(asked, satisfied, enforced=req.state.faults.api_claims_challenge)
     sign_in = SignIn(
         user,
         req.state.directory.user_oid(user),

@@ -29,7 +29,7 @@ def grant(req: TokenRequest) -> dict[str, Any]:
     scope_text = req.get("scope") or record.scope
     scopes = parse_user_scopes(state.directory, scope_text)
     asked = parse_claims(req.get("claims"))
-    require_acrs(asked, record.acrs)
+    require_acrs(asked, record.acrs, enforced=state.faults.api_claims_challenge)
     sign_in = SignIn(
         user,
         state.directory.user_oid(user),
