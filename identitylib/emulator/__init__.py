@@ -9,16 +9,22 @@
         emu.faults.inject(429, retry_after=1)    # the next request is throttled
 
 ``Emulator(config=None, *, host="127.0.0.1", port=0, tls=False, state_dir=None)`` serves
-discovery, authorize/sign-in, token, device-code and the managed-identity endpoints of the
-world described by an :class:`EmulatorConfig` (the demo world by default). From the
+discovery, authorize/sign-in (with consent), token, device-code, end-session and the
+managed-identity endpoints, B2C user flows and a protected demo API, of the world
+described by an :class:`EmulatorConfig` (the demo world by default). From the
 command line: ``identitylib emulator``; in pytest: the ``identity_emulator`` fixtures
 (``identitylib.emulator.pytest_plugin``).
 """
 
 from identitylib.emulator._config import (
+    DEMO_API2_ID,
+    DEMO_API2_URI,
     DEMO_API_ID,
     DEMO_API_SECRET,
     DEMO_API_URI,
+    DEMO_B2C_EDIT_PROFILE,
+    DEMO_B2C_RESET_PASSWORD,
+    DEMO_B2C_SIGN_UP_SIGN_IN,
     DEMO_CLI_ID,
     DEMO_DAEMON_ID,
     DEMO_DAEMON_SECRET,
@@ -34,17 +40,27 @@ from identitylib.emulator._config import (
     Tenant,
     User,
 )
+from identitylib.emulator._demo_api import AUTH_CONTEXT, DEMO_API_CLAIMS
 from identitylib.emulator._emulator import Emulator
 from identitylib.emulator._faults import Faults, InjectedFailure
+from identitylib.emulator._records import Logout
 from identitylib.emulator._reply import Reply
-from identitylib.emulator._robot import approve_device_code, sign_in
+from identitylib.emulator._robot import approve_device_code, forgot_password, sign_in
 
 __all__ = [
     "approve_device_code",
+    "forgot_password",
     "sign_in",
+    "AUTH_CONTEXT",
+    "DEMO_API2_ID",
+    "DEMO_API2_URI",
+    "DEMO_API_CLAIMS",
     "DEMO_API_ID",
     "DEMO_API_SECRET",
     "DEMO_API_URI",
+    "DEMO_B2C_EDIT_PROFILE",
+    "DEMO_B2C_RESET_PASSWORD",
+    "DEMO_B2C_SIGN_UP_SIGN_IN",
     "DEMO_CLI_ID",
     "DEMO_DAEMON_ID",
     "DEMO_DAEMON_SECRET",
@@ -59,6 +75,7 @@ __all__ = [
     "EmulatorConfig",
     "Faults",
     "InjectedFailure",
+    "Logout",
     "ManagedIdentity",
     "Reply",
     "Tenant",

@@ -12,18 +12,36 @@ from collections.abc import Mapping
 from typing import Optional
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from ._challenges import parse_claims, sign_in_amr
+from ._challenges import parse_claims, requested_acrs, sign_in_amr
+from ._config import App
+from ._consent import describe, missing, permissions_of
 from ._context import ProviderState, check_password, field
 from ._directory import TenantRef
-from ._errors import OAuthError, correlation_of, error_fields, missing_parameter, unknown_tenant
-from ._pages import error_page, form_post_page, sign_in_page
+from ._errors import (
+    OAuthError,
+    correlation_of,
+    error_fields,
+    missing_parameter,
+    timestamp,
+    unknown_tenant,
+)
+from ._pages import consent_page, error_page, form_post_page, sign_in_page
 from ._records import AuthCode, Transaction
 from ._reply import Reply
 from ._resources import parse_user_scopes
-from ._tokens import client_info
+from ._tokens import SignIn, client_info_of
 
 #: Seconds a sign-in page stays usable.
 TRANSACTION_LIFETIME = 3600
+#: The sign-in page's heading per B2C user-flow kind.
+USER_FLOW_TITLES = {
+    "sign_up_sign_in": "Sign in",
+    "sign_in": "Sign in",
+    "profile_edit": "Edit your profile",
+    "password_reset": "Reset your password",
+}
+#: The action of the "Forgot your password?" link of a B2C sign-up/sign-in page.
+FORGOT_PASSWORD = "forgot_password"
 RESPONSE_MODES = ("query", "fragment", "form_post")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 _PAGE_HEADERS = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
@@ -124,9 +142,33 @@ def authorize(
         )
     txn_id = secrets.token_urlsafe(24)
     state.transactions.put(txn_id, txn)
+    return html_reply(200, _sign_in_page(base_url, segment, txn_id, txn, app))
+
+
+def _sign_in_page(
+    base_url: str,
+    segment: str,
+    txn_id: str,
+    txn: Transaction,
+    app: App,
+    *,
+    username: Optional[str] = None,
+    error: Optional[str] = None,
+) -> str:
+    """The sign-in page of a transaction, as its tenant or B2C user flow shows it."""
     action = f"{base_url}/{segment}/oauth2/v2.0/authorize"
-    return html_reply(
-        200, sign_in_page(action, txn_id, app.name or app.client_id, username=txn.login_hint)
+    kind = txn.tenant.policy_kind
+    forgot = None
+    if kind == "sign_up_sign_in":
+        forgot = f"{action}?{urlencode({'txn': txn_id, 'action': FORGOT_PASSWORD})}"
+    return sign_in_page(
+        action,
+        txn_id,
+        app.name or app.client_id,
+        username=txn.login_hint if username is None else username,
+        error=error,
+        title=USER_FLOW_TITLES.get(kind or "", "Sign in"),
+        forgot_password_url=forgot,
     )
 
 
@@ -177,11 +219,13 @@ def _transaction(
         want_client_info=field(params, "client_info") == "1",
         login_hint=field(params, "login_hint") or "",
         expires_at=now + TRANSACTION_LIFETIME,
+        prompt=field(params, "prompt"),
     )
 
 
 def sign_in(state: ProviderState, base_url: str, segment: str, form: Mapping[str, str]) -> Reply:
-    """Handle the sign-in page's POST: a code for the client, or the page again."""
+    """Handle the sign-in page's POST (and the consent page's): a code for the client, the
+    consent page, or the sign-in page again."""
     txn_id = field(form, "txn")
     txn = state.transactions.get(txn_id) if txn_id else None
     now = state.clock()
@@ -202,18 +246,61 @@ def sign_in(state: ProviderState, base_url: str, segment: str, form: Mapping[str
             correlation_id=correlation_id,
             subcode="cancel",
         )
+    if field(form, "action") == "accept":
+        return _accept_consent(state, str(txn_id), txn)
     username = (field(form, "username") or "").strip()
     password = form.get("password") if isinstance(form.get("password"), str) else ""
     try:
         user = check_password(state, username, str(password))
-        signed_in = state.sign_in(user, txn.tenant, sign_in_amr(txn.claims), int(now))
+        amr, acrs = sign_in_amr(txn.claims), requested_acrs(txn.claims)
+        signed_in = state.sign_in(user, txn.tenant, amr, int(now), acrs)
     except OAuthError as err:
-        action = f"{base_url}/{segment}/oauth2/v2.0/authorize"
-        page = sign_in_page(
-            action, str(txn_id), app.name or app.client_id, username=username, error=err.text
+        page = _sign_in_page(
+            base_url, segment, str(txn_id), txn, app, username=username, error=err.text
         )
         return html_reply(200, page)
-    state.transactions.pop(str(txn_id))
+    wanted = _consent_to_ask(state, txn, signed_in)
+    if wanted is not None:
+        txn.signed_in = signed_in
+        action = f"{base_url}/{segment}/oauth2/v2.0/authorize"
+        name = app.name or app.client_id
+        return html_reply(200, consent_page(action, str(txn_id), name, user.username, wanted))
+    return _issue_code(state, str(txn_id), txn, signed_in)
+
+
+def _consent_to_ask(
+    state: ProviderState, txn: Transaction, signed_in: SignIn
+) -> Optional[list[str]]:
+    """The permissions the consent page must list (None: no consent step). B2C user flows
+    have no user consent; ``prompt=consent`` always asks."""
+    if txn.tenant.policy:
+        return None
+    scopes = parse_user_scopes(state.directory, txn.scope)
+    needed = missing(state.consents, signed_in.oid, txn.client_id, scopes)
+    if needed:
+        return needed
+    if txn.prompt == "consent":
+        return [describe(scopes, p) for p in permissions_of(scopes, only_consent_required=False)]
+    return None
+
+
+def _accept_consent(state: ProviderState, txn_id: str, txn: Transaction) -> Reply:
+    """The consent page's Accept: record the consent, then the code."""
+    if txn.signed_in is None:
+        text = "Sign in before consenting. Start again from the application."
+        return html_reply(400, error_page(text))
+    scopes = parse_user_scopes(state.directory, txn.scope)
+    granted = permissions_of(scopes, only_consent_required=False)
+    state.consents.grant(txn.signed_in.oid, txn.client_id, granted)
+    return _issue_code(state, txn_id, txn, txn.signed_in)
+
+
+def _issue_code(state: ProviderState, txn_id: str, txn: Transaction, signed_in: SignIn) -> Reply:
+    """End the transaction with an authorization code sent to the redirect URI."""
+    if state.transactions.pop(txn_id) is None:  # already answered (a double submit)
+        text = "The sign-in session is unknown or has expired. Start again from the application."
+        return html_reply(400, error_page(text))
+    now = state.clock()
     code = secrets.token_urlsafe(48)
     state.codes.put(
         code,
@@ -225,12 +312,13 @@ def sign_in(state: ProviderState, base_url: str, segment: str, form: Mapping[str
             code_challenge=txn.code_challenge,
             code_challenge_method=txn.code_challenge_method,
             claims=txn.claims,
-            username=user.username,
+            username=signed_in.user.username,
             tenant=txn.tenant,
             tenant_id=signed_in.tenant_id,
             amr=signed_in.amr,
             auth_time=signed_in.auth_time,
             expires_at=now + state.config.code_lifetime,
+            acrs=signed_in.acrs,
         ),
     )
     fields = {"code": code}
@@ -238,5 +326,32 @@ def sign_in(state: ProviderState, base_url: str, segment: str, form: Mapping[str
         fields["state"] = txn.state
     fields["session_state"] = str(uuid.uuid4())
     if txn.want_client_info:
-        fields["client_info"] = client_info(signed_in.oid, user.tenant_id)
+        fields["client_info"] = client_info_of(signed_in)
+    return respond(txn.redirect_uri, txn.response_mode, fields)
+
+
+def forgot_password(
+    state: ProviderState, base_url: str, segment: str, params: Mapping[str, str]
+) -> Reply:
+    """The "Forgot your password?" link of a B2C sign-up/sign-in page: the app gets
+    ``access_denied`` with AADB2C90118 and is expected to start its password-reset flow."""
+    txn_id = field(params, "txn")
+    txn = state.transactions.get(txn_id) if txn_id else None
+    now = state.clock()
+    if (
+        txn is None
+        or txn.expires_at <= now
+        or field(params, "action") != FORGOT_PASSWORD
+        or txn.tenant.policy_kind != "sign_up_sign_in"
+    ):
+        text = "The sign-in session is unknown or has expired. Start again from the application."
+        return html_reply(400, error_page(text))
+    state.transactions.pop(str(txn_id))
+    description = (
+        "AADB2C90118: The user has forgotten their password.\r\n"
+        f"Correlation ID: {correlation_of(params)}\r\nTimestamp: {timestamp(now)}\r\n"
+    )
+    fields = {"error": "access_denied", "error_description": description}
+    if txn.state is not None:
+        fields["state"] = txn.state
     return respond(txn.redirect_uri, txn.response_mode, fields)

@@ -86,3 +86,40 @@ def require_mfa(mfa_demanded: bool, amr: tuple[str, ...] | list[str]) -> None:
             suberror="basic_action",
             claims=MFA_CLAIMS,
         )
+
+
+def requested_acrs(claims: dict[str, Any]) -> tuple[str, ...]:
+    """The authentication context ids (``access_token.acrs``) that ``claims`` asks for."""
+    found: list[str] = []
+    for value in _values(_access_token_claims(claims).get("acrs")):
+        if value not in found:
+            found.append(value)
+    return tuple(found)
+
+
+def acrs_claims(values: tuple[str, ...] | list[str]) -> str:
+    """The claims request for authentication contexts ``values`` (a challenge's JSON)."""
+    wanted: dict[str, Any] = {"essential": True}
+    if len(values) == 1:
+        wanted["value"] = values[0]
+    else:
+        wanted["values"] = list(values)
+    return json.dumps({"access_token": {"acrs": wanted}}, separators=(",", ":"))
+
+
+def require_acrs(asked: dict[str, Any], satisfied: tuple[str, ...], *, enforced: bool) -> None:
+    """While a policy demands authentication contexts (``enforced``: the demo API's
+    ``Faults.api_claims_challenge``), a token request whose ``claims`` ask for contexts its
+    sign-in did not satisfy needs the user back at the sign-in page:
+    ``interaction_required``. Without such a policy, asking is no error (and grants
+    nothing: the token carries the contexts of its sign-in)."""
+    missing = [value for value in requested_acrs(asked) if value not in satisfied]
+    if enforced and missing:
+        raise OAuthError(
+            "interaction_required",
+            50076,
+            "Due to a configuration change made by your administrator, or because you moved "
+            "to a new location, you must satisfy the conditional access policy "
+            f"(authentication context {', '.join(missing)}) to access this resource.",
+            claims=acrs_claims(missing),
+        )

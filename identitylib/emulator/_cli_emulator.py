@@ -61,7 +61,9 @@ def _print_summary(emu: Emulator) -> None:
         f"  authority          {authority}",
         f"  discovery          {authority}/v2.0/.well-known/openid-configuration",
         f"  token              {authority}/oauth2/v2.0/token",
+        f"  sign-out           {authority}/oauth2/v2.0/logout",
         f"  device login page  {emu.base_url}/devicelogin",
+        f"  demo API           {emu.demo_api_url}  (Authorization: Bearer)",
         f"  IMDS (MI)          {emu.imds_endpoint}  (header Metadata: true)",
         f"  App Service (MI)   IDENTITY_ENDPOINT={emu.app_service_endpoint}",
         f"                     IDENTITY_HEADER={emu.identity_header}",
@@ -74,6 +76,10 @@ def _print_summary(emu: Emulator) -> None:
     for entry in config.tenants:
         domains = ", ".join(entry.domains)
         lines.append(f"  {entry.tenant_id}  {domains}  {entry.name}".rstrip())
+        place = entry.domains[0] if entry.domains else entry.tenant_id
+        for policy, kind in entry.user_flows.items():
+            flow = emu.b2c_authority(policy, place)
+            lines.append(f"      user flow {flow}  ({kind})")
     lines += ["", "Apps"]
     for app in config.apps:
         if app.public:

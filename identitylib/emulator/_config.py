@@ -23,6 +23,15 @@ DEMO_WEB_SECRET = "demo-web-secret"
 DEMO_API_ID = "a1b2c3d4-0003-4000-8000-0000000000a1"
 DEMO_API_SECRET = "demo-api-secret"
 DEMO_API_URI = "api://demo-api"
+#: A second web API whose scope needs the user's consent (incremental consent).
+DEMO_API2_ID = "a1b2c3d4-0008-4000-8000-0000000000a2"
+DEMO_API2_URI = "api://demo-api-2"
+#: The demo tenant's B2C user flows (``{base}/{tenant}/{policy}`` authorities).
+DEMO_B2C_SIGN_UP_SIGN_IN = "B2C_1_susi"
+DEMO_B2C_EDIT_PROFILE = "B2C_1_edit_profile"
+DEMO_B2C_RESET_PASSWORD = "B2C_1_reset"
+#: The kinds of B2C user flow (``Tenant.user_flows`` values).
+USER_FLOW_KINDS = ("sign_up_sign_in", "sign_in", "profile_edit", "password_reset")
 DEMO_CLI_ID = "a1b2c3d4-0004-4000-8000-0000000000c1"
 DEMO_DESKTOP_ID = "a1b2c3d4-0005-4000-8000-0000000000d5"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -32,11 +41,23 @@ DEMO_MI_CLIENT_ID = "a1b2c3d4-0006-4000-8000-0000000000e1"
 
 @dataclass
 class Tenant:
-    """A directory: its GUID and the verified domains that resolve to it."""
+    """A directory: its GUID and the verified domains that resolve to it.
+
+    ``user_flows`` are B2C / External ID user flows by policy name (``B2C_1_...``), each
+    with its kind (one of :data:`USER_FLOW_KINDS`), served under ``{base}/{tenant}/{policy}``.
+    """
 
     tenant_id: str
     domains: list[str] = field(default_factory=list)
     name: str = ""
+    user_flows: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for policy, kind in self.user_flows.items():
+            if not policy.lower().startswith("b2c_"):
+                raise ValueError(f"user flow {policy!r}: B2C policy names start with B2C_")
+            if kind not in USER_FLOW_KINDS:
+                raise ValueError(f"user flow {policy!r}: kind {kind!r} not in {USER_FLOW_KINDS}")
 
 
 @dataclass
@@ -47,6 +68,9 @@ class App:
     ``secrets`` or with a client assertion signed by the key of one of ``certificates``
     (PEM public certificates). ``identifier_uris`` name it as a resource; ``scopes`` are the
     delegated permissions it exposes, ``app_roles`` the application permissions.
+    ``requires_consent``: each user must consent (per client app) to this API's delegated
+    scopes before tokens for them are issued; the other APIs count as consented by an
+    administrator for every user and app.
     """
 
     client_id: str
@@ -61,6 +85,7 @@ class App:
     family_id: Optional[str] = None
     allow_public_client_flows: bool = False
     access_token_version: int = 2
+    requires_consent: bool = False
 
 
 @dataclass
@@ -105,7 +130,16 @@ class EmulatorConfig:
     @classmethod
     def default(cls) -> EmulatorConfig:
         """The demo world: one tenant, a daemon, a web app, a web API, two public clients."""
-        tenant = Tenant(DEMO_TENANT_ID, [DEMO_TENANT_DOMAIN], "Contoso (emulated)")
+        tenant = Tenant(
+            DEMO_TENANT_ID,
+            [DEMO_TENANT_DOMAIN],
+            "Contoso (emulated)",
+            user_flows={
+                DEMO_B2C_SIGN_UP_SIGN_IN: "sign_up_sign_in",
+                DEMO_B2C_EDIT_PROFILE: "profile_edit",
+                DEMO_B2C_RESET_PASSWORD: "password_reset",
+            },
+        )
         return cls(
             tenants=[tenant],
             apps=[
@@ -116,7 +150,7 @@ class EmulatorConfig:
                     secrets=[DEMO_WEB_SECRET],
                     redirect_uris=[
                         "http://localhost:5000/getAToken",
-                        "http://localhost",
+                        "http://localhost",  # also post-logout: any port, path /
                         # identitylib.web's redirect route, on any loopback port
                         "http://localhost/auth/redirect",
                         "http://127.0.0.1/auth/redirect",
@@ -152,6 +186,13 @@ class EmulatorConfig:
                     identifier_uris=[GRAPH_URI],
                     scopes=["User.Read", "Mail.Read", "Files.Read"],
                     app_roles=["User.Read.All"],
+                ),
+                App(
+                    DEMO_API2_ID,
+                    "demo-api-2",
+                    identifier_uris=[DEMO_API2_URI],
+                    scopes=["read"],
+                    requires_consent=True,
                 ),
             ],
             users=[

@@ -8,13 +8,21 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ._config import App, EmulatorConfig, User
+from ._consent import ConsentStore
 from ._directory import Directory, TenantRef
 from ._errors import OAuthError, missing_parameter
 from ._faults import Faults
-from ._records import AuthCode, DeviceAuthorization, SeenAssertion, Transaction, UserCodeIndex
+from ._records import (
+    AuthCode,
+    DeviceAuthorization,
+    Logout,
+    SeenAssertion,
+    Transaction,
+    UserCodeIndex,
+)
 from ._refresh_tokens import RefreshTokenStore
-from ._signing import KeyRing
-from ._stores import BoundedStore
+from ._signing import KeyRing, PolicyKeys
+from ._stores import BoundedLog, BoundedStore
 from ._tokens import SignIn, TokenMinter
 
 
@@ -57,13 +65,16 @@ class ProviderState:
         self.keys = keys
         self.options = options
         self.directory = Directory(config)
-        self.minter = TokenMinter(keys, self.directory)
+        self.policy_keys = PolicyKeys(clock)
+        self.minter = TokenMinter(keys, self.directory, self.policy_keys)
         self.transactions: BoundedStore[Transaction] = BoundedStore(clock, retention=0.0)
         self.codes: BoundedStore[AuthCode] = BoundedStore(clock)
         self.devices: BoundedStore[DeviceAuthorization] = BoundedStore(clock)
         self.user_codes: BoundedStore[UserCodeIndex] = BoundedStore(clock, retention=0.0)
         self.refresh_tokens = RefreshTokenStore(clock)
         self.seen_assertions: BoundedStore[SeenAssertion] = BoundedStore(clock, retention=0.0)
+        self.consents = ConsentStore()
+        self.logouts: BoundedLog[Logout] = BoundedLog()
 
     def access_token_lifetime(self) -> int:
         override = self.faults.access_token_lifetime
@@ -79,15 +90,23 @@ class ProviderState:
         return bool(self.faults.mfa_required or user.mfa_required)
 
     def sign_in(
-        self, user: User, tenant: TenantRef, amr: tuple[str, ...], auth_time: int
+        self,
+        user: User,
+        tenant: TenantRef,
+        amr: tuple[str, ...],
+        auth_time: int,
+        acrs: tuple[str, ...] = (),
     ) -> SignIn:
-        """The user signed in through ``tenant`` (tokens carry that tenant, or home)."""
+        """The user signed in through ``tenant`` (tokens carry that tenant, or home; and
+        its user flow, if any), satisfying the authentication contexts ``acrs``."""
         return SignIn(
             user,
             self.directory.user_oid(user),
             member_tenant(tenant, user),
             tuple(amr),
             auth_time,
+            tenant.policy,
+            tuple(acrs),
         )
 
 

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._browser import html_reply
-from ._challenges import parse_claims, sign_in_amr
+from ._challenges import parse_claims, requested_acrs, sign_in_amr
 from ._client_auth import requested_client_id
+from ._consent import permissions_of
 from ._context import ProviderState, check_password, field
 from ._errors import OAuthError, missing_parameter
 from ._pages import device_login_page, message_page
@@ -130,7 +131,8 @@ def login(state: ProviderState, base_url: str, form: Mapping[str, str]) -> Reply
     password = form.get("password") if isinstance(form.get("password"), str) else ""
     try:
         user = check_password(state, username, str(password))
-        signed_in = state.sign_in(user, record.tenant, sign_in_amr(record.claims), int(now))
+        acrs = requested_acrs(record.claims)
+        signed_in = state.sign_in(user, record.tenant, sign_in_amr(record.claims), int(now), acrs)
     except OAuthError as err:
         return again(err.text)
     with state.devices.lock:
@@ -141,6 +143,11 @@ def login(state: ProviderState, base_url: str, form: Mapping[str, str]) -> Reply
         record.tenant_id = signed_in.tenant_id
         record.amr = signed_in.amr
         record.auth_time = signed_in.auth_time
+        record.acrs = signed_in.acrs
+    # Approving the device's request is consenting to what it asked for.
+    scopes = parse_user_scopes(state.directory, record.scope)
+    wanted = permissions_of(scopes, only_consent_required=True)
+    state.consents.grant(signed_in.oid, record.client_id, wanted)
     app = state.directory.app(record.client_id)
     name = app.name if app and app.name else record.client_id
     return html_reply(

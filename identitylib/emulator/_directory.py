@@ -38,12 +38,15 @@ class TenantRef:
 
     ``alias`` is ``common``/``organizations``/``consumers`` or None for a directory;
     ``tenant_id`` is the directory GUID (the MSA tenant for ``consumers``, None for the
-    other two aliases).
+    other two aliases). A B2C user-flow path ``{tenant}/{policy}`` also has ``policy``
+    (as configured) and ``policy_kind`` (see ``Tenant.user_flows``).
     """
 
     segment: str
     alias: Optional[str]
     tenant_id: Optional[str]
+    policy: Optional[str] = None
+    policy_kind: Optional[str] = None
 
     @property
     def specific(self) -> bool:
@@ -52,7 +55,10 @@ class TenantRef:
 
     @property
     def path(self) -> str:
-        """The segment endpoints are published under: the GUID, or the alias as given."""
+        """The segment endpoints are published under: the GUID, or the alias as given;
+        for a user flow ``{tenant as given}/{policy in lower case}``, as B2C publishes."""
+        if self.policy:
+            return f"{self.segment.split('/', 1)[0]}/{self.policy.lower()}"
         return self.segment if self.alias else str(self.tenant_id)
 
 
@@ -64,16 +70,25 @@ class Directory:
 
     # --- tenants -----------------------------------------------------------------------
     def resolve_tenant(self, segment: str) -> Optional[TenantRef]:
-        """Resolve a path segment; None when it names no known tenant."""
+        """Resolve a path segment (or ``{tenant}/{policy}`` of a B2C user flow); None when
+        it names no known tenant or user flow."""
         text = (segment or "").strip()
-        lowered = text.lower()
+        name, _, policy = text.partition("/")
+        lowered = name.lower()
         if lowered in TENANT_ALIASES:
+            if policy:
+                return None
             return TenantRef(text, lowered, MSA_TENANT_ID if lowered == "consumers" else None)
         for tenant in self.config.tenants:
             if lowered == tenant.tenant_id.lower() or lowered in (
                 d.lower() for d in tenant.domains
             ):
-                return TenantRef(text, None, tenant.tenant_id)
+                if not policy:
+                    return TenantRef(text, None, tenant.tenant_id)
+                for flow, kind in tenant.user_flows.items():
+                    if flow.lower() == policy.lower():
+                        return TenantRef(text, None, tenant.tenant_id, flow, kind)
+                return None
         return None
 
     def default_tenant_id(self) -> str:

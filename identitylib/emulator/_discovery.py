@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
+from . import _b2c
 from ._context import ProviderState, field
 from ._directory import MSA_TENANT_ID
 from ._errors import OAuthError, correlation_of, error_reply, missing_parameter, unknown_tenant
@@ -63,6 +64,8 @@ def openid_configuration(
     tenant = state.directory.resolve_tenant(segment)
     if tenant is None:
         return _error(state, unknown_tenant(segment, discovery=True), base_url, headers)
+    if tenant.policy:
+        return _b2c.openid_configuration(state, base_url, tenant)
     root = f"{base_url}/{tenant.path}"
     if tenant.alias in ("common", "organizations"):
         issuer = f"{base_url}/{{tenantid}}/v2.0"
@@ -124,8 +127,11 @@ def jwks(
     state: ProviderState, segment: str, base_url: Optional[str], headers: Mapping[str, str]
 ) -> Reply:
     """The signing keys; each key's ``issuer`` is the v2 template when ``base_url`` is known."""
-    if state.directory.resolve_tenant(segment) is None:
+    tenant = state.directory.resolve_tenant(segment)
+    if tenant is None:
         return _error(state, unknown_tenant(segment, discovery=True), base_url, headers)
+    if tenant.policy:
+        return _b2c.jwks(state, tenant)
     issuer = f"{base_url}/{{tenantid}}/v2.0" if base_url else None
     return Reply(200, json=state.keys.jwks(issuer), headers=dict(DISCOVERY_HEADERS))
 

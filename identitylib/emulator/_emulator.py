@@ -12,10 +12,18 @@ from types import TracebackType
 from typing import Optional, Union
 
 from identitylib.emulator import _managed_identity
-from identitylib.emulator._config import DEMO_DAEMON_ID, DEMO_TENANT_ID, EmulatorConfig
+from identitylib.emulator._config import (
+    DEMO_B2C_SIGN_UP_SIGN_IN,
+    DEMO_DAEMON_ID,
+    DEMO_TENANT_DOMAIN,
+    DEMO_TENANT_ID,
+    EmulatorConfig,
+)
+from identitylib.emulator._demo_api import DEMO_API_PATH
 from identitylib.emulator._faults import Faults
 from identitylib.emulator._managed_identity import APP_SERVICE_TOKEN_PATH, IMDS_TOKEN_PATH
 from identitylib.emulator._provider import IdentityProvider
+from identitylib.emulator._records import Logout
 from identitylib.emulator._server import EmulatorHTTPServer, ServerContext
 from identitylib.emulator._tls import (
     TlsFiles,
@@ -213,6 +221,18 @@ class Emulator:
         """The authority URL of ``tenant`` (default: the demo tenant's GUID)."""
         return f"{self.base_url}/{tenant or DEMO_TENANT_ID}"
 
+    def b2c_authority(
+        self, policy: str = DEMO_B2C_SIGN_UP_SIGN_IN, tenant: Optional[str] = None
+    ) -> str:
+        """The authority of a B2C user flow: ``{base_url}/{tenant}/{policy}`` (default: the
+        demo tenant's domain and its sign-up/sign-in flow ``B2C_1_susi``)."""
+        return f"{self.base_url}/{tenant or DEMO_TENANT_DOMAIN}/{policy}"
+
+    @property
+    def demo_api_url(self) -> str:
+        """The emulator's protected demo API (``GET``, ``Authorization: Bearer ...``)."""
+        return self.base_url + DEMO_API_PATH
+
     @property
     def ca_path(self) -> Optional[str]:
         """PEM file of the CA that issued the server certificate (TLS only), for ``verify=``."""
@@ -261,6 +281,17 @@ class Emulator:
         """Forget the requests served so far."""
         with self._requests_lock:
             self._requests.clear()
+
+    @property
+    def logouts(self) -> list[Logout]:
+        """The sign-outs served by the end-session endpoints so far, oldest first: tenant,
+        ``client_id``, ``post_logout_redirect_uri``, ``logout_hint``, ``state``, whether an
+        ``id_token_hint`` came, and where the browser was sent (None: the signed-out page)."""
+        return self.provider.logouts()
+
+    def reset_logouts(self) -> None:
+        """Forget the sign-outs recorded so far."""
+        self.provider.reset_logouts()
 
     # --- certificates --------------------------------------------------------------
     def _find_app(self, client_id: str) -> Optional[object]:

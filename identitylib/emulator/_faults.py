@@ -34,6 +34,9 @@ class Faults:
     access_token_lifetime: Optional[int] = None  #: overrides the configured lifetime
     refresh_in: Optional[int] = None  #: adds ``refresh_in`` to token responses
     mfa_required: bool = False  #: user-token requests get interaction_required + claims
+    #: the demo API (``/demo-api/me``) answers 401 with a claims challenge until the
+    #: token carries the authentication context ``acrs`` it asks for
+    api_claims_challenge: bool = False
     _failures: list[InjectedFailure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -79,4 +82,5 @@ class Faults:
             self.access_token_lifetime = None
             self.refresh_in = None
             self.mfa_required = False
+            self.api_claims_challenge = False
             self._failures.clear()

@@ -4,7 +4,10 @@ Plain, small pages with no external assets; every interpolated value is escaped.
 Field names are part of the contract with the server and the browser-driving tests:
 
 * sign-in: ``POST {base}/{tenant}/oauth2/v2.0/authorize`` with ``username``, ``password``,
-  hidden ``txn`` and a submit button ``action`` = ``signin`` (or ``decline``);
+  hidden ``txn`` and a submit button ``action`` = ``signin`` (or ``decline``); a B2C
+  sign-up/sign-in page also has the link ``<a id="forgotPassword">``;
+* consent: the same URL with hidden ``txn`` and a submit button ``action`` = ``accept``
+  (or ``decline``);
 * device login: ``POST {base}/devicelogin`` with ``user_code``, ``username``, ``password``
   and a submit button ``action`` = ``approve`` (or ``decline``);
 * form_post: ``<form method="post" action="{redirect_uri}">`` of hidden inputs, submitted
@@ -48,11 +51,25 @@ def _input(name: str, label: str, value: str = "", kind: str = "text") -> str:
 
 
 def sign_in_page(
-    action: str, txn: str, app_name: str, *, username: str = "", error: Optional[str] = None
+    action: str,
+    txn: str,
+    app_name: str,
+    *,
+    username: str = "",
+    error: Optional[str] = None,
+    title: str = "Sign in",
+    forgot_password_url: Optional[str] = None,
 ) -> str:
-    """The sign-in form posting back to the authorize URL."""
+    """The sign-in form posting back to the authorize URL (``title`` and the "Forgot
+    your password?" link vary with the B2C user flow)."""
+    forgot = (
+        f'<p><a id="forgotPassword" href="{escape(forgot_password_url)}">'
+        "Forgot your password?</a></p>"
+        if forgot_password_url
+        else ""
+    )
     return page(
-        "Sign in",
+        title,
         f"<p>to continue to <strong>{escape(app_name)}</strong></p>"
         + _error_line(error)
         + f'<form method="post" action="{escape(action)}">'
@@ -62,7 +79,25 @@ def sign_in_page(
         + '<button type="submit" name="action" value="signin">Sign in</button>'
         + '<button type="submit" name="action" value="decline">Cancel</button>'
         + "</form>"
+        + forgot
         + '<p class="note">identitylib emulator &mdash; not a real identity provider.</p>',
+    )
+
+
+def consent_page(
+    action: str, txn: str, app_name: str, username: str, permissions: list[str]
+) -> str:
+    """The consent step: the app asks the signed-in user for these permissions."""
+    items = "".join(f"<li>{escape(p)}</li>" for p in permissions) or "<li>Sign you in</li>"
+    return page(
+        "Permissions requested",
+        f"<p><strong>{escape(app_name)}</strong> asks {escape(username)} for permission "
+        f"to:</p><ul>{items}</ul>"
+        + f'<form method="post" action="{escape(action)}">'
+        + f'<input type="hidden" name="txn" value="{escape(txn)}">'
+        + '<button type="submit" name="action" value="accept">Accept</button>'
+        + '<button type="submit" name="action" value="decline">Cancel</button>'
+        + "</form>",
     )
 
 

@@ -14,17 +14,28 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Callable, Optional
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from . import _browser, _device_flow, _discovery, _mi_tokens, _token_endpoint
+from . import (
+    _browser,
+    _demo_api,
+    _device_flow,
+    _discovery,
+    _logout,
+    _mi_tokens,
+    _token_endpoint,
+)
 from ._config import EmulatorConfig
+from ._consent import permissions_of
 from ._context import Options, ProviderState
-from ._errors import correlation_of, server_error_reply
+from ._errors import OAuthError, correlation_of, server_error_reply
 from ._faults import Faults
+from ._records import Logout
 from ._reply import Reply
+from ._resources import parse_user_scopes
 from ._signing import KeyRing, make_signing_key
 
 logger = logging.getLogger("identitylib.emulator")
@@ -121,6 +132,26 @@ class IdentityProvider:
             lambda: _browser.sign_in(self._state, base_url, tenant, form), base_url, form
         )
 
+    def forgot_password(self, base_url: str, tenant: str, params: Mapping[str, str]) -> Reply:
+        """GET /{tenant}/{policy}/oauth2/v2.0/authorize?txn=...&action=forgot_password: the
+        "Forgot your password?" link of a B2C sign-up/sign-in page (AADB2C90118)."""
+        return self._guard(
+            lambda: _browser.forgot_password(self._state, base_url, tenant, params),
+            base_url,
+            params,
+        )
+
+    def end_session(self, base_url: str, tenant: str, params: Mapping[str, str]) -> Reply:
+        """GET or POST /{tenant}/oauth2/v2.0/logout: back to ``post_logout_redirect_uri``
+        when registered, else a signed-out page; recorded in :meth:`logouts`."""
+        return self._guard(
+            lambda: _logout.end_session(self._state, base_url, tenant, params), base_url, params
+        )
+
+    def demo_api_me(self, base_url: str, headers: Mapping[str, str]) -> Reply:
+        """GET /demo-api/me: the demo API's answer to a bearer token (see ``_demo_api``)."""
+        return self._guard(lambda: _demo_api.me(self._state, base_url, headers), base_url, headers)
+
     def device_login_page(self, base_url: str, params: Mapping[str, str]) -> Reply:
         """GET /devicelogin: the page where a user enters a device code and signs in."""
         return self._guard(
@@ -182,3 +213,35 @@ class IdentityProvider:
     def revoke_refresh_tokens(self, username: Optional[str] = None) -> int:
         """Revoke every refresh token (of one user); return how many were revoked."""
         return self._state.refresh_tokens.revoke(username)
+
+    def logouts(self) -> list[Logout]:
+        """The requests to the end-session endpoints so far, oldest first."""
+        return self._state.logouts.all()
+
+    def reset_logouts(self) -> None:
+        """Forget the sign-outs recorded so far."""
+        self._state.logouts.clear()
+
+    def _user_oid(self, username: str) -> str:
+        user = self._state.directory.user(username)
+        if user is None:
+            raise ValueError(f"no user {username!r} in the emulator configuration")
+        return self._state.directory.user_oid(user)
+
+    def grant_consent(self, username: str, client_id: str, scopes: Sequence[str]) -> None:
+        """Record that ``username`` consented to ``scopes`` (e.g. ``api://demo-api-2/read``)
+        for app ``client_id``, as the consent page's Accept does. ValueError for an unknown
+        user or scope."""
+        try:
+            parsed = parse_user_scopes(self._state.directory, " ".join(scopes))
+        except OAuthError as err:
+            raise ValueError(err.text) from None
+        granted = permissions_of(parsed, only_consent_required=False)
+        self._state.consents.grant(self._user_oid(username), client_id, granted)
+
+    def revoke_consent(
+        self, username: Optional[str] = None, client_id: Optional[str] = None
+    ) -> int:
+        """Forget consents (of one user, to one app); return how many user-app grants went."""
+        oid = self._user_oid(username) if username is not None else None
+        return self._state.consents.revoke(oid, client_id)

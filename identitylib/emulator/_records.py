@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ._directory import TenantRef
+from ._tokens import SignIn
 
 
 @dataclass
@@ -25,6 +26,9 @@ class Transaction:
     want_client_info: bool
     login_hint: str
     expires_at: float
+    prompt: Optional[str] = None
+    #: The user who signed in and has yet to accept the consent page (None before that).
+    signed_in: Optional[SignIn] = None
 
 
 @dataclass
@@ -45,6 +49,7 @@ class AuthCode:
     auth_time: int
     expires_at: float
     redeemed: bool = False
+    acrs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -65,6 +70,7 @@ class DeviceAuthorization:
     amr: tuple[str, ...] = ()
     auth_time: int = 0
     last_poll: Optional[float] = None
+    acrs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -95,3 +101,17 @@ class RefreshTokenRecord:
     auth_time: int
     expires_at: float
     revoked: bool = False
+    acrs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Logout:
+    """One request to the end-session endpoint (an ``id_token_hint`` is noted, not kept)."""
+
+    tenant: str  #: the path's tenant (``{tenant}/{policy}`` for a user flow)
+    client_id: Optional[str]  #: as sent, else the audience of a valid ``id_token_hint``
+    post_logout_redirect_uri: Optional[str]
+    logout_hint: Optional[str]
+    state: Optional[str]
+    id_token_hint: bool
+    redirected_to: Optional[str]  #: where the browser was sent; None: the signed-out page

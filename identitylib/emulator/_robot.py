@@ -1,4 +1,6 @@
-"""A scripted user for the emulator's pages: sign in and approve device codes over HTTP.
+"""A scripted user for the emulator's pages: sign in (accepting or declining a consent
+step), follow a B2C page's "Forgot your password?" link, and approve device codes, over
+HTTP.
 
 Useful wherever a test or a demo needs a user without a browser: it fills the same HTML
 forms a person would, and can deliver the answer to the app's redirect URI.
@@ -26,10 +28,13 @@ class _FormParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.forms: list[_Form] = []
+        self.links: dict[str, str] = {}  # id -> href
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
         attributes = {k: v or "" for k, v in attrs}
-        if tag == "form":
+        if tag == "a" and attributes.get("id") and attributes.get("href"):
+            self.links.setdefault(attributes["id"], attributes["href"])
+        elif tag == "form":
             self.forms.append(_Form(attributes.get("action", ""), attributes.get("method", "get")))
         elif (
             tag == "input"
@@ -40,12 +45,25 @@ class _FormParser(HTMLParser):
             self.forms[-1].fields.setdefault(attributes["name"], attributes.get("value", ""))
 
 
-def _forms(html: str, page_url: str) -> list[_Form]:
+def _parse(html: str, page_url: str) -> _FormParser:
     parser = _FormParser()
     parser.feed(html)
     for form in parser.forms:
         form.action = urljoin(page_url, form.action) if form.action else page_url
-    return parser.forms
+    parser.links = {k: urljoin(page_url, v) for k, v in parser.links.items()}
+    return parser
+
+
+def _forms(html: str, page_url: str) -> list[_Form]:
+    return _parse(html, page_url).forms
+
+
+def _consent_form(response: requests.Response) -> Optional[_Form]:
+    """The consent page's form (a ``txn`` and no password), if ``response`` is that page."""
+    if response.status_code != 200:
+        return None
+    forms = _forms(response.text, response.url)
+    return next((f for f in forms if "txn" in f.fields and "password" not in f.fields), None)
 
 
 def _session(verify: Union[bool, str]) -> requests.Session:
@@ -62,12 +80,15 @@ def sign_in(
     *,
     verify: Union[bool, str] = True,
     deliver: bool = False,
+    consent: bool = True,
 ) -> dict[str, str]:
     """Sign ``username`` in on the emulator's page behind ``auth_uri``.
 
     Returns the authorization response fields (``code``, ``state``, ... or ``error``).
-    With ``deliver=True`` they are also sent to the redirect URI as the browser would
-    (a form POST for ``form_post``, a GET for ``query``), e.g. to a loopback listener.
+    When the emulator asks for consent, the user accepts it (``consent=False``: cancels,
+    and the app gets ``access_denied``). With ``deliver=True`` the fields are also sent to
+    the redirect URI as the browser would (a form POST for ``form_post``, a GET for
+    ``query``), e.g. to a loopback listener.
     """
     with _session(verify) as session:
         page = session.get(auth_uri, timeout=TIMEOUT, allow_redirects=False)
@@ -77,6 +98,15 @@ def sign_in(
         form = forms[0]
         form.fields.update(username=username, password=password, action="signin")
         answer = session.post(form.action, data=form.fields, timeout=TIMEOUT, allow_redirects=False)
+        consent_form = _consent_form(answer)
+        if consent_form is not None:
+            consent_form.fields["action"] = "accept" if consent else "decline"
+            answer = session.post(
+                consent_form.action,
+                data=consent_form.fields,
+                timeout=TIMEOUT,
+                allow_redirects=False,
+            )
         fields = _answer_of(answer)
         if deliver:
             _deliver(answer, fields)
@@ -103,6 +133,25 @@ def _deliver(answer: requests.Response, fields: dict[str, str]) -> None:
             forms = _forms(answer.text, answer.url)
             if forms:
                 plain.post(forms[0].action, data=fields, timeout=TIMEOUT)
+
+
+def forgot_password(
+    auth_uri: str, *, verify: Union[bool, str] = True, deliver: bool = False
+) -> dict[str, str]:
+    """Open the B2C sign-up/sign-in page behind ``auth_uri`` and follow its "Forgot your
+    password?" link; returns the authorization response (``error=access_denied`` with
+    AADB2C90118 in ``error_description``, and ``state``). ``deliver`` as for
+    :func:`sign_in`. A page without that link gives ``error=sign_in_failed``."""
+    with _session(verify) as session:
+        page = session.get(auth_uri, timeout=TIMEOUT, allow_redirects=False)
+        link = _parse(page.text, page.url).links.get("forgotPassword")
+        if page.status_code != 200 or link is None:
+            return {"error": "sign_in_failed", "error_description": "no Forgot your password link"}
+        answer = session.get(link, timeout=TIMEOUT, allow_redirects=False)
+        fields = _answer_of(answer)
+        if deliver:
+            _deliver(answer, fields)
+        return fields
 
 
 def approve_device_code(

@@ -54,6 +54,9 @@ class ProviderLike(Protocol):
     def user_realm(self, username: str) -> Reply: ...
     def authorize(self, base_url: str, tenant: str, params: Mapping[str, str]) -> Reply: ...
     def sign_in(self, base_url: str, tenant: str, form: Mapping[str, str]) -> Reply: ...
+    def forgot_password(self, base_url: str, tenant: str, params: Mapping[str, str]) -> Reply: ...
+    def end_session(self, base_url: str, tenant: str, params: Mapping[str, str]) -> Reply: ...
+    def demo_api_me(self, base_url: str, headers: Mapping[str, str]) -> Reply: ...
     def device_login_page(self, base_url: str, params: Mapping[str, str]) -> Reply: ...
     def device_login(self, base_url: str, form: Mapping[str, str]) -> Reply: ...
     def token(
@@ -191,12 +194,18 @@ def _tenant_route(
         call = partial(model.instance_discovery, base, request.params, headers=request.headers)
     elif rest == ["oauth2", "v2.0", "authorize"]:
         allowed, defaults = "GET, POST", {}
-        if method == "GET":
+        if method == "GET" and "txn" in request.params:  # a link of the sign-in page
+            call = partial(model.forgot_password, base, tenant, request.params)
+        elif method == "GET":
             call = partial(model.authorize, base, tenant, request.params)
         elif "txn" in request.form:
             call = partial(model.sign_in, base, tenant, request.form)
         else:
             call = partial(model.authorize, base, tenant, request.form)
+    elif rest == ["oauth2", "v2.0", "logout"]:
+        allowed, defaults = "GET, POST", {}
+        values = request.params if method == "GET" else request.form
+        call = partial(model.end_session, base, tenant, values)
     elif rest in (["oauth2", "v2.0", "token"], ["oauth2", "v2.0", "devicecode"]):
         allowed, defaults = "POST", _NO_STORE
         endpoint = model.token if rest[-1] == "token" else model.devicecode
@@ -236,6 +245,15 @@ def dispatch(model: ProviderLike, request: Request, identity_header: str) -> Rep
         if request.method != "GET":
             return method_not_allowed(request, "GET")
         return _with_defaults(model.user_realm(segments[2]), {})
+    if lowered == ["demo-api", "me"]:
+        if request.method != "GET":
+            return method_not_allowed(request, "GET")
+        return model.demo_api_me(request.base_url, request.headers)
+    if lowered[:1] == ["tfp"] and len(segments) >= 4:  # B2C's /tfp/{tenant}/{policy} form
+        segments, lowered = segments[1:], lowered[1:]
+    if len(segments) >= 3 and lowered[1].startswith("b2c_"):  # a B2C user flow
+        segments = [f"{segments[0]}/{segments[1]}", *segments[2:]]
+        lowered = [segments[0].lower(), *lowered[2:]]
     if len(segments) >= 2:
         reply = _tenant_route(model, request, segments[0], lowered[1:])
         if reply is not None:

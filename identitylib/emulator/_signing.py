@@ -7,7 +7,7 @@ import datetime
 import hashlib
 import threading
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jwt
 from cryptography import x509
@@ -121,3 +121,22 @@ class KeyRing:
         if with_x5t:
             headers["x5t"] = key.kid
         return jwt.encode(claims, key.private_key, algorithm="RS256", headers=headers)
+
+
+class PolicyKeys:
+    """One key ring per B2C user flow, each made at its first use (B2C publishes keys per
+    policy). Thread-safe."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._rings: dict[tuple[str, str], KeyRing] = {}
+
+    def ring(self, tenant_id: str, policy: str) -> KeyRing:
+        """The key ring of ``policy`` in tenant ``tenant_id`` (case-insensitive)."""
+        key = (tenant_id.lower(), policy.lower())
+        with self._lock:
+            found = self._rings.get(key)
+            if found is None:
+                found = self._rings[key] = KeyRing(make_signing_key(self._clock()))
+            return found

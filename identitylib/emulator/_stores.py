@@ -1,9 +1,10 @@
-"""Bounded, expiring, thread-safe key/value stores for codes, device codes, RTs and jtis."""
+"""Bounded, expiring, thread-safe key/value stores for codes, device codes, RTs and jtis,
+and a bounded log of events (sign-outs)."""
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Callable, Generic, Optional, Protocol, TypeVar
 
 #: Default cap on the entries of one store, so a long-running emulator stays bounded.
@@ -17,6 +18,27 @@ class Expiring(Protocol):
 
 
 V = TypeVar("V", bound=Expiring)
+T = TypeVar("T")
+
+
+class BoundedLog(Generic[T]):
+    """Events in the order they happened; beyond ``max_entries`` the oldest go."""
+
+    def __init__(self, max_entries: int = 1000) -> None:
+        self._lock = threading.Lock()
+        self._items: deque[T] = deque(maxlen=max_entries)
+
+    def add(self, item: T) -> None:
+        with self._lock:
+            self._items.append(item)
+
+    def all(self) -> list[T]:
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
 
 class BoundedStore(Generic[V]):

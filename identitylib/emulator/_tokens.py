@@ -18,18 +18,22 @@ from identitylib._protocol._jwt import b64url_encode
 
 from ._config import App, ManagedIdentity, User
 from ._directory import Directory
-from ._signing import KeyRing
+from ._signing import KeyRing, PolicyKeys
 
 
 @dataclass(frozen=True)
 class SignIn:
-    """A user signed in to one tenant: who, where, how (``amr``) and when."""
+    """A user signed in to one tenant: who, where, how (``amr``) and when; through which
+    B2C user flow (``policy``, None for Entra), satisfying which authentication contexts
+    (``acrs``, asked for in the sign-in's ``claims``)."""
 
     user: User
     oid: str
     tenant_id: str
     amr: tuple[str, ...]
     auth_time: int
+    policy: Optional[str] = None
+    acrs: tuple[str, ...] = ()
 
 
 def pairwise_sub(oid: str, audience: str) -> str:
@@ -43,12 +47,29 @@ def client_info(uid: str, utid: str) -> str:
     return b64url_encode(raw)
 
 
+def client_info_of(sign_in: SignIn) -> str:
+    """The ``client_info`` of a sign-in; B2C's ``uid`` names the user flow too."""
+    uid = f"{sign_in.oid}-{sign_in.policy.lower()}" if sign_in.policy else sign_in.oid
+    return client_info(uid, sign_in.user.tenant_id)
+
+
 def v2_issuer(base_url: str, tenant_id: str) -> str:
     return f"{base_url}/{tenant_id}/v2.0"
 
 
 def v1_issuer(tenant_id: str) -> str:
     return f"https://sts.windows.net/{tenant_id}/"
+
+
+def b2c_issuer(base_url: str, tenant_id: str, policy: str) -> str:
+    """The issuer of one B2C user flow (B2C's ``tfp`` issuer form: one per policy)."""
+    return f"{base_url}/tfp/{tenant_id}/{policy.lower()}/v2.0/"
+
+
+def login_hint(oid: str, tenant_id: str) -> str:
+    """The ID token's opaque ``login_hint`` claim (sent back as ``logout_hint``)."""
+    raw = json.dumps({"oid": oid, "tid": tenant_id}, separators=(",", ":")).encode()
+    return b64url_encode(raw)
 
 
 def _unique_id() -> str:
@@ -63,9 +84,35 @@ def _times(now: float, lifetime: int) -> dict[str, int]:
 class TokenMinter:
     """Signs tokens with the key ring's current key."""
 
-    def __init__(self, keys: KeyRing, directory: Directory) -> None:
+    def __init__(
+        self, keys: KeyRing, directory: Directory, policy_keys: Optional[PolicyKeys] = None
+    ) -> None:
         self.keys = keys
         self.directory = directory
+        self.policy_keys = policy_keys
+
+    def ring_of(self, sign_in: SignIn) -> KeyRing:
+        """The keys that sign ``sign_in``'s tokens: its user flow's own, or the tenant's."""
+        if sign_in.policy and self.policy_keys is not None:
+            return self.policy_keys.ring(sign_in.tenant_id, sign_in.policy)
+        return self.keys
+
+    def _b2c_claims(self, base_url: str, sign_in: SignIn, audience: str) -> dict[str, Any]:
+        """What B2C puts in every token of a user flow (``ver`` 1.0, ``sub`` = object id)."""
+        policy = str(sign_in.policy)
+        return {
+            "aud": audience,
+            "iss": b2c_issuer(base_url, sign_in.tenant_id, policy),
+            "sub": sign_in.oid,
+            "oid": sign_in.oid,
+            "tid": sign_in.tenant_id,
+            "name": sign_in.user.name or sign_in.user.username,
+            "emails": [sign_in.user.username],
+            "tfp": policy,
+            "acr": policy.lower(),
+            "ver": "1.0",
+            "auth_time": sign_in.auth_time,
+        }
 
     def id_token(
         self,
@@ -81,6 +128,11 @@ class TokenMinter:
         """A v2 ID token for ``client_id`` (user ``claims`` from the configuration added)."""
         user = sign_in.user
         claims: dict[str, Any] = dict(user.claims)
+        if sign_in.policy:
+            claims.update(self._b2c_claims(base_url, sign_in, client_id), **_times(now, lifetime))
+            if nonce:
+                claims["nonce"] = nonce
+            return self.ring_of(sign_in).sign(claims)
         if with_email:
             claims.setdefault("email", user.username)
         claims.update(
@@ -96,6 +148,7 @@ class TokenMinter:
             uti=_unique_id(),
             amr=list(sign_in.amr),
             auth_time=sign_in.auth_time,
+            login_hint=login_hint(sign_in.oid, sign_in.tenant_id),
         )
         if nonce:
             claims["nonce"] = nonce
@@ -134,7 +187,12 @@ class TokenMinter:
         now: float,
         lifetime: int,
     ) -> str:
-        """A delegated access token: ``scp`` plus the user's ``oid``/``sub``/names."""
+        """A delegated access token: ``scp`` plus the user's ``oid``/``sub``/names (and
+        ``acrs``, the authentication contexts the sign-in satisfied)."""
+        if sign_in.policy:
+            claims = self._b2c_claims(base_url, sign_in, resource.client_id)
+            claims.update(_times(now, lifetime), azp=client.client_id, scp=" ".join(scp))
+            return self.ring_of(sign_in).sign(claims)
         claims = self._resource_claims(
             base_url, sign_in.tenant_id, client, azpacr, resource, audience
         )
@@ -154,6 +212,8 @@ class TokenMinter:
             claims["preferred_username"] = sign_in.user.username
         if capabilities:
             claims["xms_cc"] = list(capabilities)
+        if sign_in.acrs:
+            claims["acrs"] = list(sign_in.acrs)
         return self.keys.sign(claims, with_x5t=claims["ver"] == "1.0")
 
     def app_access_token(

@@ -5,11 +5,12 @@
 * ``identity_emulator_tls`` (session): the same over HTTPS; pass ``emu.ca_path`` as
   ``verify=`` (or ``REQUESTS_CA_BUNDLE``).
 * ``emulator`` (function): the session's ``identity_emulator``, with its faults reset and
-  its request log cleared before the test, and its faults reset again after it.
+  its request and sign-out logs cleared before the test, and its faults reset again after
+  it.
 
 The session emulators keep their state between tests (issued codes and refresh tokens,
-certificates added with ``add_certificate``); tests that change the configuration itself
-should start an ``Emulator`` of their own.
+users' consents, certificates added with ``add_certificate``); tests that change the
+configuration itself should start an ``Emulator`` of their own.
 
 Without the package's entry point, enable it with
 ``pytest_plugins = ["identitylib.emulator.pytest_plugin"]`` in a top-level conftest.py.
@@ -41,8 +42,9 @@ def identity_emulator_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 @pytest.fixture
 def emulator(identity_emulator: Emulator) -> Iterator[Emulator]:
-    """The session emulator with no faults and an empty request log for this test."""
+    """The session emulator with no faults and empty request and sign-out logs."""
     identity_emulator.faults.reset()
     identity_emulator.reset_requests()
+    identity_emulator.reset_logouts()
     yield identity_emulator
     identity_emulator.faults.reset()

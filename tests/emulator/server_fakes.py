@@ -77,6 +77,15 @@ class FakeProvider:
     def sign_in(self, base_url: str, tenant: str, form: Mapping[str, str]) -> Reply:
         return self._answer("sign_in", base_url=base_url, tenant=tenant, form=form)
 
+    def forgot_password(self, base_url: str, tenant: str, params: Mapping[str, str]) -> Reply:
+        return self._answer("forgot_password", base_url=base_url, tenant=tenant, params=params)
+
+    def end_session(self, base_url: str, tenant: str, params: Mapping[str, str]) -> Reply:
+        return self._answer("end_session", base_url=base_url, tenant=tenant, params=params)
+
+    def demo_api_me(self, base_url: str, headers: Mapping[str, str]) -> Reply:
+        return self._answer("demo_api_me", base_url=base_url, headers=headers)
+
     def device_login_page(self, base_url: str, params: Mapping[str, str]) -> Reply:
         return self._answer("device_login_page", base_url=base_url, params=params)
 

@@ -67,7 +67,10 @@ def test_prints_endpoints_and_credentials_then_stops(capsys: pytest.CaptureFixtu
     for expected in (
         f"{authority}/v2.0/.well-known/openid-configuration",
         f"{authority}/oauth2/v2.0/token",
+        f"{authority}/oauth2/v2.0/logout",
         f"{base.group(1)}/devicelogin",
+        f"{base.group(1)}/demo-api/me",
+        f"user flow {base.group(1)}/contoso.onmicrosoft.com/B2C_1_susi  (sign_up_sign_in)",
         f"{base.group(1)}/metadata/identity/oauth2/token",
         f"IDENTITY_ENDPOINT={base.group(1)}/msi/token",
         "IDENTITY_HEADER=",

@@ -68,6 +68,22 @@ def call(emu: FakeEmulator, method: str, path: str, **kwargs: Any) -> requests.R
         ("POST", "/devicelogin", {"data": {"user_code": "ABC"}}, "device_login",
          {"form": {"user_code": "ABC"}}),
         ("GET", f"/{T}/OAuth2/V2.0/Authorize", {}, "authorize", {"tenant": T}),
+        ("GET", f"/{T}/oauth2/v2.0/logout", {"params": {"state": "s"}}, "end_session",
+         {"tenant": T, "params": {"state": "s"}}),
+        ("POST", f"/{T}/oauth2/v2.0/logout", {"data": {"state": "s"}}, "end_session",
+         {"tenant": T, "params": {"state": "s"}}),
+        ("GET", "/c.example/B2C_1_susi/v2.0/.well-known/openid-configuration", {},
+         "openid_configuration", {"tenant": "c.example/B2C_1_susi"}),
+        ("GET", "/tfp/c.example/b2c_1_susi/discovery/v2.0/keys", {}, "jwks",
+         {"tenant": "c.example/b2c_1_susi"}),
+        ("POST", "/c.example/B2C_1_susi/oauth2/v2.0/token", {"data": {"a": "b"}}, "token",
+         {"tenant": "c.example/B2C_1_susi"}),
+        ("GET", "/c.example/B2C_1_susi/oauth2/v2.0/logout", {}, "end_session",
+         {"tenant": "c.example/B2C_1_susi"}),
+        ("GET", "/c.example/B2C_1_susi/oauth2/v2.0/authorize",
+         {"params": {"txn": "t", "action": "forgot_password"}}, "forgot_password",
+         {"tenant": "c.example/B2C_1_susi", "params": {"txn": "t", "action": "forgot_password"}}),
+        ("GET", "/demo-api/me", {"headers": {"Authorization": "Bearer x"}}, "demo_api_me", {}),
     ],
 )  # fmt: skip
 def test_every_endpoint_reaches_its_model_method(
@@ -218,7 +234,7 @@ def test_model_failure_is_a_500_json_without_traceback(
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/nope", f"/{T}", f"/{T}/oauth2/v2.0/logout", f"/{T}/v2.0/x", "/a/b/c/d/e"]
+    "path", ["/", "/nope", f"/{T}", f"/{T}/oauth2/v2.0/logoff", f"/{T}/v2.0/x", "/a/b/c/d/e"]
 )
 def test_unknown_paths_are_404_json(emu: FakeEmulator, path: str) -> None:
     response = call(emu, "GET", path)

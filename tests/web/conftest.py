@@ -55,6 +55,7 @@ def _clean_emulator(request: pytest.FixtureRequest) -> None:
         emulator: Emulator = request.getfixturevalue("emu")
         emulator.faults.reset()
         emulator.reset_requests()
+        emulator.reset_logouts()
 
 
 @pytest.fixture(scope="module")

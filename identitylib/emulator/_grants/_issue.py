@@ -6,10 +6,11 @@ from typing import Any, Optional
 
 from identitylib.emulator._challenges import require_mfa
 from identitylib.emulator._config import GRAPH_APP_ID, GRAPH_URI, App
+from identitylib.emulator._consent import consent_required, missing
 from identitylib.emulator._context import TokenRequest
 from identitylib.emulator._records import RefreshTokenRecord
 from identitylib.emulator._resources import ScopeRequest
-from identitylib.emulator._tokens import SignIn, client_info
+from identitylib.emulator._tokens import SignIn, client_info_of
 
 #: Stands in for Microsoft Graph when the configuration has no Graph app.
 _FALLBACK_GRAPH = App(GRAPH_APP_ID, "Microsoft Graph", identifier_uris=[GRAPH_URI])
@@ -37,9 +38,13 @@ def issue_user_tokens(
 ) -> dict[str, Any]:
     """Access token for the first resource asked (Graph when only OIDC scopes were), plus
     ``refresh_token`` (``offline_access``), ``id_token`` (``openid``), ``client_info``
-    (``client_info=1``) and ``foci`` (family apps). Enforces the MFA fault first."""
+    (``client_info=1``) and ``foci`` (family apps). Enforces the MFA fault and consent
+    (APIs with ``requires_consent``; not in B2C user flows) first."""
     state = req.state
     require_mfa(state.mfa_demanded(sign_in.user), sign_in.amr)
+    client_id = req.client.client_id
+    if sign_in.policy is None and missing(state.consents, sign_in.oid, client_id, scopes):
+        raise consent_required(req.client)
     primary = scopes.primary
     if primary is not None:
         resource, audience, scp = primary.app, primary.prefix, primary.names
@@ -72,6 +77,7 @@ def issue_user_tokens(
                 amr=sign_in.amr,
                 auth_time=sign_in.auth_time,
                 expires_at=req.now + state.config.refresh_token_lifetime,
+                acrs=sign_in.acrs,
             )
         )
         if req.client.family_id:
@@ -87,5 +93,5 @@ def issue_user_tokens(
             with_email=scopes.wants("email"),
         )
     if req.get("client_info") == "1":
-        body["client_info"] = client_info(sign_in.oid, sign_in.user.tenant_id)
+        body["client_info"] = client_info_of(sign_in)
     return body

@@ -7,7 +7,7 @@ import hmac
 from typing import Any
 
 from identitylib._protocol._jwt import b64url_encode
-from identitylib.emulator._challenges import client_capabilities, parse_claims
+from identitylib.emulator._challenges import client_capabilities, parse_claims, require_acrs
 from identitylib.emulator._context import TokenRequest
 from identitylib.emulator._errors import OAuthError
 from identitylib.emulator._grants._issue import issue_user_tokens
@@ -53,6 +53,10 @@ def _check(req: TokenRequest, record: AuthCode | None) -> AuthCode:
             "inactivity. Send a new interactive authorization request for this user and "
             "resource.",
         )
+    if (req.tenant.policy or "").lower() != (record.tenant.policy or "").lower():
+        raise _invalid_grant(
+            70000, "The provided authorization code was issued by another user flow."
+        )
     if req.tenant.specific and (req.tenant.tenant_id or "").lower() != record.tenant_id.lower():
         raise _invalid_grant(
             700005,
@@ -87,10 +91,18 @@ def grant(req: TokenRequest) -> dict[str, Any]:
         raise _invalid_grant(50034, "The user account no longer exists in the directory.")
     scope_text = req.get("scope") or record.scope
     scopes = parse_user_scopes(req.state.directory, scope_text)
+    asked = parse_claims(req.get("claims"))
+    require_acrs(asked, record.acrs, enforced=req.state.faults.api_claims_challenge)
     sign_in = SignIn(
-        user, req.state.directory.user_oid(user), record.tenant_id, record.amr, record.auth_time
+        user,
+        req.state.directory.user_oid(user),
+        record.tenant_id,
+        record.amr,
+        record.auth_time,
+        record.tenant.policy,
+        record.acrs,
     )
-    capabilities = client_capabilities(record.claims, parse_claims(req.get("claims")))
+    capabilities = client_capabilities(record.claims, asked)
     return issue_user_tokens(
         req, sign_in, scopes, scope_text, nonce=record.nonce, capabilities=capabilities
     )

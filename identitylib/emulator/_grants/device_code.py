@@ -72,6 +72,8 @@ def grant(req: TokenRequest) -> dict[str, Any]:
         record.tenant_id or user.tenant_id,
         record.amr,
         record.auth_time,
+        record.tenant.policy,
+        record.acrs,
     )
     scopes = parse_user_scopes(req.state.directory, record.scope)
     return issue_user_tokens(

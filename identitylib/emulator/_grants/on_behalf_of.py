@@ -12,7 +12,7 @@ from typing import Any
 
 import jwt
 
-from identitylib.emulator._challenges import client_capabilities, parse_claims
+from identitylib.emulator._challenges import client_capabilities, parse_claims, require_acrs
 from identitylib.emulator._client_auth import CLOCK_SKEW, PUBLIC
 from identitylib.emulator._config import App
 from identitylib.emulator._context import TokenRequest, member_tenant
@@ -108,20 +108,20 @@ def grant(req: TokenRequest) -> dict[str, Any]:
         tenant_id = member_tenant(req.tenant, user)
     else:
         tenant_id = str(payload.get("tid") or user.tenant_id)
-    amr = payload.get("amr")
+    amr, acrs = payload.get("amr"), payload.get("acrs")
+    satisfied = tuple(str(a) for a in acrs) if isinstance(acrs, list) else ()
+    asked = parse_claims(req.get("claims"))
+    require_acrs(asked, satisfied, enforced=req.state.faults.api_claims_challenge)
     sign_in = SignIn(
         user,
         req.state.directory.user_oid(user),
         tenant_id,
         tuple(str(a) for a in amr) if isinstance(amr, list) else (),
         int(payload.get("auth_time") or payload.get("iat") or req.now),
+        acrs=satisfied,
     )
     scope_text = req.require("scope")
     scopes = parse_user_scopes(req.state.directory, scope_text)
     return issue_user_tokens(
-        req,
-        sign_in,
-        scopes,
-        scope_text,
-        capabilities=client_capabilities(parse_claims(req.get("claims"))),
+        req, sign_in, scopes, scope_text, capabilities=client_capabilities(asked)
     )

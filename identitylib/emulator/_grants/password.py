@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from identitylib.emulator._challenges import client_capabilities, parse_claims, sign_in_amr
+from identitylib.emulator._challenges import (
+    client_capabilities,
+    parse_claims,
+    requested_acrs,
+    sign_in_amr,
+)
 from identitylib.emulator._context import TokenRequest, check_password
 from identitylib.emulator._errors import OAuthError
 from identitylib.emulator._grants._issue import issue_user_tokens
@@ -44,7 +49,9 @@ def grant(req: TokenRequest) -> dict[str, Any]:
         req.require("password")
     user = check_password(req.state, username.strip(), str(password))
     claims = parse_claims(req.get("claims"))
-    sign_in = req.state.sign_in(user, req.tenant, sign_in_amr(claims), int(req.now))
+    sign_in = req.state.sign_in(
+        user, req.tenant, sign_in_amr(claims), int(req.now), requested_acrs(claims)
+    )
     scope_text = req.get("scope") or DEFAULT_SCOPE
     scopes = parse_user_scopes(req.state.directory, scope_text)
     return issue_user_tokens(

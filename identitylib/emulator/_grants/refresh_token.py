@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from identitylib.emulator._challenges import client_capabilities, parse_claims
+from identitylib.emulator._challenges import client_capabilities, parse_claims, require_acrs
 from identitylib.emulator._context import TokenRequest, member_tenant
 from identitylib.emulator._errors import OAuthError
 from identitylib.emulator._grants._issue import issue_user_tokens
@@ -28,12 +28,22 @@ def grant(req: TokenRequest) -> dict[str, Any]:
     tenant_id = member_tenant(req.tenant, user) if req.tenant.specific else record.tenant_id
     scope_text = req.get("scope") or record.scope
     scopes = parse_user_scopes(state.directory, scope_text)
-    sign_in = SignIn(user, state.directory.user_oid(user), tenant_id, record.amr, record.auth_time)
+    asked = parse_claims(req.get("claims"))
+    require_acrs(asked, record.acrs, enforced=state.faults.api_claims_challenge)
+    sign_in = SignIn(
+        user,
+        state.directory.user_oid(user),
+        tenant_id,
+        record.amr,
+        record.auth_time,
+        req.tenant.policy,
+        record.acrs,
+    )
     return issue_user_tokens(
         req,
         sign_in,
         scopes,
         scope_text,
-        capabilities=client_capabilities(parse_claims(req.get("claims"))),
+        capabilities=client_capabilities(asked),
         always_refresh_token=True,
     )
