@@ -15,12 +15,21 @@ import pytest
 
 flask = pytest.importorskip("flask")
 
-from identitylib.emulator import DEMO_API_URI, DEMO_WEB_ID, DEMO_WEB_SECRET, Emulator  # noqa: E402
+import requests  # noqa: E402
+
+from identitylib.emulator import (  # noqa: E402
+    DEMO_API2_URI,
+    DEMO_API_URI,
+    DEMO_WEB_ID,
+    DEMO_WEB_SECRET,
+    Emulator,
+)
 from identitylib.web.flask import FlaskAuth  # noqa: E402
 
 from .conftest import ALICE, browser_sign_in, serve_wsgi, wait_for  # noqa: E402
 
 API_SCOPE = f"{DEMO_API_URI}/access_as_user"
+API2_SCOPE = f"{DEMO_API2_URI}/read"  # needs the user's consent, asked for when first used
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +55,22 @@ def site(emu: Emulator) -> Iterator[tuple[str, FlaskAuth]]:
         token = auth.token_for_user([API_SCOPE])
         return {"page": "orders", "user": auth.user.username if auth.user else None,
                 "token": bool(token.get("access_token"))}  # fmt: skip
+
+    @app.get("/demo-api")
+    @auth.login_required
+    def demo_api() -> Any:
+        """A downstream API: the emulator's demo API, called with the user's token."""
+        token = auth.token_for_user([API_SCOPE])["access_token"]
+        answer = requests.get(emu.demo_api_url, headers={"Authorization": f"Bearer {token}"},
+                              timeout=10)  # fmt: skip
+        return {"status": answer.status_code, "user": answer.json().get("preferred_username")}
+
+    @app.get("/stock")
+    @auth.login_required
+    def stock() -> Any:
+        """A second API, whose scope the user has not consented to yet."""
+        token = auth.token_for_user([API2_SCOPE])
+        return {"page": "stock", "token": bool(token.get("access_token"))}
 
     @app.get("/signout")
     def signout_page() -> str:
@@ -99,3 +124,38 @@ def test_sign_out_clears_the_session_and_reaches_the_provider(
     chromium.get(f"{base}/")
     assert page_json(chromium) == {"user": None}
     assert auth.auth.application.get_accounts(username=ALICE) == []
+
+
+def test_the_whole_visit_api_call_consent_and_sign_out(
+    chromium: Any, site: tuple[str, FlaskAuth], emu: Emulator
+) -> None:
+    """Sign in, call a downstream API, consent to a second API on first use, sign out:
+    session gone, the user's cache partition gone, the provider's sign-out reached."""
+    from selenium.webdriver.common.by import By
+
+    base, auth = site
+    emu.provider.revoke_consent(ALICE)
+    emu.reset_logouts()
+    chromium.delete_all_cookies()
+    chromium.get(f"{base}/demo-api")
+    browser_sign_in(chromium)
+    wait_for(chromium, lambda d: d.current_url == f"{base}/demo-api")
+    assert page_json(chromium) == {"status": 200, "user": ALICE}
+
+    # The second API's scope: off to the provider again, which asks for consent.
+    chromium.get(f"{base}/stock")
+    wait_for(chromium, lambda d: d.find_elements(By.CSS_SELECTOR, "button[value='accept']")
+             or d.find_elements(By.NAME, "username"))  # fmt: skip
+    if chromium.find_elements(By.NAME, "username"):
+        browser_sign_in(chromium)
+        wait_for(chromium, lambda d: d.find_elements(By.CSS_SELECTOR, "button[value='accept']"))
+    chromium.find_element(By.CSS_SELECTOR, "button[value='accept']").click()
+    wait_for(chromium, lambda d: d.current_url == f"{base}/stock")
+    assert page_json(chromium) == {"page": "stock", "token": True}
+
+    chromium.get(f"{base}/signout")
+    chromium.find_element(By.ID, "out").click()
+    wait_for(chromium, lambda d: d.current_url == f"{base}/")  # back from the provider
+    assert page_json(chromium) == {"user": None}
+    assert auth.auth.application.get_accounts(username=ALICE) == []
+    assert [logout.client_id for logout in emu.logouts] == [DEMO_WEB_ID]
