@@ -25,7 +25,8 @@ profile, password reset). A :class:`~identitylib.web.SignInRequired` raised by a
 (``token_for_user`` raises it when consent or a new sign-in is needed) sends the user
 through sign-in with the scopes or claims it names and back to the same page.
 
-Session cookies are ``HttpOnly``, ``SameSite=Lax`` and ``Secure`` outside loopback; the
+Session cookies are ``HttpOnly``, ``SameSite=Lax`` (or ``Strict`` when the app set it) and
+``Secure`` outside loopback, whatever the app's settings say; the
 session holds no token, code or secret (``pip install 'identitylib[flask]'``).
 """
 
@@ -95,8 +96,11 @@ class FlaskAuth:
 
     def init_app(self, app: Flask) -> None:
         """Register the routes, the sign-in handler and the cookie policy on ``app``."""
-        app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-        app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+        # Flask's defaults are HttpOnly and no SameSite; the policy is HttpOnly and Lax (or
+        # an app's stricter Strict) whatever the app configured.
+        app.config["SESSION_COOKIE_HTTPONLY"] = True
+        if app.config.get("SESSION_COOKIE_SAMESITE") not in ("Lax", "Strict"):
+            app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
         if type(app.session_interface) is SecureCookieSessionInterface:
             app.session_interface = _SessionInterface()
         blueprint = Blueprint(BLUEPRINT, __name__, url_prefix=self.url_prefix)

@@ -154,3 +154,14 @@ def test_forgot_password_starts_the_reset_user_flow(emulator: Emulator) -> None:
     answer = sign_in(again.headers["Location"], ALICE, ALICE_PASSWORD)
     done = client.get(client.post("/auth/redirect", data=answer).headers["Location"])
     assert done.status_code == 303
+
+
+def test_the_session_cookie_is_secure_outside_loopback(emulator: Emulator) -> None:
+    app, _ = make_app(emulator)
+    local = app.test_client().get("/auth/login")
+    assert "Secure" not in local.headers["Set-Cookie"]  # plain http on loopback
+    remote = app.test_client().get("/auth/login", base_url="https://app.example")
+    cookie = remote.headers["Set-Cookie"]
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
