@@ -14,12 +14,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.urls import include, path
 
-from identitylib.emulator import DEMO_API_URI
+from identitylib.emulator import DEMO_API2_URI, DEMO_API_URI
 from identitylib.web import SignInRequired
 from identitylib.web.django import get_user, login_required, token_for_user
 from identitylib.web.django.api import acquire_token_on_behalf_of, caller, require
 
 API_SCOPE = f"{DEMO_API_URI}/access_as_user"
+API2_SCOPE = f"{DEMO_API2_URI}/read"
 OTHER_SCOPE = "https://graph.microsoft.com/Mail.Read"
 DOWNSTREAM_SCOPE = "https://graph.microsoft.com/User.Read"
 
@@ -71,6 +72,26 @@ def orders(request: HttpRequest) -> JsonResponse:
     )
 
 
+@login_required
+def demo_api(request: HttpRequest) -> JsonResponse:
+    """A downstream API: the emulator's demo API (its URL in the DEMO_API_URL setting)."""
+    import requests
+    from django.conf import settings
+
+    token = token_for_user(request, [API_SCOPE])["access_token"]
+    answer = requests.get(settings.DEMO_API_URL, headers={"Authorization": f"Bearer {token}"},
+                          timeout=10)  # fmt: skip
+    return JsonResponse({"status": answer.status_code,
+                         "user": answer.json().get("preferred_username")})  # fmt: skip
+
+
+@login_required
+def stock(request: HttpRequest) -> JsonResponse:
+    """A second API, whose scope needs the user's consent (asked for on first use)."""
+    token = token_for_user(request, [API2_SCOPE])
+    return JsonResponse({"page": "stock", "token": bool(token.get("access_token"))})
+
+
 def raises(request: HttpRequest) -> HttpResponse:
     raise SignInRequired([OTHER_SCOPE])
 
@@ -106,6 +127,8 @@ urlpatterns = [
     path("", index),
     path("orders", orders),
     path("raises", raises),
+    path("demo-api", demo_api),
+    path("stock", stock),
     path("signout", signout_page),
     path("api/me", api_me),
     path("api/files", api_files),

@@ -38,7 +38,9 @@ def site(emu: Emulator) -> Iterator[tuple[str, DjangoAuth]]:
         "scopes": [django_site.API_SCOPE],
     }
     cache.clear()
-    with override_settings(IDENTITYLIB_WEB=options), serve_wsgi(WSGIHandler()) as base:
+    with override_settings(IDENTITYLIB_WEB=options, DEMO_API_URL=emu.demo_api_url), serve_wsgi(
+        WSGIHandler()
+    ) as base:
         yield base, get_auth()
 
 
@@ -112,3 +114,37 @@ def test_a_forged_sign_out_is_refused(
     chromium.get(f"{base}/")
     assert page_json(chromium)["user"] == ALICE
     assert auth.auth.application.get_accounts(username=ALICE)
+
+
+def test_the_whole_visit_api_call_consent_and_sign_out(
+    chromium: Any, site: tuple[str, DjangoAuth], emu: Emulator
+) -> None:
+    """Sign in, call a downstream API, consent to a second API on first use, sign out:
+    session gone, the user's cache partition gone, the provider's sign-out reached."""
+    from selenium.webdriver.common.by import By
+
+    base, auth = site
+    emu.provider.revoke_consent(ALICE)
+    emu.reset_logouts()
+    chromium.delete_all_cookies()
+    chromium.get(f"{base}/demo-api")
+    browser_sign_in(chromium)
+    wait_for(chromium, lambda d: d.current_url == f"{base}/demo-api")
+    assert page_json(chromium) == {"status": 200, "user": ALICE}
+
+    chromium.get(f"{base}/stock")  # a scope not consented to yet: the consent page
+    wait_for(chromium, lambda d: d.find_elements(By.CSS_SELECTOR, "button[value='accept']")
+             or d.find_elements(By.NAME, "username"))  # fmt: skip
+    if chromium.find_elements(By.NAME, "username"):
+        browser_sign_in(chromium)
+        wait_for(chromium, lambda d: d.find_elements(By.CSS_SELECTOR, "button[value='accept']"))
+    chromium.find_element(By.CSS_SELECTOR, "button[value='accept']").click()
+    wait_for(chromium, lambda d: d.current_url == f"{base}/stock")
+    assert page_json(chromium) == {"page": "stock", "token": True}
+
+    chromium.get(f"{base}/signout")
+    chromium.find_element(By.ID, "out").click()
+    wait_for(chromium, lambda d: d.current_url == f"{base}/")  # back from the provider
+    assert page_json(chromium)["user"] is None
+    assert auth.auth.application.get_accounts(username=ALICE) == []
+    assert [logout.client_id for logout in emu.logouts] == [DEMO_WEB_ID]

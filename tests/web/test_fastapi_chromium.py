@@ -23,6 +23,7 @@ from fastapi import Depends, FastAPI, Request  # noqa: E402
 from fastapi.responses import HTMLResponse  # noqa: E402
 
 from identitylib.emulator import (  # noqa: E402
+    DEMO_API2_URI,
     DEMO_API_ID,
     DEMO_API_URI,
     DEMO_WEB_ID,
@@ -43,6 +44,7 @@ from .conftest import (  # noqa: E402
 
 API_SCOPE = f"{DEMO_API_URI}/access_as_user"
 GRAPH_SCOPE = "https://graph.microsoft.com/User.Read"
+API2_SCOPE = f"{DEMO_API2_URI}/read"  # needs the user's consent, asked for on first use
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +89,23 @@ def site(emu: Emulator) -> Iterator[tuple[str, FastApiAuth]]:
         token: Annotated[dict[str, Any], Depends(auth.token_for([GRAPH_SCOPE]))],
     ) -> Any:
         return {"page": "graph", "token": bool(token.get("access_token"))}
+
+    @app.get("/demo-api")
+    async def demo_api(
+        token: Annotated[dict[str, Any], Depends(auth.token_for([API_SCOPE]))],
+    ) -> Any:
+        """A downstream API: the emulator's demo API, called with the user's token."""
+        async with httpx.AsyncClient(trust_env=False) as web:
+            answer = await web.get(
+                emu.demo_api_url, headers={"Authorization": f"Bearer {token['access_token']}"}
+            )
+        return {"status": answer.status_code, "user": answer.json().get("preferred_username")}
+
+    @app.get("/stock")
+    async def stock(
+        token: Annotated[dict[str, Any], Depends(auth.token_for([API2_SCOPE]))],
+    ) -> Any:
+        return {"page": "stock", "token": bool(token.get("access_token"))}
 
     @app.get("/api/me")
     async def me(caller: Annotated[Caller, Depends(api.require(scopes=["access_as_user"]))]) -> Any:
@@ -165,3 +184,37 @@ def test_sign_out_clears_the_session_and_reaches_the_provider(
     chromium.get(f"{base}/")
     assert page_json(chromium) == {"user": None}
     assert list(auth.auth.application.token_cache.search("Account")) == []
+
+
+def test_the_whole_visit_api_call_consent_and_sign_out(
+    chromium: Any, site: tuple[str, FastApiAuth], emu: Emulator
+) -> None:
+    """Sign in, call a downstream API, consent to a second API on first use, sign out:
+    session gone, the user's cache partition gone, the provider's sign-out reached."""
+    from selenium.webdriver.common.by import By
+
+    base, auth = site
+    emu.provider.revoke_consent(ALICE)
+    emu.reset_logouts()
+    chromium.delete_all_cookies()
+    chromium.get(f"{base}/demo-api")
+    browser_sign_in(chromium)
+    wait_for(chromium, lambda d: d.current_url == f"{base}/demo-api")
+    assert page_json(chromium) == {"status": 200, "user": ALICE}
+
+    chromium.get(f"{base}/stock")  # a scope not consented to yet: the consent page
+    wait_for(chromium, lambda d: d.find_elements(By.CSS_SELECTOR, "button[value='accept']")
+             or d.find_elements(By.NAME, "username"))  # fmt: skip
+    if chromium.find_elements(By.NAME, "username"):
+        browser_sign_in(chromium)
+        wait_for(chromium, lambda d: d.find_elements(By.CSS_SELECTOR, "button[value='accept']"))
+    chromium.find_element(By.CSS_SELECTOR, "button[value='accept']").click()
+    wait_for(chromium, lambda d: d.current_url == f"{base}/stock")
+    assert page_json(chromium) == {"page": "stock", "token": True}
+
+    chromium.get(f"{base}/signout")
+    chromium.find_element(By.ID, "out").click()
+    wait_for(chromium, lambda d: d.current_url == f"{base}/")  # back from the provider
+    assert page_json(chromium) == {"user": None}
+    assert list(auth.auth.application.token_cache.search("Account")) == []
+    assert [logout.client_id for logout in emu.logouts] == [DEMO_WEB_ID]
