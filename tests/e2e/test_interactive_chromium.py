@@ -8,9 +8,7 @@ and the ``selenium`` package; without them the tests skip locally and fail under
 
 from __future__ import annotations
 
-import os
 import queue
-import tempfile
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -21,54 +19,15 @@ import pytest
 import identitylib
 from identitylib._interactive import _browser
 from identitylib.emulator import DEMO_API_URI, DEMO_CLI_ID, Emulator
-from tests._servers import unavailable
+from tests._chromium import WAIT, headless_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_ARGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--no-proxy-server",
-)
 ALICE, ALICE_PASSWORD = "alice@contoso.onmicrosoft.com", "alice-password"
 API_SCOPES = [f"{DEMO_API_URI}/access_as_user"]
-#: Seconds any single wait in these tests may take.
-WAIT = 20
 
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[Any]:
-    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
-        unavailable("headless Chromium")
-    try:
-        from selenium import webdriver
-        from selenium.common.exceptions import WebDriverException
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        unavailable("headless Chromium (the selenium package)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in CHROMIUM_ARGS:
-        options.add_argument(argument)
-    with tempfile.TemporaryDirectory(prefix="identitylib-chromium-") as profile:
-        options.add_argument(f"--user-data-dir={profile}")
-        try:  # the explicit driver path keeps Selenium Manager from downloading anything
-            browser = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-        except WebDriverException as exc:
-            unavailable(f"headless Chromium ({exc.msg})")
-        try:
-            browser.set_page_load_timeout(WAIT)
-            browser.set_script_timeout(WAIT)
-            yield browser
-        finally:
-            browser.quit()
+    yield from headless_chromium()
 
 
 @pytest.fixture(scope="module")

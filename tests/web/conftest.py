@@ -11,10 +11,8 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
 import socket
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,25 +20,8 @@ from typing import Any
 
 import pytest
 
-from identitylib.emulator import Emulator
-from tests._servers import unavailable
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_ARGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--no-proxy-server",
-)
-#: Seconds any single browser wait may take.
-WAIT = 20
+from identitylib.emulator import DEMO_WEB_ID, Emulator
+from tests._chromium import WAIT, headless_chromium
 
 
 @pytest.fixture(scope="module")
@@ -61,30 +42,7 @@ def _clean_emulator(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     """A headless Chromium (module-scoped; tests delete its cookies as they need)."""
-    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
-        unavailable("headless Chromium")
-    try:
-        from selenium import webdriver
-        from selenium.common.exceptions import WebDriverException
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        unavailable("headless Chromium (the selenium package)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in CHROMIUM_ARGS:
-        options.add_argument(argument)
-    with tempfile.TemporaryDirectory(prefix="identitylib-web-chromium-") as profile:
-        options.add_argument(f"--user-data-dir={profile}")
-        try:  # the explicit driver path keeps Selenium Manager from downloading anything
-            browser = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-        except WebDriverException as exc:
-            unavailable(f"headless Chromium ({exc.msg})")
-        try:
-            browser.set_page_load_timeout(WAIT)
-            browser.set_script_timeout(WAIT)
-            yield browser
-        finally:
-            browser.quit()
+    yield from headless_chromium()
 
 
 @contextmanager
@@ -158,3 +116,48 @@ def wait_for(driver: Any, condition: Any) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(driver, WAIT).until(condition)
+
+
+def whole_visit(
+    driver: Any, base: str, emu: Emulator, signed_in_accounts: Any, signout_page: str
+) -> None:
+    """The visit every framework's browser test makes, on a site with the pages
+    ``/demo-api`` (a downstream API call: the emulator's demo API), ``/stock`` (a token for
+    a second API, which needs the user's consent) and ``signout_page`` (a form whose
+    button ``#out`` posts the sign-out):
+
+    sign in, call the downstream API, consent to the second API on first use, sign out at
+    the provider and come back home: session gone, the user's cache partition gone
+    (``signed_in_accounts()`` empty), the provider's sign-out reached once, by this app.
+    """
+    import json
+
+    from selenium.webdriver.common.by import By
+
+    def page() -> Any:
+        return json.loads(driver.find_element(By.TAG_NAME, "body").text)
+
+    emu.provider.revoke_consent(ALICE)
+    emu.reset_logouts()
+    driver.delete_all_cookies()
+    driver.get(f"{base}/demo-api")
+    browser_sign_in(driver)
+    wait_for(driver, lambda d: d.current_url == f"{base}/demo-api")
+    assert page() == {"status": 200, "user": ALICE}
+
+    driver.get(f"{base}/stock")  # a scope not consented to yet: the consent page
+    accept = (By.CSS_SELECTOR, "button[value='accept']")
+    wait_for(driver, lambda d: d.find_elements(*accept) or d.find_elements(By.NAME, "username"))
+    if driver.find_elements(By.NAME, "username"):  # a provider session may not be kept
+        browser_sign_in(driver)
+        wait_for(driver, lambda d: d.find_elements(*accept))
+    driver.find_element(*accept).click()
+    wait_for(driver, lambda d: d.current_url == f"{base}/stock")
+    assert page() == {"page": "stock", "token": True}
+
+    driver.get(f"{base}{signout_page}")
+    driver.find_element(By.ID, "out").click()
+    wait_for(driver, lambda d: d.current_url == f"{base}/")  # back from the provider
+    assert page()["user"] is None
+    assert not signed_in_accounts()
+    assert [logout.client_id for logout in emu.logouts] == [DEMO_WEB_ID]

@@ -26,7 +26,7 @@ from identitylib.emulator import (  # noqa: E402
 )
 from identitylib.web.flask import FlaskAuth  # noqa: E402
 
-from .conftest import ALICE, browser_sign_in, serve_wsgi, wait_for  # noqa: E402
+from .conftest import ALICE, browser_sign_in, serve_wsgi, wait_for, whole_visit  # noqa: E402
 
 API_SCOPE = f"{DEMO_API_URI}/access_as_user"
 API2_SCOPE = f"{DEMO_API2_URI}/read"  # needs the user's consent, asked for when first used
@@ -131,31 +131,9 @@ def test_the_whole_visit_api_call_consent_and_sign_out(
 ) -> None:
     """Sign in, call a downstream API, consent to a second API on first use, sign out:
     session gone, the user's cache partition gone, the provider's sign-out reached."""
-    from selenium.webdriver.common.by import By
-
     base, auth = site
-    emu.provider.revoke_consent(ALICE)
-    emu.reset_logouts()
-    chromium.delete_all_cookies()
-    chromium.get(f"{base}/demo-api")
-    browser_sign_in(chromium)
-    wait_for(chromium, lambda d: d.current_url == f"{base}/demo-api")
-    assert page_json(chromium) == {"status": 200, "user": ALICE}
 
-    # The second API's scope: off to the provider again, which asks for consent.
-    chromium.get(f"{base}/stock")
-    wait_for(chromium, lambda d: d.find_elements(By.CSS_SELECTOR, "button[value='accept']")
-             or d.find_elements(By.NAME, "username"))  # fmt: skip
-    if chromium.find_elements(By.NAME, "username"):
-        browser_sign_in(chromium)
-        wait_for(chromium, lambda d: d.find_elements(By.CSS_SELECTOR, "button[value='accept']"))
-    chromium.find_element(By.CSS_SELECTOR, "button[value='accept']").click()
-    wait_for(chromium, lambda d: d.current_url == f"{base}/stock")
-    assert page_json(chromium) == {"page": "stock", "token": True}
+    def accounts() -> list[Any]:
+        return list(auth.auth.application.get_accounts(username=ALICE))
 
-    chromium.get(f"{base}/signout")
-    chromium.find_element(By.ID, "out").click()
-    wait_for(chromium, lambda d: d.current_url == f"{base}/")  # back from the provider
-    assert page_json(chromium) == {"user": None}
-    assert auth.auth.application.get_accounts(username=ALICE) == []
-    assert [logout.client_id for logout in emu.logouts] == [DEMO_WEB_ID]
+    whole_visit(chromium, base, emu, accounts, "/signout")
