@@ -118,6 +118,15 @@ def wait_for(driver: Any, condition: Any) -> None:
     WebDriverWait(driver, WAIT).until(condition)
 
 
+def page_json(driver: Any) -> Any:
+    """The JSON a page of the browser test sites shows."""
+    import json
+
+    from selenium.webdriver.common.by import By
+
+    return json.loads(driver.find_element(By.TAG_NAME, "body").text)
+
+
 def whole_visit(
     driver: Any, base: str, emu: Emulator, signed_in_accounts: Any, signout_page: str
 ) -> None:
@@ -130,12 +139,10 @@ def whole_visit(
     the provider and come back home: session gone, the user's cache partition gone
     (``signed_in_accounts()`` empty), the provider's sign-out reached once, by this app.
     """
-    import json
-
     from selenium.webdriver.common.by import By
 
     def page() -> Any:
-        return json.loads(driver.find_element(By.TAG_NAME, "body").text)
+        return page_json(driver)
 
     emu.provider.revoke_consent(ALICE)
     emu.reset_logouts()

@@ -8,7 +8,6 @@ provider's ``form_post`` reaches the site as a cross-site POST without the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +23,7 @@ from identitylib.emulator import DEMO_WEB_ID, DEMO_WEB_SECRET, Emulator
 from identitylib.web.django import DjangoAuth, get_auth
 
 from . import django_site
-from .conftest import ALICE, browser_sign_in, serve_wsgi, wait_for, whole_visit
+from .conftest import ALICE, browser_sign_in, page_json, serve_wsgi, wait_for, whole_visit
 
 django_site.configure()
 
@@ -43,11 +42,6 @@ def site(emu: Emulator) -> Iterator[tuple[str, DjangoAuth]]:
     ) as base:
         yield base, get_auth()
 
-
-def page_json(driver: Any) -> Any:
-    from selenium.webdriver.common.by import By
-
-    return json.loads(driver.find_element(By.TAG_NAME, "body").text)
 
 
 def session_cookie(driver: Any) -> Any:

@@ -37,6 +37,7 @@ from .conftest import (  # noqa: E402
     ALICE,
     JWT,
     browser_sign_in,
+    page_json,
     serve_asgi,
     starlette_session,
     wait_for,
@@ -123,11 +124,6 @@ def site(emu: Emulator) -> Iterator[tuple[str, FastApiAuth]]:
     with serve_asgi(app) as base:
         yield base, auth
 
-
-def page_json(driver: Any) -> Any:
-    from selenium.webdriver.common.by import By
-
-    return json.loads(driver.find_element(By.TAG_NAME, "body").text)
 
 
 def test_sign_in_returns_to_the_page_and_calls_the_api(

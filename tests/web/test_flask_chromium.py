@@ -7,7 +7,6 @@ session cookie, exactly as with a real provider.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +25,7 @@ from identitylib.emulator import (  # noqa: E402
 )
 from identitylib.web.flask import FlaskAuth  # noqa: E402
 
-from .conftest import ALICE, browser_sign_in, serve_wsgi, wait_for, whole_visit  # noqa: E402
+from .conftest import ALICE, browser_sign_in, page_json, serve_wsgi, wait_for, whole_visit  # noqa: E402
 
 API_SCOPE = f"{DEMO_API_URI}/access_as_user"
 API2_SCOPE = f"{DEMO_API2_URI}/read"  # needs the user's consent, asked for when first used
@@ -83,11 +82,6 @@ def site(emu: Emulator) -> Iterator[tuple[str, FlaskAuth]]:
     with serve_wsgi(app) as base:
         yield base, auth
 
-
-def page_json(driver: Any) -> Any:
-    from selenium.webdriver.common.by import By
-
-    return json.loads(driver.find_element(By.TAG_NAME, "body").text)
 
 
 def test_sign_in_returns_to_the_page_and_calls_the_api(
