@@ -214,7 +214,7 @@ class _Demo:
         signed-in session served from the token cache."""
         import requests
 
-        from identitylib._demo_web import DemoWebApp, browse_orders, served
+        from identitylib._demo._web import DemoWebApp, browse_orders, served
         from identitylib.web import WebAppAuth
 
         auth = WebAppAuth(
