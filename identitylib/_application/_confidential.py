@@ -31,11 +31,6 @@ BACKGROUND_REFRESH_DEFAULT = True
 class ConfidentialClientApplication(ClientApplication):
     """An app that can keep a secret, a certificate or a client assertion."""
 
-    #: ``azure_region=ATTEMPT_REGION_DISCOVERY`` detects the region (MSAL's constant).
-    ATTEMPT_REGION_DISCOVERY = True
-    #: ``azure_region=DISABLE_MSAL_FORCE_REGION`` ignores env MSAL_FORCE_REGION (MSAL's).
-    DISABLE_MSAL_FORCE_REGION = False
-
     def _check_credential(self) -> None:
         if self._state.credential is None:
             raise ValueError(
