@@ -586,6 +586,31 @@ class ConfidentialClientApplication(ClientApplication):
         )
         return result
 
+    async def acquire_token_by_user_federated_identity_credential(
+        self,
+        scopes: list[str],
+        assertion: str,
+        username: Optional[str] = None,
+        user_object_id: Optional[str] = None,
+        claims_challenge: Optional[str] = None,
+        forwarded_client_claims: Optional[str] = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """A user's tokens in exchange for the app's federated credential ``assertion``
+        (the ``user_fic`` grant; see the sync method). Every call asks the server."""
+        assertion = hide(assertion)  # '***' in crash reports' locals (see _log)
+        result: dict[str, Any] = await self._call(
+            self._app.acquire_token_by_user_federated_identity_credential,
+            scopes,
+            assertion,
+            username=username,
+            user_object_id=user_object_id,
+            claims_challenge=claims_challenge,
+            forwarded_client_claims=forwarded_client_claims,
+            **kwargs,
+        )
+        return result
+
     async def remove_tokens_for_client(self) -> None:
         """Remove the app-only access tokens this app cached."""
         await self._call(self._app.remove_tokens_for_client)
