@@ -46,8 +46,8 @@ INTERNAL_MODULES = {
     "msal.cloudshell": "Cloud Shell's token source, reached through acquire_token_interactive",
     "msal.individual_cache": "msal's HTTP-level memoization helper",
     "msal.mex": "WS-Trust metadata exchange, used by username/password for federated users",
-    "msal.wstrust_request": "WS-Trust request building, same",
-    "msal.wstrust_response": "WS-Trust response parsing, same",
+    "msal.wstrust_request": "WS-Trust request building (federated username/password)",
+    "msal.wstrust_response": "WS-Trust response parsing (federated username/password)",
     "msal.region": "region detection, reached through azure_region=",
     "msal.sku": "the version string, re-exported as msal.__version__",
     "msal.telemetry": "msal's telemetry header; identitylib sends no telemetry",
@@ -55,12 +55,13 @@ INTERNAL_MODULES = {
     "msal.__main__": "msal's interactive test console (python -m msal)",
 }
 
+LOGGER = "a module logger: identitylib logs under 'identitylib.*' (docs/migrating.md)"
 #: msal module-level names identitylib does not offer, and why.
 ALLOWED_MISSING_NAMES = {
-    ("msal.application", "logger"): "module loggers: identitylib logs under 'identitylib.*'",
-    ("msal.token_cache", "logger"): "same",
-    ("msal.authority", "logger"): "same",
-    ("msal.managed_identity", "logger"): "same",
+    ("msal.application", "logger"): LOGGER,
+    ("msal.token_cache", "logger"): LOGGER,
+    ("msal.authority", "logger"): LOGGER,
+    ("msal.managed_identity", "logger"): LOGGER,
     ("msal.token_cache", "is_subdict_of"): "an undocumented helper of msal's cache search",
     ("msal.authority", "Authority"): (
         "msal's authority object discovers endpoints in its constructor (network I/O); "
@@ -87,8 +88,8 @@ ALLOWED_BASES = {
         "a dict subclass instead of a UserDict: a MutableMapping all the same, and "
         "json.dumps() serializes it"
     ),
-    ("UserAssignedManagedIdentity", UserDict): "same",
-    ("ManagedIdentity", UserDict): "same",
+    ("UserAssignedManagedIdentity", UserDict): "a dict subclass (see above)",
+    ("ManagedIdentity", UserDict): "a dict subclass (see above)",
 }
 
 #: Public attributes of msal's application objects identitylib's do not have, and why.
