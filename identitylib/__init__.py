@@ -14,6 +14,7 @@ from ._interactive import BrowserInteractionTimeoutError
 from ._protocol._challenge import claims_challenge_header, parse_claims_challenge
 from ._protocol._prompt import Prompt
 from ._version import __version__
+from .auth_scheme import PopAuthScheme
 from .exceptions import IdTokenError, MsalError, MsalServiceError, TokenCacheError
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ __all__ = [
     "MsalServiceError",
     "PersistedTokenCache",
     "PersistenceUnavailableError",
+    "PopAuthScheme",
     "Prompt",
     "PublicClientApplication",
     "RedisTokenCache",

@@ -9,7 +9,10 @@ from ._authority._hosts import (
     AZURE_GOV_SG,
     AZURE_PUBLIC,
     AZURE_US_GOVERNMENT,
+    B2C_HOST_SUFFIXES,
+    CIAM_HOST_SUFFIX,
     DEPRECATED_AZURE_CHINA,
+    WORLD_WIDE,
 )
 from ._authority._hosts import (
     WELL_KNOWN_HOSTS as WELL_KNOWN_AUTHORITY_HOSTS,
@@ -24,8 +27,13 @@ __all__ = [
     "AZURE_US_GOVERNMENT",
     "DEPRECATED_AZURE_CHINA",
     "WELL_KNOWN_AUTHORITY_HOSTS",
+    "WELL_KNOWN_B2C_HOSTS",
+    "WORLD_WIDE",
     "AuthorityBuilder",
 ]
+
+#: The domains of B2C and CIAM hosts (``<tenant>.b2clogin.com``, ...), as msal lists them.
+WELL_KNOWN_B2C_HOSTS = [suffix.lstrip(".") for suffix in (*B2C_HOST_SUFFIXES, CIAM_HOST_SUFFIX)]
 
 
 class AuthorityBuilder:

@@ -20,12 +20,17 @@ __all__ = [
 class MsalError(Exception):
     """Base class of every exception defined by identitylib."""
 
+    #: msal's legacy message template (kept by msal for backward compatibility).
+    msg = "An unspecified error"
+
 
 class MsalServiceError(MsalError):
     """A service answered in a way the library cannot turn into a result dict.
 
     ``error`` and ``error_description`` mirror the fields of an OAuth error body.
     """
+
+    msg = "{error}: {error_description}"
 
     def __init__(self, *args: Any, error: str = "", error_description: str = "", **kwargs: Any):
         self.error = error

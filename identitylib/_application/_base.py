@@ -19,6 +19,7 @@ from identitylib._protocol._messages import Flow
 
 from ._accounts import AccountsMixin
 from ._auth_code import AuthCodeMixin
+from ._names import MsalNames
 from ._password import PasswordMixin
 from ._state import AppState
 
@@ -57,7 +58,7 @@ def _check_str_list(value: object, name: str) -> list[str]:
     return list(value)
 
 
-class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
+class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
     """Base class of :class:`PublicClientApplication` and :class:`ConfidentialClientApplication`.
 
     The constructor takes MSAL Python's parameters and performs no network I/O: the

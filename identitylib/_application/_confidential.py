@@ -18,6 +18,7 @@ from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import reject_reserved, validate_scopes
 
 from ._base import ClientApplication
+from ._user_fic import UserFicMixin
 
 if TYPE_CHECKING:
     from identitylib._authority._region import RegionChoice
@@ -28,13 +29,8 @@ if TYPE_CHECKING:
 BACKGROUND_REFRESH_DEFAULT = True
 
 
-class ConfidentialClientApplication(ClientApplication):
+class ConfidentialClientApplication(ClientApplication, UserFicMixin):
     """An app that can keep a secret, a certificate or a client assertion."""
-
-    #: ``azure_region=ATTEMPT_REGION_DISCOVERY`` detects the region (MSAL's constant).
-    ATTEMPT_REGION_DISCOVERY = True
-    #: ``azure_region=DISABLE_MSAL_FORCE_REGION`` ignores env MSAL_FORCE_REGION (MSAL's).
-    DISABLE_MSAL_FORCE_REGION = False
 
     def _check_credential(self) -> None:
         if self._state.credential is None:

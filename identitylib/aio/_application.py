@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Hashable, Mapping, MutableMapping
 from typing import Any, Callable, Optional, TypeVar, Union
 
+from identitylib._application._names import MsalNames
 from identitylib._authority import Authority, TrustKey
 from identitylib._authority._region import resolve_region
 from identitylib._log import get_logger, hide, hide_credential, hide_secrets
@@ -27,7 +28,7 @@ logger = get_logger(__name__)
 T = TypeVar("T")
 
 
-class ClientApplication:
+class ClientApplication(MsalNames):
     """Base of the async :class:`PublicClientApplication` and
     :class:`ConfidentialClientApplication`.
 
@@ -127,6 +128,23 @@ class ClientApplication:
     def client_credential(self) -> Any:
         """The credential as given to the constructor."""
         return self._client_credential
+
+    @property
+    def client_claims(self) -> Any:
+        """The extra claims of the client assertion, as given to the constructor."""
+        return self._app.client_claims
+
+    @property
+    def app_name(self) -> Optional[str]:
+        """The ``app_name`` given to the constructor (sent as ``x-app-name``)."""
+        name: Optional[str] = self._app.app_name
+        return name
+
+    @property
+    def app_version(self) -> Optional[str]:
+        """The ``app_version`` given to the constructor (sent as ``x-app-ver``)."""
+        version: Optional[str] = self._app.app_version
+        return version
 
     @property
     def http_client(self) -> Any:
@@ -290,12 +308,32 @@ class ClientApplication:
     # ------------------------------------------------------------------ auth code
 
     async def initiate_auth_code_flow(
-        self, scopes: list[str], redirect_uri: Optional[str] = None, **kwargs: Any
+        self,
+        scopes: list[str],
+        redirect_uri: Optional[str] = None,
+        state: Optional[str] = None,
+        prompt: Optional[str] = None,
+        login_hint: Optional[str] = None,
+        domain_hint: Optional[str] = None,
+        claims_challenge: Optional[str] = None,
+        max_age: Optional[int] = None,
+        response_mode: Optional[str] = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
         """Start a sign-in: the auth code flow dict with its ``auth_uri`` (see the sync
         method; its keyword arguments are accepted)."""
         result: dict[str, Any] = await self._in_thread(
-            self._app.initiate_auth_code_flow, scopes, redirect_uri, **kwargs
+            self._app.initiate_auth_code_flow,
+            scopes,
+            redirect_uri,
+            state=state,
+            prompt=prompt,
+            login_hint=login_hint,
+            domain_hint=domain_hint,
+            claims_challenge=claims_challenge,
+            max_age=max_age,
+            response_mode=response_mode,
+            **kwargs,
         )
         return result
 
@@ -319,30 +357,80 @@ class ClientApplication:
         )
         return result
 
-    async def get_authorization_request_url(self, scopes: list[str], **kwargs: Any) -> str:
+    async def get_authorization_request_url(
+        self,
+        scopes: list[str],
+        login_hint: Optional[str] = None,
+        state: Optional[str] = None,
+        redirect_uri: Optional[str] = None,
+        response_type: str = "code",
+        prompt: Optional[str] = None,
+        nonce: Optional[str] = None,
+        domain_hint: Optional[str] = None,
+        claims_challenge: Optional[str] = None,
+        **kwargs: Any,
+    ) -> str:
         """Deprecated: the URL of an authorization request (see the sync method)."""
-        url: str = await self._in_thread(self._app.get_authorization_request_url, scopes, **kwargs)
+        url: str = await self._in_thread(
+            self._app.get_authorization_request_url,
+            scopes,
+            login_hint=login_hint,
+            state=state,
+            redirect_uri=redirect_uri,
+            response_type=response_type,
+            prompt=prompt,
+            nonce=nonce,
+            domain_hint=domain_hint,
+            claims_challenge=claims_challenge,
+            **kwargs,
+        )
         return url
 
     async def acquire_token_by_authorization_code(
-        self, code: str, scopes: list[str], **kwargs: Any
+        self,
+        code: str,
+        scopes: list[str],
+        redirect_uri: Optional[str] = None,
+        nonce: Optional[str] = None,
+        claims_challenge: Optional[str] = None,
+        forwarded_client_claims: Optional[str] = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
         """Deprecated: redeem an authorization code obtained without a flow dict."""
         code = hide(code)  # '***' in crash reports' locals (see _log)
         result: dict[str, Any] = await self._call(
-            self._app.acquire_token_by_authorization_code, code, scopes, **kwargs
+            self._app.acquire_token_by_authorization_code,
+            code,
+            scopes,
+            redirect_uri=redirect_uri,
+            nonce=nonce,
+            claims_challenge=claims_challenge,
+            forwarded_client_claims=forwarded_client_claims,
+            **kwargs,
         )
         return result
 
     # ------------------------------------------------------------------ password
 
     async def acquire_token_by_username_password(
-        self, username: str, password: str, scopes: list[str], **kwargs: Any
+        self,
+        username: str,
+        password: str,
+        scopes: list[str],
+        claims_challenge: Optional[str] = None,
+        auth_scheme: Any = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
         """Sign a user in with a username and password (ROPC); avoid it where you can."""
         password = hide(password)  # '***' in crash reports' locals (see _log)
         result: dict[str, Any] = await self._call(
-            self._app.acquire_token_by_username_password, username, password, scopes, **kwargs
+            self._app.acquire_token_by_username_password,
+            username,
+            password,
+            scopes,
+            claims_challenge=claims_challenge,
+            auth_scheme=auth_scheme,
+            **kwargs,
         )
         return result
 
@@ -357,10 +445,15 @@ class PublicClientApplication(ClientApplication):
     DEVICE_FLOW_CORRELATION_ID = SyncPublicCore.DEVICE_FLOW_CORRELATION_ID
 
     async def initiate_device_flow(
-        self, scopes: Optional[list[str]] = None, **kwargs: Any
+        self,
+        scopes: Optional[list[str]] = None,
+        claims_challenge: Optional[str] = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
         """Start a device code sign-in; show ``flow["message"]`` to the user."""
-        result: dict[str, Any] = await self._call(self._app.initiate_device_flow, scopes, **kwargs)
+        result: dict[str, Any] = await self._call(
+            self._app.initiate_device_flow, scopes, claims_challenge=claims_challenge, **kwargs
+        )
         return result
 
     async def acquire_token_by_device_flow(
@@ -378,13 +471,41 @@ class PublicClientApplication(ClientApplication):
         )
         return result
 
-    async def acquire_token_interactive(self, scopes: list[str], **kwargs: Any) -> dict[str, Any]:
+    async def acquire_token_interactive(
+        self,
+        scopes: list[str],
+        prompt: Optional[str] = None,
+        login_hint: Optional[str] = None,
+        domain_hint: Optional[str] = None,
+        claims_challenge: Optional[str] = None,
+        timeout: Optional[float] = None,
+        port: Optional[int] = None,
+        extra_scopes_to_consent: Optional[list[str]] = None,
+        max_age: Optional[int] = None,
+        parent_window_handle: Any = None,
+        on_before_launching_ui: Optional[Callable[..., Any]] = None,
+        auth_scheme: Any = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
         """Sign the user in with the system browser (see the sync method for the keyword
         arguments). The loopback listener and the browser run in a worker thread; the
         token requests are sent by this app's async transport. Callbacks
         (``auth_uri_callback``, ``on_before_launching_ui``) are called in that thread."""
         result: dict[str, Any] = await self._in_thread(
-            self._app.acquire_token_interactive, scopes, **kwargs
+            self._app.acquire_token_interactive,
+            scopes,
+            prompt=prompt,
+            login_hint=login_hint,
+            domain_hint=domain_hint,
+            claims_challenge=claims_challenge,
+            timeout=timeout,
+            port=port,
+            extra_scopes_to_consent=extra_scopes_to_consent,
+            max_age=max_age,
+            parent_window_handle=parent_window_handle,
+            on_before_launching_ui=on_before_launching_ui,
+            auth_scheme=auth_scheme,
+            **kwargs,
         )
         return result
 
@@ -404,9 +525,6 @@ class ConfidentialClientApplication(ClientApplication):
 
     _core_class = SyncConfidentialCore
     _background_default = True
-
-    ATTEMPT_REGION_DISCOVERY = True
-    DISABLE_MSAL_FORCE_REGION = False
 
     #: Whether ``azure_region=True`` was resolved (set on the instance once it is).
     _region_known = False
@@ -462,6 +580,31 @@ class ConfidentialClientApplication(ClientApplication):
             self._app.acquire_token_on_behalf_of,
             user_assertion,
             scopes,
+            claims_challenge=claims_challenge,
+            forwarded_client_claims=forwarded_client_claims,
+            **kwargs,
+        )
+        return result
+
+    async def acquire_token_by_user_federated_identity_credential(
+        self,
+        scopes: list[str],
+        assertion: str,
+        username: Optional[str] = None,
+        user_object_id: Optional[str] = None,
+        claims_challenge: Optional[str] = None,
+        forwarded_client_claims: Optional[str] = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """A user's tokens in exchange for the app's federated credential ``assertion``
+        (the ``user_fic`` grant; see the sync method). Every call asks the server."""
+        assertion = hide(assertion)  # '***' in crash reports' locals (see _log)
+        result: dict[str, Any] = await self._call(
+            self._app.acquire_token_by_user_federated_identity_credential,
+            scopes,
+            assertion,
+            username=username,
+            user_object_id=user_object_id,
             claims_challenge=claims_challenge,
             forwarded_client_claims=forwarded_client_claims,
             **kwargs,

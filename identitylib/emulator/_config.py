@@ -37,6 +37,12 @@ DEMO_DESKTOP_ID = "a1b2c3d4-0005-4000-8000-0000000000d5"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 GRAPH_URI = "https://graph.microsoft.com"
 DEMO_MI_CLIENT_ID = "a1b2c3d4-0006-4000-8000-0000000000e1"
+DEMO_MI_OBJECT_ID = "0a1b2c3d-0000-4000-8000-0000000000e2"
+#: An app that trusts the demo managed identity's tokens as its federated credential.
+DEMO_AGENT_ID = "a1b2c3d4-0009-4000-8000-0000000000a9"
+DEMO_AGENT_SECRET = "demo-agent-secret"
+#: The audience of tokens meant to be exchanged as federated credentials (Entra's).
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 
 
 @dataclass
@@ -61,6 +67,19 @@ class Tenant:
 
 
 @dataclass
+class FederatedCredential:
+    """A federated identity credential of an app: a token signed by the emulator whose
+    ``iss`` is ``issuer``, ``sub`` is ``subject`` and ``aud`` one of ``audiences`` is a
+    credential of the app (the ``user_fic`` grant's ``user_federated_identity_credential``).
+    """
+
+    issuer: str
+    subject: str
+    audiences: list[str] = field(default_factory=lambda: [TOKEN_EXCHANGE_AUDIENCE])
+    name: str = ""
+
+
+@dataclass
 class App:
     """An app registration (client and/or resource).
 
@@ -70,7 +89,8 @@ class App:
     delegated permissions it exposes, ``app_roles`` the application permissions.
     ``requires_consent``: each user must consent (per client app) to this API's delegated
     scopes before tokens for them are issued; the other APIs count as consented by an
-    administrator for every user and app.
+    administrator for every user and app. ``federated_credentials``: the tokens the app may
+    present as a federated credential.
     """
 
     client_id: str
@@ -86,6 +106,14 @@ class App:
     allow_public_client_flows: bool = False
     access_token_version: int = 2
     requires_consent: bool = False
+    federated_credentials: list[FederatedCredential] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # From a dict or a JSON file, federated credentials arrive as plain objects.
+        self.federated_credentials = [
+            c if isinstance(c, FederatedCredential) else FederatedCredential(**c)
+            for c in self.federated_credentials
+        ]
 
 
 @dataclass
@@ -129,7 +157,8 @@ class EmulatorConfig:
 
     @classmethod
     def default(cls) -> EmulatorConfig:
-        """The demo world: one tenant, a daemon, a web app, a web API, two public clients."""
+        """The demo world: one tenant, a daemon, a web app, two web APIs, two public clients,
+        an agent app trusting the demo managed identity, and two managed identities."""
         tenant = Tenant(
             DEMO_TENANT_ID,
             [DEMO_TENANT_DOMAIN],
@@ -194,6 +223,18 @@ class EmulatorConfig:
                     scopes=["read"],
                     requires_consent=True,
                 ),
+                App(
+                    DEMO_AGENT_ID,
+                    "demo-agent",
+                    secrets=[DEMO_AGENT_SECRET],
+                    federated_credentials=[
+                        FederatedCredential(
+                            issuer=f"https://sts.windows.net/{DEMO_TENANT_ID}/",
+                            subject=DEMO_MI_OBJECT_ID,
+                            name="demo-mi",
+                        )
+                    ],
+                ),
             ],
             users=[
                 User(
@@ -212,7 +253,7 @@ class EmulatorConfig:
             managed_identities=[
                 ManagedIdentity(
                     DEMO_MI_CLIENT_ID,
-                    "0a1b2c3d-0000-4000-8000-0000000000e2",
+                    DEMO_MI_OBJECT_ID,
                     "/subscriptions/0/resourceGroups/demo/providers/"
                     "Microsoft.ManagedIdentity/userAssignedIdentities/demo-mi",
                 ),

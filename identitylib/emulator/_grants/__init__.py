@@ -12,6 +12,7 @@ from identitylib.emulator._grants import (
     on_behalf_of,
     password,
     refresh_token,
+    user_fic,
 )
 
 Grant = Callable[[TokenRequest], dict[str, Any]]
@@ -23,6 +24,7 @@ GRANTS: dict[str, Grant] = {
     "password": password.grant,
     device_code.GRANT_TYPE: device_code.grant,
     on_behalf_of.GRANT_TYPE: on_behalf_of.grant,
+    user_fic.GRANT_TYPE: user_fic.grant,
 }
 
 #: Grants an app with "allow public client flows" may use without its credential.
