@@ -22,8 +22,9 @@ GRANTS: dict[str, Grant] = {
     "client_credentials": client_credentials.grant,
     "password": password.grant,
     device_code.GRANT_TYPE: device_code.grant,
+    device_code.SHORT_GRANT_TYPE: device_code.grant,
     on_behalf_of.GRANT_TYPE: on_behalf_of.grant,
 }
 
 #: Grants an app with "allow public client flows" may use without its credential.
-PUBLIC_FLOW_GRANTS = frozenset({"password", device_code.GRANT_TYPE})
+PUBLIC_FLOW_GRANTS = frozenset({"password", device_code.GRANT_TYPE, device_code.SHORT_GRANT_TYPE})
