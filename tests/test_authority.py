@@ -6,7 +6,7 @@ import pytest
 import responses
 
 from identitylib import ConfidentialClientApplication, PublicClientApplication
-from identitylib._authority import AuthorityKind, parse_authority
+from identitylib._authority import DEFAULT_TRUST, Authority, AuthorityKind, parse_authority
 from identitylib._authority._registry import REGISTRY
 from identitylib.authority import AZURE_US_GOVERNMENT, AuthorityBuilder
 
@@ -83,6 +83,54 @@ def test_oidc_authority_and_dsts() -> None:
     assert parse_authority("https://dsts.example.com/dstsv2/tenant").kind is AuthorityKind.OIDC
     with pytest.raises(ValueError, match="either"):
         parse_authority(f"{ENTRA}/common", oidc_authority="https://accounts.example.com")
+
+
+PUBLIC_CLOUD = ("login.microsoft.com", "login.windows.net", "sts.windows.net")
+
+
+@pytest.mark.parametrize(
+    ("url", "environments"),
+    [
+        (f"{ENTRA}/common", ("login.microsoftonline.com", *PUBLIC_CLOUD)),
+        (
+            "https://login.microsoft.com:443/tid",
+            (
+                "login.microsoft.com",
+                "login.microsoftonline.com",
+                "login.windows.net",
+                "sts.windows.net",
+                "login.microsoft.com:443",
+            ),
+        ),
+        ("https://localhost:8443/tid", ("localhost", "localhost:8443")),
+        (
+            "https://contoso.b2clogin.com/contoso.onmicrosoft.com/b2c_1_susi",
+            ("contoso.b2clogin.com",),
+        ),
+    ],
+)
+def test_cache_environments_of_every_msal(url: str, environments: tuple[str, ...]) -> None:
+    # msal Python's first, then the aliases (msal-node's and MSAL.NET's preferred cache
+    # host, login.windows.net), then msal-node's host:port.
+    authority = Authority(parse_authority(url), trust=DEFAULT_TRUST)
+    assert authority.cache_environments == environments
+    assert authority.cache_environments[0] == authority.environment
+
+
+def test_cache_realms_of_every_msal() -> None:
+    def realms(url: str, realm: str, home: str | None = None) -> tuple[str, ...]:
+        return Authority(parse_authority(url), trust=DEFAULT_TRUST).cache_realms(realm, home)
+
+    assert realms(f"{ENTRA}/Contoso.com", "guid") == ("guid", "Contoso.com", "contoso.com")
+    assert realms(f"{ENTRA}/guid", "guid", "uid.utid") == ("guid",)
+    assert realms(f"{ENTRA}/common", "common", "uid.utid") == ("common", "utid")
+    assert realms(f"{ENTRA}/common", "common") == ("common",)
+    oidc = Authority(
+        parse_authority(oidc_authority="https://sso.example.com:8443/realms/a"),
+        trust=DEFAULT_TRUST,
+    )
+    assert oidc.cache_environments == ("sso.example.com:8443/realms/a",)
+    assert oidc.cache_realms("realms", "sub") == ("realms",)
 
 
 def test_authority_builder_and_default() -> None:

@@ -126,7 +126,7 @@ class AccountsMixin(AppCore):
 
     def _accounts_flow(self, wanted: Optional[str], stamp: Any) -> Flow[list[dict[str, Any]]]:
         def find() -> list[dict[str, Any]]:
-            for environment in silent.environments_of(self.authority.environment):
+            for environment in self.authority.cache_environments:
                 accounts = _group_accounts(self._account_entries(environment, wanted))
                 if accounts:
                     return accounts
@@ -145,9 +145,10 @@ class AccountsMixin(AppCore):
     def remove_account(self, account: Mapping[str, Any]) -> None:
         """Sign an account out of this app: forget its tokens and its account entries.
 
-        Removes, in the account's environment and its aliases and across tenants: this
-        app's refresh tokens and its family's (when the app is in a FOCI family), every
-        access token and ID token of the account, and the account entries.
+        Removes, in the account's environment and its aliases (for the app's own cloud,
+        also ``host:port`` as msal-node writes it) and across tenants: this app's refresh
+        tokens and its family's (when the app is in a FOCI family), every access token and
+        ID token of the account, and the account entries, in whichever MSAL library's form.
         """
         if not isinstance(account, Mapping) or not account.get("home_account_id"):
             raise ValueError("account must be an account dict returned by get_accounts()")
@@ -155,8 +156,12 @@ class AccountsMixin(AppCore):
         environment = str(account.get("environment") or self.authority.environment)
         cache = self.token_cache
 
+        environments = silent.environments_of(environment.lower())
+        if environments[0] in self.authority.cache_environments:  # this app's cloud: every
+            environments = list(self.authority.cache_environments)  # MSAL's form of it
+
         def forget() -> None:
-            for env in silent.environments_of(environment.lower()):
+            for env in environments:
                 self._forget(cache, home, env)
 
         self._run(in_cache(cache, user_partition_key(home), self.client_id, False, forget))

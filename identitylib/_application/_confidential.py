@@ -6,7 +6,6 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
-from identitylib._authority._hosts import aliases_of
 from identitylib._cache import app_partition_key
 from identitylib._cache._own import indexed_app_tokens
 from identitylib._flows import client_credentials
@@ -219,13 +218,14 @@ class ConfidentialClientApplication(ClientApplication, UserFicMixin):
         return self._run(coalesced(self._flights, key, lambda: make_flow(defer)))
 
     def remove_tokens_for_client(self) -> None:
-        """Remove the app-only access tokens this app cached, in every tenant of its cloud."""
+        """Remove the app-only access tokens this app cached, in every tenant of its cloud
+        (those another MSAL library cached for the same app too)."""
         cache = self.token_cache
         realm = self.authority.expected_realm or self.authority.parsed.tenant
         partition = app_partition_key(self.client_id, realm)
 
         def remove() -> None:
-            for environment in sorted(aliases_of(self.authority.environment)):
+            for environment in self.authority.cache_environments:
                 entries = indexed_app_tokens(cache, self.client_id, environment)
                 if entries is None:  # a foreign cache object (e.g. msal's): its own search
                     query = {

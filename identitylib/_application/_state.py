@@ -34,6 +34,11 @@ class AppState:
         """The cache ``environment`` of this app's authority (see ``Authority.environment``)."""
         return self.authority.environment
 
+    @property
+    def cache_environments(self) -> tuple[str, ...]:
+        """Where MSAL libraries cache this app's tokens (``Authority.cache_environments``)."""
+        return self.authority.cache_environments
+
     @staticmethod
     def now() -> float:
         """Current time (a seam for tests)."""

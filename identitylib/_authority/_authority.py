@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, MutableMapping
+from functools import cached_property
 from typing import Any, Optional
 
 from identitylib._log import get_logger
 from identitylib._protocol._messages import Flow
 
+from ._hosts import aliases_of
 from ._instance import instance_discovery_request, parse_instance_discovery
 from ._metadata import OidcMetadata, discovery_request, metadata_from_dict, parse_discovery_response
 from ._parse import AuthorityKind, ParsedAuthority
@@ -67,6 +69,47 @@ class Authority:
         if self.parsed.kind is AuthorityKind.OIDC:
             return (self.parsed.netloc + self.parsed.path).lower()
         return self.parsed.host
+
+    @cached_property
+    def cache_environments(self) -> tuple[str, ...]:
+        """Every cache ``environment`` under which an MSAL library keeps this authority's
+        tokens, :attr:`environment` (identitylib's and msal Python's) first.
+
+        Then the host's aliases (msal-node and MSAL.NET write the preferred cache host of
+        instance discovery: ``login.windows.net`` for the public cloud), then host and
+        port as msal-node writes them for an authority URL with a port. A generic OIDC
+        issuer has only its own: MSAL's host-only form would mix the issuers of one host.
+        """
+        if self.parsed.kind is AuthorityKind.OIDC:
+            return (self.environment,)
+        host = self.parsed.host
+        found = [host, *sorted(aliases_of(host) - {host})]
+        if self.parsed.netloc != host:
+            found.append(self.parsed.netloc)
+        return tuple(found)
+
+    def cache_realms(self, realm: str, home_account_id: str | None = None) -> tuple[str, ...]:
+        """Every cache ``realm`` under which an MSAL library keeps this authority's tokens,
+        ``realm`` (the token endpoint's tenant: identitylib's and msal Python's) first.
+
+        Then the tenant as the app wrote it in the URL (msal-node's and MSAL.NET's realm of
+        app tokens; msal-node lower-cases it), and, for a user of a tenant-less Entra
+        authority (``common``, ``organizations``, ``consumers``), the user's home tenant
+        (their realm of user tokens is the ID token's ``tid``). A generic OIDC issuer has
+        only ``realm``.
+        """
+        if self.parsed.kind is AuthorityKind.OIDC:
+            return (realm,)
+        tenant = self.parsed.tenant
+        found = [realm, tenant, tenant.lower()]
+        if (
+            home_account_id
+            and "." in home_account_id
+            and tenant.lower() in _TENANT_ALIASES
+            and self.parsed.kind in (AuthorityKind.ENTRA, AuthorityKind.CIAM)
+        ):
+            found.append(home_account_id.split(".", 1)[1])
+        return tuple(dict.fromkeys(found))
 
     @property
     def is_adfs(self) -> bool:

@@ -14,8 +14,10 @@ attribute: a ``Mock`` answers any attribute with a truthy object, and a
 
 from __future__ import annotations
 
-from typing import Optional, cast
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Optional, cast
 
+from ._forms import access_tokens_in_forms
 from ._token_cache import Entry, TokenCache
 
 
@@ -57,8 +59,26 @@ def indexed_app_tokens(cache: object, client_id: str, environment: str) -> Optio
     return None if own is None else own._app_access_tokens(client_id, environment)
 
 
+def indexed_access_tokens_in_forms(
+    cache: object,
+    target: Iterable[str],
+    query: Mapping[str, Any],
+    environments: Sequence[str],
+    realms: Sequence[str],
+    now: Optional[float] = None,
+) -> Optional[list[Entry]]:
+    """The unexpired access tokens matching ``query`` in any MSAL library's form (see
+    ``_forms.py``), from the cache's index; None for a foreign cache (read as msal reads
+    it: in msal Python's form only)."""
+    own = own_cache(cache)
+    if own is None:
+        return None
+    return access_tokens_in_forms(own, target, query, environments, realms, now)
+
+
 __all__ = [
     "has_async_hooks",
+    "indexed_access_tokens_in_forms",
     "indexed_accounts",
     "indexed_app_tokens",
     "indexed_entries_of_account",

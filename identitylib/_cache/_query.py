@@ -12,6 +12,10 @@ CASE_INSENSITIVE_FIELDS = frozenset({"environment"})
 #: AT fields that bind a token to something extra: an entry carrying one only matches
 #: queries that name that field (a plain Bearer lookup never returns such a token).
 ISOLATING_FIELDS = ("key_id", "ext_cache_key", "user_assertion_hash")
+#: The same bindings as the other MSAL libraries write them: MSAL.NET's key id (``kid``)
+#: and extra cache key components (``ext``), msal-node's hash of the requested claims
+#: (``requestedClaimsHash``). No lookup names them, so such a token is never served.
+FOREIGN_BINDING_FIELDS = ("kid", "ext", "requestedClaimsHash")
 
 
 def component(value: Any, *, fold: bool = False) -> Hashable:
@@ -70,7 +74,8 @@ def matches(
     *,
     isolate: bool,
 ) -> bool:
-    """Every query field matches, ``scopes`` is within the target, isolation holds."""
+    """Every query field matches, ``scopes`` is within the target, isolation holds
+    (with ``isolate``, a token bound by another library's field never matches)."""
     if query:
         for name, wanted in query.items():
             if not field_matches(entry, name, wanted):
@@ -78,6 +83,8 @@ def matches(
         if isolate and any(entry.get(f) and f not in query for f in ISOLATING_FIELDS):
             return False
     elif isolate and any(entry.get(f) for f in ISOLATING_FIELDS):
+        return False
+    if isolate and any(entry.get(f) for f in FOREIGN_BINDING_FIELDS):
         return False
     return not scopes or scopes <= scope_set(entry.get("target"))
 

@@ -11,6 +11,7 @@ from identitylib._log import get_logger
 from ._bounded import CacheBound
 from ._index import SectionIndex, build_indices
 from ._keys import CredentialType
+from ._query import scope_set
 from ._serialization import KNOWN_SECTIONS
 
 logger = get_logger(__name__)
@@ -180,6 +181,22 @@ class IndexedSections:
         """Keys that may match ``query``, or None when the section must be scanned."""
         index = self._index(credential_type)
         return index.candidates(query, scopes) if index is not None else None
+
+    def other_keys_of(
+        self, credential_type: str, entry: Mapping[str, Any], key: str
+    ) -> list[str]:
+        """Keys other than ``key`` that hold an entry equal to ``entry``, found through the
+        indices by the entry's own fields (another MSAL library made them: msal-node's
+        keys differ from msal Python's)."""
+        wanted = dict(entry)
+        probe = {**wanted, "home_account_id": wanted.get("home_account_id")}  # absent: ""'s
+        candidates = self.candidates(credential_type, probe, scope_set(wanted.get("target")))
+        section = self.section(credential_type)
+        return [
+            other
+            for other in list(candidates or ())
+            if other != key and section.get(other) == wanted
+        ]
 
     def app_token_keys(self, environment: Any, client_id: Any) -> set[str]:
         """Keys of the app-only ATs of one client."""

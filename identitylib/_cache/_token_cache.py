@@ -343,7 +343,7 @@ class TokenCache:
     def remove_rt(self, rt_item: Mapping[str, Any]) -> None:
         """Remove a refresh token entry."""
         _expect_type(rt_item, CredentialType.REFRESH_TOKEN)
-        self.modify(CredentialType.REFRESH_TOKEN, rt_item)
+        self._remove(CredentialType.REFRESH_TOKEN, rt_item)
 
     def update_rt(self, rt_item: Mapping[str, Any], new_rt: str) -> None:
         """Replace the secret of a refresh token entry, keeping its key and fields."""
@@ -357,18 +357,27 @@ class TokenCache:
     def remove_at(self, at_item: Mapping[str, Any]) -> None:
         """Remove an access token entry."""
         _expect_type(at_item, CredentialType.ACCESS_TOKEN)
-        self.modify(CredentialType.ACCESS_TOKEN, at_item)
+        self._remove(CredentialType.ACCESS_TOKEN, at_item)
 
     def remove_idt(self, idt_item: Mapping[str, Any]) -> None:
         """Remove an ID token entry."""
         _expect_type(idt_item, CredentialType.ID_TOKEN)
-        self.modify(CredentialType.ID_TOKEN, idt_item)
+        self._remove(CredentialType.ID_TOKEN, idt_item)
 
     def remove_account(self, account_item: Mapping[str, Any]) -> None:
         """Remove an account entry."""
         if "authority_type" not in account_item:
             raise ValueError("Not an account entry: it has no authority_type")
-        self.modify(CredentialType.ACCOUNT, account_item)
+        self._remove(CredentialType.ACCOUNT, account_item)
+
+    def _remove(self, credential_type: str, item: Mapping[str, Any]) -> None:
+        """``modify`` away ``item``, then the copies another MSAL library stored under its
+        own keys (msal-node's keys differ from msal Python's)."""
+        self.modify(credential_type, item)
+        with self._lock:
+            key = self.key_makers[credential_type](**item)
+            for other in self._synced().other_keys_of(credential_type, item, key):
+                self._discard(credential_type, other)
 
     # ------------------------------------------------------------ access hooks
 

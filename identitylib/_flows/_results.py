@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from identitylib._application._state import AppState
-from identitylib._cache._own import has_async_hooks, own_cache
+from identitylib._cache._own import has_async_hooks, indexed_access_tokens_in_forms, own_cache
 from identitylib._log import SECRET_FIELDS, get_logger
 from identitylib._protocol._messages import CacheHook, HttpResponse, Step
 
@@ -54,15 +54,39 @@ def find_access_token(
     """
     matches = cache.search(ACCESS_TOKEN, target=list(scopes), query=dict(query), now=now)
     try:
-        for entry in matches:
-            if _int(entry.get("expires_on")) - now < EXPIRY_SKEW:
-                continue
-            refresh_on = entry.get("refresh_on")
-            return entry, bool(refresh_on) and now > _int(refresh_on)
+        return first_usable(matches, now)
     finally:
         close = getattr(matches, "close", None)
         if close is not None:
             close()
+
+
+def find_access_token_in_forms(
+    cache: Any,
+    scopes: Sequence[str],
+    query: Mapping[str, Any],
+    environments: Sequence[str],
+    realms: Sequence[str],
+    now: float,
+) -> tuple[dict[str, Any] | None, bool]:
+    """``find_access_token`` over the forms other MSAL libraries write (msal-node's,
+    MSAL.NET's: see ``identitylib/_cache/_forms.py``) in ``environments`` x ``realms``.
+
+    Only identitylib's own caches are read this way, through their indices; a foreign
+    cache object (msal's) finds nothing here, as in msal.
+    """
+    found = indexed_access_tokens_in_forms(cache, scopes, query, environments, realms, now)
+    return first_usable(found or (), now)
+
+
+def first_usable(entries: Iterable[Any], now: float) -> tuple[dict[str, Any] | None, bool]:
+    """The first entry with at least ``EXPIRY_SKEW`` seconds left, and whether it is due
+    for refresh (past its ``refresh_on``)."""
+    for entry in entries:
+        if _int(entry.get("expires_on")) - now < EXPIRY_SKEW:
+            continue
+        refresh_on = entry.get("refresh_on")
+        return entry, bool(refresh_on) and now > _int(refresh_on)
     return None, False
 
 

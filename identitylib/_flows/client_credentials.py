@@ -20,6 +20,7 @@ from ._results import (
     cache_event,
     cache_hit_result,
     find_access_token,
+    find_access_token_in_forms,
     in_cache,
     note_refresh_reason,
     provider_result,
@@ -51,7 +52,8 @@ def acquire_token_for_client(
     be requested (a cache hit never detects the region); when it names one (an Entra
     authority only) the token is requested from the regional endpoint (ESTS-R): the
     discovered token endpoint on the regional host, with no second discovery. The cache
-    entry keeps the authority's own environment, as in MSAL. ``on_hit`` is told the
+    entry keeps the authority's own environment, as in MSAL. A token another MSAL library
+    cached in its own form (msal-node, MSAL.NET) is served too. ``on_hit`` is told the
     entry that served a cache hit (the app's fast path remembers it).
     """
     authority = state.authority
@@ -78,10 +80,19 @@ def acquire_token_for_client(
     partition = app_partition_key(state.client_id, realm)
     cached: dict[str, Any] | None = None
     if not claims_challenge:
+        realms = authority.cache_realms(realm)
+
+        def lookup() -> tuple[dict[str, Any] | None, bool]:
+            found = find_access_token(state.token_cache, scopes, query, now)
+            if found[0] is not None:
+                return found
+            return find_access_token_in_forms(
+                state.token_cache, scopes, query, state.cache_environments, realms, now
+            )
+
         cached, refresh_due = yield from in_cache(
-            state.token_cache, partition, state.client_id, True,
-            lambda: find_access_token(state.token_cache, scopes, query, now),
-        )  # fmt: skip
+            state.token_cache, partition, state.client_id, True, lookup
+        )
         served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
         if served is not None:
             return served

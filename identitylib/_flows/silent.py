@@ -6,12 +6,15 @@ MSAL's semantics (reference §4.1, §6.6):
   aliases), realm (the tenant of the authority's token endpoint; literally ``common`` or
   ``organizations`` for those authorities) and home account, for a superset of the
   requested scopes with at least 300 s left; ``force_refresh`` and a claims challenge
-  skip it;
+  skip it; then (identitylib's caches) in the forms msal-node and MSAL.NET write, see
+  ``identitylib/_cache/_forms.py``;
 * a token past its ``refresh_on`` is refreshed, and served anyway when the refresh fails;
 * refresh tokens are looked up by home account and environment (never by scope or
-  realm): a family (FOCI) RT first when the app is, or may be, in a family, then the
-  app's own RTs, newest first; ``client_mismatch`` on a family RT moves on to the app's
-  own RTs; the RT used is replaced by the one the server returns;
+  realm; the environments include msal-node's ``host:port``): a family (FOCI) RT first
+  when the app is, or may be, in a family, then the app's own RTs, newest first;
+  ``client_mismatch`` on a family RT moves on to the app's own RTs; the RT used is
+  replaced by the one the server returns, in msal Python's form (an RT another library
+  wrote stays for that library);
 * an ``invalid_grant`` keeps the RT.
 
 The flow returns ``{}`` when the cache holds nothing usable (``None`` to the app).
@@ -28,6 +31,7 @@ from identitylib._authority import Authority
 from identitylib._authority._hosts import aliases_of
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import compute_ext_cache_key, user_partition_key
+from identitylib._cache._forms import canonical_refresh_token
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._scopes import decorate
@@ -35,6 +39,7 @@ from identitylib._protocol._scopes import decorate
 from ._results import (
     cache_hit_result,
     find_access_token,
+    find_access_token_in_forms,
     in_cache,
     note_refresh_reason,
     serve_cached,
@@ -163,7 +168,7 @@ def refresh_for_account(
     partition = user_partition_key(home_account_id)
     last: Optional[dict[str, Any]] = None
     metadata: Optional[OidcMetadata] = None
-    for environment in environments_of(state.environment):
+    for environment in state.cache_environments:
         candidates = partial(
             refresh_token_candidates,
             state.token_cache, home_account_id, environment, state.client_id,
@@ -187,7 +192,7 @@ def refresh_for_account(
                     claims=claims,
                     data=data,
                     headers=headers,
-                    used_entry=entry,
+                    used_entry=canonical_refresh_token(entry, state.environment),
                     ext_cache_key=ext_cache_key,
                 )
                 if "error" not in result:
@@ -242,14 +247,18 @@ def acquire_token_silent(
         if ext_cache_key:
             query["ext_cache_key"] = ext_cache_key
 
+        realms = tenant_authority.cache_realms(realm, home_account_id)
+
         def lookup() -> tuple[Optional[dict[str, Any]], bool]:
-            for environment in environments_of(state.environment):
+            for environment in state.cache_environments:
                 found = find_access_token(
                     state.token_cache, scopes, {**query, "environment": environment}, now
                 )
                 if found[0] is not None:
                     return found
-            return None, False
+            return find_access_token_in_forms(
+                state.token_cache, scopes, query, state.cache_environments, realms, now
+            )
 
         cached, refresh_due = yield from in_cache(
             state.token_cache, partition, state.client_id, False, lookup

@@ -50,8 +50,10 @@ def start_device(world: World, **extra: str) -> dict[str, Any]:
     return body(reply)
 
 
-def poll(world: World, device_code: str, key: str = "device_code") -> Any:
-    form = {"grant_type": DEVICE_GRANT, "client_id": DEMO_CLI_ID, key: device_code}
+def poll(
+    world: World, device_code: str, key: str = "device_code", grant_type: str = DEVICE_GRANT
+) -> Any:
+    form = {"grant_type": grant_type, "client_id": DEMO_CLI_ID, key: device_code}
     return world.provider.token(BASE, "organizations", form, {"client-request-id": "c-1"})
 
 
@@ -95,6 +97,19 @@ def test_device_flow_pending_then_success(world: World) -> None:
     assert claims["scp"] == "User.Read"
     assert claims["oid"] == ALICE_OID
     assert_error(poll(world, flow["device_code"]), "invalid_grant", 54005)
+
+
+def test_device_flow_with_the_short_grant_type_of_msal_node(world: World) -> None:
+    # msal-node polls with grant_type=device_code (msal-common's GrantType.DEVICE_CODE_GRANT,
+    # DeviceCodeClient), which Entra accepts as it accepts the URN.
+    flow = start_device(world)
+    pending = poll(world, flow["device_code"], grant_type="device_code")
+    assert_error(pending, "authorization_pending", 70016)
+    assert approve(world, flow["user_code"]).status == 200
+    result = body(poll(world, flow["device_code"], grant_type="device_code"))
+    assert result["refresh_token"]
+    assert decode(world, result["access_token"], GRAPH_APP_ID)["oid"] == ALICE_OID
+    assert_error(poll(world, flow["device_code"], grant_type="device_code"), "invalid_grant", 54005)
 
 
 def test_device_flow_decline_and_expiry(world: World) -> None:

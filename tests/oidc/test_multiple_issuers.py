@@ -1,9 +1,9 @@
 """Several issuers on one host (Keycloak's /realms/NAME layout) and one token cache.
 
-The cache keys of MSAL's schema hold the authority's host (``environment``, no port) and
-the first path segment of the token endpoint (``realm``): for
-``http://127.0.0.1:PORT/realms/contoso`` and ``.../realms/fabrikam`` both are
-``127.0.0.1`` and ``realms``, so nothing in a key tells the two issuers apart.
+MSAL's cache keys hold the authority's host (``environment``) and the first path segment
+of the token endpoint (``realm``): for ``http://127.0.0.1:PORT/realms/contoso`` and
+``.../realms/fabrikam`` both are ``127.0.0.1`` and ``realms``. identitylib's
+``environment`` of a generic issuer is host, port and path, so the two stay apart.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def test_app_tokens_of_two_issuers_in_one_cache(oidc_peer: OidcPeer) -> None:
         issuer = oidc_peer.tenant_issuer(name)
         app = web_app(oidc_peer, oidc_authority=issuer, token_cache=cache)
         result = app.acquire_token_for_client([API_READ])
-        # The second issuer's app is served the first issuer's token from the cache.
+        # Never the first issuer's token from the cache: each issuer gets its own.
         assert claims_of(result["access_token"])["iss"] == issuer, result["token_source"]
 
 

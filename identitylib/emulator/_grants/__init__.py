@@ -23,9 +23,10 @@ GRANTS: dict[str, Grant] = {
     "client_credentials": client_credentials.grant,
     "password": password.grant,
     device_code.GRANT_TYPE: device_code.grant,
+    device_code.SHORT_GRANT_TYPE: device_code.grant,
     on_behalf_of.GRANT_TYPE: on_behalf_of.grant,
     user_fic.GRANT_TYPE: user_fic.grant,
 }
 
 #: Grants an app with "allow public client flows" may use without its credential.
-PUBLIC_FLOW_GRANTS = frozenset({"password", device_code.GRANT_TYPE})
+PUBLIC_FLOW_GRANTS = frozenset({"password", device_code.GRANT_TYPE, device_code.SHORT_GRANT_TYPE})

@@ -1,4 +1,8 @@
-"""``grant_type=urn:ietf:params:oauth:grant-type:device_code`` -- polling (§7.4)."""
+"""``grant_type=urn:ietf:params:oauth:grant-type:device_code`` -- polling (§7.4).
+
+Entra also takes the short ``grant_type=device_code``, which msal-node sends
+(msal-common's ``GrantType.DEVICE_CODE_GRANT``); so does the emulator.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from identitylib.emulator._resources import parse_user_scopes
 from identitylib.emulator._tokens import SignIn
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+#: The short form of the same grant type (msal-node's).
+SHORT_GRANT_TYPE = "device_code"
 
 
 def _poll(req: TokenRequest, record: DeviceAuthorization | None) -> DeviceAuthorization:
