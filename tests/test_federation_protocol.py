@@ -242,8 +242,8 @@ def test_rst_request_hides_the_password_in_its_repr() -> None:
 SAML1_ASSERTION = (
     '<saml:Assertion MajorVersion="1" MinorVersion="1" AssertionID="_a1" '
     'xmlns:saml="urn:oasis:names:tc:SAML:1.0:assertion">'
-    "<saml:Conditions NotOnOrAfter=\"2030-01-01T00:00:00Z\"/>"
-    "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">"
+    '<saml:Conditions NotOnOrAfter="2030-01-01T00:00:00Z"/>'
+    '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">'
     "<ds:SignatureValue>c2ln</ds:SignatureValue></ds:Signature>"
     "</saml:Assertion>"
 )
@@ -252,7 +252,7 @@ SAML1_ASSERTION = (
 def rstr_13(token: str, token_type: str = SAML_1) -> str:
     return (
         '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>'
-        '<trust:RequestSecurityTokenResponseCollection '
+        "<trust:RequestSecurityTokenResponseCollection "
         'xmlns:trust="http://docs.oasis-open.org/ws-sx/ws-trust/200512">'
         "<trust:RequestSecurityTokenResponse>"
         f"<trust:RequestedSecurityToken>\n  {token}\n</trust:RequestedSecurityToken>"

@@ -150,6 +150,21 @@ def test_wrong_password_is_invalid_grant_and_sent_once(api: Api, emulator: Emula
     assert "access_token" in result, result
 
 
+@pytest.mark.parametrize("status", [400, 429])
+def test_a_ws_trust_failure_is_never_answered_from_memory(
+    api: Api, emulator: Emulator, status: int
+) -> None:
+    """The throttle replays an identical failing token request; a WS-Trust request is
+    never identical (nor replayed): another user, or the right password, gets through."""
+    app = api.pca(DEMO_CLI_ID, authority=emulator.authority())
+    emulator.faults.inject(status, path_contains=WSTRUST_13, text="Refused")
+    _, failed = sign_in(api, emulator, CAROL, "wrong", app=app)
+    assert failed["error"] == "invalid_response"
+    _, result = sign_in(api, emulator, CAROL, CAROL_PASSWORD, app=app)
+    assert "access_token" in result, result
+    assert emulator.requests.count(("POST", WSTRUST_13)) == 2
+
+
 def test_the_token_endpoint_refuses_a_federated_users_password(emulator: Emulator) -> None:
     """What identitylib did before WS-Trust: the password grant for a federated user."""
     app = identitylib.PublicClientApplication(DEMO_CLI_ID, authority=emulator.authority())
@@ -273,8 +288,7 @@ def test_wire_format(http: responses.RequestsMock) -> None:
     assert result["access_token"] == "at"
     realm_call = next(c for c in http.calls if REALM in c.request.url)
     assert realm_call.request.url == (
-        "https://login.microsoftonline.com/common/userrealm/carol@fabrikam.example"
-        "?api-version=1.0"
+        "https://login.microsoftonline.com/common/userrealm/carol@fabrikam.example?api-version=1.0"
     )
     assert realm_call.request.headers["client-request-id"]
     (rst,) = ws_trust.calls
@@ -298,6 +312,7 @@ def test_wire_format(http: responses.RequestsMock) -> None:
         "extra": "1",
     }
     assert "X-AnchorMailbox" not in redeem.request.headers  # as msal's SAML grant
-    assert redeem.request.headers["client-request-id"] == realm_call.request.headers[
-        "client-request-id"
-    ]
+    assert (
+        redeem.request.headers["client-request-id"]
+        == realm_call.request.headers["client-request-id"]
+    )

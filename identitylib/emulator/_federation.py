@@ -294,7 +294,5 @@ def _check_request(root: Element, version: WsTrustVersion, now: float) -> tuple[
     if request_type != version.request_type:
         raise SoapFault("InvalidRequest", "ID3035: The request was not valid or is malformed.")
     if applies_to != MICROSOFT_ONLINE:
-        raise SoapFault(
-            "InvalidScope", "ID3082: The request scope is not valid or is unsupported."
-        )
+        raise SoapFault("InvalidScope", "ID3082: The request scope is not valid or is unsupported.")
     return username, password

@@ -51,9 +51,7 @@ class PortRestoringSession(requests.Session):
 
 
 @pytest.fixture
-def emu(
-    identity_emulator_tls: Emulator, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Emulator]:
+def emu(identity_emulator_tls: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     # msal remembers (per process) hosts whose user realm endpoint answered 404.
     known = set(msal.authority.Authority._domains_without_user_realm_discovery) - {"localhost"}
     monkeypatch.setattr(msal.authority.Authority, "_domains_without_user_realm_discovery", known)
@@ -93,6 +91,7 @@ def identitylib_app(emu: Emulator, **kwargs: Any) -> Any:
 def sign_in(library: str, emu: Emulator, password: str = CAROL_PASSWORD, app: Any = None) -> Any:
     """The same public call on msal, identitylib, or identitylib.aio."""
     if library == "identitylib.aio":
+
         async def run() -> Any:
             async_app = aio.PublicClientApplication(
                 DEMO_CLI_ID, authority=emu.authority(), verify=emu.ca_path

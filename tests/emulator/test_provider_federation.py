@@ -157,9 +157,7 @@ def test_refusals_are_soap_faults(world: World, make: Any, subcode: str) -> None
 def test_entities_in_a_request_are_refused_unread(world: World, tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("file-content-4471")
-    xxe = f'<!DOCTYPE s [<!ENTITY x SYSTEM "file://{secret}">]>' + rst(world).replace(
-        CAROL, "&x;"
-    )
+    xxe = f'<!DOCTYPE s [<!ENTITY x SYSTEM "file://{secret}">]>' + rst(world).replace(CAROL, "&x;")
     reply = post(world, xxe)
     assert fault_of(reply).subcode == "a:InvalidRequest"
     assert "file-content-4471" not in (reply.text or "")
