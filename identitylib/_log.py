@@ -124,8 +124,13 @@ def safe_repr(message: Any, *, hidden: tuple[str, ...] = ()) -> str:
         if not item.repr:
             continue
         value = getattr(message, item.name)
-        if item.name in hidden:
-            shown = f"<{len(value)} characters>" if isinstance(value, str) else REDACTED
+        if item.name in hidden and value is not None:
+            if isinstance(value, str):
+                shown = f"<{len(value)} characters>"
+            elif isinstance(value, bytes):
+                shown = f"<{len(value)} bytes>"
+            else:
+                shown = REDACTED
         elif isinstance(value, Mapping):
             shown = repr(redact(value))
         else:
@@ -157,10 +162,19 @@ def redact(mapping: Mapping[str, Any] | None, *, pii: bool = False) -> dict[str,
     return safe
 
 
+#: The path of user realm discovery, which is followed by the username.
+USER_REALM_PATH = "/common/userrealm/"
+
+
 def safe_url(url: str) -> str:
-    """``url`` without its query and fragment (which may carry codes or personal data)."""
+    """``url`` without its query and fragment (which may carry codes or personal data), and
+    without the username that ends a user realm discovery URL."""
     try:
         parts = urlsplit(str(url))
     except ValueError:
         return "<unparsable URL>"
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    path = parts.path
+    at = path.lower().find(USER_REALM_PATH)
+    if at >= 0:
+        path = path[: at + len(USER_REALM_PATH)] + REDACTED
+    return f"{parts.scheme}://{parts.netloc}{path}"

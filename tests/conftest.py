@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,7 +50,21 @@ def add_discovery(
     base: str = "https://login.microsoftonline.com",
     tenant: str = TENANT,
 ) -> str:
-    """Register the discovery document of ``{base}/{tenant}``; return its token endpoint."""
+    """Register the discovery document of ``{base}/{tenant}`` and the host's user realm
+    endpoint (every user ``Managed``); return the token endpoint."""
     config = oidc_config(base, tenant)
     mock.get(f"{base}/{tenant}/v2.0/.well-known/openid-configuration", json=config)
+    add_user_realm(mock, base)
     return str(config["token_endpoint"])
+
+
+def add_user_realm(
+    mock: responses.RequestsMock,
+    base: str = "https://login.microsoftonline.com",
+    **answer: Any,
+) -> None:
+    """Register ``{base}/common/userrealm/...``, which username/password sign-in asks first:
+    a managed domain, unless ``answer`` says otherwise (e.g. ``account_type="Federated"``)."""
+    body = {"ver": "1.0", "account_type": "Managed", "domain_name": "contoso.com", **answer}
+    url = re.compile(re.escape(f"{base}/common/userrealm/") + r"[^?]*(\?.*)?")
+    mock.upsert(responses.GET, url, json=body)

@@ -38,8 +38,12 @@ def test_public_client_request_and_deprecation(
     assert result["access_token"] == "at-1"
     assert result["token_source"] == "identity_provider"
     assert result["id_token_claims"]["preferred_username"] == USERNAME
+    (realm,) = [c for c in http.calls if "/userrealm/" in c.request.url]
+    assert realm.request.url == (
+        f"https://login.microsoftonline.com/common/userrealm/{USERNAME}?api-version=1.0"
+    )
     posts = [c for c in http.calls if c.request.method == "POST"]
-    assert len(posts) == 1  # no user-realm discovery, no WS-Trust
+    assert len(posts) == 1  # a managed user: the password grant, no WS-Trust
     assert body_of(posts[0]) == {
         "grant_type": "password",
         "client_id": CLIENT_ID,

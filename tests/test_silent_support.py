@@ -20,7 +20,7 @@ import responses
 from identitylib import PublicClientApplication
 from identitylib._protocol._messages import WAITED, Flow, HttpRequest, HttpResponse, Wait
 
-from .conftest import CLIENT_ID, TENANT, add_discovery, oidc_config
+from .conftest import CLIENT_ID, TENANT, add_discovery, add_user_realm, oidc_config
 
 HOST = "login.microsoftonline.com"
 AUTHORITY = f"https://{HOST}/{TENANT}"
@@ -111,6 +111,7 @@ def ropc_sign_in(
 ) -> dict[str, Any]:
     """Seed the app's cache through a password grant answered with ``response``."""
     add_discovery_once(http, app)
+    add_user_realm(http, f"https://{app.authority.parsed.host}")
     endpoint = token_endpoint_of(app)
     http.upsert(responses.POST, endpoint, json=response)
     with warnings.catch_warnings():

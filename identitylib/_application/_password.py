@@ -33,9 +33,11 @@ class PasswordMixin(AppCore):
 
         It cannot do MFA, consent or password changes, and is deprecated for public
         clients (a DeprecationWarning says so, as MSAL 1.39's does). Confidential apps
-        authenticate with their credential. Only managed (cloud) users are supported:
-        identitylib does no user-realm discovery and no WS-Trust, so a federated user gets
-        the server's error. Returns a token dict or an error dict.
+        authenticate with their credential. As in MSAL, user realm discovery tells a
+        managed user (the password grant) from a federated one, whose password goes to
+        the federation server (WS-Trust) for a SAML assertion redeemed at the token
+        endpoint. Returns a token dict or an error dict, also when the federation server
+        refuses the password or answers something unusable (MSAL raises).
         """
         if self._state.credential is None:
             warnings.warn(ROPC_DEPRECATION, DeprecationWarning, stacklevel=2)

@@ -16,6 +16,7 @@ from ._metadata import OidcMetadata, discovery_request, metadata_from_dict, pars
 from ._parse import AuthorityKind, ParsedAuthority
 from ._registry import REGISTRY
 from ._trust import TrustKey
+from ._user_realm import UserRealm, parse_user_realm, user_realm_request
 
 logger = get_logger(__name__)
 
@@ -208,6 +209,31 @@ class Authority:
         logger.debug("Discovered %s: token endpoint %s", self.parsed.url, metadata.token_endpoint)
         self._metadata = metadata
         return metadata
+
+    # User realm discovery ---------------------------------------------------------------
+    @property
+    def has_user_realm(self) -> bool:
+        """Whether username/password sign-in asks this host for the user's realm first:
+        Entra ID and External ID, as MSAL does. Not ADFS (MSAL neither), B2C nor a generic
+        OIDC issuer, whose users are never federated through WS-Trust."""
+        return self.parsed.kind in (AuthorityKind.ENTRA, AuthorityKind.CIAM)
+
+    @property
+    def _no_user_realm_key(self) -> str:
+        return f"{self.parsed.scheme}://{self.parsed.netloc}/common/userrealm (none)"
+
+    def user_realm_flow(self, username: str, correlation_id: str) -> Flow[UserRealm | None]:
+        """The realm of ``username``'s domain; None where there is no user realm discovery
+        (see :attr:`has_user_realm`, and a host that answered 404, remembered for the
+        process like discovered metadata). Other failures end the flow with an error."""
+        if not self.has_user_realm or REGISTRY.get(self.trust, self._no_user_realm_key):
+            return None
+        response = yield user_realm_request(self.parsed, username, correlation_id)
+        realm = parse_user_realm(response, correlation_id)
+        if realm is None:
+            logger.debug("%s has no user realm endpoint", self.parsed.netloc)
+            REGISTRY.put(self.trust, self._no_user_realm_key, {"user_realm": None})
+        return realm
 
     def _resolve(self) -> OidcMetadata:
         known = self.known_metadata

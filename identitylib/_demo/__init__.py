@@ -31,6 +31,7 @@ from identitylib.emulator import (
     DEMO_DAEMON_ID,
     DEMO_DAEMON_SECRET,
     DEMO_DESKTOP_ID,
+    DEMO_FEDERATED_DOMAIN,
     DEMO_WEB_ID,
     DEMO_WEB_SECRET,
     Emulator,
@@ -45,6 +46,8 @@ DOWNSTREAM_SCOPES = ["https://graph.microsoft.com/.default"]
 MI_RESOURCE = "https://management.azure.com"
 USER_SCOPES = [f"{DEMO_API_URI}/access_as_user"]
 USER, PASSWORD = "alice@contoso.onmicrosoft.com", "alice-password"
+#: A user of the federated domain: username/password goes through WS-Trust.
+FEDERATED_USER, FEDERATED_PASSWORD = f"carol@{DEMO_FEDERATED_DOMAIN}", "carol-password"
 
 Acquire = Callable[[], Any]
 
@@ -170,6 +173,16 @@ class _Demo:
         flows.append(
             ("username/password", lambda: self._password(ropc), lambda: self._silent(ropc))
         )
+        federated = identitylib.PublicClientApplication(
+            DEMO_CLI_ID, authority=self.emu.authority(), verify=self.verify
+        )
+        flows.append(
+            (
+                "username/password (federated: WS-Trust)",
+                lambda: self._password(federated, FEDERATED_USER, FEDERATED_PASSWORD),
+                lambda: self._silent(federated, username=FEDERATED_USER),
+            )
+        )
         flows.append(
             (
                 "refresh token (force_refresh)",
@@ -256,14 +269,19 @@ class _Demo:
         ).start()
         return app.acquire_token_by_device_flow(flow)
 
-    def _password(self, app: identitylib.PublicClientApplication) -> Any:
+    def _password(
+        self,
+        app: identitylib.PublicClientApplication,
+        username: str = USER,
+        password: str = PASSWORD,
+    ) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            return app.acquire_token_by_username_password(USER, PASSWORD, USER_SCOPES)
+            return app.acquire_token_by_username_password(username, password, USER_SCOPES)
 
     @staticmethod
-    def _silent(app: identitylib.ClientApplication, **kwargs: Any) -> Any:
-        accounts = app.get_accounts(username=USER)
+    def _silent(app: identitylib.ClientApplication, username: str = USER, **kwargs: Any) -> Any:
+        accounts = app.get_accounts(username=username)
         return (
             app.acquire_token_silent_with_error(USER_SCOPES, accounts[0], **kwargs)
             if accounts

@@ -13,15 +13,19 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class HttpRequest:
-    """An HTTP request a flow wants sent. ``data`` is form-encoded by the transport.
+    """An HTTP request a flow wants sent. ``data`` is form-encoded by the transport;
+    ``content`` is a body sent as it is (the SOAP envelope of a WS-Trust request), instead
+    of ``data``.
 
     ``one_time``: the request carries a credential the server accepts once (an authorization
-    code, a refresh token that may rotate). A transport never sends such a request again once
-    the server may have read it (see ``_transport/_policy.py``).
+    code, a refresh token that may rotate), or one that must not be tried twice (a password
+    sent to a federation server, where every failed try counts towards a lockout). A
+    transport never sends such a request again once the server may have read it (see
+    ``_transport/_policy.py``).
     """
 
     def __repr__(self) -> str:  # every field; secret form fields and headers as '***'
-        return safe_repr(self)
+        return safe_repr(self, hidden=("content",))
 
     method: str
     url: str
@@ -29,6 +33,12 @@ class HttpRequest:
     data: Mapping[str, str] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     one_time: bool = False
+    content: bytes | None = None
+
+    @property
+    def body(self) -> Mapping[str, str] | bytes | None:
+        """What a transport sends as the body: ``content`` when set, else the form ``data``."""
+        return self.data if self.content is None else self.content
 
 
 @dataclass(frozen=True)

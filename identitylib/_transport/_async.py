@@ -215,11 +215,13 @@ class AsyncTransport:
     async def _stream(self, request: HttpRequest, deadline: Deadline) -> HttpResponse:
         client = self._client()
         follow = self._follow and request.method == "GET"
+        is_form = request.method == "POST" and request.content is None
         outgoing = client.build_request(
             request.method,
             request.url,
             params=dict(request.params) if request.params else None,
-            data=dict(request.data or {}) if request.method == "POST" else None,
+            data=dict(request.data or {}) if is_form else None,
+            content=request.content if request.method == "POST" else None,
             headers=dict(request.headers),
         )
         raw = await client.send(outgoing, stream=True, follow_redirects=follow)

@@ -294,7 +294,7 @@ class SyncTransport:
             kwargs["allow_redirects"] = False
         try:
             if request.method == "POST":
-                raw = self.http_client.post(request.url, data=request.data, **kwargs)
+                raw = self.http_client.post(request.url, data=request.body, **kwargs)
             else:
                 raw = self.http_client.get(request.url, **kwargs)
             if self._owns_client:

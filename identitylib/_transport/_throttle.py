@@ -15,7 +15,9 @@ answer replayed from memory, with no network traffic:
   device-code flow's business.
 
 Never throttled: 5xx answers (transient by nature: the transport already retried once, and
-an app's own retry deserves a fresh attempt, not a replay), successes, redirects, GETs.
+an app's own retry deserves a fresh attempt, not a replay), successes, redirects, GETs, and
+requests with a raw body (a WS-Trust envelope: it holds a password, and its message id and
+timestamps make each one unique anyway).
 
 Records live in the app's ``http_cache`` when given (so they survive a restart, as msal's
 do), otherwise in the transport's memory. Keys are ``identitylib-throttle`` followed by
@@ -83,7 +85,7 @@ def is_confidential(request: HttpRequest) -> bool:
 
 def throttle_seconds(request: HttpRequest, response: HttpResponse, now: float) -> float:
     """How long the identical request should be answered locally (0: not at all)."""
-    if request.method.upper() != "POST":
+    if request.method.upper() != "POST" or request.content is not None:
         return 0.0
     status = response.status_code
     retry_after = header(response.headers, "retry-after")
@@ -138,7 +140,7 @@ class Throttle:
 
     def check(self, request: HttpRequest) -> Optional[HttpResponse]:
         """The remembered answer for this request if its window is still open."""
-        if request.method.upper() != "POST":
+        if request.method.upper() != "POST" or request.content is not None:
             return None
         key = request_key(request)
         store = self._store_for(request)

@@ -43,6 +43,9 @@ DEMO_AGENT_ID = "a1b2c3d4-0009-4000-8000-0000000000a9"
 DEMO_AGENT_SECRET = "demo-agent-secret"
 #: The audience of tokens meant to be exchanged as federated credentials (Entra's).
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+#: A domain of the demo tenant federated with the emulator's own federation server (an
+#: emulated AD FS): its users sign in with username/password through WS-Trust.
+DEMO_FEDERATED_DOMAIN = "fabrikam.example"
 
 
 @dataclass
@@ -51,12 +54,15 @@ class Tenant:
 
     ``user_flows`` are B2C / External ID user flows by policy name (``B2C_1_...``), each
     with its kind (one of :data:`USER_FLOW_KINDS`), served under ``{base}/{tenant}/{policy}``.
+    ``federated_domains`` are verified domains too, whose users' passwords are checked by
+    the emulator's federation server (WS-Trust, as AD FS does), never by the token endpoint.
     """
 
     tenant_id: str
     domains: list[str] = field(default_factory=list)
     name: str = ""
     user_flows: dict[str, str] = field(default_factory=dict)
+    federated_domains: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for policy, kind in self.user_flows.items():
@@ -168,6 +174,7 @@ class EmulatorConfig:
                 DEMO_B2C_EDIT_PROFILE: "profile_edit",
                 DEMO_B2C_RESET_PASSWORD: "password_reset",
             },
+            federated_domains=[DEMO_FEDERATED_DOMAIN],
         )
         return cls(
             tenants=[tenant],
@@ -248,6 +255,12 @@ class EmulatorConfig:
                     "bob-password",
                     object_id="0a1b2c3d-0000-4000-8000-000000000b0b",
                     name="Bob Example",
+                ),
+                User(
+                    f"carol@{DEMO_FEDERATED_DOMAIN}",
+                    "carol-password",
+                    object_id="0a1b2c3d-0000-4000-8000-00000000ca01",
+                    name="Carol Federated",
                 ),
             ],
             managed_identities=[

@@ -15,6 +15,7 @@ from ._faults import Faults
 from ._records import (
     AuthCode,
     DeviceAuthorization,
+    IssuedAssertion,
     Logout,
     SeenAssertion,
     Transaction,
@@ -73,6 +74,7 @@ class ProviderState:
         self.user_codes: BoundedStore[UserCodeIndex] = BoundedStore(clock, retention=0.0)
         self.refresh_tokens = RefreshTokenStore(clock)
         self.seen_assertions: BoundedStore[SeenAssertion] = BoundedStore(clock, retention=0.0)
+        self.assertions: BoundedStore[IssuedAssertion] = BoundedStore(clock)  # SAML, issued
         self.consents = ConsentStore()
         self.logouts: BoundedLog[Logout] = BoundedLog()
 

@@ -81,7 +81,7 @@ class Directory:
             return TenantRef(text, lowered, MSA_TENANT_ID if lowered == "consumers" else None)
         for tenant in self.config.tenants:
             if lowered == tenant.tenant_id.lower() or lowered in (
-                d.lower() for d in tenant.domains
+                d.lower() for d in [*tenant.domains, *tenant.federated_domains]
             ):
                 if not policy:
                     return TenantRef(text, None, tenant.tenant_id)
@@ -98,9 +98,20 @@ class Directory:
     def known_domain(self, domain: str) -> bool:
         """True for a tenant domain or the domain of a configured user."""
         lowered = domain.lower()
-        if any(lowered == d.lower() for t in self.config.tenants for d in t.domains):
+        if self.federated_domain(domain) or any(
+            lowered == d.lower() for t in self.config.tenants for d in t.domains
+        ):
             return True
         return any(u.username.lower().rpartition("@")[2] == lowered for u in self.config.users)
+
+    def federated_domain(self, domain: str) -> bool:
+        """True for a domain whose users sign in at the federation server (WS-Trust)."""
+        lowered = domain.strip().lower()
+        return any(lowered == d.lower() for t in self.config.tenants for d in t.federated_domains)
+
+    def is_federated(self, user: User) -> bool:
+        """True for a user of a federated domain."""
+        return self.federated_domain(user.username.rpartition("@")[2])
 
     # --- apps and users ----------------------------------------------------------------
     def app(self, client_id: str) -> Optional[App]:

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
-from . import _b2c
+from identitylib._protocol.federation.names import MICROSOFT_ONLINE, WSTRUST_2005
+
+from . import _b2c, _federation
 from ._context import ProviderState, field
 from ._directory import MSA_TENANT_ID
 from ._errors import OAuthError, correlation_of, error_reply, missing_parameter, unknown_tenant
@@ -186,15 +188,21 @@ def instance_discovery(
     return Reply(200, json=body, headers=dict(DISCOVERY_HEADERS))
 
 
-def user_realm(state: ProviderState, username: str) -> Reply:
-    """``/common/userrealm/{username}``: Managed for known domains, Unknown otherwise."""
+def user_realm(state: ProviderState, username: str, base_url: str) -> Reply:
+    """``/common/userrealm/{username}``: Federated for a federated domain (with the
+    emulator's own federation server), Managed for another known domain, Unknown otherwise."""
     domain = (username or "").strip().rpartition("@")[2].lower()
     known = "@" in (username or "") and bool(domain) and state.directory.known_domain(domain)
+    federated = known and state.directory.federated_domain(domain)
     body: dict[str, Any] = {
         "ver": "1.0",
-        "account_type": "Managed" if known else "Unknown",
+        "account_type": "Federated" if federated else "Managed" if known else "Unknown",
         "domain_name": domain,
-        "cloud_instance_name": CLOUD_INSTANCE_NAME,
-        "cloud_audience_urn": "urn:federation:MicrosoftOnline",
     }
+    if federated:
+        body["federation_protocol"] = "WSTrust"
+        body["federation_metadata_url"] = _federation.metadata_url(base_url)
+        body["federation_active_auth_url"] = _federation.endpoint_url(base_url, WSTRUST_2005)
+    body["cloud_instance_name"] = CLOUD_INSTANCE_NAME
+    body["cloud_audience_urn"] = MICROSOFT_ONLINE
     return Reply(200, json=body, headers={"Cache-Control": "max-age=86400, private"})

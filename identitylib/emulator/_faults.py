@@ -37,6 +37,8 @@ class Faults:
     #: the demo API (``/demo-api/me``) answers 401 with a claims challenge until the
     #: token carries the authentication context ``acrs`` it asks for
     api_claims_challenge: bool = False
+    #: the federation server (WS-Trust) issues SAML 2.0 assertions instead of SAML 1.1
+    federation_saml2: bool = False
     _failures: list[InjectedFailure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -83,4 +85,5 @@ class Faults:
             self.refresh_in = None
             self.mfa_required = False
             self.api_claims_challenge = False
+            self.federation_saml2 = False
             self._failures.clear()

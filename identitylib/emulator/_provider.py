@@ -24,6 +24,7 @@ from . import (
     _demo_api,
     _device_flow,
     _discovery,
+    _federation,
     _logout,
     _mi_tokens,
     _token_endpoint,
@@ -115,9 +116,25 @@ class IdentityProvider:
             lambda: _discovery.instance_discovery(self._state, base_url, params, h), base_url, h
         )
 
-    def user_realm(self, username: str) -> Reply:
+    def user_realm(self, username: str, *, base_url: str) -> Reply:
         """GET /common/userrealm/{username}?api-version=1.0."""
-        return self._guard(lambda: _discovery.user_realm(self._state, username), None, _NO_HEADERS)
+        return self._guard(
+            lambda: _discovery.user_realm(self._state, username, base_url), base_url, _NO_HEADERS
+        )
+
+    # --- the federation server of the federated domains (WS-Trust) -------------------
+    def federation_metadata(self, base_url: str) -> Reply:
+        """GET /adfs/services/trust/mex: the metadata exchange document."""
+        return self._guard(lambda: _federation.mex(base_url), base_url, _NO_HEADERS)
+
+    def wstrust(self, base_url: str, version: str, body: str) -> Reply:
+        """POST /adfs/services/trust/{13|2005}/usernamemixed: a SOAP RST (``version`` is
+        the path segment); a SAML assertion or a SOAP fault."""
+        return self._guard(
+            lambda: _federation.wstrust(self._state, base_url, version, body),
+            base_url,
+            _NO_HEADERS,
+        )
 
     # --- browser endpoints -------------------------------------------------------------
     def authorize(self, base_url: str, tenant: str, params: Mapping[str, str]) -> Reply:

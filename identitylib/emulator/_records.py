@@ -89,6 +89,16 @@ class SeenAssertion:
 
 
 @dataclass
+class IssuedAssertion:
+    """A SAML assertion the federation server issued (kept under the digest of its bytes)."""
+
+    username: str
+    saml_version: str  #: ``1.1`` or ``2.0``
+    auth_time: int
+    expires_at: float
+
+
+@dataclass
 class RefreshTokenRecord:
     """What an opaque refresh token stands for."""
 

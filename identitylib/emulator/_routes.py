@@ -51,7 +51,9 @@ class ProviderLike(Protocol):
         *,
         headers: Optional[Mapping[str, str]] = None,
     ) -> Reply: ...
-    def user_realm(self, username: str) -> Reply: ...
+    def user_realm(self, username: str, *, base_url: str) -> Reply: ...
+    def federation_metadata(self, base_url: str) -> Reply: ...
+    def wstrust(self, base_url: str, version: str, body: str) -> Reply: ...
     def authorize(self, base_url: str, tenant: str, params: Mapping[str, str]) -> Reply: ...
     def sign_in(self, base_url: str, tenant: str, form: Mapping[str, str]) -> Reply: ...
     def forgot_password(self, base_url: str, tenant: str, params: Mapping[str, str]) -> Reply: ...
@@ -81,8 +83,8 @@ class Request:
 
     ``path`` is the raw path without the query; ``segments`` its percent-decoded parts;
     ``params`` the query, ``form`` the url-encoded body (first value of a repeated name
-    wins); ``headers`` lower-cased; ``base_url`` ``{scheme}://{host[:port]}`` as the
-    client addressed the server.
+    wins), ``text`` any other body (a SOAP envelope) decoded as UTF-8; ``headers``
+    lower-cased; ``base_url`` ``{scheme}://{host[:port]}`` as the client addressed the server.
     """
 
     method: str
@@ -92,6 +94,7 @@ class Request:
     params: Mapping[str, str] = field(default_factory=dict)
     form: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+    text: str = ""
 
 
 def _timestamp() -> str:
@@ -220,6 +223,20 @@ def _tenant_route(
     return _with_defaults(reply, defaults)
 
 
+def _federation_route(model: ProviderLike, request: Request, rest: Sequence[str]) -> Reply:
+    """The emulated federation server: ``mex`` (GET), ``{13|2005}/usernamemixed`` (POST)."""
+    if list(rest) == ["mex"]:
+        if request.method != "GET":
+            return method_not_allowed(request, "GET")
+        return _with_defaults(model.federation_metadata(request.base_url), _NO_STORE)
+    if len(rest) == 2 and rest[0] in ("13", "2005") and rest[1] == "usernamemixed":
+        if request.method != "POST":
+            return method_not_allowed(request, "POST")
+        reply = model.wstrust(request.base_url, rest[0], request.text)
+        return _with_defaults(reply, _NO_STORE)
+    return not_found(request)
+
+
 def dispatch(model: ProviderLike, request: Request, identity_header: str) -> Reply:
     """Answer ``request``: the model's reply, a managed-identity reply, or 404/405."""
     segments = list(request.segments)
@@ -244,7 +261,9 @@ def dispatch(model: ProviderLike, request: Request, identity_header: str) -> Rep
     if len(segments) == 3 and lowered[1] == "userrealm":
         if request.method != "GET":
             return method_not_allowed(request, "GET")
-        return _with_defaults(model.user_realm(segments[2]), {})
+        return _with_defaults(model.user_realm(segments[2], base_url=request.base_url), {})
+    if lowered[:3] == ["adfs", "services", "trust"]:
+        return _federation_route(model, request, lowered[3:])
     if lowered == ["demo-api", "me"]:
         if request.method != "GET":
             return method_not_allowed(request, "GET")

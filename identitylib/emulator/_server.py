@@ -149,8 +149,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         content_type = self.headers.get("Content-Type", _FORM).split(";")[0].strip().lower()
         form: dict[str, str] = {}
+        text = ""
         if body and content_type in (_FORM, ""):
             form = _first_values(parse_qsl(body.decode("utf-8", "replace"), True))
+        elif body:
+            text = body.decode("utf-8", "replace")
         trimmed = path.strip("/")
         request = Request(
             method=self.command,
@@ -160,6 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
             params=_first_values(parse_qsl(split.query, True)),
             form=form,
             headers=_lower_headers(self.headers.items()),
+            text=text,
         )
         reply = self._answer(request)
         if reply is None:  # an injected dropped connection

@@ -68,8 +68,14 @@ class FakeProvider:
     ) -> Reply:
         return self._answer("instance_discovery", base_url=base_url, params=params, headers=headers)
 
-    def user_realm(self, username: str) -> Reply:
-        return self._answer("user_realm", username=username)
+    def user_realm(self, username: str, *, base_url: str) -> Reply:
+        return self._answer("user_realm", username=username, base_url=base_url)
+
+    def federation_metadata(self, base_url: str) -> Reply:
+        return self._answer("federation_metadata", base_url=base_url)
+
+    def wstrust(self, base_url: str, version: str, body: str) -> Reply:
+        return self._answer("wstrust", base_url=base_url, version=version, body=body)
 
     def authorize(self, base_url: str, tenant: str, params: Mapping[str, str]) -> Reply:
         return self._answer("authorize", base_url=base_url, tenant=tenant, params=params)

@@ -183,7 +183,7 @@ def test_instance_discovery_needs_endpoint(world: World) -> None:
 
 
 def test_user_realm(world: World) -> None:
-    managed = body(world.provider.user_realm("Alice@Contoso.onmicrosoft.com"))
+    managed = body(world.provider.user_realm("Alice@Contoso.onmicrosoft.com", base_url=BASE))
     assert managed == {
         "ver": "1.0",
         "account_type": "Managed",
@@ -191,5 +191,16 @@ def test_user_realm(world: World) -> None:
         "cloud_instance_name": "microsoftonline.com",
         "cloud_audience_urn": "urn:federation:MicrosoftOnline",
     }
-    assert body(world.provider.user_realm("x@unknown.example"))["account_type"] == "Unknown"
-    assert body(world.provider.user_realm("no-at-sign"))["account_type"] == "Unknown"
+    for unknown in ("x@unknown.example", "no-at-sign"):
+        assert body(world.provider.user_realm(unknown, base_url=BASE))["account_type"] == "Unknown"
+    federated = body(world.provider.user_realm("Carol@Fabrikam.Example", base_url=BASE))
+    assert federated == {
+        "ver": "1.0",
+        "account_type": "Federated",
+        "domain_name": "fabrikam.example",
+        "federation_protocol": "WSTrust",
+        "federation_metadata_url": f"{BASE}/adfs/services/trust/mex",
+        "federation_active_auth_url": f"{BASE}/adfs/services/trust/2005/usernamemixed",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+    }

@@ -71,7 +71,7 @@ class InProcessClient:
         if segments[1:] == ["v2.0", ".well-known", "openid-configuration"]:
             return Response(p.openid_configuration(BASE, segments[0]))
         if segments[1:2] == ["userrealm"]:
-            return Response(p.user_realm(segments[2]))
+            return Response(p.user_realm(segments[2], base_url=BASE))
         raise AssertionError(f"unexpected GET {url}")
 
     def post(

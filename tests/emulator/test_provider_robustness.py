@@ -85,7 +85,7 @@ def test_fuzzed_other_endpoints_never_fail(world: World) -> None:
             p.instance_discovery(BASE, form),
             p.openid_configuration(BASE, tenant),
             p.jwks(tenant),
-            p.user_realm(rng.choice(VALUES)),
+            p.user_realm(rng.choice(VALUES), base_url=BASE),
             p.managed_identity_token(form.get("scope"), client_id=form.get("client_id")),
         ]
         for reply in replies:

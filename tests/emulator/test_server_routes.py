@@ -52,6 +52,13 @@ def call(emu: FakeEmulator, method: str, path: str, **kwargs: Any) -> requests.R
         ("GET", "/organizations/discovery/instance", {}, "instance_discovery", {"params": {}}),
         ("GET", "/common/userrealm/alice%40contoso.com", {"params": {"api-version": "1.0"}},
          "user_realm", {"username": "alice@contoso.com"}),
+        ("GET", "/adfs/services/trust/mex", {}, "federation_metadata", {}),
+        ("POST", "/adfs/services/trust/13/usernamemixed",
+         {"data": "<s:Envelope/>", "headers": {"Content-Type": "application/soap+xml"}},
+         "wstrust", {"version": "13", "body": "<s:Envelope/>"}),
+        ("POST", "/adfs/services/trust/2005/usernamemixed",
+         {"data": b"<x>\xc3\xa9</x>", "headers": {"Content-Type": "application/soap+xml"}},
+         "wstrust", {"version": "2005", "body": "<x>\u00e9</x>"}),
         ("GET", f"/{T}/oauth2/v2.0/authorize", {"params": {"client_id": "c", "state": "s"}},
          "authorize", {"tenant": T, "params": {"client_id": "c", "state": "s"}}),
         ("POST", "/common/oauth2/v2.0/authorize", {"data": {"client_id": "c"}}, "authorize",
@@ -250,6 +257,8 @@ def test_unknown_paths_are_404_json(emu: FakeEmulator, path: str) -> None:
         ("GET", f"/{T}/oauth2/v2.0/devicecode", "POST"),
         ("POST", f"/{T}/v2.0/.well-known/openid-configuration", "GET"),
         ("POST", "/common/userrealm/a@b.c", "GET"),
+        ("POST", "/adfs/services/trust/mex", "GET"),
+        ("GET", "/adfs/services/trust/13/usernamemixed", "POST"),
     ],
 )
 def test_wrong_method_is_405(emu: FakeEmulator, method: str, path: str, allow: str) -> None:

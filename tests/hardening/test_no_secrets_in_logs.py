@@ -8,8 +8,11 @@ not the library) and by the test's scripted user (the "browser") are not the lib
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import logging
+import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -102,11 +105,18 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         body = request.body
         if isinstance(body, bytes):
             body = body.decode("utf-8", "replace")
-        if isinstance(body, str) and "=" in body:
+        soap_password = re.search(r"<wsse:Password>([^<]*)</wsse:Password>", str(body))
+        if soap_password:  # the WS-Trust request of a federated user
+            values.append(html.unescape(soap_password.group(1)))
+            SENT_KINDS.add("wstrust_password")
+        elif isinstance(body, str) and "=" in body:
             for key, value in parse_qsl(body):
                 if key in SECRET_FORM_FIELDS:
-                    values.append(value)
+                    values.extend(_with_pieces(value))
                     SENT_KINDS.add(key)
+                if key == "assertion" and value.startswith("PH"):  # base64url of "<": SAML
+                    values.extend(_with_pieces(_b64url_text(value)))
+                    SENT_KINDS.add("saml_assertion")
         for name in ("Authorization", "X-IDENTITY-HEADER", "Secret"):
             if name in request.headers:
                 values.append(str(request.headers[name]).split(" ")[-1])
@@ -115,6 +125,28 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(requests.Session, "send", send)
     SENT_KINDS.clear()
     return values
+
+
+def _with_pieces(value: str) -> list[str]:
+    """``value`` and, for a long one, a piece of its middle (a log cut short shows that)."""
+    if len(value) < 120:
+        return [value]
+    middle = len(value) // 2
+    return [value, value[middle - 20 : middle + 20]]
+
+
+def _b64url_text(value: str) -> str:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8", "replace")
+
+
+def _without_user_realm_requests(texts: list[str]) -> str:
+    """The log without urllib3's request lines of user realm discovery, whose URL path
+    names the user (in msal as well): the only records allowed to show a username."""
+    return "\n".join(
+        text
+        for text in texts
+        if not (text.startswith("urllib3.connectionpool") and "/common/userrealm/" in text)
+    )
 
 
 def _tokens_of(value: Any, found: list[str]) -> None:
@@ -215,10 +247,12 @@ def test_every_flow_logs_no_secret_and_no_username(
         DEMO_WEB_SECRET,
         DEMO_API_SECRET,
         _demo.PASSWORD,
+        _demo.FEDERATED_PASSWORD,
     }
     _assert_clean(capture.texts, secrets)
     log = "\n".join(capture.texts)
     assert "urllib3" in log  # the HTTP stack's own DEBUG records were captured too
+    assert "/common/userrealm/" in log  # the exception below is not an empty one
     form_kinds = {
         "client_secret",
         "client_assertion",
@@ -228,10 +262,14 @@ def test_every_flow_logs_no_secret_and_no_username(
         "refresh_token",
         "device_code",
         "assertion",
+        "wstrust_password",
+        "saml_assertion",
     }
     assert form_kinds <= SENT_KINDS, f"a flow did not run: {form_kinds - SENT_KINDS}"
-    assert _demo.USER not in log, "a username was logged without enable_pii_log=True"
-    assert _demo.USER.split("@")[0] + "@" not in log
+    log = _without_user_realm_requests(capture.texts)
+    for user in (_demo.USER, _demo.FEDERATED_USER):
+        assert user not in log, "a username was logged without enable_pii_log=True"
+        assert user.split("@")[0] + "@" not in log
 
 
 def test_failures_log_no_secret(emu: Emulator, capture: Capture, sent: list[str]) -> None:
@@ -246,11 +284,20 @@ def test_failures_log_no_secret(emu: Emulator, capture: Capture, sent: list[str]
         bad = public.acquire_token_by_username_password(
             _demo.USER, "wrong-password-1", ["User.Read"]
         )
+        federated = public.acquire_token_by_username_password(
+            _demo.FEDERATED_USER, "wrong-password-2", ["User.Read"]
+        )
     assert bad["error"]
+    assert federated["error"] == "invalid_grant"
+    assert "wstrust_password" in SENT_KINDS
     emu.faults.inject(500, path_contains="/token", count=2, text="<html>oops</html>")
     assert app.acquire_token_for_client(_demo.APP_SCOPES)["error"]
-    _assert_clean(capture.texts, {*sent, "wrong-password-1", "revoked-rt-value-123"})
-    assert _demo.USER not in "\n".join(capture.texts)
+    _assert_clean(
+        capture.texts, {*sent, "wrong-password-1", "wrong-password-2", "revoked-rt-value-123"}
+    )
+    log = _without_user_realm_requests(capture.texts)
+    assert _demo.USER not in log
+    assert _demo.FEDERATED_USER not in log
 
 
 def test_pii_is_logged_only_when_enabled(emu: Emulator, capture: Capture, sent: list[str]) -> None:

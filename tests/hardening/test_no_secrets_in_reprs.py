@@ -22,9 +22,12 @@ from cryptography.hazmat.primitives import serialization
 
 import identitylib
 from identitylib import aio
+from identitylib._flows import _federation as federation_flow
 from identitylib._managed_identity._sources import detect
 from identitylib._protocol._messages import HttpRequest, HttpResponse
 from identitylib._protocol._request import form_fields, token_request
+from identitylib._protocol.federation.rstr import SamlAssertion, parse_rstr
+from identitylib._protocol.grants.saml_bearer import encode_assertion
 from identitylib.emulator import (
     DEMO_API_ID,
     DEMO_API_SECRET,
@@ -425,6 +428,45 @@ def test_a_failed_call_shows_no_secret(
     # The library's frames and their locals were seen (the flow's, with the request).
     assert "/identitylib/" in report
     assert "request = HttpRequest(" in report
+    assert not leaks(report, secrets), report
+    assert not leaks("".join(traceback.format_exception(failed.value)), secrets)
+
+
+FEDERATED_USER, FEDERATED_PASSWORD = "carol@fabrikam.example", "carol-password"
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("api", [identitylib, aio], ids=["blocking", "asyncio"])
+@pytest.mark.parametrize("step", ["/usernamemixed", "/oauth2/v2.0/token"], ids=["ws-trust", "saml"])
+def test_a_failed_federated_call_shows_no_password_and_no_assertion(
+    emulator: Emulator, api: Any, step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection drops after the WS-Trust request (the password in a SOAP body) or
+    after the SAML bearer request (the assertion): neither shows in the crash report."""
+    assertions: list[SamlAssertion] = []
+
+    def recording(text: str) -> Any:
+        answer = parse_rstr(text)
+        if isinstance(answer, SamlAssertion):
+            assertions.append(answer)
+        return answer
+
+    monkeypatch.setattr(federation_flow, "parse_rstr", recording)
+    app = api.PublicClientApplication(DEMO_CLI_ID, authority=emulator.authority())
+    emulator.faults.drop(path_contains=step, count=2)  # a retry, if any, is dropped too
+    with pytest.raises(Exception) as failed:
+        _run(
+            lambda: app.acquire_token_by_username_password(
+                FEDERATED_USER, FEDERATED_PASSWORD, GRAPH
+            )
+        )
+    report = crash_report(failed.value)
+    assert "request = HttpRequest(" in report
+    secrets = [FEDERATED_PASSWORD]
+    for answer in assertions:
+        text, encoded = answer.assertion.decode(), encode_assertion(answer.assertion)
+        secrets += [text, encoded, text[len(text) // 2 :][:40], encoded[len(encoded) // 2 :][:40]]
+    assert len(secrets) == (5 if step == "/oauth2/v2.0/token" else 1)
     assert not leaks(report, secrets), report
     assert not leaks("".join(traceback.format_exception(failed.value)), secrets)
 

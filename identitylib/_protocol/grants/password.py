@@ -1,7 +1,6 @@
-"""The resource owner password credentials grant (RFC 6749 §4.3; wire formats §7.5).
-
-Only managed (cloud) users can sign in this way: identitylib performs no user-realm
-discovery and no WS-Trust exchange, so a federated user gets the server's error.
+"""The resource owner password credentials grant (RFC 6749 §4.3; wire formats §7.5), for
+managed (cloud) users; a federated user's password goes to the federation server instead
+(``_flows/_federation.py``, ``grants/saml_bearer.py``).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from identitylib.emulator._grants import (
     on_behalf_of,
     password,
     refresh_token,
+    saml_bearer,
     user_fic,
 )
 
@@ -26,7 +27,10 @@ GRANTS: dict[str, Grant] = {
     device_code.SHORT_GRANT_TYPE: device_code.grant,
     on_behalf_of.GRANT_TYPE: on_behalf_of.grant,
     user_fic.GRANT_TYPE: user_fic.grant,
+    **dict.fromkeys(saml_bearer.GRANT_TYPES, saml_bearer.grant),
 }
 
 #: Grants an app with "allow public client flows" may use without its credential.
-PUBLIC_FLOW_GRANTS = frozenset({"password", device_code.GRANT_TYPE, device_code.SHORT_GRANT_TYPE})
+PUBLIC_FLOW_GRANTS = frozenset(
+    {"password", device_code.GRANT_TYPE, device_code.SHORT_GRANT_TYPE, *saml_bearer.GRANT_TYPES}
+)

@@ -31,7 +31,9 @@ def require_public_flows(req: TokenRequest) -> None:
 
 
 def grant(req: TokenRequest) -> dict[str, Any]:
-    """Sign the user in with username and password; never on ``common``/``consumers``.
+    """Sign the user in with username and password; never on ``common``/``consumers``,
+    never a user of a federated domain (whose password only the federation server knows:
+    clients go through WS-Trust and the SAML bearer grant, ``saml_bearer.py``).
 
     A ``claims`` parameter carrying the emulator's MFA challenge counts as MFA done.
     """
@@ -47,6 +49,14 @@ def grant(req: TokenRequest) -> dict[str, Any]:
     password = req.form.get("password")
     if not isinstance(password, str) or not password:
         req.require("password")
+    federated = req.state.directory.user(username)
+    if federated is not None and req.state.directory.is_federated(federated):
+        # Entra holds no password of a federated user: only the federation server checks it.
+        raise OAuthError(
+            "invalid_grant",
+            50126,
+            "Error validating credentials due to invalid username or password.",
+        )
     user = check_password(req.state, username.strip(), str(password))
     claims = parse_claims(req.get("claims"))
     sign_in = req.state.sign_in(
