@@ -6,6 +6,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Hashable, Mapping, MutableMapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, cast
 
 from identitylib._authority import Authority, TrustKey, parse_authority
@@ -47,6 +48,13 @@ class _TimedTransport:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+
+def _checked_cache(cache: Any) -> Any:
+    """``cache`` if it has the methods a token cache needs (msal's or identitylib's)."""
+    if not (callable(getattr(cache, "add", None)) and callable(getattr(cache, "search", None))):
+        raise TypeError("token_cache must be a TokenCache (or SerializableTokenCache) instance")
+    return cache
 
 
 def _check_str_list(value: object, name: str) -> list[str]:
@@ -111,13 +119,7 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
         excluded = _check_str_list(exclude_scopes, "exclude_scopes") if exclude_scopes else []
         if "openid" in excluded:
             raise ValueError('"openid" cannot be excluded: it is required for sign-in')
-        if token_cache is None:
-            token_cache = TokenCache()
-        elif not (
-            callable(getattr(token_cache, "add", None))
-            and callable(getattr(token_cache, "search", None))
-        ):
-            raise TypeError("token_cache must be a TokenCache (or SerializableTokenCache) instance")
+        token_cache = TokenCache() if token_cache is None else _checked_cache(token_cache)
         if http_cache is not None and not isinstance(http_cache, MutableMapping):
             raise TypeError("http_cache must be a dict-like object (e.g. a dict or a shelve)")
 
@@ -129,7 +131,6 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
         self.client_claims = client_claims
         self.app_name = app_name
         self.app_version = app_version
-        self.token_cache = token_cache
         self._azure_region = azure_region
         # Imported here, not at module level: the transport loads requests, which
         # ``import identitylib`` alone does not need (see docs/performance.md).
@@ -167,18 +168,39 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
         )
         #: Token requests in flight, per cache key (concurrent identical misses share one).
         self._flights = SingleFlight()
-        #: The cache-hit fast path: which entry served which call (see HitMemo).
-        self._hits = HitMemo(token_cache)
         #: Add a "timing" dict to token and error results (identitylib extension).
         self._timing = bool(timing)
-        if self._timing:
-            self._hits.enabled = False  # every call goes the full way, to be measured
+        self._use_cache(token_cache)
         #: Serve a token inside its refresh window at once and refresh it in a background
         #: thread (identitylib extension; None: on for confidential clients, off otherwise).
         self._background_refresh = background_refresh
         self._refreshing: set[Hashable] = set()
         self._refreshing_lock = threading.Lock()
         self._check_credential()
+
+    @property
+    def token_cache(self) -> Any:
+        """The token cache every call reads and writes.
+
+        Assigning another cache (as msal allows, e.g. one cache per request or per user)
+        makes every later call, token acquisitions included, use that one; a call already
+        running finishes with the cache it started with.
+        """
+        return self._state.token_cache
+
+    @token_cache.setter
+    def token_cache(self, cache: Any) -> None:
+        self._use_cache(_checked_cache(cache))
+
+    def _use_cache(self, cache: Any) -> None:
+        """Make ``cache`` the one the next calls use: a new state for their flows (a call
+        already running keeps its own) and a new cache-hit memo."""
+        self._state = replace(self._state, token_cache=cache)
+        #: The cache-hit fast path: which entry served which call (see HitMemo).
+        self._hits = HitMemo(cache)
+        if self._timing:
+            self._hits.enabled = False  # every call goes the full way, to be measured
+        self._accounts_memo = None  # get_accounts' last answer came from the old cache
 
     def _check_credential(self) -> None:
         """Subclasses refuse a credential they cannot use (or the lack of one)."""

@@ -103,19 +103,26 @@ class ConfidentialClientApplication(ClientApplication):
             raise ValueError(f"fmi_path must be a string, got {type(fmi_path).__name__}")
         if forwarded_client_claims is not None and not isinstance(forwarded_client_claims, str):
             raise ValueError("forwarded_client_claims must be a JSON object string")
-        self._state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
+        state = self._state  # this call's (and its refreshes') cache, whatever is assigned later
+        state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
         data = kwargs.pop("data", None)
         check_ssh_cert_data(data)
         headers = kwargs.pop("headers", None)
         key = (
             None
             if claims_challenge or data or headers
-            else ("client", tuple(scope_list), fmi_path, forwarded_client_claims)
+            else (
+                "client",
+                id(state.token_cache),
+                tuple(scope_list),
+                fmi_path,
+                forwarded_client_claims,
+            )
         )
 
         def make_flow(defer: Optional[Callable[[], None]] = None) -> Any:
             return client_credentials.acquire_token_for_client(
-                self._state,
+                state,
                 scope_list,
                 claims_challenge=claims_challenge,
                 data=data,
@@ -191,7 +198,8 @@ class ConfidentialClientApplication(ClientApplication):
             )
         if forwarded_client_claims is not None and not isinstance(forwarded_client_claims, str):
             raise ValueError("forwarded_client_claims must be a JSON object string")
-        self._state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
+        state = self._state  # this call's (and its refreshes') cache, whatever is assigned later
+        state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
         data = kwargs.pop("data", None)
         check_ssh_cert_data(data)
         headers = kwargs.pop("headers", None)
@@ -203,12 +211,18 @@ class ConfidentialClientApplication(ClientApplication):
         key = (
             None
             if claims_challenge or data or headers
-            else ("obo", assertion, tuple(scope_list), forwarded_client_claims)
+            else (
+                "obo",
+                id(state.token_cache),
+                assertion,
+                tuple(scope_list),
+                forwarded_client_claims,
+            )
         )
 
         def make_flow(defer: Optional[Callable[[], None]] = None) -> Any:
             return obo_flow.acquire_token_on_behalf_of(
-                self._state,
+                state,
                 assertion,
                 scope_list,
                 claims_challenge=claims_challenge,
