@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, cast
 
 from identitylib._authority import Authority, TrustKey, parse_authority
+from identitylib._authority._trust import identity_of
 from identitylib._cache import TokenCache
 from identitylib._credential import parse_client_credential
 from identitylib._flows._results import REFRESH_REASON, HitMemo
@@ -149,7 +150,7 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
         )
         self.authority = Authority(
             parsed,
-            trust=self._trust_key(http_client, verify, proxies),
+            trust=self._discovery_trust(self._trust_key(http_client, verify, proxies)),
             http_cache=http_cache,
             resolver=self._resolve_metadata,
         )
@@ -209,6 +210,19 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
         """Which apps share this one's discovered metadata (see ``_authority/_trust.py``):
         those with the same ``http_client`` object, ``verify`` and ``proxies``."""
         return TrustKey.of(http_client, verify, proxies)
+
+    def _discovery_trust(self, trust: TrustKey) -> Callable[[], TrustKey]:
+        """The trust key of this app's discovery: ``trust``, except while the ``get`` of
+        identitylib's own session is replaced (msal's users patch ``app.http_client.get``
+        in tests): what a replaced method answers is this app's alone, never shared."""
+        transport = self._transport
+
+        def current() -> TrustKey:
+            if transport.replaced("GET"):
+                return replace(trust, client=identity_of(transport.http_client))
+            return trust
+
+        return current
 
     def __repr__(self) -> str:
         name = type(self).__name__
