@@ -25,6 +25,7 @@ from ._password import PasswordMixin
 from ._state import AppState
 
 if TYPE_CHECKING:
+    from identitylib._authority._region import RegionChoice
     from identitylib._transport import SyncTransport
 
 logger = get_logger(__name__)
@@ -132,7 +133,14 @@ class ClientApplication(AuthCodeMixin, AccountsMixin, PasswordMixin):
         self.client_claims = client_claims
         self.app_name = app_name
         self.app_version = app_version
-        self._azure_region = azure_region
+        # Validated here for every class, as msal does (MSAL_FORCE_REGION too, for an app
+        # with a credential); used (and detected, for True) by acquire_token_for_client.
+        # (_region loads requests for IMDS: imported when an app is built, not at import.)
+        from identitylib._authority._region import configured_region
+
+        self._region_choice: RegionChoice = configured_region(
+            azure_region, confidential=bool(client_credential)
+        )
         # Imported here, not at module level: the transport loads requests, which
         # ``import identitylib`` alone does not need (see docs/performance.md).
         from identitylib._transport import SyncTransport, run_sync

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from identitylib._authority._hosts import aliases_of
 from identitylib._cache import app_partition_key
@@ -18,10 +18,6 @@ from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import reject_reserved, validate_scopes
 
 from ._base import ClientApplication
-
-if TYPE_CHECKING:
-    from identitylib._authority._region import RegionChoice
-
 
 #: ``background_refresh`` when not given: a token inside its refresh window is served at
 #: once while one background refresh per cache key renews it.
@@ -46,13 +42,6 @@ class ConfidentialClientApplication(ClientApplication):
             self._background_refresh = BACKGROUND_REFRESH_DEFAULT
         # The fast path of acquire_token_for_client skips the warning for these tenants.
         self._cc_fast = self.authority.parsed.tenant.lower() not in ("common", "organizations")
-        # Validated now, used (and detected, for True) on the first acquire_token_for_client.
-        # (_region loads requests for IMDS: imported when an app is built, not at import.)
-        from identitylib._authority._region import configured_region
-
-        self._region_choice: RegionChoice = configured_region(
-            getattr(self, "_azure_region", None), confidential=True
-        )
 
     def acquire_token_for_client(
         self,
@@ -146,8 +135,7 @@ class ConfidentialClientApplication(ClientApplication):
         """
         from identitylib._authority._region import resolve_region
 
-        choice: RegionChoice = getattr(self, "_region_choice", None)
-        return resolve_region(choice)
+        return resolve_region(self._region_choice)
 
     def acquire_token_on_behalf_of(
         self,
