@@ -22,9 +22,13 @@ from identitylib.emulator import (
     DEMO_CLI_ID,
     DEMO_DAEMON_ID,
     DEMO_DAEMON_SECRET,
+    DEMO_WEB_ID,
+    DEMO_WEB_SECRET,
     Emulator,
     EmulatorConfig,
 )
+
+from ._browser import form_post_fields, sign_in
 
 msal = pytest.importorskip("msal")
 pytest.importorskip("httpx")
@@ -35,6 +39,7 @@ API = [f"{DEMO_API_URI}/access_as_user"]
 GRAPH = ["https://graph.microsoft.com/User.Read"]
 DAEMON_SCOPES = [f"{DEMO_API_URI}/.default"]
 KINDS = ["msal", "identitylib", "identitylib.aio"]
+REDIRECT_URI = "http://localhost:5000/getAToken"
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +193,54 @@ def test_an_assigned_token_cache_keeps_users_apart(lib: Driver, emu: Emulator) -
     served = lib.call(api, "acquire_token_silent", GRAPH, account)
     assert served is not None
     assert (served["access_token"], served["token_source"]) == (obtained["access_token"], "cache")
+
+
+# ------------------------------------------------------------ a flow dict built by hand
+
+
+def signed_in_by_hand(lib: Driver, emu: Emulator, kept: tuple[str, ...]) -> tuple[Any, Any]:
+    """A web app that kept only some fields of its flow dict: (app, token result)."""
+    web = lib.confidential(DEMO_WEB_ID, DEMO_WEB_SECRET)
+    flow = lib.call(
+        web, "initiate_auth_code_flow", API, redirect_uri=REDIRECT_URI, response_mode="form_post"
+    )
+    browser = requests.Session()
+    browser.trust_env = False
+    browser.verify = emu.ca_path
+    with browser:
+        auth_response = form_post_fields(sign_in(browser, flow["auth_uri"], *ALICE))
+    by_hand = {name: flow[name] for name in kept}
+    return web, lib.call(web, "acquire_token_by_auth_code_flow", by_hand, auth_response)
+
+
+def test_a_flow_dict_with_state_and_code_verifier_is_redeemed(lib: Driver, emu: Emulator) -> None:
+    """Only state and code_verifier: the code is redeemed without redirect_uri and scope,
+    and the server's answer (it wants the redirect_uri) is the result, in both libraries."""
+    _, result = signed_in_by_hand(lib, emu, ("state", "code_verifier"))
+    assert result["error"] == "invalid_request", result
+    assert result["error_codes"] == [900144]
+    assert "redirect_uri" in result["error_description"]
+    assert token_posts(emu) == 1
+
+
+def test_a_flow_dict_built_by_hand_signs_the_user_in(lib: Driver, emu: Emulator) -> None:
+    """No scope in the flow dict: the granted scopes are cached, the account is listed and
+    its token served silently."""
+    kept = ("state", "code_verifier", "redirect_uri", "nonce")
+    web, result = signed_in_by_hand(lib, emu, kept)
+    assert result["token_source"] == "identity_provider", result
+    assert result["id_token_claims"]["preferred_username"] == ALICE[0]
+    (account,) = lib.call(web, "get_accounts")
+    emu.reset_requests()
+    again = lib.call(web, "acquire_token_silent", API, account)
+    assert again is not None
+    assert (again["access_token"], again["token_source"]) == (result["access_token"], "cache")
+    assert emu.requests == []
+
+
+def test_a_flow_dict_by_hand_must_still_match_the_state(lib: Driver, emu: Emulator) -> None:
+    web = lib.confidential(DEMO_WEB_ID, DEMO_WEB_SECRET)
+    forged = {"state": "expected", "code_verifier": "v" * 43}
+    with pytest.raises(ValueError, match="state"):
+        lib.call(web, "acquire_token_by_auth_code_flow", forged, {"code": "c", "state": "other"})
+    assert token_posts(emu) == 0
