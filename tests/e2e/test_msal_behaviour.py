@@ -238,6 +238,19 @@ def test_a_flow_dict_built_by_hand_signs_the_user_in(lib: Driver, emu: Emulator)
     assert emu.requests == []
 
 
+def test_a_flow_dict_without_its_nonce(lib: Driver, emu: Emulator) -> None:
+    """The documented difference: msal cannot check the ID token's nonce and raises
+    KeyError; identitylib accepts the ID token (audience, issuer and lifetime checked)."""
+    kept = ("state", "code_verifier", "redirect_uri")
+    if lib.kind == "msal":
+        with pytest.raises(KeyError, match="nonce"):
+            signed_in_by_hand(lib, emu, kept)
+        return
+    _, result = signed_in_by_hand(lib, emu, kept)
+    assert result["token_source"] == "identity_provider", result
+    assert result["id_token_claims"]["preferred_username"] == ALICE[0]
+
+
 def test_a_flow_dict_by_hand_must_still_match_the_state(lib: Driver, emu: Emulator) -> None:
     web = lib.confidential(DEMO_WEB_ID, DEMO_WEB_SECRET)
     forged = {"state": "expected", "code_verifier": "v" * 43}
