@@ -349,6 +349,35 @@ def test_msal_style_http_client_gets_only_msal_arguments() -> None:
 # --- response normalisation -----------------------------------------------------------
 
 
+def test_expires_on_counts_whole_seconds_as_msal() -> None:
+    """msal: int(expires_on) - int(now). A fraction of the current second is not a
+    second less."""
+    for moment in (NOW, NOW + 0.001, NOW + 0.5, NOW + 0.999):
+        for expires_on in (NOW + 3600, str(NOW + 3600), float(NOW + 3600)):
+            result = normalise_token({"access_token": "t", "expires_on": expires_on}, now=moment,
+                                     resource="r")  # fmt: skip
+            assert isinstance(result, dict)
+            assert result["expires_in"] == 3600, (moment, expires_on)
+
+
+@pytest.mark.parametrize(("env", "url"), [("app_service", APP_SERVICE_URL), ("ml", ML_URL)])
+def test_a_token_cached_from_expires_on_expires_then(
+    clean_env: pytest.MonkeyPatch, http: responses.RequestsMock, env: str, url: str
+) -> None:
+    """App Service and Azure ML answer expires_on: the result's expires_in and the cache
+    entry say that very second, whatever fraction of a second the clock is at."""
+    for name, value in (APP_ENV if env == "app_service" else ML_ENV).items():
+        clean_env.setenv(name, value)
+    http.get(url, json={"access_token": "at", "expires_on": str(NOW + 7300), "resource": RESOURCE})
+    cache = SerializableTokenCache()
+    mi = client(token_cache=cache)
+    mi._now = lambda: NOW + 0.75
+    result = mi.acquire_token_for_client(resource=RESOURCE)
+    assert (result["expires_in"], result["refresh_in"]) == (7300, 3650)
+    (entry,) = cache.search("AccessToken")
+    assert entry["expires_on"] == str(NOW + 7300)
+
+
 @pytest.mark.parametrize(
     ("body", "expires_in"),
     [

@@ -372,12 +372,19 @@ def test_access_hooks_get_the_assertion_partition(discovered: responses.Requests
 
 
 def test_msal_reuse_pattern_still_works(discovered: responses.RequestsMock) -> None:
-    """msal documents get_accounts() + acquire_token_silent() to reuse OBO tokens."""
-    discovered.post(TOKEN_ENDPOINT, json=obo_token())
+    """msal documents get_accounts() + acquire_token_silent() to reuse OBO tokens: the
+    cached access token is served, with no request (azure-identity's OnBehalfOfCredential
+    reads its tokens this way); once it expired, the OBO refresh token renews it."""
+    token_post = discovered.post(TOKEN_ENDPOINT, json=obo_token())
     app = make_app()
     app.acquire_token_on_behalf_of(ALICE_ASSERTION, GRAPH)
     (account,) = app.get_accounts()
+    result = app.acquire_token_silent(GRAPH, account)
+    assert result is not None
+    assert (result["access_token"], result["token_source"]) == ("obo-at-1", "cache")
+    assert token_post.call_count == 1
     discovered.upsert(responses.POST, TOKEN_ENDPOINT, json=obo_token("silent-at", "obo-rt-2"))
+    app._state.now = lambda: time.time() + 3600  # type: ignore[method-assign]
     result = app.acquire_token_silent(GRAPH, account)
     assert result is not None
     assert result["access_token"] == "silent-at"  # via the OBO refresh token

@@ -4,6 +4,7 @@ validation, detection (REGION_NAME, IMDS once per process, bounded), and the end
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -15,6 +16,7 @@ import pytest
 import requests
 import responses
 
+import identitylib
 from identitylib import ConfidentialClientApplication, PublicClientApplication
 from identitylib._authority import _region
 from identitylib._authority._region import (
@@ -27,7 +29,7 @@ from identitylib._authority._region import (
 )
 from identitylib._protocol._messages import HttpResponse
 
-from .conftest import CLIENT_ID, TENANT, add_discovery
+from .conftest import CLIENT_ID, TENANT, add_discovery, oidc_config
 from .test_client_credentials import body_of, token_json
 from .test_on_behalf_of import obo_token
 
@@ -90,19 +92,35 @@ def test_regional_endpoint_keeps_everything_but_the_host() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(None, None), (False, None), (True, True), ("westus2", "westus2"), ("WestUS2", "westus2")],
+    [(None, None), (False, None), (True, True), ("westus2", "westus2"), ("a" * 63, "a" * 63)],
 )
 def test_configured_region(value: Any, expected: Any) -> None:
     assert configured_region(value, confidential=True) == expected
 
 
-@pytest.mark.parametrize(
-    "bad",
-    ["", "west us", "-westus", "westus-", "2westus", "a" * 64, "westus2.evil.example", "w/x", 5],
-)
-def test_invalid_regions_fail_at_construction(http: responses.RequestsMock, bad: Any) -> None:
+BAD_REGIONS = [
+    "",
+    "west us",
+    "-westus",
+    "westus-",
+    "2westus",
+    "a" * 64,
+    "westus2.evil.example",
+    "w/x",
+    "WestUS2",
+    " westus2",
+]
+
+
+@pytest.mark.parametrize("bad", [*BAD_REGIONS, 5])
+@pytest.mark.parametrize("kind", ["confidential", "public"])
+def test_invalid_regions_fail_at_construction(
+    http: responses.RequestsMock, bad: Any, kind: str
+) -> None:
+    app_class = ConfidentialClientApplication if kind == "confidential" else PublicClientApplication
+    credential = "s3cret" if kind == "confidential" else None
     with pytest.raises(ValueError, match="azure_region"):
-        make_app(bad)
+        app_class(CLIENT_ID, credential, authority=AUTHORITY, azure_region=bad)
     assert len(http.calls) == 0
 
 
@@ -112,11 +130,60 @@ def test_forced_region_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert configured_region(None, confidential=False) is None
     assert configured_region(False, confidential=True) is None
     assert configured_region("westus2", confidential=True) == "westus2"
-    monkeypatch.setenv("MSAL_FORCE_REGION", "not a region")
-    with pytest.raises(ValueError, match="MSAL_FORCE_REGION"):
-        make_app()
-    make_app(False)  # opted out: the variable is not even read
-    PublicClientApplication(CLIENT_ID, authority=AUTHORITY)  # public apps ignore it
+    for bad in ("not a region", "", " eastus"):  # set but empty counts, as in msal
+        monkeypatch.setenv("MSAL_FORCE_REGION", bad)
+        with pytest.raises(ValueError, match="MSAL_FORCE_REGION"):
+            make_app()
+        make_app(False)  # opted out: the variable is not even read
+        PublicClientApplication(CLIENT_ID, authority=AUTHORITY)  # public apps ignore it
+
+
+MSAL_CASES = [
+    *[({"azure_region": bad}, None) for bad in BAD_REGIONS],
+    ({"azure_region": "westus2"}, None),
+    ({"azure_region": True}, None),
+    ({"azure_region": False}, ""),
+    ({}, ""),
+    ({}, " "),
+    ({}, "Westus2"),
+    ({}, "eastus"),
+    ({"azure_region": "westus2"}, "bad region"),
+]
+
+
+@pytest.mark.msal
+@pytest.mark.parametrize(("kwargs", "forced"), MSAL_CASES)
+@pytest.mark.parametrize(
+    "app_class", ["ConfidentialClientApplication", "PublicClientApplication", "ClientApplication"]
+)
+def test_region_checks_at_construction_are_msals(
+    http: responses.RequestsMock,
+    monkeypatch: pytest.MonkeyPatch,
+    kwargs: dict[str, Any],
+    forced: str | None,
+    app_class: str,
+) -> None:
+    """The same constructor call raises ValueError in msal 1.39, identitylib and
+    identitylib.aio, or in none of them."""
+    msal = pytest.importorskip("msal")
+    aio = pytest.importorskip("identitylib.aio")
+    if forced is not None:
+        monkeypatch.setenv("MSAL_FORCE_REGION", forced)
+    monkeypatch.setenv("REGION_NAME", "westus2")  # msal would ask IMDS in its constructor
+    http.get(re.compile(r"https://[a-z0-9.]*login\.microsoft(online)?\.com/.*"), json=oidc_config())
+    credential = {"client_credential": "s3cret"} if "Confidential" in app_class else {}
+    classes = [getattr(msal, app_class), getattr(identitylib, app_class)]
+    if app_class != "ClientApplication":
+        classes.append(getattr(aio, app_class))
+    outcomes = []
+    for cls in classes:
+        try:
+            cls(CLIENT_ID, authority=AUTHORITY, **credential, **kwargs)
+        except ValueError:
+            outcomes.append("ValueError")
+        else:
+            outcomes.append("accepted")
+    assert outcomes == [outcomes[0]] * len(classes), outcomes
 
 
 def test_probe_flow_is_sans_io(monkeypatch: pytest.MonkeyPatch) -> None:

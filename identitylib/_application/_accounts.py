@@ -80,7 +80,8 @@ class AccountsMixin(AppCore):
     ) -> Optional[Callable[[], None]]:
         raise NotImplementedError
 
-    _accounts_memo: tuple[tuple[Any, ...], list[dict[str, Any]]]  # get_accounts' last answer
+    #: get_accounts' last answer, with what it depended on (see ``_accounts_stamp``).
+    _accounts_memo: Optional[tuple[tuple[Any, ...], list[dict[str, Any]]]] = None
 
     # ------------------------------------------------------------------ accounts
 
@@ -119,7 +120,7 @@ class AccountsMixin(AppCore):
             raise TypeError("username must be a string")
         wanted = username or None
         stamp = self._accounts_stamp(wanted)
-        memo = getattr(self, "_accounts_memo", None)
+        memo = self._accounts_memo
         if stamp is not None and memo is not None and memo[0] == stamp:
             return [dict(account) for account in memo[1]]
         return self._run(self._accounts_flow(wanted, stamp))
@@ -262,7 +263,8 @@ class AccountsMixin(AppCore):
         home = account.get("home_account_id")
         if not isinstance(home, str) or not home:
             return None
-        self._state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
+        state = self._state  # this call's (and its refreshes') cache, whatever is assigned later
+        state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
         data = kwargs.pop("data", None)
         headers = kwargs.pop("headers", None)
         tenant_authority = self._tenant_authority(authority)
@@ -271,6 +273,7 @@ class AccountsMixin(AppCore):
             if force_refresh or claims_challenge or data or headers
             else (
                 "silent",
+                id(state.token_cache),
                 home,
                 tuple(scope_list),
                 tenant_authority.parsed.url if tenant_authority is not None else None,
@@ -280,7 +283,7 @@ class AccountsMixin(AppCore):
 
         def make_flow(defer: Optional[Callable[[], None]] = None) -> Any:
             return silent.acquire_token_silent(
-                self._state,
+                state,
                 scope_list,
                 home,
                 authority=tenant_authority,

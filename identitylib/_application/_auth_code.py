@@ -115,7 +115,9 @@ class AuthCodeMixin(AppCore):
         the POSTed form with ``response_mode="form_post"``). Raises ValueError when it does
         not belong to ``auth_code_flow`` (missing or different ``state``: possibly a
         forged request), when ``scopes`` are not among the flow's, or when it has neither
-        a ``code`` nor an ``error``. Returns the token result, or an error dict: the
+        a ``code`` nor an ``error``. As with msal, a flow dict built by hand needs only
+        ``state`` and ``code_verifier``; its ``redirect_uri``, ``scope`` and ``nonce``
+        are sent and checked when present. Returns the token result, or an error dict: the
         authorization error, the server's, or ``invalid_id_token`` when the ID token fails
         its checks (nonce, audience, issuer, lifetime; ``max_age`` against ``auth_time``).
 
@@ -143,9 +145,11 @@ class AuthCodeMixin(AppCore):
                 "state mismatch: this auth response does not answer this auth code flow "
                 "(a forged request, or a flow from another sign-in); start a new sign-in"
             )
-        flow_scopes = auth_code_flow.get("scope")
+        # A flow built by hand may hold only state and code_verifier (msal accepts it): no
+        # scope then means no scope parameter, and the cache records the granted scopes.
+        flow_scopes = auth_code_flow.get("scope", [])
         if not isinstance(flow_scopes, list) or not all(isinstance(s, str) for s in flow_scopes):
-            raise ValueError("auth_code_flow has no 'scope' list: pass the flow dict unchanged")
+            raise ValueError("auth_code_flow's 'scope' is not a list: pass the flow dict unchanged")
         if scopes:
             redeem_scopes = self._user_scopes(scopes)
             if set(redeem_scopes) - set(flow_scopes):

@@ -6,9 +6,11 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Hashable, Mapping, MutableMapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, cast
 
 from identitylib._authority import Authority, TrustKey, parse_authority
+from identitylib._authority._trust import identity_of
 from identitylib._cache import TokenCache
 from identitylib._credential import parse_client_credential
 from identitylib._flows._results import REFRESH_REASON, HitMemo
@@ -24,6 +26,7 @@ from ._password import PasswordMixin
 from ._state import AppState
 
 if TYPE_CHECKING:
+    from identitylib._authority._region import RegionChoice
     from identitylib._transport import SyncTransport
 
 logger = get_logger(__name__)
@@ -48,6 +51,13 @@ class _TimedTransport:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+
+def _checked_cache(cache: Any) -> Any:
+    """``cache`` if it has the methods a token cache needs (msal's or identitylib's)."""
+    if not (callable(getattr(cache, "add", None)) and callable(getattr(cache, "search", None))):
+        raise TypeError("token_cache must be a TokenCache (or SerializableTokenCache) instance")
+    return cache
 
 
 def _check_str_list(value: object, name: str) -> list[str]:
@@ -112,13 +122,7 @@ class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
         excluded = _check_str_list(exclude_scopes, "exclude_scopes") if exclude_scopes else []
         if "openid" in excluded:
             raise ValueError('"openid" cannot be excluded: it is required for sign-in')
-        if token_cache is None:
-            token_cache = TokenCache()
-        elif not (
-            callable(getattr(token_cache, "add", None))
-            and callable(getattr(token_cache, "search", None))
-        ):
-            raise TypeError("token_cache must be a TokenCache (or SerializableTokenCache) instance")
+        token_cache = TokenCache() if token_cache is None else _checked_cache(token_cache)
         if http_cache is not None and not isinstance(http_cache, MutableMapping):
             raise TypeError("http_cache must be a dict-like object (e.g. a dict or a shelve)")
 
@@ -130,8 +134,14 @@ class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
         self.client_claims = client_claims
         self.app_name = app_name
         self.app_version = app_version
-        self.token_cache = token_cache
-        self._azure_region = azure_region
+        # Validated here for every class, as msal does (MSAL_FORCE_REGION too, for an app
+        # with a credential); used (and detected, for True) by acquire_token_for_client.
+        # (_region loads requests for IMDS: imported when an app is built, not at import.)
+        from identitylib._authority._region import configured_region
+
+        self._region_choice: RegionChoice = configured_region(
+            azure_region, confidential=bool(client_credential)
+        )
         # Imported here, not at module level: the transport loads requests, which
         # ``import identitylib`` alone does not need (see docs/performance.md).
         from identitylib._transport import SyncTransport, run_sync
@@ -149,7 +159,7 @@ class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
         )
         self.authority = Authority(
             parsed,
-            trust=self._trust_key(http_client, verify, proxies),
+            trust=self._discovery_trust(self._trust_key(http_client, verify, proxies)),
             http_cache=http_cache,
             resolver=self._resolve_metadata,
         )
@@ -168,18 +178,39 @@ class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
         )
         #: Token requests in flight, per cache key (concurrent identical misses share one).
         self._flights = SingleFlight()
-        #: The cache-hit fast path: which entry served which call (see HitMemo).
-        self._hits = HitMemo(token_cache)
         #: Add a "timing" dict to token and error results (identitylib extension).
         self._timing = bool(timing)
-        if self._timing:
-            self._hits.enabled = False  # every call goes the full way, to be measured
+        self._use_cache(token_cache)
         #: Serve a token inside its refresh window at once and refresh it in a background
         #: thread (identitylib extension; None: on for confidential clients, off otherwise).
         self._background_refresh = background_refresh
         self._refreshing: set[Hashable] = set()
         self._refreshing_lock = threading.Lock()
         self._check_credential()
+
+    @property
+    def token_cache(self) -> Any:
+        """The token cache every call reads and writes.
+
+        Assigning another cache (as msal allows, e.g. one cache per request or per user)
+        makes every later call, token acquisitions included, use that one; a call already
+        running finishes with the cache it started with.
+        """
+        return self._state.token_cache
+
+    @token_cache.setter
+    def token_cache(self, cache: Any) -> None:
+        self._use_cache(_checked_cache(cache))
+
+    def _use_cache(self, cache: Any) -> None:
+        """Make ``cache`` the one the next calls use: a new state for their flows (a call
+        already running keeps its own) and a new cache-hit memo."""
+        self._state = replace(self._state, token_cache=cache)
+        #: The cache-hit fast path: which entry served which call (see HitMemo).
+        self._hits = HitMemo(cache)
+        if self._timing:
+            self._hits.enabled = False  # every call goes the full way, to be measured
+        self._accounts_memo = None  # get_accounts' last answer came from the old cache
 
     def _check_credential(self) -> None:
         """Subclasses refuse a credential they cannot use (or the lack of one)."""
@@ -188,6 +219,19 @@ class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
         """Which apps share this one's discovered metadata (see ``_authority/_trust.py``):
         those with the same ``http_client`` object, ``verify`` and ``proxies``."""
         return TrustKey.of(http_client, verify, proxies)
+
+    def _discovery_trust(self, trust: TrustKey) -> Callable[[], TrustKey]:
+        """The trust key of this app's discovery: ``trust``, except while the ``get`` of
+        identitylib's own session is replaced (msal's users patch ``app.http_client.get``
+        in tests): what a replaced method answers is this app's alone, never shared."""
+        transport = self._transport
+
+        def current() -> TrustKey:
+            if transport.replaced("GET"):
+                return replace(trust, client=identity_of(transport.http_client))
+            return trust
+
+        return current
 
     def __repr__(self) -> str:
         name = type(self).__name__

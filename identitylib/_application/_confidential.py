@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from identitylib._cache import app_partition_key
 from identitylib._cache._own import indexed_app_tokens
@@ -18,10 +18,6 @@ from identitylib._protocol._scopes import reject_reserved, validate_scopes
 
 from ._base import ClientApplication
 from ._user_fic import UserFicMixin
-
-if TYPE_CHECKING:
-    from identitylib._authority._region import RegionChoice
-
 
 #: ``background_refresh`` when not given: a token inside its refresh window is served at
 #: once while one background refresh per cache key renews it.
@@ -41,13 +37,6 @@ class ConfidentialClientApplication(ClientApplication, UserFicMixin):
             self._background_refresh = BACKGROUND_REFRESH_DEFAULT
         # The fast path of acquire_token_for_client skips the warning for these tenants.
         self._cc_fast = self.authority.parsed.tenant.lower() not in ("common", "organizations")
-        # Validated now, used (and detected, for True) on the first acquire_token_for_client.
-        # (_region loads requests for IMDS: imported when an app is built, not at import.)
-        from identitylib._authority._region import configured_region
-
-        self._region_choice: RegionChoice = configured_region(
-            getattr(self, "_azure_region", None), confidential=True
-        )
 
     def acquire_token_for_client(
         self,
@@ -98,19 +87,26 @@ class ConfidentialClientApplication(ClientApplication, UserFicMixin):
             raise ValueError(f"fmi_path must be a string, got {type(fmi_path).__name__}")
         if forwarded_client_claims is not None and not isinstance(forwarded_client_claims, str):
             raise ValueError("forwarded_client_claims must be a JSON object string")
-        self._state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
+        state = self._state  # this call's (and its refreshes') cache, whatever is assigned later
+        state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
         data = kwargs.pop("data", None)
         check_ssh_cert_data(data)
         headers = kwargs.pop("headers", None)
         key = (
             None
             if claims_challenge or data or headers
-            else ("client", tuple(scope_list), fmi_path, forwarded_client_claims)
+            else (
+                "client",
+                id(state.token_cache),
+                tuple(scope_list),
+                fmi_path,
+                forwarded_client_claims,
+            )
         )
 
         def make_flow(defer: Optional[Callable[[], None]] = None) -> Any:
             return client_credentials.acquire_token_for_client(
-                self._state,
+                state,
                 scope_list,
                 claims_challenge=claims_challenge,
                 data=data,
@@ -134,8 +130,7 @@ class ConfidentialClientApplication(ClientApplication, UserFicMixin):
         """
         from identitylib._authority._region import resolve_region
 
-        choice: RegionChoice = getattr(self, "_region_choice", None)
-        return resolve_region(choice)
+        return resolve_region(self._region_choice)
 
     def acquire_token_on_behalf_of(
         self,
@@ -186,7 +181,8 @@ class ConfidentialClientApplication(ClientApplication, UserFicMixin):
             )
         if forwarded_client_claims is not None and not isinstance(forwarded_client_claims, str):
             raise ValueError("forwarded_client_claims must be a JSON object string")
-        self._state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
+        state = self._state  # this call's (and its refreshes') cache, whatever is assigned later
+        state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
         data = kwargs.pop("data", None)
         check_ssh_cert_data(data)
         headers = kwargs.pop("headers", None)
@@ -198,12 +194,18 @@ class ConfidentialClientApplication(ClientApplication, UserFicMixin):
         key = (
             None
             if claims_challenge or data or headers
-            else ("obo", assertion, tuple(scope_list), forwarded_client_claims)
+            else (
+                "obo",
+                id(state.token_cache),
+                assertion,
+                tuple(scope_list),
+                forwarded_client_claims,
+            )
         )
 
         def make_flow(defer: Optional[Callable[[], None]] = None) -> Any:
             return obo_flow.acquire_token_on_behalf_of(
-                self._state,
+                state,
                 assertion,
                 scope_list,
                 claims_challenge=claims_challenge,

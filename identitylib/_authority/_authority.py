@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, MutableMapping
 from functools import cached_property
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from identitylib._log import get_logger
 from identitylib._protocol._messages import Flow
@@ -36,21 +36,29 @@ class Authority:
         self,
         parsed: ParsedAuthority,
         *,
-        trust: TrustKey,
+        trust: Union[TrustKey, Callable[[], TrustKey]],
         http_cache: MutableMapping[Any, Any] | None = None,
         resolver: Optional[Callable[[Flow[OidcMetadata]], OidcMetadata]] = None,
     ) -> None:
         self.parsed = parsed
-        self.trust = trust
+        self._trust = trust
         self._http_cache = http_cache
         self._resolver = resolver
         self._metadata: OidcMetadata | None = None
+
+    @property
+    def trust(self) -> TrustKey:
+        """Which apps share what this one discovers (see ``_trust.py``): the key given, or
+        what the callable given answers now (an app whose requests may come to travel
+        another way, e.g. through a replaced ``get`` of its session)."""
+        trust = self._trust
+        return trust if isinstance(trust, TrustKey) else trust()
 
     def sibling(self, parsed: ParsedAuthority) -> Authority:
         """An Authority for another URL, discovered the way this one is (same trust key,
         ``http_cache`` and resolver)."""
         return Authority(
-            parsed, trust=self.trust, http_cache=self._http_cache, resolver=self._resolver
+            parsed, trust=self._trust, http_cache=self._http_cache, resolver=self._resolver
         )
 
     # MSAL-compatible read-only attributes ------------------------------------------------

@@ -2,8 +2,10 @@
 
 Only ``acquire_token_for_client`` goes regional, as in MSAL. The app's ``azure_region``:
 
-* ``None``: env ``MSAL_FORCE_REGION`` (confidential apps only), else no region;
-* a string: that region (a DNS label such as ``westus2``; ValueError otherwise);
+* ``None``: env ``MSAL_FORCE_REGION`` when it is set (even to ""), in apps with a
+  credential only, else no region;
+* a string: that region (a lower-case DNS label such as ``westus2``; ValueError otherwise,
+  as msal: the check is msal's, on every application class, ``MSAL_FORCE_REGION`` included);
 * ``True``: detect it, on first use: env ``REGION_NAME``, else the Azure Instance Metadata
   Service (IMDS) ``GET /metadata/instance/compute?api-version=2021-02-01`` → ``location``;
 * ``False``: never.
@@ -68,25 +70,31 @@ def valid_region(value: object) -> str | None:
 
 
 def check_region(value: object, name: str) -> str:
-    """A region name given by the app (``name`` says where); ValueError when unusable."""
-    region = valid_region(value)
-    if region is None:
+    """A region name given by the app (``name`` says where), exactly as given; ValueError
+    unless it is a lower-case DNS label (msal's rule: ``WestUS2`` and ``""`` are refused)."""
+    if not isinstance(value, str) or not _REGION.fullmatch(value):
         raise ValueError(
             f"{name}={value!r} is not an Azure region name: use the short name of the region "
-            "(a letter, then letters, digits or hyphens, at most 63 characters), e.g. 'westus2'"
+            "(a lower-case letter, then lower-case letters, digits or hyphens, at most 63 "
+            "characters), e.g. 'westus2'"
         )
-    return region
+    return value
 
 
 def configured_region(azure_region: Any, *, confidential: bool) -> RegionChoice:
-    """The app's region choice, validated (no I/O): a name, True (detect later) or None."""
+    """The app's region choice, validated (no I/O): a name, True (detect later) or None.
+
+    ``confidential``: the app has a credential, so env ``MSAL_FORCE_REGION`` counts when
+    ``azure_region`` is None; set, it must name a region (set but empty is a ValueError, as
+    in msal).
+    """
     if azure_region is False:
         return None
     if azure_region is True:
         return True
     if azure_region is None:
-        forced = os.environ.get(FORCE_REGION_ENV, "").strip()
-        if not confidential or not forced:
+        forced = os.environ.get(FORCE_REGION_ENV)
+        if not confidential or forced is None:
             return None
         return check_region(forced, FORCE_REGION_ENV)
     if isinstance(azure_region, str):

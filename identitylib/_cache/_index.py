@@ -10,7 +10,7 @@ from collections.abc import Collection, Hashable, Mapping
 from typing import Any
 
 from ._keys import CredentialType
-from ._query import ISOLATING_FIELDS, component, components, scope_set
+from ._query import ISOLATING_FIELDS, component, components, isolates, scope_set
 
 Entry = Mapping[str, Any]
 _NOTHING: frozenset[str] = frozenset()
@@ -193,7 +193,7 @@ class AccessTokenIndex:
         wanted = {  # Isolating fields absent from the query must be absent in the entry.
             position: component(query.get(name))
             for position, name in enumerate(_PARTITION_FIELDS)
-            if name in query or name in ISOLATING_FIELDS
+            if name in query or (name in ISOLATING_FIELDS and isolates(name, query))
         }
         buckets = []
         for partitions in groups:

@@ -10,12 +10,27 @@ from ._event import seconds
 #: Query fields compared case-insensitively.
 CASE_INSENSITIVE_FIELDS = frozenset({"environment"})
 #: AT fields that bind a token to something extra: an entry carrying one only matches
-#: queries that name that field (a plain Bearer lookup never returns such a token).
+#: queries that name that field (a plain Bearer lookup never returns such a token), except
+#: as :func:`isolates` says.
 ISOLATING_FIELDS = ("key_id", "ext_cache_key", "user_assertion_hash")
 #: The same bindings as the other MSAL libraries write them: MSAL.NET's key id (``kid``)
 #: and extra cache key components (``ext``), msal-node's hash of the requested claims
 #: (``requestedClaimsHash``). No lookup names them, so such a token is never served.
 FOREIGN_BINDING_FIELDS = ("kid", "ext", "requestedClaimsHash")
+
+#: The field binding an on-behalf-of token to the assertion it was obtained with.
+USER_ASSERTION_HASH = "user_assertion_hash"
+
+
+def isolates(name: str, query: Mapping[str, Any]) -> bool:
+    """Whether an AT carrying the isolating field ``name`` is kept from ``query``, which
+    does not name that field.
+
+    An on-behalf-of token is its user's token: a query for that user's tokens (naming a
+    non-empty ``home_account_id``, as ``acquire_token_silent`` does) finds it, as msal's
+    does; a query without a user (app tokens, managed identity) never does.
+    """
+    return not (name == USER_ASSERTION_HASH and query.get("home_account_id"))
 
 
 def component(value: Any, *, fold: bool = False) -> Hashable:
@@ -80,7 +95,9 @@ def matches(
         for name, wanted in query.items():
             if not field_matches(entry, name, wanted):
                 return False
-        if isolate and any(entry.get(f) and f not in query for f in ISOLATING_FIELDS):
+        if isolate and any(
+            entry.get(f) and f not in query and isolates(f, query) for f in ISOLATING_FIELDS
+        ):
             return False
     elif isolate and any(entry.get(f) for f in ISOLATING_FIELDS):
         return False

@@ -97,19 +97,27 @@ class TokenCache:
         *,
         now: Optional[float] = None,
     ) -> Iterator[Entry]:
-        """Yield the entries matching ``query`` whose target covers ``target``.
+        """Yield the entries matching ``query`` whose target covers ``target``: msal's raw
+        query, which leaves judging expiry to the caller.
 
         Every query field must be present in the entry with an equal value
         (``environment`` case-insensitively); scopes compare case-insensitively.
-        ATs bound to a key_id, ext_cache_key or user_assertion_hash only match queries
-        naming that field. Expired ATs met on the way are removed. The exact-key AT is
-        yielded first, before the indices are consulted at all, so a caller that stops at
-        the first usable token pays for one dict lookup. Matches are collected under the
-        lock; iteration runs without it.
+        ATs bound to a key_id or ext_cache_key only match queries naming that field; an AT
+        bound to an on-behalf-of assertion (``user_assertion_hash``) only matches queries
+        naming the assertion or the (non-empty) home account it was issued for, so an
+        app-token lookup never meets a user's token.
+
+        As in msal, the AT stored under the exact key of ``query`` (``home_account_id``,
+        ``environment``, ``client_id``, ``realm``) and ``target`` is yielded first, expired
+        or not, before the indices are consulted at all (a caller that stops at the first
+        usable token pays for one dict lookup); the other ATs that expired before ``now``
+        (default: the current time) are not yielded, and every expired AT met on the way,
+        the exact-key one included, is removed once the search goes past it. Matches are
+        collected under the lock; iteration runs without it.
         """
         exact_key = None
         if credential_type == CredentialType.ACCESS_TOKEN and query and target:
-            exact_key, exact = self._exact_access_token(target, query, now)
+            exact_key, exact = self._exact_access_token(target, query)
             if exact is not None:
                 yield exact
         yield from self._collect(credential_type, target, query, now, skip=exact_key)
@@ -131,9 +139,10 @@ class TokenCache:
         return list(self.search(credential_type, target=target, query=query, now=now))
 
     def _exact_access_token(
-        self, target: Iterable[str], query: Mapping[str, Any], now: Optional[float]
+        self, target: Iterable[str], query: Mapping[str, Any]
     ) -> tuple[str | None, Entry | None]:
-        """The AT stored under the exact key of ``query`` + ``target``, if it matches.
+        """The AT stored under the exact key of ``query`` + ``target``, if it matches
+        (expired or not: msal's exact-key lookup does not judge expiry).
 
         Returns (key, entry); key is None when the query cannot form an exact key.
         """
@@ -143,14 +152,10 @@ class TokenCache:
         if not target_list:
             return None, None
         key = self._exact_access_token_key(query, target_list)
-        moment = int(time.time() if now is None else now)
         with self._lock:
             self._store.sync(self._cache, CredentialType.ACCESS_TOKEN)
             entry = self._store.section(CredentialType.ACCESS_TOKEN).get(key)
             if not isinstance(entry, dict):
-                return key, None
-            if is_expired(entry, moment):
-                self._purge([(key, entry)])
                 return key, None
             if matches(entry, query, requested_scopes(target_list), isolate=True):
                 if self._store.bound is not None:
@@ -179,7 +184,7 @@ class TokenCache:
                 return
             if is_at and is_expired(entry, moment):
                 expired.append((key, entry))
-            elif matches(entry, query, scopes, isolate=is_at):
+            elif key != skip and matches(entry, query, scopes, isolate=is_at):
                 found.append(entry)
                 if store.bound is not None:  # (store: assigned below, under the lock)
                     store.bound.used(credential_type, key)
@@ -190,12 +195,12 @@ class TokenCache:
             keys = store.candidates(credential_type, query, scopes)
             if keys is None:
                 for key, entry in section.items():
-                    if key != skip:
-                        consider(key, entry)
+                    consider(key, entry)
             else:
+                if skip is not None and skip not in keys:
+                    consider(skip, section.get(skip))  # (yielded already: purged if expired)
                 for key in keys:
-                    if key != skip:
-                        consider(key, section.get(key))
+                    consider(key, section.get(key))
             self._purge(expired)
         return found
 

@@ -119,7 +119,9 @@ def normalise_token(body: Any, *, now: float, resource: str) -> dict[str, Any] |
             if "expires_on" in body:
                 return f"'expires_on' is neither epoch seconds nor a date: {body['expires_on']!r}"
             return "the answer has neither 'expires_in' nor 'expires_on'"
-        expires_in = int(expires_on - now)
+        # Whole seconds of each, as msal counts: a fraction of the current second never
+        # takes one off (int(4600 - 1000.5) would say 3599 where 3600 are left).
+        expires_in = int(expires_on) - int(now)
     if expires_in <= 0:
         return f"the token has already expired (expires_in {expires_in})"
     expires_in = min(expires_in, MAX_LIFETIME)

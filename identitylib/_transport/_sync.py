@@ -11,7 +11,10 @@ Every request goes through the same steps:
    ``invalid_response`` error result) within the read timeout and the request's deadline
    (``_bounds.py``). A ``requests.Session`` given as ``http_client`` gets
    ``allow_redirects=False`` on POST as well; any other ``http_client`` is called exactly as
-   MSAL calls it (no ``timeout``, ``stream`` or ``verify`` keywords forced).
+   MSAL calls it (no ``timeout``, ``stream`` or ``verify`` keywords forced), and so is the
+   own session's ``get`` or ``post`` once an app (or a test) replaced it, as msal's
+   ``app.http_client`` allows: only ``status_code``, ``text`` and ``headers`` of what it
+   returns are read.
 3. **Retry** (``_policy.py``), with identitylib's own session: once, with jitter, after an
    error before the request left, a 429 or 503 with ``Retry-After``, and (only for requests
    without a one-time credential) a dropped connection or another 5xx; never past the
@@ -195,8 +198,12 @@ class SyncTransport:
         clock: Clock = time.monotonic,
     ) -> None:
         self._owns_client = http_client is None
+        #: The own session's methods as made: one an app replaced is called as msal calls
+        #: an http_client (see :meth:`replaced`).
+        self._own_methods: dict[str, Any] = {}
         if http_client is None:
             http_client = _default_session(verify, proxies, trust_env)
+            self._own_methods = {"GET": http_client.get, "POST": http_client.post}
         elif not (
             callable(getattr(http_client, "post", None))
             and callable(getattr(http_client, "get", None))
@@ -218,22 +225,39 @@ class SyncTransport:
             if retry is not None
             else (DEFAULT_RETRY_POLICY if self._owns_client else NO_RETRY)
         )
+        #: The policy for a replaced get/post of the own session: an app's http_client's.
+        self._replaced_retry = retry if retry is not None else NO_RETRY
         self.throttle = Throttle(http_cache)
         self.max_body = max_body
         self._sleep = sleep
+
+    def replaced(self, method: str) -> bool:
+        """Whether the own session's ``get`` (``method`` "GET") or ``post`` ("POST") is no
+        longer the session's own, e.g. patched by a test as msal's users do."""
+        own = self._own_methods.get(method)
+        if own is None:
+            return False
+        current = getattr(self.http_client, "post" if method == "POST" else "get", None)
+        return bool(current != own)
+
+    def _sends_itself(self, method: str) -> bool:
+        """Whether identitylib's own session sends this request (streamed, bounded)."""
+        return self._owns_client and not self.replaced(method)
 
     def send(self, request: HttpRequest) -> HttpResponse:
         """Send one request (throttled, retried) and return its normalised response."""
         replay = self.throttle.check(request)
         if replay is not None:
             return replay
-        deadline = Deadline.after(self._deadline if self._owns_client else None, self._clock)
+        itself = self._sends_itself(request.method)
+        policy = self.retry if itself or not self._owns_client else self._replaced_retry
+        deadline = Deadline.after(self._deadline if itself else None, self._clock)
         attempt = 1
         while True:
             try:
                 response = self.send_once(request, deadline)
             except Exception as exc:
-                decision = self.retry.after_error(
+                decision = policy.after_error(
                     request.method,
                     classify_requests_error(exc),
                     attempt,
@@ -252,7 +276,7 @@ class SyncTransport:
                     decision.wait,
                 )
             else:
-                decision = self.retry.after_response(
+                decision = policy.after_response(
                     request.method,
                     response.status_code,
                     response.headers,
@@ -281,15 +305,18 @@ class SyncTransport:
         """One attempt, no throttling and no retry, over by ``deadline`` (own session)."""
         kwargs: dict[str, Any] = {"params": request.params, "headers": dict(request.headers)}
         follow = self._follow and request.method == "GET"
+        itself = self._sends_itself(request.method)
         if deadline is None:
-            deadline = Deadline.after(self._deadline if self._owns_client else None, self._clock)
-        if self._owns_client:
+            deadline = Deadline.after(self._deadline if itself else None, self._clock)
+        if itself:
             # Passed per request so REQUESTS_CA_BUNDLE cannot override an explicit verify=.
             kwargs["timeout"] = deadline.timeout(self._timeout)
             kwargs["verify"] = self._verify
             kwargs["allow_redirects"] = follow
             kwargs["stream"] = True
-        elif isinstance(self.http_client, requests.Session) and not follow:
+        elif (
+            not self._owns_client and isinstance(self.http_client, requests.Session) and not follow
+        ):
             # requests would repost the form (client secret included) to a 307/308 target.
             kwargs["allow_redirects"] = False
         try:
@@ -297,7 +324,7 @@ class SyncTransport:
                 raw = self.http_client.post(request.url, data=request.body, **kwargs)
             else:
                 raw = self.http_client.get(request.url, **kwargs)
-            if self._owns_client:
+            if itself:
                 return self._read_bounded(raw, deadline)
         except Exception as exc:
             raise detached(exc)  # noqa: B904 - the same exception, its chain kept

@@ -121,8 +121,16 @@ class ClientApplication(MsalNames):
 
     @property
     def token_cache(self) -> Any:
-        """The token cache (the same kind of object the sync API uses)."""
+        """The token cache (the same kind of object the sync API uses).
+
+        Assigning another cache makes every later call use that one, as in the sync API
+        (and msal); a call already running finishes with the cache it started with.
+        """
         return self._app.token_cache
+
+    @token_cache.setter
+    def token_cache(self, cache: Any) -> None:
+        self._app.token_cache = cache
 
     @property
     def client_credential(self) -> Any:
@@ -197,13 +205,14 @@ class ClientApplication(MsalNames):
         self, key: Optional[Hashable], method: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> Any:
         """A cache-first acquisition: concurrent identical calls share one flow."""
+        cache = self._app.token_cache  # the one the flow is built for
         built = capture(method, *args, **kwargs)
         if isinstance(built, Returned):
             return built.value  # e.g. the sync layer's cache-hit memo answered
         if key is None:
             return await self._execute(built)
         flow = built
-        return await self._flights.run(key, lambda: self._execute(flow))
+        return await self._flights.run((id(cache), key), lambda: self._execute(flow))
 
     def _schedule_refresh(self, key: Hashable, make_flow: Callable[[], Flow[Any]]) -> None:
         """Called (on the loop) by a flow that served a token due for refresh."""

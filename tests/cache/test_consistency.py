@@ -11,11 +11,13 @@ import pytest
 from identitylib._cache import SerializableTokenCache, assertion_hash
 from identitylib._cache._event import USED_REFRESH_TOKEN
 from identitylib._cache._index import AccessTokenIndex, FieldIndex, SectionIndex, build_indices
+from identitylib._cache._keys import access_token_key
 
 from ._builders import HOST, NOW, client_credentials_event, user_event
 
 AT, RT, IDT, ACCOUNT, APP = "AccessToken", "RefreshToken", "IdToken", "Account", "AppMetadata"
 ISOLATING = ("key_id", "ext_cache_key", "user_assertion_hash")
+EXACT_FIELDS = ("home_account_id", "environment", "client_id", "realm")
 SCOPES = ["User.Read", "user.read", "Mail.Send", "email", "openid", "profile", "api://x/.default"]
 CLIENTS = ["cid", "cid2", "CID3"]
 USERS = ["u1", "u2", "u3", "u4"]
@@ -23,12 +25,22 @@ TENANTS = ["tid", "t2"]
 HOSTS = [HOST, "login.windows.net"]
 
 
+def exact_key(target: Any, query: Any) -> str | None:
+    """The AT key msal's search looks up first (it yields that entry expired or not)."""
+    if not target or not query or not all(f in query for f in EXACT_FIELDS):
+        return None
+    return access_token_key(
+        **{f: query[f] for f in EXACT_FIELDS}, target=" ".join(sorted(target))
+    )
+
+
 def brute_search(sections: dict[str, Any], kind: str, target: Any, query: Any, now: int) -> list:
     """Reference semantics, by scanning every entry of the section."""
     wanted = {scope.lower() for scope in target or []}
+    exact = exact_key(target, query) if kind == AT else None
     found = []
-    for entry in sections.get(kind, {}).values():
-        if kind == AT and int(entry["expires_on"]) < now:
+    for key, entry in sections.get(kind, {}).items():
+        if kind == AT and int(entry["expires_on"]) < now and key != exact:
             continue
         ok = True
         for name, value in (query or {}).items():
@@ -38,8 +50,11 @@ def brute_search(sections: dict[str, Any], kind: str, target: Any, query: Any, n
                 ok = ok and str(entry[name]).lower() == value.lower()
             else:
                 ok = ok and entry[name] == value
-        if kind == AT and any(entry.get(f) and f not in (query or {}) for f in ISOLATING):
-            ok = False
+        for field in ISOLATING if kind == AT else ():
+            named = field in (query or {})
+            users_own = field == "user_assertion_hash" and (query or {}).get("home_account_id")
+            if entry.get(field) and not named and not users_own:
+                ok = False
         if wanted and not wanted <= set(str(entry.get("target", "")).lower().split()):
             ok = False
         if ok:

@@ -14,6 +14,7 @@ from ._builders import (
     CLIENT_ID,
     GRAPH_DEFAULT,
     HOST,
+    NOW,
     TENANT,
     client_credentials_event,
     client_info,
@@ -208,6 +209,47 @@ def test_add_writes_the_same_json_as_msal():
         theirs.add(json.loads(json.dumps(event)), now=1_700_000_000)
         ours.add(json.loads(json.dumps(event)), now=1_700_000_000)
     assert json.loads(ours.serialize()) == json.loads(theirs.serialize())
+
+
+@pytest.mark.parametrize(
+    ("target", "home", "moment"),
+    [
+        (["s1"], None, 100),  # the exact key of an expired AT: yielded, as msal does
+        (None, None, 100),  # no target: no exact key, expired ATs are not yielded
+        (["s2"], None, 100),  # the exact key of nothing, a subset of the long AT's scopes
+        (["s1"], None, 10),  # at its expiry second, still yielded
+        (["s1"], None, 11),
+        (None, None, 10),
+        (None, None, 11),
+        (["s1"], "oid1.tid", 100),  # the exact key of nothing
+    ],
+)
+def test_search_judges_expiry_as_msal_does(target: Any, home: Any, moment: int) -> None:
+    """search() is msal's raw query: the same entries, expired or not, the exact-key one
+    first; an expired AT the query leads to is gone afterwards in both. (msal scans in
+    insertion order and purges every expired AT of the section; identitylib reads its
+    indices, so the other entries come in another order and only those the query leads to
+    are purged.)"""
+    events = [
+        client_credentials_event(["s1"], access_token="short", expires_in=10),
+        client_credentials_event(["s1", "s2"], access_token="long"),
+    ]
+    found, left = [], []
+    for cache in (msal.SerializableTokenCache(), SerializableTokenCache()):
+        for event in events:
+            cache.add(json.loads(json.dumps(event)), now=NOW)
+        query = {"client_id": CLIENT_ID, "environment": HOST, "realm": TENANT}
+        query["home_account_id"] = home
+        entries = cache.search("AccessToken", target=target, query=query, now=NOW + moment)
+        found.append([entry["secret"] for entry in entries])
+        left.append(sorted(entry["secret"] for entry in cache._cache["AccessToken"].values()))
+    theirs, ours = found
+    assert sorted(ours) == sorted(theirs)
+    leads_to_short = home is None and target in (None, ["s1"])
+    if leads_to_short:
+        assert left[1] == left[0]
+    if leads_to_short and target:
+        assert ours[0] == theirs[0] == "short"
 
 
 def run_msal_flows(cache: Any) -> None:

@@ -77,11 +77,27 @@ def test_expired_tokens_are_removed_during_search():
     cache.add(client_credentials_event(["s1", "s2"], access_token="fresh"), now=NOW)
     cache.serialize()
     later = NOW + 100
-    found = cache.search(AT, target=["s1"], query=at_query(None), now=later)
+    found = cache.search(AT, query=at_query(None), now=later)  # no target: no exact key
     assert secrets(found) == ["fresh"]
     assert [e["secret"] for e in cache._cache[AT].values()] == ["fresh"]
     assert cache.has_state_changed
     assert secrets(cache.search(AT, target=["s1"], query=at_query(None), now=later)) == ["fresh"]
+
+
+def test_expired_exact_key_token_is_yielded_then_removed_as_msal_does():
+    """msal's search yields the AT under the query's exact key expired or not (its caller
+    judges expiry), then removes it with the other expired ATs as the scan goes past it."""
+    cache = SerializableTokenCache()
+    cache.add(client_credentials_event(["s1"], access_token="old", expires_in=10), now=NOW)
+    cache.add(client_credentials_event(["s1", "s2"], access_token="fresh"), now=NOW)
+    cache.serialize()
+    later = NOW + 100
+    found = cache.search(AT, target=["s1"], query=at_query(None), now=later)
+    assert next(found)["secret"] == "old"
+    assert len(cache._cache[AT]) == 2  # not removed before the search goes on
+    assert secrets(found) == ["fresh"]
+    assert [e["secret"] for e in cache._cache[AT].values()] == ["fresh"]
+    assert cache.has_state_changed
 
 
 def test_entry_with_unreadable_expiry_counts_as_expired():
@@ -124,12 +140,31 @@ def test_user_assertion_hash_isolation():
     cache.add(user_event(uid="oid3", access_token="plain"), now=NOW)
     assert search_at(cache, ["User.Read"], user_assertion_hash=first) == ["obo-1"]
     assert search_at(cache, ["User.Read"], user_assertion_hash=second) == []
-    assert search_at(cache, ["User.Read"]) == []
     assert search_at(cache, ["User.Read"], home_account_id="oid3.tid") == ["plain"]
     query = {"client_id": "cid", "environment": HOST, "user_assertion_hash": second}
     assert secrets(cache.search(AT, target=["user.read"], query=query, now=NOW)) == ["obo-2"]
     rts = cache.search("RefreshToken", query={"user_assertion_hash": first})
     assert [rt["home_account_id"] for rt in rts] == [USER_HOME]
+
+
+def test_on_behalf_of_token_is_its_users_token():
+    """A lookup for the user's tokens (acquire_token_silent's) finds the token obtained on
+    behalf of that user, as msal's does; a lookup without a user never does."""
+    cache = TokenCache()
+    hashed = assertion_hash("assertion-1")
+    cache.add(user_event(access_token="obo", user_assertion_hash=hashed), now=NOW)
+    assert search_at(cache, ["User.Read"]) == ["obo"]  # home_account_id oid1.tid
+    assert search_at(cache, ["User.Read"], home_account_id="oid2.tid") == []
+    assert search_at(cache, ["User.Read"], home_account_id=None) == []
+    everything = cache.search(AT, query={"client_id": "cid", "environment": HOST}, now=NOW)
+    assert secrets(everything) == []
+    orphan = user_event(access_token="orphan", user_assertion_hash=hashed)
+    del orphan["response"]["id_token"], orphan["response"]["client_info"]  # no user known
+    cache.add(orphan, now=NOW)
+    assert search_at(cache, ["User.Read"], home_account_id=None) == []  # not an app token
+    assert search_at(cache, ["User.Read"], home_account_id=None, user_assertion_hash=hashed) == [
+        "orphan"
+    ]
 
 
 def test_none_in_query_requires_the_field_to_be_present_and_null():

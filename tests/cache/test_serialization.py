@@ -221,6 +221,7 @@ def test_persistence_style_subclass_sees_other_instances_and_persists_purges():
     writer.add(user_event(), now=NOW)
     assert hits(reader) == ["user-at"]
     later = NOW + 60
-    assert list(reader.search(AT, target=["a"], query=at_query(None), now=later)) == []
-    assert "short" not in blob["state"]
+    found = reader.search(AT, target=["a"], query=at_query(None), now=later)
+    assert [e["secret"] for e in found] == ["short"]  # the exact-key AT, expired: as msal
+    assert "short" not in blob["state"]  # and purged once the search went past it
     assert hits(writer) == ["user-at"]

@@ -3,9 +3,11 @@ cache shared with msal 1.39's ManagedIdentityClient."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -470,3 +472,38 @@ def test_msal_against_emulated_service_fabric(emu_tls: Emulator, env: pytest.Mon
         msal_client(SystemAssignedManagedIdentity(), None).acquire_token_for_client(
             resource="https://other"
         )
+
+
+@msal_mark
+@pytest.mark.parametrize("source", ["app_service", "machine_learning"])
+def test_expires_in_from_expires_on_is_msals(
+    emu: Emulator, env: pytest.MonkeyPatch, source: str
+) -> None:
+    """App Service and Azure ML answer ``expires_on``; msal's ``expires_in`` is
+    int(expires_on) - int(now), and so is identitylib's (a fraction of the current second
+    is not a second less): the same for tokens obtained within one second."""
+    use(env, emu, source)
+    for _ in range(5):  # until both tokens are obtained within one second of the clock
+        second = int(time.time())
+        theirs = msal_client(SystemAssignedManagedIdentity(), None).acquire_token_for_client(
+            resource=RESOURCE
+        )
+        ours = ManagedIdentityClient(SystemAssignedManagedIdentity()).acquire_token_for_client(
+            resource=RESOURCE
+        )
+        ours_async = asyncio.run(aio_token(SystemAssignedManagedIdentity()))
+        if int(time.time()) == second:
+            break
+    for result in (theirs, ours, ours_async):
+        assert result["token_source"] == "identity_provider", result
+    assert ours["expires_in"] == ours_async["expires_in"] == theirs["expires_in"]
+
+
+async def aio_token(identity: Any) -> dict[str, Any]:
+    aio = pytest.importorskip("identitylib.aio")
+    client = aio.ManagedIdentityClient(identity)
+    try:
+        result: dict[str, Any] = await client.acquire_token_for_client(resource=RESOURCE)
+    finally:
+        await client.aclose()
+    return result

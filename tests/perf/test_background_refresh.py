@@ -176,3 +176,23 @@ def test_no_timing_key_by_default() -> None:
     )
     assert "timing" not in app.acquire_token_for_client(SCOPE)
     assert "timing" not in app.acquire_token_for_client(SCOPE)
+
+
+def test_a_refresh_in_flight_keeps_the_cache_it_started_with() -> None:
+    """app.token_cache = other while a background refresh waits for the server: the new
+    token goes to the cache the refresh started with, never to the one assigned since."""
+    server = GatedServer()
+    app = _app(server)
+    first = app.token_cache
+    assert app.acquire_token_for_client(SCOPE)["access_token"] == "at-1"
+    _make_refresh_due(app)
+    server.gate.clear()
+    assert app.acquire_token_for_client(SCOPE)["token_source"] == "cache"
+    _wait_for(lambda: server.arrived == 2)  # the refresh is at the server
+    other = identitylib.TokenCache()
+    app.token_cache = other
+    server.gate.set()
+    _wait_for(lambda: not app._refreshing)
+    assert [e["secret"] for e in first.search("AccessToken")] == ["at-2"]
+    assert list(other.search("AccessToken")) == []
+    assert app.acquire_token_for_client(SCOPE)["access_token"] == "at-3"  # other: a miss

@@ -142,14 +142,17 @@ def test_on_behalf_of_tokens_go_to_the_assertion_partition(
     state = stored(redis_client, f"identitylib:partition:{partition}")
     (entry,) = state["AccessToken"].values()
     assert entry["user_assertion_hash"] == assertion_hash(assertion) == partition
-    # Another machine finds it under the same partition, and only with the hash.
+    # Another machine finds it under the same partition, with the hash (or the user's
+    # home account, as acquire_token_silent asks), never with an app-token query.
     other = RedisTokenCache(url=redis_url)
     with other.access(partition, "cid", False):
         query = at_query(user_assertion_hash=assertion_hash(assertion))
         found = list(other.search("AccessToken", target=["User.Read"], query=query, now=NOW))
-        plain = list(other.search("AccessToken", target=["User.Read"], query=at_query(), now=NOW))
-    assert [e["secret"] for e in found] == ["obo-at"]
-    assert plain == []
+        users = list(other.search("AccessToken", target=["User.Read"], query=at_query(), now=NOW))
+        app = at_query(None)
+        apps = list(other.search("AccessToken", target=["User.Read"], query=app, now=NOW))
+    assert [e["secret"] for e in found] == [e["secret"] for e in users] == ["obo-at"]
+    assert apps == []
 
 
 def test_accesses_without_a_partition_share_one_key(

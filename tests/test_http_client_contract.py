@@ -1,0 +1,176 @@
+"""The ``http_client`` contract, both ways, beside msal 1.39: identitylib calls
+``get(url, params=, headers=)`` and ``post(url, params=, data=, headers=)`` only and reads
+only ``status_code``, ``text`` and ``headers`` of what they return, whether the client is
+the app's own object or the default ``app.http_client`` whose ``get``/``post`` an app (or
+a test) replaced; the default session's real responses stay streamed and bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+from unittest import mock
+
+import pytest
+import responses
+
+import identitylib
+
+from .conftest import TENANT, add_discovery, oidc_config
+
+AUTHORITY = f"https://login.microsoftonline.com/{TENANT}"
+TOKEN_ENDPOINT = str(oidc_config()["token_endpoint"])
+SCOPES = ["api://backend/.default"]
+CONTRACT = {"GET": {"params", "headers"}, "POST": {"params", "data", "headers"}}
+READABLE = {"status_code", "text", "headers"}
+
+
+class BareResponse:
+    """A response with msal's three attributes, recording which attributes are read."""
+
+    def __init__(self, body: dict[str, Any], read: list[str]) -> None:
+        status = 429 if "error" in body else 200
+        headers = {"Retry-After": "1"} if status == 429 else {}
+        self._fields = {"status_code": status, "text": json.dumps(body), "headers": headers}
+        self._read = read
+
+    def __getattr__(self, name: str) -> Any:
+        self._read.append(name)
+        if name in self._fields:
+            return self._fields[name]
+        raise AttributeError(name)
+
+
+class Recorder:
+    """Stands in for ``get``/``post``: records each call's shape, answers from a dict."""
+
+    def __init__(self, method: str, bodies: dict[str, dict[str, Any]]) -> None:
+        self.method = method
+        self.bodies = bodies
+        self.calls: list[tuple[str, int, set[str]]] = []  # (url, positional args, keywords)
+        self.read: list[str] = []
+
+    def __call__(self, url: str, *args: Any, **kwargs: Any) -> BareResponse:
+        self.calls.append((url, len(args), set(kwargs)))
+        return BareResponse(self.bodies[url], self.read)
+
+    def check(self) -> None:
+        assert self.calls
+        for url, positional, keywords in self.calls:
+            assert positional == 0, url
+            assert keywords <= CONTRACT[self.method], (url, keywords)
+        assert set(self.read) <= READABLE, self.read
+
+
+def discovery(http: responses.RequestsMock) -> None:
+    """The real session's discovery: the OpenID configuration, and the instance discovery
+    msal may ask for (its cache lookups list the authority's aliases)."""
+    add_discovery(http)
+    http.get(
+        re.compile(r"https://login\.microsoftonline\.com/common/discovery/instance\?.*"),
+        json={"tenant_discovery_endpoint": "unused", "metadata": []},
+    )
+
+
+def token(access_token: str = "at") -> dict[str, Any]:
+    return {"access_token": access_token, "token_type": "Bearer", "expires_in": 3599}
+
+
+@pytest.mark.msal
+@pytest.mark.parametrize("library", ["msal", "identitylib"])
+def test_a_replaced_post_of_the_default_http_client_is_called_as_msal_calls_it(
+    http: responses.RequestsMock, library: str
+) -> None:
+    """msal's users patch app.http_client.post with a fake answering bare response objects."""
+    lib = pytest.importorskip("msal") if library == "msal" else identitylib
+    discovery(http)  # the real session discovers (msal: in its constructor)
+    app = lib.ConfidentialClientApplication("cid", "secret", authority=AUTHORITY)
+    post = Recorder("POST", {TOKEN_ENDPOINT: token()})
+    with mock.patch.object(app.http_client, "post", side_effect=post):
+        result = app.acquire_token_for_client(SCOPES)
+    assert {k: result[k] for k in ("access_token", "token_type", "token_source")} == {
+        "access_token": "at",
+        "token_type": "Bearer",
+        "token_source": "identity_provider",
+    }
+    assert 3598 <= result["expires_in"] <= 3599
+    post.check()
+    assert len(post.calls) == 1
+
+
+@pytest.mark.msal
+@pytest.mark.parametrize("library", ["msal", "identitylib"])
+def test_a_replaced_post_is_not_retried(http: responses.RequestsMock, library: str) -> None:
+    """Its retries are the replacement's own business, as with an app's http_client."""
+    lib = pytest.importorskip("msal") if library == "msal" else identitylib
+    discovery(http)
+    app = lib.ConfidentialClientApplication("cid", "secret", authority=AUTHORITY)
+    post = Recorder("POST", {TOKEN_ENDPOINT: {"error": "too_many_requests"}})
+    with mock.patch.object(app.http_client, "post", side_effect=post):
+        result = app.acquire_token_for_client(SCOPES)
+    assert result["error"] == "too_many_requests"
+    assert len(post.calls) == 1
+
+
+def test_a_replaced_get_answers_for_its_app_alone(http: responses.RequestsMock) -> None:
+    """Discovery through a replaced get is this app's: another app built the default way
+    discovers for itself and never uses the fake document."""
+    fake_endpoint = f"{AUTHORITY}/oauth2/v2.0/elsewhere"
+    fake = oidc_config()
+    fake["token_endpoint"] = fake_endpoint
+    discovery_url = f"{AUTHORITY}/v2.0/.well-known/openid-configuration"
+    get = Recorder("GET", {discovery_url: fake})
+    post = Recorder("POST", {fake_endpoint: token("fake-at")})
+    patched = identitylib.ConfidentialClientApplication("cid", "secret", authority=AUTHORITY)
+    with mock.patch.object(patched.http_client, "get", side_effect=get), mock.patch.object(
+        patched.http_client, "post", side_effect=post
+    ):
+        assert patched.acquire_token_for_client(SCOPES)["access_token"] == "fake-at"
+    get.check()
+    post.check()
+
+    real = add_discovery(http)
+    token_post = http.post(real, json=token("real-at"))
+    other = identitylib.ConfidentialClientApplication("cid", "secret", authority=AUTHORITY)
+    assert other.acquire_token_for_client(SCOPES)["access_token"] == "real-at"
+    assert token_post.call_count == 1
+
+
+def test_the_default_sessions_own_methods_still_stream(http: responses.RequestsMock) -> None:
+    """Unreplaced, the default session sends with identitylib's timeout and streaming."""
+    add_discovery(http)
+    token_post = http.post(TOKEN_ENDPOINT, json=token())
+    app = identitylib.ConfidentialClientApplication("cid", "secret", authority=AUTHORITY)
+    assert app.acquire_token_for_client(SCOPES)["access_token"] == "at"
+    sent = token_post.calls[0].request
+    assert sent.req_kwargs["stream"] is True
+    assert sent.req_kwargs["timeout"] is not None
+
+
+class MsalStyleClient:
+    """An http_client that is not a requests.Session: get and post, nothing else."""
+
+    def __init__(self) -> None:
+        config = oidc_config()
+        self.get = Recorder("GET", {f"{AUTHORITY}/v2.0/.well-known/openid-configuration": config})
+        self.post = Recorder("POST", {TOKEN_ENDPOINT: token()})
+
+
+@pytest.mark.parametrize("api", ["blocking", "asyncio"])
+def test_an_apps_own_http_client_is_used_within_the_contract(api: str) -> None:
+    client = MsalStyleClient()
+    if api == "blocking":
+        app = identitylib.ConfidentialClientApplication(
+            "cid", "secret", authority=AUTHORITY, http_client=client
+        )
+        result = app.acquire_token_for_client(SCOPES)
+    else:
+        aio = pytest.importorskip("identitylib.aio")
+        aio_app = aio.ConfidentialClientApplication(
+            "cid", "secret", authority=AUTHORITY, http_client=client
+        )
+        result = asyncio.run(aio_app.acquire_token_for_client(SCOPES))
+    assert result["access_token"] == "at", result
+    client.get.check()
+    client.post.check()
