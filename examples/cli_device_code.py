@@ -25,7 +25,13 @@ import threading
 from typing import Any, Callable, Optional
 
 import identitylib as msal
-from identitylib.emulator import DEMO_CLI_ID, DEMO_TENANT_ID, Emulator, approve_device_code
+from identitylib.emulator import (
+    DEMO_CLI_ID,
+    DEMO_TENANT_ID,
+    Emulator,
+    EmulatorConfig,
+    approve_device_code,
+)
 
 DEFAULT_AUTHORITY = f"http://127.0.0.1:8400/{DEMO_TENANT_ID}"
 DEFAULT_SCOPE = "api://demo-api/access_as_user"
@@ -68,7 +74,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--emulator", action="store_true", help="run an in-process emulator")
     args = parser.parse_args(argv)
     if args.emulator:
-        with Emulator() as emu:
+        config = EmulatorConfig.default()
+        config.device_code_interval = 1  # the scripted user is quick: poll every second
+        with Emulator(config) as emu:
             return run(emu.authority(), DEMO_CLI_ID, DEFAULT_SCOPE, scripted_user)
     return run(
         os.environ.get("IDENTITYLIB_AUTHORITY", DEFAULT_AUTHORITY),

@@ -53,7 +53,8 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    """The public names only: not the helpers this module imports for itself."""
+    return sorted(__all__)
 
 
 __all__ = [

@@ -11,6 +11,7 @@ import pytest
 import responses
 
 import identitylib
+from tests._servers import require_module
 
 from .conftest import CLIENT_ID, TENANT, add_discovery
 from .test_silent_support import (
@@ -143,7 +144,7 @@ def test_remove_account_forgets_everything_of_that_account(http: responses.Reque
 
 
 def test_remove_account_with_an_msal_cache_object(http: responses.RequestsMock) -> None:
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     cache = msal.SerializableTokenCache()
     app = public_app(token_cache=cache)
     ropc_sign_in(http, app, user_token())
@@ -247,7 +248,7 @@ class _Response:
 
 @pytest.mark.msal
 def test_cache_written_by_msal_serves_identitylib() -> None:
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     msal_cache = msal.SerializableTokenCache()
     writer = msal.PublicClientApplication(
         CLIENT_ID,
@@ -280,7 +281,7 @@ def test_cache_written_by_msal_serves_identitylib() -> None:
 
 @pytest.mark.msal
 def test_cache_written_by_identitylib_serves_msal(http: responses.RequestsMock) -> None:
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     app = public_app(token_cache=identitylib.SerializableTokenCache())
     ropc_sign_in(http, app, user_token(foci="1"))
     msal_cache = msal.SerializableTokenCache()

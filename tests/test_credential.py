@@ -34,6 +34,7 @@ from identitylib._credential import (
     extract_certs,
     parse_client_credential,
 )
+from tests._servers import require_module
 
 try:  # tests/ as a package (tests/__init__.py) or as a plain directory on sys.path
     from .certs import (  # type: ignore[import-not-found, unused-ignore]
@@ -1192,7 +1193,7 @@ def msal_post(
     client_credential: Any, authority: str = MSAL_AUTHORITY
 ) -> tuple[str, dict[str, Any]]:
     """The token endpoint and body that msal 1.39 POSTs for a client-credentials request."""
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     http = _FakeHttp()
     app = msal.ConfidentialClientApplication(
         CLIENT_ID,
@@ -1293,7 +1294,7 @@ def test_msal_same_header_for_pfx(tmp_path: Path, public_certificate: Any, adfs:
 
 @pytest.mark.msal
 def test_msal_client_claims_override(tmp_path: Path, leaf_thumbprint: str) -> None:
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     http = _FakeHttp()
     extra = {"aud": "https://custom/aud", "custom": "v"}
     app = msal.ConfidentialClientApplication(
@@ -1343,7 +1344,7 @@ def test_msal_also_warns_on_static_assertions() -> None:
 
 @pytest.mark.msal
 def test_msal_auto_refresher_has_the_same_shape(clock: Clock) -> None:
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     theirs = msal.AutoRefresher(lambda: "v", expires_in=5)
     ours = AutoRefresher(lambda: "v", expires_in=5)
     assert theirs() == ours() == "v"

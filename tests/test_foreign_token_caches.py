@@ -22,8 +22,9 @@ from identitylib.emulator import (
     DEMO_DAEMON_SECRET,
     Emulator,
 )
+from tests._servers import require_module
 
-msal = pytest.importorskip("msal")
+msal = require_module("msal")
 
 APP_SCOPES = [f"{DEMO_API_URI}/.default"]
 USER_SCOPES = [f"{DEMO_API_URI}/access_as_user"]

@@ -36,6 +36,7 @@ from identitylib._managed_identity import (
 )
 from identitylib._managed_identity._response import normalise_token, parse_expires_on
 from identitylib._managed_identity._transport import DEFAULT_TIMEOUT
+from tests._servers import require_module
 
 IMDS = "http://169.254.169.254/metadata/identity/oauth2/token"
 APP_SERVICE_URL = "http://localhost:4141/MSI/token"
@@ -943,7 +944,7 @@ def test_cache_access_hooks_see_the_managed_identity_partition(
 
 @pytest.mark.msal
 def test_msals_identity_objects_are_accepted(http: responses.RequestsMock) -> None:
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     http.get(IMDS, json=imds_body())
     cache = SerializableTokenCache()
     client(msal.UserAssignedManagedIdentity(object_id="o"), token_cache=cache)

@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 
 import identitylib
+from tests._servers import require_module
 
 from .cache.test_msal_interop import FakeHttp
 
-msal = pytest.importorskip("msal")
+msal = require_module("msal")
 pytestmark = pytest.mark.msal
 
 TENANT = "11111111-2222-3333-4444-555555555555"

@@ -26,11 +26,12 @@ from identitylib.emulator import (
     DEMO_TENANT_ID,
     Emulator,
 )
+from tests._servers import require_module
 
 from ._other_msals import cache_json, dotnet_app_token, node_app_token, node_user_cache
 from .cache.test_msal_interop import FakeHttp
 
-msal = pytest.importorskip("msal")
+msal = require_module("msal")
 pytestmark = pytest.mark.msal
 
 APP_SCOPES = [f"{DEMO_API_URI}/.default"]

@@ -23,8 +23,9 @@ import pytest
 
 import identitylib
 from identitylib import aio
+from tests._servers import require_module
 
-msal = pytest.importorskip("msal")
+msal = require_module("msal")
 pytestmark = pytest.mark.msal
 
 #: msal's modules that apps import from, and their identitylib twins.

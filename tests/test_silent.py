@@ -12,6 +12,7 @@ import requests
 import responses
 
 from identitylib import PublicClientApplication, SerializableTokenCache, TokenCache
+from tests._servers import require_module
 
 from .conftest import CLIENT_ID, TENANT, add_discovery, oidc_config
 from .test_silent_support import (
@@ -411,7 +412,7 @@ def test_lookups_never_list_the_whole_cache(
 
 
 def test_works_with_an_msal_cache_object(http: responses.RequestsMock) -> None:
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     cache = msal.SerializableTokenCache()
     app = public_app(token_cache=cache)
     ropc_sign_in(http, app, user_token())

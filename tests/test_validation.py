@@ -474,7 +474,11 @@ def test_entra_v1_and_v2_access_tokens_are_access_tokens(issuer: FakeIssuer) -> 
     validator = make_validator(accept_v1_issuer=True)
     validator.validate(issuer.token())  # v2: azp
     v1 = issuer.token(
-        ver="1.0", azp=DROP, appid="client-app", aud=API_URI, iss=f"https://sts.windows.net/{TENANT}/"
+        ver="1.0",
+        azp=DROP,
+        appid="client-app",
+        aud=API_URI,
+        iss=f"https://sts.windows.net/{TENANT}/",
     )
     validator.validate(v1)
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import h11
+
 from identitylib._log import get_logger
 
 from ._templates import (
@@ -80,19 +82,27 @@ class Answer:
     auth_response: Optional[dict[str, str]] = None
 
     def to_bytes(self) -> bytes:
-        """The complete HTTP/1.1 response."""
+        """The complete HTTP/1.1 response, serialised by h11."""
         payload = self.body.encode("utf-8")
-        head = [
-            f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Error')}",
-            f"Content-Type: {self.content_type}; charset=utf-8",
-            f"Content-Length: {len(payload)}",
-            "Connection: close",
-            "Cache-Control: no-store",
-            "Referrer-Policy: no-referrer",
-            "X-Content-Type-Options: nosniff",
+        headers = [
+            ("Content-Type", f"{self.content_type}; charset=utf-8"),
+            ("Content-Length", str(len(payload))),
+            ("Connection", "close"),
+            ("Cache-Control", "no-store"),
+            ("Referrer-Policy", "no-referrer"),
+            ("X-Content-Type-Options", "nosniff"),
+            *self.headers.items(),
         ]
-        head += [f"{name}: {value}" for name, value in self.headers.items()]
-        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload
+        reason = _REASONS.get(self.status, "Error").encode("ascii")
+        writer = h11.Connection(h11.SERVER)
+        return b"".join(
+            writer.send(event) or b""
+            for event in (
+                h11.Response(status_code=self.status, headers=headers, reason=reason),
+                h11.Data(data=payload),
+                h11.EndOfMessage(),
+            )
+        )
 
 
 def _page(status: int, text: str, **headers: str) -> Answer:
@@ -108,37 +118,36 @@ class BadRequest(Exception):
 
 
 def parse_request(buffer: bytes) -> Optional[Request]:
-    """The request in ``buffer``; None while incomplete; :class:`BadRequest` if malformed."""
-    end = buffer.find(b"\r\n\r\n")
-    if end < 0:
-        if len(buffer) > MAX_REQUEST:
-            raise BadRequest(431)
-        return None
-    lines = buffer[:end].decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise BadRequest(400)
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        key = name.lower()
-        if not colon or not name or name != name.strip():
+    """The request in ``buffer``; None while incomplete; :class:`BadRequest` if malformed.
+
+    h11 parses (request line, headers, framing); the listener adds its own bounds: a head and
+    a body of at most :data:`MAX_REQUEST` bytes each, and no chunked body (a form has a length).
+    """
+    reader = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST)
+    reader.receive_data(buffer)
+    try:
+        head = reader.next_event()
+        if head is h11.NEED_DATA:
+            return None
+        if not isinstance(head, h11.Request):
             raise BadRequest(400)
-        if key in headers and key in ("host", "content-length"):
-            raise BadRequest(400)
-        headers[key] = value.strip()
-    if "transfer-encoding" in headers:
-        raise BadRequest(501)
-    length_text = headers.get("content-length", "0")
-    if not length_text.isdigit():
-        raise BadRequest(400)
-    length = int(length_text)
-    if length > MAX_REQUEST:
-        raise BadRequest(413)
-    body = buffer[end + 4 :]
-    if len(body) < length:
-        return None
-    return Request(parts[0], parts[1], headers, body[:length])
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in head.headers}
+        if "transfer-encoding" in headers:
+            raise BadRequest(501)
+        if int(headers.get("content-length", "0")) > MAX_REQUEST:
+            raise BadRequest(413)
+        body = b""
+        while True:
+            event = reader.next_event()
+            if event is h11.NEED_DATA:
+                return None
+            if isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+    except h11.RemoteProtocolError as exc:
+        raise BadRequest(exc.error_status_hint) from None
+    return Request(head.method.decode("ascii"), head.target.decode("latin-1"), headers, body)
 
 
 class ResponseHandler:

@@ -8,6 +8,10 @@
   its request and sign-out logs cleared before the test, and its faults reset again after
   it.
 
+The session emulators ask device-code clients to poll every
+:data:`DEVICE_CODE_INTERVAL` second (a standalone emulator asks for 5), so a test
+does not wait out 5-second intervals.
+
 The session emulators keep their state between tests (issued codes and refresh tokens,
 users' consents, certificates added with ``add_certificate``); tests that change the
 configuration itself should start an ``Emulator`` of their own.
@@ -22,13 +26,24 @@ from collections.abc import Iterator
 
 import pytest
 
+from identitylib.emulator._config import EmulatorConfig
 from identitylib.emulator._emulator import Emulator
+
+#: Seconds between device-code polls that the fixtures' emulators ask for.
+DEVICE_CODE_INTERVAL = 1
+
+
+def fixture_config() -> EmulatorConfig:
+    """The demo configuration, with the fixtures' short device-code interval."""
+    config = EmulatorConfig.default()
+    config.device_code_interval = DEVICE_CODE_INTERVAL
+    return config
 
 
 @pytest.fixture(scope="session")
 def identity_emulator() -> Iterator[Emulator]:
     """A plain-HTTP emulator on 127.0.0.1, shared by the whole test session."""
-    with Emulator() as emu:
+    with Emulator(fixture_config()) as emu:
         yield emu
 
 
@@ -36,7 +51,7 @@ def identity_emulator() -> Iterator[Emulator]:
 def identity_emulator_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """An HTTPS emulator (``https://localhost:<port>``) shared by the whole test session."""
     state_dir = tmp_path_factory.mktemp("identity-emulator-tls")
-    with Emulator(tls=True, state_dir=state_dir) as emu:
+    with Emulator(fixture_config(), tls=True, state_dir=state_dir) as emu:
         yield emu
 
 

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("httpx")
+from tests._servers import require_module
+
+# The imports below need what require_module checks (as with pytest.importorskip).
+# ruff: noqa: E402
+require_module("httpx")
 
 from identitylib._managed_identity import _arc, _sources
 from identitylib.emulator import Emulator, EmulatorConfig

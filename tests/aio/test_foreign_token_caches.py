@@ -14,6 +14,7 @@ import identitylib
 from identitylib import aio
 from identitylib.emulator import DEMO_CLI_ID, DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, Emulator
 from identitylib.emulator._mi_sources import managed_identity_environment
+from tests._servers import require_module
 from tests.test_foreign_token_caches import (
     ALICE,
     APP_SCOPES,
@@ -26,7 +27,7 @@ from tests.test_foreign_token_caches import (
 
 from ._support import run
 
-pytest.importorskip("msal")
+require_module("msal")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from identitylib._cache import SerializableTokenCache
+from tests._servers import require_module
 
 from ._builders import (
     CLIENT_ID,
@@ -22,7 +23,7 @@ from ._builders import (
     user_event,
 )
 
-msal = pytest.importorskip("msal")
+msal = require_module("msal")
 pytestmark = [
     pytest.mark.msal,
     pytest.mark.filterwarnings("ignore:Change your acquire_token_by_authorization_code"),

@@ -26,8 +26,9 @@ import identitylib
 from identitylib import aio
 from identitylib.emulator import DEMO_CLI_ID, DEMO_FEDERATED_DOMAIN, Emulator
 from identitylib.emulator._federation import mex_document
+from tests._servers import require_module
 
-msal = pytest.importorskip("msal")
+msal = require_module("msal")
 pytestmark = pytest.mark.msal
 
 CAROL, CAROL_PASSWORD = f"carol@{DEMO_FEDERATED_DOMAIN}", "carol-password"

@@ -118,6 +118,7 @@ def test_injected_server_failures_become_error_results(emu: Emulator) -> None:
     time.sleep(1.2)  # the 429 is throttled locally for its Retry-After
     assert "access_token" in app.acquire_token_for_client(API)
 
+
 def test_refresh_in_drives_proactive_refresh(
     emu: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -41,6 +41,7 @@ from identitylib.emulator._mi_sources import (
     managed_identity_requests,
     reset_managed_identity_requests,
 )
+from tests._servers import require_module
 
 RESOURCE = "https://management.azure.com/"
 SYSTEM_MI = "a1b2c3d4-0007-4000-8000-0000000000e5"
@@ -374,7 +375,7 @@ class TimeoutSession(requests.Session):
 
 
 def msal_client(identity: Any, cache: Any) -> Any:
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     session = TimeoutSession()
     session.trust_env = False
     return msal.ManagedIdentityClient(identity, http_client=session, token_cache=cache)
@@ -391,7 +392,7 @@ IDENTITIES = [
 @msal_mark
 @pytest.mark.parametrize("make_identity", IDENTITIES)
 def test_msal_reads_our_cache(emu: Emulator, env: pytest.MonkeyPatch, make_identity: Any) -> None:
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     env.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", emu.base_url)
     ours = SerializableTokenCache()
     mine = ManagedIdentityClient(make_identity(), token_cache=ours)
@@ -410,7 +411,7 @@ def test_msal_reads_our_cache(emu: Emulator, env: pytest.MonkeyPatch, make_ident
 @msal_mark
 @pytest.mark.parametrize("make_identity", IDENTITIES)
 def test_we_read_msals_cache(emu: Emulator, env: pytest.MonkeyPatch, make_identity: Any) -> None:
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     env.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", emu.base_url)
     theirs = msal.SerializableTokenCache()
     token = msal_client(make_identity(), theirs).acquire_token_for_client(resource=RESOURCE)
@@ -428,7 +429,7 @@ def test_we_read_msals_cache(emu: Emulator, env: pytest.MonkeyPatch, make_identi
 
 @msal_mark
 def test_one_cache_object_shared_both_ways(emu: Emulator, env: pytest.MonkeyPatch) -> None:
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     env.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", emu.base_url)
     identity = UserAssignedManagedIdentity(client_id=DEMO_MI_CLIENT_ID)
     their_cache = msal.TokenCache()

@@ -23,10 +23,11 @@ from identitylib.emulator._config import (
     DEMO_WEB_ID,
     DEMO_WEB_SECRET,
 )
+from tests._servers import require_module
 
 from ._browser import approve_device_code, form_post_fields, sign_in
 
-msal = pytest.importorskip("msal")
+msal = require_module("msal")
 pytestmark = pytest.mark.msal
 
 ALICE, ALICE_PASSWORD = "alice@contoso.onmicrosoft.com", "alice-password"

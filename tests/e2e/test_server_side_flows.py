@@ -35,6 +35,7 @@ from identitylib.emulator import (
 from identitylib.emulator._challenges import MFA_CLAIMS
 from identitylib.emulator._managed_identity import EMULATOR_REGION
 from identitylib.emulator._provider import IdentityProvider
+from tests._servers import require_module
 
 ALICE = ("alice@contoso.onmicrosoft.com", "alice-password")
 BOB = ("bob@contoso.onmicrosoft.com", "bob-password")
@@ -432,7 +433,7 @@ def test_ssh_certificates_are_cached_per_key(emu: Emulator) -> None:
 
 @pytest.mark.msal
 def test_msal_obo_result_keys_and_request_match() -> None:
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     with Emulator(EmulatorConfig.default(), tls=True) as emu:
         theirs_http, ours_http = RecordingSession(), RecordingSession()
         theirs_http.verify = ours_http.verify = emu.ca_path

@@ -28,6 +28,7 @@ from identitylib.emulator import (
     TOKEN_EXCHANGE_AUDIENCE,
     Emulator,
 )
+from tests._servers import require_module
 
 ALICE, ALICE_OID = "alice@contoso.onmicrosoft.com", "0a1b2c3d-0000-4000-8000-00000000a11c"
 BOB_OID = "0a1b2c3d-0000-4000-8000-000000000b0b"
@@ -77,7 +78,7 @@ class RecordingSession(requests.Session):
 @pytest.fixture(params=["identitylib", pytest.param("msal", marks=pytest.mark.msal)])
 def lib(request: pytest.FixtureRequest) -> Any:
     if request.param == "msal":
-        return pytest.importorskip("msal")
+        return require_module("msal")
     return identitylib
 
 
@@ -167,7 +168,7 @@ def test_by_object_id_wire_and_result(lib: Any, emu: Emulator) -> None:
 
 
 def test_same_request_fields_and_result_keys_on_both_libraries(emu: Emulator) -> None:
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     fic = mi_token(emu)
     seen = {}
     for library in (identitylib, msal):
@@ -235,7 +236,7 @@ def test_forwarded_client_claims_isolate_the_cached_token(lib: Any, emu: Emulato
 
 
 def test_identitylib_cache_serves_msal_and_back(emu: Emulator) -> None:
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     cache = identitylib.SerializableTokenCache()
     writer = agent(identitylib, emu, RecordingSession(emu), token_cache=cache)
     first = writer.acquire_token_by_user_federated_identity_credential(
@@ -310,7 +311,7 @@ def test_malformed_forwarded_claims_raise_before_any_request(lib: Any, emu: Emul
 
 def test_blank_assertion_is_refused_here_and_sent_by_msal(emu: Emulator) -> None:
     """The documented difference: a whitespace-only credential is a caller's mistake."""
-    msal = pytest.importorskip("msal")
+    msal = require_module("msal")
     with pytest.raises(ValueError):
         agent(
             identitylib, emu, RecordingSession(emu)

@@ -22,6 +22,7 @@ from identitylib.emulator._config import (
     DEMO_WEB_SECRET,
 )
 from identitylib.emulator._reply import Reply
+from tests._servers import require_module
 
 from .provider_support import (
     ALICE,
@@ -37,7 +38,7 @@ from .provider_support import (
     make_world,
 )
 
-msal = pytest.importorskip("msal")
+msal = require_module("msal")
 pytestmark = pytest.mark.msal
 
 AUTHORITY = f"{BASE}/{TENANT}"

@@ -24,8 +24,9 @@ from identitylib.emulator import (
     forgot_password,
     sign_in,
 )
+from tests._servers import require_module
 
-msal = pytest.importorskip("msal")
+msal = require_module("msal")
 pytestmark = [
     pytest.mark.msal,
     pytest.mark.filterwarnings("ignore:response_mode='form_post' is recommended"),

@@ -26,7 +26,7 @@ from identitylib.emulator import (
     Emulator,
     sign_in,
 )
-from tests._servers import unavailable
+from tests._servers import require_module, unavailable
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TIMEOUT = 120  #: seconds for a whole example run
@@ -118,7 +118,7 @@ def test_redis_cache(tmp_path: Path) -> None:
 @pytest.fixture
 def flask_site(emulator: Emulator) -> Iterator[str]:
     """examples/web/flask_app.py serving on a free port; yields http://localhost:<port>."""
-    pytest.importorskip("flask")
+    require_module("flask")
     from werkzeug.serving import make_server
 
     module = load_example("web/flask_app.py")
@@ -168,7 +168,7 @@ EXITED = "(exited)\n"
 def django_site() -> Iterator[str]:
     """examples/web/django_app/run.py --emulator, in a process of its own (Django's settings
     are per process); yields its http://localhost:<port>."""
-    pytest.importorskip("django")
+    require_module("django")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -260,7 +260,7 @@ def _user_token(emulator: Emulator) -> str:
 def test_fastapi_web_api_validates_and_calls_downstream(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("fastapi")
+    require_module("fastapi")
     from fastapi.testclient import TestClient
 
     downstream: list[str] = []

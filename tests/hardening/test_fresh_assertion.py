@@ -19,6 +19,7 @@ import responses
 
 import identitylib
 from identitylib.emulator import DEMO_API_URI, DEMO_DAEMON_ID, Emulator
+from tests._servers import require_module
 from tests.certs import cert_pem, key_pem, pki
 from tests.conftest import CLIENT_ID, TENANT, add_discovery
 
@@ -72,7 +73,7 @@ def test_two_token_requests_carry_different_jti(
 def test_two_token_requests_carry_different_jti_async(
     http: responses.RequestsMock, token_endpoint: str, form: str
 ) -> None:
-    pytest.importorskip("httpx")
+    require_module("httpx")
     from identitylib import aio
 
     async def main() -> None:
@@ -154,7 +155,7 @@ def test_a_provider_refusing_replays_accepts_every_request(
 def test_a_provider_refusing_replays_accepts_every_request_async(
     strict_emulator: Emulator, form: str
 ) -> None:
-    pytest.importorskip("httpx")
+    require_module("httpx")
     from identitylib import aio
 
     emu = strict_emulator

@@ -18,6 +18,7 @@ import responses
 
 import identitylib
 from identitylib.emulator import DEMO_API_URI, DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, Emulator
+from tests._servers import require_module
 
 SCOPES = [f"{DEMO_API_URI}/.default"]
 ENDPOINTS = [
@@ -87,7 +88,7 @@ def test_https_authority_refuses_an_http_endpoint(emu_tls: Emulator, kind: str, 
 def test_https_authority_refuses_an_http_endpoint_async(
     emu_tls: Emulator, kind: str, field: str
 ) -> None:
-    pytest.importorskip("httpx")
+    require_module("httpx")
     from identitylib import aio
 
     serve_downgraded_discovery(emu_tls, kind, field)
@@ -143,7 +144,7 @@ def test_instance_discovery_naming_an_http_endpoint_is_refused(
         )
         result = app.acquire_token_for_client(SCOPES)
     else:
-        pytest.importorskip("httpx")
+        require_module("httpx")
         from identitylib import aio
 
         async def main() -> dict[str, Any]:

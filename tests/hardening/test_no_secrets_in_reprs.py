@@ -43,6 +43,7 @@ from identitylib.integrations import TokenProvider
 from identitylib.validation import AccessTokenValidator, TokenValidationError
 from identitylib.validation._discovery import clear_failures
 from identitylib.validation._jwks_cache import JWKS_CACHE
+from tests._servers import require_module
 from tests.certs import key_pem
 
 USER, PASSWORD = "alice@contoso.onmicrosoft.com", "alice-password"
@@ -177,7 +178,7 @@ def test_reprs_of_what_holds_a_secret_hide_it(
         identitylib.ManagedIdentityClient(identitylib.SystemAssignedManagedIdentity()),
         aio.ManagedIdentityClient(identitylib.SystemAssignedManagedIdentity()),
     ]
-    azure_core = pytest.importorskip("identitylib.integrations.azure_core")
+    azure_core = require_module("identitylib.integrations.azure_core")
     objects += [
         azure_core.IdentitylibCredential(daemon),
         azure_core.AsyncIdentitylibCredential(async_daemon),

@@ -21,6 +21,7 @@ from identitylib.emulator import (
     DEMO_DAEMON_SECRET,
     Emulator,
 )
+from tests._servers import require_module
 
 SCOPES = [f"{DEMO_API_URI}/.default"]
 USER_SCOPES = [f"{DEMO_API_URI}/access_as_user"]
@@ -127,7 +128,7 @@ def test_user_flows_refuse_an_unknown_token_type(emu: Emulator) -> None:
 def test_async_api_refuses_an_unknown_token_type(
     emu: Emulator, token_type: str, accepted: bool
 ) -> None:
-    pytest.importorskip("httpx")
+    require_module("httpx")
     from identitylib import aio
 
     answer_token(emu, token_type)

@@ -9,10 +9,13 @@ import pytest
 
 import identitylib
 from identitylib.emulator import DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, DEMO_TENANT_ID, Emulator
+from tests._servers import require_module
 
 from .conftest import SCOPES, ResourceServer, token_requests
 
-pytest.importorskip("azure.core")
+# The imports below need what require_module checks (as with pytest.importorskip).
+# ruff: noqa: E402
+require_module("azure.core")
 from azure.core.exceptions import ClientAuthenticationError
 from azure.core.pipeline import AsyncPipeline, Pipeline
 from azure.core.pipeline.policies import (
@@ -196,7 +199,7 @@ def test_async_credential_directly(daemon_app: App) -> None:
 def test_async_pipeline_with_an_aio_application(
     emulator: Emulator, resource_server: ResourceServer
 ) -> None:
-    aio = pytest.importorskip("identitylib.aio")
+    aio = require_module("identitylib.aio")
     from azure.core.pipeline.transport import AsyncioRequestsTransport
 
     from identitylib.emulator import DEMO_DAEMON_ID, DEMO_DAEMON_SECRET

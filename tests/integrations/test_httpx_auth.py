@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 import identitylib
 from identitylib.emulator import Emulator
+from tests._servers import require_module
 
 from .conftest import SCOPES, USER_SCOPES, ResourceServer, token_requests
 
-httpx = pytest.importorskip("httpx")
+httpx = require_module("httpx")
 from identitylib.integrations.httpx_auth import HttpxBearerAuth  # noqa: E402
 
 App = identitylib.ConfidentialClientApplication
@@ -80,7 +79,7 @@ def test_async_client_user_token(
 def test_async_client_with_an_aio_application(
     emulator: Emulator, resource_server: ResourceServer
 ) -> None:
-    aio = pytest.importorskip("identitylib.aio")
+    aio = require_module("identitylib.aio")
     from identitylib.emulator import DEMO_DAEMON_ID, DEMO_DAEMON_SECRET
 
     resource_server.challenge_first = True

@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
+from tests._servers import require_module
 from tests.oidc_peer_fixture import WEB_FRAMEWORK_REDIRECT_URI, OidcPeer
 
 from ._support import API_READ, verified_claims
 
-flask = pytest.importorskip("flask")
+flask = require_module("flask")
 
 from identitylib.web.flask import FlaskAuth  # noqa: E402
 

@@ -11,7 +11,16 @@ import sys
 
 import pytest
 
-DEFERRED = ("asyncio", "cryptography", "jwt", "httpx", "redis", "msal_extensions", "msgspec")
+DEFERRED = (
+    "asyncio",
+    "cryptography",
+    "jwt",
+    "httpx",
+    "h11",
+    "redis",
+    "msal_extensions",
+    "msgspec",
+)
 
 
 @pytest.mark.parametrize(

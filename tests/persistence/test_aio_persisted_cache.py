@@ -17,7 +17,11 @@ from typing import Any, Callable
 
 import pytest
 
-pytest.importorskip("httpx")
+from tests._servers import require_module
+
+# The imports below need what require_module checks (as with pytest.importorskip).
+# ruff: noqa: E402
+require_module("httpx")
 
 import identitylib
 from identitylib import aio
@@ -156,7 +160,7 @@ def test_is_a_persisted_cache_with_async_hooks(path: Path, tmp_path: Path) -> No
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
 def test_a_new_directory_is_0700_and_the_file_0600(tmp_path: Path, emulator: Emulator) -> None:
-    pytest.importorskip("msal_extensions")
+    require_module("msal_extensions")
     path = tmp_path / "new" / "cache" / "tokens.json"
 
     async def main() -> list[int]:
@@ -480,7 +484,7 @@ def test_tokens_written_by_a_blocking_cache_are_served(path: Path, emulator: Emu
 
 
 def test_tokens_written_by_another_process_are_seen(path: Path) -> None:
-    pytest.importorskip("msal_extensions")
+    require_module("msal_extensions")
     cache = PersistedTokenCache(str(path))
 
     async def secrets() -> set[str]:
@@ -502,7 +506,7 @@ def test_tokens_written_by_another_process_are_seen(path: Path) -> None:
 def test_concurrent_writers_in_threads_tasks_and_processes_keep_every_token(
     path: Path,
 ) -> None:
-    pytest.importorskip("msal_extensions")
+    require_module("msal_extensions")
     processes, each = 3, 20
     context = _context()
     barrier, results = context.Barrier(processes + 1), context.Queue()
@@ -755,8 +759,8 @@ def test_a_cache_used_before_a_fork_works_in_the_child(path: Path) -> None:
 
 @pytest.fixture
 def extensions() -> Any:
-    pytest.importorskip("msal")
-    return pytest.importorskip("msal_extensions")
+    require_module("msal")
+    return require_module("msal_extensions")
 
 
 @pytest.mark.msal

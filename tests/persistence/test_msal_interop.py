@@ -12,11 +12,12 @@ import pytest
 import identitylib
 from identitylib._persistence import PersistedTokenCache
 from identitylib._persistence._lock import CacheFileLock
+from tests._servers import require_module
 
 from ._helpers import AUTHORITY, FakeHttp, add_token, app_event, at_secrets
 
-msal = pytest.importorskip("msal")
-extensions = pytest.importorskip("msal_extensions")
+msal = require_module("msal")
+extensions = require_module("msal_extensions")
 pytestmark = pytest.mark.msal
 
 SCOPES = ["api://backend/.default"]

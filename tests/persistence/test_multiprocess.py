@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 from identitylib._persistence import PersistedTokenCache
+from tests._servers import require_module
 
 from ._helpers import add_token, at_secrets, stored
 from ._workers import add_tokens, die_while_writing, write_forever
 
-pytest.importorskip("msal_extensions")
+require_module("msal_extensions")
 
 PROCESSES = 8
 TOKENS_EACH = 50

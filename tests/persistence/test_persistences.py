@@ -19,10 +19,11 @@ from identitylib._persistence import (
     PersistenceUnavailableError,
     build_persistence,
 )
+from tests._servers import require_module
 
 from ._helpers import add_token, at_secrets
 
-extensions = pytest.importorskip("msal_extensions")
+extensions = require_module("msal_extensions")
 
 
 class Rot13Persistence(extensions.FilePersistence):  # type: ignore[misc,name-defined]

@@ -10,12 +10,12 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from identitylib.emulator import Emulator, sign_in
+from tests._servers import require_module
 
-pytest.importorskip("flask")
+require_module("flask")
 
 ROOT = Path(__file__).resolve().parents[2]
 ALICE, ALICE_PASSWORD = "alice@contoso.onmicrosoft.com", "alice-password"

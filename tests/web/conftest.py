@@ -22,6 +22,7 @@ import pytest
 
 from identitylib.emulator import DEMO_WEB_ID, Emulator
 from tests._chromium import WAIT, headless_chromium
+from tests._servers import require_module
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def serve_wsgi(app: Any) -> Iterator[str]:
 def serve_asgi(app: Any) -> Iterator[str]:
     """Serve an ASGI ``app`` with uvicorn on 127.0.0.1 (its own event loop, in a thread);
     yields ``http://localhost:<port>``. The app's lifespan runs (startup and shutdown)."""
-    uvicorn = pytest.importorskip("uvicorn")
+    uvicorn = require_module("uvicorn")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]

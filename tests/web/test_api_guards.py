@@ -16,6 +16,7 @@ from typing import Any, Callable
 import pytest
 import responses
 
+from tests._servers import require_module
 from tests.test_validation_fakes import (
     API_ID,
     AUTHORITY,
@@ -26,7 +27,7 @@ from tests.test_validation_fakes import (
     reset_caches,
 )
 
-flask = pytest.importorskip("flask")
+flask = require_module("flask")
 
 from identitylib.web.flask import FlaskApiGuard  # noqa: E402
 

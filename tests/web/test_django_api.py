@@ -11,7 +11,11 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("django")
+from tests._servers import require_module
+
+# The imports below need what require_module checks (as with pytest.importorskip).
+# ruff: noqa: E402
+require_module("django")
 
 from django.http import HttpRequest, JsonResponse
 from django.test import Client, override_settings

@@ -6,7 +6,11 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("django")
+from tests._servers import require_module
+
+# The imports below need what require_module checks (as with pytest.importorskip).
+# ruff: noqa: E402
+require_module("django")
 
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured

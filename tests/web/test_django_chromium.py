@@ -13,7 +13,11 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("django")
+from tests._servers import require_module
+
+# The imports below need what require_module checks (as with pytest.importorskip).
+# ruff: noqa: E402
+require_module("django")
 
 from django.core.cache import cache
 from django.core.handlers.wsgi import WSGIHandler
@@ -37,11 +41,11 @@ def site(emu: Emulator) -> Iterator[tuple[str, DjangoAuth]]:
         "scopes": [django_site.API_SCOPE],
     }
     cache.clear()
-    with override_settings(IDENTITYLIB_WEB=options, DEMO_API_URL=emu.demo_api_url), serve_wsgi(
-        WSGIHandler()
-    ) as base:
+    with (
+        override_settings(IDENTITYLIB_WEB=options, DEMO_API_URL=emu.demo_api_url),
+        serve_wsgi(WSGIHandler()) as base,
+    ):
         yield base, get_auth()
-
 
 
 def session_cookie(driver: Any) -> Any:

@@ -9,7 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-pytest.importorskip("django")
+from tests._servers import require_module
+
+# The imports below need what require_module checks (as with pytest.importorskip).
+# ruff: noqa: E402
+require_module("django")
 
 from django.core.cache import cache
 from django.test import Client, override_settings

@@ -18,10 +18,11 @@ from identitylib.emulator import (
     DEMO_WEB_SECRET,
     Emulator,
 )
+from tests._servers import require_module
 
 from .conftest import browser_sign_in, serve_wsgi, wait_for
 
-pytest.importorskip("werkzeug")
+require_module("werkzeug")
 
 API2_SCOPE = f"{DEMO_API2_URI}/read"
 

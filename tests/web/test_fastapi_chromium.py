@@ -16,8 +16,10 @@ from typing import Annotated, Any
 
 import pytest
 
-fastapi = pytest.importorskip("fastapi")
-httpx = pytest.importorskip("httpx")
+from tests._servers import require_module
+
+fastapi = require_module("fastapi")
+httpx = require_module("httpx")
 
 from fastapi import Depends, FastAPI, Request  # noqa: E402
 from fastapi.responses import HTMLResponse  # noqa: E402
@@ -123,7 +125,6 @@ def site(emu: Emulator) -> Iterator[tuple[str, FastApiAuth]]:
 
     with serve_asgi(app) as base:
         yield base, auth
-
 
 
 def test_sign_in_returns_to_the_page_and_calls_the_api(

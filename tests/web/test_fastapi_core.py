@@ -14,8 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-fastapi = pytest.importorskip("fastapi")
-httpx = pytest.importorskip("httpx")
+from tests._servers import require_module
+
+fastapi = require_module("fastapi")
+httpx = require_module("httpx")
 
 from fastapi import Depends, FastAPI  # noqa: E402
 

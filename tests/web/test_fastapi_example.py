@@ -16,8 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
+from tests._servers import require_module
+
+# The imports below need what require_module checks (as with pytest.importorskip).
+# ruff: noqa: E402
+require_module("fastapi")
+require_module("uvicorn")
 
 from identitylib.emulator import sign_in
 
@@ -92,7 +96,7 @@ def test_the_fastapi_example_signs_in_calls_the_api_and_signs_out(example: str) 
         )
         assert out.status_code == 303
         assert urlsplit(out.headers["Location"]).path.endswith("/oauth2/v2.0/logout")
-        assert parse_qs(urlsplit(out.headers["Location"]).query)[
-            "post_logout_redirect_uri"
-        ] == [f"{example}/"]
+        assert parse_qs(urlsplit(out.headers["Location"]).query)["post_logout_redirect_uri"] == [
+            f"{example}/"
+        ]
         assert "Not signed in" in browser.get(example, timeout=WAIT).text

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-flask = pytest.importorskip("flask")
+from tests._servers import require_module
+
+flask = require_module("flask")
 
 import requests  # noqa: E402
 
@@ -81,7 +83,6 @@ def site(emu: Emulator) -> Iterator[tuple[str, FlaskAuth]]:
 
     with serve_wsgi(app) as base:
         yield base, auth
-
 
 
 def test_sign_in_returns_to_the_page_and_calls_the_api(

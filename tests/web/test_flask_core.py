@@ -8,7 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-flask = pytest.importorskip("flask")
+from tests._servers import require_module
+
+flask = require_module("flask")
 
 from identitylib.emulator import (  # noqa: E402
     DEMO_API_URI,

@@ -10,9 +10,8 @@ import asyncio
 import json
 from typing import Any
 
-import pytest
-
 from identitylib.web import _session
+from tests._servers import require_module
 
 TENANT = "7c1d6a5e-4b2f-4e8a-9d3c-2f1e0b9a8c7d"
 OID = "0a1b2c3d-0000-4000-8000-00000000a11c"
@@ -55,8 +54,8 @@ def test_a_small_user_entry_is_kept_whole() -> None:
 
 
 def test_a_starlette_session_cookie_stays_under_4096_bytes() -> None:
-    pytest.importorskip("starlette")
-    httpx = pytest.importorskip("httpx")
+    require_module("starlette")
+    httpx = require_module("httpx")
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response

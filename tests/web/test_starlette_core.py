@@ -16,8 +16,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-pytest.importorskip("starlette")
-httpx = pytest.importorskip("httpx")
+from tests._servers import require_module
+
+require_module("starlette")
+httpx = require_module("httpx")
 
 from starlette.applications import Starlette  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402

@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-flask = pytest.importorskip("flask")
+from tests._servers import require_module
+
+flask = require_module("flask")
 
 from identitylib.emulator import (  # noqa: E402
     DEMO_API2_ID,
