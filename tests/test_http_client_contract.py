@@ -16,6 +16,7 @@ import pytest
 import responses
 
 import identitylib
+from tests._servers import require_module
 
 from .conftest import TENANT, add_discovery, oidc_config
 
@@ -83,7 +84,7 @@ def test_a_replaced_post_of_the_default_http_client_is_called_as_msal_calls_it(
     http: responses.RequestsMock, library: str
 ) -> None:
     """msal's users patch app.http_client.post with a fake answering bare response objects."""
-    lib = pytest.importorskip("msal") if library == "msal" else identitylib
+    lib = require_module("msal") if library == "msal" else identitylib
     discovery(http)  # the real session discovers (msal: in its constructor)
     app = lib.ConfidentialClientApplication("cid", "secret", authority=AUTHORITY)
     post = Recorder("POST", {TOKEN_ENDPOINT: token()})
@@ -103,7 +104,7 @@ def test_a_replaced_post_of_the_default_http_client_is_called_as_msal_calls_it(
 @pytest.mark.parametrize("library", ["msal", "identitylib"])
 def test_a_replaced_post_is_not_retried(http: responses.RequestsMock, library: str) -> None:
     """Its retries are the replacement's own business, as with an app's http_client."""
-    lib = pytest.importorskip("msal") if library == "msal" else identitylib
+    lib = require_module("msal") if library == "msal" else identitylib
     discovery(http)
     app = lib.ConfidentialClientApplication("cid", "secret", authority=AUTHORITY)
     post = Recorder("POST", {TOKEN_ENDPOINT: {"error": "too_many_requests"}})
@@ -166,7 +167,7 @@ def test_an_apps_own_http_client_is_used_within_the_contract(api: str) -> None:
         )
         result = app.acquire_token_for_client(SCOPES)
     else:
-        aio = pytest.importorskip("identitylib.aio")
+        aio = require_module("identitylib.aio")
         aio_app = aio.ConfidentialClientApplication(
             "cid", "secret", authority=AUTHORITY, http_client=client
         )

@@ -28,6 +28,7 @@ from identitylib._authority._region import (
     regional_host,
 )
 from identitylib._protocol._messages import HttpResponse
+from tests._servers import require_module
 
 from .conftest import CLIENT_ID, TENANT, add_discovery, oidc_config
 from .test_client_credentials import body_of, token_json
@@ -165,8 +166,8 @@ def test_region_checks_at_construction_are_msals(
 ) -> None:
     """The same constructor call raises ValueError in msal 1.39, identitylib and
     identitylib.aio, or in none of them."""
-    msal = pytest.importorskip("msal")
-    aio = pytest.importorskip("identitylib.aio")
+    msal = require_module("msal")
+    aio = require_module("identitylib.aio")
     if forced is not None:
         monkeypatch.setenv("MSAL_FORCE_REGION", forced)
     monkeypatch.setenv("REGION_NAME", "westus2")  # msal would ask IMDS in its constructor

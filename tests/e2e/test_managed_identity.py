@@ -501,7 +501,7 @@ def test_expires_in_from_expires_on_is_msals(
 
 
 async def aio_token(identity: Any) -> dict[str, Any]:
-    aio = pytest.importorskip("identitylib.aio")
+    aio = require_module("identitylib.aio")
     client = aio.ManagedIdentityClient(identity)
     try:
         result: dict[str, Any] = await client.acquire_token_for_client(resource=RESOURCE)

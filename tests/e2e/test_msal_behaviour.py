@@ -27,11 +27,12 @@ from identitylib.emulator import (
     Emulator,
     EmulatorConfig,
 )
+from tests._servers import require_module
 
 from ._browser import form_post_fields, sign_in
 
-msal = pytest.importorskip("msal")
-pytest.importorskip("httpx")
+msal = require_module("msal")
+require_module("httpx")
 pytestmark = pytest.mark.msal
 
 ALICE = ("alice@contoso.onmicrosoft.com", "alice-password")
