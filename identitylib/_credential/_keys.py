@@ -34,6 +34,7 @@ __all__ = [
     "load_pem_key",
     "load_pfx",
     "normalise_thumbprint",
+    "sha1_thumbprint_hex",
     "parse_pem_certificates",
     "thumbprints",
     "warn_if_expired",
@@ -285,14 +286,23 @@ def warn_if_expired(cert: x509.Certificate, *, what: str) -> None:
         )
 
 
+def sha1_thumbprint_hex(value: object) -> str | None:
+    """The 40 lower-case hex digits of a SHA-1 certificate thumbprint written with or without
+    spaces and colons (as portals and tools show it); None when ``value`` is not one."""
+    if not isinstance(value, str):
+        return None
+    digits = re.sub(r"[\s:]", "", value)
+    return digits.lower() if _SHA1_HEX.fullmatch(digits) else None
+
+
 def normalise_thumbprint(thumbprint: object) -> bytes:
     if not isinstance(thumbprint, str):
         raise TypeError(
             "client_credential['thumbprint'] must be a str of 40 hex digits, got "
             f"{type(thumbprint).__name__}"
         )
-    digits = re.sub(r"[\s:]", "", thumbprint)
-    if not _SHA1_HEX.fullmatch(digits):
+    digits = sha1_thumbprint_hex(thumbprint)
+    if digits is None:
         raise ValueError(
             "client_credential['thumbprint'] must be the certificate's SHA-1 thumbprint "
             "(40 hex digits, as shown in the app registration). For a SHA-256 thumbprint, "

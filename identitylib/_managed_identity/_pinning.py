@@ -16,15 +16,15 @@ from typing import Any
 import requests
 import requests.adapters
 
-from ._errors import ManagedIdentityError
+from identitylib._credential._keys import sha1_thumbprint_hex
 
-_HEX = frozenset("0123456789abcdef")
+from ._errors import ManagedIdentityError
 
 
 def normalise_thumbprint(value: str) -> str:
     """Lower-case hex without separators; ManagedIdentityError unless 40 hex digits."""
-    text = "".join(ch for ch in str(value) if ch not in " \t\r\n:").lower()
-    if len(text) != 40 or not set(text) <= _HEX:
+    text = sha1_thumbprint_hex(str(value))
+    if text is None:
         raise ManagedIdentityError(
             "IDENTITY_SERVER_THUMBPRINT must be a SHA-1 certificate thumbprint (40 hex digits)"
         )
