@@ -638,6 +638,22 @@ def test_unencrypted_pkcs1_key() -> None:
     verify(assertion_of(credential), p.leaf_cert, "PS256")
 
 
+def test_every_wrong_passphrase_is_named_as_such() -> None:
+    """About one wrong passphrase in 256 decrypts to bytes with valid padding, which then
+    fail as DER: the error still names the passphrase (the CI once met one)."""
+    p = pki()
+    pem = key_pem(p.leaf_key, b"right", traditional=True)
+    for n in range(1024):
+        with pytest.raises(ValueError, match="wrong passphrase"):
+            parse_client_credential(
+                {
+                    "private_key": pem,
+                    "passphrase": f"wrong-{n}",
+                    "public_certificate": cert_pem(p.leaf_cert),
+                }
+            )
+
+
 @pytest.mark.parametrize("traditional", [False, True], ids=["pkcs8", "pkcs1"])
 def test_wrong_passphrase(traditional: bool) -> None:
     p = pki()

@@ -189,6 +189,13 @@ def load_pem_key(private_key: object, passphrase: object = None) -> SigningKey:
             raise ValueError(
                 "could not decrypt client_credential['private_key']: wrong passphrase"
             ) from None
+        if password is not None and b"ENCRYPTED" in data:
+            # A wrong passphrase now and then decrypts to bytes that pass the padding
+            # check and only fail as DER: the same mistake, named as such.
+            raise ValueError(
+                "could not decrypt client_credential['private_key']: wrong passphrase, "
+                "or the key is damaged"
+            ) from None
         raise ValueError(f"could not load client_credential['private_key'] (PEM): {exc}") from None
     except Exception as exc:  # e.g. UnsupportedAlgorithm for an exotic key type
         raise ValueError(f"could not load client_credential['private_key']: {exc}") from None
