@@ -61,7 +61,8 @@ class FakeIssuer:
 
     ``keys`` maps kid → private key; the published JWKS can be changed with
     :meth:`publish`, made to fail with ``jwks_status``, and slowed with ``jwks_delay``.
-    Requests are counted in ``jwks_requests`` and ``discovery_requests``.
+    Requests are counted in ``jwks_requests`` and ``discovery_requests``; ``fetch_threads``
+    holds the thread that made each of them (an asyncio test proves the loop's never did).
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class FakeIssuer:
         self.jwks_delay = 0.0
         self.jwks_requests = 0
         self.discovery_requests = 0
+        self.fetch_threads: list[int] = []
         self._lock = threading.Lock()
         self._jwks: dict[str, Any] = {}
         self.publish(keys if keys is not None else {"kid-a": KEY_A}, key_issuer=key_issuer)
@@ -109,6 +111,7 @@ class FakeIssuer:
     def _discovery(self, request: Any) -> tuple[int, dict[str, str], str]:
         with self._lock:
             self.discovery_requests += 1
+            self.fetch_threads.append(threading.get_ident())
         base = f"{ENTRA}/{self.tenant}"
         document = {
             "issuer": self.issuer,
@@ -121,6 +124,7 @@ class FakeIssuer:
     def _keys(self, request: Any) -> tuple[int, dict[str, str], str]:
         with self._lock:
             self.jwks_requests += 1
+            self.fetch_threads.append(threading.get_ident())
         if self.jwks_delay:
             time.sleep(self.jwks_delay)
         if self.jwks_status != 200:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
-import logging
 import warnings
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -40,35 +38,3 @@ def user_assertion(emu: Emulator, user: tuple[str, str] = ALICE) -> str:
         result = app.acquire_token_by_username_password(*user, USER_SCOPES)
     assert "access_token" in result, result
     return str(result["access_token"])
-
-
-class SlowCallbacks(logging.Handler):
-    """Collects asyncio debug mode's 'Executing <callback> took N seconds' warnings."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if "took" in message and "Executing" in message:
-            self.messages.append(message)
-
-    def __enter__(self) -> SlowCallbacks:
-        # A garbage-collection pause late in a long test session is not a blocking call
-        # of ours: collect now and keep the collector off while watching.
-        gc.collect()
-        gc.disable()
-        logging.getLogger("asyncio").addHandler(self)
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        logging.getLogger("asyncio").removeHandler(self)
-        gc.enable()
-
-
-def watch_loop(threshold: float = 0.05) -> None:
-    """Debug mode on the running loop, reporting callbacks slower than ``threshold``."""
-    loop = asyncio.get_running_loop()
-    loop.set_debug(True)
-    loop.slow_callback_duration = threshold

@@ -23,16 +23,15 @@ from identitylib.emulator import (
     approve_device_code,
 )
 from identitylib.emulator._mi_sources import managed_identity_environment
+from tests._blocking import BlockingCalls
 
 from ._support import (
     ALICE,
     APP_SCOPES,
     USER_SCOPES,
-    SlowCallbacks,
     run,
     token_posts,
     user_assertion,
-    watch_loop,
 )
 
 
@@ -202,14 +201,13 @@ def test_no_blocking_call_on_cache_hits(emu: Emulator, store: AsyncStore) -> Non
     async def main() -> None:
         async with daemon(emu, store.cache) as app:
             await app.acquire_token_for_client(APP_SCOPES)
-            watch_loop(0.25)
-            for _ in range(50):
-                result = await app.acquire_token_for_client(APP_SCOPES)
-                assert result["token_source"] == "cache"
+            with BlockingCalls() as blocking:
+                for _ in range(50):
+                    result = await app.acquire_token_for_client(APP_SCOPES)
+                    assert result["token_source"] == "cache"
+            return blocking.calls
 
-    with SlowCallbacks() as slow:
-        run(main())
-    assert slow.messages == []
+    assert run(main()) == []
 
 
 def test_a_cancelled_access_releases_the_cache() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +18,9 @@ from identitylib.emulator import (
     DEMO_DAEMON_SECRET,
     Emulator,
 )
+from tests._blocking import BlockingCalls
 
-from ._support import APP_SCOPES, SlowCallbacks, run, token_posts, user_assertion, watch_loop
+from ._support import APP_SCOPES, run, token_posts, user_assertion
 
 GRAPH = ["User.Read"]
 
@@ -149,34 +151,26 @@ def test_no_blocking_call_on_the_hot_path(emu: Emulator, credential: str) -> Non
     async def main() -> list[str]:
         app = aio.ConfidentialClientApplication(DEMO_DAEMON_ID, secret, authority=emu.authority())
         await app.acquire_token_for_client(APP_SCOPES)  # cold: discovery, client set-up
-        # The emulator answers the warm request after 0.3 s: had the request blocked the loop,
-        # that step would take over 0.25 s. Scheduling noise on a busy 2-core machine stays
-        # well below it.
-        watch_loop(0.25)
-        with SlowCallbacks() as slow:
+        with BlockingCalls() as blocking:
             for _ in range(200):  # cache hits
                 await app.acquire_token_for_client(APP_SCOPES)
-                # a hit need not suspend: yield, so that each call is timed on its own
-                # rather than 200 of them as one step of this task
-                await asyncio.sleep(0)
-            emu.faults.latency = 0.3
             warm = await app.acquire_token_for_client(  # a warm token request
                 APP_SCOPES, claims_challenge='{"access_token":{"xms_cc":{"values":["cp1"]}}}'
             )
-            emu.faults.latency = 0.0
             assert warm["token_source"] == "identity_provider"
-            # concurrent hits (20: debug mode makes creating each task costly)
             await asyncio.gather(*(app.acquire_token_for_client(APP_SCOPES) for _ in range(20)))
-        return slow.messages
+        return blocking.calls
 
     assert run(main()) == []
 
 
-def test_blocking_cache_hooks_run_in_a_thread(emu: Emulator) -> None:
+def test_blocking_cache_hooks_run_in_a_thread(emu: Emulator, tmp_path: Path) -> None:
     calls: list[str] = []
+    stored = tmp_path / "cache.bin"
+    stored.write_bytes(b"{}")
 
     def slow_hook(access: identitylib.CacheAccess) -> None:  # e.g. a file lock and a read
-        time.sleep(0.25)
+        stored.read_bytes()
         calls.append(access.partition_key or "")
 
     cache = identitylib.TokenCache(before_access=slow_hook, after_access=slow_hook)
@@ -185,16 +179,14 @@ def test_blocking_cache_hooks_run_in_a_thread(emu: Emulator) -> None:
         app = daemon(emu, token_cache=cache)
         first = await app.acquire_token_for_client(APP_SCOPES)  # cold: discovery, set-up
         assert first["token_source"] == "identity_provider"
-        # a hook sleeping 0.25 s on the loop would exceed 0.2 s; scheduling noise does not
-        watch_loop(0.2)
-        with SlowCallbacks() as slow:
+        with BlockingCalls() as blocking:
             warm = await app.acquire_token_for_client(
                 APP_SCOPES, claims_challenge='{"access_token":{"xms_cc":{"values":["cp1"]}}}'
             )
             hit = await app.acquire_token_for_client(APP_SCOPES)
         assert warm["token_source"] == "identity_provider"
         assert hit["token_source"] == "cache"
-        return slow.messages
+        return blocking.calls
 
     assert run(main()) == []
     assert calls  # the hooks did run, in worker threads
@@ -218,13 +210,10 @@ def test_managed_identity_single_flight(emu: Emulator, monkeypatch: Any) -> None
             )
         )
         assert len({r["access_token"] for r in results}) == 1
-        # 0.1 s: a blocking identity-provider round trip or file lock would exceed it, while a
-        # loaded 2-core CI machine running asyncio's debug mode stays below it
-        watch_loop(0.1)
-        with SlowCallbacks() as slow:
+        with BlockingCalls() as blocking:
             for _ in range(100):
                 await client.acquire_token_for_client(resource="https://storage.azure.com")
-        assert slow.messages == []
+        assert blocking.calls == []
         await client.aclose()
 
     emu.reset_requests()

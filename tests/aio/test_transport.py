@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,8 +15,9 @@ from identitylib import aio
 from identitylib._protocol._messages import WAITED, Flow, HttpRequest, HttpResponse, Wait
 from identitylib._transport._async import AsyncTransport, run_async
 from identitylib.emulator import DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, Emulator
+from tests._blocking import BlockingCalls
 
-from ._support import APP_SCOPES, SlowCallbacks, run, watch_loop
+from ._support import APP_SCOPES, run
 
 
 class Recorder:
@@ -199,12 +201,15 @@ def test_a_503_is_retried_once(emu: Emulator) -> None:
     assert run(main())["token_source"] == "identity_provider"
 
 
-def test_the_detector_does_catch_a_blocking_hook(emu: Emulator) -> None:
+def test_the_detector_does_catch_a_blocking_hook(emu: Emulator, tmp_path: Path) -> None:
     """The blocking detector of test_concurrency is not vacuous: forced inline, it fires."""
     import identitylib
 
+    stored = tmp_path / "cache.bin"
+    stored.write_bytes(b"{}")
+
     def slow_hook(access: identitylib.CacheAccess) -> None:
-        time.sleep(0.1)
+        stored.read_bytes()
 
     cache = identitylib.TokenCache(before_access=slow_hook)
 
@@ -216,9 +221,8 @@ def test_the_detector_does_catch_a_blocking_hook(emu: Emulator) -> None:
             token_cache=cache,
             cache_hooks_in_thread=False,
         )
-        watch_loop(0.05)
-        with SlowCallbacks() as slow:
+        with BlockingCalls() as blocking:
             await app.acquire_token_for_client(APP_SCOPES)
-        return slow.messages
+        return blocking.calls
 
-    assert run(main())
+    assert any(call.startswith("open") for call in run(main()))

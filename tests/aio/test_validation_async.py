@@ -18,6 +18,7 @@ import responses
 
 from identitylib.validation import TokenValidationError
 from identitylib.web import AsyncProtectedApi
+from tests._blocking import BlockingCalls
 from tests.test_validation_fakes import (
     API_ID,
     DROP,
@@ -29,7 +30,7 @@ from tests.test_validation_fakes import (
     reset_caches,
 )
 
-from ._support import SlowCallbacks, run, watch_loop
+from ._support import run
 
 
 @pytest.fixture(autouse=True)
@@ -81,37 +82,32 @@ def test_cached_keys_validate_inline_without_a_worker_thread(issuer: FakeIssuer)
 
 
 def test_first_validations_fetch_once_off_the_loop(issuer: FakeIssuer) -> None:
-    issuer.jwks_delay = 0.3  # a slow issuer: inline, this would stall the loop
     validator = make_validator()
     token = issuer.token()
 
-    async def main() -> list[str]:
-        watch_loop(0.05)
-        claims = await asyncio.gather(*(validator.validate_async(token) for _ in range(12)))
-        return [str(c["oid"]) for c in claims]
+    async def main() -> tuple[list[str], list[str]]:
+        with BlockingCalls() as blocking:
+            claims = await asyncio.gather(*(validator.validate_async(token) for _ in range(12)))
+        return [str(c["oid"]) for c in claims], blocking.calls
 
-    with SlowCallbacks() as slow:  # entered outside the loop: its gc.collect() is not ours
-        oids = run(main())
+    oids, blocking_calls = run(main())
     assert len(oids) == 12
-    assert slow.messages == []
+    assert blocking_calls == []
+    assert issuer.fetch_threads
+    assert threading.get_ident() not in issuer.fetch_threads
     assert (issuer.discovery_requests, issuer.jwks_requests) == (1, 1)
 
 
 def test_the_detector_catches_a_fetch_made_on_the_loop(issuer: FakeIssuer) -> None:
     """The check above is not vacuous: the blocking validate, called on the loop, trips it."""
-    issuer.jwks_delay = 0.3
     validator = make_validator()
     token = issuer.token()
 
     async def main() -> None:
-        watch_loop(0.05)
-        await asyncio.sleep(0)
         validator.validate(token)
-        await asyncio.sleep(0)
 
-    with SlowCallbacks() as slow:
-        run(main())
-    assert slow.messages
+    run(main())
+    assert threading.get_ident() in issuer.fetch_threads
 
 
 def test_a_key_rollover_refetches_once_for_concurrent_callers(issuer: FakeIssuer) -> None:

@@ -37,15 +37,14 @@ from identitylib.emulator import (
     DEMO_DAEMON_SECRET,
     Emulator,
 )
+from tests._blocking import BlockingCalls
 from tests.aio._support import (
     ALICE,
     APP_SCOPES,
     USER_SCOPES,
-    SlowCallbacks,
     run,
     token_posts,
     user_assertion,
-    watch_loop,
 )
 
 from ._helpers import AUTHORITY, FakeHttp, app_event, at_secrets, stored
@@ -372,15 +371,13 @@ def test_cache_hits_neither_block_the_loop_nor_touch_the_file(
         _age(path)
         await cache.areload()  # the stamp is now trustworthy
         recorder = IoRecorder(monkeypatch, cache)
-        watch_loop(0.25)
-        with SlowCallbacks() as slow:
+        with BlockingCalls() as blocking:
             for _ in range(200):
                 result = await app.acquire_token_for_client(APP_SCOPES)
                 assert result["token_source"] == "cache"
-                await asyncio.sleep(0)  # each hit timed on its own
             await asyncio.gather(*(app.acquire_token_for_client(APP_SCOPES) for _ in range(20)))
         assert recorder.names() == {"stamp"}  # no read, no write, no lock
-        return slow.messages
+        return blocking.calls
 
     assert run(main()) == []
     assert token_posts(emulator) == 1

@@ -34,16 +34,15 @@ from identitylib.emulator import (
     DEMO_TENANT_ID,
     Emulator,
 )
+from tests._blocking import BlockingCalls
 from tests._servers import unavailable
 from tests.aio._support import (
     ALICE,
     APP_SCOPES,
     USER_SCOPES,
-    SlowCallbacks,
     run,
     token_posts,
     user_assertion,
-    watch_loop,
 )
 from tests.cache._builders import client_credentials_event
 
@@ -311,8 +310,7 @@ def test_cache_hits_do_not_block_the_loop(emu: Emulator, redis_url: str, first_l
         cache = RedisTokenCache(url=redis_url, first_level=first_level)
         async with cache, daemon(emu, cache) as app:
             await app.acquire_token_for_client(APP_SCOPES)  # warm up
-            with SlowCallbacks() as slow:
-                watch_loop(0.25)
+            with BlockingCalls() as blocking:
                 for _ in range(50):
                     hit = await app.acquire_token_for_client(APP_SCOPES)
                     assert hit["token_source"] == "cache"
@@ -320,7 +318,7 @@ def test_cache_hits_do_not_block_the_loop(emu: Emulator, redis_url: str, first_l
                     *(app.acquire_token_for_client(APP_SCOPES) for _ in range(100))
                 )
                 assert all(h["token_source"] == "cache" for h in hits)
-            return slow.messages
+            return blocking.calls
 
     assert run(main()) == []
     assert token_posts(emu) == 1
