@@ -4,14 +4,14 @@
 are those of ``msal``'s public API, plus identitylib's own additions.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._application import ClientApplication, ConfidentialClientApplication, PublicClientApplication
 from ._cache import CacheAccess, SerializableTokenCache, TokenCache
 from ._credential import AutoRefresher
 from ._interactive import BrowserInteractionTimeoutError
 from ._protocol._challenge import claims_challenge_header, parse_claims_challenge
+from ._protocol._lazy import lazy_attributes
 from ._protocol._prompt import Prompt
 from ._version import __version__
 from .auth_scheme import PopAuthScheme
@@ -43,13 +43,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

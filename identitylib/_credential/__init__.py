@@ -8,12 +8,12 @@ access is reading a PKCS#12 file once, when the credential is built.
 
 from __future__ import annotations
 
-import importlib
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from identitylib._log import hide_credential
+from identitylib._protocol._lazy import lazy_attributes
 
 from ._assertion import AutoRefresher, CallableClientAssertion, StaticClientAssertion
 from ._base import CLIENT_ASSERTION_TYPE_JWT, ClientAssertionError, ClientCredential, ClientSecret
@@ -43,13 +43,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 __all__ = [

@@ -5,7 +5,9 @@ The modules are small and free of application logic: ``_listener`` (the HTTP lis
 ``_session`` (one sign-in from launch to authorization response).
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from identitylib._protocol._lazy import lazy_attributes
 
 from ._errors import BrowserInteractionTimeoutError
 
@@ -23,13 +25,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 __all__ = [
