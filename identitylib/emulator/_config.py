@@ -165,113 +165,11 @@ class EmulatorConfig:
     def default(cls) -> EmulatorConfig:
         """The demo world: one tenant, a daemon, a web app, two web APIs, two public clients,
         an agent app trusting the demo managed identity, and two managed identities."""
-        tenant = Tenant(
-            DEMO_TENANT_ID,
-            [DEMO_TENANT_DOMAIN],
-            "Contoso (emulated)",
-            user_flows={
-                DEMO_B2C_SIGN_UP_SIGN_IN: "sign_up_sign_in",
-                DEMO_B2C_EDIT_PROFILE: "profile_edit",
-                DEMO_B2C_RESET_PASSWORD: "password_reset",
-            },
-            federated_domains=[DEMO_FEDERATED_DOMAIN],
-        )
         return cls(
-            tenants=[tenant],
-            apps=[
-                App(DEMO_DAEMON_ID, "demo-daemon", secrets=[DEMO_DAEMON_SECRET]),
-                App(
-                    DEMO_WEB_ID,
-                    "demo-web",
-                    secrets=[DEMO_WEB_SECRET],
-                    redirect_uris=[
-                        "http://localhost:5000/getAToken",
-                        "http://localhost",  # also post-logout: any port, path /
-                        # identitylib.web's redirect route, on any loopback port
-                        "http://localhost/auth/redirect",
-                        "http://127.0.0.1/auth/redirect",
-                    ],
-                ),
-                App(
-                    DEMO_API_ID,
-                    "demo-api",
-                    secrets=[DEMO_API_SECRET],
-                    identifier_uris=[DEMO_API_URI],
-                    scopes=["access_as_user"],
-                    app_roles=["Data.Read.All"],
-                ),
-                App(
-                    DEMO_CLI_ID,
-                    "demo-cli",
-                    public=True,
-                    redirect_uris=["http://localhost"],
-                    family_id="1",
-                    allow_public_client_flows=True,
-                ),
-                App(
-                    DEMO_DESKTOP_ID,
-                    "demo-desktop",
-                    public=True,
-                    redirect_uris=["http://localhost"],
-                    family_id="1",
-                    allow_public_client_flows=True,
-                ),
-                App(
-                    GRAPH_APP_ID,
-                    "Microsoft Graph (emulated)",
-                    identifier_uris=[GRAPH_URI],
-                    scopes=["User.Read", "Mail.Read", "Files.Read"],
-                    app_roles=["User.Read.All"],
-                ),
-                App(
-                    DEMO_API2_ID,
-                    "demo-api-2",
-                    identifier_uris=[DEMO_API2_URI],
-                    scopes=["read"],
-                    requires_consent=True,
-                ),
-                App(
-                    DEMO_AGENT_ID,
-                    "demo-agent",
-                    secrets=[DEMO_AGENT_SECRET],
-                    federated_credentials=[
-                        FederatedCredential(
-                            issuer=f"https://sts.windows.net/{DEMO_TENANT_ID}/",
-                            subject=DEMO_MI_OBJECT_ID,
-                            name="demo-mi",
-                        )
-                    ],
-                ),
-            ],
-            users=[
-                User(
-                    "alice@contoso.onmicrosoft.com",
-                    "alice-password",
-                    object_id="0a1b2c3d-0000-4000-8000-00000000a11c",
-                    name="Alice Example",
-                ),
-                User(
-                    "bob@contoso.onmicrosoft.com",
-                    "bob-password",
-                    object_id="0a1b2c3d-0000-4000-8000-000000000b0b",
-                    name="Bob Example",
-                ),
-                User(
-                    f"carol@{DEMO_FEDERATED_DOMAIN}",
-                    "carol-password",
-                    object_id="0a1b2c3d-0000-4000-8000-00000000ca01",
-                    name="Carol Federated",
-                ),
-            ],
-            managed_identities=[
-                ManagedIdentity(
-                    DEMO_MI_CLIENT_ID,
-                    DEMO_MI_OBJECT_ID,
-                    "/subscriptions/0/resourceGroups/demo/providers/"
-                    "Microsoft.ManagedIdentity/userAssignedIdentities/demo-mi",
-                ),
-                ManagedIdentity("a1b2c3d4-0007-4000-8000-0000000000e5", system_assigned=True),
-            ],
+            tenants=[_demo_tenant()],
+            apps=_demo_apps(),
+            users=_demo_users(),
+            managed_identities=_demo_managed_identities(),
         )
 
     @classmethod
@@ -315,3 +213,125 @@ class EmulatorConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain data, as ``from_dict`` reads it."""
         return asdict(self)
+
+
+def _demo_tenant() -> Tenant:
+    """Contoso, with B2C user flows and a federated domain."""
+    return Tenant(
+        DEMO_TENANT_ID,
+        [DEMO_TENANT_DOMAIN],
+        "Contoso (emulated)",
+        user_flows={
+            DEMO_B2C_SIGN_UP_SIGN_IN: "sign_up_sign_in",
+            DEMO_B2C_EDIT_PROFILE: "profile_edit",
+            DEMO_B2C_RESET_PASSWORD: "password_reset",
+        },
+        federated_domains=[DEMO_FEDERATED_DOMAIN],
+    )
+
+
+def _demo_apps() -> list[App]:
+    """The demo apps: a daemon, a web app, two web APIs, two public clients, an emulated
+    Microsoft Graph and an agent app trusting the demo managed identity."""
+    return [
+        App(DEMO_DAEMON_ID, "demo-daemon", secrets=[DEMO_DAEMON_SECRET]),
+        App(
+            DEMO_WEB_ID,
+            "demo-web",
+            secrets=[DEMO_WEB_SECRET],
+            redirect_uris=[
+                "http://localhost:5000/getAToken",
+                "http://localhost",  # also post-logout: any port, path /
+                # identitylib.web's redirect route, on any loopback port
+                "http://localhost/auth/redirect",
+                "http://127.0.0.1/auth/redirect",
+            ],
+        ),
+        App(
+            DEMO_API_ID,
+            "demo-api",
+            secrets=[DEMO_API_SECRET],
+            identifier_uris=[DEMO_API_URI],
+            scopes=["access_as_user"],
+            app_roles=["Data.Read.All"],
+        ),
+        App(
+            DEMO_CLI_ID,
+            "demo-cli",
+            public=True,
+            redirect_uris=["http://localhost"],
+            family_id="1",
+            allow_public_client_flows=True,
+        ),
+        App(
+            DEMO_DESKTOP_ID,
+            "demo-desktop",
+            public=True,
+            redirect_uris=["http://localhost"],
+            family_id="1",
+            allow_public_client_flows=True,
+        ),
+        App(
+            GRAPH_APP_ID,
+            "Microsoft Graph (emulated)",
+            identifier_uris=[GRAPH_URI],
+            scopes=["User.Read", "Mail.Read", "Files.Read"],
+            app_roles=["User.Read.All"],
+        ),
+        App(
+            DEMO_API2_ID,
+            "demo-api-2",
+            identifier_uris=[DEMO_API2_URI],
+            scopes=["read"],
+            requires_consent=True,
+        ),
+        App(
+            DEMO_AGENT_ID,
+            "demo-agent",
+            secrets=[DEMO_AGENT_SECRET],
+            federated_credentials=[
+                FederatedCredential(
+                    issuer=f"https://sts.windows.net/{DEMO_TENANT_ID}/",
+                    subject=DEMO_MI_OBJECT_ID,
+                    name="demo-mi",
+                )
+            ],
+        ),
+    ]
+
+
+def _demo_users() -> list[User]:
+    """Alice and Bob (managed), Carol (federated)."""
+    return [
+        User(
+            "alice@contoso.onmicrosoft.com",
+            "alice-password",
+            object_id="0a1b2c3d-0000-4000-8000-00000000a11c",
+            name="Alice Example",
+        ),
+        User(
+            "bob@contoso.onmicrosoft.com",
+            "bob-password",
+            object_id="0a1b2c3d-0000-4000-8000-000000000b0b",
+            name="Bob Example",
+        ),
+        User(
+            f"carol@{DEMO_FEDERATED_DOMAIN}",
+            "carol-password",
+            object_id="0a1b2c3d-0000-4000-8000-00000000ca01",
+            name="Carol Federated",
+        ),
+    ]
+
+
+def _demo_managed_identities() -> list[ManagedIdentity]:
+    """A user-assigned and a system-assigned managed identity."""
+    return [
+        ManagedIdentity(
+            DEMO_MI_CLIENT_ID,
+            DEMO_MI_OBJECT_ID,
+            "/subscriptions/0/resourceGroups/demo/providers/"
+            "Microsoft.ManagedIdentity/userAssignedIdentities/demo-mi",
+        ),
+        ManagedIdentity("a1b2c3d4-0007-4000-8000-0000000000e5", system_assigned=True),
+    ]
