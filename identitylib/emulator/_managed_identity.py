@@ -154,22 +154,50 @@ def _app_service_token(
     identity_header: str,
     clock: Callable[[], float],
 ) -> Reply:
-    sent = headers.get("x-identity-header", "")
-    if not sent or not hmac.compare_digest(sent.encode(), identity_header.encode()):
+    return _header_source_token(
+        model,
+        params,
+        clock,
+        secret=(
+            headers.get("x-identity-header", ""),
+            identity_header,
+            "X-IDENTITY-HEADER",
+            "IDENTITY_HEADER",
+        ),
+        api_version=APP_SERVICE_API_VERSION,
+        selectors=(("client_id",), ("principal_id", "object_id"), ("mi_res_id",)),
+    )
+
+
+def _header_source_token(
+    model: ManagedIdentityModel,
+    params: Mapping[str, str],
+    clock: Callable[[], float],
+    *,
+    secret: tuple[str, str, str, str],
+    api_version: str,
+    selectors: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]],
+) -> Reply:
+    """A token from a source that authenticates its caller by a secret header and answers
+    in App Service's shape (App Service, Azure Machine Learning).
+
+    ``secret`` is (the header's value sent, the expected value, the header's name, the
+    environment variable's name); ``selectors`` lists the query parameters naming a
+    client id, an object id and a resource id, in that order.
+    """
+    sent, expected, header_name, variable = secret
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
         return _app_service_error(
-            401, "The X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER."
+            401, f"The {header_name} header is missing or does not match {variable}."
         )
-    if params.get("api-version") != APP_SERVICE_API_VERSION:
-        return _app_service_error(
-            400, f"api-version must be {APP_SERVICE_API_VERSION} on this endpoint."
-        )
-    object_id = params.get("principal_id") or params.get("object_id") or None
-    client_id = params.get("client_id") or None
-    resource_id = params.get("mi_res_id") or None
+    if params.get("api-version") != api_version:
+        return _app_service_error(400, f"api-version must be {api_version} on this endpoint.")
+    client_id, object_id, resource_id = (
+        next((params[name] for name in names if params.get(name)), None) for names in selectors
+    )
     if sum(1 for value in (client_id, object_id, resource_id) if value) > 1:
-        return _app_service_error(
-            400, "Only one of client_id, principal_id/object_id and mi_res_id may be given."
-        )
+        named = ", ".join("/".join(names) for names in selectors)
+        return _app_service_error(400, f"Only one of {named} may be given.")
     reply = model.managed_identity_token(
         params.get("resource") or None,
         client_id=client_id,
@@ -237,27 +265,14 @@ def _machine_learning_token(
     identity_header: str,
     clock: Callable[[], float],
 ) -> Reply:
-    sent = headers.get("secret", "")
-    if not sent or not hmac.compare_digest(sent.encode(), identity_header.encode()):
-        return _app_service_error(401, "The secret header is missing or does not match MSI_SECRET.")
-    if params.get("api-version") != MACHINE_LEARNING_API_VERSION:
-        return _app_service_error(
-            400, f"api-version must be {MACHINE_LEARNING_API_VERSION} on this endpoint."
-        )
-    client_id = params.get("clientid") or params.get("client_id") or None
-    object_id = params.get("object_id") or None
-    resource_id = params.get("msi_res_id") or None
-    if sum(1 for value in (client_id, object_id, resource_id) if value) > 1:
-        return _app_service_error(
-            400, "Only one of clientid, object_id and msi_res_id may be given."
-        )
-    reply = model.managed_identity_token(
-        params.get("resource") or None,
-        client_id=client_id,
-        object_id=object_id,
-        resource_id=resource_id,
+    return _header_source_token(
+        model,
+        params,
+        clock,
+        secret=(headers.get("secret", ""), identity_header, "secret", "MSI_SECRET"),
+        api_version=MACHINE_LEARNING_API_VERSION,
+        selectors=(("clientid", "client_id"), ("object_id",), ("msi_res_id",)),
     )
-    return to_app_service(reply, clock)
 
 
 # --- Cloud Shell ---------------------------------------------------------------------
