@@ -200,3 +200,28 @@ async def _in_thread(step: _Step) -> Any:
 
         return await asyncio.to_thread(step)
     return await anyio.to_thread.run_sync(step)
+
+
+class ProviderAuth:
+    """The constructor the HTTP clients' auth classes share: a :class:`TokenProvider` for
+    ``app`` and ``scopes``, with the account, the username, whether to sign in
+    interactively and an incoming ``user_assertion`` (on-behalf-of)."""
+
+    def __init__(
+        self,
+        app: Any,
+        scopes: Sequence[str],
+        *,
+        account: Optional[Mapping[str, Any]] = None,
+        username: Optional[str] = None,
+        interactive: bool = False,
+        user_assertion: Optional[str] = None,
+    ) -> None:
+        self.provider = TokenProvider(
+            app,
+            scopes,
+            account=account,
+            username=username,
+            interactive=interactive,
+            user_assertion=user_assertion,
+        )

@@ -13,19 +13,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
-from typing import Any, Optional
+from collections.abc import AsyncGenerator, Generator
+from typing import Optional
 
 import httpx
 
 from identitylib._protocol._challenge import parse_claims_challenge
 
-from ._common import TokenAcquisitionError, TokenProvider
+from ._common import ProviderAuth, TokenAcquisitionError
 
 __all__ = ["HttpxBearerAuth", "TokenAcquisitionError"]
 
 
-class HttpxBearerAuth(httpx.Auth):
+class HttpxBearerAuth(ProviderAuth, httpx.Auth):
     """An ``httpx.Auth`` attaching ``Authorization: Bearer <token>``, for sync and async clients.
 
     Behaves as :class:`~identitylib.integrations.requests_auth.BearerAuth`: silent first,
@@ -36,25 +36,6 @@ class HttpxBearerAuth(httpx.Auth):
     """
 
     requires_request_body = True  # the body is replayed on a claims-challenge retry
-
-    def __init__(
-        self,
-        app: Any,
-        scopes: Sequence[str],
-        *,
-        account: Optional[Mapping[str, Any]] = None,
-        username: Optional[str] = None,
-        interactive: bool = False,
-        user_assertion: Optional[str] = None,
-    ) -> None:
-        self.provider = TokenProvider(
-            app,
-            scopes,
-            account=account,
-            username=username,
-            interactive=interactive,
-            user_assertion=user_assertion,
-        )
 
     @staticmethod
     def _claims(response: httpx.Response) -> Optional[str]:

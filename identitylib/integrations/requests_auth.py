@@ -11,22 +11,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Optional
+from typing import Any
 
 import requests
 from requests.auth import AuthBase
 
 from identitylib._protocol._challenge import parse_claims_challenge
 
-from ._common import TokenAcquisitionError, TokenProvider
+from ._common import ProviderAuth, TokenAcquisitionError
 
 __all__ = ["BearerAuth", "TokenAcquisitionError"]
 
 _RETRIED = "_identitylib_claims_retry"
 
 
-class BearerAuth(AuthBase):
+class BearerAuth(ProviderAuth, AuthBase):
     """Attaches ``Authorization: Bearer <token>`` to each request.
 
     The token comes from ``app`` silently first (see
@@ -42,25 +41,6 @@ class BearerAuth(AuthBase):
     once more (only once; a request whose body is a stream is not retried). A token
     that cannot be had raises :class:`~identitylib.integrations.TokenAcquisitionError`.
     """
-
-    def __init__(
-        self,
-        app: Any,
-        scopes: Sequence[str],
-        *,
-        account: Optional[Mapping[str, Any]] = None,
-        username: Optional[str] = None,
-        interactive: bool = False,
-        user_assertion: Optional[str] = None,
-    ) -> None:
-        self.provider = TokenProvider(
-            app,
-            scopes,
-            account=account,
-            username=username,
-            interactive=interactive,
-            user_assertion=user_assertion,
-        )
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         token = self.provider.acquire()["access_token"]
