@@ -17,7 +17,10 @@ import requests
 TIMEOUT = 10.0
 
 
-class _Form:
+class Form:
+    """A parsed HTML form: where it is sent, how, and its named inputs (submit buttons
+    left out: the caller picks the action)."""
+
     def __init__(self, action: str, method: str) -> None:
         self.action = action
         self.method = method
@@ -27,7 +30,7 @@ class _Form:
 class _FormParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
-        self.forms: list[_Form] = []
+        self.forms: list[Form] = []
         self.links: dict[str, str] = {}  # id -> href
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
@@ -35,7 +38,9 @@ class _FormParser(HTMLParser):
         if tag == "a" and attributes.get("id") and attributes.get("href"):
             self.links.setdefault(attributes["id"], attributes["href"])
         elif tag == "form":
-            self.forms.append(_Form(attributes.get("action", ""), attributes.get("method", "get")))
+            self.forms.append(
+                Form(attributes.get("action", ""), attributes.get("method", "get").lower())
+            )
         elif (
             tag == "input"
             and self.forms
@@ -54,15 +59,16 @@ def _parse(html: str, page_url: str) -> _FormParser:
     return parser
 
 
-def _forms(html: str, page_url: str) -> list[_Form]:
+def forms_in(html: str, page_url: str) -> list[Form]:
+    """Every form of a page, with actions made absolute."""
     return _parse(html, page_url).forms
 
 
-def _consent_form(response: requests.Response) -> Optional[_Form]:
+def _consent_form(response: requests.Response) -> Optional[Form]:
     """The consent page's form (a ``txn`` and no password), if ``response`` is that page."""
     if response.status_code != 200:
         return None
-    forms = _forms(response.text, response.url)
+    forms = forms_in(response.text, response.url)
     return next((f for f in forms if "txn" in f.fields and "password" not in f.fields), None)
 
 
@@ -92,7 +98,7 @@ def sign_in(
     """
     with _session(verify) as session:
         page = session.get(auth_uri, timeout=TIMEOUT, allow_redirects=False)
-        forms = [f for f in _forms(page.text, page.url) if "password" in f.fields]
+        forms = [f for f in forms_in(page.text, page.url) if "password" in f.fields]
         if page.status_code != 200 or not forms:
             return _answer_of(page)
         form = forms[0]
@@ -118,7 +124,7 @@ def _answer_of(response: requests.Response) -> dict[str, str]:
         location = response.headers.get("location", "")
         parts = urlsplit(location)
         return dict(parse_qsl(parts.fragment or parts.query))
-    forms = _forms(response.text, response.url)
+    forms = forms_in(response.text, response.url)
     if forms and "password" not in forms[0].fields:
         return dict(forms[0].fields)
     return {"error": "sign_in_failed", "error_description": f"HTTP {response.status_code}"}
@@ -130,7 +136,7 @@ def _deliver(answer: requests.Response, fields: dict[str, str]) -> None:
         if answer.status_code in (301, 302, 303):
             plain.get(answer.headers["location"], timeout=TIMEOUT)
         else:
-            forms = _forms(answer.text, answer.url)
+            forms = forms_in(answer.text, answer.url)
             if forms:
                 plain.post(forms[0].action, data=fields, timeout=TIMEOUT)
 
@@ -165,7 +171,7 @@ def approve_device_code(
     """Enter ``user_code`` on the device-login page and sign in; True when accepted."""
     with _session(verify) as session:
         page = session.get(verification_uri, timeout=TIMEOUT)
-        forms = [f for f in _forms(page.text, page.url) if "user_code" in f.fields]
+        forms = [f for f in forms_in(page.text, page.url) if "user_code" in f.fields]
         if not forms:
             return False
         form = forms[0]

@@ -2,46 +2,11 @@
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-from typing import Optional
-from urllib.parse import urljoin
-
 import requests
 
+from identitylib.emulator._robot import Form, forms_in
 
-class Form:
-    """A parsed HTML form: where it posts and its named inputs."""
-
-    def __init__(self, action: str, method: str) -> None:
-        self.action = action
-        self.method = method
-        self.fields: dict[str, str] = {}
-
-
-class _FormParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[Form] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
-        attributes = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self.forms.append(
-                Form(attributes.get("action", ""), attributes.get("method", "get").lower())
-            )
-        elif tag in ("input", "button") and self.forms and attributes.get("name"):
-            if attributes.get("type") in ("submit", "button") and tag == "button":
-                return
-            self.forms[-1].fields.setdefault(attributes["name"], attributes.get("value", ""))
-
-
-def forms_in(html: str, base_url: str) -> list[Form]:
-    """Every form of a page, with actions made absolute."""
-    parser = _FormParser()
-    parser.feed(html)
-    for form in parser.forms:
-        form.action = urljoin(base_url, form.action) if form.action else base_url
-    return parser.forms
+__all__ = ["Form", "approve_device_code", "form_post_fields", "forms_in", "sign_in"]
 
 
 def sign_in(
