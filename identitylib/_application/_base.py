@@ -15,6 +15,7 @@ from identitylib._cache import TokenCache
 from identitylib._credential import parse_client_credential
 from identitylib._flows._results import REFRESH_REASON, HitMemo
 from identitylib._flows._single_flight import SingleFlight, coalesced
+from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_credential
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
@@ -23,7 +24,6 @@ from ._accounts import AccountsMixin
 from ._auth_code import AuthCodeMixin
 from ._names import MsalNames
 from ._password import PasswordMixin
-from ._state import AppState
 
 if TYPE_CHECKING:
     from identitylib._authority._region import RegionChoice

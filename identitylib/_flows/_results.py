@@ -7,8 +7,8 @@ from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from identitylib._application._state import AppState
 from identitylib._cache._own import has_async_hooks, indexed_access_tokens_in_forms, own_cache
+from identitylib._flows._state import AppState
 from identitylib._log import SECRET_FIELDS, get_logger
 from identitylib._protocol._messages import CacheHook, HttpResponse, Step
 

@@ -6,9 +6,9 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
-from identitylib._application._state import AppState
 from identitylib._authority import AuthorityKind
 from identitylib._cache import app_partition_key, compute_ext_cache_key
+from identitylib._flows._state import AppState
 from identitylib._log import get_logger
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
-from identitylib._application._state import AppState
 from identitylib._cache import (
     USED_REFRESH_TOKEN,
     TokenCache,
@@ -31,6 +30,7 @@ from identitylib._cache import (
     compute_ext_cache_key,
     obo_partition_key,
 )
+from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow

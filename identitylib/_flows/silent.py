@@ -26,12 +26,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, Optional
 
-from identitylib._application._state import AppState
 from identitylib._authority import Authority
 from identitylib._authority._hosts import aliases_of
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import compute_ext_cache_key, user_partition_key
 from identitylib._cache._forms import canonical_refresh_token
+from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._scopes import decorate
