@@ -13,7 +13,7 @@ from identitylib._cache._own import indexed_accounts, indexed_entries_of_account
 from identitylib._flows import refresh_token as refresh_flow
 from identitylib._flows import silent
 from identitylib._flows._results import HitMemo, cache_hit_result, in_cache
-from identitylib._flows._single_flight import SingleFlight, coalesced
+from identitylib._flows._single_flight import Coalescing, coalesced
 from identitylib._log import get_logger, hide
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._request import check_ssh_cert_data
@@ -73,7 +73,7 @@ class AccountsMixin(AppCore):
     ``acquire_token_by_refresh_token``."""
 
     _hits: HitMemo  # set by ClientApplication.__init__
-    _flights: SingleFlight  # set by ClientApplication.__init__
+    _flights: Coalescing  # set by ClientApplication.__init__
 
     def _deferred_refresh(  # ClientApplication's
         self, key: Optional[Hashable], make_flow: Callable[[], Any]
