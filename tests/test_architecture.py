@@ -228,6 +228,35 @@ def test_no_import_circle(graph: dict[str, set[str]]) -> None:
     assert circles(graph) == []
 
 
+#: What only the cache package itself may touch of a token cache (the layers above use the
+#: functions of ``identitylib/_cache/_own.py``).
+CACHE_INTERNALS = frozenset(
+    {"_lock", "_store", "_cache", "_before_access", "_after_access", "_changed_since_access"}
+)
+
+
+def cache_internals_read(root: Path) -> list[str]:
+    """``module:line attribute`` for each read of a cache internal on another object than
+    ``self`` outside the cache package (an object's own ``self._cache`` is its own)."""
+    found = []
+    for module, path in module_files(root).items():
+        if module.startswith(f"{PACKAGE}._cache"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in CACHE_INTERNALS
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            ):
+                found.append(f"{module}:{node.lineno} .{node.attr}")
+    return found
+
+
+def test_no_layer_reads_the_caches_internals() -> None:
+    assert cache_internals_read(SOURCE) == []
+
+
 def test_the_checks_find_an_upward_import_and_a_circle(tmp_path: Path) -> None:
     """The checks themselves, on a made-up package with one of each fault."""
     package = tmp_path / PACKAGE
@@ -242,7 +271,7 @@ def test_the_checks_find_an_upward_import_and_a_circle(tmp_path: Path) -> None:
             "if TYPE_CHECKING:\n    from identitylib.aio import y\n"
             "def later():\n    from identitylib.aio import z\n"
         ),
-        "aio/__init__.py": "",
+        "aio/__init__.py": "def f(app):\n    with app.token_cache._lock:\n        pass\n",
         "stray.py": "",
     }
     for name, text in files.items():
@@ -254,3 +283,4 @@ def test_the_checks_find_an_upward_import_and_a_circle(tmp_path: Path) -> None:
     ]
     assert circles(made_up) == [["identitylib._flows.other", "identitylib._flows.step"]]
     assert [m for m in made_up if floor_of(m) is None] == ["identitylib.stray"]
+    assert cache_internals_read(package) == ["identitylib.aio:2 ._lock"]

@@ -7,7 +7,13 @@ from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from identitylib._cache._own import has_async_hooks, indexed_access_tokens_in_forms, own_cache
+from identitylib._cache._own import (
+    has_async_hooks,
+    indexed_access_tokens_in_forms,
+    own_cache,
+    plain_in_memory,
+    stamped_entry,
+)
 from identitylib._flows._state import AppState
 from identitylib._log import SECRET_FIELDS, get_logger
 from identitylib._protocol._messages import CacheHook, HttpResponse, Step
@@ -206,28 +212,21 @@ class HitMemo:
 
     After a call was served from the cache, the same call (same method, scopes, account
     or assertion, no extra options) is answered by checking that the very entry is still
-    stored under its key, that the access-token section did not change size meanwhile
-    (a token added or removed, which could change which entry a lookup prefers), and the
-    expiry and ``refresh_on`` times, all without building a query or taking the cache's
-    lock. Anything else goes the full way. Used only with identitylib's own in-memory
-    caches that have no access hooks and no bound (with hooks a persisted cache must be
-    reloaded; with a bound, hits feed the LRU order).
+    stored under its key, that the access-token section did not change meanwhile (its
+    stamp, read under the cache's lock: a token added, removed or replaced could change
+    which entry a lookup prefers), and the expiry and ``refresh_on`` times, all without
+    building a query. Anything else goes the full way. Used only with identitylib's own
+    in-memory caches that have no access hooks and no bound (with hooks a persisted cache
+    must be reloaded; with a bound, hits feed the LRU order).
     """
 
     #: Memorized calls per app; past this the memo starts over.
     LIMIT = 4096
 
     def __init__(self, cache: Any) -> None:
-        from identitylib._cache import SerializableTokenCache, TokenCache
-
-        self.enabled = (
-            type(cache) in (TokenCache, SerializableTokenCache)  # exactly ours: no overrides
-            and cache._before_access is None
-            and cache._after_access is None
-            and cache._store.bound is None
-        )
+        self.enabled = plain_in_memory(cache)
         self._cache = cache
-        self._memo: dict[Any, tuple[str, dict[str, Any], int]] = {}
+        self._memo: dict[Any, tuple[str, dict[str, Any], Any]] = {}
 
     def get(self, key: Any, now: float) -> dict[str, Any] | None:
         """The entry that served ``key`` last time, if still stored and fresh."""
@@ -237,9 +236,9 @@ class HitMemo:
             return None
         if found is None:
             return None
-        raw_key, entry, size = found
-        section: dict[str, Any] | None = self._cache._cache.get(ACCESS_TOKEN)
-        if section is None or section.get(raw_key) is not entry or len(section) != size:
+        raw_key, entry, stamp = found
+        stamp_now, stored = stamped_entry(self._cache, ACCESS_TOKEN, raw_key)
+        if stored is not entry or stamp_now != stamp:
             self._memo.pop(key, None)
             return None
         if _int(entry.get("expires_on")) - now < EXPIRY_SKEW:
@@ -254,14 +253,10 @@ class HitMemo:
         """``entry`` served the call ``key`` (a cache hit on the full path)."""
         if not self.enabled:
             return
-        cache = self._cache
-        with cache._lock:
-            section = cache._cache.get(ACCESS_TOKEN)
-            if not section:
-                return
-            raw_key = cache.key_makers[ACCESS_TOKEN](**entry)
-            if section.get(raw_key) is not entry:
-                return
-            if len(self._memo) >= self.LIMIT:
-                self._memo.clear()
-            self._memo[key] = (raw_key, entry, len(section))
+        raw_key = self._cache.key_makers[ACCESS_TOKEN](**entry)
+        stamp, stored = stamped_entry(self._cache, ACCESS_TOKEN, raw_key)
+        if stored is not entry:
+            return
+        if len(self._memo) >= self.LIMIT:
+            self._memo.clear()
+        self._memo[key] = (raw_key, entry, stamp)
