@@ -12,7 +12,9 @@ from identitylib._cache import AuthorityType, CredentialType, user_partition_key
 from identitylib._cache._own import indexed_accounts, indexed_entries_of_account, section_stamp
 from identitylib._flows import refresh_token as refresh_flow
 from identitylib._flows import silent
-from identitylib._flows._results import HitMemo, cache_hit_result, in_cache
+from identitylib._flows._cache_hooks import in_cache
+from identitylib._flows._hit_memo import HitMemo
+from identitylib._flows._shaping import cache_hit_result
 from identitylib._flows._single_flight import Coalescing, coalesced
 from identitylib._log import get_logger, hide
 from identitylib._protocol._messages import Flow

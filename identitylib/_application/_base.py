@@ -13,7 +13,8 @@ from identitylib._authority import Authority, TrustKey, parse_authority
 from identitylib._authority._trust import identity_of
 from identitylib._cache import TokenCache
 from identitylib._credential import parse_client_credential
-from identitylib._flows._results import REFRESH_REASON, HitMemo
+from identitylib._flows._hit_memo import HitMemo
+from identitylib._flows._refresh_reason import REFRESH_REASON
 from identitylib._flows._single_flight import Coalescing, SingleFlight, coalesced
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_credential

@@ -20,7 +20,8 @@ from identitylib._protocol._messages import Flow
 from identitylib._protocol._request import token_request
 from identitylib._protocol._token_response import parse_token_response
 
-from ._results import cache_event, in_cache, provider_result
+from ._cache_hooks import in_cache
+from ._shaping import cache_event, provider_result
 
 #: Error code of a result whose ID token failed its checks.
 INVALID_ID_TOKEN = "invalid_id_token"

@@ -38,14 +38,10 @@ from identitylib._protocol._scopes import decorate
 from identitylib._protocol.grants import on_behalf_of as obo_grant
 from identitylib._protocol.grants import refresh_token as refresh_grant
 
-from ._results import (
-    cache_access,
-    cache_hit_result,
-    find_access_token,
-    in_cache,
-    note_refresh_reason,
-    serve_cached,
-)
+from ._cache_hooks import cache_access, in_cache
+from ._lookups import find_access_token
+from ._refresh_reason import note_refresh_reason
+from ._shaping import cache_hit_result, serve_cached
 from ._user_tokens import client_auth_fields, redeem
 from .refresh_token import anchor_header
 

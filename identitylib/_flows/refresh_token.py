@@ -18,7 +18,7 @@ from identitylib._flows._state import AppState
 from identitylib._protocol._messages import Flow
 from identitylib._protocol.grants import refresh_token as refresh_grant
 
-from ._results import cache_access
+from ._cache_hooks import cache_access
 from ._user_tokens import client_auth_fields, redeem
 
 
