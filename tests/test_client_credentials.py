@@ -171,7 +171,7 @@ def test_failing_assertion_callable_is_an_error_result(
 def test_refresh_in_becomes_refresh_on_and_proactive_refresh(
     http: responses.RequestsMock, token_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from identitylib._application._state import AppState
+    from identitylib._flows._state import AppState
 
     clock = [1_000_000.0]
     monkeypatch.setattr(AppState, "now", staticmethod(lambda: clock[0]))
@@ -191,7 +191,7 @@ def test_refresh_in_becomes_refresh_on_and_proactive_refresh(
 def test_failed_proactive_refresh_serves_cached_token(
     http: responses.RequestsMock, token_endpoint: str, monkeypatch: pytest.MonkeyPatch, failure: str
 ) -> None:
-    from identitylib._application._state import AppState
+    from identitylib._flows._state import AppState
 
     clock = [1_000_000.0]
     monkeypatch.setattr(AppState, "now", staticmethod(lambda: clock[0]))

@@ -9,11 +9,13 @@ from typing import Any, Optional
 from identitylib._authority import Authority, AuthorityKind, parse_authority
 from identitylib._authority._hosts import aliases_of
 from identitylib._cache import AuthorityType, CredentialType, user_partition_key
-from identitylib._cache._own import indexed_accounts, indexed_entries_of_account
+from identitylib._cache._own import indexed_accounts, indexed_entries_of_account, section_stamp
 from identitylib._flows import refresh_token as refresh_flow
 from identitylib._flows import silent
-from identitylib._flows._results import HitMemo, cache_hit_result, in_cache
-from identitylib._flows._single_flight import SingleFlight, coalesced
+from identitylib._flows._cache_hooks import in_cache
+from identitylib._flows._hit_memo import HitMemo
+from identitylib._flows._shaping import cache_hit_result
+from identitylib._flows._single_flight import Coalescing, coalesced
 from identitylib._log import get_logger, hide
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._request import check_ssh_cert_data
@@ -73,7 +75,7 @@ class AccountsMixin(AppCore):
     ``acquire_token_by_refresh_token``."""
 
     _hits: HitMemo  # set by ClientApplication.__init__
-    _flights: SingleFlight  # set by ClientApplication.__init__
+    _flights: Coalescing  # set by ClientApplication.__init__
 
     def _deferred_refresh(  # ClientApplication's
         self, key: Optional[Hashable], make_flow: Callable[[], Any]
@@ -101,11 +103,7 @@ class AccountsMixin(AppCore):
         Account section's change stamp, for identitylib's in-memory caches without hooks."""
         if not self._hits.enabled:
             return None
-        cache = self.token_cache
-        with cache._lock:
-            store = cache._store
-            store.sync(cache._cache, CredentialType.ACCOUNT)
-            return (wanted, id(store.sections), *store.stamp(CredentialType.ACCOUNT))
+        return (wanted, *section_stamp(self.token_cache, CredentialType.ACCOUNT))
 
     def get_accounts(self, username: Optional[str] = None) -> list[dict[str, Any]]:
         """The accounts signed in before (in this app's cloud), as MSAL's account dicts.

@@ -13,8 +13,10 @@ from identitylib._authority import Authority, TrustKey, parse_authority
 from identitylib._authority._trust import identity_of
 from identitylib._cache import TokenCache
 from identitylib._credential import parse_client_credential
-from identitylib._flows._results import REFRESH_REASON, HitMemo
-from identitylib._flows._single_flight import SingleFlight, coalesced
+from identitylib._flows._hit_memo import HitMemo
+from identitylib._flows._refresh_reason import REFRESH_REASON
+from identitylib._flows._single_flight import Coalescing, SingleFlight, coalesced
+from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_credential
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
@@ -23,7 +25,6 @@ from ._accounts import AccountsMixin
 from ._auth_code import AuthCodeMixin
 from ._names import MsalNames
 from ._password import PasswordMixin
-from ._state import AppState
 
 if TYPE_CHECKING:
     from identitylib._authority._region import RegionChoice
@@ -145,6 +146,7 @@ class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
         # Imported here, not at module level: the transport loads requests, which
         # ``import identitylib`` alone does not need (see docs/performance.md).
         from identitylib._transport import SyncTransport, run_sync
+        from identitylib._transport._bounds import deadline_for
 
         self._run_sync = run_sync
         self._transport: SyncTransport = SyncTransport(
@@ -176,8 +178,9 @@ class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
             app_version=app_version,
             enable_pii_log=bool(enable_pii_log),
         )
-        #: Token requests in flight, per cache key (concurrent identical misses share one).
-        self._flights = SingleFlight()
+        #: Token requests in flight, per cache key (concurrent identical misses share one,
+        #: a follower waiting at most one request's deadline).
+        self._flights: Coalescing = self._coalescing(deadline_for(timeout))
         #: Add a "timing" dict to token and error results (identitylib extension).
         self._timing = bool(timing)
         self._use_cache(token_cache)
@@ -211,6 +214,11 @@ class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
         if self._timing:
             self._hits.enabled = False  # every call goes the full way, to be measured
         self._accounts_memo = None  # get_accounts' last answer came from the old cache
+
+    def _coalescing(self, limit: float) -> Coalescing:
+        """How concurrent identical calls share their I/O: a :class:`SingleFlight` whose
+        followers wait at most ``limit`` seconds (a subclass may choose otherwise)."""
+        return SingleFlight(limit)
 
     def _check_credential(self) -> None:
         """Subclasses refuse a credential they cannot use (or the lack of one)."""

@@ -10,7 +10,8 @@ from identitylib._cache import app_partition_key
 from identitylib._cache._own import indexed_app_tokens
 from identitylib._flows import client_credentials
 from identitylib._flows import on_behalf_of as obo_flow
-from identitylib._flows._results import cache_hit_result, in_cache
+from identitylib._flows._cache_hooks import in_cache
+from identitylib._flows._shaping import cache_hit_result
 from identitylib._flows._single_flight import coalesced
 from identitylib._log import hide
 from identitylib._protocol._request import check_ssh_cert_data

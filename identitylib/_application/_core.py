@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from identitylib._authority import Authority
+from identitylib._flows._state import AppState
 from identitylib._protocol._messages import Flow
-
-from ._state import AppState
 
 T = TypeVar("T")
 

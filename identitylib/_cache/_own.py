@@ -7,6 +7,9 @@ used only through the methods msal itself calls on a cache: ``search``, ``add``,
 ``_get_app_metadata``. identitylib's extensions (access hooks, coroutine hooks, the
 secondary indices) are used only on :class:`TokenCache` and its subclasses.
 
+The functions below are the cache's interface to the layers above: they never hand out
+the cache's lock or sections.
+
 The decision is made by the object's real type, ``type(cache)``, never by probing for an
 attribute: a ``Mock`` answers any attribute with a truthy object, and a
 ``Mock(spec=TokenCache)`` passes ``isinstance`` (it fakes ``__class__``) but not this test.
@@ -18,7 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional, cast
 
 from ._forms import access_tokens_in_forms
-from ._token_cache import Entry, TokenCache
+from ._serializable import SerializableTokenCache
+from ._token_cache import Entry, Stamp, TokenCache
 
 
 def own_cache(cache: object) -> Optional[TokenCache]:
@@ -32,6 +36,27 @@ def has_async_hooks(cache: object) -> bool:
     """Whether ``cache`` is one of identitylib's caches with coroutine access hooks."""
     own = own_cache(cache)
     return own is not None and own.has_async_hooks
+
+
+def plain_in_memory(cache: object) -> bool:
+    """Whether ``cache`` is exactly one of identitylib's in-memory caches (no subclass, no
+    access hooks, no bound): its content changes only through its own methods, and reading
+    it has no side effect, so what was read from it may be remembered against its stamps."""
+    if type(cache) not in (TokenCache, SerializableTokenCache):
+        return False
+    own = cast(TokenCache, cache)
+    return own._before_access is None and own._after_access is None and own._store.bound is None
+
+
+def section_stamp(cache: TokenCache, credential_type: str) -> Stamp:
+    """A value that changes whenever the section's content may have changed (read under the
+    cache's lock: correct with threads on a free-threaded Python too)."""
+    return cache._stamped(credential_type, None)[0]
+
+
+def stamped_entry(cache: TokenCache, credential_type: str, key: str) -> tuple[Stamp, Any]:
+    """The section's stamp and the entry stored under ``key`` (None), read together."""
+    return cache._stamped(credential_type, key)
 
 
 def indexed_accounts(
@@ -83,4 +108,7 @@ __all__ = [
     "indexed_app_tokens",
     "indexed_entries_of_account",
     "own_cache",
+    "plain_in_memory",
+    "section_stamp",
+    "stamped_entry",
 ]

@@ -31,6 +31,8 @@ from ._store import IndexedSections
 logger = get_logger(__name__)
 
 Entry = dict[str, Any]
+#: Changes whenever a section's content may have changed (see ``IndexedSections.stamp``).
+Stamp = tuple[int, int]
 _EXACT_KEY_FIELDS = ("home_account_id", "environment", "client_id", "realm")
 _ACCOUNT_OWNED = (
     CredentialType.ACCESS_TOKEN,
@@ -86,6 +88,14 @@ class TokenCache:
         """The store, re-indexed first if ``_cache`` was edited directly (lock held)."""
         self._store.sync(self._cache)
         return self._store
+
+    def _stamped(self, credential_type: str, key: Optional[str]) -> tuple[Stamp, Any]:
+        """The section's content stamp and the entry under ``key`` (None: no key), read
+        together under the lock (see ``_own.section_stamp``)."""
+        with self._lock:
+            self._store.sync(self._cache, credential_type)
+            entry = None if key is None else self._store.section(credential_type).get(key)
+            return self._store.stamp(credential_type), entry
 
     # ------------------------------------------------------------------ search
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from identitylib._application._state import AppState
 from identitylib._authority._parse import ParsedAuthority, check_url_scheme
 from identitylib._authority._user_realm import UserRealm
+from identitylib._flows._state import AppState
 from identitylib._log import get_logger, safe_url
 from identitylib._protocol._errors import INVALID_RESPONSE, FlowError, error_result
 from identitylib._protocol._messages import Flow, HttpRequest, HttpResponse

@@ -8,6 +8,15 @@ arrive while it is in flight (followers) drop their own flow, wait for the leade
 finish, then run a fresh flow, which normally finds the token the leader cached. If the
 leader failed, each follower makes its own attempt, as it would have without coalescing.
 
+A follower never waits without a bound: at most ``limit`` seconds (the app's request
+deadline, see ``_transport/_bounds.py``). A leader still in flight by then is left to
+finish on its own, and the follower makes its own attempt, as it would have without
+coalescing. The wait itself is injected (``wait``), so tests need no clock.
+
+:class:`SingleFlight` is one :class:`Coalescing` strategy; :data:`NO_COALESCING` is the
+other (every flow runs as it is), for a caller that coalesces by other means (the asyncio
+API does it on its event loop, where a thread's wait would block the loop).
+
 A caller's cache lookup runs before it joins, so it may straddle a leader's cache write
 (e.g. OBO: access token missed, then the refresh token found) or predate it; if that
 leader has left by the time the caller joins, the caller leads with a stale lookup. So a
@@ -18,17 +27,45 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator, Hashable
-from typing import Any, Optional, TypeVar
+from typing import Any, Optional, Protocol, TypeVar
 
+from identitylib._log import get_logger
 from identitylib._protocol._messages import Flow
 
+logger = get_logger(__name__)
 T = TypeVar("T")
+
+#: Waits for an event at most some seconds; True when it was set (``threading.Event.wait``).
+EventWait = Callable[[threading.Event, float], bool]
+
+
+class Coalescing(Protocol):
+    """How an application runs flows that concurrent identical calls could share."""
+
+    def coalesce(self, key: Hashable, make_flow: Callable[[], Flow[T]]) -> Flow[T]:
+        """A flow doing what ``make_flow()`` does, its I/O possibly shared under ``key``."""
+        ...
+
+
+class NoCoalescing:
+    """Every call runs its own flow (the caller coalesces by other means, if at all)."""
+
+    def coalesce(self, key: Hashable, make_flow: Callable[[], Flow[T]]) -> Flow[T]:
+        return make_flow()
+
+
+NO_COALESCING = NoCoalescing()
 
 
 class SingleFlight:
-    """Keys whose I/O is in flight, each with the event its followers wait on."""
+    """Keys whose I/O is in flight, each with the event its followers wait on.
 
-    def __init__(self) -> None:
+    A follower waits at most ``limit`` seconds (``inf``: unbounded) with ``wait``.
+    """
+
+    def __init__(self, limit: float, wait: EventWait = threading.Event.wait) -> None:
+        self.limit = limit
+        self._wait = wait
         self._lock = threading.Lock()
         self._in_flight: dict[Hashable, threading.Event] = {}
         #: Flights ended so far (any key), bumped by ``leave`` after the leader's flow
@@ -51,6 +88,19 @@ class SingleFlight:
                 del self._in_flight[key]
             self.ended += 1
         event.set()
+
+    def follow(self, event: threading.Event) -> bool:
+        """Wait for a leader (its ``event``) at most ``limit`` seconds; True if it finished."""
+        if self._wait(event, self.limit):
+            return True
+        logger.warning(
+            "An identical token request still in flight after %g s: this call sends its own",
+            self.limit,
+        )
+        return False
+
+    def coalesce(self, key: Hashable, make_flow: Callable[[], Flow[T]]) -> Flow[T]:
+        return _coalesced(self, key, make_flow(), make_flow)
 
     def __len__(self) -> int:
         with self._lock:
@@ -80,17 +130,16 @@ def _resume(step: Any, flow: Flow[T]) -> Generator[Any, Any, T]:
 
 
 def coalesced(
-    flights: Optional[SingleFlight], key: Optional[Hashable], make_flow: Callable[[], Flow[T]]
+    flights: Optional[Coalescing], key: Optional[Hashable], make_flow: Callable[[], Flow[T]]
 ) -> Flow[T]:
     """``make_flow()``, its I/O shared with concurrent callers of the same ``key``.
 
     With no ``flights`` or no ``key`` (a call that must not share, e.g. with a claims
     challenge) this is ``make_flow()`` itself.
     """
-    flow = make_flow()
     if flights is None or key is None:
-        return flow
-    return _coalesced(flights, key, flow, make_flow)
+        return make_flow()
+    return flights.coalesce(key, make_flow)
 
 
 def _coalesced(
@@ -104,7 +153,7 @@ def _coalesced(
     leader, event = flights.join(key)
     if not leader:
         flow.close()
-        event.wait()
+        flights.follow(event)  # then a fresh flow: the leader's token, or its own request
         return (yield from make_flow())
     try:
         if flights.ended != ended:  # a leader left during our lookup: it may be stale

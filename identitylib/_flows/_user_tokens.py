@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
-from identitylib._application._state import AppState
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import user_partition_key
 from identitylib._cache._claims import home_account_id_from
+from identitylib._flows._state import AppState
 from identitylib._log import hide_secrets
 from identitylib._protocol._errors import INVALID_CLIENT_CREDENTIAL, FlowError, error_result
 from identitylib._protocol._id_token import check_id_token
@@ -20,7 +20,8 @@ from identitylib._protocol._messages import Flow
 from identitylib._protocol._request import token_request
 from identitylib._protocol._token_response import parse_token_response
 
-from ._results import cache_event, in_cache, provider_result
+from ._cache_hooks import in_cache
+from ._shaping import cache_event, provider_result
 
 #: Error code of a result whose ID token failed its checks.
 INVALID_ID_TOKEN = "invalid_id_token"

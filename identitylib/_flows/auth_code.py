@@ -14,9 +14,9 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
-from identitylib._application._state import AppState
 from identitylib._authority import Authority
 from identitylib._authority._metadata import OidcMetadata
+from identitylib._flows._state import AppState
 from identitylib._log import get_logger
 from identitylib._protocol._errors import INVALID_AUTHORITY, FlowError, error_result
 from identitylib._protocol._id_token import CLOCK_SKEW, nonce_hash

@@ -6,9 +6,9 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
-from identitylib._application._state import AppState
 from identitylib._authority import AuthorityKind
 from identitylib._cache import app_partition_key, compute_ext_cache_key
+from identitylib._flows._state import AppState
 from identitylib._log import get_logger
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
@@ -16,16 +16,10 @@ from identitylib._protocol._request import token_request
 from identitylib._protocol._token_response import parse_token_response
 from identitylib._protocol.grants import client_credentials
 
-from ._results import (
-    cache_event,
-    cache_hit_result,
-    find_access_token,
-    find_access_token_in_forms,
-    in_cache,
-    note_refresh_reason,
-    provider_result,
-    serve_cached,
-)
+from ._cache_hooks import in_cache
+from ._lookups import find_access_token, find_access_token_in_forms
+from ._refresh_reason import note_refresh_reason
+from ._shaping import cache_event, cache_hit_result, provider_result, serve_cached
 from ._user_tokens import client_auth_fields
 
 logger = get_logger(__name__)

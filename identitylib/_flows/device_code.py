@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any, Callable, Optional
 
-from identitylib._application._state import AppState
+from identitylib._flows._state import AppState
 from identitylib._log import get_logger
 from identitylib._protocol._messages import Flow, Wait
 from identitylib._protocol.grants import device_code

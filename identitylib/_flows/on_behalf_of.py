@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
-from identitylib._application._state import AppState
 from identitylib._cache import (
     USED_REFRESH_TOKEN,
     TokenCache,
@@ -31,6 +30,7 @@ from identitylib._cache import (
     compute_ext_cache_key,
     obo_partition_key,
 )
+from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
@@ -38,14 +38,10 @@ from identitylib._protocol._scopes import decorate
 from identitylib._protocol.grants import on_behalf_of as obo_grant
 from identitylib._protocol.grants import refresh_token as refresh_grant
 
-from ._results import (
-    cache_access,
-    cache_hit_result,
-    find_access_token,
-    in_cache,
-    note_refresh_reason,
-    serve_cached,
-)
+from ._cache_hooks import cache_access, in_cache
+from ._lookups import find_access_token
+from ._refresh_reason import note_refresh_reason
+from ._shaping import cache_hit_result, serve_cached
 from ._user_tokens import client_auth_fields, redeem
 from .refresh_token import anchor_header
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
-from identitylib._application._state import AppState
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._authority._user_realm import UserRealm
+from identitylib._flows._state import AppState
 from identitylib._log import REDACTED, get_logger
 from identitylib._protocol._errors import INVALID_RESPONSE, error_result
 from identitylib._protocol._messages import Flow

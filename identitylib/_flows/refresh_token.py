@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
-from identitylib._application._state import AppState
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import USED_REFRESH_TOKEN, TokenCache, user_partition_key
+from identitylib._flows._state import AppState
 from identitylib._protocol._messages import Flow
 from identitylib._protocol.grants import refresh_token as refresh_grant
 
-from ._results import cache_access
+from ._cache_hooks import cache_access
 from ._user_tokens import client_auth_fields, redeem
 
 

@@ -26,24 +26,20 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, Optional
 
-from identitylib._application._state import AppState
 from identitylib._authority import Authority
 from identitylib._authority._hosts import aliases_of
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import compute_ext_cache_key, user_partition_key
 from identitylib._cache._forms import canonical_refresh_token
+from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._scopes import decorate
 
-from ._results import (
-    cache_hit_result,
-    find_access_token,
-    find_access_token_in_forms,
-    in_cache,
-    note_refresh_reason,
-    serve_cached,
-)
+from ._cache_hooks import in_cache
+from ._lookups import find_access_token, find_access_token_in_forms
+from ._refresh_reason import note_refresh_reason
+from ._shaping import cache_hit_result, serve_cached
 from .refresh_token import redeem_refresh_token
 
 logger = get_logger(__name__)

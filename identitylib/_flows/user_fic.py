@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
-from identitylib._application._state import AppState
 from identitylib._cache import compute_ext_cache_key
+from identitylib._flows._state import AppState
 from identitylib._log import REDACTED, get_logger
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow

@@ -9,7 +9,9 @@ from collections.abc import MutableMapping, Sequence
 from typing import Any, Callable, Optional
 
 from identitylib._cache import TokenCache, app_partition_key
-from identitylib._flows._results import cache_access, cache_hit_result, find_access_token
+from identitylib._flows._cache_hooks import cache_access
+from identitylib._flows._lookups import find_access_token
+from identitylib._flows._shaping import cache_hit_result
 from identitylib._log import get_logger
 from identitylib._protocol._messages import Flow, HttpRequest
 from identitylib._transport._sync import run_sync

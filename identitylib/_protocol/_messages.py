@@ -69,7 +69,7 @@ class Wait:
 class CacheHook:
     """Open (``entering``) or close the async access of a token cache whose hooks are
     coroutines: only the asyncio driver can, by awaiting ``cache.access_async(...)``.
-    The driver then sends WAITED. Flows yield it through ``_flows._results.in_cache``."""
+    The driver then sends WAITED. Flows yield it through ``_flows._cache_hooks.in_cache``."""
 
     cache: Any
     partition_key: str | None

@@ -13,6 +13,7 @@ from identitylib._log import get_logger, hide, hide_credential, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
 from identitylib._transport._async import AsyncTransport, ThreadedTransport, import_httpx, run_async
+from identitylib._transport._bounds import deadline_for
 
 from ._bridge import (
     Returned,
@@ -100,10 +101,9 @@ class ClientApplication(MsalNames):
             self._background_default if background_refresh is None else bool(background_refresh)
         )
         self._hooks_in_thread = cache_hooks_in_thread
-        self._flights = SingleFlight()
-        # The sync core's own single-flight waits on a threading.Event inside the flow,
-        # which would block (or deadlock) the event loop: this class coalesces instead.
-        self._app._flights = None
+        # The sync core does not coalesce (see CapturingRun._coalescing): this class does,
+        # on the loop, a joining call waiting at most one request's deadline.
+        self._flights = self._single_flight(deadline_for(timeout))
         self._app._aio_scheduler = self._schedule_refresh if self._background else None
 
     # ------------------------------------------------------------------ attributes
@@ -177,6 +177,11 @@ class ClientApplication(MsalNames):
         await self.aclose()
 
     # ------------------------------------------------------------------ machinery
+
+    def _single_flight(self, limit: float) -> SingleFlight:
+        """How concurrent identical calls share one flow: a :class:`SingleFlight` whose
+        joining calls wait at most ``limit`` seconds (a subclass may choose otherwise)."""
+        return SingleFlight(limit)
 
     def _offload(self) -> bool:
         if self._hooks_in_thread is not None:

@@ -25,6 +25,7 @@ from identitylib._application import PublicClientApplication as SyncPublic
 from identitylib._authority import TrustKey
 from identitylib._cache._async_access import bridge_to
 from identitylib._cache._own import own_cache
+from identitylib._flows._single_flight import NO_COALESCING, Coalescing
 from identitylib._protocol._messages import Flow
 
 T = TypeVar("T")
@@ -71,6 +72,11 @@ class CapturingRun:
 
     def _trust_key(self, http_client: Any, verify: Any, proxies: Any) -> TrustKey:
         return self._aio_trust
+
+    def _coalescing(self, limit: float) -> Coalescing:
+        """No coalescing here: the blocking single-flight waits on a ``threading.Event`` inside the
+        flow, which would block the event loop; the asyncio application coalesces on it."""
+        return NO_COALESCING
 
     def _deferred_refresh(
         self, key: Optional[Hashable], make_flow: Callable[[], Flow[Any]]

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from identitylib._cache._async_access import bridge_to
 from identitylib._cache._own import has_async_hooks
-from identitylib._flows._results import cache_hit_result
+from identitylib._flows._shaping import cache_hit_result
 from identitylib._managed_identity import ManagedIdentityClient as SyncManagedIdentityClient
 from identitylib._managed_identity._transport import (
     DEFAULT_DEADLINE,

@@ -122,7 +122,7 @@ def test_injected_server_failures_become_error_results(emu: Emulator) -> None:
 def test_refresh_in_drives_proactive_refresh(
     emu: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from identitylib._application._state import AppState
+    from identitylib._flows._state import AppState
 
     emu.faults.refresh_in = 60
     app = make_app(emu, background_refresh=False)

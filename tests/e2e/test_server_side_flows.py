@@ -18,8 +18,8 @@ import pytest
 import requests
 
 import identitylib
-from identitylib._application._state import AppState
 from identitylib._authority import _region
+from identitylib._flows._state import AppState
 from identitylib._protocol._challenge import claims_challenge_header, parse_claims_challenge
 from identitylib.emulator import (
     DEMO_API_ID,

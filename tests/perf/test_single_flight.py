@@ -203,7 +203,7 @@ def test_a_lookup_that_straddles_the_leaders_write_is_redone() -> None:
 
 
 def test_single_flight_leader_and_followers() -> None:
-    flights = SingleFlight()
+    flights = SingleFlight(25.0)
     leader, event = flights.join("k")
     follower, same = flights.join("k")
     assert leader

@@ -1,0 +1,87 @@
+"""What the flows return and write: cache-hit and token-endpoint results, cache events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from identitylib._flows._lookups import as_int
+from identitylib._flows._state import AppState
+from identitylib._log import SECRET_FIELDS, get_logger
+
+logger = get_logger(__name__)
+
+
+def cache_hit_result(entry: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """The result of a cache hit, with MSAL's keys."""
+    result: dict[str, Any] = {
+        "access_token": entry["secret"],
+        "token_type": entry.get("token_type") or "Bearer",
+        "expires_in": as_int(entry.get("expires_on")) - int(now),
+        "token_source": "cache",
+    }
+    if entry.get("refresh_on"):
+        result["refresh_on"] = as_int(entry["refresh_on"])
+    return result
+
+
+def serve_cached(
+    cached: dict[str, Any] | None,
+    refresh_due: bool,
+    now: float,
+    *,
+    on_hit: Callable[[dict[str, Any]], None] | None = None,
+    defer_refresh: Callable[[], None] | None = None,
+) -> dict[str, Any] | None:
+    """The cache-hit result a flow returns at once, or None when it must go to the network.
+
+    A fresh token is served (``on_hit`` told of it); a token past its ``refresh_on`` is
+    served too when the refresh can run in the background (``defer_refresh`` starts it).
+    """
+    if cached is None:
+        return None
+    if not refresh_due:
+        logger.debug("Access token served from the cache")
+        if on_hit is not None:
+            on_hit(cached)
+        return cache_hit_result(cached, now)
+    if defer_refresh is not None:
+        logger.debug("Refresh due: serving the cached token, refreshing in the background")
+        defer_refresh()
+        return cache_hit_result(cached, now)
+    return None
+
+
+def provider_result(response: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """A token endpoint result as returned to the app (MSAL's ``_clean_up`` rules)."""
+    result = {k: v for k, v in response.items() if not k.startswith("_")}
+    refresh_in = result.pop("refresh_in", None)
+    if isinstance(refresh_in, int):
+        result["refresh_on"] = int(now) + refresh_in
+    result["token_source"] = "identity_provider"
+    return result
+
+
+def cache_event(
+    state: AppState,
+    *,
+    scopes: Sequence[str],
+    token_endpoint: str,
+    grant_type: str,
+    response: Mapping[str, Any],
+    data: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The event a token cache's ``add()`` receives (MSAL's event shape, minus secrets)."""
+    event: dict[str, Any] = {
+        "client_id": state.client_id,
+        "scope": list(scopes),
+        "token_endpoint": token_endpoint,
+        "grant_type": grant_type,
+        "response": dict(response),
+        "params": {},
+        "data": {k: v for k, v in (data or {}).items() if k.lower() not in SECRET_FIELDS},
+        "environment": state.environment,
+    }
+    event.update(extra)
+    return event
