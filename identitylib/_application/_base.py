@@ -17,7 +17,7 @@ from identitylib._authority import TrustKey
 from identitylib._cache import TokenCache
 from identitylib._flows._results import REFRESH_REASON
 from identitylib._flows._single_flight import SingleFlight, coalesced
-from identitylib._log import get_logger, hide, hide_secrets
+from identitylib._log import get_logger, hide, hide_credential, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
 
@@ -201,6 +201,10 @@ class ClientApplication(MsalNames, Runner):
         timing: bool = False,
         **core_options: Any,
     ) -> None:
+        self.client_credential = client_credential
+        # From here on its secret parts show as '***' in the locals a crash reporter
+        # prints, should the credential fail to load (see _log.hide).
+        client_credential = hide_credential(client_credential)
         self._transport, self._core = set_up(
             self._core_class,
             client_id,
@@ -228,7 +232,6 @@ class ClientApplication(MsalNames, Runner):
             **core_options,
         )
         self.client_id = client_id
-        self.client_credential = client_credential
         self.client_claims = client_claims
         self.app_name = app_name
         self.app_version = app_version

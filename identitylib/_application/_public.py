@@ -7,17 +7,14 @@ from typing import Any, Optional
 
 from ._base import ClientApplication
 from ._calls import PublicCalls
+from ._names import PublicNames
 
 
-class PublicClientApplication(ClientApplication):
+class PublicClientApplication(PublicNames, ClientApplication):
     """An app that signs users in and cannot keep a credential (desktop, CLI, device)."""
 
     _core_class = PublicCalls
     _core: PublicCalls
-
-    #: Pass as ``parent_window_handle`` from a console app (accepted for compatibility).
-    CONSOLE_WINDOW_HANDLE = object()
-    DEVICE_FLOW_CORRELATION_ID = "_correlation_id"
 
     def __init__(
         self,
