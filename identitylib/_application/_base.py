@@ -199,7 +199,6 @@ class ClientApplication(MsalNames, Runner):
         oidc_authority: Optional[str] = None,
         background_refresh: Optional[bool] = None,
         timing: bool = False,
-        **core_options: Any,
     ) -> None:
         self.client_credential = client_credential
         # From here on its secret parts show as '***' in the locals a crash reporter
@@ -229,7 +228,6 @@ class ClientApplication(MsalNames, Runner):
             exclude_scopes=exclude_scopes,
             enable_pii_log=enable_pii_log,
             memo=not timing,
-            **core_options,
         )
         self.client_id = client_id
         self.client_claims = client_claims
