@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 import time
 import webbrowser
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import responses
 
 from identitylib._application import _sign_in
+from identitylib._application._calls import PublicCalls
 from identitylib._interactive import _browser
 
 from .conftest import add_discovery
@@ -28,23 +30,25 @@ from .test_silent_support import (
 
 
 class Interactive:
-    """Stands in for acquire_token_interactive (implemented elsewhere)."""
+    """Stands in for the interactive sign-in's steps (tested elsewhere): no browser step,
+    just the result."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[list[str], dict[str, Any]]] = []
 
-    def __call__(self, scopes: list[str], **kwargs: Any) -> dict[str, Any]:
+    def __call__(self, scopes: list[str], **kwargs: Any) -> Iterator[Any]:
         self.calls.append((scopes, kwargs))
         return {"access_token": "interactive-at", "token_source": "identity_provider"}
+        yield  # a generator of steps, as the builder's
 
 
 @pytest.fixture
 def interactive(monkeypatch: pytest.MonkeyPatch) -> Interactive:
     fake = Interactive()
     monkeypatch.setattr(
-        "identitylib.PublicClientApplication.acquire_token_interactive",
+        PublicCalls,
+        "acquire_token_interactive",
         lambda self, scopes, **kwargs: fake(scopes, **kwargs),
-        raising=False,
     )
     return fake
 

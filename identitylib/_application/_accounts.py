@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
 from identitylib._authority import Authority, AuthorityKind, parse_authority
@@ -13,15 +13,14 @@ from identitylib._cache._own import indexed_accounts, indexed_entries_of_account
 from identitylib._flows import refresh_token as refresh_flow
 from identitylib._flows import silent
 from identitylib._flows._cache_hooks import in_cache
-from identitylib._flows._hit_memo import HitMemo
 from identitylib._flows._shaping import cache_hit_result
-from identitylib._flows._single_flight import Coalescing, coalesced
 from identitylib._log import get_logger, hide
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import decorate, reject_reserved, validate_scopes
 
 from ._core import AppCore
+from ._plan import Answer, Call, Defer, Plan, run, then
 
 logger = get_logger(__name__)
 
@@ -70,20 +69,17 @@ def _group_accounts(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
-class AccountsMixin(AppCore):
-    """``get_accounts``, ``remove_account``, ``acquire_token_silent(_with_error)``,
-    ``acquire_token_by_refresh_token``."""
+def _or_none(result: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    return result or None
 
-    _hits: HitMemo  # set by ClientApplication.__init__
-    _flights: Coalescing  # set by ClientApplication.__init__
 
-    def _deferred_refresh(  # ClientApplication's
-        self, key: Optional[Hashable], make_flow: Callable[[], Any]
-    ) -> Optional[Callable[[], None]]:
-        raise NotImplementedError
+def _no_error(result: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    return None if result is None or "error" in result else result
 
-    #: get_accounts' last answer, with what it depended on (see ``_accounts_stamp``).
-    _accounts_memo: Optional[tuple[tuple[Any, ...], list[dict[str, Any]]]] = None
+
+class AccountCalls(AppCore):
+    """The builders of ``get_accounts``, ``remove_account``,
+    ``acquire_token_silent(_with_error)`` and ``acquire_token_by_refresh_token``."""
 
     # ------------------------------------------------------------------ accounts
 
@@ -101,27 +97,20 @@ class AccountsMixin(AppCore):
     def _accounts_stamp(self, wanted: Optional[str]) -> Optional[tuple[Any, ...]]:
         """What get_accounts' answer depends on, when the cache can tell (else None): the
         Account section's change stamp, for identitylib's in-memory caches without hooks."""
-        if not self._hits.enabled:
+        if not self.hits.enabled:
             return None
         return (wanted, *section_stamp(self.token_cache, CredentialType.ACCOUNT))
 
-    def get_accounts(self, username: Optional[str] = None) -> list[dict[str, Any]]:
-        """The accounts signed in before (in this app's cloud), as MSAL's account dicts.
-
-        One dict per home account (``home_account_id``, ``environment``, ``username``,
-        ``account_source``, ``authority_type``, ``local_account_id``, ``realm``). Accounts
-        are looked up under the authority's host, then, if none is there, under each of its
-        aliases (known without any network request). ``username`` filters
-        case-insensitively. Pass an account to :meth:`acquire_token_silent`.
-        """
+    def get_accounts(self, username: Optional[str] = None) -> Plan[list[dict[str, Any]]]:
+        """The accounts of this app's cloud (the memo answers while the cache is unchanged)."""
         if username is not None and not isinstance(username, str):
             raise TypeError("username must be a string")
         wanted = username or None
         stamp = self._accounts_stamp(wanted)
-        memo = self._accounts_memo
+        memo = self.accounts_memo
         if stamp is not None and memo is not None and memo[0] == stamp:
-            return [dict(account) for account in memo[1]]
-        return self._run(self._accounts_flow(wanted, stamp))
+            return Answer([dict(account) for account in memo[1]])
+        return run(self._accounts_flow(wanted, stamp))
 
     def _accounts_flow(self, wanted: Optional[str], stamp: Any) -> Flow[list[dict[str, Any]]]:
         def find() -> list[dict[str, Any]]:
@@ -133,7 +122,7 @@ class AccountsMixin(AppCore):
 
         accounts = yield from in_cache(self.token_cache, None, self.client_id, False, find)
         if stamp is not None:
-            self._accounts_memo = (stamp, [dict(account) for account in accounts])
+            self.accounts_memo = (stamp, [dict(account) for account in accounts])
         if wanted and not accounts:
             logger.debug(
                 "get_accounts(username=...) found no account; tokens acquired without the "
@@ -141,14 +130,8 @@ class AccountsMixin(AppCore):
             )
         return accounts
 
-    def remove_account(self, account: Mapping[str, Any]) -> None:
-        """Sign an account out of this app: forget its tokens and its account entries.
-
-        Removes, in the account's environment and its aliases (for the app's own cloud,
-        also ``host:port`` as msal-node writes it) and across tenants: this app's refresh
-        tokens and its family's (when the app is in a FOCI family), every access token and
-        ID token of the account, and the account entries, in whichever MSAL library's form.
-        """
+    def remove_account(self, account: Mapping[str, Any]) -> Plan[None]:
+        """Forget the account's tokens and entries, in every MSAL form of its cloud."""
         if not isinstance(account, Mapping) or not account.get("home_account_id"):
             raise ValueError("account must be an account dict returned by get_accounts()")
         home = account["home_account_id"]
@@ -163,7 +146,7 @@ class AccountsMixin(AppCore):
             for env in environments:
                 self._forget(cache, home, env)
 
-        self._run(in_cache(cache, user_partition_key(home), self.client_id, False, forget))
+        return run(in_cache(cache, user_partition_key(home), self.client_id, False, forget))
 
     def _forget(self, cache: Any, home: str, environment: str) -> None:
         family_id = silent.app_metadata(cache, environment, self.client_id).get("family_id")
@@ -214,10 +197,25 @@ class AccountsMixin(AppCore):
                 "acquire_token_silent(authority=...) only accepts another tenant of the app's "
                 f"own cloud ({own.host}); {authority!r} is ignored",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
             return None
         return self.authority.sibling(parsed)
+
+    def _silent_memo(
+        self, scopes: Any, account: Any, plain: bool
+    ) -> tuple[Optional[dict[str, Any]], Optional[Callable[[Any], None]]]:
+        """The cache-hit memo of a plain silent call: (its hit, None) or (None, what the
+        flow calls with the entry it served, for the next call to remember)."""
+        hits = self.hits
+        if not (hits.enabled and plain and type(scopes) is list and isinstance(account, dict)):
+            return None, None
+        now = self.state.now()
+        memo_key = ("silent", account.get("home_account_id"), *scopes)
+        entry = hits.get(memo_key, now)
+        if entry is not None:
+            return cache_hit_result(entry, now), None
+        return None, lambda found: hits.remember(memo_key, found)
 
     def _silent(
         self,
@@ -229,24 +227,13 @@ class AccountsMixin(AppCore):
         forwarded_client_claims: Optional[str],
         auth_scheme: Any,
         kwargs: dict[str, Any],
-    ) -> Optional[dict[str, Any]]:
-        hits = self._hits
-        if (
-            hits.enabled
-            and authority is None
-            and not (force_refresh or claims_challenge or forwarded_client_claims or kwargs)
-            and auth_scheme is None
-            and type(scopes) is list
-            and isinstance(account, dict)
-        ):
-            now = self._state.now()
-            memo_key = ("silent", account.get("home_account_id"), *scopes)
-            entry = hits.get(memo_key, now)
-            if entry is not None:
-                return cache_hit_result(entry, now)
-            on_hit: Any = lambda found: hits.remember(memo_key, found)  # noqa: E731
-        else:
-            on_hit = None
+    ) -> Plan[Optional[dict[str, Any]]]:
+        """A cached token for ``account``, refreshed when needed; None: nothing usable."""
+        plain = authority is None and auth_scheme is None
+        plain = plain and not (force_refresh or claims_challenge or forwarded_client_claims)
+        hit, on_hit = self._silent_memo(scopes, account, plain and not kwargs)
+        if hit is not None:
+            return Answer(hit)
         scope_list = validate_scopes(scopes)
         reject_reserved(scope_list)
         check_ssh_cert_data(kwargs.get("data"))
@@ -255,36 +242,32 @@ class AccountsMixin(AppCore):
         if forwarded_client_claims is not None and not isinstance(forwarded_client_claims, str):
             raise ValueError("forwarded_client_claims must be a JSON object string")
         if not account:
-            return None
+            return Answer(None)
         if not isinstance(account, Mapping):
             raise ValueError("account must be an account dict returned by get_accounts()")
         home = account.get("home_account_id")
         if not isinstance(home, str) or not home:
-            return None
-        state = self._state  # this call's (and its refreshes') cache, whatever is assigned later
+            return Answer(None)
+        state = self.state  # this call's (and its refreshes') cache, whatever is assigned later
         state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
         data = kwargs.pop("data", None)
         headers = kwargs.pop("headers", None)
-        tenant_authority = self._tenant_authority(authority)
+        tenant = self._tenant_authority(authority)
+        shared = not (force_refresh or claims_challenge or data or headers)
+        tenant_url = tenant.parsed.url if tenant is not None else None
         key = (
-            None
-            if force_refresh or claims_challenge or data or headers
-            else (
-                "silent",
-                id(state.token_cache),
-                home,
-                tuple(scope_list),
-                tenant_authority.parsed.url if tenant_authority is not None else None,
-                forwarded_client_claims,
-            )
-        )
+            ("silent", id(state.token_cache), home, tuple(scope_list), tenant_url,
+             forwarded_client_claims)
+            if shared
+            else None
+        )  # fmt: skip
 
-        def make_flow(defer: Optional[Callable[[], None]] = None) -> Any:
+        def make_flow(defer: Defer) -> Any:
             return silent.acquire_token_silent(
                 state,
                 scope_list,
                 home,
-                authority=tenant_authority,
+                authority=tenant,
                 force_refresh=bool(force_refresh),
                 claims_challenge=claims_challenge,
                 forwarded_client_claims=forwarded_client_claims,
@@ -294,9 +277,7 @@ class AccountsMixin(AppCore):
                 defer_refresh=defer,
             )
 
-        defer = self._deferred_refresh(key, make_flow)
-        result = self._run(coalesced(self._flights, key, lambda: make_flow(defer)))
-        return result or None
+        return Call(make_flow, _or_none, key)
 
     def acquire_token_silent_with_error(
         self,
@@ -308,26 +289,12 @@ class AccountsMixin(AppCore):
         forwarded_client_claims: Optional[str] = None,
         auth_scheme: Any = None,
         **kwargs: Any,
-    ) -> Optional[dict[str, Any]]:
-        """A token for ``account`` from the cache, refreshing it if needed.
-
-        Returns a token dict; None when the cache holds nothing usable for the account
-        (sign in interactively); or an error dict when a refresh was tried and failed
-        (``classification`` added as MSAL does). ``force_refresh`` and ``claims_challenge``
-        skip the cached access token. ``authority`` may name another tenant of the app's
-        cloud to get that tenant's tokens for the same account (identitylib supports this;
-        MSAL ignores the parameter).
-        """
+    ) -> Plan[Optional[dict[str, Any]]]:
+        """A token dict, None (nothing usable cached) or an error dict (a failed refresh)."""
         return self._silent(
-            scopes,
-            account,
-            authority,
-            force_refresh,
-            claims_challenge,
-            forwarded_client_claims,
-            auth_scheme,
-            kwargs,
-        )
+            scopes, account, authority, force_refresh, claims_challenge,
+            forwarded_client_claims, auth_scheme, kwargs,
+        )  # fmt: skip
 
     def acquire_token_silent(
         self,
@@ -339,41 +306,29 @@ class AccountsMixin(AppCore):
         forwarded_client_claims: Optional[str] = None,
         auth_scheme: Any = None,
         **kwargs: Any,
-    ) -> Optional[dict[str, Any]]:
-        """Like :meth:`acquire_token_silent_with_error`, but None instead of an error dict."""
-        result = self._silent(
-            scopes,
-            account,
-            authority,
-            force_refresh,
-            claims_challenge,
-            forwarded_client_claims,
-            auth_scheme,
-            kwargs,
-        )
-        if result is None or "error" in result:
-            return None
-        return result
+    ) -> Plan[Optional[dict[str, Any]]]:
+        """:meth:`acquire_token_silent_with_error`, None instead of an error dict."""
+        plan = self._silent(
+            scopes, account, authority, force_refresh, claims_challenge,
+            forwarded_client_claims, auth_scheme, kwargs,
+        )  # fmt: skip
+        return then(plan, _no_error)
 
     # ------------------------------------------------------------------ migration
 
     def acquire_token_by_refresh_token(
         self, refresh_token: str, scopes: list[str], **kwargs: Any
-    ) -> dict[str, Any]:
-        """Migrate a refresh token obtained elsewhere (e.g. ADAL) into this app's cache.
-
-        Returns the token dict (the new tokens are cached, the new RT as a new entry) or
-        an error dict.
-        """
+    ) -> Plan[dict[str, Any]]:
+        """Migrate a refresh token obtained elsewhere (e.g. ADAL) into this app's cache."""
         if not isinstance(refresh_token, str) or not refresh_token:
             raise ValueError("refresh_token must be the refresh token string to migrate")
         refresh_token = hide(refresh_token)
-        scope_list = decorate(validate_scopes(scopes), self._state.exclude_scopes)
+        scope_list = decorate(validate_scopes(scopes), self.state.exclude_scopes)
         claims_challenge = kwargs.pop("claims_challenge", None)
-        self._state.claims(claims_challenge)
-        return self._run(
+        self.state.claims(claims_challenge)
+        return run(
             refresh_flow.acquire_token_by_refresh_token(
-                self._state,
+                self.state,
                 refresh_token,
                 scope_list,
                 claims_challenge=claims_challenge,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
 from identitylib._authority import Authority, parse_authority
@@ -15,6 +15,7 @@ from identitylib._protocol._scopes import decorate, validate_scopes
 from identitylib._protocol.grants import authorization_code as grant
 
 from ._core import AppCore
+from ._plan import Plan, run
 
 
 def check_max_age(max_age: object) -> Optional[int]:
@@ -31,23 +32,37 @@ def _check_optional_str(value: object, name: str) -> None:
         raise ValueError(f"{name} must be a string, got {type(value).__name__}")
 
 
-class AuthCodeMixin(AppCore):
-    """``initiate_auth_code_flow``, ``acquire_token_by_auth_code_flow``,
+def _request_url(url: str) -> Callable[[dict[str, Any]], str]:
+    """The URL from the result of ``authorization_request_url`` (a ValueError on error)."""
+
+    def finish(result: dict[str, Any]) -> str:
+        if is_error(result):
+            reason = result.get("error_description") or result["error"]
+            raise ValueError(f"Cannot build an authorization URL for {url}: {reason}")
+        return str(result["auth_uri"])
+
+    return finish
+
+
+class AuthCodeCalls(AppCore):
+    """The builders of ``initiate_auth_code_flow``, ``acquire_token_by_auth_code_flow``,
     ``get_authorization_request_url``, ``acquire_token_by_authorization_code``."""
 
     def _user_scopes(self, scopes: object, name: str = "scopes") -> list[str]:
         """The caller's scopes plus the OIDC ones (minus ``exclude_scopes``)."""
-        return decorate(validate_scopes(scopes, name=name), self._state.exclude_scopes)
+        return decorate(validate_scopes(scopes, name=name), self.state.exclude_scopes)
 
-    def _browser_flow(self, scopes: list[str], **options: Any) -> dict[str, Any]:
-        """Run :func:`auth_code.initiate`; a discovery failure is a ValueError here."""
-        flow = self._run(auth_code.initiate(self._state, scopes, **options))
-        if is_error(flow):
-            raise ValueError(
-                "Cannot start a sign-in with the authority "
-                f"{self.authority.parsed.url}: {flow.get('error_description') or flow['error']}"
-            )
-        return flow
+    def _browser_flow(self, scopes: list[str], **options: Any) -> Plan[dict[str, Any]]:
+        """:func:`auth_code.initiate`, whose discovery failure is a ValueError."""
+        url = self.authority.parsed.url
+
+        def started(flow: dict[str, Any]) -> dict[str, Any]:
+            if is_error(flow):
+                reason = flow.get("error_description") or flow["error"]
+                raise ValueError(f"Cannot start a sign-in with the authority {url}: {reason}")
+            return flow
+
+        return run(auth_code.initiate(self.state, scopes, **options), started)
 
     def initiate_auth_code_flow(
         self,
@@ -60,21 +75,8 @@ class AuthCodeMixin(AppCore):
         claims_challenge: Optional[str] = None,
         max_age: Optional[int] = None,
         response_mode: Optional[str] = None,
-    ) -> dict[str, Any]:
-        """Start a sign-in: return the auth code flow dict, with the ``auth_uri`` to visit.
-
-        Keep the dict (e.g. in the web session), send the user's browser to
-        ``flow["auth_uri"]``, then pass the dict and what the browser brought back to
-        :meth:`acquire_token_by_auth_code_flow`. The dict is JSON-serialisable and holds
-        ``state``, ``redirect_uri``, ``scope``, ``auth_uri``, ``code_verifier`` (PKCE
-        S256), ``nonce`` (the URL carries its SHA-256), ``claims_challenge`` and
-        ``max_age`` when given.
-
-        ``response_mode`` may be ``"form_post"`` (recommended: the code arrives in a POST
-        body, not in the URL) or ``"query"``; None leaves the server's default (query).
-        The authority's endpoints are discovered on first use; a discovery failure raises
-        ValueError.
-        """
+    ) -> Plan[dict[str, Any]]:
+        """Check the arguments; the flow dict (a discovery failure: ValueError)."""
         decorated = self._user_scopes(scopes)
         for name, value in (
             ("redirect_uri", redirect_uri),
@@ -89,7 +91,7 @@ class AuthCodeMixin(AppCore):
                 f"response_mode must be one of {list(grant.RESPONSE_MODES)} or None, got "
                 f"{response_mode!r} (a URL fragment never reaches a server)"
             )
-        self._state.claims(claims_challenge)  # ValueError now for malformed JSON
+        self.state.claims(claims_challenge)  # ValueError now for malformed JSON
         return self._browser_flow(
             decorated,
             redirect_uri=redirect_uri,
@@ -108,22 +110,8 @@ class AuthCodeMixin(AppCore):
         auth_response: dict[str, Any],
         scopes: Optional[list[str]] = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
-        """Check the authorization response against its flow and redeem its code.
-
-        ``auth_response`` is what came back to the redirect URI (the query parameters, or
-        the POSTed form with ``response_mode="form_post"``). Raises ValueError when it does
-        not belong to ``auth_code_flow`` (missing or different ``state``: possibly a
-        forged request), when ``scopes`` are not among the flow's, or when it has neither
-        a ``code`` nor an ``error``. As with msal, a flow dict built by hand needs only
-        ``state`` and ``code_verifier``; its ``redirect_uri``, ``scope`` and ``nonce``
-        are sent and checked when present. Returns the token result, or an error dict: the
-        authorization error, the server's, or ``invalid_id_token`` when the ID token fails
-        its checks (nonce, audience, issuer, lifetime; ``max_age`` against ``auth_time``).
-
-        Unlike MSAL, ``auth_code_flow`` is not modified (MSAL pops its
-        ``claims_challenge``), so redeeming a flow twice sends the same request twice.
-        """
+    ) -> Plan[dict[str, Any]]:
+        """Check the response against its flow (ValueError) and redeem its code."""
         if not isinstance(auth_code_flow, Mapping):
             raise ValueError("auth_code_flow must be the dict initiate_auth_code_flow() returned")
         if not isinstance(auth_response, Mapping):
@@ -160,9 +148,9 @@ class AuthCodeMixin(AppCore):
             raise ValueError('auth_response must contain either "code" or "error"')
         if response.get("code") and not isinstance(auth_code_flow.get("code_verifier"), str):
             raise ValueError("auth_code_flow has no code_verifier: pass the flow dict unchanged")
-        return self._run(
+        return run(
             auth_code.redeem_auth_response(
-                self._state,
+                self.state,
                 auth_code_flow,
                 response,
                 redeem_scopes,
@@ -183,16 +171,13 @@ class AuthCodeMixin(AppCore):
         domain_hint: Optional[str] = None,
         claims_challenge: Optional[str] = None,
         **kwargs: Any,
-    ) -> str:
-        """Deprecated: the URL of an authorization request (no PKCE; ``nonce`` sent as is).
-
-        Use :meth:`initiate_auth_code_flow`, which adds PKCE, state and nonce for you.
-        """
+    ) -> Plan[str]:
+        """Deprecated (a warning): the URL of an authorization request."""
         warnings.warn(
             "get_authorization_request_url() is deprecated: use initiate_auth_code_flow(), "
             "which adds PKCE, state and nonce protection",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         decorated = self._user_scopes(scopes)
         for name, value in (
@@ -205,7 +190,7 @@ class AuthCodeMixin(AppCore):
             ("domain_hint", domain_hint),
         ):
             _check_optional_str(value, name)
-        self._state.claims(claims_challenge)
+        self.state.claims(claims_challenge)
         authority: Authority = self.authority
         other = kwargs.pop("authority", None)
         if other:
@@ -213,14 +198,14 @@ class AuthCodeMixin(AppCore):
                 "authority= in get_authorization_request_url() is honoured for compatibility "
                 "but tokens are still redeemed with the app's own authority",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             authority = self.authority.sibling(
                 parse_authority(other, validate_authority=self.authority.parsed.validate)
             )
-        result = self._run(
+        return run(
             auth_code.authorization_request_url(
-                self._state,
+                self.state,
                 authority,
                 decorated,
                 response_type=response_type,
@@ -231,14 +216,9 @@ class AuthCodeMixin(AppCore):
                 login_hint=login_hint,
                 prompt=prompt,
                 domain_hint=domain_hint,
-            )
+            ),
+            _request_url(authority.parsed.url),
         )
-        if is_error(result):
-            raise ValueError(
-                f"Cannot build an authorization URL for {authority.parsed.url}: "
-                f"{result.get('error_description') or result['error']}"
-            )
-        return str(result["auth_uri"])
 
     def acquire_token_by_authorization_code(
         self,
@@ -249,20 +229,15 @@ class AuthCodeMixin(AppCore):
         claims_challenge: Optional[str] = None,
         forwarded_client_claims: Optional[str] = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
-        """Deprecated: redeem an authorization code obtained without a flow dict.
-
-        ``scopes`` must be a list (AssertionError otherwise, as in MSAL). When ``nonce``
-        is given the ID token must carry it, else the result is an ``invalid_id_token``
-        error (MSAL raises ValueError). Use :meth:`acquire_token_by_auth_code_flow`.
-        """
+    ) -> Plan[dict[str, Any]]:
+        """Deprecated (a warning): redeem a code obtained without a flow dict."""
         if not isinstance(scopes, list):
             raise AssertionError("scopes must be a list of scope strings")
         warnings.warn(
             "acquire_token_by_authorization_code() is deprecated: use "
             "initiate_auth_code_flow() and acquire_token_by_auth_code_flow()",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         if not isinstance(code, str) or not code:
             raise ValueError("code must be the authorization code string")
@@ -272,10 +247,10 @@ class AuthCodeMixin(AppCore):
         _check_optional_str(nonce, "nonce")
         if forwarded_client_claims is not None and not isinstance(forwarded_client_claims, str):
             raise ValueError("forwarded_client_claims must be a JSON object string")
-        claims = self._state.claims(claims_challenge, forwarded_client_claims)
-        return self._run(
+        claims = self.state.claims(claims_challenge, forwarded_client_claims)
+        return run(
             auth_code.redeem_code(
-                self._state,
+                self.state,
                 code,
                 decorated,
                 redirect_uri=redirect_uri,

@@ -1,37 +1,38 @@
-"""``ClientApplication``: the constructor and the machinery both app kinds share."""
+"""``ClientApplication``: the blocking API's shell around the application core.
+
+Each public method asks the core's builder of the same name for its plan (see
+``_plan.py``) and runs it here: the flow with ``run_sync`` over this app's transport,
+concurrent identical misses sharing one request, a token in its refresh window served at
+once and refreshed in a background thread.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-import warnings
 from collections.abc import Callable, Hashable, Mapping, MutableMapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, cast
 
-from identitylib._authority import Authority, TrustKey, parse_authority
-from identitylib._authority._trust import identity_of
+from identitylib._authority import TrustKey
 from identitylib._cache import TokenCache
-from identitylib._credential import parse_client_credential
-from identitylib._flows._hit_memo import HitMemo
 from identitylib._flows._refresh_reason import REFRESH_REASON
 from identitylib._flows._single_flight import Coalescing, SingleFlight, coalesced
 from identitylib._flows._state import AppState
-from identitylib._log import get_logger, hide_credential
+from identitylib._log import get_logger, hide, hide_credential, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
 
-from ._accounts import AccountsMixin
-from ._auth_code import AuthCodeMixin
+from ._calls import CommonCalls
+from ._core import set_up
 from ._names import MsalNames
-from ._password import PasswordMixin
+from ._plan import Answer, Blocking, Plan, Steps
 
 if TYPE_CHECKING:
-    from identitylib._authority._region import RegionChoice
     from identitylib._transport import SyncTransport
 
 logger = get_logger(__name__)
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class _TimedTransport:
@@ -54,217 +55,74 @@ class _TimedTransport:
         return getattr(self._transport, name)
 
 
-def _checked_cache(cache: Any) -> Any:
-    """``cache`` if it has the methods a token cache needs (msal's or identitylib's)."""
-    if not (callable(getattr(cache, "add", None)) and callable(getattr(cache, "search", None))):
-        raise TypeError("token_cache must be a TokenCache (or SerializableTokenCache) instance")
-    return cache
+class Runner:
+    """How the blocking API runs a plan: ``run_sync`` over the app's transport."""
 
+    _transport: SyncTransport
+    _timing: bool
+    _background_refresh: Optional[bool]
 
-def _check_str_list(value: object, name: str) -> list[str]:
-    if not isinstance(value, (list, tuple, set, frozenset)) or not all(
-        isinstance(v, str) for v in value
-    ):
-        raise ValueError(f"{name} must be a list of strings, e.g. {name}=[...]")
-    return list(value)
+    def _coalescing(self, limit: float) -> Coalescing:
+        """How concurrent identical calls share their I/O: a :class:`SingleFlight` whose
+        waiting callers give up after ``limit`` seconds (a test or subclass may choose
+        another strategy)."""
+        return SingleFlight(limit)
 
-
-class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
-    """Base class of :class:`PublicClientApplication` and :class:`ConfidentialClientApplication`.
-
-    The constructor takes MSAL Python's parameters and performs no network I/O: the
-    authority's endpoints are discovered on first use and shared by every app object of
-    the process.
-    """
-
-    def __init__(
-        self,
-        client_id: str,
-        client_credential: Any = None,
-        authority: Any = None,
-        validate_authority: bool = True,
-        token_cache: Optional[TokenCache] = None,
-        http_client: Any = None,
-        verify: Any = True,
-        proxies: Optional[Mapping[str, str]] = None,
-        timeout: Any = None,
-        client_claims: Optional[Mapping[str, Any]] = None,
-        app_name: Optional[str] = None,
-        app_version: Optional[str] = None,
-        client_capabilities: Optional[Sequence[str]] = None,
-        azure_region: Any = None,
-        exclude_scopes: Optional[Sequence[str]] = None,
-        http_cache: Optional[MutableMapping[Any, Any]] = None,
-        instance_discovery: Any = None,
-        allow_broker: Optional[bool] = None,
-        enable_pii_log: Optional[bool] = None,
-        oidc_authority: Optional[str] = None,
-        background_refresh: Optional[bool] = None,
-        timing: bool = False,
+    def _start_running(
+        self, background_refresh: Optional[bool], timing: bool, flight_limit: float
     ) -> None:
-        if not isinstance(client_id, str) or not client_id.strip():
-            raise ValueError("client_id must be the application (client) id string of your app")
-        if client_claims is not None and not isinstance(client_claims, Mapping):
-            raise TypeError("client_claims must be a dict of extra claims for the client assertion")
-        if allow_broker:
-            warnings.warn(
-                "allow_broker is not supported by identitylib and is ignored",
-                UserWarning,
-                stacklevel=2,
-            )
-        for name, value in (("app_name", app_name), ("app_version", app_version)):
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"{name} must be a string")
-        capabilities = (
-            _check_str_list(client_capabilities, "client_capabilities")
-            if client_capabilities
-            else []
-        )
-        excluded = _check_str_list(exclude_scopes, "exclude_scopes") if exclude_scopes else []
-        if "openid" in excluded:
-            raise ValueError('"openid" cannot be excluded: it is required for sign-in')
-        token_cache = TokenCache() if token_cache is None else _checked_cache(token_cache)
-        if http_cache is not None and not isinstance(http_cache, MutableMapping):
-            raise TypeError("http_cache must be a dict-like object (e.g. a dict or a shelve)")
-
-        self.client_id = client_id
-        self.client_credential = client_credential
-        # From here on its secret parts show as '***' in the locals a crash reporter
-        # prints, should the credential fail to load (see _log.hide).
-        client_credential = hide_credential(client_credential)
-        self.client_claims = client_claims
-        self.app_name = app_name
-        self.app_version = app_version
-        # Validated here for every class, as msal does (MSAL_FORCE_REGION too, for an app
-        # with a credential); used (and detected, for True) by acquire_token_for_client.
-        # (_region loads requests for IMDS: imported when an app is built, not at import.)
-        from identitylib._authority._region import configured_region
-
-        self._region_choice: RegionChoice = configured_region(
-            azure_region, confidential=bool(client_credential)
-        )
-        # Imported here, not at module level: the transport loads requests, which
-        # ``import identitylib`` alone does not need (see docs/performance.md).
-        from identitylib._transport import SyncTransport, run_sync
-        from identitylib._transport._bounds import deadline_for
-
-        self._run_sync = run_sync
-        self._transport: SyncTransport = SyncTransport(
-            http_client, verify=verify, proxies=proxies, timeout=timeout, http_cache=http_cache
-        )
-        self.http_client = self._transport.http_client
-        parsed = parse_authority(
-            authority,
-            oidc_authority=oidc_authority,
-            validate_authority=validate_authority,
-            instance_discovery=instance_discovery,
-        )
-        self.authority = Authority(
-            parsed,
-            trust=self._discovery_trust(self._trust_key(http_client, verify, proxies)),
-            http_cache=http_cache,
-            resolver=self._resolve_metadata,
-        )
-        self._state = AppState(
-            client_id=client_id,
-            authority=self.authority,
-            token_cache=token_cache,
-            credential=parse_client_credential(
-                client_credential, client_claims=client_claims, stacklevel=4
-            ),
-            client_capabilities=tuple(capabilities),
-            exclude_scopes=frozenset(excluded),
-            app_name=app_name,
-            app_version=app_version,
-            enable_pii_log=bool(enable_pii_log),
-        )
-        #: Token requests in flight, per cache key (concurrent identical misses share one,
-        #: a follower waiting at most one request's deadline).
-        self._flights: Coalescing = self._coalescing(deadline_for(timeout))
+        #: Token requests in flight, per cache key (concurrent identical misses share one;
+        #: a caller waits for another's request at most ``flight_limit`` seconds).
+        self._flights: Coalescing = self._coalescing(flight_limit)
         #: Add a "timing" dict to token and error results (identitylib extension).
         self._timing = bool(timing)
-        self._use_cache(token_cache)
         #: Serve a token inside its refresh window at once and refresh it in a background
         #: thread (identitylib extension; None: on for confidential clients, off otherwise).
         self._background_refresh = background_refresh
         self._refreshing: set[Hashable] = set()
         self._refreshing_lock = threading.Lock()
-        self._check_credential()
 
-    @property
-    def token_cache(self) -> Any:
-        """The token cache every call reads and writes.
+    def _perform(self, plan: Plan[R]) -> R:
+        """Run a builder's plan: its answer, or its flow (shared per key) and ``finish``."""
+        if isinstance(plan, Answer):
+            return plan.value
+        defer = self._deferred_refresh(plan.key, plan.background_flow)
+        flow = coalesced(self._flights, plan.key, lambda: plan.make_flow(defer))
+        return plan.finish(self._run(flow))
 
-        Assigning another cache (as msal allows, e.g. one cache per request or per user)
-        makes every later call, token acquisitions included, use that one; a call already
-        running finishes with the cache it started with.
-        """
-        return self._state.token_cache
-
-    @token_cache.setter
-    def token_cache(self, cache: Any) -> None:
-        self._use_cache(_checked_cache(cache))
-
-    def _use_cache(self, cache: Any) -> None:
-        """Make ``cache`` the one the next calls use: a new state for their flows (a call
-        already running keeps its own) and a new cache-hit memo."""
-        self._state = replace(self._state, token_cache=cache)
-        #: The cache-hit fast path: which entry served which call (see HitMemo).
-        self._hits = HitMemo(cache)
-        if self._timing:
-            self._hits.enabled = False  # every call goes the full way, to be measured
-        self._accounts_memo = None  # get_accounts' last answer came from the old cache
-
-    def _coalescing(self, limit: float) -> Coalescing:
-        """How concurrent identical calls share their I/O: a :class:`SingleFlight` whose
-        followers wait at most ``limit`` seconds (a subclass may choose otherwise)."""
-        return SingleFlight(limit)
-
-    def _check_credential(self) -> None:
-        """Subclasses refuse a credential they cannot use (or the lack of one)."""
-
-    def _trust_key(self, http_client: Any, verify: Any, proxies: Any) -> TrustKey:
-        """Which apps share this one's discovered metadata (see ``_authority/_trust.py``):
-        those with the same ``http_client`` object, ``verify`` and ``proxies``."""
-        return TrustKey.of(http_client, verify, proxies)
-
-    def _discovery_trust(self, trust: TrustKey) -> Callable[[], TrustKey]:
-        """The trust key of this app's discovery: ``trust``, except while the ``get`` of
-        identitylib's own session is replaced (msal's users patch ``app.http_client.get``
-        in tests): what a replaced method answers is this app's alone, never shared."""
-        transport = self._transport
-
-        def current() -> TrustKey:
-            if transport.replaced("GET"):
-                return replace(trust, client=identity_of(transport.http_client))
-            return trust
-
-        return current
-
-    def __repr__(self) -> str:
-        name = type(self).__name__
-        authority = getattr(self, "authority", None)  # None while a failing constructor
-        if authority is None:  # is reported (a crash reporter prints its locals)
-            return f"<{name} client_id={getattr(self, 'client_id', None)!r} (not constructed)>"
-        return f"{name}(client_id={self.client_id!r}, authority={authority.parsed.url!r})"
+    def _perform_steps(self, steps: Steps[R]) -> R:
+        """Run a method made of several plans and blocking steps, in order."""
+        try:
+            step = next(steps)
+            while True:
+                value = step.work() if isinstance(step, Blocking) else self._perform(step)
+                step = steps.send(value)
+        except StopIteration as stop:
+            return cast(R, stop.value)
+        finally:
+            steps.close()
 
     def _run(self, flow: Flow[T]) -> T:
         """Run a flow over this app's transport; an ending :class:`FlowError` becomes its result."""
+        from identitylib._transport import run_sync
+
         if self._timing:
             return self._run_timed(flow)
         try:
-            return self._run_sync(flow, self._transport)
+            return run_sync(flow, self._transport)
         except FlowError as failure:
             return failure.result  # type: ignore[return-value]
 
     def _run_timed(self, flow: Flow[T]) -> T:
         """``_run``, adding ``result["timing"]``: total, HTTP and library time (ms), the
         number of HTTP requests, and why a token was requested (None for a cache hit)."""
+        from identitylib._transport import run_sync
+
         transport = _TimedTransport(self._transport)
         REFRESH_REASON.set(None)
         start = time.perf_counter()
         try:
-            result: Any = self._run_sync(flow, cast("SyncTransport", transport))
+            result: Any = run_sync(flow, cast("SyncTransport", transport))
         except FlowError as failure:
             result = failure.result
         total = (time.perf_counter() - start) * 1000
@@ -314,10 +172,355 @@ class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
             with self._refreshing_lock:
                 self._refreshing.discard(key)
 
-    def _resolve_metadata(self, flow: Flow[Any]) -> Any:
-        try:
-            return self._run_sync(flow, self._transport)
-        except FlowError as failure:
-            raise ValueError(
-                failure.result.get("error_description", failure.result["error"])
-            ) from None
+
+class ClientApplication(MsalNames, Runner):
+    """Base class of :class:`PublicClientApplication` and :class:`ConfidentialClientApplication`.
+
+    The constructor takes MSAL Python's parameters and performs no network I/O: the
+    authority's endpoints are discovered on first use and shared by every app object of
+    the process.
+    """
+
+    _core_class: type[CommonCalls] = CommonCalls
+    _core: CommonCalls
+
+    def __init__(
+        self,
+        client_id: str,
+        client_credential: Any = None,
+        authority: Any = None,
+        validate_authority: bool = True,
+        token_cache: Optional[TokenCache] = None,
+        http_client: Any = None,
+        verify: Any = True,
+        proxies: Optional[Mapping[str, str]] = None,
+        timeout: Any = None,
+        client_claims: Optional[Mapping[str, Any]] = None,
+        app_name: Optional[str] = None,
+        app_version: Optional[str] = None,
+        client_capabilities: Optional[Sequence[str]] = None,
+        azure_region: Any = None,
+        exclude_scopes: Optional[Sequence[str]] = None,
+        http_cache: Optional[MutableMapping[Any, Any]] = None,
+        instance_discovery: Any = None,
+        allow_broker: Optional[bool] = None,
+        enable_pii_log: Optional[bool] = None,
+        oidc_authority: Optional[str] = None,
+        background_refresh: Optional[bool] = None,
+        timing: bool = False,
+    ) -> None:
+        self.client_credential = client_credential
+        # From here on its secret parts show as '***' in the locals a crash reporter
+        # prints, should the credential fail to load (see _log.hide).
+        client_credential = hide_credential(client_credential)
+        self._transport, self._core = set_up(
+            self._core_class,
+            client_id,
+            client_credential,
+            authority,
+            validate_authority,
+            http_client=http_client,
+            verify=verify,
+            proxies=proxies,
+            timeout=timeout,
+            http_cache=http_cache,
+            instance_discovery=instance_discovery,
+            oidc_authority=oidc_authority,
+            allow_broker=allow_broker,
+            trust=TrustKey.of(http_client, verify, proxies),
+            token_cache=token_cache,
+            client_claims=client_claims,
+            app_name=app_name,
+            app_version=app_version,
+            client_capabilities=client_capabilities,
+            azure_region=azure_region,
+            exclude_scopes=exclude_scopes,
+            enable_pii_log=enable_pii_log,
+            memo=not timing,
+        )
+        self.client_id = client_id
+        self.client_claims = client_claims
+        self.app_name = app_name
+        self.app_version = app_version
+        self.http_client = self._transport.http_client
+        self.authority = self._core.authority
+        from identitylib._transport._bounds import deadline_for
+
+        self._start_running(background_refresh, timing, deadline_for(timeout))
+
+    @property
+    def token_cache(self) -> Any:
+        """The token cache every call reads and writes.
+
+        Assigning another cache (as msal allows, e.g. one cache per request or per user)
+        makes every later call, token acquisitions included, use that one; a call already
+        running finishes with the cache it started with.
+        """
+        return self._core.token_cache
+
+    @token_cache.setter
+    def token_cache(self, cache: Any) -> None:
+        self._core.use_cache(cache)
+
+    @property
+    def _state(self) -> AppState:
+        """The state the next calls' flows read (tests replace its clock)."""
+        state: AppState = self._core.state
+        return state
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        authority = getattr(self, "authority", None)  # None while a failing constructor
+        if authority is None:  # is reported (a crash reporter prints its locals)
+            return f"<{name} client_id={getattr(self, 'client_id', None)!r} (not constructed)>"
+        return f"{name}(client_id={self.client_id!r}, authority={authority.parsed.url!r})"
+
+    def get_accounts(self, username: Optional[str] = None) -> list[dict[str, Any]]:
+        """The accounts signed in before (in this app's cloud), as MSAL's account dicts.
+
+        One dict per home account (``home_account_id``, ``environment``, ``username``,
+        ``account_source``, ``authority_type``, ``local_account_id``, ``realm``). Accounts
+        are looked up under the authority's host, then, if none is there, under each of its
+        aliases (known without any network request). ``username`` filters
+        case-insensitively. Pass an account to :meth:`acquire_token_silent`.
+        """
+        return self._perform(self._core.get_accounts(username))
+
+    def remove_account(self, account: Mapping[str, Any]) -> None:
+        """Sign an account out of this app: forget its tokens and its account entries.
+
+        Removes, in the account's environment and its aliases (for the app's own cloud,
+        also ``host:port`` as msal-node writes it) and across tenants: this app's refresh
+        tokens and its family's (when the app is in a FOCI family), every access token and
+        ID token of the account, and the account entries, in whichever MSAL library's form.
+        """
+        self._perform(self._core.remove_account(account))
+
+    def acquire_token_silent_with_error(
+        self,
+        scopes: list[str],
+        account: Optional[Mapping[str, Any]],
+        authority: Optional[str] = None,
+        force_refresh: bool = False,
+        claims_challenge: Optional[str] = None,
+        forwarded_client_claims: Optional[str] = None,
+        auth_scheme: Any = None,
+        **kwargs: Any,
+    ) -> Optional[dict[str, Any]]:
+        """A token for ``account`` from the cache, refreshing it if needed.
+
+        Returns a token dict; None when the cache holds nothing usable for the account
+        (sign in interactively); or an error dict when a refresh was tried and failed
+        (``classification`` added as MSAL does). ``force_refresh`` and ``claims_challenge``
+        skip the cached access token. ``authority`` may name another tenant of the app's
+        cloud to get that tenant's tokens for the same account (identitylib supports this;
+        MSAL ignores the parameter).
+        """
+        return self._perform(
+            self._core.acquire_token_silent_with_error(
+                scopes,
+                account,
+                authority,
+                force_refresh,
+                claims_challenge,
+                forwarded_client_claims,
+                auth_scheme,
+                **kwargs,
+            )
+        )
+
+    def acquire_token_silent(
+        self,
+        scopes: list[str],
+        account: Optional[Mapping[str, Any]],
+        authority: Optional[str] = None,
+        force_refresh: bool = False,
+        claims_challenge: Optional[str] = None,
+        forwarded_client_claims: Optional[str] = None,
+        auth_scheme: Any = None,
+        **kwargs: Any,
+    ) -> Optional[dict[str, Any]]:
+        """Like :meth:`acquire_token_silent_with_error`, but None instead of an error dict."""
+        return self._perform(
+            self._core.acquire_token_silent(
+                scopes,
+                account,
+                authority,
+                force_refresh,
+                claims_challenge,
+                forwarded_client_claims,
+                auth_scheme,
+                **kwargs,
+            )
+        )
+
+    def acquire_token_by_refresh_token(
+        self, refresh_token: str, scopes: list[str], **kwargs: Any
+    ) -> dict[str, Any]:
+        """Migrate a refresh token obtained elsewhere (e.g. ADAL) into this app's cache.
+
+        Returns the token dict (the new tokens are cached, the new RT as a new entry) or
+        an error dict.
+        """
+        refresh_token = hide(refresh_token)  # '***' in crash reports' locals (see _log)
+        return self._perform(
+            self._core.acquire_token_by_refresh_token(refresh_token, scopes, **kwargs)
+        )
+
+    def initiate_auth_code_flow(
+        self,
+        scopes: list[str],
+        redirect_uri: Optional[str] = None,
+        state: Optional[str] = None,
+        prompt: Optional[str] = None,
+        login_hint: Optional[str] = None,
+        domain_hint: Optional[str] = None,
+        claims_challenge: Optional[str] = None,
+        max_age: Optional[int] = None,
+        response_mode: Optional[str] = None,
+    ) -> dict[str, Any]:
+        """Start a sign-in: return the auth code flow dict, with the ``auth_uri`` to visit.
+
+        Keep the dict (e.g. in the web session), send the user's browser to
+        ``flow["auth_uri"]``, then pass the dict and what the browser brought back to
+        :meth:`acquire_token_by_auth_code_flow`. The dict is JSON-serialisable and holds
+        ``state``, ``redirect_uri``, ``scope``, ``auth_uri``, ``code_verifier`` (PKCE
+        S256), ``nonce`` (the URL carries its SHA-256), ``claims_challenge`` and
+        ``max_age`` when given.
+
+        ``response_mode`` may be ``"form_post"`` (recommended: the code arrives in a POST
+        body, not in the URL) or ``"query"``; None leaves the server's default (query).
+        The authority's endpoints are discovered on first use; a discovery failure raises
+        ValueError.
+        """
+        return self._perform(
+            self._core.initiate_auth_code_flow(
+                scopes,
+                redirect_uri,
+                state,
+                prompt,
+                login_hint,
+                domain_hint,
+                claims_challenge,
+                max_age,
+                response_mode,
+            )
+        )
+
+    def acquire_token_by_auth_code_flow(
+        self,
+        auth_code_flow: dict[str, Any],
+        auth_response: dict[str, Any],
+        scopes: Optional[list[str]] = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Check the authorization response against its flow and redeem its code.
+
+        ``auth_response`` is what came back to the redirect URI (the query parameters, or
+        the POSTed form with ``response_mode="form_post"``). Raises ValueError when it does
+        not belong to ``auth_code_flow`` (missing or different ``state``: possibly a
+        forged request), when ``scopes`` are not among the flow's, or when it has neither
+        a ``code`` nor an ``error``. As with msal, a flow dict built by hand needs only
+        ``state`` and ``code_verifier``; its ``redirect_uri``, ``scope`` and ``nonce``
+        are sent and checked when present. Returns the token result, or an error dict: the
+        authorization error, the server's, or ``invalid_id_token`` when the ID token fails
+        its checks (nonce, audience, issuer, lifetime; ``max_age`` against ``auth_time``).
+
+        Unlike MSAL, ``auth_code_flow`` is not modified (MSAL pops its
+        ``claims_challenge``), so redeeming a flow twice sends the same request twice.
+        """
+        if isinstance(auth_code_flow, Mapping) and isinstance(auth_response, Mapping):
+            auth_code_flow = hide_secrets(auth_code_flow)  # '***' in crash reports' locals
+            auth_response = hide_secrets(auth_response)
+        return self._perform(
+            self._core.acquire_token_by_auth_code_flow(
+                auth_code_flow, auth_response, scopes, **kwargs
+            )
+        )
+
+    def get_authorization_request_url(
+        self,
+        scopes: list[str],
+        login_hint: Optional[str] = None,
+        state: Optional[str] = None,
+        redirect_uri: Optional[str] = None,
+        response_type: str = "code",
+        prompt: Optional[str] = None,
+        nonce: Optional[str] = None,
+        domain_hint: Optional[str] = None,
+        claims_challenge: Optional[str] = None,
+        **kwargs: Any,
+    ) -> str:
+        """Deprecated: the URL of an authorization request (no PKCE; ``nonce`` sent as is).
+
+        Use :meth:`initiate_auth_code_flow`, which adds PKCE, state and nonce for you.
+        """
+        return self._perform(
+            self._core.get_authorization_request_url(
+                scopes,
+                login_hint,
+                state,
+                redirect_uri,
+                response_type,
+                prompt,
+                nonce,
+                domain_hint,
+                claims_challenge,
+                **kwargs,
+            )
+        )
+
+    def acquire_token_by_authorization_code(
+        self,
+        code: str,
+        scopes: list[str],
+        redirect_uri: Optional[str] = None,
+        nonce: Optional[str] = None,
+        claims_challenge: Optional[str] = None,
+        forwarded_client_claims: Optional[str] = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Deprecated: redeem an authorization code obtained without a flow dict.
+
+        ``scopes`` must be a list (AssertionError otherwise, as in MSAL). When ``nonce``
+        is given the ID token must carry it, else the result is an ``invalid_id_token``
+        error (MSAL raises ValueError). Use :meth:`acquire_token_by_auth_code_flow`.
+        """
+        code = hide(code)  # '***' in crash reports' locals (see _log)
+        return self._perform(
+            self._core.acquire_token_by_authorization_code(
+                code,
+                scopes,
+                redirect_uri,
+                nonce,
+                claims_challenge,
+                forwarded_client_claims,
+                **kwargs,
+            )
+        )
+
+    def acquire_token_by_username_password(
+        self,
+        username: str,
+        password: str,
+        scopes: list[str],
+        claims_challenge: Optional[str] = None,
+        auth_scheme: Any = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Sign a user in with a username and password (ROPC); avoid it where you can.
+
+        It cannot do MFA, consent or password changes, and is deprecated for public
+        clients (a DeprecationWarning says so, as MSAL 1.39's does). Confidential apps
+        authenticate with their credential. As in MSAL, user realm discovery tells a
+        managed user (the password grant) from a federated one, whose password goes to
+        the federation server (WS-Trust) for a SAML assertion redeemed at the token
+        endpoint. Returns a token dict or an error dict, also when the federation server
+        refuses the password or answers something unusable (MSAL raises).
+        """
+        password = hide(password)  # '***' in crash reports' locals (see _log)
+        return self._perform(
+            self._core.acquire_token_by_username_password(
+                username, password, scopes, claims_challenge, auth_scheme, **kwargs
+            )
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from identitylib._flows import auth_code
@@ -12,6 +13,7 @@ from identitylib._protocol._scopes import decorate, validate_scopes
 
 from ._auth_code import check_max_age
 from ._core import AppCore
+from ._plan import Blocking, Steps, run
 
 logger = get_logger(__name__)
 
@@ -39,8 +41,63 @@ def _check_port(port: object) -> int:
     return port
 
 
-class InteractiveMixin(AppCore):
-    """``acquire_token_interactive``."""
+def _check_hints(**hints: object) -> None:
+    for name, value in hints.items():
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} must be a string, got {type(value).__name__}")
+
+
+def _check_callable(value: object, message: str) -> None:
+    if value is not None and not callable(value):
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class _Browser:
+    """What the browser part of a sign-in needs, checked."""
+
+    port: int
+    timeout: float
+    pages: Any
+    auth_uri_callback: Optional[Callable[[str], Any]]
+    on_before_launching_ui: Optional[Callable[..., Any]]
+
+    def sign_in(self, listener: Any, flow: dict[str, Any]) -> dict[str, str]:
+        """Show the sign-in page and wait for the answer (blocks, up to ``timeout``)."""
+        from identitylib._interactive import browser_sign_in
+
+        if self.on_before_launching_ui is not None:
+            self.on_before_launching_ui(ui="browser")
+        return browser_sign_in(
+            listener,
+            flow["auth_uri"],
+            flow["state"],
+            timeout=self.timeout,
+            pages=self.pages,
+            auth_uri_callback=self.auth_uri_callback,
+        )
+
+
+def _browser(
+    timeout: object, port: object, on_before_launching_ui: Any, kwargs: dict[str, Any]
+) -> _Browser:
+    """The browser options, popped from ``kwargs`` where MSAL takes them as keywords."""
+    from identitylib._interactive import Pages
+
+    wait, listen_port = _check_timeout(timeout), _check_port(port)
+    pages = Pages.from_options(
+        success_template=kwargs.pop("success_template", None),
+        error_template=kwargs.pop("error_template", None),
+        welcome_template=kwargs.pop("welcome_template", None),
+    )
+    auth_uri_callback = kwargs.pop("auth_uri_callback", None)
+    _check_callable(auth_uri_callback, "auth_uri_callback must be a callable taking the URL")
+    _check_callable(on_before_launching_ui, "on_before_launching_ui must be a callable")
+    return _Browser(listen_port, wait, pages, auth_uri_callback, on_before_launching_ui)
+
+
+class InteractiveCalls(AppCore):
+    """The builder of ``acquire_token_interactive``."""
 
     def acquire_token_interactive(
         self,
@@ -57,96 +114,59 @@ class InteractiveMixin(AppCore):
         on_before_launching_ui: Optional[Callable[..., Any]] = None,
         auth_scheme: Any = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
-        """Sign the user in with the system browser and return a token result.
-
-        A listener on ``127.0.0.1`` (``port``, or a free port) receives the answer at the
-        redirect URI ``http://localhost:{port}`` (``response_mode=form_post``; a query
-        string answer is accepted too), protected by PKCE, ``state`` and ``nonce``.
-        Answers with a wrong ``state`` are refused and the wait goes on.
-
-        ``timeout`` defaults to 300 seconds (MSAL waits forever); when it passes,
-        :class:`~identitylib.BrowserInteractionTimeoutError` is raised. When no browser
-        can be opened (none installed, no display, an SSH session), ``auth_uri_callback``
-        (keyword) is called with the address to visit, or the address is printed to
-        stderr. ``extra_scopes_to_consent`` are consented to at sign-in but not part of
-        the token. Keyword arguments as in MSAL: ``welcome_template``,
-        ``success_template``, ``error_template`` (:class:`string.Template` text),
-        ``auth_uri_callback``, ``display``, ``ui_locales``, ``id_token_hint``,
-        ``acr_values``, ``data`` and ``headers``. ``parent_window_handle`` is accepted and
-        unused (there is no broker); ``auth_scheme`` (PoP) needs a broker: ValueError.
-        """
+    ) -> Steps[dict[str, Any]]:
+        """Check the arguments (ValueError before any I/O); the sign-in's steps."""
         if auth_scheme is not None:
             raise ValueError(
                 "auth_scheme (proof-of-possession tokens) needs an authentication broker, "
                 "which identitylib does not support"
             )
-        requested = decorate(validate_scopes(scopes), self._state.exclude_scopes)
+        requested = decorate(validate_scopes(scopes), self.state.exclude_scopes)
         extra_scopes = (
             validate_scopes(extra_scopes_to_consent, name="extra_scopes_to_consent")
             if extra_scopes_to_consent
             else []
         )
-        wait = _check_timeout(timeout)
-        listen_port = _check_port(port)
-        checked_max_age = check_max_age(max_age)
-        for name, value in (
-            ("prompt", prompt),
-            ("login_hint", login_hint),
-            ("domain_hint", domain_hint),
-        ):
-            if value is not None and not isinstance(value, str):
-                raise ValueError(f"{name} must be a string, got {type(value).__name__}")
-        from identitylib._interactive import LoopbackListener, Pages, browser_sign_in
-
-        pages = Pages.from_options(
-            success_template=kwargs.pop("success_template", None),
-            error_template=kwargs.pop("error_template", None),
-            welcome_template=kwargs.pop("welcome_template", None),
-        )
-        auth_uri_callback = kwargs.pop("auth_uri_callback", None)
-        if auth_uri_callback is not None and not callable(auth_uri_callback):
-            raise ValueError("auth_uri_callback must be a callable taking the URL to visit")
-        if on_before_launching_ui is not None and not callable(on_before_launching_ui):
-            raise ValueError("on_before_launching_ui must be a callable")
-        extra_params = {name: kwargs.pop(name) for name in _AUTHORIZE_EXTRAS if name in kwargs}
-        data = kwargs.pop("data", None)
-        headers = kwargs.pop("headers", None)
+        _check_hints(prompt=prompt, login_hint=login_hint, domain_hint=domain_hint)
+        browser = _browser(timeout, port, on_before_launching_ui, kwargs)
+        authorize = {
+            "prompt": prompt,
+            "login_hint": login_hint,
+            "domain_hint": domain_hint,
+            "claims_challenge": claims_challenge,
+            "max_age": check_max_age(max_age),
+            "response_mode": "form_post",
+            "extra_params": {n: kwargs.pop(n) for n in _AUTHORIZE_EXTRAS if n in kwargs},
+        }
+        redeem = {"data": kwargs.pop("data", None), "headers": kwargs.pop("headers", None)}
         for name in _BROKER_ONLY:
             kwargs.pop(name, None)
         if kwargs:
             logger.debug("acquire_token_interactive ignores %s", sorted(kwargs))
-        self._state.claims(claims_challenge)  # ValueError before any I/O
+        self.state.claims(claims_challenge)  # ValueError before any I/O
+        consent = sorted(set(requested) | set(extra_scopes))
+        return self._interactive_steps(browser, consent, requested, authorize, redeem)
 
-        with LoopbackListener(listen_port) as listener:
-            flow = self._run(
-                auth_code.initiate(
-                    self._state,
-                    sorted(set(requested) | set(extra_scopes)),
-                    redirect_uri=listener.redirect_uri,
-                    prompt=prompt,
-                    login_hint=login_hint,
-                    domain_hint=domain_hint,
-                    claims_challenge=claims_challenge,
-                    max_age=checked_max_age,
-                    response_mode="form_post",
-                    extra_params=extra_params,
-                )
+    def _interactive_steps(
+        self,
+        browser: _Browser,
+        consent: list[str],
+        requested: list[str],
+        authorize: dict[str, Any],
+        redeem: dict[str, Any],
+    ) -> Steps[dict[str, Any]]:
+        from identitylib._interactive import LoopbackListener
+
+        state = self.state
+        with LoopbackListener(browser.port) as listener:
+            redirect_uri = listener.redirect_uri
+            flow = yield run(
+                auth_code.initiate(state, consent, redirect_uri=redirect_uri, **authorize)
             )
             if is_error(flow):
-                return flow
-            if on_before_launching_ui is not None:
-                on_before_launching_ui(ui="browser")
-            auth_response = browser_sign_in(
-                listener,
-                flow["auth_uri"],
-                flow["state"],
-                timeout=wait,
-                pages=pages,
-                auth_uri_callback=auth_uri_callback,
-            )
-        return self._run(
-            auth_code.redeem_auth_response(
-                self._state, flow, auth_response, requested, data=data, headers=headers
-            )
+                return dict(flow)
+            auth_response = yield Blocking(lambda: browser.sign_in(listener, flow))
+        result = yield run(
+            auth_code.redeem_auth_response(state, flow, auth_response, requested, **redeem)
         )
+        return dict(result)

@@ -32,3 +32,11 @@ class MsalNames:
         """Whether this app can get proof-of-possession tokens: never, as they need an
         authentication broker (MSAL: only with a broker on Windows or macOS)."""
         return False
+
+
+class PublicNames:
+    """MSAL's class constants of ``PublicClientApplication`` (both APIs share them)."""
+
+    #: Pass as ``parent_window_handle`` from a console app (accepted for compatibility).
+    CONSOLE_WINDOW_HANDLE = object()
+    DEVICE_FLOW_CORRELATION_ID = "_correlation_id"

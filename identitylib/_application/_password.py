@@ -10,6 +10,7 @@ from identitylib._log import hide
 from identitylib._protocol._scopes import decorate, validate_scopes
 
 from ._core import AppCore
+from ._plan import Plan, run
 
 ROPC_DEPRECATION = (
     "This API has been deprecated for public client flows, please use a more secure flow. "
@@ -17,8 +18,8 @@ ROPC_DEPRECATION = (
 )
 
 
-class PasswordMixin(AppCore):
-    """``acquire_token_by_username_password``."""
+class PasswordCalls(AppCore):
+    """The builder of ``acquire_token_by_username_password``."""
 
     def acquire_token_by_username_password(
         self,
@@ -28,19 +29,10 @@ class PasswordMixin(AppCore):
         claims_challenge: Optional[str] = None,
         auth_scheme: Any = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
-        """Sign a user in with a username and password (ROPC); avoid it where you can.
-
-        It cannot do MFA, consent or password changes, and is deprecated for public
-        clients (a DeprecationWarning says so, as MSAL 1.39's does). Confidential apps
-        authenticate with their credential. As in MSAL, user realm discovery tells a
-        managed user (the password grant) from a federated one, whose password goes to
-        the federation server (WS-Trust) for a SAML assertion redeemed at the token
-        endpoint. Returns a token dict or an error dict, also when the federation server
-        refuses the password or answers something unusable (MSAL raises).
-        """
-        if self._state.credential is None:
-            warnings.warn(ROPC_DEPRECATION, DeprecationWarning, stacklevel=2)
+    ) -> Plan[dict[str, Any]]:
+        """Check the arguments (a deprecation warning for public clients, as MSAL 1.39)."""
+        if self.state.credential is None:
+            warnings.warn(ROPC_DEPRECATION, DeprecationWarning, stacklevel=3)
         if auth_scheme is not None:
             raise ValueError(
                 "auth_scheme (proof-of-possession tokens) needs a broker, which identitylib "
@@ -51,11 +43,11 @@ class PasswordMixin(AppCore):
         if not isinstance(password, str):
             raise TypeError("password must be a string")
         password = hide(password)
-        scope_list = decorate(validate_scopes(scopes), self._state.exclude_scopes)
-        self._state.claims(claims_challenge)  # ValueError before any I/O
-        return self._run(
+        scope_list = decorate(validate_scopes(scopes), self.state.exclude_scopes)
+        self.state.claims(claims_challenge)  # ValueError before any I/O
+        return run(
             password_flow.acquire_token_by_username_password(
-                self._state,
+                self.state,
                 username,
                 password,
                 scope_list,

@@ -8,8 +8,9 @@ from typing import Any, Callable, Optional, Protocol, cast
 
 from identitylib._log import get_logger
 
-from ._accounts import AccountsMixin
-from ._device import DeviceFlowMixin
+from ._accounts import AccountCalls
+from ._device import DeviceFlowCalls
+from ._plan import Blocking, Steps
 
 logger = get_logger(__name__)
 
@@ -20,7 +21,9 @@ INTERACTION_ERRORS = frozenset(
 
 
 class _Interactive(Protocol):
-    def acquire_token_interactive(self, scopes: list[str], **kwargs: Any) -> dict[str, Any]: ...
+    def acquire_token_interactive(
+        self, scopes: list[str], **kwargs: Any
+    ) -> Steps[dict[str, Any]]: ...
 
 
 def browser_available(environ: Optional[Mapping[str, str]] = None) -> bool:
@@ -47,18 +50,18 @@ def print_device_message(flow: Mapping[str, Any]) -> None:
     print(flow["message"], file=sys.stderr, flush=True)
 
 
-class SignInMixin(DeviceFlowMixin, AccountsMixin):
-    """``acquire_token``: silent for the known account, else an interactive sign-in."""
+class SignInCalls(DeviceFlowCalls, AccountCalls):
+    """The builder of ``acquire_token``: silent for the known account, else a sign-in."""
 
     def _pick_account(
         self, account: Optional[Mapping[str, Any]], username: Optional[str]
-    ) -> Optional[Mapping[str, Any]]:
+    ) -> Steps[Optional[Mapping[str, Any]]]:
         if account is not None:
             return account
         if username:
-            matches = self.get_accounts(username=username)
+            matches = yield self.get_accounts(username=username)
             return matches[0] if matches else None
-        accounts = self.get_accounts()
+        accounts = yield self.get_accounts()
         return accounts[0] if len(accounts) == 1 else None
 
     def acquire_token(
@@ -70,42 +73,28 @@ class SignInMixin(DeviceFlowMixin, AccountsMixin):
         use_device_code: Optional[bool] = None,
         device_code_callback: Optional[Callable[[dict[str, Any]], Any]] = None,
         **interactive_kwargs: Any,
-    ) -> dict[str, Any]:
-        """Get a token the recommended way in one call (an identitylib addition; not in MSAL).
-
-        1. Pick the account: ``account``, else the cached account of ``username``, else the
-           only cached account (none when there are several).
-        2. Try :meth:`acquire_token_silent_with_error` for it (with ``claims_challenge`` if
-           given). A token is returned as is; an error that a new sign-in cannot cure
-           (e.g. a network or server problem) is returned too.
-        3. Otherwise sign in: :meth:`acquire_token_interactive` with
-           ``login_hint=username`` (or the account's username) and ``interactive_kwargs``;
-           or the device code flow when ``use_device_code=True``, or when it is None and no
-           browser can be used here (SSH session, Linux without a display, no browser
-           found). ``use_device_code=False`` always signs in interactively. The device flow
-           calls ``device_code_callback(flow)`` (default: print ``flow["message"]`` to
-           stderr) before waiting for the user.
-
-        Returns the final token dict or error dict.
-        """
-        chosen = self._pick_account(account, username)
+    ) -> Steps[dict[str, Any]]:
+        """The steps: pick the account, try silent, then sign in (device code or browser)."""
+        chosen = yield from self._pick_account(account, username)
         claims_challenge = interactive_kwargs.get("claims_challenge")
         if chosen is not None:
-            result = self.acquire_token_silent_with_error(
+            result = yield self.acquire_token_silent_with_error(
                 scopes, chosen, claims_challenge=claims_challenge
             )
             if result is not None:
                 if "error" not in result or result.get("error") not in INTERACTION_ERRORS:
-                    return result
+                    return cast("dict[str, Any]", result)
                 logger.debug("Silent acquisition needs interaction: %s", result.get("error"))
         login_hint = username or (chosen or {}).get("username") or None
         device = use_device_code if use_device_code is not None else not browser_available()
         if device:
-            flow = self.initiate_device_flow(scopes, claims_challenge=claims_challenge)
+            flow = yield self.initiate_device_flow(scopes, claims_challenge=claims_challenge)
             if "user_code" not in flow:
-                return flow
-            (device_code_callback or print_device_message)(flow)
-            return self.acquire_token_by_device_flow(flow, claims_challenge=claims_challenge)
+                return cast("dict[str, Any]", flow)
+            callback = device_code_callback or print_device_message
+            yield Blocking(lambda: callback(flow))
+            token = yield self.acquire_token_by_device_flow(flow, claims_challenge=claims_challenge)
+            return cast("dict[str, Any]", token)
         interactive_kwargs.setdefault("login_hint", login_hint)
         interactive = cast(_Interactive, self)
-        return interactive.acquire_token_interactive(scopes, **interactive_kwargs)
+        return (yield from interactive.acquire_token_interactive(scopes, **interactive_kwargs))

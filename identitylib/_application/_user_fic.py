@@ -11,6 +11,7 @@ from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import decorate, validate_scopes
 
 from ._core import AppCore
+from ._plan import Plan, run
 
 
 def _user_object_id(value: object) -> Optional[str]:
@@ -32,8 +33,8 @@ def _username(value: object) -> Optional[str]:
     return value.strip()
 
 
-class UserFicMixin(AppCore):
-    """``acquire_token_by_user_federated_identity_credential`` (MSAL 1.39)."""
+class UserFicCalls(AppCore):
+    """The builder of ``acquire_token_by_user_federated_identity_credential`` (MSAL 1.39)."""
 
     def acquire_token_by_user_federated_identity_credential(
         self,
@@ -44,20 +45,7 @@ class UserFicMixin(AppCore):
         claims_challenge: Optional[str] = None,
         forwarded_client_claims: Optional[str] = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
-        """A user's tokens for ``scopes``, in exchange for a federated credential the app
-        holds (``assertion``, e.g. an agent's token for ``api://AzureADTokenExchange``):
-        the ``user_fic`` grant.
-
-        Name the user by ``username`` (UPN) or by ``user_object_id``, not both. Every call
-        asks the server; the tokens are cached as the user's, with an account, so
-        :meth:`acquire_token_silent` serves and refreshes them afterwards. Tokens obtained
-        with ``forwarded_client_claims`` (a JSON object string, merged into the request's
-        ``claims``) are served only to silent calls that pass the same claims.
-        ``ValueError`` before any request for an empty assertion, neither or both user
-        identifiers, reserved scopes (``openid``, ``profile``, ``offline_access``) or
-        malformed claims. Returns a token dict or an error dict.
-        """
+    ) -> Plan[dict[str, Any]]:
         if not isinstance(assertion, str) or not assertion.strip():
             raise ValueError(
                 "assertion must be the federated identity credential (a non-empty token string)"
@@ -70,14 +58,14 @@ class UserFicMixin(AppCore):
             raise ValueError("username and user_object_id are mutually exclusive: pass one")
         if forwarded_client_claims is not None and not isinstance(forwarded_client_claims, str):
             raise ValueError("forwarded_client_claims must be a JSON object string")
-        self._state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
-        scope_list = decorate(validate_scopes(scopes), self._state.exclude_scopes)
+        self.state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
+        scope_list = decorate(validate_scopes(scopes), self.state.exclude_scopes)
         data = kwargs.pop("data", None)
         check_ssh_cert_data(data)
         assertion = hide(assertion.strip())  # '***' in the locals a crash reporter prints
-        return self._run(
+        return run(
             user_fic_flow.acquire_token_by_user_fic(
-                self._state,
+                self.state,
                 assertion,
                 scope_list,
                 username=user,

@@ -1,12 +1,22 @@
-"""The asyncio application classes: the sync API's methods as coroutines, on the same flows."""
+"""The asyncio application classes: the blocking API's methods as coroutines.
+
+Each method asks the application core's builder of the same name for its plan (see
+``identitylib/_application/_plan.py``), exactly as the blocking method does, and runs it
+here: the flow with ``run_async`` over httpx, concurrent identical calls sharing one
+task, a token in its refresh window served at once and refreshed in a background task;
+blocking steps (the browser wait, a caller's callback) in a worker thread.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable, Mapping, MutableMapping
-from typing import Any, Callable, Optional, TypeVar, Union
+from collections.abc import Callable, Hashable, Mapping, MutableMapping
+from typing import Any, Optional, TypeVar, Union, cast
 
-from identitylib._application._names import MsalNames
+from identitylib._application._calls import CommonCalls, ConfidentialCalls, PublicCalls
+from identitylib._application._core import set_up
+from identitylib._application._names import MsalNames, PublicNames
+from identitylib._application._plan import Answer, Blocking, Plan, Steps
 from identitylib._authority import Authority, TrustKey
 from identitylib._authority._region import resolve_region
 from identitylib._log import get_logger, hide, hide_credential, hide_secrets
@@ -15,21 +25,93 @@ from identitylib._protocol._messages import Flow
 from identitylib._transport._async import AsyncTransport, ThreadedTransport, import_httpx, run_async
 from identitylib._transport._bounds import deadline_for
 
-from ._bridge import (
-    Returned,
-    SyncConfidentialCore,
-    SyncPublicCore,
-    call_in_thread,
-    capture,
-    hooks_block,
-)
+from ._bridge import hooks_block, in_worker
 from ._flight import SingleFlight, flight_key
 
 logger = get_logger(__name__)
 T = TypeVar("T")
+R = TypeVar("R")
 
 
-class ClientApplication(MsalNames):
+class AsyncRunner:
+    """How the asyncio API runs a plan: ``run_async`` over the app's async transport."""
+
+    _core: CommonCalls
+    _transport: Union[AsyncTransport, ThreadedTransport]
+    _background: bool
+    _hooks_in_thread: Optional[bool]
+    _flights: SingleFlight
+
+    async def _perform(self, plan: Plan[R], same_call: Optional[Hashable] = None) -> R:
+        """Run a builder's plan: its answer, or its flow and ``finish``.
+
+        ``same_call``: the arguments of a cache-first acquisition (see ``flight_key``):
+        concurrent identical calls share one task and each gets a copy of its result
+        (``docs/async.md``), those with a claims challenge or ``force_refresh`` included.
+        """
+        if isinstance(plan, Answer):
+            return plan.value
+        call = plan
+        defer = self._deferred_refresh(call.key, call.background_flow)
+        shared = None if same_call is None else (id(self._core.token_cache), same_call)
+        result = await self._flights.run(shared, lambda: self._execute(call.make_flow(defer)))
+        return call.finish(result)
+
+    async def _perform_steps(self, steps: Steps[R]) -> R:
+        """Run a method made of several plans and blocking steps, in order."""
+        try:
+            step = next(steps)
+            while True:
+                if isinstance(step, Blocking):
+                    value = await in_worker(step.work)
+                else:
+                    value = await self._perform(step)
+                step = steps.send(value)
+        except StopIteration as stop:
+            return cast(R, stop.value)
+        finally:
+            steps.close()
+
+    def _offload(self) -> bool:
+        if self._hooks_in_thread is not None:
+            return self._hooks_in_thread
+        return hooks_block(self._core.token_cache)
+
+    async def _execute(self, flow: Flow[T]) -> T:
+        """Run a flow over the async transport; an ending FlowError becomes its result."""
+        try:
+            return await run_async(flow, self._transport, offload=self._offload())
+        except FlowError as failure:
+            return failure.result  # type: ignore[return-value]
+
+    def _deferred_refresh(
+        self, key: Optional[Hashable], make_flow: Callable[[], Flow[Any]]
+    ) -> Optional[Callable[[], None]]:
+        """What a flow calls for a token in its refresh window: a background task on this
+        loop (the flow may call it from an offload thread); None when disabled."""
+        if not self._background or key is None:
+            return None
+        loop = asyncio.get_running_loop()
+
+        def start() -> None:
+            loop.call_soon_threadsafe(self._schedule_refresh, key, make_flow)
+
+        return start
+
+    def _schedule_refresh(self, key: Hashable, make_flow: Callable[[], Flow[Any]]) -> None:
+        """Called (on the loop) by a flow that served a token due for refresh."""
+
+        async def refresh() -> Any:
+            result = await self._execute(make_flow())
+            if isinstance(result, dict) and "error" in result:
+                logger.warning("Background token refresh failed: %s", result.get("error"))
+            return result
+
+        if self._flights.start_background(("refresh", key), refresh):
+            logger.debug("Token due for refresh: served now, refreshed in the background")
+
+
+class ClientApplication(MsalNames, AsyncRunner):
     """Base of the async :class:`PublicClientApplication` and
     :class:`ConfidentialClientApplication`.
 
@@ -48,7 +130,7 @@ class ClientApplication(MsalNames):
     Every sync method that does I/O is a coroutine here; the constructor does no I/O.
     """
 
-    _core_class: Callable[..., Any] = SyncPublicCore
+    _core_class: type[CommonCalls] = CommonCalls
     _background_default = False
 
     def __init__(
@@ -66,17 +148,16 @@ class ClientApplication(MsalNames):
         **kwargs: Any,
     ) -> None:
         httpx = import_httpx()
-        if kwargs.get("timing"):
+        if kwargs.pop("timing", None):
             raise ValueError("timing=True is not supported by identitylib.aio applications")
         is_async_client = isinstance(http_client, httpx.AsyncClient)
         self._client_credential = client_credential
         client_credential = hide_credential(client_credential)  # '***' in crash reports
-        core_args: dict[str, Any] = dict(kwargs)
-        if client_credential is not None:
-            core_args["client_credential"] = client_credential
-        self._app: Any = self._core_class(
+        sync_transport, self._core = set_up(
+            self._core_class,
             client_id,
-            authority=authority,
+            client_credential,
+            authority,
             http_client=None if is_async_client else http_client,
             verify=verify,
             proxies=proxies,
@@ -84,40 +165,41 @@ class ClientApplication(MsalNames):
             # Discovery is shared with the apps that send requests the same way: this
             # app's own http_client (an httpx one included), verify and proxies.
             trust=TrustKey.of(http_client, verify, proxies),
-            **core_args,
+            **kwargs,
         )
-        self._transport: Union[AsyncTransport, ThreadedTransport]
-        if http_client is not None and not is_async_client:
-            self._transport = ThreadedTransport(self._app._transport)
-        else:
-            self._transport = AsyncTransport(
+        self._transport = (
+            ThreadedTransport(sync_transport)
+            if http_client is not None and not is_async_client
+            else AsyncTransport(
                 http_client,
                 verify=verify,
                 proxies=proxies,
                 timeout=timeout,
-                throttle=self._app._transport.throttle,  # one record of failures per app
+                throttle=sync_transport.throttle,  # one record of failures per app
             )
+        )
         self._background = (
             self._background_default if background_refresh is None else bool(background_refresh)
         )
         self._hooks_in_thread = cache_hooks_in_thread
-        # The sync core does not coalesce (see CapturingRun._coalescing): this class does,
-        # on the loop, a joining call waiting at most one request's deadline.
         self._flights = self._single_flight(deadline_for(timeout))
-        self._app._aio_scheduler = self._schedule_refresh if self._background else None
+
+    def _single_flight(self, limit: float) -> SingleFlight:
+        """How concurrent identical calls share one flow: a :class:`SingleFlight` whose
+        joining calls wait at most ``limit`` seconds (a subclass may choose otherwise)."""
+        return SingleFlight(limit)
 
     # ------------------------------------------------------------------ attributes
 
     @property
     def client_id(self) -> str:
         """The application (client) id."""
-        return str(self._app.client_id)
+        return self._core.client_id
 
     @property
     def authority(self) -> Authority:
         """The :class:`Authority` (shared with the sync API's discovery registry)."""
-        authority: Authority = self._app.authority
-        return authority
+        return self._core.authority
 
     @property
     def token_cache(self) -> Any:
@@ -126,11 +208,11 @@ class ClientApplication(MsalNames):
         Assigning another cache makes every later call use that one, as in the sync API
         (and msal); a call already running finishes with the cache it started with.
         """
-        return self._app.token_cache
+        return self._core.token_cache
 
     @token_cache.setter
     def token_cache(self, cache: Any) -> None:
-        self._app.token_cache = cache
+        self._core.use_cache(cache)
 
     @property
     def client_credential(self) -> Any:
@@ -140,19 +222,17 @@ class ClientApplication(MsalNames):
     @property
     def client_claims(self) -> Any:
         """The extra claims of the client assertion, as given to the constructor."""
-        return self._app.client_claims
+        return self._core.client_claims
 
     @property
     def app_name(self) -> Optional[str]:
         """The ``app_name`` given to the constructor (sent as ``x-app-name``)."""
-        name: Optional[str] = self._app.app_name
-        return name
+        return self._core.app_name
 
     @property
     def app_version(self) -> Optional[str]:
         """The ``app_version`` given to the constructor (sent as ``x-app-ver``)."""
-        version: Optional[str] = self._app.app_version
-        return version
+        return self._core.app_version
 
     @property
     def http_client(self) -> Any:
@@ -160,7 +240,7 @@ class ClientApplication(MsalNames):
         return self._transport.http_client
 
     def __repr__(self) -> str:
-        core = getattr(self, "_app", None)  # None while a failing constructor is reported
+        core = getattr(self, "_core", None)  # None while a failing constructor is reported
         if core is None:
             return f"<{type(self).__name__} (not constructed)>"
         url = self.authority.parsed.url
@@ -176,100 +256,15 @@ class ClientApplication(MsalNames):
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.aclose()
 
-    # ------------------------------------------------------------------ machinery
-
-    def _single_flight(self, limit: float) -> SingleFlight:
-        """How concurrent identical calls share one flow: a :class:`SingleFlight` whose
-        joining calls wait at most ``limit`` seconds (a subclass may choose otherwise)."""
-        return SingleFlight(limit)
-
-    def _offload(self) -> bool:
-        if self._hooks_in_thread is not None:
-            return self._hooks_in_thread
-        return hooks_block(self._app.token_cache)
-
-    async def _execute(self, flow: Flow[T]) -> T:
-        """Run a flow over the async transport; an ending FlowError becomes its result."""
-        try:
-            return await run_async(flow, self._transport, offload=self._offload())
-        except FlowError as failure:
-            return failure.result  # type: ignore[return-value]
-
-    async def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Build the sync method's flow and run it here (no single-flight)."""
-        built = capture(method, *args, **kwargs)
-        if isinstance(built, Returned):
-            return built.value
-        return await self._execute(built)
-
-    async def _in_thread(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """The whole sync method in a worker thread, its flows on this loop."""
-        return await call_in_thread(self._execute, method, *args, **kwargs)
-
-    async def _acquire(
-        self, key: Optional[Hashable], method: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> Any:
-        """A cache-first acquisition: concurrent identical calls share one flow."""
-        cache = self._app.token_cache  # the one the flow is built for
-        built = capture(method, *args, **kwargs)
-        if isinstance(built, Returned):
-            return built.value  # e.g. the sync layer's cache-hit memo answered
-        if key is None:
-            return await self._execute(built)
-        flow = built
-        return await self._flights.run((id(cache), key), lambda: self._execute(flow))
-
-    def _schedule_refresh(self, key: Hashable, make_flow: Callable[[], Flow[Any]]) -> None:
-        """Called (on the loop) by a flow that served a token due for refresh."""
-
-        async def refresh() -> Any:
-            result = await self._execute(make_flow())
-            if isinstance(result, dict) and "error" in result:
-                logger.warning("Background token refresh failed: %s", result.get("error"))
-            return result
-
-        if self._flights.start_background(("refresh", key), refresh):
-            logger.debug("Token due for refresh: served now, refreshed in the background")
-
-    # ------------------------------------------------------------------ accounts
+    # ------------------------------------------------------------------ methods
 
     async def get_accounts(self, username: Optional[str] = None) -> list[dict[str, Any]]:
         """The accounts signed in before (see the sync method)."""
-        accounts: list[dict[str, Any]] = await self._call(self._app.get_accounts, username)
-        return accounts
+        return await self._perform(self._core.get_accounts(username))
 
     async def remove_account(self, account: Mapping[str, Any]) -> None:
         """Forget an account's tokens and account entries (see the sync method)."""
-        await self._call(self._app.remove_account, account)
-
-    async def _silent(
-        self,
-        scopes: list[str],
-        account: Optional[Mapping[str, Any]],
-        authority: Optional[str],
-        force_refresh: bool,
-        claims_challenge: Optional[str],
-        forwarded_client_claims: Optional[str],
-        auth_scheme: Any,
-        kwargs: dict[str, Any],
-    ) -> Optional[dict[str, Any]]:
-        key = flight_key(
-            "silent", scopes, account, authority, force_refresh, claims_challenge,
-            forwarded_client_claims, kwargs,
-        )  # fmt: skip
-        result = await self._acquire(
-            key,
-            self._app.acquire_token_silent_with_error,
-            scopes,
-            account,
-            authority=authority,
-            force_refresh=force_refresh,
-            claims_challenge=claims_challenge,
-            forwarded_client_claims=forwarded_client_claims,
-            auth_scheme=auth_scheme,
-            **kwargs,
-        )
-        return result or None
+        await self._perform(self._core.remove_account(account))
 
     async def acquire_token_silent_with_error(
         self,
@@ -283,11 +278,31 @@ class ClientApplication(MsalNames):
         **kwargs: Any,
     ) -> Optional[dict[str, Any]]:
         """A token for ``account`` from the cache, refreshing it if needed (see the sync
-        method): a token dict, None, or an error dict."""
-        return await self._silent(
-            scopes, account, authority, force_refresh, claims_challenge,
-            forwarded_client_claims, auth_scheme, kwargs,
-        )  # fmt: skip
+        method): a token dict, None, or an error dict.
+        """
+        return await self._perform(
+            self._core.acquire_token_silent_with_error(
+                scopes,
+                account,
+                authority,
+                force_refresh,
+                claims_challenge,
+                forwarded_client_claims,
+                auth_scheme,
+                **kwargs,
+            ),
+            flight_key(
+                "silent",
+                scopes,
+                account,
+                authority,
+                force_refresh,
+                claims_challenge,
+                forwarded_client_claims,
+                auth_scheme,
+                kwargs,
+            ),
+        )
 
     async def acquire_token_silent(
         self,
@@ -301,25 +316,39 @@ class ClientApplication(MsalNames):
         **kwargs: Any,
     ) -> Optional[dict[str, Any]]:
         """Like :meth:`acquire_token_silent_with_error`, but None instead of an error dict."""
-        result = await self._silent(
-            scopes, account, authority, force_refresh, claims_challenge,
-            forwarded_client_claims, auth_scheme, kwargs,
-        )  # fmt: skip
-        if result is None or "error" in result:
-            return None
-        return result
+        return await self._perform(
+            self._core.acquire_token_silent(
+                scopes,
+                account,
+                authority,
+                force_refresh,
+                claims_challenge,
+                forwarded_client_claims,
+                auth_scheme,
+                **kwargs,
+            ),
+            flight_key(
+                "silent",
+                scopes,
+                account,
+                authority,
+                force_refresh,
+                claims_challenge,
+                forwarded_client_claims,
+                auth_scheme,
+                kwargs,
+                "no error",
+            ),
+        )
 
     async def acquire_token_by_refresh_token(
         self, refresh_token: str, scopes: list[str], **kwargs: Any
     ) -> dict[str, Any]:
         """Migrate a refresh token obtained elsewhere into this app's cache."""
         refresh_token = hide(refresh_token)  # '***' in crash reports' locals (see _log)
-        result: dict[str, Any] = await self._call(
-            self._app.acquire_token_by_refresh_token, refresh_token, scopes, **kwargs
+        return await self._perform(
+            self._core.acquire_token_by_refresh_token(refresh_token, scopes, **kwargs)
         )
-        return result
-
-    # ------------------------------------------------------------------ auth code
 
     async def initiate_auth_code_flow(
         self,
@@ -332,24 +361,23 @@ class ClientApplication(MsalNames):
         claims_challenge: Optional[str] = None,
         max_age: Optional[int] = None,
         response_mode: Optional[str] = None,
-        **kwargs: Any,
     ) -> dict[str, Any]:
         """Start a sign-in: the auth code flow dict with its ``auth_uri`` (see the sync
-        method; its keyword arguments are accepted)."""
-        result: dict[str, Any] = await self._in_thread(
-            self._app.initiate_auth_code_flow,
-            scopes,
-            redirect_uri,
-            state=state,
-            prompt=prompt,
-            login_hint=login_hint,
-            domain_hint=domain_hint,
-            claims_challenge=claims_challenge,
-            max_age=max_age,
-            response_mode=response_mode,
-            **kwargs,
+        method; its keyword arguments are accepted).
+        """
+        return await self._perform(
+            self._core.initiate_auth_code_flow(
+                scopes,
+                redirect_uri,
+                state,
+                prompt,
+                login_hint,
+                domain_hint,
+                claims_challenge,
+                max_age,
+                response_mode,
+            )
         )
-        return result
 
     async def acquire_token_by_auth_code_flow(
         self,
@@ -362,14 +390,11 @@ class ClientApplication(MsalNames):
         if isinstance(auth_code_flow, Mapping) and isinstance(auth_response, Mapping):
             auth_code_flow = hide_secrets(auth_code_flow)  # '***' in crash reports' locals
             auth_response = hide_secrets(auth_response)
-        result: dict[str, Any] = await self._call(
-            self._app.acquire_token_by_auth_code_flow,
-            auth_code_flow,
-            auth_response,
-            scopes,
-            **kwargs,
+        return await self._perform(
+            self._core.acquire_token_by_auth_code_flow(
+                auth_code_flow, auth_response, scopes, **kwargs
+            )
         )
-        return result
 
     async def get_authorization_request_url(
         self,
@@ -385,20 +410,20 @@ class ClientApplication(MsalNames):
         **kwargs: Any,
     ) -> str:
         """Deprecated: the URL of an authorization request (see the sync method)."""
-        url: str = await self._in_thread(
-            self._app.get_authorization_request_url,
-            scopes,
-            login_hint=login_hint,
-            state=state,
-            redirect_uri=redirect_uri,
-            response_type=response_type,
-            prompt=prompt,
-            nonce=nonce,
-            domain_hint=domain_hint,
-            claims_challenge=claims_challenge,
-            **kwargs,
+        return await self._perform(
+            self._core.get_authorization_request_url(
+                scopes,
+                login_hint,
+                state,
+                redirect_uri,
+                response_type,
+                prompt,
+                nonce,
+                domain_hint,
+                claims_challenge,
+                **kwargs,
+            )
         )
-        return url
 
     async def acquire_token_by_authorization_code(
         self,
@@ -412,19 +437,17 @@ class ClientApplication(MsalNames):
     ) -> dict[str, Any]:
         """Deprecated: redeem an authorization code obtained without a flow dict."""
         code = hide(code)  # '***' in crash reports' locals (see _log)
-        result: dict[str, Any] = await self._call(
-            self._app.acquire_token_by_authorization_code,
-            code,
-            scopes,
-            redirect_uri=redirect_uri,
-            nonce=nonce,
-            claims_challenge=claims_challenge,
-            forwarded_client_claims=forwarded_client_claims,
-            **kwargs,
+        return await self._perform(
+            self._core.acquire_token_by_authorization_code(
+                code,
+                scopes,
+                redirect_uri,
+                nonce,
+                claims_challenge,
+                forwarded_client_claims,
+                **kwargs,
+            )
         )
-        return result
-
-    # ------------------------------------------------------------------ password
 
     async def acquire_token_by_username_password(
         self,
@@ -437,38 +460,46 @@ class ClientApplication(MsalNames):
     ) -> dict[str, Any]:
         """Sign a user in with a username and password (ROPC); avoid it where you can."""
         password = hide(password)  # '***' in crash reports' locals (see _log)
-        result: dict[str, Any] = await self._call(
-            self._app.acquire_token_by_username_password,
-            username,
-            password,
-            scopes,
-            claims_challenge=claims_challenge,
-            auth_scheme=auth_scheme,
-            **kwargs,
+        return await self._perform(
+            self._core.acquire_token_by_username_password(
+                username, password, scopes, claims_challenge, auth_scheme, **kwargs
+            )
         )
-        return result
 
 
-class PublicClientApplication(ClientApplication):
+class PublicClientApplication(PublicNames, ClientApplication):
     """Async twin of :class:`identitylib.PublicClientApplication`."""
 
-    _core_class = SyncPublicCore
+    _core_class = PublicCalls
+    _core: PublicCalls
     _background_default = False
 
-    CONSOLE_WINDOW_HANDLE = SyncPublicCore.CONSOLE_WINDOW_HANDLE
-    DEVICE_FLOW_CORRELATION_ID = SyncPublicCore.DEVICE_FLOW_CORRELATION_ID
+    def __init__(
+        self,
+        client_id: str,
+        client_credential: Any = None,
+        *,
+        enable_broker_on_windows: Optional[bool] = None,
+        enable_broker_on_mac: Optional[bool] = None,
+        enable_broker_on_linux: Optional[bool] = None,
+        enable_broker_on_wsl: Optional[bool] = None,
+        **kwargs: Any,
+    ) -> None:
+        """The blocking class's parameters (the broker flags are accepted and unused),
+        and :class:`ClientApplication`'s."""
+        super().__init__(client_id, client_credential, **kwargs)
 
     async def initiate_device_flow(
         self,
         scopes: Optional[list[str]] = None,
+        *,
         claims_challenge: Optional[str] = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Start a device code sign-in; show ``flow["message"]`` to the user."""
-        result: dict[str, Any] = await self._call(
-            self._app.initiate_device_flow, scopes, claims_challenge=claims_challenge, **kwargs
+        return await self._perform(
+            self._core.initiate_device_flow(scopes, claims_challenge=claims_challenge, **kwargs)
         )
-        return result
 
     async def acquire_token_by_device_flow(
         self,
@@ -480,10 +511,9 @@ class PublicClientApplication(ClientApplication):
 
         Cancel the task, set ``flow["expires_at"] = 0`` or pass ``exit_condition`` to stop.
         """
-        result: dict[str, Any] = await self._call(
-            self._app.acquire_token_by_device_flow, flow, claims_challenge, **kwargs
+        return await self._perform(
+            self._core.acquire_token_by_device_flow(flow, claims_challenge, **kwargs)
         )
-        return result
 
     async def acquire_token_interactive(
         self,
@@ -504,40 +534,59 @@ class PublicClientApplication(ClientApplication):
         """Sign the user in with the system browser (see the sync method for the keyword
         arguments). The loopback listener and the browser run in a worker thread; the
         token requests are sent by this app's async transport. Callbacks
-        (``auth_uri_callback``, ``on_before_launching_ui``) are called in that thread."""
-        result: dict[str, Any] = await self._in_thread(
-            self._app.acquire_token_interactive,
-            scopes,
-            prompt=prompt,
-            login_hint=login_hint,
-            domain_hint=domain_hint,
-            claims_challenge=claims_challenge,
-            timeout=timeout,
-            port=port,
-            extra_scopes_to_consent=extra_scopes_to_consent,
-            max_age=max_age,
-            parent_window_handle=parent_window_handle,
-            on_before_launching_ui=on_before_launching_ui,
-            auth_scheme=auth_scheme,
-            **kwargs,
+        (``auth_uri_callback``, ``on_before_launching_ui``) are called in that thread.
+        """
+        return await self._perform_steps(
+            self._core.acquire_token_interactive(
+                scopes,
+                prompt,
+                login_hint,
+                domain_hint,
+                claims_challenge,
+                timeout,
+                port,
+                extra_scopes_to_consent,
+                max_age,
+                parent_window_handle,
+                on_before_launching_ui,
+                auth_scheme,
+                **kwargs,
+            )
         )
-        return result
 
-    async def acquire_token(self, scopes: list[str], **kwargs: Any) -> dict[str, Any]:
+    async def acquire_token(
+        self,
+        scopes: list[str],
+        *,
+        account: Optional[Mapping[str, Any]] = None,
+        username: Optional[str] = None,
+        use_device_code: Optional[bool] = None,
+        device_code_callback: Optional[Callable[[dict[str, Any]], Any]] = None,
+        **interactive_kwargs: Any,
+    ) -> dict[str, Any]:
         """Silent first, then an interactive or device code sign-in (see the sync method).
 
         Runs in a worker thread like :meth:`acquire_token_interactive`; the device flow's
         waits and every request still happen on this event loop. ``device_code_callback``
         is called in the worker thread.
         """
-        result: dict[str, Any] = await self._in_thread(self._app.acquire_token, scopes, **kwargs)
-        return result
+        return await self._perform_steps(
+            self._core.acquire_token(
+                scopes,
+                account=account,
+                username=username,
+                use_device_code=use_device_code,
+                device_code_callback=device_code_callback,
+                **interactive_kwargs,
+            )
+        )
 
 
 class ConfidentialClientApplication(ClientApplication):
     """Async twin of :class:`identitylib.ConfidentialClientApplication`."""
 
-    _core_class = SyncConfidentialCore
+    _core_class = ConfidentialCalls
+    _core: ConfidentialCalls
     _background_default = True
 
     #: Whether ``azure_region=True`` was resolved (set on the instance once it is).
@@ -547,7 +596,7 @@ class ConfidentialClientApplication(ClientApplication):
         """``azure_region=True``: detect the region in a thread once (it may ask IMDS)."""
         if self._region_known:
             return
-        choice = getattr(self._app, "_region_choice", None)
+        choice = self._core.region_choice
         if choice is True:
             await asyncio.to_thread(resolve_region, choice)
         self._region_known = True
@@ -562,19 +611,14 @@ class ConfidentialClientApplication(ClientApplication):
     ) -> dict[str, Any]:
         """An app-only token for ``scopes``: cache first, one request per key at a time."""
         await self._detect_region()
-        key = flight_key(
-            "client", scopes, claims_challenge, fmi_path, forwarded_client_claims, kwargs
+        return await self._perform(
+            self._core.acquire_token_for_client(
+                scopes, claims_challenge, fmi_path, forwarded_client_claims, **kwargs
+            ),
+            flight_key(
+                "client", scopes, claims_challenge, fmi_path, forwarded_client_claims, kwargs
+            ),
         )
-        result: dict[str, Any] = await self._acquire(
-            key,
-            self._app.acquire_token_for_client,
-            scopes,
-            claims_challenge=claims_challenge,
-            fmi_path=fmi_path,
-            forwarded_client_claims=forwarded_client_claims,
-            **kwargs,
-        )
-        return result
 
     async def acquire_token_on_behalf_of(
         self,
@@ -586,19 +630,14 @@ class ConfidentialClientApplication(ClientApplication):
     ) -> dict[str, Any]:
         """Exchange the incoming ``user_assertion`` for a downstream token (cache first)."""
         user_assertion = hide(user_assertion)  # '***' in crash reports' locals (see _log)
-        key = flight_key(
-            "obo", user_assertion, scopes, claims_challenge, forwarded_client_claims, kwargs
+        return await self._perform(
+            self._core.acquire_token_on_behalf_of(
+                user_assertion, scopes, claims_challenge, forwarded_client_claims, **kwargs
+            ),
+            flight_key(
+                "obo", user_assertion, scopes, claims_challenge, forwarded_client_claims, kwargs
+            ),
         )
-        result: dict[str, Any] = await self._acquire(
-            key,
-            self._app.acquire_token_on_behalf_of,
-            user_assertion,
-            scopes,
-            claims_challenge=claims_challenge,
-            forwarded_client_claims=forwarded_client_claims,
-            **kwargs,
-        )
-        return result
 
     async def acquire_token_by_user_federated_identity_credential(
         self,
@@ -611,20 +650,21 @@ class ConfidentialClientApplication(ClientApplication):
         **kwargs: Any,
     ) -> dict[str, Any]:
         """A user's tokens in exchange for the app's federated credential ``assertion``
-        (the ``user_fic`` grant; see the sync method). Every call asks the server."""
+        (the ``user_fic`` grant; see the sync method). Every call asks the server.
+        """
         assertion = hide(assertion)  # '***' in crash reports' locals (see _log)
-        result: dict[str, Any] = await self._call(
-            self._app.acquire_token_by_user_federated_identity_credential,
-            scopes,
-            assertion,
-            username=username,
-            user_object_id=user_object_id,
-            claims_challenge=claims_challenge,
-            forwarded_client_claims=forwarded_client_claims,
-            **kwargs,
+        return await self._perform(
+            self._core.acquire_token_by_user_federated_identity_credential(
+                scopes,
+                assertion,
+                username,
+                user_object_id,
+                claims_challenge,
+                forwarded_client_claims,
+                **kwargs,
+            )
         )
-        return result
 
     async def remove_tokens_for_client(self) -> None:
         """Remove the app-only access tokens this app cached."""
-        await self._call(self._app.remove_tokens_for_client)
+        await self._perform(self._core.remove_tokens_for_client())

@@ -283,8 +283,8 @@ def certificate(emu: Emulator, api: Any) -> Scenario:
     app = api.ConfidentialClientApplication(DEMO_DAEMON_ID, credential, authority=emu.authority())
     _in(_run(lambda: app.acquire_token_for_client(APP_SCOPES)))
     # The signed assertion is reused for a while: the one the failing request carries.
-    core = getattr(app, "_app", app)  # an identitylib.aio app runs a blocking core
-    fields = core._state.credential.auth_fields(
+    # Both APIs' apps hold the same kind of core, whose state holds the credential.
+    fields = app._core.state.credential.auth_fields(
         client_id=DEMO_DAEMON_ID, token_endpoint=f"{emu.authority()}/oauth2/v2.0/token"
     )
     secrets = [fields["client_assertion"], PASSPHRASE, *_key_material(credential["private_key"])]

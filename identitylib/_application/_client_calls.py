@@ -1,0 +1,207 @@
+"""Builders of the confidential client's own methods: app-only tokens, on-behalf-of."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any, Optional
+
+from identitylib._cache import app_partition_key
+from identitylib._cache._own import indexed_app_tokens
+from identitylib._flows import client_credentials
+from identitylib._flows import on_behalf_of as obo_flow
+from identitylib._flows._cache_hooks import in_cache
+from identitylib._flows._shaping import cache_hit_result
+from identitylib._log import hide
+from identitylib._protocol._request import check_ssh_cert_data
+from identitylib._protocol._scopes import reject_reserved, validate_scopes
+
+from ._core import AppCore
+from ._plan import Answer, Call, Defer, Plan, run
+
+_FORCE_REFRESH = (
+    "acquire_token_for_client() has no force_refresh: it uses a cached token while "
+    "valid; pass claims_challenge to bypass the cache when a resource demands it"
+)
+_SHARED_TENANTS = ("common", "organizations")
+
+
+def _check_claims_text(forwarded_client_claims: object) -> None:
+    if forwarded_client_claims is not None and not isinstance(forwarded_client_claims, str):
+        raise ValueError("forwarded_client_claims must be a JSON object string")
+
+
+class ClientCalls(AppCore):
+    """The builders of ``acquire_token_for_client``, ``acquire_token_on_behalf_of`` and
+    ``remove_tokens_for_client``."""
+
+    def _memo(
+        self, plain: bool, memo_key: tuple[Any, ...]
+    ) -> tuple[Optional[dict[str, Any]], Optional[Callable[[Any], None]]]:
+        """(the memo's hit, None), or (None, what the flow calls with the entry it
+        served); (None, None) when the memo is off or the call is not a plain one."""
+        hits = self.hits
+        if not (hits.enabled and plain):
+            return None, None
+        now = self.state.now()
+        entry = hits.get(memo_key, now)
+        if entry is not None:
+            return cache_hit_result(entry, now), None
+        return None, lambda found: hits.remember(memo_key, found)
+
+    def _client_scopes(self, scopes: object, fmi_path: object) -> list[str]:
+        scope_list = validate_scopes(scopes)
+        if not scope_list:
+            raise ValueError(
+                "scopes must name at least one scope, e.g. ['api://<app id>/.default']"
+            )
+        if self.authority.parsed.tenant.lower() in _SHARED_TENANTS:
+            warnings.warn(
+                "Use a specific tenant (GUID or domain) in the authority for client credentials; "
+                "'common' and 'organizations' cannot identify the app's tenant",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+        if fmi_path is not None and not isinstance(fmi_path, str):
+            raise ValueError(f"fmi_path must be a string, got {type(fmi_path).__name__}")
+        return scope_list
+
+    def acquire_token_for_client(
+        self,
+        scopes: list[str],
+        claims_challenge: Optional[str] = None,
+        fmi_path: Optional[str] = None,
+        forwarded_client_claims: Optional[str] = None,
+        **kwargs: Any,
+    ) -> Plan[dict[str, Any]]:
+        """Cache first (the memo, then the flow's lookup), else the client credentials grant."""
+        plain = not (claims_challenge or fmi_path or forwarded_client_claims or kwargs)
+        fast = self.authority.parsed.tenant.lower() not in _SHARED_TENANTS
+        hit, on_hit = self._memo(plain and fast and type(scopes) is list, ("client", *scopes))
+        if hit is not None:
+            return Answer(hit)
+        if kwargs.pop("force_refresh", None) is not None:
+            raise ValueError(_FORCE_REFRESH)
+        scope_list = self._client_scopes(scopes, fmi_path)
+        _check_claims_text(forwarded_client_claims)
+        state = self.state  # this call's (and its refreshes') cache, whatever is assigned later
+        state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
+        data = kwargs.pop("data", None)
+        check_ssh_cert_data(data)
+        headers = kwargs.pop("headers", None)
+        shared = not (claims_challenge or data or headers)
+        key = (
+            ("client", id(state.token_cache), tuple(scope_list), fmi_path, forwarded_client_claims)
+            if shared
+            else None
+        )
+
+        def make_flow(defer: Defer) -> Any:
+            return client_credentials.acquire_token_for_client(
+                state,
+                scope_list,
+                claims_challenge=claims_challenge,
+                data=data,
+                headers=headers,
+                fmi_path=fmi_path,
+                forwarded_client_claims=forwarded_client_claims,
+                region=self.region,
+                on_hit=on_hit,
+                defer_refresh=defer,
+            )
+
+        return Call(make_flow, key=key)
+
+    def region(self) -> Optional[str]:
+        """The region of the regional token endpoint, None for the central one.
+
+        Called by the flow only when it is about to request a token (never on a cache
+        hit). ``azure_region=True`` detects it then: env ``REGION_NAME``, else IMDS, asked
+        at most once per process with a short timeout (a blocking call of at most ~2 s).
+        """
+        from identitylib._authority._region import resolve_region
+
+        return resolve_region(self.region_choice)
+
+    def _obo_scopes(self, user_assertion: object, scopes: object) -> list[str]:
+        if not isinstance(user_assertion, str) or not user_assertion.strip():
+            raise ValueError(
+                "user_assertion must be the incoming access token (a non-empty string), as "
+                "taken from the request's 'Authorization: Bearer ...' header"
+            )
+        scope_list = validate_scopes(scopes)
+        reject_reserved(scope_list)
+        if not scope_list:
+            raise ValueError(
+                "scopes must name the downstream API's scopes, e.g. ['User.Read'] or "
+                "['api://<downstream app id>/.default']"
+            )
+        return scope_list
+
+    def acquire_token_on_behalf_of(
+        self,
+        user_assertion: str,
+        scopes: list[str],
+        claims_challenge: Optional[str] = None,
+        forwarded_client_claims: Optional[str] = None,
+        **kwargs: Any,
+    ) -> Plan[dict[str, Any]]:
+        """Cache first (bound to the assertion), else the on-behalf-of grant."""
+        plain = not (claims_challenge or forwarded_client_claims or kwargs)
+        plain = plain and type(scopes) is list and isinstance(user_assertion, str)
+        hit, on_hit = self._memo(plain, ("obo", user_assertion, *scopes) if plain else ())
+        if hit is not None:
+            return Answer(hit)
+        scope_list = self._obo_scopes(user_assertion, scopes)
+        _check_claims_text(forwarded_client_claims)
+        state = self.state  # this call's (and its refreshes') cache, whatever is assigned later
+        state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
+        data = kwargs.pop("data", None)
+        check_ssh_cert_data(data)
+        headers = kwargs.pop("headers", None)
+        # After the cache-hit path: '***' in the locals a crash reporter prints.
+        user_assertion = hide(user_assertion)
+        assertion = hide(user_assertion.strip())
+        shared = not (claims_challenge or data or headers)
+        key = (
+            ("obo", id(state.token_cache), assertion, tuple(scope_list), forwarded_client_claims)
+            if shared
+            else None
+        )
+
+        def make_flow(defer: Defer) -> Any:
+            return obo_flow.acquire_token_on_behalf_of(
+                state,
+                assertion,
+                scope_list,
+                claims_challenge=claims_challenge,
+                forwarded_client_claims=forwarded_client_claims,
+                data=data,
+                headers=headers,
+                on_hit=on_hit,
+                defer_refresh=defer,
+            )
+
+        return Call(make_flow, key=key)
+
+    def remove_tokens_for_client(self) -> Plan[None]:
+        """Remove this app's app-only access tokens, in every tenant of its cloud."""
+        cache = self.token_cache
+        realm = self.authority.expected_realm or self.authority.parsed.tenant
+        partition = app_partition_key(self.client_id, realm)
+        client_id, environments = self.client_id, self.authority.cache_environments
+
+        def remove() -> None:
+            for environment in environments:
+                entries = indexed_app_tokens(cache, client_id, environment)
+                if entries is None:  # a foreign cache object (e.g. msal's): its own search
+                    query = {
+                        "client_id": client_id,
+                        "environment": environment,
+                        "home_account_id": None,
+                    }
+                    entries = list(cache.search("AccessToken", query=query))
+                for entry in entries:
+                    cache.remove_at(entry)
+
+        return run(in_cache(cache, partition, client_id, True, remove))
