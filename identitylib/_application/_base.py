@@ -13,11 +13,12 @@ from identitylib._authority import Authority, TrustKey, parse_authority
 from identitylib._authority._trust import identity_of
 from identitylib._cache import TokenCache
 from identitylib._credential import parse_client_credential
-from identitylib._flows._results import REFRESH_REASON, HitMemo
+from identitylib._flows._results import REFRESH_REASON, HitMemo, RefreshReason
 from identitylib._flows._single_flight import SingleFlight, coalesced
 from identitylib._log import get_logger, hide_credential
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
+from identitylib._telemetry import MeasuredCalls
 
 from ._accounts import AccountsMixin
 from ._auth_code import AuthCodeMixin
@@ -68,7 +69,7 @@ def _check_str_list(value: object, name: str) -> list[str]:
     return list(value)
 
 
-class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
+class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin, MeasuredCalls):
     """Base class of :class:`PublicClientApplication` and :class:`ConfidentialClientApplication`.
 
     The constructor takes MSAL Python's parameters and performs no network I/O: the
@@ -212,6 +213,9 @@ class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
             self._hits.enabled = False  # every call goes the full way, to be measured
         self._accounts_memo = None  # get_accounts' last answer came from the old cache
 
+    def _telemetry_personal(self) -> bool:
+        return self._state.enable_pii_log
+
     def _check_credential(self) -> None:
         """Subclasses refuse a credential they cannot use (or the lack of one)."""
 
@@ -253,7 +257,11 @@ class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
         """``_run``, adding ``result["timing"]``: total, HTTP and library time (ms), the
         number of HTTP requests, and why a token was requested (None for a cache hit)."""
         transport = _TimedTransport(self._transport)
-        REFRESH_REASON.set(None)
+        slot = REFRESH_REASON.get()
+        if slot is None:
+            slot = RefreshReason()
+            REFRESH_REASON.set(slot)
+        slot.reason = None
         start = time.perf_counter()
         try:
             result: Any = self._run_sync(flow, cast("SyncTransport", transport))
@@ -266,7 +274,7 @@ class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
                 "http_ms": round(transport.http_ms, 3),
                 "cache_ms": round(max(0.0, total - transport.http_ms), 3),
                 "http_requests": transport.requests,
-                "refresh_reason": REFRESH_REASON.get()
+                "refresh_reason": slot.reason
                 if result.get("token_source") != "cache" or transport.requests
                 else None,
             }

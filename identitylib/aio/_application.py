@@ -12,6 +12,7 @@ from identitylib._authority._region import resolve_region
 from identitylib._log import get_logger, hide, hide_credential, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
+from identitylib._telemetry import MeasuredCalls
 from identitylib._transport._async import AsyncTransport, ThreadedTransport, import_httpx, run_async
 
 from ._bridge import (
@@ -28,7 +29,7 @@ logger = get_logger(__name__)
 T = TypeVar("T")
 
 
-class ClientApplication(MsalNames):
+class ClientApplication(MsalNames, MeasuredCalls):
     """Base of the async :class:`PublicClientApplication` and
     :class:`ConfidentialClientApplication`.
 
@@ -165,6 +166,9 @@ class ClientApplication(MsalNames):
             return f"<{type(self).__name__} (not constructed)>"
         url = self.authority.parsed.url
         return f"{type(self).__name__}(client_id={self.client_id!r}, authority={url!r})"
+
+    def _telemetry_personal(self) -> bool:
+        return bool(self._app._telemetry_personal())
 
     async def aclose(self) -> None:
         """Close the httpx clients identitylib made (never one you passed in)."""
