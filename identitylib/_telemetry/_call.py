@@ -74,6 +74,48 @@ class _Ignored:
 IGNORED = _Ignored()
 
 
+class _Timing:
+    """One HTTP attempt of a :class:`Tally`: its duration only."""
+
+    __slots__ = ("_started", "_tally")
+
+    def __init__(self, tally: Tally) -> None:
+        self._tally = tally
+        self._started = time.perf_counter()
+
+    def answered(self, response: HttpResponse) -> None:
+        """The attempt is over."""
+        self._tally.http_seconds += time.perf_counter() - self._started
+        self._tally.requests += 1
+
+    def failed(self, error: BaseException) -> None:
+        """The attempt is over."""
+        self._tally.http_seconds += time.perf_counter() - self._started
+        self._tally.requests += 1
+
+
+class Tally:
+    """The HTTP time of one public call, without OpenTelemetry (for the app's totals)."""
+
+    __slots__ = ("_open", "http_seconds", "requests")
+
+    def __init__(self) -> None:
+        self.http_seconds = 0.0
+        self.requests = 0
+        self._open = True
+
+    def attempt(self, request: HttpRequest, resend_count: int) -> Attempt:
+        """An attempt of ``request`` starts."""
+        return _Timing(self) if self._open else IGNORED
+
+    def replayed(self, request: HttpRequest, response: HttpResponse) -> None:
+        """Nothing to count: no request was sent."""
+
+    def close(self) -> None:
+        """The call is over: a background refresh it started is not part of it."""
+        self._open = False
+
+
 class _Attempt:
     """One HTTP attempt of a :class:`Call`."""
 
@@ -129,39 +171,22 @@ class _Attempt:
             otel.throttled.add(1, {**brief, n.THROTTLED_BY: "server"})
 
 
-class Call:
-    """The measurement of one public call (see the module docstring)."""
+class Call(Tally):
+    """The measurement of one public call with OpenTelemetry (see the module docstring)."""
 
-    __slots__ = (
-        "_open",
-        "api",
-        "http_seconds",
-        "managed_identity_source",
-        "otel",
-        "refresh",
-        "requests",
-        "span",
-        "started",
-    )  # fmt: skip
+    __slots__ = ("api", "managed_identity_source", "otel", "refresh", "span", "started")
 
-    def __init__(
-        self, api: str, otel: Optional[Instruments], personal: Optional[dict[str, Any]] = None
-    ) -> None:
+    def __init__(self, api: str, otel: Instruments, personal: Optional[dict[str, Any]]) -> None:
+        super().__init__()
         self.api = api
-        self.otel = otel
-        self.http_seconds = 0.0
-        self.requests = 0
+        self.otel: Optional[Instruments] = otel
         self.refresh = RefreshReason()
         self.managed_identity_source: Optional[str] = None
-        self._open = True
-        self.span: Optional[CallSpan] = None
-        if otel is not None:
-            self.span = otel.start_call(api, {n.API: api, **(personal or {})})
+        self.span: Optional[CallSpan] = otel.start_call(api, {n.API: api, **(personal or {})})
         self.started = time.perf_counter()
 
-    # --- HttpObserver
     def attempt(self, request: HttpRequest, resend_count: int) -> Attempt:
-        """An attempt of ``request`` starts."""
+        """An attempt of ``request`` starts: a child span."""
         if not self._open:
             return IGNORED
         return _Attempt(self, request, resend_count)
@@ -178,13 +203,10 @@ class Call:
         brief = {k: attributes[k] for k in (n.HTTP_METHOD, n.SERVER_ADDRESS) if k in attributes}
         otel.throttled.add(1, {**brief, n.THROTTLED_BY: "client"})
 
-    # --- the end
-    def finish(
-        self, result: Any = None, error: Optional[BaseException] = None
-    ) -> tuple[str, bool, float]:
-        """Close the call: (token source, failed, seconds); signals recorded when enabled."""
+    def finish(self, result: Any = None, error: Optional[BaseException] = None) -> None:
+        """Close the call and record its signals."""
         seconds = time.perf_counter() - self.started
-        self._open = False
+        self.close()
         source, outcome, error_type = self._outcome(result, error)
         otel = self.otel
         if otel is not None:
@@ -207,7 +229,6 @@ class Call:
             otel.library_duration.record(max(0.0, seconds - self.http_seconds), attributes)
             if self.span is not None:
                 self.span.end({**attributes, n.HTTP_REQUEST_COUNT: self.requests}, error_type)
-        return source, outcome == n.OUTCOME_FAILURE, seconds
 
     def _outcome(
         self, result: Any, error: Optional[BaseException]

@@ -4,8 +4,9 @@
 the managed identity clients. When a class is defined, it wraps every ``acquire_token*``
 method the class has (its own and inherited ones, once) so that a call:
 
-* installs a :class:`~identitylib._telemetry._call.Call` as the observer of its HTTP
-  requests and the slot of its refresh reason, for as long as it runs;
+* installs a :class:`~identitylib._telemetry._call.Tally` as the observer of its HTTP
+  requests for as long as it runs (with OpenTelemetry, a
+  :class:`~identitylib._telemetry._call.Call`, also the slot of its refresh reason);
 * adds itself to the app's totals (:meth:`MeasuredCalls.get_token_totals`);
 * with OpenTelemetry enabled, has a span and records its metrics.
 
@@ -19,20 +20,25 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import Awaitable, Mapping
-from typing import Any, Callable, ClassVar, Optional, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, TypeVar, cast
 
 from identitylib._flows._results import REFRESH_REASON
 from identitylib._log import get_logger
 from identitylib._transport._observe import HTTP_OBSERVER
 
 from . import _names as n
-from ._call import Call
+from ._call import Call, Tally
 from ._switch import Switch
 from ._totals import TokenTotals, Totals
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ._otel import Instruments
+
 logger = get_logger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
+_clock = time.perf_counter
 
 #: Marks a method already wrapped (by a base class).
 _MARK = "__identitylib_measured__"
@@ -91,10 +97,10 @@ def personal_attributes(
     return {n.USER_NAME: username} if isinstance(username, str) and username else {}
 
 
-def _begin(app: Any, api: str, method: Callable[..., Any], args: Any, kwargs: Any) -> Call:
-    otel = Switch.instruments
-    if otel is None:
-        return Call(api, None)
+def _start_traced(
+    app: Any, api: str, method: Callable[..., Any], args: Any, kwargs: Any, otel: Instruments
+) -> Tally:
+    """The measurement of a call with OpenTelemetry (a bare :class:`Tally` if it fails)."""
     try:
         personal = None
         if app._telemetry_personal():
@@ -102,15 +108,25 @@ def _begin(app: Any, api: str, method: Callable[..., Any], args: Any, kwargs: An
         return Call(api, otel, personal)
     except Exception:
         logger.warning("Telemetry failed; the call goes on without it", exc_info=True)
-        return Call(api, None)
+        return Tally()
 
 
-def _end(app: Any, call: Call, result: Any, error: Optional[BaseException]) -> None:
+def _end(app: Any, tally: Tally, seconds: float, result: Any, error: bool) -> None:
+    """Count the call in the app's totals; with OpenTelemetry, record its signals."""
+    tally.close()
     try:
-        source, failed, seconds = call.finish(result, error)
-        totals_of(app).add(source, failed, seconds, call.http_seconds)
-    except Exception:
-        logger.warning("Telemetry failed; the call goes on without it", exc_info=True)
+        totals = app.__dict__.get(_TOTALS) or totals_of(app)
+        totals.add(result, error, seconds, tally.http_seconds)
+    except Exception:  # pragma: no cover - an app object without __dict__
+        logger.warning("Token totals failed; the call goes on without them", exc_info=True)
+
+
+def _finish_traced(tally: Tally, result: Any, error: Optional[BaseException]) -> None:
+    if isinstance(tally, Call):
+        try:
+            tally.finish(result, error)
+        except Exception:
+            logger.warning("Telemetry failed; the call goes on without it", exc_info=True)
 
 
 def measured(api: str, method: F) -> F:
@@ -122,22 +138,56 @@ def measured(api: str, method: F) -> F:
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         if HTTP_OBSERVER.get() is not None:  # inside another public call: part of it
             return method(self, *args, **kwargs)
-        record = _begin(self, api, method, args, kwargs)
-        watching = HTTP_OBSERVER.set(record)
-        noting = REFRESH_REASON.set(record.refresh)
+        otel = Switch.instruments
+        if otel is not None:
+            return _traced(self, api, method, args, kwargs, otel)
+        tally = Tally()  # the cheap path: the totals only
+        watching = HTTP_OBSERVER.set(tally)
+        started = _clock()
         try:
             result = method(self, *args, **kwargs)
-        except BaseException as exc:
-            _end(self, record, None, exc)
+        except BaseException:
+            _end(self, tally, _clock() - started, None, True)
             raise
         finally:
-            REFRESH_REASON.reset(noting)
             HTTP_OBSERVER.reset(watching)
-        _end(self, record, result, None)
+        seconds = _clock() - started
+        tally._open = False
+        totals = self.__dict__.get(_TOTALS)
+        if totals is None:
+            totals = totals_of(self)
+        totals.add(result, False, seconds, tally.http_seconds)
         return result
 
     setattr(call, _MARK, True)
     return cast(F, call)
+
+
+def _traced(
+    app: Any,
+    api: str,
+    method: Callable[..., Any],
+    args: Any,
+    kwargs: Any,
+    otel: Instruments,
+) -> Any:
+    started = _clock()
+    tally = _start_traced(app, api, method, args, kwargs, otel)
+    watching = HTTP_OBSERVER.set(tally)
+    noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
+    try:
+        result = method(app, *args, **kwargs)
+    except BaseException as exc:
+        _end(app, tally, _clock() - started, None, True)
+        _finish_traced(tally, None, exc)
+        raise
+    finally:
+        if noting is not None:
+            REFRESH_REASON.reset(noting)
+        HTTP_OBSERVER.reset(watching)
+    _end(app, tally, _clock() - started, result, False)
+    _finish_traced(tally, result, None)
+    return result
 
 
 def _measured_async(
@@ -145,20 +195,25 @@ def _measured_async(
 ) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(method)
     async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if HTTP_OBSERVER.get() is not None:
+        if HTTP_OBSERVER.get() is not None:  # inside another public call: part of it
             return await method(self, *args, **kwargs)
-        record = _begin(self, api, method, args, kwargs)
-        watching = HTTP_OBSERVER.set(record)
-        noting = REFRESH_REASON.set(record.refresh)
+        otel = Switch.instruments
+        started = _clock()
+        tally = Tally() if otel is None else _start_traced(self, api, method, args, kwargs, otel)
+        watching = HTTP_OBSERVER.set(tally)
+        noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
         try:
             result = await method(self, *args, **kwargs)
         except BaseException as exc:
-            _end(self, record, None, exc)
+            _end(self, tally, _clock() - started, None, True)
+            _finish_traced(tally, None, exc)
             raise
         finally:
-            REFRESH_REASON.reset(noting)
+            if noting is not None:
+                REFRESH_REASON.reset(noting)
             HTTP_OBSERVER.reset(watching)
-        _end(self, record, result, None)
+        _end(self, tally, _clock() - started, result, False)
+        _finish_traced(tally, result, None)
         return result
 
     setattr(call, _MARK, True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
-from ._names import SOURCE_CACHE, SOURCE_NONE
+from ._names import SOURCE_CACHE
 
 
 @dataclass(frozen=True)
@@ -37,35 +37,48 @@ class TokenTotals:
         return self.tokens_from_cache / tokens if tokens else None
 
 
+#: Indices of :attr:`Totals._counts`.
+_CACHE, _PROVIDER, _ERROR, _NOTHING = range(4)
+
+
+def _kind(result: Any, failed: bool) -> int:
+    if failed:
+        return _ERROR
+    if isinstance(result, dict):
+        if "access_token" in result:
+            return _CACHE if result.get("token_source") == SOURCE_CACHE else _PROVIDER
+        if "error" in result:
+            return _ERROR
+    return _NOTHING
+
+
 class Totals:
     """The running totals of one application object; thread-safe."""
 
-    __slots__ = ("_cache", "_errors", "_http", "_lock", "_provider", "_total")
+    __slots__ = ("_counts", "_lock", "_seconds")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cache = self._provider = self._errors = 0
-        self._total = self._http = 0.0
+        self._counts = [0, 0, 0, 0]
+        self._seconds = [0.0, 0.0]  # in all, in HTTP
 
-    def add(self, source: str, failed: bool, total_seconds: float, http_seconds: float) -> None:
-        """Count one call: the source of its token (``none`` without one)."""
+    def add(self, result: Any, failed: bool, total_seconds: float, http_seconds: float) -> None:
+        """Count one call by what it returned (``failed``: it raised)."""
+        kind = _kind(result, failed)
+        seconds = self._seconds
         with self._lock:
-            if failed:
-                self._errors += 1
-            elif source == SOURCE_CACHE:
-                self._cache += 1
-            elif source != SOURCE_NONE:
-                self._provider += 1
-            self._total += total_seconds
-            self._http += http_seconds
+            self._counts[kind] += 1
+            seconds[0] += total_seconds
+            seconds[1] += http_seconds
 
     def snapshot(self) -> TokenTotals:
         """The totals so far."""
         with self._lock:
+            counts, (total, http) = list(self._counts), self._seconds
             return TokenTotals(
-                self._cache,
-                self._provider,
-                self._errors,
-                round(self._total * 1000, 3),
-                round(self._http * 1000, 3),
+                counts[_CACHE],
+                counts[_PROVIDER],
+                counts[_ERROR],
+                round(total * 1000, 3),
+                round(http * 1000, 3),
             )

@@ -65,6 +65,10 @@ def test_not_imported_unless_enabled(emulator: Emulator, opentelemetry: str) -> 
     assert done.stdout.strip() == "ok"
 
 
+FROM_CACHE = {"access_token": "a", "token_source": "cache"}
+FROM_PROVIDER = {"access_token": "b", "token_source": "identity_provider"}
+
+
 def test_totals_are_thread_safe() -> None:
     totals = Totals()
     start = threading.Barrier(8)
@@ -72,9 +76,11 @@ def test_totals_are_thread_safe() -> None:
     def work() -> None:
         start.wait()
         for _ in range(2000):
-            totals.add("cache", False, 0.001, 0.0)
-            totals.add("identity_provider", False, 0.002, 0.001)
-            totals.add("none", True, 0.0, 0.0)
+            totals.add(FROM_CACHE, False, 0.001, 0.0)
+            totals.add(FROM_PROVIDER, False, 0.002, 0.001)
+            totals.add({"error": "invalid_grant"}, False, 0.0, 0.0)
+            totals.add(None, True, 0.0, 0.0)  # raised
+            totals.add(None, False, 0.0, 0.0)  # silent: nothing to return
 
     threads = [threading.Thread(target=work) for _ in range(8)]
     for thread in threads:
@@ -83,7 +89,7 @@ def test_totals_are_thread_safe() -> None:
         thread.join(timeout=60)
     snapshot = totals.snapshot()
     assert (snapshot.tokens_from_cache, snapshot.tokens_from_identity_provider) == (16000, 16000)
-    assert snapshot.errors == 16000
+    assert snapshot.errors == 32000
     assert snapshot.total_ms == pytest.approx(48000.0)
     assert snapshot.http_ms == pytest.approx(16000.0)
     assert snapshot.library_ms == pytest.approx(32000.0)
