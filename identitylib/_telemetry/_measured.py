@@ -111,83 +111,65 @@ def _start_traced(
         return Tally()
 
 
-def _end(app: Any, tally: Tally, seconds: float, result: Any, error: bool) -> None:
+def _end(
+    app: Any, tally: Tally, seconds: float, result: Any, error: Optional[BaseException]
+) -> None:
     """Count the call in the app's totals; with OpenTelemetry, record its signals."""
     tally.close()
     try:
-        totals = app.__dict__.get(_TOTALS) or totals_of(app)
-        totals.add(result, error, seconds, tally.http_seconds)
-    except Exception:  # pragma: no cover - an app object without __dict__
-        logger.warning("Token totals failed; the call goes on without them", exc_info=True)
-
-
-def _finish_traced(tally: Tally, result: Any, error: Optional[BaseException]) -> None:
-    if isinstance(tally, Call):
-        try:
+        totals = app.__dict__.get(_TOTALS)
+        if totals is None:
+            totals = totals_of(app)
+        totals.add(result, error is not None, seconds, tally.http_seconds)
+        if isinstance(tally, Call):
             tally.finish(result, error)
-        except Exception:
-            logger.warning("Telemetry failed; the call goes on without it", exc_info=True)
+    except Exception:
+        logger.warning("Telemetry failed; the call goes on without it", exc_info=True)
 
 
 def measured(api: str, method: F) -> F:
-    """``method`` (a function or a coroutine function) as a measured call named ``api``."""
+    """``method`` (a function or a coroutine function) as a measured call named ``api``.
+
+    The wrappers drop their ``args`` and ``kwargs`` before an exception leaves them: a
+    crash reporter printing the locals of every frame would otherwise show a password or
+    an assertion that the method itself hides (see ``identitylib/_log.py``).
+    """
     if inspect.iscoroutinefunction(method):
         return cast(F, _measured_async(api, method))
 
     @functools.wraps(method)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if HTTP_OBSERVER.get() is not None:  # inside another public call: part of it
-            return method(self, *args, **kwargs)
         otel = Switch.instruments
-        if otel is not None:
-            return _traced(self, api, method, args, kwargs, otel)
-        tally = Tally()  # the cheap path: the totals only
+        if HTTP_OBSERVER.get() is not None:  # inside another public call: part of it
+            tally: Optional[Tally] = None
+        elif otel is None:
+            tally = Tally()  # the cheap path: the totals only
+        else:
+            tally = _start_traced(self, api, method, args, kwargs, otel)
+        if tally is None:
+            try:
+                return method(self, *args, **kwargs)
+            except BaseException:
+                del args, kwargs
+                raise
         watching = HTTP_OBSERVER.set(tally)
+        noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
         started = _clock()
         try:
             result = method(self, *args, **kwargs)
-        except BaseException:
-            _end(self, tally, _clock() - started, None, True)
+        except BaseException as exc:
+            del args, kwargs
+            _end(self, tally, _clock() - started, None, exc)
             raise
         finally:
+            if noting is not None:
+                REFRESH_REASON.reset(noting)
             HTTP_OBSERVER.reset(watching)
-        seconds = _clock() - started
-        tally._open = False
-        totals = self.__dict__.get(_TOTALS)
-        if totals is None:
-            totals = totals_of(self)
-        totals.add(result, False, seconds, tally.http_seconds)
+        _end(self, tally, _clock() - started, result, None)
         return result
 
     setattr(call, _MARK, True)
     return cast(F, call)
-
-
-def _traced(
-    app: Any,
-    api: str,
-    method: Callable[..., Any],
-    args: Any,
-    kwargs: Any,
-    otel: Instruments,
-) -> Any:
-    started = _clock()
-    tally = _start_traced(app, api, method, args, kwargs, otel)
-    watching = HTTP_OBSERVER.set(tally)
-    noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
-    try:
-        result = method(app, *args, **kwargs)
-    except BaseException as exc:
-        _end(app, tally, _clock() - started, None, True)
-        _finish_traced(tally, None, exc)
-        raise
-    finally:
-        if noting is not None:
-            REFRESH_REASON.reset(noting)
-        HTTP_OBSERVER.reset(watching)
-    _end(app, tally, _clock() - started, result, False)
-    _finish_traced(tally, result, None)
-    return result
 
 
 def _measured_async(
@@ -195,25 +177,33 @@ def _measured_async(
 ) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(method)
     async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if HTTP_OBSERVER.get() is not None:  # inside another public call: part of it
-            return await method(self, *args, **kwargs)
         otel = Switch.instruments
-        started = _clock()
-        tally = Tally() if otel is None else _start_traced(self, api, method, args, kwargs, otel)
+        if HTTP_OBSERVER.get() is not None:  # inside another public call: part of it
+            tally: Optional[Tally] = None
+        elif otel is None:
+            tally = Tally()
+        else:
+            tally = _start_traced(self, api, method, args, kwargs, otel)
+        if tally is None:
+            try:
+                return await method(self, *args, **kwargs)
+            except BaseException:
+                del args, kwargs
+                raise
         watching = HTTP_OBSERVER.set(tally)
         noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
+        started = _clock()
         try:
             result = await method(self, *args, **kwargs)
         except BaseException as exc:
-            _end(self, tally, _clock() - started, None, True)
-            _finish_traced(tally, None, exc)
+            del args, kwargs
+            _end(self, tally, _clock() - started, None, exc)
             raise
         finally:
             if noting is not None:
                 REFRESH_REASON.reset(noting)
             HTTP_OBSERVER.reset(watching)
-        _end(self, tally, _clock() - started, result, False)
-        _finish_traced(tally, result, None)
+        _end(self, tally, _clock() - started, result, None)
         return result
 
     setattr(call, _MARK, True)
