@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, Optional, TypeVar, cast
 
 from identitylib._authority import TrustKey
 from identitylib._cache import TokenCache
-from identitylib._flows._refresh_reason import REFRESH_REASON
+from identitylib._flows._refresh_reason import REFRESH_REASON, RefreshReason
 from identitylib._flows._single_flight import Coalescing, SingleFlight, coalesced
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide, hide_credential, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
+from identitylib._telemetry import MeasuredCalls
 
 from ._calls import CommonCalls
 from ._core import set_up
@@ -119,7 +120,11 @@ class Runner:
         from identitylib._transport import run_sync
 
         transport = _TimedTransport(self._transport)
-        REFRESH_REASON.set(None)
+        slot = REFRESH_REASON.get()
+        if slot is None:
+            slot = RefreshReason()
+            REFRESH_REASON.set(slot)
+        slot.reason = None
         start = time.perf_counter()
         try:
             result: Any = run_sync(flow, cast("SyncTransport", transport))
@@ -132,7 +137,7 @@ class Runner:
                 "http_ms": round(transport.http_ms, 3),
                 "cache_ms": round(max(0.0, total - transport.http_ms), 3),
                 "http_requests": transport.requests,
-                "refresh_reason": REFRESH_REASON.get()
+                "refresh_reason": slot.reason
                 if result.get("token_source") != "cache" or transport.requests
                 else None,
             }
@@ -173,7 +178,7 @@ class Runner:
                 self._refreshing.discard(key)
 
 
-class ClientApplication(MsalNames, Runner):
+class ClientApplication(MsalNames, Runner, MeasuredCalls):
     """Base class of :class:`PublicClientApplication` and :class:`ConfidentialClientApplication`.
 
     The constructor takes MSAL Python's parameters and performs no network I/O: the
@@ -267,6 +272,9 @@ class ClientApplication(MsalNames, Runner):
         """The state the next calls' flows read (tests replace its clock)."""
         state: AppState = self._core.state
         return state
+
+    def _telemetry_personal(self) -> bool:
+        return bool(self._core.state.enable_pii_log)
 
     def __repr__(self) -> str:
         name = type(self).__name__

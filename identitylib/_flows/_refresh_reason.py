@@ -1,22 +1,39 @@
-"""Why the current call goes to the token endpoint (a context variable the flows set)."""
+"""Why the current call goes to the token endpoint: a slot in a context variable that the
+flows write and the app's ``timing`` report and telemetry read."""
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 from typing import Any
 
-#: Why the current call goes to the token endpoint (MSAL.NET's CacheRefreshReason, in
-#: snake case): set by the flows, read by the app's ``timing`` report.
-REFRESH_REASON: ContextVar[str | None] = ContextVar("identitylib_refresh_reason", default=None)
+
+class RefreshReason:
+    """Why the current call goes to the token endpoint (MSAL.NET's CacheRefreshReason, in
+    snake case; None: it did not). A mutable slot, so that flows running in a copy of the
+    call's context (an asyncio task, a worker thread) still write to the caller's."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+
+#: The slot of the current call: installed by the app's ``timing`` report and by
+#: telemetry (``identitylib/_telemetry``), written by the flows.
+REFRESH_REASON: ContextVar[RefreshReason | None] = ContextVar(
+    "identitylib_refresh_reason", default=None
+)
 
 
 def note_refresh_reason(cached: Any, forced: Any) -> None:
     """Record why a token is requested: a cached token in its refresh window, a
     force_refresh or claims challenge that skipped the cache, or no usable cached token."""
+    slot = REFRESH_REASON.get()
+    if slot is None:
+        return
     if cached is not None:
-        reason = "proactive_refresh"
+        slot.reason = "proactive_refresh"
     elif forced:
-        reason = "force_refresh_or_claims"
+        slot.reason = "force_refresh_or_claims"
     else:
-        reason = "no_cached_access_token"
-    REFRESH_REASON.set(reason)
+        slot.reason = "no_cached_access_token"

@@ -11,9 +11,11 @@ from typing import Any, Callable, Optional
 from identitylib._cache import TokenCache, app_partition_key
 from identitylib._flows._cache_hooks import cache_access
 from identitylib._flows._lookups import find_access_token
+from identitylib._flows._refresh_reason import note_refresh_reason
 from identitylib._flows._shaping import cache_hit_result
 from identitylib._log import get_logger
 from identitylib._protocol._messages import Flow, HttpRequest
+from identitylib._telemetry import MeasuredCalls, note_managed_identity_source
 from identitylib._transport._sync import run_sync
 
 from ._app_service import app_service_flow, app_service_request
@@ -64,7 +66,7 @@ def _flow_for(config: SourceConfig, ctx: FlowContext) -> tuple[Flow[Outcome], Ht
     return imds_flow(config, ctx), imds_request(config, ctx)
 
 
-class ManagedIdentityClient:
+class ManagedIdentityClient(MeasuredCalls):
     """Acquire tokens for a managed identity from whichever source this machine has.
 
     ``managed_identity`` is a :class:`SystemAssignedManagedIdentity`, a
@@ -77,6 +79,8 @@ class ManagedIdentityClient:
     ``http_cache`` keeps throttling records; ``client_capabilities`` (e.g. ``["CP1"]``)
     are sent to Service Fabric as ``xms_cc``. The constructor makes no request.
     """
+
+    _telemetry_prefix = "managed_identity."
 
     def __init__(
         self,
@@ -217,6 +221,8 @@ class ManagedIdentityClient:
         to_refresh: Optional[str],
     ) -> dict[str, Any]:
         ctx = self._context(resource, claims_challenge, to_refresh)
+        note_managed_identity_source(config.source.name)
+        note_refresh_reason(fallback, claims_challenge)
         try:
             transport = self._transport_for(config)
             flow, first_request = _flow_for(config, ctx)

@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 from identitylib._protocol._messages import HttpRequest, HttpResponse
 from identitylib._transport._bounds import Timeout
+from identitylib._transport._observe import send_watched
 from identitylib._transport._policy import NO_RETRY
 from identitylib._transport._sync import SyncTransport
 
@@ -54,7 +55,7 @@ class ManagedIdentityTransport(SyncTransport):
 
     def send(self, request: HttpRequest) -> HttpResponse:
         """Send one request (no throttle, no retry) and return its normalised response."""
-        return self.send_once(request)
+        return send_watched(request, self.send_once)
 
     def close(self) -> None:
         """Close the session if this transport made it."""

@@ -44,6 +44,7 @@ from ._bounds import (
     late_message,
     split_timeout,
 )
+from ._observe import HTTP_OBSERVER
 from ._policy import DEFAULT_RETRY_POLICY, ErrorKind, RetryPolicy
 from ._sync import SyncTransport
 from ._throttle import Throttle
@@ -255,16 +256,22 @@ class AsyncTransport:
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         """Send one request (throttled, retried per the policy); return its normalised response."""
+        observer = HTTP_OBSERVER.get()
         replay = await self._check_throttle(request)
         if replay is not None:
+            if observer is not None:
+                observer.replayed(request, replay)
             return replay
         policy = self._policy
         deadline = Deadline.after(self._deadline, self._clock)
         attempt = 1
         while True:
+            watch = None if observer is None else observer.attempt(request, attempt - 1)
             try:
                 response = await self._send_once(request, deadline)
             except Exception as exc:
+                if watch is not None:
+                    watch.failed(exc)
                 if policy is None:
                     raise
                 decision = policy.after_error(
@@ -277,6 +284,8 @@ class AsyncTransport:
                 if not decision.retry:
                     raise
             else:
+                if watch is not None:
+                    watch.answered(response)
                 if policy is None:
                     await self._record_throttle(request, response)
                     return response

@@ -57,6 +57,7 @@ from ._bounds import (
     late_message,
     split_timeout,
 )
+from ._observe import HTTP_OBSERVER
 from ._policy import DEFAULT_RETRY_POLICY, NO_RETRY, ErrorKind, RetryPolicy
 from ._throttle import Throttle
 
@@ -246,17 +247,23 @@ class SyncTransport:
 
     def send(self, request: HttpRequest) -> HttpResponse:
         """Send one request (throttled, retried) and return its normalised response."""
+        observer = HTTP_OBSERVER.get()
         replay = self.throttle.check(request)
         if replay is not None:
+            if observer is not None:
+                observer.replayed(request, replay)
             return replay
         itself = self._sends_itself(request.method)
         policy = self.retry if itself or not self._owns_client else self._replaced_retry
         deadline = Deadline.after(self._deadline if itself else None, self._clock)
         attempt = 1
         while True:
+            watch = None if observer is None else observer.attempt(request, attempt - 1)
             try:
                 response = self.send_once(request, deadline)
             except Exception as exc:
+                if watch is not None:
+                    watch.failed(exc)
                 decision = policy.after_error(
                     request.method,
                     classify_requests_error(exc),
@@ -276,6 +283,8 @@ class SyncTransport:
                     decision.wait,
                 )
             else:
+                if watch is not None:
+                    watch.answered(response)
                 decision = policy.after_response(
                     request.method,
                     response.status_code,

@@ -22,6 +22,7 @@ from identitylib._authority._region import resolve_region
 from identitylib._log import get_logger, hide, hide_credential, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
+from identitylib._telemetry import MeasuredCalls
 from identitylib._transport._async import AsyncTransport, ThreadedTransport, import_httpx, run_async
 from identitylib._transport._bounds import deadline_for
 
@@ -111,7 +112,7 @@ class AsyncRunner:
             logger.debug("Token due for refresh: served now, refreshed in the background")
 
 
-class ClientApplication(MsalNames, AsyncRunner):
+class ClientApplication(MsalNames, AsyncRunner, MeasuredCalls):
     """Base of the async :class:`PublicClientApplication` and
     :class:`ConfidentialClientApplication`.
 
@@ -238,6 +239,9 @@ class ClientApplication(MsalNames, AsyncRunner):
     def http_client(self) -> Any:
         """The HTTP client requests are sent with (None: identitylib's own httpx client)."""
         return self._transport.http_client
+
+    def _telemetry_personal(self) -> bool:
+        return bool(self._core.state.enable_pii_log)
 
     def __repr__(self) -> str:
         core = getattr(self, "_core", None)  # None while a failing constructor is reported

@@ -24,6 +24,7 @@ from identitylib._managed_identity._transport import (
     ManagedIdentityTransport,
 )
 from identitylib._protocol._messages import HttpRequest, HttpResponse
+from identitylib._telemetry import MeasuredCalls
 from identitylib._transport._async import AsyncTransport, import_httpx
 from identitylib._transport._policy import NO_RETRY
 from identitylib._transport._throttle import NoThrottle
@@ -51,7 +52,7 @@ class _LoopTransport(ManagedIdentityTransport):
         return asyncio.run_coroutine_threadsafe(self._async.send(request), loop).result()
 
 
-class ManagedIdentityClient:
+class ManagedIdentityClient(MeasuredCalls):
     """Acquire tokens for an Azure managed identity from asyncio code.
 
     Parameters as in the sync class; ``http_client`` may also be an ``httpx.AsyncClient``.
@@ -92,6 +93,8 @@ class ManagedIdentityClient:
             self._client._transport = _LoopTransport(self._async_transport)
         self._background = background_refresh
         self._flights = SingleFlight()
+
+    _telemetry_prefix = "managed_identity."
 
     async def aclose(self) -> None:
         """Close the httpx clients identitylib made."""

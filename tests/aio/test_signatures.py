@@ -19,6 +19,8 @@ CLASSES = ["PublicClientApplication", "ConfidentialClientApplication", "ManagedI
 SYNC_IN_BOTH = {
     # Pure: always False (proof-of-possession needs a broker); no I/O to await.
     "is_pop_supported": "answers a constant, no I/O",
+    # Pure: a snapshot of counters kept in memory (identitylib extension, telemetry).
+    "get_token_totals": "reads in-memory counters, no I/O",
 }
 
 

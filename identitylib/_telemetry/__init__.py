@@ -1,0 +1,19 @@
+"""Telemetry: OpenTelemetry spans and metrics (opt-in), and per-app totals (always).
+
+Nothing here imports ``opentelemetry`` until :meth:`Switch.enable` is called (see
+``identitylib.telemetry``); the transports know only the observer seam of
+``identitylib/_transport/_observe.py``.
+"""
+
+from ._call import current_call, note_managed_identity_source
+from ._measured import MeasuredCalls
+from ._switch import Switch
+from ._totals import TokenTotals
+
+__all__ = [
+    "MeasuredCalls",
+    "Switch",
+    "TokenTotals",
+    "current_call",
+    "note_managed_identity_source",
+]

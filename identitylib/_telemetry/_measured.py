@@ -1,0 +1,210 @@
+"""The public-method boundary: each public ``acquire_token*`` call is one measured call.
+
+:class:`MeasuredCalls` is a mixin of the application classes (blocking and asyncio) and of
+the managed identity clients. When a class is defined, it wraps every ``acquire_token*``
+method the class has (its own and inherited ones, once) so that a call:
+
+* installs a :class:`~identitylib._telemetry._call.Tally` as the observer of its HTTP
+  requests for as long as it runs (with OpenTelemetry, a
+  :class:`~identitylib._telemetry._call.Call`, also the slot of its refresh reason);
+* adds itself to the app's totals (:meth:`MeasuredCalls.get_token_totals`);
+* with OpenTelemetry enabled, has a span and records its metrics.
+
+A public call made by another one (``acquire_token`` calling ``acquire_token_silent``, an
+asyncio method running its blocking twin, an override calling ``super()``) is part of the
+outer call, not a call of its own. Telemetry never makes a call fail: an error in it is
+logged and the call goes on.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import Awaitable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, TypeVar, cast
+
+from identitylib._flows._refresh_reason import REFRESH_REASON
+from identitylib._log import get_logger
+from identitylib._transport._observe import HTTP_OBSERVER
+
+from . import _names as n
+from ._call import Call, Tally
+from ._switch import Switch
+from ._totals import TokenTotals, Totals
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._otel import Instruments
+
+logger = get_logger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+_clock = time.perf_counter
+
+#: Marks a method already wrapped (by a base class).
+_MARK = "__identitylib_measured__"
+_TOTALS = "_identitylib_token_totals"
+
+
+class MeasuredCalls:
+    """Mixin: the public ``acquire_token*`` methods are measured calls (module docstring)."""
+
+    #: Prefix of this class's API names (``managed_identity.`` for the managed identity
+    #: clients, whose ``acquire_token_for_client`` is not the confidential client's).
+    _telemetry_prefix: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in dir(cls):
+            if not name.startswith("acquire_token"):
+                continue
+            method = getattr(cls, name, None)
+            if inspect.isfunction(method) and not getattr(method, _MARK, False):
+                setattr(cls, name, measured(cls._telemetry_prefix + name, method))
+
+    def get_token_totals(self) -> TokenTotals:
+        """What this object's ``acquire_token*`` calls came to so far: tokens from the
+        cache and from the identity provider, errors, time spent in all and in HTTP
+        (identitylib extension, as MSAL.NET's ``Metrics``; kept with or without
+        OpenTelemetry)."""
+        return totals_of(self).snapshot()
+
+    def _telemetry_personal(self) -> bool:
+        """Whether personal data (a username) may go into spans: ``enable_pii_log``."""
+        return False
+
+
+def totals_of(app: Any) -> Totals:
+    """The totals of ``app``, made on first use."""
+    slots = app.__dict__
+    totals: Optional[Totals] = slots.get(_TOTALS)
+    if totals is None:
+        totals = slots.setdefault(_TOTALS, Totals())  # atomic: one wins
+    return totals
+
+
+def personal_attributes(
+    method: Callable[..., Any], app: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``user.name`` from a call's ``username`` or ``account`` argument, if it has one."""
+    try:
+        bound = inspect.signature(method).bind_partial(app, *args, **kwargs).arguments
+    except (TypeError, ValueError):
+        return {}
+    username = bound.get("username")
+    account = bound.get("account")
+    if username is None and isinstance(account, Mapping):
+        username = account.get("username")
+    return {n.USER_NAME: username} if isinstance(username, str) and username else {}
+
+
+def _start_traced(
+    app: Any, api: str, method: Callable[..., Any], args: Any, kwargs: Any, otel: Instruments
+) -> Tally:
+    """The measurement of a call with OpenTelemetry (a bare :class:`Tally` if it fails)."""
+    try:
+        personal = None
+        if app._telemetry_personal():
+            personal = personal_attributes(method, app, args, kwargs)
+        return Call(api, otel, personal)
+    except Exception:
+        logger.warning("Telemetry failed; the call goes on without it", exc_info=True)
+        return Tally()
+
+
+def _end(
+    app: Any, tally: Tally, seconds: float, result: Any, error: Optional[BaseException]
+) -> None:
+    """Count the call in the app's totals; with OpenTelemetry, record its signals."""
+    tally.close()
+    try:
+        totals = app.__dict__.get(_TOTALS)
+        if totals is None:
+            totals = totals_of(app)
+        totals.add(result, error is not None, seconds, tally.http_seconds)
+        if isinstance(tally, Call):
+            tally.finish(result, error)
+    except Exception:
+        logger.warning("Telemetry failed; the call goes on without it", exc_info=True)
+
+
+def measured(api: str, method: F) -> F:
+    """``method`` (a function or a coroutine function) as a measured call named ``api``.
+
+    The wrappers drop their ``args`` and ``kwargs`` before an exception leaves them: a
+    crash reporter printing the locals of every frame would otherwise show a password or
+    an assertion that the method itself hides (see ``identitylib/_log.py``).
+    """
+    if inspect.iscoroutinefunction(method):
+        return cast(F, _measured_async(api, method))
+
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        otel = Switch.instruments
+        if HTTP_OBSERVER.get() is not None:  # inside another public call: part of it
+            tally: Optional[Tally] = None
+        elif otel is None:
+            tally = Tally()  # the cheap path: the totals only
+        else:
+            tally = _start_traced(self, api, method, args, kwargs, otel)
+        if tally is None:
+            try:
+                return method(self, *args, **kwargs)
+            except BaseException:
+                del args, kwargs
+                raise
+        watching = HTTP_OBSERVER.set(tally)
+        noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
+        started = _clock()
+        try:
+            result = method(self, *args, **kwargs)
+        except BaseException as exc:
+            del args, kwargs
+            _end(self, tally, _clock() - started, None, exc)
+            raise
+        finally:
+            if noting is not None:
+                REFRESH_REASON.reset(noting)
+            HTTP_OBSERVER.reset(watching)
+        _end(self, tally, _clock() - started, result, None)
+        return result
+
+    setattr(call, _MARK, True)
+    return cast(F, call)
+
+
+def _measured_async(
+    api: str, method: Callable[..., Awaitable[Any]]
+) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(method)
+    async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        otel = Switch.instruments
+        if HTTP_OBSERVER.get() is not None:  # inside another public call: part of it
+            tally: Optional[Tally] = None
+        elif otel is None:
+            tally = Tally()
+        else:
+            tally = _start_traced(self, api, method, args, kwargs, otel)
+        if tally is None:
+            try:
+                return await method(self, *args, **kwargs)
+            except BaseException:
+                del args, kwargs
+                raise
+        watching = HTTP_OBSERVER.set(tally)
+        noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
+        started = _clock()
+        try:
+            result = await method(self, *args, **kwargs)
+        except BaseException as exc:
+            del args, kwargs
+            _end(self, tally, _clock() - started, None, exc)
+            raise
+        finally:
+            if noting is not None:
+                REFRESH_REASON.reset(noting)
+            HTTP_OBSERVER.reset(watching)
+        _end(self, tally, _clock() - started, result, None)
+        return result
+
+    setattr(call, _MARK, True)
+    return call
