@@ -13,6 +13,9 @@ containers are :class:`Secret` strings, which show as ``'***'``.
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import fields as dataclass_fields
 from typing import Any, TypeVar, cast
@@ -178,3 +181,19 @@ def safe_url(url: str) -> str:
     if at >= 0:
         path = path[: at + len(USER_REALM_PATH)] + REDACTED
     return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+#: identitylib's own directory: frames from files under it are the library's.
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_caller(message: str, category: type[Warning]) -> None:
+    """``warnings.warn`` attributed to the first frame outside identitylib: the app's line
+    that called the public method, however many of the library's frames lie between (a
+    builder, a shell, the telemetry wrapper)."""
+    frame = sys._getframe(1)  # the caller: stacklevel 2
+    level = 2
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hmac
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
 from identitylib._authority import Authority, parse_authority
 from identitylib._flows import auth_code
-from identitylib._log import hide, hide_secrets
+from identitylib._log import hide, hide_secrets, warn_caller
 from identitylib._protocol._errors import is_error
 from identitylib._protocol._scopes import decorate, validate_scopes
 from identitylib._protocol.grants import authorization_code as grant
@@ -173,11 +172,10 @@ class AuthCodeCalls(AppCore):
         **kwargs: Any,
     ) -> Plan[str]:
         """Deprecated (a warning): the URL of an authorization request."""
-        warnings.warn(
+        warn_caller(
             "get_authorization_request_url() is deprecated: use initiate_auth_code_flow(), "
             "which adds PKCE, state and nonce protection",
             DeprecationWarning,
-            stacklevel=3,
         )
         decorated = self._user_scopes(scopes)
         for name, value in (
@@ -194,11 +192,10 @@ class AuthCodeCalls(AppCore):
         authority: Authority = self.authority
         other = kwargs.pop("authority", None)
         if other:
-            warnings.warn(
+            warn_caller(
                 "authority= in get_authorization_request_url() is honoured for compatibility "
                 "but tokens are still redeemed with the app's own authority",
                 UserWarning,
-                stacklevel=3,
             )
             authority = self.authority.sibling(
                 parse_authority(other, validate_authority=self.authority.parsed.validate)
@@ -233,11 +230,10 @@ class AuthCodeCalls(AppCore):
         """Deprecated (a warning): redeem a code obtained without a flow dict."""
         if not isinstance(scopes, list):
             raise AssertionError("scopes must be a list of scope strings")
-        warnings.warn(
+        warn_caller(
             "acquire_token_by_authorization_code() is deprecated: use "
             "initiate_auth_code_flow() and acquire_token_by_auth_code_flow()",
             DeprecationWarning,
-            stacklevel=3,
         )
         if not isinstance(code, str) or not code:
             raise ValueError("code must be the authorization code string")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any, Optional
 
@@ -12,7 +11,7 @@ from identitylib._flows import client_credentials
 from identitylib._flows import on_behalf_of as obo_flow
 from identitylib._flows._cache_hooks import in_cache
 from identitylib._flows._shaping import cache_hit_result
-from identitylib._log import hide
+from identitylib._log import hide, warn_caller
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import reject_reserved, validate_scopes
 
@@ -56,11 +55,10 @@ class ClientCalls(AppCore):
                 "scopes must name at least one scope, e.g. ['api://<app id>/.default']"
             )
         if self.authority.parsed.tenant.lower() in _SHARED_TENANTS:
-            warnings.warn(
+            warn_caller(
                 "Use a specific tenant (GUID or domain) in the authority for client credentials; "
                 "'common' and 'organizations' cannot identify the app's tenant",
                 DeprecationWarning,
-                stacklevel=4,
             )
         if fmi_path is not None and not isinstance(fmi_path, str):
             raise ValueError(f"fmi_path must be a string, got {type(fmi_path).__name__}")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Optional
 
 from identitylib._flows import password as password_flow
-from identitylib._log import hide
+from identitylib._log import hide, warn_caller
 from identitylib._protocol._scopes import decorate, validate_scopes
 
 from ._core import AppCore
@@ -32,7 +31,7 @@ class PasswordCalls(AppCore):
     ) -> Plan[dict[str, Any]]:
         """Check the arguments (a deprecation warning for public clients, as MSAL 1.39)."""
         if self.state.credential is None:
-            warnings.warn(ROPC_DEPRECATION, DeprecationWarning, stacklevel=3)
+            warn_caller(ROPC_DEPRECATION, DeprecationWarning)
         if auth_scheme is not None:
             raise ValueError(
                 "auth_scheme (proof-of-possession tokens) needs a broker, which identitylib "
