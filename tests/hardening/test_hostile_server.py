@@ -448,9 +448,9 @@ def test_custom_http_client_gets_only_msal_keywords(api: Api, hostile: HostileSe
 
 
 def test_explicit_verify_beats_ca_bundles_of_the_environment(
-    api: Api, identity_emulator_tls: Any, monkeypatch: pytest.MonkeyPatch
+    api: Api, identitylib_emulator_tls: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    emu = identity_emulator_tls
+    emu = identitylib_emulator_tls
     other = requests.certs.where()  # a real bundle that does not hold the emulator's CA
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
         monkeypatch.setenv(name, other)
