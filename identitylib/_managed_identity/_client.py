@@ -102,6 +102,7 @@ class ManagedIdentityClient:
         self._lock = threading.Lock()
         self._flights: dict[Any, threading.Lock] = {}
         self._now: Callable[[], float] = time.time
+        self._sleep: Callable[[float], None] = time.sleep  # between IMDS retries
 
     # ------------------------------------------------------------------ public
 
@@ -229,7 +230,7 @@ class ManagedIdentityClient:
                 config.source.name,
                 self._identity.describe(),
             )
-            outcome = run_sync(flow, transport)
+            outcome = run_sync(flow, transport, sleep=self._sleep)
         except Exception:
             if fallback is None:
                 raise

@@ -401,17 +401,20 @@ def normalise_response(raw: Any) -> HttpResponse:
     return HttpResponse(status, text, lowered)
 
 
-def run_sync(flow: Flow[T], transport: SyncTransport) -> T:
+def run_sync(
+    flow: Flow[T], transport: SyncTransport, *, sleep: Callable[[float], None] = time.sleep
+) -> T:
     """Drive a flow to completion, sending each request it yields through ``transport``.
 
     A transport exception is thrown into the flow, which may recover (e.g. fall back to a
-    cached token) or let it propagate to the caller.
+    cached token) or let it propagate to the caller. ``Wait`` steps call ``sleep``
+    (injectable, as the retry policy's clock is).
     """
     try:
         step = next(flow)
         while True:
             if isinstance(step, Wait):
-                time.sleep(max(0.0, step.seconds))
+                sleep(max(0.0, step.seconds))
                 step = flow.send(WAITED)
                 continue
             if isinstance(step, CacheHook):  # a cache with coroutine hooks
