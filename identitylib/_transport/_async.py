@@ -354,9 +354,9 @@ async def run_async(
 
     ``Wait`` steps await ``sleep`` (``asyncio.sleep`` unless injected); a transport
     exception is thrown into the flow, which may recover or let it propagate. ``CacheHook``
-    steps open and close the async access of a cache whose hooks are coroutines (an access left open by a failure
-    or a cancellation is closed here). With ``offload`` each step of the flow runs in a
-    worker thread (``asyncio.to_thread``), for blocking cache hooks.
+    steps open and close the async access of a cache whose hooks are coroutines (an access
+    left open by a failure or a cancellation is closed here). With ``offload`` each step of
+    the flow runs in a worker thread (``asyncio.to_thread``), for blocking cache hooks.
     """
 
     async def advance(step: Callable[..., Step], *args: Any) -> Union[Step, _Done]:
