@@ -154,11 +154,15 @@ def _never_sent(exc: BaseException) -> bool:
     return False
 
 
-def sleep_in_slices(seconds: float, sleep: Callable[[float], None] = time.sleep) -> None:
-    """Sleep ``seconds`` in slices of at most :data:`SLEEP_SLICE`."""
-    deadline = time.monotonic() + max(0.0, seconds)
+def sleep_in_slices(
+    seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Clock = time.monotonic,
+) -> None:
+    """Sleep ``seconds`` in slices of at most :data:`SLEEP_SLICE`, as ``clock`` tells."""
+    deadline = clock() + max(0.0, seconds)
     while True:
-        left = deadline - time.monotonic()
+        left = deadline - clock()
         if left <= 0:
             return
         sleep(min(SLEEP_SLICE, left))
@@ -296,7 +300,7 @@ class SyncTransport:
                     response.status_code,
                     decision.wait,
                 )
-            sleep_in_slices(decision.wait, self._sleep)
+            sleep_in_slices(decision.wait, self._sleep, self._clock)
             attempt += 1
 
     def send_once(
