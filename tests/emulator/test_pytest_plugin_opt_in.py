@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-from importlib.metadata import entry_points
 from pathlib import Path
 
 from tests._servers import unavailable
@@ -16,8 +15,24 @@ PLUGIN = "identitylib.emulator.pytest_plugin"
 PREFIXED = {"identitylib_emulator", "identitylib_emulator_tls", "identitylib_fresh_emulator"}
 
 
-def _installed_metadata_registers_the_plugin() -> bool:
-    return any(point.value == PLUGIN for point in entry_points(group="pytest11"))
+def _installed_metadata_registers_the_plugin(project: Path) -> bool:
+    """Whether a pytest run in ``project`` would find the plugin as an installed entry
+    point (an install made before it went): asked of a fresh interpreter, as pytest is."""
+    probe = (  # every distribution's entry points, as pytest reads them
+        "from importlib.metadata import distributions\n"
+        f"print(any(p.group == 'pytest11' and p.value == {PLUGIN!r}\n"
+        "          for d in distributions() for p in d.entry_points))"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return answer.stdout.strip() == "True"
 
 
 def _fixtures_offered(project: Path, *, autoload: bool = True) -> set[str]:
@@ -48,7 +63,7 @@ def test_the_package_declares_no_pytest_entry_point() -> None:
 
 
 def test_a_project_that_does_not_opt_in_sees_no_emulator_fixture(tmp_path: Path) -> None:
-    if _installed_metadata_registers_the_plugin():
+    if _installed_metadata_registers_the_plugin(tmp_path):
         unavailable("an identitylib install without the old pytest11 entry point")
     # Autoloading stays on: a project's run loads every installed pytest11 entry point.
     assert _fixtures_offered(tmp_path) == set()
