@@ -10,6 +10,11 @@ import pytest
 import responses
 
 from identitylib._authority._registry import REGISTRY
+from identitylib.emulator import Emulator
+
+# The emulator fixtures are an opt-in plugin (identitylib_emulator, identitylib_emulator_tls,
+# identitylib_fresh_emulator); this suite opts in here.
+pytest_plugins = ["identitylib.emulator.pytest_plugin"]
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT_ID = "cid-0000"
@@ -21,6 +26,12 @@ def _fresh_registry() -> Iterator[None]:
     REGISTRY.clear()
     yield
     REGISTRY.clear()
+
+
+@pytest.fixture
+def emulator(identitylib_fresh_emulator: Emulator) -> Emulator:
+    """The suite's short name for the session emulator with no faults and empty logs."""
+    return identitylib_fresh_emulator
 
 
 def oidc_config(

@@ -688,7 +688,8 @@ def test_passphrase_for_an_unencrypted_key_is_ignored() -> None:
 
 def test_empty_passphrase_means_none() -> None:
     p = pki()
-    parse_client_credential(pem_credential(passphrase="", public_certificate=cert_pem(p.leaf_cert)))
+    credential = pem_credential(passphrase="", public_certificate=cert_pem(p.leaf_cert))
+    assert parse_client_credential(credential) is not None  # an unencrypted key loads
 
 
 def test_passphrase_of_the_wrong_type() -> None:

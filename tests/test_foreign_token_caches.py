@@ -63,11 +63,11 @@ EMPTY_CACHES: dict[str, Callable[[], Any]] = {
 
 
 @pytest.fixture
-def emulator(identity_emulator_tls: Emulator) -> Emulator:
+def emulator(identitylib_emulator_tls: Emulator) -> Emulator:
     """The HTTPS emulator (msal's cache parses the token endpoint and wants https)."""
-    identity_emulator_tls.faults.reset()
-    identity_emulator_tls.reset_requests()
-    return identity_emulator_tls
+    identitylib_emulator_tls.faults.reset()
+    identitylib_emulator_tls.reset_requests()
+    return identitylib_emulator_tls
 
 
 def called_methods(cache: Any) -> set[str]:

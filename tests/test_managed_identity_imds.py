@@ -228,16 +228,16 @@ def test_parse_retry_after_http_date() -> None:
     assert parse_retry_after("Thu, 01 Jan 2099 00:00:10 GMT", 4070908800.0) == 10.0
 
 
-def test_client_retries_with_real_sleeps_patched(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_client_retries_with_the_injected_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _sources.ENVIRONMENT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     slept: list[float] = []
-    monkeypatch.setattr(time, "sleep", slept.append)
     with responses.RequestsMock() as mock:
         mock.get(IMDS, status=503, json={"error": "busy"})
         mock.get(IMDS, status=503, json={"error": "busy"})
         mock.get(IMDS, json=json.loads(TOKEN))
         client = ManagedIdentityClient(SystemAssignedManagedIdentity())
+        client._sleep = slept.append
         result = client.acquire_token_for_client(resource="https://r")
         assert result["access_token"] == "at"
         assert len(mock.calls) == 3

@@ -41,10 +41,10 @@ TOKEN_PATH = "/oauth2/v2.0/token"
 
 
 @pytest.fixture
-def emu(identity_emulator_tls: Emulator) -> Emulator:
-    identity_emulator_tls.faults.reset()
-    identity_emulator_tls.reset_requests()
-    return identity_emulator_tls
+def emu(identitylib_emulator_tls: Emulator) -> Emulator:
+    identitylib_emulator_tls.faults.reset()
+    identitylib_emulator_tls.reset_requests()
+    return identitylib_emulator_tls
 
 
 @pytest.fixture

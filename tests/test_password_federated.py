@@ -237,9 +237,9 @@ def test_a_failing_user_realm_is_an_error_result(api: Api, emulator: Emulator) -
     ids=["http-mex", "http-ws-trust", "no-endpoint"],
 )
 def test_an_https_authority_sends_no_password_over_http(
-    identity_emulator_tls: Emulator, realm: dict[str, str]
+    identitylib_emulator_tls: Emulator, realm: dict[str, str]
 ) -> None:
-    emu = identity_emulator_tls
+    emu = identitylib_emulator_tls
     emu.reset_requests()
     app = identitylib.PublicClientApplication(
         DEMO_CLI_ID, authority=emu.authority(), verify=emu.ca_path

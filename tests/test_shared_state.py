@@ -123,8 +123,8 @@ def test_other_proxies_do_not_share_discovery(emulator: Emulator) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-def test_verify_false_does_not_answer_for_a_strict_app(identity_emulator_tls: Emulator) -> None:
-    emu = identity_emulator_tls
+def test_verify_false_does_not_answer_for_a_strict_app(identitylib_emulator_tls: Emulator) -> None:
+    emu = identitylib_emulator_tls
     emu.reset_requests()
     permissive = daemon(emu, verify=False)
     assert "access_token" in permissive.acquire_token_for_client(APP_SCOPES)
@@ -135,8 +135,8 @@ def test_verify_false_does_not_answer_for_a_strict_app(identity_emulator_tls: Em
 
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-def test_http_cache_entries_are_kept_per_trust(identity_emulator_tls: Emulator) -> None:
-    emu = identity_emulator_tls
+def test_http_cache_entries_are_kept_per_trust(identitylib_emulator_tls: Emulator) -> None:
+    emu = identitylib_emulator_tls
     emu.reset_requests()
     http_cache: dict[Any, Any] = {}
     daemon(emu, verify=False, http_cache=http_cache).acquire_token_for_client(APP_SCOPES)

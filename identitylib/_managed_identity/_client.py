@@ -108,6 +108,7 @@ class ManagedIdentityClient(MeasuredCalls):
         self._lock = threading.Lock()
         self._flights: dict[Any, threading.Lock] = {}
         self._now: Callable[[], float] = time.time
+        self._sleep: Callable[[float], None] = time.sleep  # between IMDS retries
 
     # ------------------------------------------------------------------ public
 
@@ -237,7 +238,7 @@ class ManagedIdentityClient(MeasuredCalls):
                 config.source.name,
                 self._identity.describe(),
             )
-            outcome = run_sync(flow, transport)
+            outcome = run_sync(flow, transport, sleep=self._sleep)
         except Exception:
             if fallback is None:
                 raise

@@ -26,6 +26,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from typing import IO, Optional
 
 from identitylib._log import get_logger
@@ -49,10 +50,19 @@ class CacheFileLock:
     ``acquire(timeout)`` returns False when the lock could not be had in time; it
     never waits longer than ``timeout`` (plus one polling interval). Not re-entrant:
     the cache serializes its own threads with its RLock before taking this lock.
+    ``clock`` (monotonic seconds) and ``sleep`` are injectable, as the retry policy's are.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.path = path
+        self._clock = clock
+        self._sleep = sleep
         self._handle: Optional[IO[bytes]] = None
         self._unheld_since: Optional[tuple[tuple[int, int], float]] = None
         self._portalocker = import_portalocker()
@@ -65,7 +75,7 @@ class CacheFileLock:
         """Take the lock, waiting up to ``timeout`` seconds; False if not taken."""
         if self._handle is not None:
             raise RuntimeError("CacheFileLock is not re-entrant")
-        deadline = time.monotonic() + max(0.0, timeout)
+        deadline = self._clock() + max(0.0, timeout)
         wait = _FIRST_WAIT
         self._unheld_since = None
         while True:
@@ -73,10 +83,10 @@ class CacheFileLock:
             if handle is not None:
                 self._handle = handle
                 return True
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self._clock()
             if remaining <= 0:
                 return False
-            time.sleep(min(remaining, wait * (0.5 + random.random())))  # noqa: S311
+            self._sleep(min(remaining, wait * (0.5 + random.random())))  # noqa: S311
             wait = min(wait * 2, _LONGEST_WAIT)
 
     def release(self) -> None:
@@ -154,20 +164,20 @@ class CacheFileLock:
         """Take the OS lock without blocking, retrying for ``patience`` seconds."""
         locker = self._portalocker
         flags = locker.LockFlags.EXCLUSIVE | locker.LockFlags.NON_BLOCKING
-        give_up = time.monotonic() + patience
+        give_up = self._clock() + patience
         while True:
             try:
                 locker.lock(handle, flags)
             except locker.exceptions.LockException:
-                if time.monotonic() >= give_up:
+                if self._clock() >= give_up:
                     return False
-                time.sleep(0.001)
+                self._sleep(0.001)
             else:
                 return True
 
     def _is_stale(self, identity: tuple[int, int]) -> bool:
         """True once the same unheld file has been seen for STALE_AFTER seconds."""
-        now = time.monotonic()
+        now = self._clock()
         if self._unheld_since is None or self._unheld_since[0] != identity:
             self._unheld_since = (identity, now)
             return False

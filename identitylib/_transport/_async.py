@@ -352,14 +352,20 @@ def _advance(step: Callable[..., Step], *args: Any) -> Union[Step, _Done]:
         return _Done(stop.value)
 
 
-async def run_async(flow: Flow[T], transport: Any, *, offload: bool = False) -> T:
+async def run_async(
+    flow: Flow[T],
+    transport: Any,
+    *,
+    offload: bool = False,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
     """Drive a flow to completion over an async ``transport`` (``await transport.send(r)``).
 
-    ``Wait`` steps sleep with ``asyncio.sleep``; a transport exception is thrown into the
-    flow, which may recover or let it propagate. ``CacheHook`` steps open and close the
-    async access of a cache whose hooks are coroutines (an access left open by a failure
-    or a cancellation is closed here). With ``offload`` each step of the flow runs in a
-    worker thread (``asyncio.to_thread``), for blocking cache hooks.
+    ``Wait`` steps await ``sleep`` (``asyncio.sleep`` unless injected); a transport
+    exception is thrown into the flow, which may recover or let it propagate. ``CacheHook``
+    steps open and close the async access of a cache whose hooks are coroutines (an access
+    left open by a failure or a cancellation is closed here). With ``offload`` each step of
+    the flow runs in a worker thread (``asyncio.to_thread``), for blocking cache hooks.
     """
 
     async def advance(step: Callable[..., Step], *args: Any) -> Union[Step, _Done]:
@@ -372,7 +378,7 @@ async def run_async(flow: Flow[T], transport: Any, *, offload: bool = False) -> 
         current = await advance(next, flow)
         while not isinstance(current, _Done):
             if isinstance(current, Wait):
-                await asyncio.sleep(max(0.0, current.seconds))
+                await sleep(max(0.0, current.seconds))
                 current = await advance(flow.send, WAITED)
                 continue
             try:

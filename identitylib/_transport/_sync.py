@@ -155,11 +155,15 @@ def _never_sent(exc: BaseException) -> bool:
     return False
 
 
-def sleep_in_slices(seconds: float, sleep: Callable[[float], None] = time.sleep) -> None:
-    """Sleep ``seconds`` in slices of at most :data:`SLEEP_SLICE`."""
-    deadline = time.monotonic() + max(0.0, seconds)
+def sleep_in_slices(
+    seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Clock = time.monotonic,
+) -> None:
+    """Sleep ``seconds`` in slices of at most :data:`SLEEP_SLICE`, as ``clock`` tells."""
+    deadline = clock() + max(0.0, seconds)
     while True:
-        left = deadline - time.monotonic()
+        left = deadline - clock()
         if left <= 0:
             return
         sleep(min(SLEEP_SLICE, left))
@@ -305,7 +309,7 @@ class SyncTransport:
                     response.status_code,
                     decision.wait,
                 )
-            sleep_in_slices(decision.wait, self._sleep)
+            sleep_in_slices(decision.wait, self._sleep, self._clock)
             attempt += 1
 
     def send_once(
@@ -410,17 +414,20 @@ def normalise_response(raw: Any) -> HttpResponse:
     return HttpResponse(status, text, lowered)
 
 
-def run_sync(flow: Flow[T], transport: SyncTransport) -> T:
+def run_sync(
+    flow: Flow[T], transport: SyncTransport, *, sleep: Callable[[float], None] = time.sleep
+) -> T:
     """Drive a flow to completion, sending each request it yields through ``transport``.
 
     A transport exception is thrown into the flow, which may recover (e.g. fall back to a
-    cached token) or let it propagate to the caller.
+    cached token) or let it propagate to the caller. ``Wait`` steps call ``sleep``
+    (injectable, as the retry policy's clock is).
     """
     try:
         step = next(flow)
         while True:
             if isinstance(step, Wait):
-                time.sleep(max(0.0, step.seconds))
+                sleep(max(0.0, step.seconds))
                 step = flow.send(WAITED)
                 continue
             if isinstance(step, CacheHook):  # a cache with coroutine hooks

@@ -12,7 +12,7 @@
 discovery, authorize/sign-in (with consent), token, device-code, end-session and the
 managed-identity endpoints, B2C user flows and a protected demo API, of the world
 described by an :class:`EmulatorConfig` (the demo world by default). From the
-command line: ``identitylib emulator``; in pytest: the ``identity_emulator`` fixtures
+command line: ``identitylib emulator``; in pytest: the opt-in ``identitylib_emulator`` fixtures
 (``identitylib.emulator.pytest_plugin``).
 """
 

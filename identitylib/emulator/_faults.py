@@ -11,6 +11,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+#: Longest a request is held (seconds) when a test never releases it.
+HOLD_LIMIT = 30.0
+HOLD_POLL = 0.05
+
 
 @dataclass
 class InjectedFailure:
@@ -41,6 +45,10 @@ class Faults:
     federation_saml2: bool = False
     _failures: list[InjectedFailure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    #: the path part of held requests (None: nothing is held), see :meth:`hold`
+    _hold_path: Optional[str] = None
+    _gate: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    _holding: int = 0
 
     def inject(
         self,
@@ -66,6 +74,41 @@ class Faults:
         with self._lock:
             self._failures.append(InjectedFailure(0, count, path_contains, drop=True))
 
+    def hold(self, *, path_contains: str = "") -> None:
+        """Keep every request whose path contains ``path_contains`` unanswered until
+        :meth:`release` (or :meth:`reset`, or the emulator stopping, or
+        :data:`HOLD_LIMIT` seconds), then answer it normally: a request in flight that a
+        test can see (:attr:`holding`) for as long as it needs."""
+        with self._lock:
+            self._gate.clear()
+            self._hold_path = path_contains
+
+    def release(self) -> None:
+        """Answer the held requests and hold no more."""
+        with self._lock:
+            self._hold_path = None
+            self._gate.set()
+
+    @property
+    def holding(self) -> int:
+        """How many requests are being held right now."""
+        with self._lock:
+            return self._holding
+
+    def wait_if_held(self, path: str, stopping: threading.Event) -> None:
+        """Hold a request to ``path`` while :meth:`hold` says so (the server calls this)."""
+        with self._lock:
+            if self._hold_path is None or self._hold_path not in path:
+                return
+            self._holding += 1
+        try:
+            for _ in range(int(HOLD_LIMIT / HOLD_POLL)):
+                if self._gate.wait(HOLD_POLL) or stopping.is_set():
+                    return
+        finally:
+            with self._lock:
+                self._holding -= 1
+
     def take_failure(self, path: str) -> Optional[InjectedFailure]:
         """The injected failure for a request to ``path``, consuming one use of it."""
         with self._lock:
@@ -87,3 +130,5 @@ class Faults:
             self.api_claims_challenge = False
             self.federation_saml2 = False
             self._failures.clear()
+            self._hold_path = None
+            self._gate.set()

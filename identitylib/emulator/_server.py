@@ -178,6 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
             if latency > 0 and context.stopping.wait(latency):
                 body = {"error": "temporarily_unavailable", "error_description": "stopping"}
                 return Reply(503, json=body)
+            context.faults.wait_if_held(request.path, context.stopping)
             failure = context.faults.take_failure(request.path)
             if failure is not None:
                 return None if failure.drop else fault_reply(failure, request)

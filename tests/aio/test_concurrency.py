@@ -106,14 +106,19 @@ def test_background_refresh_one_per_key(emu: Emulator) -> None:
         assert first["token_source"] == "identity_provider"
         await asyncio.sleep(2.1)
         emu.faults.refresh_in = None  # the refreshed token is not due again at once
-        emu.faults.latency = 0.2
-        started = time.monotonic()
+        emu.faults.hold(path_contains="/token")  # the refresh stays in flight until released
         served = await asyncio.gather(
             *(app.acquire_token_for_client(APP_SCOPES) for _ in range(50))
         )
-        assert time.monotonic() - started < 0.15  # served at once, not after the refresh
+        # All served from the cache while the one refresh is still unanswered.
         assert all(r["token_source"] == "cache" for r in served)
         assert {r["access_token"] for r in served} == {first["access_token"]}
+        for _ in range(100):  # bounded: the refresh reaches the emulator
+            if emu.faults.holding:
+                break
+            await asyncio.sleep(0.01)
+        assert emu.faults.holding == 1
+        emu.faults.release()
         for _ in range(100):  # the one background refresh lands in the cache
             after = await app.acquire_token_for_client(APP_SCOPES)
             assert after["token_source"] == "cache"

@@ -31,11 +31,11 @@ require_module("msal")
 
 
 @pytest.fixture
-def tls_emu(identity_emulator_tls: Emulator) -> Emulator:
+def tls_emu(identitylib_emulator_tls: Emulator) -> Emulator:
     """The HTTPS emulator (msal's cache parses the token endpoint and wants https)."""
-    identity_emulator_tls.faults.reset()
-    identity_emulator_tls.reset_requests()
-    return identity_emulator_tls
+    identitylib_emulator_tls.faults.reset()
+    identitylib_emulator_tls.reset_requests()
+    return identitylib_emulator_tls
 
 
 def daemon(emu: Emulator, cache: Any) -> aio.ConfidentialClientApplication:

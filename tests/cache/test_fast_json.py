@@ -10,8 +10,9 @@ import pytest
 from identitylib import SerializableTokenCache
 from identitylib._cache import _serialization
 from identitylib.exceptions import TokenCacheError
+from tests._servers import require_module
 
-pytest.importorskip("msgspec")
+require_module("msgspec")  # a dependency on CPython: missing there is a broken install
 
 
 def _big_state(extra_entry: dict[str, Any] | None = None, n: int = 2_000) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
 import pytest
@@ -166,7 +165,8 @@ def test_replacing_or_editing_sections_directly_is_noticed():
     assert hits(cache) == []
 
 
-def test_deserializing_100k_access_tokens_builds_indices_in_one_fast_pass():
+def test_deserializing_100k_access_tokens_builds_indices():
+    # How fast is bench/'s to measure (bench/cache_scaling.py): here, that it is right.
     entries = {}
     for i in range(100_000):
         entries[f"-{HOST}-accesstoken-cid-tid-api://r{i}/.default"] = {
@@ -183,14 +183,8 @@ def test_deserializing_100k_access_tokens_builds_indices_in_one_fast_pass():
             "extended_expires_on": str(NOW + 3600),
         }
     text = json.dumps({AT: entries})
-    started = time.perf_counter()
-    json.loads(text)
-    parse_only = time.perf_counter() - started
     cache = SerializableTokenCache()
-    started = time.perf_counter()
     cache.deserialize(text)
-    elapsed = time.perf_counter() - started
-    assert elapsed < max(6 * parse_only, 1.0), (elapsed, parse_only)
     query = at_query(None)
     found = cache.search(AT, target=["API://r99999/.default"], query=query, now=NOW)
     assert [e["secret"] for e in found] == ["a99999"]

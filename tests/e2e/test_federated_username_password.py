@@ -52,14 +52,14 @@ class PortRestoringSession(requests.Session):
 
 
 @pytest.fixture
-def emu(identity_emulator_tls: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+def emu(identitylib_emulator_tls: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     # msal remembers (per process) hosts whose user realm endpoint answered 404.
     known = set(msal.authority.Authority._domains_without_user_realm_discovery) - {"localhost"}
     monkeypatch.setattr(msal.authority.Authority, "_domains_without_user_realm_discovery", known)
-    identity_emulator_tls.faults.reset()
-    identity_emulator_tls.reset_requests()
-    yield identity_emulator_tls
-    identity_emulator_tls.faults.reset()
+    identitylib_emulator_tls.faults.reset()
+    identitylib_emulator_tls.reset_requests()
+    yield identitylib_emulator_tls
+    identitylib_emulator_tls.faults.reset()
 
 
 @pytest.fixture(autouse=True)

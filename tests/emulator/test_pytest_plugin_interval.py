@@ -12,22 +12,23 @@ from tests._servers import require_module
 SCOPES = [f"{DEMO_API_URI}/access_as_user"]
 
 
-def test_the_plain_fixture_asks_for_one_second_polls(identity_emulator: Emulator) -> None:
-    app = identitylib.PublicClientApplication(DEMO_CLI_ID, authority=identity_emulator.authority())
+def test_the_plain_fixture_asks_for_one_second_polls(identitylib_emulator: Emulator) -> None:
+    authority = identitylib_emulator.authority()
+    app = identitylib.PublicClientApplication(DEMO_CLI_ID, authority=authority)
     flow = app.initiate_device_flow(SCOPES)
     assert flow["interval"] == 1
 
 
 def test_the_tls_fixture_asks_for_one_second_polls_async(
-    identity_emulator_tls: Emulator,
+    identitylib_emulator_tls: Emulator,
 ) -> None:
     aio = require_module("identitylib.aio")
 
     async def initiate() -> dict[str, Any]:
         async with aio.PublicClientApplication(
             DEMO_CLI_ID,
-            authority=identity_emulator_tls.authority(),
-            verify=identity_emulator_tls.ca_path,
+            authority=identitylib_emulator_tls.authority(),
+            verify=identitylib_emulator_tls.ca_path,
         ) as app:
             flow: dict[str, Any] = await app.initiate_device_flow(SCOPES)
             return flow

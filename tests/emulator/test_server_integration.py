@@ -91,20 +91,21 @@ def test_pytest_plugin_fixtures(tmp_path: Path) -> None:
             """
             import requests
 
-            def test_plain(emulator, identity_emulator):
-                assert emulator is identity_emulator
+            def test_plain(identitylib_fresh_emulator, identitylib_emulator):
+                emulator = identitylib_fresh_emulator
+                assert emulator is identitylib_emulator
                 assert emulator.requests == []
                 emulator.faults.inject(503)
                 url = emulator.authority() + "/discovery/v2.0/keys"
                 assert requests.get(url, timeout=10).status_code == 503
 
-            def test_faults_were_reset(emulator):
-                url = emulator.authority() + "/discovery/v2.0/keys"
+            def test_faults_were_reset(identitylib_fresh_emulator):
+                url = identitylib_fresh_emulator.authority() + "/discovery/v2.0/keys"
                 assert requests.get(url, timeout=10).status_code == 200
 
-            def test_tls(identity_emulator_tls):
-                url = identity_emulator_tls.authority() + "/discovery/v2.0/keys"
-                verify = identity_emulator_tls.ca_path
+            def test_tls(identitylib_emulator_tls):
+                url = identitylib_emulator_tls.authority() + "/discovery/v2.0/keys"
+                verify = identitylib_emulator_tls.ca_path
                 assert requests.get(url, verify=verify, timeout=10).status_code == 200
             """
         )

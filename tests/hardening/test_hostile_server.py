@@ -64,7 +64,11 @@ def record_waits(api: Api, app: Any) -> list[float]:
             waits.append(seconds)
             time.sleep(seconds)
 
+        # The transport's clock moves with its sleeps only: the slices add up to the wait
+        # asked for, however late the machine wakes the thread.
+        started = time.monotonic()
         transport._sleep = blocking_sleep
+        transport._clock = lambda: started + sum(waits)
     return waits
 
 
@@ -448,9 +452,9 @@ def test_custom_http_client_gets_only_msal_keywords(api: Api, hostile: HostileSe
 
 
 def test_explicit_verify_beats_ca_bundles_of_the_environment(
-    api: Api, identity_emulator_tls: Any, monkeypatch: pytest.MonkeyPatch
+    api: Api, identitylib_emulator_tls: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    emu = identity_emulator_tls
+    emu = identitylib_emulator_tls
     other = requests.certs.where()  # a real bundle that does not hold the emulator's CA
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
         monkeypatch.setenv(name, other)

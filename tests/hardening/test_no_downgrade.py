@@ -31,12 +31,12 @@ ENDPOINTS = [
 
 
 @pytest.fixture
-def emu_tls(identity_emulator_tls: Emulator) -> Iterator[Emulator]:
+def emu_tls(identitylib_emulator_tls: Emulator) -> Iterator[Emulator]:
     """The session's TLS emulator with no faults and an empty request log."""
-    identity_emulator_tls.faults.reset()
-    identity_emulator_tls.reset_requests()
-    yield identity_emulator_tls
-    identity_emulator_tls.faults.reset()
+    identitylib_emulator_tls.faults.reset()
+    identitylib_emulator_tls.reset_requests()
+    yield identitylib_emulator_tls
+    identitylib_emulator_tls.faults.reset()
 
 
 def kwargs_for(emu: Emulator, kind: str) -> dict[str, Any]:
@@ -108,9 +108,9 @@ def test_https_authority_refuses_an_http_endpoint_async(
     assert token_posts(emu_tls) == 1
 
 
-def test_http_loopback_authority_may_use_http_endpoints(identity_emulator: Emulator) -> None:
+def test_http_loopback_authority_may_use_http_endpoints(identitylib_emulator: Emulator) -> None:
     app = identitylib.ConfidentialClientApplication(
-        DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, authority=identity_emulator.authority()
+        DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, authority=identitylib_emulator.authority()
     )
     assert app.authority.token_endpoint.startswith("http://127.0.0.1:")
     assert "access_token" in app.acquire_token_for_client(SCOPES)

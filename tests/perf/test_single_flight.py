@@ -142,7 +142,8 @@ def test_followers_try_again_themselves_when_the_leader_failed() -> None:
     app = _app(server)
     results = _stampede(lambda: app.acquire_token_for_client(["api://a/.default"]), threads=8)
     assert all(r.get("error") == "invalid_client" for r in results)
-    assert 1 <= len(server.posts) <= 8
+    # The followers tried again (one post each at most): sharing the failure would be one post.
+    assert 2 <= len(server.posts) <= 8
     assert len(app._flights) == 0
 
 

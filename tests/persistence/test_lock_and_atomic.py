@@ -18,6 +18,19 @@ from identitylib._persistence._lock import CacheFileLock
 # ----------------------------------------------------------------------- lock
 
 
+class _Clock:
+    """A monotonic clock that moves only when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return 1000.0 + sum(self.slept)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
 def test_lock_excludes_another_holder_and_cleans_up(tmp_path: Path) -> None:
     path = str(tmp_path / "c.json.lockfile")
     first, second = CacheFileLock(path), CacheFileLock(path)
@@ -25,9 +38,11 @@ def test_lock_excludes_another_holder_and_cleans_up(tmp_path: Path) -> None:
     assert Path(path).read_text().startswith(f"{os.getpid()} ")  # msal-extensions' format
     if os.name != "nt":
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    started = time.monotonic()
-    assert second.acquire(0.2) is False
-    assert 0.2 <= time.monotonic() - started < 1.5
+    clock = _Clock()
+    waiting = CacheFileLock(path, clock=clock.now, sleep=clock.sleep)
+    assert waiting.acquire(0.2) is False
+    assert sum(clock.slept) == pytest.approx(0.2)  # waited out its timeout, no longer
+    assert len(clock.slept) > 1  # polling meanwhile
     first.release()
     assert not os.path.exists(path)
     assert second.acquire(1)
@@ -84,10 +99,11 @@ def test_a_held_lock_file_is_never_taken_over_as_stale(
 def test_an_abandoned_lock_file_is_taken_over(tmp_path: Path) -> None:
     path = tmp_path / "c.lockfile"
     path.write_text("12345 /usr/bin/crashed")
-    lock = CacheFileLock(str(path))
-    started = time.monotonic()
+    clock = _Clock()
+    lock = CacheFileLock(str(path), clock=clock.now, sleep=clock.sleep)
     assert lock.acquire(5)
-    assert time.monotonic() - started < _lock.STALE_AFTER + 1
+    # Taken over once unchanged for STALE_AFTER, at the next poll.
+    assert _lock.STALE_AFTER <= sum(clock.slept) <= _lock.STALE_AFTER + _lock._LONGEST_WAIT
     assert path.read_text().startswith(f"{os.getpid()} ")
     lock.release()
 

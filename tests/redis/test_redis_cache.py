@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from identitylib._redis import RedisTokenCache
 from tests.cache._builders import at_query, client_credentials_event, user_event
 
 from ._fakes import CLIENT_ID, TENANT_A, TENANT_B, FakeIdP, app_key, make_app
+from ._silent import SilentServer
 from .conftest import RedisServer
 
 NOW = int(time.time())  # reset before each test (below): tokens are written "now"
@@ -489,23 +489,23 @@ def test_an_outage_is_retried_only_after_the_retry_interval(
 
 
 @pytest.fixture
-def silent_server(redis_package: None) -> Iterator[str]:
-    """A TCP port that accepts connections and never answers (a hung Redis)."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
-    listener.close()
+def silent_server(redis_package: None) -> Iterator[SilentServer]:
+    """A hung Redis: accepts connections and never answers."""
+    with SilentServer() as server:
+        yield server
 
 
 def test_a_hung_redis_times_out_and_is_not_waited_for_again(
-    silent_server: str, caplog: pytest.LogCaptureFixture
+    silent_server: SilentServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache = RedisTokenCache(url=silent_server, socket_timeout=0.2, retry_interval=3600)
+    cache = RedisTokenCache(url=silent_server.url, socket_timeout=0.2, retry_interval=3600)
     app = make_app(cache, FakeIdP())
     with caplog.at_level(logging.WARNING, logger="identitylib"):
         first = app.acquire_token_for_client([SCOPE])  # times out, then the IdP
+        tried = silent_server.connections
         again = app.acquire_token_for_client([SCOPE])  # memory, no new wait
+    assert tried >= 1
+    assert silent_server.connections == tried  # Redis was not tried again
     assert first["token_source"] == "identity_provider"
     assert again["token_source"] == "cache"
     assert "Timeout" in caplog.text
