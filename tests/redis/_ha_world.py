@@ -28,7 +28,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from identitylib.emulator import App, EmulatorConfig, Tenant
 
@@ -79,6 +79,8 @@ class Fleet:
     def __init__(self, topology: str, target: str, base_url: str, prefix: str) -> None:
         self.processes: list[subprocess.Popen[str]] = []
         self.lines: list[queue.Queue[str]] = []
+        self.errors: list[list[str]] = []  # each process's stderr, drained as it comes
+        self.pumps: list[threading.Thread] = []
         for n in range(PROCESSES):
             api = "sync" if n < PROCESSES // 2 else "aio"
             process = subprocess.Popen(
@@ -91,9 +93,18 @@ class Fleet:
                 text=True,
             )  # fmt: skip
             lines: queue.Queue[str] = queue.Queue()
-            threading.Thread(target=_pump, args=(process, lines), daemon=True).start()
+            errors: list[str] = []
+            assert process.stdout is not None
+            assert process.stderr is not None
+            self.pumps += [
+                threading.Thread(target=_pump, args=(process.stdout, lines.put), daemon=True),
+                threading.Thread(target=_pump, args=(process.stderr, errors.append), daemon=True),
+            ]
+            self.pumps[-2].start()
+            self.pumps[-1].start()
             self.processes.append(process)
             self.lines.append(lines)
+            self.errors.append(errors)
         for n in range(PROCESSES):
             assert self._answer(n) == {"ready": True}
 
@@ -108,11 +119,7 @@ class Fleet:
         return answer
 
     def _stderr(self, n: int) -> str:
-        process = self.processes[n]
-        if process.poll() is None:
-            return "(still running)"
-        assert process.stderr is not None
-        return process.stderr.read()[-3000:]
+        return "".join(self.errors[n])[-3000:] or "(nothing on stderr)"
 
     def each(self, command: Callable[[int], dict[str, Any]]) -> list[dict[str, Any]]:
         """Send every process its command at once, then collect the answers in order."""
@@ -132,13 +139,19 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+        for pump in self.pumps:
+            pump.join(timeout=10)  # the pipes reach their end when the processes have
+        for process in self.processes:
+            for pipe in (process.stdout, process.stderr):
+                if pipe is not None:
+                    pipe.close()
 
 
-def _pump(process: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
-    assert process.stdout is not None
-    for line in process.stdout:
-        lines.put(line)
-    lines.put("")  # the process ended
+def _pump(pipe: IO[str], put: Callable[[str], None]) -> None:
+    """Pass on each line of ``pipe``, then "" when it ends (the process exited)."""
+    for line in pipe:
+        put(line)
+    put("")
 
 
 def token_posts(requests: Sequence[tuple[str, str]]) -> int:

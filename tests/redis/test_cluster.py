@@ -113,12 +113,15 @@ def test_cluster_arguments_are_checked(redis_cluster: RedisClusterSet) -> None:
     import redis
     import redis.asyncio
 
+    blocking = redis.RedisCluster.from_url(redis_cluster.url)
+    asynchronous = redis.asyncio.RedisCluster.from_url(redis_cluster.url)  # not connected yet
     with pytest.raises(ValueError, match="cluster=True"):
-        RedisTokenCache(redis.RedisCluster.from_url(redis_cluster.url), cluster=True)
+        RedisTokenCache(blocking, cluster=True)
     with pytest.raises(TypeError, match=r"redis\.asyncio"):
-        RedisTokenCache(redis.asyncio.RedisCluster.from_url(redis_cluster.url))
+        RedisTokenCache(asynchronous)
     with pytest.raises(TypeError, match=r"redis\.asyncio client"):
-        aio.RedisTokenCache(redis.RedisCluster.from_url(redis_cluster.url))
+        aio.RedisTokenCache(blocking)
+    blocking.close()
 
 
 class SlotNotCovered:

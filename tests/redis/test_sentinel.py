@@ -46,11 +46,13 @@ def master(redis_sentinel: SentinelSet) -> Iterator[Any]:
     """A blocking client of the master the sentinels name (``master_for``)."""
     from redis.sentinel import Sentinel
 
-    client = Sentinel(redis_sentinel.addresses, socket_timeout=1).master_for(
-        SERVICE_NAME, socket_timeout=1
-    )
+    sentinel = Sentinel(redis_sentinel.addresses, socket_timeout=1)
+    client = sentinel.master_for(SERVICE_NAME, socket_timeout=1)
     yield client
     client.close()
+    client.connection_pool.disconnect()
+    for connection in sentinel.sentinels:
+        connection.close()
 
 
 def test_the_blocking_and_the_asyncio_cache_share_tokens_through_sentinel(
@@ -77,9 +79,8 @@ def test_the_blocking_and_the_asyncio_cache_share_tokens_through_sentinel(
     async def main() -> list[str]:
         from redis.asyncio.sentinel import Sentinel
 
-        client = Sentinel(redis_sentinel.addresses, socket_timeout=1).master_for(
-            SERVICE_NAME, socket_timeout=1
-        )
+        sentinel = Sentinel(redis_sentinel.addresses, socket_timeout=1)
+        client = sentinel.master_for(SERVICE_NAME, socket_timeout=1)
         sources = []
         async with aio.RedisTokenCache(client, prefix=prefix) as shared:
             for tenant in TENANTS[:3]:
@@ -91,6 +92,9 @@ def test_the_blocking_and_the_asyncio_cache_share_tokens_through_sentinel(
                         result = await app.acquire_token_for_client([scope(resource)])
                         sources.append(result["token_source"])
         await client.aclose()
+        await client.connection_pool.disconnect()  # master_for's pool: not the client's own
+        for connection in sentinel.sentinels:
+            await connection.aclose()
         return sources
 
     assert asyncio.run(main()) == ["cache", "identity_provider"] * 3
