@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# redis-server for tests/redis/ (RedisTokenCache). The tests start and stop their own
-# server on a free loopback port, so no system service is started or enabled here.
-# Idempotent: does nothing when redis-server is installed.
+# redis-server and redis-cli for tests/redis/ (RedisTokenCache). The tests start and
+# stop their own servers on free loopback ports: a single server, a cluster (six
+# `redis-server --cluster-enabled yes`, joined by `redis-cli --cluster create`) and a
+# Sentinel set (sentinels are `redis-server sentinel.conf --sentinel`, so Debian's
+# redis-sentinel package is not needed). No system service is started or enabled here.
+# Idempotent: does nothing when both are installed (redis-cli comes with redis-tools, a
+# dependency of Debian's redis-server).
 set -euo pipefail
 
-if command -v redis-server >/dev/null 2>&1; then
+if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
     echo "redis-server already installed: $(redis-server --version | head -n 1)"
     exit 0
 fi
@@ -37,5 +41,5 @@ cleanup() {
 trap cleanup EXIT
 
 $SUDO apt-get update
-$SUDO apt-get install -y --no-install-recommends redis-server
+$SUDO apt-get install -y --no-install-recommends redis-server redis-tools
 echo "installed: $(redis-server --version | head -n 1)"

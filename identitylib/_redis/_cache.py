@@ -46,10 +46,12 @@ def _import_redis() -> Any:
 class RedisTokenCache(TokenCache):
     """A token cache kept in Redis, one key per partition, with an in-process first level.
 
-    ``redis`` is a ready client (``redis.Redis`` or anything with its ``get`` and
-    ``register_script``), else one is made from ``url`` (default
-    ``redis://localhost:6379/0``) with ``socket_timeout`` for connecting and for each
-    command, and no retry beyond one immediate reconnection.
+    ``redis`` is a ready client (``redis.Redis``, ``redis.RedisCluster``, a Sentinel's
+    ``master_for(...)``, or anything with their ``get`` and ``register_script``), else one
+    is made from ``url`` (default ``redis://localhost:6379/0``) with ``socket_timeout``
+    for connecting and for each command, and no retry beyond one immediate reconnection:
+    a ``redis.Redis``, or with ``cluster=True`` a ``redis.RedisCluster`` that discovers
+    the cluster from the node ``url`` names.
 
     Each access the library makes (see ``TokenCache.access``) works on one partition:
     app-only tokens of a client and tenant, one user's tokens, or the tokens obtained on
@@ -58,7 +60,8 @@ class RedisTokenCache(TokenCache):
     after an access that changed it, the changes are merged into the stored value by a
     Lua script (see ``_script.py``) so concurrent writers never lose each other's tokens.
     Accesses without a partition key use the shared key ``{prefix}shared``; partitions
-    are stored under ``{prefix}partition:{partition_key}``.
+    are stored under ``{prefix}partition:{partition_key}``. Every Redis call names one
+    key (one partition is one key), so the cache works unchanged on Redis Cluster.
 
     When Redis cannot be reached (or answers with an error), the cache keeps working from
     process memory: the partition as last seen (the first level) or an empty one, so the
@@ -80,6 +83,7 @@ class RedisTokenCache(TokenCache):
         redis: Optional[Any] = None,
         *,
         url: Optional[str] = None,
+        cluster: bool = False,
         prefix: str = "identitylib:",
         first_level: bool = True,
         first_level_ttl: float = DEFAULT_FIRST_LEVEL_TTL,
@@ -91,6 +95,8 @@ class RedisTokenCache(TokenCache):
         module = _import_redis()
         if redis is not None and url is not None:
             raise ValueError("Pass either a redis client or a url, not both")
+        if cluster and redis is not None:
+            raise ValueError("cluster=True applies to a url; pass a cluster client as it is")
         if not isinstance(prefix, str):
             raise TypeError("prefix must be a string")
         _check_number("first_level_ttl", first_level_ttl, minimum=0)
@@ -105,7 +111,8 @@ class RedisTokenCache(TokenCache):
         super().__init__()
         self._owns_client = redis is None
         if redis is None:
-            redis = self._new_client(module, url or "redis://localhost:6379/0", socket_timeout)
+            url = url or "redis://localhost:6379/0"
+            redis = self._new_client(module, url, socket_timeout, bool(cluster))
         #: The Redis client in use.
         self.redis: Any = redis
         self.prefix = prefix
@@ -131,18 +138,38 @@ class RedisTokenCache(TokenCache):
     def _check_client(self, module: Any, client: Any) -> None:
         """Refuse a client this class cannot use (here: an asyncio one)."""
         asyncio_module = sys.modules.get("redis.asyncio")  # imported if such a client exists
-        if asyncio_module is not None and isinstance(client, asyncio_module.Redis):
+        kinds = tuple(
+            kind
+            for kind in (
+                getattr(asyncio_module, "Redis", None),
+                getattr(asyncio_module, "RedisCluster", None),
+            )
+            if isinstance(kind, type)
+        )
+        if kinds and isinstance(client, kinds):
             raise TypeError(
                 "This is a redis.asyncio client: use identitylib.aio.RedisTokenCache with it"
             )
 
-    def _new_client(self, module: Any, url: str, socket_timeout: float) -> Any:
+    def _new_client(self, module: Any, url: str, socket_timeout: float, cluster: bool) -> Any:
         """A client for ``url`` with ``socket_timeout`` and no retry but one reconnection."""
-        return _make_client(module, url, socket_timeout)
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        kind = module.RedisCluster if cluster else module.Redis
+        return kind.from_url(url, **client_options(socket_timeout, Retry(NoBackoff(), 1)))
 
     def _error_types(self, module: Any) -> tuple[type[BaseException], ...]:
-        """The errors of a Redis call that mean an outage (served from memory)."""
-        return (module.exceptions.RedisError, OSError)
+        """The errors of a Redis call that mean an outage (served from memory).
+
+        A cluster client's "no node serves this slot" and "no node reachable" errors
+        derive from ``RedisClusterException``, which is not a ``RedisError``.
+        """
+        errors: tuple[type[BaseException], ...] = (module.exceptions.RedisError, OSError)
+        cluster_error = getattr(module.exceptions, "RedisClusterException", None)
+        if isinstance(cluster_error, type) and issubclass(cluster_error, BaseException):
+            errors += (cluster_error,)
+        return errors
 
     def _perform(self, call: RedisCall) -> Any:
         """Send one Redis call (an asyncio client returns an awaitable of the result)."""
@@ -323,16 +350,13 @@ class RedisTokenCache(TokenCache):
                 close()
 
 
-def _make_client(module: Any, url: str, socket_timeout: float) -> Any:
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    return module.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout,
-        retry=Retry(NoBackoff(), 1),
-    )
+def client_options(socket_timeout: float, retry: Any) -> dict[str, Any]:
+    """The options of a client the cache makes (blocking or asyncio, cluster or not)."""
+    return {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout,
+        "retry": retry,
+    }
 
 
 def _check_number(

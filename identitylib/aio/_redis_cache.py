@@ -14,6 +14,7 @@ from typing import Any, Optional, TypeVar
 
 from identitylib._cache._access import NEEDS_AIO, CacheAccess
 from identitylib._redis._cache import RedisTokenCache as _SyncRedisTokenCache
+from identitylib._redis._cache import client_options
 from identitylib._redis._plan import run_plan_async
 
 C = TypeVar("C", bound="RedisTokenCache")
@@ -24,9 +25,11 @@ class RedisTokenCache(_SyncRedisTokenCache):
 
     It takes the sync ``RedisTokenCache``'s parameters and behaves the same way (see its
     docstring), except that ``redis`` is an asyncio client (``redis.asyncio.Redis`` or
-    anything whose ``get`` and registered scripts return awaitables), and the client made
-    from ``url`` is a ``redis.asyncio.Redis`` with the same timeouts and no retry beyond
-    one immediate reconnection.
+    anything whose ``get`` and registered scripts return awaitables: a
+    ``redis.asyncio.RedisCluster``, a ``redis.asyncio.Sentinel``'s ``master_for(...)``),
+    and the client made from ``url`` is a ``redis.asyncio.Redis`` (``cluster=True``: a
+    ``redis.asyncio.RedisCluster``) with the same timeouts and no retry beyond one
+    immediate reconnection.
 
     Its hooks are coroutines: the aio applications await them on the event loop, one
     access of the cache at a time. The sync API refuses it (TypeError). Use an instance
@@ -49,18 +52,14 @@ class RedisTokenCache(_SyncRedisTokenCache):
                 "blocking one (use identitylib's sync RedisTokenCache with that)"
             )
 
-    def _new_client(self, module: Any, url: str, socket_timeout: float) -> Any:
+    def _new_client(self, module: Any, url: str, socket_timeout: float, cluster: bool) -> Any:
         """A ``redis.asyncio`` client for ``url``: ``socket_timeout``, one reconnection."""
         import redis.asyncio  # An optional dependency: imported only when used.
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
-        return redis.asyncio.Redis.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 1),
-        )
+        kind = redis.asyncio.RedisCluster if cluster else redis.asyncio.Redis
+        return kind.from_url(url, **client_options(socket_timeout, Retry(NoBackoff(), 1)))
 
     def _error_types(self, module: Any) -> tuple[type[BaseException], ...]:
         """Outage errors: the sync ones, and asyncio's timeout (not an OSError before 3.11)."""

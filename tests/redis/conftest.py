@@ -1,90 +1,30 @@
-"""A private redis-server for the RedisTokenCache tests, started once per session.
+"""Private Redis servers for the RedisTokenCache tests.
 
-The server listens on a free loopback port with persistence off (``--save ""``,
-``--appendonly no``); ``redis_server.stop()`` / ``.start()`` take it down and bring it
-back (empty) on the same port mid-test. When ``redis-server`` or the ``redis`` package is
+``redis_server`` (session): one server on a free loopback port with persistence off
+(``--save ""``, ``--appendonly no``); ``redis_server.stop()`` / ``.start()`` take it down
+and bring it back (empty) on the same port mid-test. ``redis_cluster`` (module) and
+``redis_sentinel`` (module) are the high-availability topologies of ``_topologies.py``;
+``disposable_redis_cluster`` / ``disposable_redis_sentinel`` are fresh ones for a test
+that kills a master. When ``redis-server``, ``redis-cli`` or the ``redis`` package is
 missing, the tests skip locally and fail under CI=true (``tests._servers.unavailable``).
 """
 
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from identitylib.emulator import Emulator
 from tests._servers import unavailable
 
-START_TIMEOUT = 10.0
+from ._ha_world import ha_config
+from ._topologies import RedisClusterSet, RedisServer, SentinelSet, free_port
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class RedisServer:
-    """One redis-server process on a fixed loopback port."""
-
-    def __init__(self, executable: str, port: int, workdir: str) -> None:
-        self.executable = executable
-        self.port = port
-        self.workdir = workdir
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            return
-        command = [
-            self.executable,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
-            "--dir", self.workdir,
-        ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.workdir
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
-            if self.ping():
-                return
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"redis-server did not answer PING within {START_TIMEOUT} s")
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-    def ping(self) -> bool:
-        try:
-            return bool(self.client(timeout=0.5).ping())
-        except Exception:
-            return False
-
-    def client(self, timeout: float = 2.0) -> Any:
-        import redis
-
-        return redis.Redis.from_url(self.url, socket_timeout=timeout)
+__all__ = ["RedisServer", "free_port"]
 
 
 @pytest.fixture(scope="session")
@@ -129,3 +69,61 @@ def redis_client(redis_url: str, redis_server: RedisServer) -> Iterator[Any]:
     client = redis_server.client()
     yield client
     client.close()
+
+
+def _executables() -> tuple[str, str]:
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if server is None or cli is None:
+        unavailable("redis-server and redis-cli (Debian packages redis-server, redis-tools)")
+    return server, cli
+
+
+def _cluster() -> Iterator[RedisClusterSet]:
+    server, cli = _executables()
+    cluster = RedisClusterSet(server, cli, tempfile.mkdtemp(prefix="identitylib-cluster-"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _sentinel() -> Iterator[SentinelSet]:
+    server, _ = _executables()
+    sentinels = SentinelSet(server, tempfile.mkdtemp(prefix="identitylib-sentinel-"))
+    try:
+        sentinels.start()
+        yield sentinels
+    finally:
+        sentinels.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(redis_package: None) -> Iterator[RedisClusterSet]:
+    """Three masters with a replica each, shared by a module's tests (never killed)."""
+    yield from _cluster()
+
+
+@pytest.fixture
+def disposable_redis_cluster(redis_package: None) -> Iterator[RedisClusterSet]:
+    """A cluster of the test's own, for killing a master."""
+    yield from _cluster()
+
+
+@pytest.fixture(scope="module")
+def redis_sentinel(redis_package: None) -> Iterator[SentinelSet]:
+    """A master, two replicas and three sentinels, shared by a module's tests."""
+    yield from _sentinel()
+
+
+@pytest.fixture
+def disposable_redis_sentinel(redis_package: None) -> Iterator[SentinelSet]:
+    """A Sentinel set of the test's own, for killing its master."""
+    yield from _sentinel()
+
+
+@pytest.fixture(scope="module")
+def ha_emulator() -> Iterator[Emulator]:
+    """An emulator with the failover tests' six tenants, daemon app and twelve APIs."""
+    with Emulator(ha_config()) as emu:
+        yield emu
