@@ -57,7 +57,12 @@ class ManagedIdentityClient:
             throttle=managed_identity_throttle(http_cache, lambda: self._state.now()),
             client_capabilities=tuple(client_capabilities or ()),
         )
-        self._flights = SingleFlight(DEFAULT_DEADLINE)
+        self._flights = self._coalescing(DEFAULT_DEADLINE)
+
+    def _coalescing(self, limit: float) -> SingleFlight:
+        """How concurrent identical calls share one request: a :class:`SingleFlight` whose
+        joining calls wait at most ``limit`` seconds (a subclass may choose otherwise)."""
+        return SingleFlight(limit)
 
     def acquire_token_for_client(
         self, *, resource: str, claims_challenge: Optional[str] = None

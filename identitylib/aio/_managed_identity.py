@@ -84,7 +84,12 @@ class ManagedIdentityClient:
             client_capabilities=tuple(client_capabilities or ()),
         )
         self._background = background_refresh
-        self._flights = SingleFlight(DEFAULT_DEADLINE)
+        self._flights = self._single_flight(DEFAULT_DEADLINE)
+
+    def _single_flight(self, limit: float) -> SingleFlight:
+        """How concurrent identical calls share one flow: a :class:`SingleFlight` whose
+        joining calls wait at most ``limit`` seconds (a subclass may choose otherwise)."""
+        return SingleFlight(limit)
 
     async def aclose(self) -> None:
         """Close the httpx clients and pinned sessions identitylib made."""
