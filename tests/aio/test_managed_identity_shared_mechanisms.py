@@ -148,3 +148,39 @@ def test_concurrent_misses_make_one_request(emu: Emulator, mi_env: pytest.Monkey
     results = run(main())
     assert token_gets(emu) == 1
     assert len({r["access_token"] for r in results}) == 1
+
+
+def test_a_token_due_for_refresh_is_served_and_refreshed_in_the_background(
+    mi_env: pytest.MonkeyPatch,
+) -> None:
+    async def main() -> None:
+        refreshed = asyncio.Event()
+        sent: list[str] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            sent.append(str(request.url))
+            if len(sent) == 2:
+                refreshed.set()
+            body = {**TOKEN, "access_token": f"at{len(sent)}", "expires_in": "7200"}
+            return httpx.Response(200, json=body)
+
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            client = aio.ManagedIdentityClient(
+                identitylib.SystemAssignedManagedIdentity(), http_client=http
+            )
+            first = await client.acquire_token_for_client(resource=RESOURCE)
+            assert (first["access_token"], first["refresh_in"]) == ("at1", 3600)
+            start = client._state.now()
+            client._state.now = lambda: start + 3700  # past refresh_on, far from expiry
+            due = await client.acquire_token_for_client(resource=RESOURCE)
+            assert (due["access_token"], due["token_source"]) == ("at1", "cache")
+            await asyncio.wait_for(refreshed.wait(), HOLD)
+            for _ in range(100):  # the refresh's cache write follows its answer
+                later = await client.acquire_token_for_client(resource=RESOURCE)
+                if later["access_token"] == "at2":
+                    break
+                await asyncio.sleep(0)
+            assert (later["access_token"], later["token_source"]) == ("at2", "cache")
+            assert len(sent) == 2
+
+    run(main())
