@@ -27,7 +27,6 @@ from identitylib._managed_identity import (
     ManagedIdentity,
     ManagedIdentityClient,
     ManagedIdentityError,
-    RetryPolicy,
     SystemAssignedManagedIdentity,
     UserAssignedManagedIdentity,
     _arc,
@@ -36,6 +35,7 @@ from identitylib._managed_identity import (
 )
 from identitylib._managed_identity._response import normalise_token, parse_expires_on
 from identitylib._managed_identity._transport import DEFAULT_TIMEOUT
+from identitylib._transport._policy import NO_RETRY
 from tests._servers import require_module
 
 IMDS = "http://169.254.169.254/metadata/identity/oauth2/token"
@@ -365,7 +365,7 @@ def test_a_token_cached_from_expires_on_expires_then(
     http.get(url, json={"access_token": "at", "expires_on": str(NOW + 7300), "resource": RESOURCE})
     cache = SerializableTokenCache()
     mi = client(token_cache=cache)
-    mi._now = lambda: NOW + 0.75
+    mi._state.now = lambda: NOW + 0.75
     result = mi.acquire_token_for_client(resource=RESOURCE)
     assert (result["expires_in"], result["refresh_in"]) == (7300, 3650)
     (entry,) = cache.search("AccessToken")
@@ -442,7 +442,7 @@ def test_malformed_imds_answers_are_error_dicts(
 ) -> None:
     http.get(IMDS, status=status, body=body)
     mi = client()
-    mi._imds_retry = RetryPolicy(max_attempts=1)
+    mi._state.imds_retry = NO_RETRY
     result = mi.acquire_token_for_client(resource=RESOURCE)
     assert result["error"] == "invalid_response"
     assert f"HTTP {status}" in result["error_description"]
@@ -746,7 +746,7 @@ def test_short_lived_tokens_are_not_served_in_the_last_five_minutes(
     first = mi.acquire_token_for_client(resource=RESOURCE)
     assert "refresh_in" not in first
     assert "refresh_on" not in first
-    mi._now = lambda: time.time() + 3600 - 299
+    mi._state.now = lambda: time.time() + 3600 - 299
     assert mi.acquire_token_for_client(resource=RESOURCE)["token_source"] == "identity_provider"
     assert len(http.calls) == 2
 
@@ -755,7 +755,7 @@ def test_aging_token_is_refreshed(http: responses.RequestsMock) -> None:
     http.get(IMDS, json=imds_body("first"))
     mi = client()
     mi.acquire_token_for_client(resource=RESOURCE)
-    mi._now = lambda: time.time() + 43300
+    mi._state.now = lambda: time.time() + 43300
     http.replace(responses.GET, IMDS, json=imds_body("second"))
     result = mi.acquire_token_for_client(resource=RESOURCE)
     assert result["access_token"] == "second"
@@ -766,9 +766,9 @@ def test_aging_token_is_refreshed(http: responses.RequestsMock) -> None:
 def test_failed_refresh_serves_the_cached_token(http: responses.RequestsMock, failure: str) -> None:
     http.get(IMDS, json=imds_body("first"))
     mi = client()
-    mi._sleep = lambda seconds: None  # IMDS retries a failure after a pause
+    mi._state.sleep = lambda seconds: None  # IMDS retries a failure after a pause
     mi.acquire_token_for_client(resource=RESOURCE)
-    mi._now = lambda: time.time() + 43300
+    mi._state.now = lambda: time.time() + 43300
     if failure == "error":
         http.replace(responses.GET, IMDS, status=400, json={"error": "invalid_request"})
     else:
@@ -811,7 +811,7 @@ def test_throttled_answer_is_replayed_locally(http: responses.RequestsMock) -> N
     http.get(IMDS, status=429, json={"error": "throttled"}, headers={"Retry-After": "60"})
     http_cache: dict[str, Any] = {}
     mi = client(http_cache=http_cache)
-    mi._imds_retry = RetryPolicy(max_attempts=1)
+    mi._state.imds_retry = NO_RETRY
     first = mi.acquire_token_for_client(resource=RESOURCE)
     assert first["error"] == "throttled"
     assert mi.acquire_token_for_client(resource=RESOURCE) == first
@@ -822,7 +822,7 @@ def test_throttled_answer_is_replayed_locally(http: responses.RequestsMock) -> N
     assert len(http.calls) == 1
     mi.acquire_token_for_client(resource="https://another")  # another request is not throttled
     assert len(http.calls) == 2
-    mi._now = lambda: time.time() + 61
+    mi._state.now = lambda: time.time() + 61
     mi.acquire_token_for_client(resource=RESOURCE)
     assert len(http.calls) == 3
 
@@ -837,7 +837,7 @@ def test_server_errors_are_throttled_five_seconds(
     mi.acquire_token_for_client(resource=RESOURCE)
     mi.acquire_token_for_client(resource=RESOURCE)
     assert len(http.calls) == 1
-    mi._now = lambda: time.time() + 6
+    mi._state.now = lambda: time.time() + 6
     mi.acquire_token_for_client(resource=RESOURCE)
     assert len(http.calls) == 2
 

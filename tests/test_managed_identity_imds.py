@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any, Optional, Union
@@ -12,17 +13,16 @@ import responses
 
 from identitylib._managed_identity import (
     ManagedIdentityClient,
-    RetryPolicy,
     SystemAssignedManagedIdentity,
     _sources,
 )
-from identitylib._managed_identity._context import FlowContext, ImdsState
+from identitylib._managed_identity._context import IMDS_RETRY, FlowContext, ImdsState
 from identitylib._managed_identity._identities import describe_identity
 from identitylib._managed_identity._imds import imds_flow
 from identitylib._managed_identity._response import Outcome
-from identitylib._managed_identity._retry import DEFAULT_IMDS_RETRY, parse_retry_after
 from identitylib._managed_identity._sources import ImdsConfig
 from identitylib._protocol._messages import WAITED, HttpRequest, HttpResponse, Wait
+from identitylib._transport._policy import parse_retry_after
 
 IMDS = "http://169.254.169.254/metadata/identity/oauth2/token"
 TOKEN = json.dumps({"access_token": "at", "expires_in": "3600", "resource": "r"})
@@ -111,20 +111,25 @@ def test_attempts_are_bounded() -> None:
     outcome, waits, made, _ = drive([status(503)] * 10, context(clock), clock)
     assert outcome is not None
     assert outcome.status == 503
-    assert made == DEFAULT_IMDS_RETRY.max_attempts == 5
+    assert made == IMDS_RETRY.retries + 1 == 5
     assert waits == [0.5, 1.0, 2.0, 4.0]
-    assert sum(waits) <= DEFAULT_IMDS_RETRY.budget
+    assert sum(waits) <= IMDS_RETRY.budget
 
 
 def test_jitter_stays_within_its_band() -> None:
-    policy = RetryPolicy()
-    for attempt in range(1, 6):
-        low = policy.delay(attempt, uniform=lambda a, b: a)
-        high = policy.delay(attempt, uniform=lambda a, b: b)
-        base = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
-        assert low == pytest.approx(base * 0.8)
+    def wait(attempt: int, uniform: Any = None) -> float:
+        extra = {} if uniform is None else {"uniform": uniform}
+        decision = IMDS_RETRY.after_response("GET", 503, {}, attempt, **extra)
+        assert decision.retry
+        return decision.wait
+
+    for attempt in range(1, 5):
+        low = wait(attempt, lambda a, b: a)
+        high = wait(attempt, lambda a, b: b)
+        base = min(IMDS_RETRY.max_backoff, IMDS_RETRY.backoff * 2 ** (attempt - 1))
+        assert low == pytest.approx(base)
         assert high == pytest.approx(base * 1.2)
-        assert low <= policy.delay(attempt) <= high
+        assert low <= wait(attempt) <= high
 
 
 def test_slow_requests_count_against_the_budget() -> None:
@@ -165,7 +170,7 @@ def test_gone_is_retried_within_the_budget_not_seventy_seconds() -> None:
 
 def test_a_larger_budget_waits_longer() -> None:
     clock = Clock()
-    policy = RetryPolicy(max_attempts=20, budget=70.0, max_delay=10.0)
+    policy = dataclasses.replace(IMDS_RETRY, retries=19, budget=70.0, max_backoff=10.0)
     ctx = context(clock, imds_retry=policy)
     _, waits, made, _ = drive([status(410)] * 30, ctx, clock)
     assert 60 < sum(waits) <= 70
@@ -237,7 +242,7 @@ def test_client_retries_with_the_injected_sleep(monkeypatch: pytest.MonkeyPatch)
         mock.get(IMDS, status=503, json={"error": "busy"})
         mock.get(IMDS, json=json.loads(TOKEN))
         client = ManagedIdentityClient(SystemAssignedManagedIdentity())
-        client._sleep = slept.append
+        client._state.sleep = slept.append
         result = client.acquire_token_for_client(resource="https://r")
         assert result["access_token"] == "at"
         assert len(mock.calls) == 3

@@ -3,6 +3,7 @@ validation, detection (REGION_NAME, IMDS once per process, bounded), and the end
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import socket
@@ -10,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +29,7 @@ from identitylib._authority._region import (
     regional_endpoint,
     regional_host,
 )
-from identitylib._protocol._messages import HttpResponse
+from identitylib._protocol._messages import Flow, HttpRequest, HttpResponse
 from tests._servers import require_module
 
 from .conftest import CLIENT_ID, TENANT, add_discovery, oidc_config
@@ -228,6 +230,38 @@ def test_probe_failure_means_no_region() -> None:
     with pytest.raises(StopIteration) as done:
         flow.throw(requests.ConnectionError("no route"))
     assert done.value.value is None
+
+
+def test_the_region_module_sends_nothing_itself() -> None:
+    """No HTTP library in the authority floor's region module (even imported lazily): its
+    probe is a flow, driven by the shared drivers."""
+    tree = ast.parse(Path(_region.__file__).read_text(encoding="utf-8"))
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"requests", "urllib3", "httpx", "http", "socket"}, imported
+
+
+def test_detection_hands_the_probe_flow_to_its_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDENTITYLIB_IMDS_ENDPOINT", IMDS)
+    driven: list[HttpRequest] = []
+
+    def drive(flow: Flow[Any]) -> Any:
+        step = next(flow)
+        assert isinstance(step, HttpRequest)
+        driven.append(step)
+        try:
+            flow.send(HttpResponse(200, '{"location": "westus3"}'))
+        except StopIteration as done:
+            return done.value
+        raise AssertionError("the probe sends one request")
+
+    assert _region.detect_region(run=drive) == "westus3"
+    assert _region.detect_region(run=drive) == "westus3"  # remembered for the process
+    assert [request.url for request in driven] == [f"{IMDS}/metadata/instance/compute"]
 
 
 # ---------------------------------------------------------------- token requests

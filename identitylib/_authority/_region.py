@@ -13,10 +13,11 @@ Only ``acquire_token_for_client`` goes regional, as in MSAL. The app's ``azure_r
 Detection happens at most once per process (the answer, "no region" included, is kept),
 never in a constructor, and never hangs off Azure: the IMDS probe has its own short
 timeout (:data:`PROBE_TIMEOUT`), no retry, no proxy, no redirect. The probe is written as a
-sans-I/O flow (:func:`detect_region_flow`); :func:`detect_region` drives it with a
-dedicated bounded ``requests`` call, because the app's transport (or a custom MSAL-style
-``http_client``) has one timeout for every request and may route through a proxy, which
-must never see a link-local metadata request.
+sans-I/O flow (:func:`detect_region_flow`); :func:`detect_region` has it driven by the
+shared blocking driver (``run_sync``) over a transport of its own
+(:func:`run_probe`), because the app's transport (or a custom MSAL-style ``http_client``)
+has one timeout for every request and may route through a proxy, which must never see a
+link-local metadata request. A caller may pass another driver (``run=``).
 
 ``IDENTITYLIB_IMDS_ENDPOINT`` (e.g. ``http://127.0.0.1:8400``) replaces the IMDS base URL
 ``http://169.254.169.254``, for tests against the emulator.
@@ -27,10 +28,8 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import Any, Union
+from typing import Any, Callable, Optional, Union
 from urllib.parse import urlsplit, urlunsplit
-
-import requests
 
 from identitylib._log import get_logger
 from identitylib._protocol._messages import Flow, HttpRequest, HttpResponse
@@ -59,6 +58,9 @@ _REGION = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 #: What ``azure_region`` resolved to: a region name, True (detect on use), or None.
 RegionChoice = Union[str, bool, None]
+
+#: Drives the probe flow to its answer (sends its request, throws a failure into it).
+ProbeRunner = Callable[[Flow[Optional[str]]], Optional[str]]
 
 
 def valid_region(value: object) -> str | None:
@@ -159,14 +161,19 @@ def parse_region_response(response: HttpResponse) -> str | None:
     return region
 
 
-def detect_region_flow(base_url: str) -> Flow[str | None]:
-    """Detect the region (sans-I/O): env ``REGION_NAME``, else ask IMDS. Never raises."""
+def region_from_environment() -> tuple[bool, str | None]:
+    """(True, the region) when env ``REGION_NAME`` is set, else (False, None). No I/O."""
     named = os.environ.get(REGION_NAME_ENV, "").strip()
-    if named:
-        region = valid_region(named)
-        if region is None:
-            logger.warning("%s=%r is not a region name; ignored", REGION_NAME_ENV, named)
-        return region
+    if not named:
+        return False, None
+    region = valid_region(named)
+    if region is None:
+        logger.warning("%s=%r is not a region name; ignored", REGION_NAME_ENV, named)
+    return True, region
+
+
+def probe_region_flow(base_url: str) -> Flow[str | None]:
+    """Ask IMDS for the region (sans-I/O): one request, its answer. Never raises."""
     try:
         response = yield region_probe_request(base_url)
     except Exception as exc:  # unreachable: not on Azure (or IMDS down)
@@ -175,57 +182,54 @@ def detect_region_flow(base_url: str) -> Flow[str | None]:
     return parse_region_response(response)
 
 
-def _send_bounded(request: HttpRequest) -> HttpResponse:
-    """Send the probe with its own short timeout, ignoring proxy env vars and redirects."""
-    with requests.Session() as session:
-        session.trust_env = False  # IMDS is link-local: never through an HTTP(S)_PROXY
-        raw = session.get(
-            request.url,
-            params=request.params,
-            headers=dict(request.headers),
-            timeout=PROBE_TIMEOUT,
-            allow_redirects=False,
-        )
-        headers = {name.lower(): value for name, value in raw.headers.items()}
-        return HttpResponse(raw.status_code, raw.text, headers)
+def detect_region_flow(base_url: str) -> Flow[str | None]:
+    """Detect the region (sans-I/O): env ``REGION_NAME``, else ask IMDS. Never raises."""
+    named, region = region_from_environment()
+    if named:
+        return region
+    return (yield from probe_region_flow(base_url))
+
+
+def run_probe(flow: Flow[str | None]) -> str | None:
+    """Drive the probe with ``run_sync`` over a transport of its own: identitylib's session
+    with :data:`PROBE_TIMEOUT` (and as much in all), no retry, no redirect, and no proxy or
+    CA setting from the environment (IMDS is link-local)."""
+    # The transport floor stands above this one: loaded on first detection only.
+    from identitylib._transport._policy import NO_RETRY
+    from identitylib._transport._sync import SyncTransport, run_sync
+
+    transport = SyncTransport(
+        timeout=PROBE_TIMEOUT,
+        deadline=sum(PROBE_TIMEOUT),
+        retry=NO_RETRY,
+        follow_redirects=False,
+        trust_env=False,
+    )
+    try:
+        return run_sync(flow, transport)
+    finally:
+        transport.http_client.close()
 
 
 _detected: dict[str, str | None] = {}
 _lock = threading.Lock()
 
 
-def detect_region() -> str | None:
+def detect_region(run: Optional[ProbeRunner] = None) -> str | None:
     """The region this process runs in, or None; IMDS is asked once per process.
 
     ``REGION_NAME`` is read on every call (no I/O). Concurrent first callers wait for one
-    probe instead of each sending their own.
+    probe instead of each sending their own. ``run`` drives the probe flow (default:
+    :func:`run_probe`).
     """
+    named, region = region_from_environment()
+    if named:
+        return region
     base_url = imds_base_url()
-    flow = detect_region_flow(base_url)
-    try:
-        step = next(flow)
-    except StopIteration as done:  # answered from the environment
-        named: str | None = done.value
-        return named
-    if not isinstance(step, HttpRequest):  # pragma: no cover - the flow never waits
-        flow.close()
-        return None
     with _lock:
         if base_url in _detected:
-            flow.close()
             return _detected[base_url]
-        try:
-            try:
-                response = _send_bounded(step)
-            except Exception as exc:
-                flow.throw(exc)
-            else:
-                flow.send(response)
-        except StopIteration as done:
-            region: str | None = done.value
-        else:  # pragma: no cover - the flow yields exactly one request
-            flow.close()
-            region = None
+        region = (run or run_probe)(probe_region_flow(base_url))
         logger.info("Detected Azure region: %r", region)
         _detected[base_url] = region
         return region

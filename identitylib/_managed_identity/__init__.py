@@ -12,7 +12,6 @@ from ._identities import (
     SystemAssignedManagedIdentity,
     UserAssignedManagedIdentity,
 )
-from ._retry import RetryPolicy
 from ._sources import (
     APP_SERVICE,
     AZURE_ARC,
@@ -34,7 +33,6 @@ __all__ = [
     "ManagedIdentity",
     "ManagedIdentityClient",
     "ManagedIdentityError",
-    "RetryPolicy",
     "SystemAssignedManagedIdentity",
     "UserAssignedManagedIdentity",
     "get_managed_identity_source",

@@ -20,7 +20,6 @@ from ._response import (
     not_json,
     oauth_error,
 )
-from ._retry import parse_retry_after
 from ._sources import ImdsConfig
 
 logger = get_logger(__name__)
@@ -61,7 +60,7 @@ def parse_imds(response: HttpResponse, ctx: FlowContext) -> dict[str, Any]:
 
 
 def imds_flow(config: ImdsConfig, ctx: FlowContext) -> Flow[Outcome]:
-    """Request a token from IMDS, retrying transient failures (see ``RetryPolicy``).
+    """Request a token from IMDS, retrying transient failures as ``ctx.imds_retry`` says.
 
     A connection failure is retried only once IMDS has answered this client before:
     until then it most likely means the process is not on an Azure VM, and the
@@ -72,25 +71,40 @@ def imds_flow(config: ImdsConfig, ctx: FlowContext) -> Flow[Outcome]:
     attempt = 0
     while True:
         attempt += 1
+        request = imds_request(config, ctx)
         try:
-            response = yield imds_request(config, ctx)
+            response = yield request
         except Exception as exc:
-            if not ctx.imds_state.answered or attempt >= policy.max_attempts:
+            if not ctx.imds_state.answered:
                 raise
-            wait = policy.delay(attempt, None, ctx.uniform)
-            if ctx.monotonic() - started + wait > policy.budget:
+            decision = policy.after_error(
+                request.method,
+                ctx.classify(exc),
+                attempt,
+                uniform=ctx.uniform,
+                elapsed=ctx.monotonic() - started,
+            )
+            if not decision.retry:
                 raise
-            logger.info("IMDS request failed (%s); retrying in %.1f s", type(exc).__name__, wait)
-            yield Wait(wait)
+            logger.info("IMDS request failed (%s); retrying in %.1f s", type(exc).__name__,
+                        decision.wait)  # fmt: skip
+            yield Wait(decision.wait)
             continue
         ctx.imds_state.answered = True
         status = response.status_code
-        if policy.is_retryable(status) and attempt < policy.max_attempts:
-            retry_after = parse_retry_after(response.headers.get("retry-after"), ctx.now())
-            wait = policy.delay(attempt, retry_after, ctx.uniform)
-            if ctx.monotonic() - started + wait <= policy.budget:
-                logger.info("IMDS answered HTTP %d; retrying in %.1f s", status, wait)
-                yield Wait(wait)
-                continue
-            logger.info("IMDS answered HTTP %d; no time left to retry", status)
+        decision = policy.after_response(
+            request.method,
+            status,
+            response.headers,
+            attempt,
+            now=ctx.now(),
+            uniform=ctx.uniform,
+            elapsed=ctx.monotonic() - started,
+        )
+        if decision.retry:
+            logger.info("IMDS answered HTTP %d; retrying in %.1f s", status, decision.wait)
+            yield Wait(decision.wait)
+            continue
+        if decision.reason:
+            logger.info("IMDS answered HTTP %d; not retrying: %s", status, decision.reason)
         return Outcome(parse_imds(response, ctx), status, response.headers)

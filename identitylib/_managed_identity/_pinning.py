@@ -68,15 +68,12 @@ class ThumbprintPinningAdapter(requests.adapters.HTTPAdapter):
         super().cert_verify(conn, url, False, cert)  # type: ignore[no-untyped-call]
 
 
-def pinned_session(thumbprint: str, template: Any = None) -> requests.Session:
-    """A session for the pinned endpoint only.
+def pin(session: requests.Session, thumbprint: str, template: Any = None) -> None:
+    """Make ``session``'s HTTPS connections trust only the certificate with ``thumbprint``.
 
     ``template`` (the app's ``requests.Session``, if it gave one) lends its default
-    headers and its HTTPS adapter's retry setting. The session never uses a proxy
-    (the endpoint is local) nor the environment's CA settings.
+    headers and its HTTPS adapter's retry setting; anything else is refused.
     """
-    session = requests.Session()
-    session.trust_env = False
     max_retries: Any = 0
     if template is not None:
         if not isinstance(template, requests.Session):
@@ -88,7 +85,16 @@ def pinned_session(thumbprint: str, template: Any = None) -> requests.Session:
         adapter = template.get_adapter("https://localhost")
         if isinstance(adapter, requests.adapters.HTTPAdapter):
             max_retries = copy.deepcopy(adapter.max_retries)
+    adapter = ThumbprintPinningAdapter(thumbprint, max_retries=max_retries)
     for prefix in list(session.adapters):
         session.adapters.pop(prefix)
-    session.mount("https://", ThumbprintPinningAdapter(thumbprint, max_retries=max_retries))
+    session.mount("https://", adapter)
+
+
+def pinned_session(thumbprint: str, template: Any = None) -> requests.Session:
+    """A session for the pinned endpoint only, which never uses a proxy (the endpoint is
+    local) nor the environment's CA settings (see :func:`pin` for ``template``)."""
+    session = requests.Session()
+    session.trust_env = False
+    pin(session, thumbprint, template)
     return session

@@ -147,14 +147,28 @@ def imds_endpoint(environ: Optional[Mapping[str, str]] = None) -> str:
     return host.strip("/") + IMDS_TOKEN_PATH
 
 
+def service_fabric_config(
+    environ: Optional[Mapping[str, str]] = None,
+) -> Optional[ServiceFabricConfig]:
+    """Service Fabric's configuration if the environment names it (the first source
+    detected; environment variables only), else None."""
+    env = os.environ if environ is None else environ
+    endpoint, header = env.get("IDENTITY_ENDPOINT"), env.get("IDENTITY_HEADER")
+    thumbprint = env.get("IDENTITY_SERVER_THUMBPRINT")
+    if endpoint and header and thumbprint:
+        return ServiceFabricConfig(endpoint, hide(header), thumbprint)
+    return None
+
+
 def detect(
     environ: Optional[Mapping[str, str]] = None, platform: Optional[str] = None
 ) -> SourceConfig:
     """The source this environment points at, with what is needed to call it."""
     env = os.environ if environ is None else environ
+    service_fabric = service_fabric_config(env)
+    if service_fabric is not None:
+        return service_fabric
     endpoint, header = env.get("IDENTITY_ENDPOINT"), env.get("IDENTITY_HEADER")
-    if endpoint and header and env.get("IDENTITY_SERVER_THUMBPRINT"):
-        return ServiceFabricConfig(endpoint, hide(header), env["IDENTITY_SERVER_THUMBPRINT"])
     if endpoint and header:
         return AppServiceConfig(endpoint, hide(header))
     if env.get("MSI_ENDPOINT") and env.get("MSI_SECRET"):

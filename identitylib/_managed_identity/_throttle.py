@@ -1,90 +1,69 @@
-"""Answering a repeated failing request locally for a while (msal's MI throttling).
+"""Answering a repeated failing managed-identity call locally for a while (msal's MI rule).
 
-After a call ends with HTTP 429, a 5xx, or any answer carrying ``Retry-After``, the same
-request (URL and parameters) made again within ``Retry-After`` seconds (5 by default, at
-most an hour) gets the same error result with no network traffic. Records live in the
-app's ``http_cache`` when it gives one (so they survive restarts, as msal's do), else in
-a dict of the client's own.
+After a call ends (IMDS's retries included) with HTTP 429, a 5xx, or any error answer
+carrying ``Retry-After``, the same call (its source's first request: URL and parameters)
+made again within ``Retry-After`` seconds (5 by default, at most an hour) gets the same
+error result with no network traffic.
+
+The records are kept by the transports' :class:`~identitylib._transport._throttle.Throttle`
+(in the app's ``http_cache`` when it gives one, so they survive restarts as msal's do, else
+in a bounded memory store), with :data:`MANAGED_IDENTITY_RULE`. The acquisition flow checks
+and records a whole call, not each request (a replayed 429 must not feed IMDS's retries), so
+the remembered "response" is the call's error result as JSON, with the last answer's status
+and headers: :func:`outcome_response` and :func:`replayed_result`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
-from collections.abc import Mapping, MutableMapping
-from typing import Any, Optional
+import json
+from collections.abc import MutableMapping
+from typing import Any, Callable, Optional
 
-from identitylib._log import get_logger
-from identitylib._protocol._messages import HttpRequest
+from identitylib._protocol._messages import HttpRequest, HttpResponse
+from identitylib._transport._policy import header, parse_retry_after
+from identitylib._transport._throttle import (
+    DEFAULT_RETRY_AFTER,
+    MAX_SECONDS,
+    Throttle,
+    ThrottleRule,
+)
 
 from ._response import Outcome
-from ._retry import parse_retry_after
-
-logger = get_logger(__name__)
-
-DEFAULT_SECONDS = 5
-MAX_SECONDS = 3600
-PREFIX = "identitylib-mi-throttle "
 
 
-def request_key(request: HttpRequest) -> str:
-    """``identitylib-mi-throttle {METHOD} {url} {sha256 of params and form}``."""
-    material = repr(sorted((request.params or {}).items())) + repr(
-        sorted((request.data or {}).items())
-    )
-    digest = hashlib.sha256(material.encode("utf-8")).hexdigest()
-    return f"{PREFIX}{request.method} {request.url} {digest}"
+def throttle_seconds(request: HttpRequest, response: HttpResponse, now: float) -> float:
+    """How long a call ending with ``response`` is answered locally (0: not at all)."""
+    status = response.status_code
+    retry_after = header(response.headers, "retry-after")
+    if not (status == 429 or status >= 500 or retry_after is not None):
+        return 0.0
+    seconds = parse_retry_after(retry_after, now)
+    return min(MAX_SECONDS, DEFAULT_RETRY_AFTER if seconds is None else seconds)
 
 
-def throttle_seconds(outcome: Outcome, now: float) -> int:
-    """How long to answer this outcome locally (0: not at all)."""
-    status = outcome.status
-    if status is None or "error" not in outcome.result:
-        return 0
-    header = outcome.headers.get("retry-after")
-    if not (status == 429 or status >= 500 or header is not None):
-        return 0
-    seconds = parse_retry_after(header, now)
-    return int(min(MAX_SECONDS, DEFAULT_SECONDS if seconds is None else seconds))
+#: Every source's request may be throttled (Cloud Shell's is a POST, the others GETs).
+MANAGED_IDENTITY_RULE = ThrottleRule(lambda request: True, throttle_seconds)
 
 
-class Throttle:
-    """Error results remembered per request key until they expire."""
+def managed_identity_throttle(
+    http_cache: Optional[MutableMapping[Any, Any]], clock: Callable[[], float]
+) -> Throttle:
+    """The throttle of one managed-identity client."""
+    return Throttle(http_cache, clock=clock, rule=MANAGED_IDENTITY_RULE)
 
-    def __init__(self, http_cache: Optional[MutableMapping[Any, Any]] = None) -> None:
-        self._store: MutableMapping[Any, Any] = http_cache if http_cache is not None else {}
 
-    def get(self, key: str, now: Optional[float] = None) -> Optional[dict[str, Any]]:
-        """The remembered error result for ``key``, if still in force."""
-        moment = time.time() if now is None else now
-        try:
-            record = self._store.get(key)
-        except Exception as exc:  # a shelve or a custom mapping may fail
-            logger.warning("Could not read http_cache: %s", exc)
-            return None
-        if not isinstance(record, Mapping):
-            return None
-        expires_at, result = record.get("expires_at"), record.get("result")
-        if not isinstance(expires_at, (int, float)) or not isinstance(result, dict):
-            return None
-        if expires_at <= moment:
-            self._forget(key)
-            return None
-        return dict(result)
+def outcome_response(outcome: Outcome) -> Optional[HttpResponse]:
+    """What the throttle remembers of a call's error outcome; None for a success, or when no
+    answer was received (nothing to remember)."""
+    if outcome.status is None or "error" not in outcome.result:
+        return None
+    return HttpResponse(outcome.status, json.dumps(outcome.result), dict(outcome.headers))
 
-    def remember(self, key: str, outcome: Outcome, now: Optional[float] = None) -> None:
-        """Record ``outcome`` under ``key`` if it is throttling-worthy."""
-        moment = time.time() if now is None else now
-        seconds = throttle_seconds(outcome, moment)
-        if seconds <= 0:
-            return
-        try:
-            self._store[key] = {"expires_at": moment + seconds, "result": dict(outcome.result)}
-        except Exception as exc:
-            logger.warning("Could not write http_cache: %s", exc)
 
-    def _forget(self, key: str) -> None:
-        try:
-            self._store.pop(key, None)
-        except Exception as exc:
-            logger.warning("Could not update http_cache: %s", exc)
+def replayed_result(response: HttpResponse) -> Optional[dict[str, Any]]:
+    """The error result a remembered "response" stands for (None if it is not one)."""
+    try:
+        result = json.loads(response.text)
+    except (ValueError, RecursionError):
+        return None
+    return result if isinstance(result, dict) and "error" in result else None

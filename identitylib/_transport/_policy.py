@@ -25,15 +25,17 @@ it after every attempt and does what it says::
 API:
 
 * ``RetryPolicy(retries=1, backoff=0.5, jitter=0.5, max_retry_after=30.0,
-  retry_methods=frozenset({"GET", "POST"}))``
+  retry_methods=frozenset({"GET", "POST"}), retry_statuses=429 and 5xx, max_backoff=inf,
+  budget=inf)``
 * ``after_response(method, status, headers, attempt, *, one_time=False, time_left=inf,
-  now=None, uniform=random.uniform)`` → :class:`Decision` for an HTTP answer. ``headers``
-  is any mapping (names compared case-insensitively); ``attempt`` is 1 for the first try;
-  ``one_time`` says the request carries a credential that may be used once (an
+  now=None, uniform=random.uniform, elapsed=0.0)`` → :class:`Decision` for an HTTP answer.
+  ``headers`` is any mapping (names compared case-insensitively); ``attempt`` is 1 for the
+  first try; ``one_time`` says the request carries a credential that may be used once (an
   authorization code, a refresh token: :attr:`HttpRequest.one_time`); ``time_left`` is what
   is left of the request's deadline; ``now`` (epoch seconds) is used for a ``Retry-After``
   given as an HTTP date.
-* ``after_error(method, kind, attempt, *, one_time=False, time_left=inf, uniform=...)`` →
+* ``after_error(method, kind, attempt, *, one_time=False, time_left=inf, uniform=...,
+  elapsed=0.0)`` →
   :class:`Decision` for an exception, which the transport first sorts into an
   :class:`ErrorKind`: ``"connect"`` (the request never left: nothing listens, the
   connection or a proxy could not be set up, connect timeout), ``"dropped"`` (the
@@ -67,6 +69,14 @@ may and may not be sent twice):
   returned at once, without waiting and without a retry (an app should not hang for
   minutes inside a token call).
 * Other statuses (2xx, 3xx, 4xx other than 429) are final.
+
+A caller with other rules builds another value: ``retry_statuses`` names the answers worth
+another attempt (IMDS adds 404 and 410), ``max_backoff`` caps the exponential back-off, and
+``budget`` bounds the time from the first attempt to the end of the last wait: a caller
+that retries by itself passes the seconds ``elapsed`` since its first attempt, and a wait
+that would end past the budget (less :data:`MIN_ATTEMPT_TIME`) is not made. The
+managed-identity client's IMDS policy is one such value
+(``identitylib/_managed_identity/_context.py``).
 """
 
 from __future__ import annotations
@@ -98,6 +108,9 @@ STOP = Decision(False)
 
 #: Seconds an attempt needs at the least: a retry that would leave less is not made.
 MIN_ATTEMPT_TIME = 0.5
+
+#: The answers retried by default: the server is throttling or failing (429, 5xx).
+DEFAULT_RETRY_STATUSES = frozenset({429, *range(500, 600)})
 
 
 def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
@@ -153,9 +166,12 @@ class RetryPolicy:
     jitter: float = 0.5
     max_retry_after: float = 30.0
     retry_methods: frozenset[str] = field(default_factory=lambda: frozenset({"GET", "POST"}))
+    retry_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
+    max_backoff: float = math.inf
+    budget: float = math.inf
 
     def _backoff(self, attempt: int, uniform: Uniform) -> float:
-        wait = self.backoff * (2.0 ** max(0, attempt - 1))
+        wait = min(self.max_backoff, self.backoff * (2.0 ** max(0, attempt - 1)))
         if self.jitter > 0:
             wait *= uniform(1.0, 1.0 + self.jitter)
         return max(0.0, wait)
@@ -174,9 +190,10 @@ class RetryPolicy:
         time_left: float = math.inf,
         now: Optional[float] = None,
         uniform: Uniform = random.uniform,
+        elapsed: float = 0.0,
     ) -> Decision:
         """Whether to retry after an HTTP answer with ``status`` on attempt ``attempt``."""
-        if not (status == 429 or 500 <= status <= 599):
+        if status not in self.retry_statuses:
             return STOP
         if not self._may_retry(method, attempt):
             return Decision(False, reason=f"HTTP {status}, no retries left")
@@ -195,7 +212,7 @@ class RetryPolicy:
                     f"more than the {self.max_retry_after:.0f} s cap",
                 )
             wait = max(wait, retry_after)
-        return self._within(time_left, Decision(True, wait, f"HTTP {status}"))
+        return self._within(self._left(time_left, elapsed), Decision(True, wait, f"HTTP {status}"))
 
     def after_error(
         self,
@@ -206,6 +223,7 @@ class RetryPolicy:
         one_time: bool = False,
         time_left: float = math.inf,
         uniform: Uniform = random.uniform,
+        elapsed: float = 0.0,
     ) -> Decision:
         """Whether to retry after an attempt raised an error of ``kind``."""
         if not self._may_retry(method, attempt):
@@ -216,7 +234,11 @@ class RetryPolicy:
             decision = Decision(True, self._backoff(attempt, uniform), "connection dropped")
         else:
             return STOP
-        return self._within(time_left, decision)
+        return self._within(self._left(time_left, elapsed), decision)
+
+    def _left(self, time_left: float, elapsed: float) -> float:
+        # What the request's deadline and this policy's budget leave, whichever is less.
+        return min(time_left, self.budget - elapsed)
 
     @staticmethod
     def _within(time_left: float, decision: Decision) -> Decision:

@@ -177,7 +177,8 @@ class SyncTransport:
     and ``headers``. Without one, a ``requests.Session`` is made with ``verify``,
     ``proxies`` and ``timeout`` (default :data:`DEFAULT_TIMEOUT`). ``retry`` is the
     :class:`RetryPolicy` (default: :data:`DEFAULT_RETRY_POLICY` for the own session, none
-    for an app's ``http_client``); ``http_cache`` keeps throttling records (in memory without it);
+    for an app's ``http_client``); ``http_cache`` keeps throttling records (in memory without it),
+    unless ``throttle`` is given (e.g. a ``NoThrottle`` for a caller that throttles itself);
     ``max_body`` caps response bodies read by the own session, in bytes. ``deadline`` bounds
     one request with the own session, every attempt and wait included (default: derived from
     ``timeout`` by :func:`~identitylib._transport._bounds.deadline_for`, so
@@ -201,6 +202,7 @@ class SyncTransport:
         follow_redirects: bool = True,
         trust_env: bool = True,
         clock: Clock = time.monotonic,
+        throttle: Optional[Throttle] = None,
     ) -> None:
         self._owns_client = http_client is None
         #: The own session's methods as made: one an app replaced is called as msal calls
@@ -232,7 +234,7 @@ class SyncTransport:
         )
         #: The policy for a replaced get/post of the own session: an app's http_client's.
         self._replaced_retry = retry if retry is not None else NO_RETRY
-        self.throttle = Throttle(http_cache)
+        self.throttle = Throttle(http_cache) if throttle is None else throttle
         self.max_body = max_body
         self._sleep = sleep
 

@@ -25,7 +25,12 @@ the method, the URL and a SHA-256 digest of the query, the form fields and any
 ``Authorization`` header; a request carrying
 a ``password`` (ROPC) is remembered in memory only, so a digest of a password is never
 written to a persisted ``http_cache``. Bodies larger than :data:`MAX_REPLAY_BODY` are not
-remembered.
+remembered. The in-memory store keeps at most :data:`MAX_MEMORY_RECORDS` records.
+
+Those are the rules of :data:`TOKEN_RULE`, the default. A :class:`ThrottleRule` given as
+``rule=`` says otherwise which requests are throttled and for how long (the managed-identity
+client's, ``identitylib/_managed_identity/_throttle.py``); storage, keys, expiry and the
+memory bound stay the same.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import json
 import threading
 import time
 from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from identitylib._log import get_logger, safe_url
@@ -83,9 +89,14 @@ def is_confidential(request: HttpRequest) -> bool:
     )
 
 
+def is_token_post(request: HttpRequest) -> bool:
+    """Whether :data:`TOKEN_RULE` may throttle the request: a form POST."""
+    return request.method.upper() == "POST" and request.content is None
+
+
 def throttle_seconds(request: HttpRequest, response: HttpResponse, now: float) -> float:
     """How long the identical request should be answered locally (0: not at all)."""
-    if request.method.upper() != "POST" or request.content is not None:
+    if not is_token_post(request):
         return 0.0
     status = response.status_code
     retry_after = header(response.headers, "retry-after")
@@ -112,6 +123,19 @@ def _oauth_error(response: HttpResponse) -> Optional[str]:
     return error if isinstance(error, str) else None
 
 
+@dataclass(frozen=True)
+class ThrottleRule:
+    """Which requests a :class:`Throttle` answers locally (``applies``), and for how many
+    seconds after an answer (``seconds(request, response, now)``, 0: not remembered)."""
+
+    applies: Callable[[HttpRequest], bool]
+    seconds: Callable[[HttpRequest, HttpResponse, float], float]
+
+
+#: The token requests' rule (see the module docstring).
+TOKEN_RULE = ThrottleRule(is_token_post, throttle_seconds)
+
+
 class Throttle:
     """Remembered failing answers, per request key, until their window ends."""
 
@@ -120,7 +144,9 @@ class Throttle:
         http_cache: Optional[MutableMapping[Any, Any]] = None,
         *,
         clock: Callable[[], float] = time.time,
+        rule: ThrottleRule = TOKEN_RULE,
     ) -> None:
+        self._rule = rule
         self._persisted = http_cache
         self._memory: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -140,7 +166,7 @@ class Throttle:
 
     def check(self, request: HttpRequest) -> Optional[HttpResponse]:
         """The remembered answer for this request if its window is still open."""
-        if request.method.upper() != "POST" or request.content is not None:
+        if not self._rule.applies(request):
             return None
         key = request_key(request)
         store = self._store_for(request)
@@ -166,7 +192,7 @@ class Throttle:
     def record(self, request: HttpRequest, response: HttpResponse) -> None:
         """Remember ``response`` for ``request`` if it deserves throttling."""
         now = self._clock()
-        seconds = throttle_seconds(request, response, now)
+        seconds = self._rule.seconds(request, response, now) if self._rule.applies(request) else 0.0
         if seconds <= 0 or len(response.text) > MAX_REPLAY_BODY:
             return
         store = self._store_for(request)
@@ -194,7 +220,8 @@ class Throttle:
 
 class NoThrottle(Throttle):
     """A throttle that never answers locally nor remembers anything, for transports whose
-    callers throttle by their own rules (managed identity: ``_managed_identity/_throttle.py``)."""
+    callers throttle a whole call rather than each request (managed identity, whose IMDS
+    retries are its flow's: ``_managed_identity/_throttle.py``)."""
 
     def __init__(self) -> None:
         super().__init__()

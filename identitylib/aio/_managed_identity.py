@@ -1,55 +1,49 @@
 """Async twin of :class:`identitylib.ManagedIdentityClient`.
 
-The sync client's source detection, flows, throttling, caching and per-resource locking are
-reused as they are: a cache hit is answered on the event loop; anything else runs the sync
-``acquire_token_for_client`` in a worker thread whose requests are sent by an httpx
-client on the event loop (Service Fabric's certificate-pinned session and an app's
-blocking ``http_client`` send from that worker thread instead).
+Both clients run the same acquisition flow (``identitylib/_managed_identity/_acquisition.py``):
+here ``run_async`` drives it on the event loop, its requests sent by httpx. A cache hit is
+answered on the loop; concurrent identical misses share one flow (:class:`SingleFlight`,
+a joining call waiting at most one request's deadline); a token due for refresh is served
+at once and refreshed in a background task. Service Fabric's certificate-pinned session
+and an app's blocking ``http_client`` send each request from a worker thread instead, and
+a cache whose hooks block (or a persisted ``http_cache``) has the flow's steps run in one.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import MutableMapping, Sequence
-from contextvars import ContextVar
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
-from identitylib._cache._async_access import bridge_to
-from identitylib._cache._own import has_async_hooks
-from identitylib._flows._shaping import cache_hit_result
-from identitylib._managed_identity import ManagedIdentityClient as SyncManagedIdentityClient
+from identitylib._cache import TokenCache
+from identitylib._log import get_logger
+from identitylib._managed_identity._acquisition import (
+    ManagedIdentityState,
+    acquire_token_flow,
+    check_arguments,
+    check_resource,
+    flight_key,
+)
+from identitylib._managed_identity._identities import describe_identity
+from identitylib._managed_identity._throttle import managed_identity_throttle
 from identitylib._managed_identity._transport import (
     DEFAULT_DEADLINE,
-    DEFAULT_TIMEOUT,
-    ManagedIdentityTransport,
+    PinnedTransports,
+    Routes,
+    async_transport,
+    sync_transport,
+    threaded,
 )
-from identitylib._protocol._messages import HttpRequest, HttpResponse
+from identitylib._protocol._messages import Flow
 from identitylib._telemetry import MeasuredCalls
-from identitylib._transport._async import AsyncTransport, import_httpx
-from identitylib._transport._policy import NO_RETRY
-from identitylib._transport._throttle import NoThrottle
+from identitylib._transport._async import AsyncTransport, ThreadedTransport, import_httpx, run_async
 
-from ._bridge import hooks_block, in_worker
+from ._bridge import hooks_block
 from ._flight import SingleFlight
 
-#: The event loop that the worker thread of one acquisition sends its requests on.
-_LOOP: ContextVar[Optional[asyncio.AbstractEventLoop]] = ContextVar(
-    "identitylib_aio_mi_loop", default=None
-)
+logger = get_logger(__name__)
 
-
-class _LoopTransport(ManagedIdentityTransport):
-    """Used by the sync client in a worker thread: sends each request on the event loop."""
-
-    def __init__(self, transport: AsyncTransport) -> None:
-        super().__init__(None)
-        self._async = transport
-
-    def send(self, request: HttpRequest) -> HttpResponse:
-        loop = _LOOP.get()
-        if loop is None:
-            raise RuntimeError("identitylib.aio.ManagedIdentityClient used outside its event loop")
-        return asyncio.run_coroutine_threadsafe(self._async.send(request), loop).result()
+Transport = Union[AsyncTransport, ThreadedTransport]
 
 
 class ManagedIdentityClient(MeasuredCalls):
@@ -59,6 +53,8 @@ class ManagedIdentityClient(MeasuredCalls):
     ``background_refresh`` (default on): a cached token due for proactive refresh is
     served at once and refreshed in a background task.
     """
+
+    _telemetry_prefix = "managed_identity."
 
     def __init__(
         self,
@@ -71,35 +67,38 @@ class ManagedIdentityClient(MeasuredCalls):
         background_refresh: bool = True,
     ) -> None:
         httpx = import_httpx()
+        identity = describe_identity(managed_identity)
+        check_arguments(http_cache, client_capabilities)
         is_async_client = isinstance(http_client, httpx.AsyncClient)
-        self._client = SyncManagedIdentityClient(
-            managed_identity,
-            http_client=None if is_async_client else http_client,
-            token_cache=token_cache,
-            http_cache=http_cache,
-            client_capabilities=client_capabilities,
-        )
         self._async_transport: Optional[AsyncTransport] = None
+        transport: Transport
         if http_client is None or is_async_client:
-            self._async_transport = AsyncTransport(
-                http_client,
-                timeout=DEFAULT_TIMEOUT,
-                deadline=DEFAULT_DEADLINE,
-                retry_policy=NO_RETRY,  # IMDS retries are the flow's business
-                trust_env=False,  # every source is on the machine or link-local
-                follow_redirects=False,  # never carry a secret header elsewhere
-                throttle=NoThrottle(),  # the client throttles per source itself
-            )
-            self._client._transport = _LoopTransport(self._async_transport)
+            transport = self._async_transport = async_transport(http_client)
+        else:  # an app's blocking http_client: its requests are sent from a worker thread
+            transport = threaded(sync_transport(http_client))
+        self._pinned: PinnedTransports[Transport] = PinnedTransports(
+            None if is_async_client else http_client, threaded
+        )
+        self._routes = Routes(transport, self._pinned)
+        self._state = ManagedIdentityState(
+            identity=identity,
+            token_cache=token_cache if token_cache is not None else TokenCache(),
+            throttle=managed_identity_throttle(http_cache, lambda: self._state.now()),
+            client_capabilities=tuple(client_capabilities or ()),
+        )
         self._background = background_refresh
-        self._flights = SingleFlight()
+        self._flights = self._single_flight(DEFAULT_DEADLINE)
 
-    _telemetry_prefix = "managed_identity."
+    def _single_flight(self, limit: float) -> SingleFlight:
+        """How concurrent identical calls share one flow: a :class:`SingleFlight` whose
+        joining calls wait at most ``limit`` seconds (a subclass may choose otherwise)."""
+        return SingleFlight(limit)
 
     async def aclose(self) -> None:
-        """Close the httpx clients identitylib made."""
+        """Close the httpx clients and pinned sessions identitylib made."""
         if self._async_transport is not None:
             await self._async_transport.aclose()
+        self._pinned.close()
 
     async def __aenter__(self) -> ManagedIdentityClient:
         return self
@@ -107,43 +106,41 @@ class ManagedIdentityClient(MeasuredCalls):
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.aclose()
 
-    async def _in_thread(self, resource: Any, claims_challenge: Optional[str]) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-
-        def work() -> dict[str, Any]:
-            _LOOP.set(loop)
-            bridge_to(loop)  # cache accesses with coroutine hooks run on the loop
-            return self._client.acquire_token_for_client(
-                resource=resource, claims_challenge=claims_challenge
-            )
-
-        return await in_worker(work)
+    def _offload(self) -> bool:
+        """Whether the flow's steps run in a worker thread: its cache's hooks or its
+        throttle's ``http_cache`` (maybe a ``shelve`` on disk) may block."""
+        return hooks_block(self._state.token_cache) or self._state.throttle.uses_http_cache
 
     async def acquire_token_for_client(
         self, *, resource: str, claims_challenge: Optional[str] = None
     ) -> dict[str, Any]:
         """A token for ``resource`` (see the sync method). A cache hit is answered at once;
         concurrent misses for one resource share one request."""
-        client = self._client
-        if isinstance(resource, str) and resource.strip() and not claims_challenge:
-            now = client._now()
-            cache = client._token_cache
-            if has_async_hooks(cache):
-                partition, client_id = client._cache_partition()
-                async with cache.access_async(partition, client_id, True):
-                    entry, refresh_due = client._lookup(resource, now)
-            elif hooks_block(cache):
-                entry, refresh_due = await asyncio.to_thread(client._lookup, resource, now)
-            else:
-                entry, refresh_due = client._lookup(resource, now)
-            if entry is not None and (not refresh_due or self._background):
-                if refresh_due:
-                    self._flights.start_background(
-                        ("mi", resource, None), lambda: self._in_thread(resource, None)
-                    )
-                return cache_hit_result(entry, now)
-        key = ("mi", resource if isinstance(resource, str) else id(resource), claims_challenge)
-        result: dict[str, Any] = await self._flights.run(
-            key, lambda: self._in_thread(resource, claims_challenge)
-        )
+        check_resource(resource)
+        source, transport = self._routes.route()
+        key = flight_key(resource, claims_challenge)
+        loop = asyncio.get_running_loop()
+
+        def make_flow(defer: Optional[Callable[[], None]]) -> Flow[dict[str, Any]]:
+            return acquire_token_flow(
+                self._state, resource, source=source, claims_challenge=claims_challenge,
+                defer_refresh=defer,
+            )  # fmt: skip
+
+        async def refresh() -> dict[str, Any]:
+            return await self._run(make_flow(None), transport)
+
+        def defer() -> None:  # called by the flow, on the loop or in an offload thread
+            loop.call_soon_threadsafe(self._start_refresh, key, refresh)
+
+        flow = make_flow(defer if self._background and key is not None else None)
+        result: dict[str, Any] = await self._flights.run(key, lambda: self._run(flow, transport))
         return result
+
+    async def _run(self, flow: Flow[dict[str, Any]], transport: Transport) -> dict[str, Any]:
+        return await run_async(flow, transport, offload=self._offload())
+
+    def _start_refresh(self, key: Any, refresh: Callable[[], Any]) -> None:
+        if self._flights.start_background(("refresh", key), refresh):
+            logger.debug("Managed identity token due for refresh: refreshing in the background")
+

@@ -4,6 +4,7 @@ cache shared with msal 1.39's ManagedIdentityClient."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import sys
@@ -26,13 +27,13 @@ from identitylib._managed_identity import (
     SERVICE_FABRIC,
     ManagedIdentityClient,
     ManagedIdentityError,
-    RetryPolicy,
     SystemAssignedManagedIdentity,
     UserAssignedManagedIdentity,
     _arc,
     _sources,
     get_managed_identity_source,
 )
+from identitylib._managed_identity._context import IMDS_RETRY
 from identitylib.emulator import DEMO_API_ID, DEMO_API_URI, DEMO_MI_CLIENT_ID, Emulator
 from identitylib.emulator._mi_sources import (
     disable_arc,
@@ -227,7 +228,7 @@ def test_imds_retries_transient_failures(emu: Emulator, env: pytest.MonkeyPatch)
     use(env, emu, "imds")
     emu.faults.inject(503, count=2, path_contains="/metadata/identity")
     client = ManagedIdentityClient(SystemAssignedManagedIdentity())
-    client._imds_retry = RetryPolicy(base_delay=0.05)
+    client._state.imds_retry = dataclasses.replace(IMDS_RETRY, backoff=0.05)
     result = client.acquire_token_for_client(resource=RESOURCE)
     assert result["token_source"] == "identity_provider", result
     assert emu.requests == [("GET", "/metadata/identity/oauth2/token")] * 3
