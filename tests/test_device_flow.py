@@ -6,7 +6,6 @@ advances the clock instead of sleeping, so "pending forever" takes no wall time.
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from typing import Any
@@ -16,7 +15,6 @@ import responses
 
 from identitylib._flows import device_code as device_flow
 from identitylib._protocol._messages import HttpRequest, HttpResponse
-from identitylib._transport import run_sync
 
 from .conftest import CLIENT_ID, add_discovery
 from .test_silent_support import (
@@ -242,7 +240,7 @@ def test_app_method_sleeps_in_one_second_slices(
     http.post(TOKEN_ENDPOINT, status=400, json=PENDING)
     http.post(TOKEN_ENDPOINT, json=user_token())
     app = public_app()
-    app._run_sync = functools.partial(run_sync, sleep=fake_sleep)  # the app's driver
+    app._sleep = fake_sleep  # the pause of the app's driver
     app._state.now = clock  # type: ignore[method-assign]
     flow = new_flow(clock, interval=3)
     result = app.acquire_token_by_device_flow(flow)

@@ -62,6 +62,9 @@ class Runner:
     _transport: SyncTransport
     _timing: bool
     _background_refresh: Optional[bool]
+    #: How the driver pauses at a flow's ``Wait`` step (device-code polling, IMDS): a
+    #: seam for tests, as the retry policy's clock is.
+    _sleep: Callable[[float], None] = staticmethod(time.sleep)
 
     def _coalescing(self, limit: float) -> Coalescing:
         """How concurrent identical calls share their I/O: a :class:`SingleFlight` whose
@@ -110,7 +113,7 @@ class Runner:
         if self._timing:
             return self._run_timed(flow)
         try:
-            return run_sync(flow, self._transport)
+            return run_sync(flow, self._transport, sleep=self._sleep)
         except FlowError as failure:
             return failure.result  # type: ignore[return-value]
 
@@ -127,7 +130,7 @@ class Runner:
         slot.reason = None
         start = time.perf_counter()
         try:
-            result: Any = run_sync(flow, cast("SyncTransport", transport))
+            result: Any = run_sync(flow, cast("SyncTransport", transport), sleep=self._sleep)
         except FlowError as failure:
             result = failure.result
         total = (time.perf_counter() - start) * 1000
