@@ -162,6 +162,7 @@ class ClientApplication(MsalNames, AuthCodeMixin, AccountsMixin, PasswordMixin):
             trust=self._discovery_trust(self._trust_key(http_client, verify, proxies)),
             http_cache=http_cache,
             resolver=self._resolve_metadata,
+            known_clouds=True,
         )
         self._state = AppState(
             client_id=client_id,
