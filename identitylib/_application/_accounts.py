@@ -242,8 +242,18 @@ class AccountsMixin(AppCore):
             and isinstance(account, dict)
         ):
             now = self._state.now()
-            memo_key = ("silent", account.get("home_account_id"), *scopes)
+            home = account.get("home_account_id")
+            memo_key = ("silent", home, *scopes)
             entry = hits.get(memo_key, now)
+            if entry is None and isinstance(home, str) and home:
+                entry = hits.find(
+                    now,
+                    scopes,
+                    environment=self._state.environment,
+                    client_id=self.client_id,
+                    realm=self.authority.expected_realm,
+                    home_account_id=home,
+                )
             if entry is not None:
                 return cache_hit_result(entry, now)
             on_hit: Any = lambda found: hits.remember(memo_key, found)  # noqa: E731

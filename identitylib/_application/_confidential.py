@@ -60,7 +60,13 @@ class ConfidentialClientApplication(ClientApplication, UserFicMixin):
         ):
             now = self._state.now()
             memo_key = ("client", *scopes)
-            entry = hits.get(memo_key, now)
+            entry = hits.get(memo_key, now) or hits.find(
+                now,
+                scopes,
+                environment=self._state.environment,
+                client_id=self.client_id,
+                realm=self.authority.expected_realm,
+            )
             if entry is not None:
                 return cache_hit_result(entry, now)
             on_hit: Any = lambda found: hits.remember(memo_key, found)  # noqa: E731
@@ -161,7 +167,14 @@ class ConfidentialClientApplication(ClientApplication, UserFicMixin):
         ):
             now = self._state.now()
             memo_key = ("obo", user_assertion, *scopes)
-            entry = hits.get(memo_key, now)
+            entry = hits.get(memo_key, now) or hits.find(
+                now,
+                scopes,
+                environment=self._state.environment,
+                client_id=self.client_id,
+                realm=self.authority.expected_realm,
+                user_assertion=user_assertion,
+            )
             if entry is not None:
                 return cache_hit_result(entry, now)
             on_hit: Any = lambda found: hits.remember(memo_key, found)  # noqa: E731

@@ -8,7 +8,14 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from identitylib._application._state import AppState
-from identitylib._cache._own import has_async_hooks, indexed_access_tokens_in_forms, own_cache
+from identitylib._cache._access import assertion_hash
+from identitylib._cache._exact import request_key, requested_scope_key
+from identitylib._cache._own import (
+    exact_request_hit,
+    has_async_hooks,
+    indexed_access_tokens_in_forms,
+    own_cache,
+)
 from identitylib._log import SECRET_FIELDS, get_logger
 from identitylib._protocol._messages import CacheHook, HttpResponse, Step
 
@@ -201,6 +208,14 @@ def in_cache(
         yield CacheHook(cache, partition_key, client_id, is_app_cache, entering=False)
 
 
+def _servable(entry: dict[str, Any], now: float) -> bool:
+    """At least ``EXPIRY_SKEW`` seconds left and not past ``refresh_on``."""
+    if _int(entry.get("expires_on")) - now < EXPIRY_SKEW:
+        return False
+    refresh_on = entry.get("refresh_on")
+    return not (refresh_on and now > _int(refresh_on))
+
+
 class HitMemo:
     """Per-app memory of the cache entry that served a call: the cache-hit fast path.
 
@@ -242,13 +257,37 @@ class HitMemo:
         if section is None or section.get(raw_key) is not entry or len(section) != size:
             self._memo.pop(key, None)
             return None
-        if _int(entry.get("expires_on")) - now < EXPIRY_SKEW:
+        return entry if _servable(entry, now) else None
+
+    def find(
+        self,
+        now: float,
+        scopes: Any,
+        *,
+        environment: str,
+        client_id: str,
+        realm: str | None,
+        home_account_id: str | None = None,
+        user_assertion: str | None = None,
+    ) -> dict[str, Any] | None:
+        """The general hit path: the one cached token filed under this request's exact key
+        (environment, client, realm, home account or assertion, scopes: see
+        ``identitylib/_cache/_exact.py``), if servable now; None sends the call the full
+        way (no such token, several, expiring, or arguments the full path must judge)."""
+        if realm is None:
             return None
-        refresh_on = entry.get("refresh_on")
-        if refresh_on and now > _int(refresh_on):
+        user_flow = home_account_id is not None or user_assertion is not None
+        scope_key = requested_scope_key(scopes, user_flow=user_flow)
+        if scope_key is None:
             return None
-        served: dict[str, Any] = entry
-        return served
+        hashed = None
+        if user_assertion is not None:
+            if not user_assertion.strip():
+                return None
+            hashed = assertion_hash(user_assertion.strip())
+        request = request_key(environment, client_id, realm, home_account_id, hashed, scope_key)
+        entry = exact_request_hit(self._cache, request)
+        return entry if entry is not None and _servable(entry, now) else None
 
     def remember(self, key: Any, entry: dict[str, Any]) -> None:
         """``entry`` served the call ``key`` (a cache hit on the full path)."""
