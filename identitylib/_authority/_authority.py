@@ -12,7 +12,7 @@ from identitylib._protocol._messages import Flow
 
 from ._hosts import aliases_of
 from ._instance import instance_discovery_request, parse_instance_discovery
-from ._known_clouds import known_cloud_document
+from ._known_clouds import known_cloud_metadata
 from ._metadata import OidcMetadata, discovery_request, metadata_from_dict, parse_discovery_response
 from ._parse import AuthorityKind, ParsedAuthority
 from ._registry import REGISTRY
@@ -209,10 +209,10 @@ class Authority:
         without discovery (see ``_known_clouds.py``)."""
         if self._metadata is None:
             document = REGISTRY.get(self.trust, self.discovery_key, self._http_cache)
-            if document is None and self._known_clouds:
-                document = known_cloud_document(self.parsed)
             if document is not None:
                 self._metadata = metadata_from_dict(self.parsed, document)
+            elif self._known_clouds:
+                self._metadata = known_cloud_metadata(self.parsed)
         return self._metadata
 
     def metadata_flow(self) -> Flow[OidcMetadata]:

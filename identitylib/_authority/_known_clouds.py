@@ -25,6 +25,7 @@ from ._hosts import (
     AZURE_PUBLIC,
     AZURE_US_GOVERNMENT,
 )
+from ._metadata import OidcMetadata
 from ._parse import AuthorityKind, ParsedAuthority
 
 #: The hosts of the well-known clouds that serve Entra's v2.0 endpoints, each with the
@@ -75,3 +76,19 @@ def known_cloud_document(authority: ParsedAuthority) -> dict[str, Any] | None:
         "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
         "jwks_uri": f"https://{authority.host}/{tenant}/discovery/v2.0/keys",
     }
+
+
+def known_cloud_metadata(authority: ParsedAuthority) -> OidcMetadata | None:
+    """:func:`known_cloud_document` as metadata (built here, so nothing to check)."""
+    document = known_cloud_document(authority)
+    if document is None:
+        return None
+    return OidcMetadata(
+        issuer=document["issuer"],
+        token_endpoint=document["token_endpoint"],
+        authorization_endpoint=document["authorization_endpoint"],
+        device_authorization_endpoint=document["device_authorization_endpoint"],
+        end_session_endpoint=document["end_session_endpoint"],
+        jwks_uri=document["jwks_uri"],
+        raw=document,
+    )
