@@ -252,6 +252,7 @@ class AccountsMixin(AppCore):
                     environment=self._state.environment,
                     client_id=self.client_id,
                     realm=self.authority.expected_realm,
+                    memo_key=memo_key,
                     home_account_id=home,
                 )
             if entry is not None:

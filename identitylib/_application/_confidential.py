@@ -66,6 +66,7 @@ class ConfidentialClientApplication(ClientApplication, UserFicMixin):
                 environment=self._state.environment,
                 client_id=self.client_id,
                 realm=self.authority.expected_realm,
+                memo_key=memo_key,
             )
             if entry is not None:
                 return cache_hit_result(entry, now)
@@ -173,6 +174,7 @@ class ConfidentialClientApplication(ClientApplication, UserFicMixin):
                 environment=self._state.environment,
                 client_id=self.client_id,
                 realm=self.authority.expected_realm,
+                memo_key=memo_key,
                 user_assertion=user_assertion,
             )
             if entry is not None:

@@ -77,9 +77,10 @@ def indexed_access_tokens_in_forms(
     return access_tokens_in_forms(own, target, query, environments, realms, now)
 
 
-def exact_request_hit(cache: object, request: RequestKey) -> Optional[Entry]:
-    """The only access token of ``cache`` filed under ``request`` (see ``_exact.py``),
-    expired or not; None when there is none, several, or the cache is foreign."""
+def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
+    """The key of the only access token of ``cache`` filed under ``request`` (see
+    ``_exact.py``), the token (expired or not) and the access-token section's size; None
+    when there is none, several, or the cache is foreign."""
     own = own_cache(cache)
     return None if own is None else own._exact_request_hit(request)
 

@@ -186,8 +186,9 @@ class IndexedSections:
 
     def exact_access_token(
         self, sections: dict[str, Any], request: RequestKey
-    ) -> Optional[dict[str, Any]]:
-        """The only access token filed under ``request`` (see ``_exact.py``), else None.
+    ) -> Optional[tuple[str, dict[str, Any], int]]:
+        """The key of the only access token filed under ``request`` (see ``_exact.py``),
+        the token, and the section's size; else None.
 
         ``sync`` of the access-token section, inlined (the hot path of every cache hit);
         the index is built on first use, from the access-token section alone.
@@ -208,7 +209,9 @@ class IndexedSections:
             exact = self._exact = build_exact_index(section)
         key = exact.key_for(request)
         entry = section.get(key) if key is not None else None
-        return entry if isinstance(entry, dict) else None
+        if key is None or not isinstance(entry, dict):
+            return None
+        return key, entry, len(section)
 
     def candidates(
         self,

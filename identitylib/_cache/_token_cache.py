@@ -164,9 +164,10 @@ class TokenCache:
                 return key, entry
         return key, None
 
-    def _exact_request_hit(self, request: RequestKey) -> Optional[Entry]:
-        """The only access token filed under ``request`` (see ``_exact.py``), expired or
-        not, else None: one dict lookup, never a scan."""
+    def _exact_request_hit(self, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
+        """The key of the only access token filed under ``request`` (see ``_exact.py``),
+        the token (expired or not) and the section's size; else None: one dict lookup,
+        never a scan."""
         with self._lock:
             return self._store.exact_access_token(self._cache, request)
 

@@ -269,11 +269,13 @@ class HitMemo:
         realm: str | None,
         home_account_id: str | None = None,
         user_assertion: str | None = None,
+        memo_key: Any = None,
     ) -> dict[str, Any] | None:
         """The general hit path: the one cached token filed under this request's exact key
         (environment, client, realm, home account or assertion, scopes: see
         ``identitylib/_cache/_exact.py``), if servable now; None sends the call the full
-        way (no such token, several, expiring, or arguments the full path must judge)."""
+        way (no such token, several, expiring, or arguments the full path must judge).
+        A token served is remembered under ``memo_key`` (the same call's fast path)."""
         if realm is None:
             return None
         user_flow = home_account_id is not None or user_assertion is not None
@@ -286,8 +288,14 @@ class HitMemo:
                 return None
             hashed = assertion_hash(user_assertion.strip())
         request = request_key(environment, client_id, realm, home_account_id, hashed, scope_key)
-        entry = exact_request_hit(self._cache, request)
-        return entry if entry is not None and _servable(entry, now) else None
+        found = exact_request_hit(self._cache, request)
+        if found is None or not _servable(found[1], now):
+            return None
+        if memo_key is not None:
+            if len(self._memo) >= self.LIMIT:
+                self._memo.clear()
+            self._memo[memo_key] = found
+        return found[1]
 
     def remember(self, key: Any, entry: dict[str, Any]) -> None:
         """``entry`` served the call ``key`` (a cache hit on the full path)."""

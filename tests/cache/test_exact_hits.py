@@ -299,3 +299,15 @@ def test_a_section_replaced_outside_the_cache_api_is_reindexed(
     new = at("new")
     cache._cache["AccessToken"] = {key_of(new): new}  # as persistence layers do
     assert daemon(TENANT, cache).acquire_token_for_client([SCOPE])["access_token"] == "new"
+
+
+def test_a_hit_on_the_exact_path_feeds_the_same_call_memo(
+    no_network: responses.RequestsMock,
+) -> None:
+    cache = cache_of(at("t"))
+    app = daemon(TENANT, cache)
+    assert app._hits.get(("client", SCOPE), time.time()) is None
+    assert app.acquire_token_for_client([SCOPE])["access_token"] == "t"
+    remembered = app._hits.get(("client", SCOPE), time.time())
+    assert remembered is not None
+    assert remembered["secret"] == "t"
