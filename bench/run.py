@@ -21,6 +21,7 @@ import gc
 import importlib
 import json
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -942,6 +943,7 @@ def w10_client_assertions(libs: dict[str, ModuleType], b: Budget, out: Collected
             )
         )
 
+
 class _KeysIdp:
     """An ``http_client`` serving an issuer's OpenID configuration and JWKS (one RSA key)."""
 
@@ -1006,9 +1008,7 @@ def w11_api_guard(libs: dict[str, ModuleType], b: Budget, out: Collected) -> Non
         return api.authenticate(header, scopes=["access_as_user"]).claims["sub"]
 
     def plain(i: int) -> object:
-        decoded = jwt.decode(
-            token, public, algorithms=["RS256"], audience=audience, issuer=issuer
-        )
+        decoded = jwt.decode(token, public, algorithms=["RS256"], audience=audience, issuer=issuer)
         if "access_as_user" not in decoded["scp"].split():
             raise RuntimeError("scope missing")
         return decoded["sub"]
@@ -1053,6 +1053,159 @@ def w11_api_guard(libs: dict[str, ModuleType], b: Budget, out: Collected) -> Non
 # ---------------------------------------------------------------------------- output
 
 
+# ------------------------------------------------------------- 12. rotating-key hits
+
+
+def memo_off(lib: ModuleType, app: Any) -> Any:
+    """identitylib's same-call memo stops remembering, so every hit takes the general
+    (exact-key) path: the rows below measure that path, not the memo."""
+    if lib.__name__ == "identitylib":
+        app._core.hits._memo = _Forgetful()  # an AttributeError here: the bench is stale
+    return app
+
+
+class _Forgetful(dict):  # type: ignore[type-arg]
+    """A memo that keeps nothing."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+
+def rotating_picks(n: int, r: int, calls: int) -> list[int]:
+    """A random key (0 .. n-1) per call, the same for both libraries in one round."""
+    rnd = random.Random(1000 + r)
+    return [rnd.randrange(n) for _ in range(max(calls, 1))]
+
+
+ROTATING_TENANTS = (  # (tenants, scopes per tenant)
+    (10, 1),
+    (1_000, 1),
+    (10_000, 1),
+    (10_000, 10),  # 100,000 tokens
+)
+
+
+def w12_rotating_hits(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
+    """Cache hits with another key each call: a multi-tenant daemon (one app per tenant,
+    one shared cache), a web app's signed-in users, a web API's callers (OBO)."""
+    rows: list[Row] = []
+    for tenants, per in ROTATING_TENANTS:
+        tenants = min(tenants, b.large)
+        n = tenants * per
+        log(f"12. rotating tenant, {tenants} tenants x {per} scopes")
+        blob = serialized_app_token_cache(
+            CLIENT_ID, [(tenant_id(t), cc_scope(s)) for t in range(tenants) for s in range(per)]
+        )
+
+        def cc_setup(name: str, lib: ModuleType, r: int) -> tuple[Callable[[int], object], Any]:
+            http, cache = FakeIdp(), fresh_cache(lib, blob)
+            apps = [
+                memo_off(
+                    lib,
+                    lib.ConfidentialClientApplication(
+                        CLIENT_ID,
+                        client_credential="secret",
+                        authority=authority_url(tenant_id(t)),
+                        http_client=http,
+                        token_cache=cache,
+                    ),
+                )
+                for t in range(tenants)
+            ]
+            for app in apps:  # each app's first call (msal's discovery ran in its constructor)
+                app.acquire_token_for_client([cc_scope(0)])
+            picks = rotating_picks(tenants, r, b.hit_calls)
+            scopes = [[cc_scope(s)] for s in range(per)]
+            k = len(picks)
+            return (
+                lambda i: apps[picks[i % k]].acquire_token_for_client(scopes[(i * 7) % per])
+            ), http
+
+        stats = timed_rounds(libs, b.rounds, cc_setup, b.hit_calls, b.hit_s, 100, "cache", "rot cc")
+        rows.append(
+            add_timed(
+                out,
+                "12 cc hit, rotating tenant",
+                f"{tenants:,} tenants x {per} scopes",
+                n,
+                stats,
+                "<= 0.25",
+                0.25,
+                series="cc hit, rotating tenant",
+                expect_ours_requests=0,
+            )
+        )
+    add_flatness(out, "12 cc hit, rotating tenant", rows)
+
+    rows = []
+    for n in (10, 1_000, b.large):
+        log(f"12. rotating account, {n} accounts")
+        blob = user_cache(n, oidc_in_target=False)
+
+        def silent_setup(name: str, lib: ModuleType, r: int) -> tuple[Callable[[int], object], Any]:
+            app, http = public_app(lib, blob)
+            memo_off(lib, app)
+            accounts = [account_of(i) for i in range(n)]
+            app.acquire_token_silent([USER_SCOPE], accounts[0])  # warm
+            picks = rotating_picks(n, r, b.hit_calls)
+            k = len(picks)
+            return (lambda i: app.acquire_token_silent([USER_SCOPE], accounts[picks[i % k]])), http
+
+        stats = timed_rounds(
+            libs, b.rounds, silent_setup, b.hit_calls, b.hit_s, 100, "cache", "rot silent"
+        )
+        rows.append(
+            add_timed(
+                out,
+                "12 silent hit, rotating account",
+                "accounts",
+                n,
+                stats,
+                "<= 0.25",
+                0.25,
+                series="silent hit, rotating account",
+                expect_ours_requests=0,
+            )
+        )
+    add_flatness(out, "12 silent hit, rotating account", rows)
+
+    for n in (10, b.large):
+        log(f"12. rotating assertion, {n} users")
+        blob = obo_cache(n)
+
+        def obo_setup(name: str, lib: ModuleType, r: int) -> tuple[Callable[[int], object], Any]:
+            http = FakeIdp()
+            app = memo_off(
+                lib,
+                lib.ConfidentialClientApplication(
+                    CLIENT_ID,
+                    client_credential="secret",
+                    authority=authority_url(USER_TENANT),
+                    http_client=http,
+                    token_cache=fresh_cache(lib, blob),
+                ),
+            )
+            app.acquire_token_on_behalf_of(assertion_of(0), [OBO_SCOPE])  # warm
+            picks = rotating_picks(n, r, b.hit_calls)
+            k = len(picks)
+            return (
+                lambda i: app.acquire_token_on_behalf_of(assertion_of(picks[i % k]), [OBO_SCOPE])
+            ), http
+
+        stats = timed_rounds(libs, b.rounds, obo_setup, b.hit_calls, b.hit_s, 100, None, "rot obo")
+        add_timed(
+            out,
+            "12 on-behalf-of hit, rotating assertion",
+            "users",
+            n,
+            stats,
+            "<= 0.25, 0 requests",
+            0.25,
+            series="on-behalf-of, rotating assertion",
+            expect_ours_requests=0,
+        )
+
+
 WORKLOADS: dict[str, Callable[[dict[str, ModuleType], Budget, Collected], None]] = {
     "1": w1_client_credentials,
     "2": w2_silent_hits,
@@ -1065,6 +1218,7 @@ WORKLOADS: dict[str, Callable[[dict[str, ModuleType], Budget, Collected], None]]
     "9": w9_import_memory,
     "10": w10_client_assertions,
     "11": w11_api_guard,
+    "12": w12_rotating_hits,
 }
 
 

@@ -248,22 +248,28 @@ def test_initiate_rejects_bad_arguments(
     assert len(http.calls) == 0
 
 
+#: A domain tenant: discovered (a tenant GUID on a well-known cloud is not).
+DOMAIN_AUTHORITY = f"{BASE}/contoso.onmicrosoft.com"
+
+
 def test_discovery_failure_is_a_value_error(http: responses.RequestsMock) -> None:
     http.get(
-        f"{AUTHORITY}/v2.0/.well-known/openid-configuration",
+        f"{DOMAIN_AUTHORITY}/v2.0/.well-known/openid-configuration",
         status=400,
         json={"error": "invalid_tenant", "error_description": "AADSTS90002: Tenant not found"},
     )
+    app = ConfidentialClientApplication(CLIENT_ID, "s3cret", authority=DOMAIN_AUTHORITY)
     with pytest.raises(ValueError, match="AADSTS90002"):
-        web_app().initiate_auth_code_flow(SCOPES)
+        app.initiate_auth_code_flow(SCOPES)
 
 
 def test_authority_without_authorization_endpoint(http: responses.RequestsMock) -> None:
-    config = oidc_config()
+    config = oidc_config(tenant="contoso.onmicrosoft.com")
     del config["authorization_endpoint"]
-    http.get(f"{AUTHORITY}/v2.0/.well-known/openid-configuration", json=config)
+    http.get(f"{DOMAIN_AUTHORITY}/v2.0/.well-known/openid-configuration", json=config)
+    app = ConfidentialClientApplication(CLIENT_ID, "s3cret", authority=DOMAIN_AUTHORITY)
     with pytest.raises(ValueError, match="authorization_endpoint"):
-        web_app().initiate_auth_code_flow(SCOPES)
+        app.initiate_auth_code_flow(SCOPES)
 
 
 # ----------------------------------------------------------------------------- redeem

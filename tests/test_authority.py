@@ -13,6 +13,8 @@ from identitylib.authority import AZURE_US_GOVERNMENT, AuthorityBuilder
 from .conftest import CLIENT_ID, TENANT, add_discovery, oidc_config
 
 ENTRA = "https://login.microsoftonline.com"
+#: A domain tenant: its realm (the GUID) is known only from discovery, so it is discovered.
+DOMAIN = "contoso.onmicrosoft.com"
 
 
 @pytest.mark.parametrize(
@@ -200,26 +202,26 @@ def test_constructor_makes_no_request(http: responses.RequestsMock) -> None:
 
 
 def test_discovery_is_shared_process_wide(http: responses.RequestsMock) -> None:
-    token_endpoint = add_discovery(http)
+    token_endpoint = add_discovery(http, tenant=DOMAIN)
     http.post(
         token_endpoint, json={"access_token": "at", "expires_in": 3600, "token_type": "Bearer"}
     )
     for scope in ("s1/.default", "s2/.default"):
-        app = ConfidentialClientApplication(CLIENT_ID, "secret", authority=f"{ENTRA}/{TENANT}")
+        app = ConfidentialClientApplication(CLIENT_ID, "secret", authority=f"{ENTRA}/{DOMAIN}")
         assert app.acquire_token_for_client([scope])["access_token"] == "at"
     assert [c.request.method for c in http.calls] == ["GET", "POST", "POST"]
 
 
 def test_discovery_persists_through_http_cache(http: responses.RequestsMock) -> None:
     http_cache: dict[object, object] = {}
-    add_discovery(http)
+    add_discovery(http, tenant=DOMAIN)
     app = ConfidentialClientApplication(
-        CLIENT_ID, "secret", authority=f"{ENTRA}/{TENANT}", http_cache=http_cache
+        CLIENT_ID, "secret", authority=f"{ENTRA}/{DOMAIN}", http_cache=http_cache
     )
     assert app.authority.token_endpoint.endswith("/oauth2/v2.0/token")
     REGISTRY.clear()  # as if the process had restarted
     app2 = ConfidentialClientApplication(
-        CLIENT_ID, "secret", authority=f"{ENTRA}/{TENANT}", http_cache=http_cache
+        CLIENT_ID, "secret", authority=f"{ENTRA}/{DOMAIN}", http_cache=http_cache
     )
     assert app2.authority.token_endpoint == app.authority.token_endpoint
     assert len(http.calls) == 1
@@ -305,12 +307,12 @@ def test_malformed_discovery_is_an_error_result(
     http: responses.RequestsMock, status: int, body: str, content_type: str
 ) -> None:
     http.get(
-        f"{ENTRA}/{TENANT}/v2.0/.well-known/openid-configuration",
+        f"{ENTRA}/{DOMAIN}/v2.0/.well-known/openid-configuration",
         status=status,
         body=body,
         content_type=content_type,
     )
-    app = ConfidentialClientApplication(CLIENT_ID, "s", authority=f"{ENTRA}/{TENANT}")
+    app = ConfidentialClientApplication(CLIENT_ID, "s", authority=f"{ENTRA}/{DOMAIN}")
     result = app.acquire_token_for_client(["x/.default"])
     assert result["error"] in ("invalid_response", "invalid_authority")
     assert result["error_description"]
@@ -318,10 +320,10 @@ def test_malformed_discovery_is_an_error_result(
 
 
 def test_endpoint_on_another_host_is_refused(http: responses.RequestsMock) -> None:
-    config = oidc_config()
+    config = oidc_config(tenant=DOMAIN)
     config["token_endpoint"] = "https://attacker.example/steal"
-    http.get(f"{ENTRA}/{TENANT}/v2.0/.well-known/openid-configuration", json=config)
-    app = ConfidentialClientApplication(CLIENT_ID, "s", authority=f"{ENTRA}/{TENANT}")
+    http.get(f"{ENTRA}/{DOMAIN}/v2.0/.well-known/openid-configuration", json=config)
+    app = ConfidentialClientApplication(CLIENT_ID, "s", authority=f"{ENTRA}/{DOMAIN}")
     result = app.acquire_token_for_client(["x/.default"])
     assert result["error"] == "invalid_authority"
     assert "another host" in result["error_description"]

@@ -18,10 +18,13 @@ import responses
 import identitylib
 from tests._servers import require_module
 
-from .conftest import TENANT, add_discovery, oidc_config
+from .conftest import add_discovery, oidc_config
 
+#: A domain tenant, so that every app discovers (a tenant GUID on a well-known cloud does
+#: not) and the discovery GET goes through the http_client under test too.
+TENANT = "contoso.onmicrosoft.com"
 AUTHORITY = f"https://login.microsoftonline.com/{TENANT}"
-TOKEN_ENDPOINT = str(oidc_config()["token_endpoint"])
+TOKEN_ENDPOINT = str(oidc_config(tenant=TENANT)["token_endpoint"])
 SCOPES = ["api://backend/.default"]
 CONTRACT = {"GET": {"params", "headers"}, "POST": {"params", "data", "headers"}}
 READABLE = {"status_code", "text", "headers"}
@@ -67,7 +70,7 @@ class Recorder:
 def discovery(http: responses.RequestsMock) -> None:
     """The real session's discovery: the OpenID configuration, and the instance discovery
     msal may ask for (its cache lookups list the authority's aliases)."""
-    add_discovery(http)
+    add_discovery(http, tenant=TENANT)
     http.get(
         re.compile(r"https://login\.microsoftonline\.com/common/discovery/instance\?.*"),
         json={"tenant_discovery_endpoint": "unused", "metadata": []},
@@ -118,7 +121,7 @@ def test_a_replaced_get_answers_for_its_app_alone(http: responses.RequestsMock) 
     """Discovery through a replaced get is this app's: another app built the default way
     discovers for itself and never uses the fake document."""
     fake_endpoint = f"{AUTHORITY}/oauth2/v2.0/elsewhere"
-    fake = oidc_config()
+    fake = oidc_config(tenant=TENANT)
     fake["token_endpoint"] = fake_endpoint
     discovery_url = f"{AUTHORITY}/v2.0/.well-known/openid-configuration"
     get = Recorder("GET", {discovery_url: fake})
@@ -131,7 +134,7 @@ def test_a_replaced_get_answers_for_its_app_alone(http: responses.RequestsMock) 
     get.check()
     post.check()
 
-    real = add_discovery(http)
+    real = add_discovery(http, tenant=TENANT)
     token_post = http.post(real, json=token("real-at"))
     other = identitylib.ConfidentialClientApplication("cid", "secret", authority=AUTHORITY)
     assert other.acquire_token_for_client(SCOPES)["access_token"] == "real-at"
@@ -140,7 +143,7 @@ def test_a_replaced_get_answers_for_its_app_alone(http: responses.RequestsMock) 
 
 def test_the_default_sessions_own_methods_still_stream(http: responses.RequestsMock) -> None:
     """Unreplaced, the default session sends with identitylib's timeout and streaming."""
-    add_discovery(http)
+    add_discovery(http, tenant=TENANT)
     token_post = http.post(TOKEN_ENDPOINT, json=token())
     app = identitylib.ConfidentialClientApplication("cid", "secret", authority=AUTHORITY)
     assert app.acquire_token_for_client(SCOPES)["access_token"] == "at"
@@ -153,7 +156,7 @@ class MsalStyleClient:
     """An http_client that is not a requests.Session: get and post, nothing else."""
 
     def __init__(self) -> None:
-        config = oidc_config()
+        config = oidc_config(tenant=TENANT)
         self.get = Recorder("GET", {f"{AUTHORITY}/v2.0/.well-known/openid-configuration": config})
         self.post = Recorder("POST", {TOKEN_ENDPOINT: token()})
 

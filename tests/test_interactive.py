@@ -471,10 +471,13 @@ def test_port_in_use_is_a_value_error(
 
 
 def test_discovery_failure_is_an_error_result(
-    monkeypatch: pytest.MonkeyPatch, http: responses.RequestsMock, app: PublicClientApplication
+    monkeypatch: pytest.MonkeyPatch, http: responses.RequestsMock
 ) -> None:
+    # A domain tenant is discovered (a tenant GUID on a well-known cloud is not).
+    domain = AUTHORITY.rsplit("/", 1)[0] + "/contoso.onmicrosoft.com"
+    app = PublicClientApplication(CLIENT_ID, authority=domain)
     http.get(
-        f"{AUTHORITY}/v2.0/.well-known/openid-configuration",
+        f"{domain}/v2.0/.well-known/openid-configuration",
         status=400,
         json={"error": "invalid_tenant", "error_description": "AADSTS90002: Tenant not found"},
     )

@@ -21,7 +21,7 @@ import identitylib
 from identitylib.emulator import DEMO_CLI_ID, DEMO_FEDERATED_DOMAIN, Emulator
 from identitylib.emulator._federation import mex_document
 
-from .conftest import TENANT, add_discovery, add_user_realm
+from .conftest import TENANT, add_user_realm
 from .hardening._apis import Api
 from .test_federation_protocol import ADFS_MEX, SAML1_ASSERTION, STS, rstr_13
 
@@ -263,7 +263,8 @@ def http() -> Iterator[responses.RequestsMock]:
 
 
 def test_wire_format(http: responses.RequestsMock) -> None:
-    token_endpoint = add_discovery(http)
+    # A tenant GUID on a well-known cloud: no discovery, its token endpoint is known.
+    token_endpoint = f"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
     add_user_realm(
         http,
         account_type="Federated",

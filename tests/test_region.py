@@ -276,10 +276,9 @@ def test_explicit_region_uses_the_regional_endpoint(http: responses.RequestsMock
     assert result["access_token"] == "regional-at"
     assert posts(http) == [REGIONAL]
     assert body_of(http.calls[-1])["grant_type"] == "client_credentials"
-    # One discovery, central; no IMDS probe for an explicit region; no regional discovery.
-    assert gets(http) == [
-        f"https://login.microsoftonline.com/{TENANT}/v2.0/.well-known/openid-configuration"
-    ]
+    # No discovery (a well-known cloud's endpoints are known), no IMDS probe for an
+    # explicit region, no regional discovery.
+    assert gets(http) == []
     # The cache entry keeps the central environment and the tenant realm.
     (entry,) = app.token_cache._cache["AccessToken"].values()
     assert (entry["environment"], entry["realm"]) == ("login.microsoftonline.com", TENANT)

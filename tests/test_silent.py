@@ -86,7 +86,8 @@ def test_other_scopes_without_rt_means_none(http: responses.RequestsMock) -> Non
 
 def test_alias_environment_is_served(http: responses.RequestsMock) -> None:
     writer = public_app(authority=f"https://login.windows.net/{TENANT}")
-    ropc_sign_in(http, writer, user_token(base="https://login.windows.net"))
+    # Every alias of the public cloud issues tokens as login.microsoftonline.com.
+    ropc_sign_in(http, writer, user_token())
     reader = public_app(authority=AUTHORITY, token_cache=writer.token_cache)
     (account,) = reader.get_accounts()
     assert account["environment"] == "login.windows.net"

@@ -211,8 +211,19 @@ class AccountCalls(AppCore):
         if not (hits.enabled and plain and type(scopes) is list and isinstance(account, dict)):
             return None, None
         now = self.state.now()
-        memo_key = ("silent", account.get("home_account_id"), *scopes)
+        home = account.get("home_account_id")
+        memo_key = ("silent", home, *scopes)
         entry = hits.get(memo_key, now)
+        if entry is None and isinstance(home, str) and home:
+            entry = hits.find(
+                now,
+                scopes,
+                environment=self.state.environment,
+                client_id=self.client_id,
+                realm=self.authority.expected_realm,
+                home_account_id=home,
+                memo_key=memo_key,
+            )
         if entry is not None:
             return cache_hit_result(entry, now), None
         return None, lambda found: hits.remember(memo_key, found)

@@ -35,15 +35,30 @@ class ClientCalls(AppCore):
     ``remove_tokens_for_client``."""
 
     def _memo(
-        self, plain: bool, memo_key: tuple[Any, ...]
+        self,
+        plain: bool,
+        memo_key: tuple[Any, ...],
+        scopes: Any = None,
+        user_assertion: Optional[str] = None,
     ) -> tuple[Optional[dict[str, Any]], Optional[Callable[[Any], None]]]:
-        """(the memo's hit, None), or (None, what the flow calls with the entry it
-        served); (None, None) when the memo is off or the call is not a plain one."""
+        """(the hit, None) from the memo or, with ``scopes``, from the token filed under
+        the request's exact key; or (None, what the flow calls with the entry it served);
+        (None, None) when the memo is off or the call is not a plain one."""
         hits = self.hits
         if not (hits.enabled and plain):
             return None, None
         now = self.state.now()
         entry = hits.get(memo_key, now)
+        if entry is None and scopes is not None:
+            entry = hits.find(
+                now,
+                scopes,
+                environment=self.state.environment,
+                client_id=self.client_id,
+                realm=self.authority.expected_realm,
+                user_assertion=user_assertion,
+                memo_key=memo_key,
+            )
         if entry is not None:
             return cache_hit_result(entry, now), None
         return None, lambda found: hits.remember(memo_key, found)
@@ -75,7 +90,8 @@ class ClientCalls(AppCore):
         """Cache first (the memo, then the flow's lookup), else the client credentials grant."""
         plain = not (claims_challenge or fmi_path or forwarded_client_claims or kwargs)
         fast = self.authority.parsed.tenant.lower() not in _SHARED_TENANTS
-        hit, on_hit = self._memo(plain and fast and type(scopes) is list, ("client", *scopes))
+        plain = plain and fast and type(scopes) is list
+        hit, on_hit = self._memo(plain, ("client", *scopes), scopes if plain else None)
         if hit is not None:
             return Answer(hit)
         if kwargs.pop("force_refresh", None) is not None:
@@ -147,7 +163,12 @@ class ClientCalls(AppCore):
         """Cache first (bound to the assertion), else the on-behalf-of grant."""
         plain = not (claims_challenge or forwarded_client_claims or kwargs)
         plain = plain and type(scopes) is list and isinstance(user_assertion, str)
-        hit, on_hit = self._memo(plain, ("obo", user_assertion, *scopes) if plain else ())
+        hit, on_hit = self._memo(
+            plain,
+            ("obo", user_assertion, *scopes) if plain else (),
+            scopes if plain else None,
+            user_assertion if plain else None,
+        )
         if hit is not None:
             return Answer(hit)
         scope_list = self._obo_scopes(user_assertion, scopes)

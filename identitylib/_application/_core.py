@@ -194,6 +194,7 @@ def set_up(
         trust=_discovery_trust(transport, trust),
         http_cache=http_cache,
         resolver=_resolver(transport),
+        known_clouds=True,  # Entra's well-known clouds: endpoints built, not discovered
     )
     core = core_class(client_id, client_credential, authority=authority_object, **options)
     return transport, core

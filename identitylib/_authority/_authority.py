@@ -12,6 +12,7 @@ from identitylib._protocol._messages import Flow
 
 from ._hosts import aliases_of
 from ._instance import instance_discovery_request, parse_instance_discovery
+from ._known_clouds import known_cloud_metadata
 from ._metadata import OidcMetadata, discovery_request, metadata_from_dict, parse_discovery_response
 from ._parse import AuthorityKind, ParsedAuthority
 from ._registry import REGISTRY
@@ -39,8 +40,12 @@ class Authority:
         trust: Union[TrustKey, Callable[[], TrustKey]],
         http_cache: MutableMapping[Any, Any] | None = None,
         resolver: Optional[Callable[[Flow[OidcMetadata]], OidcMetadata]] = None,
+        known_clouds: bool = False,
     ) -> None:
         self.parsed = parsed
+        #: Whether a well-known Entra cloud's endpoints are built without discovery
+        #: (token acquisition; see ``_known_clouds.py``).
+        self._known_clouds = known_clouds
         self._trust = trust
         self._http_cache = http_cache
         self._resolver = resolver
@@ -58,7 +63,11 @@ class Authority:
         """An Authority for another URL, discovered the way this one is (same trust key,
         ``http_cache`` and resolver)."""
         return Authority(
-            parsed, trust=self._trust, http_cache=self._http_cache, resolver=self._resolver
+            parsed,
+            trust=self._trust,
+            http_cache=self._http_cache,
+            resolver=self._resolver,
+            known_clouds=self._known_clouds,
         )
 
     # MSAL-compatible read-only attributes ------------------------------------------------
@@ -195,11 +204,15 @@ class Authority:
 
     @property
     def known_metadata(self) -> OidcMetadata | None:
-        """Metadata already at hand (this object, the process registry or http_cache)."""
+        """Metadata already at hand: this object's, the process registry's or http_cache's,
+        else, with ``known_clouds``, the endpoints of a well-known Entra cloud, known
+        without discovery (see ``_known_clouds.py``)."""
         if self._metadata is None:
             document = REGISTRY.get(self.trust, self.discovery_key, self._http_cache)
             if document is not None:
                 self._metadata = metadata_from_dict(self.parsed, document)
+            elif self._known_clouds:
+                self._metadata = known_cloud_metadata(self.parsed)
         return self._metadata
 
     def metadata_flow(self) -> Flow[OidcMetadata]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional, cast
 
+from ._exact import RequestKey
 from ._forms import access_tokens_in_forms
 from ._serializable import SerializableTokenCache
 from ._token_cache import Entry, Stamp, TokenCache
@@ -101,7 +102,16 @@ def indexed_access_tokens_in_forms(
     return access_tokens_in_forms(own, target, query, environments, realms, now)
 
 
+def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
+    """The key of the only access token of ``cache`` filed under ``request`` (see
+    ``_exact.py``), the token (expired or not) and the access-token section's size; None
+    when there is none, several, or the cache is foreign."""
+    own = own_cache(cache)
+    return None if own is None else own._exact_request_hit(request)
+
+
 __all__ = [
+    "exact_request_hit",
     "has_async_hooks",
     "indexed_access_tokens_in_forms",
     "indexed_accounts",

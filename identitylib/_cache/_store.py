@@ -9,6 +9,7 @@ from typing import Any, Optional
 from identitylib._log import get_logger
 
 from ._bounded import CacheBound
+from ._exact import ExactRequestIndex, RequestKey, build_exact_index
 from ._index import SectionIndex, build_indices
 from ._keys import CredentialType
 from ._query import scope_set
@@ -34,6 +35,7 @@ class IndexedSections:
         self._written: Optional[set[tuple[str, str]]] = None  # slots of the current batch
         self._indices: dict[str, SectionIndex] = {}
         self._built = False
+        self._exact: Optional[ExactRequestIndex] = None
         self._marks: dict[str, _Mark] = {}
         #: Bumped by every reset (re-index); ``writes`` counts puts and deletes per section.
         #: Together they stamp a section's content for callers that memoize derived data.
@@ -52,6 +54,7 @@ class IndexedSections:
         # JSON parse only, and a cache that only ever serves exact-key hits builds none.
         self._indices = {}
         self._built = False
+        self._exact = None
         self.sections = sections
         self.epoch += 1
         self._marks = {name: self._mark(name) for name in KNOWN_SECTIONS}
@@ -92,6 +95,8 @@ class IndexedSections:
         index = self._indices.get(credential_type)
         if index is not None:
             index.add(key, entry)
+        if self._exact is not None and credential_type == CredentialType.ACCESS_TOKEN:
+            self._exact.add(key, entry)
         self._remark(credential_type)
         if self.bound is not None:
             self.bound.added(credential_type, key, entry)
@@ -159,6 +164,13 @@ class IndexedSections:
         index = self._indices.get(credential_type)
         if index is not None and isinstance(entry, dict):
             index.remove(key, entry)
+        exact = self._exact
+        if (
+            exact is not None
+            and credential_type == CredentialType.ACCESS_TOKEN
+            and isinstance(entry, dict)
+        ):
+            exact.remove(key, entry)
 
     def _remark(self, credential_type: str) -> None:
         if credential_type in self._marks:
@@ -172,6 +184,35 @@ class IndexedSections:
             self._built = True
         return self._indices.get(credential_type)
 
+    def exact_access_token(
+        self, sections: dict[str, Any], request: RequestKey
+    ) -> Optional[tuple[str, dict[str, Any], int]]:
+        """The key of the only access token filed under ``request`` (see ``_exact.py``),
+        the token, and the section's size; else None.
+
+        ``sync`` of the access-token section, inlined (the hot path of every cache hit);
+        the index is built on first use, from the access-token section alone.
+        """
+        section = sections.get(CredentialType.ACCESS_TOKEN)
+        mark = self._marks.get(CredentialType.ACCESS_TOKEN)
+        if (
+            sections is not self.sections
+            or mark is None
+            or mark[0] is not section
+            or mark[1] != (len(section) if isinstance(section, dict) else 0)
+        ):
+            self.sync(sections, CredentialType.ACCESS_TOKEN)
+        if not isinstance(section, dict):
+            return None
+        exact = self._exact
+        if exact is None:
+            exact = self._exact = build_exact_index(section)
+        key = exact.key_for(request)
+        entry = section.get(key) if key is not None else None
+        if key is None or not isinstance(entry, dict):
+            return None
+        return key, entry, len(section)
+
     def candidates(
         self,
         credential_type: str,
@@ -182,9 +223,7 @@ class IndexedSections:
         index = self._index(credential_type)
         return index.candidates(query, scopes) if index is not None else None
 
-    def other_keys_of(
-        self, credential_type: str, entry: Mapping[str, Any], key: str
-    ) -> list[str]:
+    def other_keys_of(self, credential_type: str, entry: Mapping[str, Any], key: str) -> list[str]:
         """Keys other than ``key`` that hold an entry equal to ``entry``, found through the
         indices by the entry's own fields (another MSAL library made them: msal-node's
         keys differ from msal Python's)."""

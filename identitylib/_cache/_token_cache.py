@@ -24,6 +24,7 @@ from identitylib._log import get_logger, redact
 from ._access import AccessHook, CacheAccess
 from ._bounded import new_bound
 from ._event import seconds, writes_for_event
+from ._exact import RequestKey
 from ._keys import AuthorityType, CredentialType, KeyMaker, default_key_makers
 from ._query import component, field_matches, is_expired, matches, requested_scopes
 from ._store import IndexedSections
@@ -172,6 +173,13 @@ class TokenCache:
                     self._store.bound.used(CredentialType.ACCESS_TOKEN, key)
                 return key, entry
         return key, None
+
+    def _exact_request_hit(self, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
+        """The key of the only access token filed under ``request`` (see ``_exact.py``),
+        the token (expired or not) and the section's size; else None: one dict lookup,
+        never a scan."""
+        with self._lock:
+            return self._store.exact_access_token(self._cache, request)
 
     def _collect(
         self,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from identitylib._cache._own import plain_in_memory, stamped_entry
+from identitylib._cache._access import assertion_hash
+from identitylib._cache._exact import request_key, requested_scope_key
+from identitylib._cache._own import exact_request_hit, plain_in_memory, stamped_entry
 from identitylib._flows._lookups import ACCESS_TOKEN, first_usable
 
 
@@ -44,6 +46,45 @@ class HitMemo:
             return None
         usable, refresh_due = first_usable((entry,), now)
         return None if refresh_due else usable
+
+    def find(
+        self,
+        now: float,
+        scopes: Any,
+        *,
+        environment: str,
+        client_id: str,
+        realm: str | None,
+        home_account_id: str | None = None,
+        user_assertion: str | None = None,
+        memo_key: Any = None,
+    ) -> dict[str, Any] | None:
+        """The general hit path: the one cached token filed under this request's exact key
+        (environment, client, realm, home account or assertion, scopes: see
+        ``identitylib/_cache/_exact.py``), if servable now; None sends the call the full
+        way (no such token, several, expiring, or arguments the full path must judge).
+        A token served is remembered under ``memo_key`` (the same call's fast path)."""
+        if realm is None or not self.enabled:
+            return None
+        user_flow = home_account_id is not None or user_assertion is not None
+        scope_key = requested_scope_key(scopes, user_flow=user_flow)
+        if scope_key is None:
+            return None
+        hashed = None
+        if user_assertion is not None:
+            if not user_assertion.strip():
+                return None
+            hashed = assertion_hash(user_assertion.strip())
+        request = request_key(environment, client_id, realm, home_account_id, hashed, scope_key)
+        found = exact_request_hit(self._cache, request)
+        if found is None:
+            return None
+        usable, refresh_due = first_usable((found[1],), now)
+        if usable is None or refresh_due:
+            return None
+        if memo_key is not None:
+            self.remember(memo_key, usable)
+        return usable
 
     def remember(self, key: Any, entry: dict[str, Any]) -> None:
         """``entry`` served the call ``key`` (a cache hit on the full path)."""

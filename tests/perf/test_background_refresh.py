@@ -155,7 +155,7 @@ def test_timing_metadata_when_asked() -> None:
     first = app.acquire_token_for_client(SCOPE)
     timing = first["timing"]
     assert set(timing) == {"total_ms", "http_ms", "cache_ms", "http_requests", "refresh_reason"}
-    assert timing["http_requests"] == 2  # discovery, then the token
+    assert timing["http_requests"] == 1  # the token (a well-known cloud: no discovery)
     assert timing["refresh_reason"] == "no_cached_access_token"
     assert timing["total_ms"] >= timing["http_ms"] >= 0
     second = app.acquire_token_for_client(SCOPE)

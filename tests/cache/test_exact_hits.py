@@ -1,0 +1,313 @@
+"""The general cache-hit path: an exact-key lookup by what the call knows (issue #18).
+
+A hit for a key never asked before (another tenant, account or assertion each call) is
+one dict lookup in the cache's exact-request index, never a flow and never a scan; what
+that index cannot decide alone (no token, several, an expiring one, unusual arguments)
+goes the full way, which decides as before. Both APIs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+
+from identitylib import (
+    ConfidentialClientApplication,
+    PublicClientApplication,
+    SerializableTokenCache,
+    aio,
+)
+from identitylib._cache._exact import ExactRequestIndex, request_key, request_keys_of
+from identitylib._flows import client_credentials, on_behalf_of, silent
+
+ENV = "login.microsoftonline.com"
+CLIENT = "cid-0000"
+TENANT = "11111111-2222-3333-4444-555555555555"
+SCOPE = "api://resource/.default"
+USER_SCOPE = "api://resource/read"
+OIDC = "email openid profile"
+
+
+def home(i: int) -> str:
+    return f"uid-{i}.{TENANT}"
+
+
+def assertion_of(i: int) -> str:
+    return f"incoming-token-{i}"
+
+
+def hashed(assertion: str) -> str:
+    digest = hashlib.sha256(assertion.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def at(
+    secret: str,
+    *,
+    realm: str = TENANT,
+    target: str = SCOPE,
+    home_account_id: Any = None,
+    lifetime: int = 3600,
+    **extra: Any,
+) -> dict[str, Any]:
+    now = int(time.time())
+    return {
+        "credential_type": "AccessToken",
+        "secret": secret,
+        "home_account_id": home_account_id,
+        "environment": ENV,
+        "client_id": CLIENT,
+        "target": target,
+        "realm": realm,
+        "token_type": "Bearer",
+        "cached_at": str(now),
+        "expires_on": str(now + lifetime),
+        **extra,
+    }
+
+
+def key_of(entry: dict[str, Any]) -> str:
+    kind = "atext" if entry.get("ext_cache_key") else "accesstoken"
+    home_part = entry.get("home_account_id") or ""
+    parts = [home_part, ENV, kind, CLIENT, entry["realm"], entry["target"]]
+    if entry.get("ext_cache_key"):
+        parts.append(entry["ext_cache_key"])
+    return "-".join(parts).lower()
+
+
+def cache_of(*entries: dict[str, Any]) -> SerializableTokenCache:
+    cache = SerializableTokenCache()
+    cache.deserialize(json.dumps({"AccessToken": {key_of(e): e for e in entries}}))
+    return cache
+
+
+@pytest.fixture
+def no_network() -> Iterator[responses.RequestsMock]:
+    """Any request fails the call (none is registered)."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def no_flows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Running any of the three flows fails the test: a hit must not need one."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a flow ran for a cache hit")
+
+    for module in (client_credentials, silent, on_behalf_of):
+        name = (
+            "acquire_token_"
+            + {
+                client_credentials: "for_client",
+                silent: "silent",
+                on_behalf_of: "on_behalf_of",
+            }[module]
+        )
+        monkeypatch.setattr(module, name, refuse)
+
+
+def daemon(tenant: str, cache: SerializableTokenCache) -> ConfidentialClientApplication:
+    return ConfidentialClientApplication(
+        CLIENT, "secret", authority=f"https://{ENV}/{tenant}", token_cache=cache
+    )
+
+
+def tenant_of(i: int) -> str:
+    return f"{i:08d}-2222-3333-4444-555555555555"
+
+
+# ------------------------------------------------------------------ the index alone
+
+
+def test_a_token_is_filed_under_its_target_and_its_target_without_oidc_scopes() -> None:
+    entry = at("s", target=f"{USER_SCOPE} {OIDC}", home_account_id=home(1))
+    keys = request_keys_of(entry)
+    assert keys == [
+        request_key(ENV, CLIENT, TENANT, home(1), None, [USER_SCOPE, *OIDC.split()]),
+        request_key(ENV, CLIENT, TENANT, home(1), None, [USER_SCOPE]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"key_id": "k"},
+        {"ext_cache_key": "x"},
+        {"kid": "k"},
+        {"requestedClaimsHash": "h"},
+        {"realm": 7},
+        {"target": ""},
+    ],
+)
+def test_bound_or_odd_tokens_are_not_filed(extra: dict[str, Any]) -> None:
+    assert request_keys_of({**at("s"), **extra}) == []
+    without_home = at("s")
+    del without_home["home_account_id"]  # msal-node / MSAL.NET app tokens: the full way
+    assert request_keys_of(without_home) == []
+
+
+def test_two_tokens_under_one_request_key_answer_nothing() -> None:
+    index = ExactRequestIndex()
+    plain, with_oidc = at("a", target=USER_SCOPE), at("b", target=f"{USER_SCOPE} {OIDC}")
+    index.add("k1", plain)
+    index.add("k2", with_oidc)
+    request = request_key(ENV, CLIENT, TENANT, None, None, [USER_SCOPE])
+    assert index.key_for(request) is None
+    index.remove("k2", with_oidc)
+    assert index.key_for(request) == "k1"
+    index.remove("k1", plain)
+    assert len(index) == 0
+
+
+# --------------------------------------------------------------------- the apps
+
+
+def test_each_tenant_first_hit_needs_no_flow(
+    no_network: responses.RequestsMock, no_flows: None
+) -> None:
+    cache = cache_of(*(at(f"t{i}", realm=tenant_of(i)) for i in range(50)))
+    apps = [daemon(tenant_of(i), cache) for i in range(50)]
+    for i in (7, 3, 49, 0):
+        result = apps[i].acquire_token_for_client([SCOPE])
+        assert (result["access_token"], result["token_source"]) == (f"t{i}", "cache")
+    assert len(no_network.calls) == 0
+
+
+def test_each_account_first_silent_hit_needs_no_flow(
+    no_network: responses.RequestsMock, no_flows: None
+) -> None:
+    cache = cache_of(
+        *(at(f"u{i}", target=f"{USER_SCOPE} {OIDC}", home_account_id=home(i)) for i in range(50))
+    )
+    app = PublicClientApplication(CLIENT, authority=f"https://{ENV}/{TENANT}", token_cache=cache)
+    for i in (11, 2, 40):
+        account = {"home_account_id": home(i), "environment": ENV}
+        result = app.acquire_token_silent([USER_SCOPE], account)
+        assert result is not None
+        assert result["access_token"] == f"u{i}"
+
+
+def test_each_assertion_first_obo_hit_needs_no_flow(
+    no_network: responses.RequestsMock, no_flows: None
+) -> None:
+    cache = cache_of(
+        *(
+            at(
+                f"o{i}",
+                home_account_id=home(i),
+                user_assertion_hash=hashed(assertion_of(i)),
+            )
+            for i in range(50)
+        )
+    )
+    app = daemon(TENANT, cache)
+    for i in (5, 31):
+        result = app.acquire_token_on_behalf_of(assertion_of(i), [SCOPE])
+        assert (result["access_token"], result["token_source"]) == (f"o{i}", "cache")
+    # An app-token request never meets a user's on-behalf-of token: it goes the full way.
+    with pytest.raises(AssertionError, match="a flow ran"):
+        app.acquire_token_for_client([SCOPE])
+
+
+def test_the_asyncio_api_takes_the_same_path(
+    no_network: responses.RequestsMock, no_flows: None
+) -> None:
+    cache = cache_of(
+        *(at(f"t{i}", realm=tenant_of(i)) for i in range(20)),
+        *(at(f"u{i}", target=USER_SCOPE, home_account_id=home(i)) for i in range(20)),
+    )
+
+    async def main() -> list[str]:
+        tokens = []
+        for i in (4, 17):
+            app = aio.ConfidentialClientApplication(
+                CLIENT, "secret", authority=f"https://{ENV}/{tenant_of(i)}", token_cache=cache
+            )
+            tokens.append((await app.acquire_token_for_client([SCOPE]))["access_token"])
+        public = aio.PublicClientApplication(
+            CLIENT, authority=f"https://{ENV}/{TENANT}", token_cache=cache
+        )
+        for i in (9, 1):
+            account = {"home_account_id": home(i), "environment": ENV}
+            result = await public.acquire_token_silent([USER_SCOPE], account)
+            assert result is not None
+            tokens.append(result["access_token"])
+        return tokens
+
+    assert asyncio.run(main()) == ["t4", "t17", "u9", "u1"]
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["ambiguous", "expiring", "key_id only", "removed", "scope with a space"],
+)
+def test_what_the_index_cannot_decide_goes_the_full_way(
+    no_network: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    plain = at("plain")
+    entries = {
+        "ambiguous": [plain, at("oidc", target=f"{SCOPE} {OIDC}")],
+        "expiring": [at("expiring", lifetime=100)],
+        "key_id only": [at("bound", key_id="kid-1")],
+        "removed": [plain],
+        "scope with a space": [plain],
+    }[case]
+    cache = cache_of(*entries)
+    app = daemon(TENANT, cache)
+    if case == "removed":
+        cache.remove_at(plain)
+    calls: list[str] = []
+    real = client_credentials.acquire_token_for_client
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append("flow")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client_credentials, "acquire_token_for_client", counted)
+    no_network.post(
+        f"https://{ENV}/{TENANT}/oauth2/v2.0/token",
+        json={"access_token": "fresh", "expires_in": 3600, "token_type": "Bearer"},
+    )
+    scopes = [f"{SCOPE} other"] if case == "scope with a space" else [SCOPE]
+    result = app.acquire_token_for_client(scopes)
+    assert calls == ["flow"]
+    expected = {
+        "ambiguous": {"plain", "oidc"},  # the full way picks (the exact key first: plain)
+        "expiring": {"fresh"},
+        "key_id only": {"fresh"},
+        "removed": {"fresh"},
+        "scope with a space": {"fresh"},  # one scope "... other": no token has it
+    }[case]
+    assert result["access_token"] in expected
+
+
+def test_a_section_replaced_outside_the_cache_api_is_reindexed(
+    no_network: responses.RequestsMock,
+) -> None:
+    cache = cache_of(at("old"))
+    app = daemon(TENANT, cache)
+    assert app.acquire_token_for_client([SCOPE])["access_token"] == "old"
+    new = at("new")
+    cache._cache["AccessToken"] = {key_of(new): new}  # as persistence layers do
+    assert daemon(TENANT, cache).acquire_token_for_client([SCOPE])["access_token"] == "new"
+
+
+def test_a_hit_on_the_exact_path_feeds_the_same_call_memo(
+    no_network: responses.RequestsMock,
+) -> None:
+    cache = cache_of(at("t"))
+    app = daemon(TENANT, cache)
+    assert app._core.hits.get(("client", SCOPE), time.time()) is None
+    assert app.acquire_token_for_client([SCOPE])["access_token"] == "t"
+    remembered = app._core.hits.get(("client", SCOPE), time.time())
+    assert remembered is not None
+    assert remembered["secret"] == "t"
