@@ -496,7 +496,7 @@ def test_concurrent_writers_in_threads_tasks_and_processes_keep_every_token(
             if child.is_alive():
                 child.kill()
     assert [child.exitcode for child in children] == [0] * processes
-    assert all(pending == 0 for _, _, pending in reports)
+    assert all(pending == 0 for _, pending in reports)
     expected = (
         {f"at-{w}-{n}" for w in range(processes) for n in range(each)}
         | {f"sync-{n}" for n in range(each)}
@@ -527,7 +527,9 @@ def test_a_corrupt_file_is_set_aside_and_the_app_carries_on(
     with caplog.at_level(logging.WARNING, logger="identitylib"):
         first = run(main())
     assert first["token_source"] == "identity_provider", first
-    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    warned = [  # asyncio's debug mode may add its own "took 0.1 seconds" on a busy machine
+        r for r in caplog.records if r.levelno >= logging.WARNING and r.name != "asyncio"
+    ]
     assert len(warned) == 1
     assert "moved it to" in caplog.text
     assert "secret-token-123" not in caplog.text
