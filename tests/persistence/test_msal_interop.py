@@ -14,61 +14,42 @@ from identitylib._persistence import PersistedTokenCache
 from identitylib._persistence._lock import CacheFileLock
 from tests._servers import require_module
 
-from ._helpers import AUTHORITY, FakeHttp, add_token, app_event, at_secrets
+from ._helpers import Idp, add_token, app_event, at_secrets
 
 msal = require_module("msal")
 extensions = require_module("msal_extensions")
 pytestmark = pytest.mark.msal
 
-SCOPES = ["api://backend/.default"]
 
-
-def test_a_file_written_by_msal_extensions_is_served_here(tmp_path: Path) -> None:
+def test_a_file_written_by_msal_extensions_is_served_here(tmp_path: Path, idp: Idp) -> None:
     path = str(tmp_path / "msal_token_cache.json")
     writer = msal.ConfidentialClientApplication(
-        "cid",
-        "secret",
-        authority=AUTHORITY,
+        **idp.msal_kwargs(),
         token_cache=extensions.PersistedTokenCache(extensions.FilePersistence(path)),
-        http_client=FakeHttp("from-msal"),
     )
-    assert writer.acquire_token_for_client(SCOPES)["access_token"] == "from-msal"
-
-    no_tokens = FakeHttp()  # Fails the test on any token request.
+    issued = writer.acquire_token_for_client(idp.SCOPES)["access_token"]
     reader = identitylib.ConfidentialClientApplication(
-        "cid",
-        "secret",
-        authority=AUTHORITY,
-        token_cache=PersistedTokenCache(extensions.FilePersistence(path)),
-        http_client=no_tokens,
+        **idp.app_kwargs(), token_cache=PersistedTokenCache(extensions.FilePersistence(path))
     )
-    result = reader.acquire_token_for_client(SCOPES)
-    assert (result["access_token"], result["token_source"]) == ("from-msal", "cache")
-    assert no_tokens.posts == 0
+    result = reader.acquire_token_for_client(idp.SCOPES)
+    assert (result["access_token"], result["token_source"]) == (issued, "cache")
+    assert idp.token_posts() == 1  # msal's only
 
 
-def test_a_file_written_here_is_served_by_msal_extensions(tmp_path: Path) -> None:
+def test_a_file_written_here_is_served_by_msal_extensions(tmp_path: Path, idp: Idp) -> None:
     path = str(tmp_path / "msal_token_cache.json")
     writer = identitylib.ConfidentialClientApplication(
-        "cid",
-        "secret",
-        authority=AUTHORITY,
-        token_cache=PersistedTokenCache(extensions.FilePersistence(path)),
-        http_client=FakeHttp("from-identitylib"),
+        **idp.app_kwargs(), token_cache=PersistedTokenCache(extensions.FilePersistence(path))
     )
-    assert writer.acquire_token_for_client(SCOPES)["token_source"] == "identity_provider"
-
-    no_tokens = FakeHttp()
+    issued = writer.acquire_token_for_client(idp.SCOPES)
+    assert issued["token_source"] == "identity_provider"
     reader = msal.ConfidentialClientApplication(
-        "cid",
-        "secret",
-        authority=AUTHORITY,
+        **idp.msal_kwargs(),
         token_cache=extensions.PersistedTokenCache(extensions.FilePersistence(path)),
-        http_client=no_tokens,
     )
-    result = reader.acquire_token_for_client(SCOPES)
-    assert (result["access_token"], result["token_source"]) == ("from-identitylib", "cache")
-    assert no_tokens.posts == 0
+    result = reader.acquire_token_for_client(idp.SCOPES)
+    assert (result["access_token"], result["token_source"]) == (issued["access_token"], "cache")
+    assert idp.token_posts() == 1  # identitylib's only
 
 
 def test_writers_of_both_libraries_on_one_file_keep_every_token(tmp_path: Path) -> None:
