@@ -223,8 +223,13 @@ def test_response_modes_raise_no_warning(idp: FakeIdp) -> None:
     app = web_app()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for mode in (None, "query", "form_post"):
-            app.initiate_auth_code_flow(SCOPES, response_mode=mode)
+        modes = [
+            query_of(app.initiate_auth_code_flow(SCOPES, response_mode=mode)["auth_uri"]).get(
+                "response_mode"
+            )
+            for mode in (None, "query", "form_post")
+        ]
+    assert modes == [None, "query", "form_post"]
 
 
 @pytest.mark.parametrize(

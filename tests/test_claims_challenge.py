@@ -8,7 +8,6 @@ import base64
 import inspect
 import json
 import random
-import time
 
 import pytest
 import responses
@@ -152,14 +151,13 @@ def test_non_strings_mean_none(value: object) -> None:
     assert parse_claims_challenge(value) is None  # type: ignore[arg-type]
 
 
-def test_deep_nesting_and_huge_headers_are_cheap() -> None:
+def test_deep_nesting_and_huge_headers_mean_none() -> None:
+    """No RecursionError, no error at all: hostile headers are refused (their cost is bench's)."""
     deep = '{"a":' * 50_000 + "1" + "}" * 50_000
-    started = time.monotonic()
     assert parse_claims_challenge(f'Bearer claims="{b64(deep)}"') is None
     assert parse_claims_challenge("Bearer " + "x" * (10 * MAX_HEADER)) is None
     assert parse_claims_challenge('Bearer a="' + "\\" * 60_000) is None
     assert parse_claims_challenge("a=b, " * 12_000) is None
-    assert time.monotonic() - started < 5
 
 
 def test_random_input_never_raises() -> None:

@@ -7,7 +7,6 @@ import json
 import re
 import socket
 import threading
-import time
 from collections.abc import Callable
 from html import unescape
 from typing import Any, Optional
@@ -253,10 +252,8 @@ def test_timeout_raises_and_releases_the_port(
     monkeypatch: pytest.MonkeyPatch, idp: FakeIdp, app: PublicClientApplication
 ) -> None:
     browser = FakeBrowser(monkeypatch, lambda browser, url: None)
-    started = time.monotonic()
     with pytest.raises(BrowserInteractionTimeoutError, match=r"0\.5 seconds"):
         app.acquire_token_interactive(SCOPES, timeout=0.5)
-    assert time.monotonic() - started < 3
     browser.join()
     assert issubclass(BrowserInteractionTimeoutError, RuntimeError)
     exported = getattr(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,8 @@ class Recorder:
 
 
 def test_waits_sleep_without_blocking_and_send_waited() -> None:
+    assert inspect.signature(run_async).parameters["sleep"].default is asyncio.sleep
+
     def flow() -> Flow[list[Any]]:
         seen = []
         seen.append((yield Wait(0.2)))
@@ -42,20 +44,24 @@ def test_waits_sleep_without_blocking_and_send_waited() -> None:
         return seen
 
     async def main() -> list[Any]:
-        ticks = 0
+        events: list[object] = []
+        released = asyncio.Event()
 
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
+        async def sleep(seconds: float) -> None:  # the flow's wait lasts until released
+            events.append(("sleep", seconds))
+            await released.wait()
+            events.append("woke")
 
-        beat = asyncio.create_task(ticker())
-        started = time.monotonic()
-        result = await run_async(flow(), Recorder(HttpResponse(200, "ok")))
-        assert time.monotonic() - started >= 0.2
-        beat.cancel()
-        assert ticks >= 5
+        async def other_task() -> None:  # runs only if the wait leaves the loop free
+            events.append("other task ran")
+            released.set()
+
+        recorder = Recorder(HttpResponse(200, "ok"))
+        helper = asyncio.create_task(other_task())
+        result = await run_async(flow(), recorder, sleep=sleep)
+        await helper
+        assert events == [("sleep", 0.2), "other task ran", "woke"]
+        assert [request.url for request in recorder.sent] == ["https://example.test/"]
         return result
 
     assert run(main()) == [WAITED, HttpResponse(200, "ok")]

@@ -153,7 +153,8 @@ def test_multi_tenant_common_authority(emu: Emulator) -> None:
 
 
 def test_organizations_authority(emu: Emulator) -> None:
-    validator(emu, authority=emu.authority("organizations")).validate(app_token(emu))
+    claims = validator(emu, authority=emu.authority("organizations")).validate(app_token(emu))
+    assert claims["tid"] == DEMO_TENANT_ID  # any organisation's tenant, checked by signature
 
 
 def test_v1_tokens_of_a_v1_api() -> None:

@@ -57,9 +57,7 @@ def test_serve_seconds_is_hidden(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.usefixtures("fake_emulator")
 def test_prints_endpoints_and_credentials_then_stops(capsys: pytest.CaptureFixture[str]) -> None:
-    started = time.monotonic()
     assert cli.run(parse("--port", "0", "--serve-seconds", "0.2")) == 0
-    assert time.monotonic() - started < 5
     out = capsys.readouterr().out
     base = re.search(r"authority\s+(http://127\.0\.0\.1:\d+)/", out)
     assert base is not None

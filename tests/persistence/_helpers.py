@@ -6,16 +6,17 @@ import json
 import os
 from typing import Any
 
-import pytest
+import requests
 
 from identitylib._persistence import PersistedTokenCache
+from identitylib.emulator import DEMO_API_URI, DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, Emulator
 
 from ._workers import app_event
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 AUTHORITY = f"https://login.microsoftonline.com/{TENANT}"
 
-__all__ = ["AUTHORITY", "TENANT", "FakeHttp", "add_token", "app_event", "at_secrets", "stored"]
+__all__ = ["AUTHORITY", "TENANT", "Idp", "add_token", "app_event", "at_secrets", "stored"]
 
 
 def stored(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -30,43 +31,41 @@ def at_secrets(path: str | os.PathLike[str]) -> set[str]:
     return {entry["secret"] for entry in stored(path).get("AccessToken", {}).values()}
 
 
-class _Response:
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.status_code = 200
-        self.text = json.dumps(body)
-        self.headers: dict[str, str] = {}
+class Idp:
+    """The session's TLS emulator as the application tests here use it (msal needs https).
 
-    def raise_for_status(self) -> None:
-        pass
+    ``app_kwargs()`` are the constructor arguments of a daemon app on it, for identitylib and
+    msal alike; ``token_posts()`` counts the token requests the emulator has answered.
+    """
 
+    SCOPES = [f"{DEMO_API_URI}/.default"]
 
-class FakeHttp:
-    """An MSAL-style http_client: OIDC discovery, then token POSTs from a queue."""
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
 
-    def __init__(self, *tokens: str) -> None:
-        self.tokens = list(tokens)
-        self.posts = 0
+    def app_kwargs(self) -> dict[str, Any]:
+        """For identitylib: it passes ``verify=`` with each request."""
+        return {
+            "client_id": DEMO_DAEMON_ID,
+            "client_credential": DEMO_DAEMON_SECRET,
+            "authority": self.emu.authority(),
+            "verify": self.emu.ca_path or True,
+            "instance_discovery": False,
+        }
 
-    def get(self, url: str, **kwargs: Any) -> _Response:
-        base = url.split("/v2.0/")[0]
-        return _Response(
-            {
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                "token_endpoint": f"{base}/oauth2/v2.0/token",
-                "issuer": f"{base}/v2.0",
-            }
+    def msal_kwargs(self) -> dict[str, Any]:
+        """For msal: its requests go through a session that trusts the emulator's CA."""
+        session = requests.Session()
+        session.trust_env = False  # else REQUESTS_CA_BUNDLE would override the CA below
+        session.verify = self.emu.ca_path or True
+        kwargs = {**self.app_kwargs(), "http_client": session}
+        del kwargs["verify"]  # msal would hand verify=True to the session with each request
+        return kwargs
+
+    def token_posts(self) -> int:
+        return sum(
+            1 for method, path in self.emu.requests if (method, path[-6:]) == ("POST", "/token")
         )
-
-    def post(self, url: str, **kwargs: Any) -> _Response:
-        if not self.tokens:
-            pytest.fail(f"unexpected token request to {url}")
-        self.posts += 1
-        return _Response(
-            {"access_token": self.tokens.pop(0), "token_type": "Bearer", "expires_in": 3599}
-        )
-
-    def close(self) -> None:
-        pass
 
 
 def add_token(cache: PersistedTokenCache, name: str, **kwargs: Any) -> None:

@@ -14,61 +14,42 @@ from identitylib._persistence import PersistedTokenCache
 from identitylib._persistence._lock import CacheFileLock
 from tests._servers import require_module
 
-from ._helpers import AUTHORITY, FakeHttp, add_token, app_event, at_secrets
+from ._helpers import Idp, add_token, app_event, at_secrets
 
 msal = require_module("msal")
 extensions = require_module("msal_extensions")
 pytestmark = pytest.mark.msal
 
-SCOPES = ["api://backend/.default"]
 
-
-def test_a_file_written_by_msal_extensions_is_served_here(tmp_path: Path) -> None:
+def test_a_file_written_by_msal_extensions_is_served_here(tmp_path: Path, idp: Idp) -> None:
     path = str(tmp_path / "msal_token_cache.json")
     writer = msal.ConfidentialClientApplication(
-        "cid",
-        "secret",
-        authority=AUTHORITY,
+        **idp.msal_kwargs(),
         token_cache=extensions.PersistedTokenCache(extensions.FilePersistence(path)),
-        http_client=FakeHttp("from-msal"),
     )
-    assert writer.acquire_token_for_client(SCOPES)["access_token"] == "from-msal"
-
-    no_tokens = FakeHttp()  # Fails the test on any token request.
+    issued = writer.acquire_token_for_client(idp.SCOPES)["access_token"]
     reader = identitylib.ConfidentialClientApplication(
-        "cid",
-        "secret",
-        authority=AUTHORITY,
-        token_cache=PersistedTokenCache(extensions.FilePersistence(path)),
-        http_client=no_tokens,
+        **idp.app_kwargs(), token_cache=PersistedTokenCache(extensions.FilePersistence(path))
     )
-    result = reader.acquire_token_for_client(SCOPES)
-    assert (result["access_token"], result["token_source"]) == ("from-msal", "cache")
-    assert no_tokens.posts == 0
+    result = reader.acquire_token_for_client(idp.SCOPES)
+    assert (result["access_token"], result["token_source"]) == (issued, "cache")
+    assert idp.token_posts() == 1  # msal's only
 
 
-def test_a_file_written_here_is_served_by_msal_extensions(tmp_path: Path) -> None:
+def test_a_file_written_here_is_served_by_msal_extensions(tmp_path: Path, idp: Idp) -> None:
     path = str(tmp_path / "msal_token_cache.json")
     writer = identitylib.ConfidentialClientApplication(
-        "cid",
-        "secret",
-        authority=AUTHORITY,
-        token_cache=PersistedTokenCache(extensions.FilePersistence(path)),
-        http_client=FakeHttp("from-identitylib"),
+        **idp.app_kwargs(), token_cache=PersistedTokenCache(extensions.FilePersistence(path))
     )
-    assert writer.acquire_token_for_client(SCOPES)["token_source"] == "identity_provider"
-
-    no_tokens = FakeHttp()
+    issued = writer.acquire_token_for_client(idp.SCOPES)
+    assert issued["token_source"] == "identity_provider"
     reader = msal.ConfidentialClientApplication(
-        "cid",
-        "secret",
-        authority=AUTHORITY,
+        **idp.msal_kwargs(),
         token_cache=extensions.PersistedTokenCache(extensions.FilePersistence(path)),
-        http_client=no_tokens,
     )
-    result = reader.acquire_token_for_client(SCOPES)
-    assert (result["access_token"], result["token_source"]) == ("from-identitylib", "cache")
-    assert no_tokens.posts == 0
+    result = reader.acquire_token_for_client(idp.SCOPES)
+    assert (result["access_token"], result["token_source"]) == (issued["access_token"], "cache")
+    assert idp.token_posts() == 1  # identitylib's only
 
 
 def test_writers_of_both_libraries_on_one_file_keep_every_token(tmp_path: Path) -> None:
@@ -83,67 +64,72 @@ def test_writers_of_both_libraries_on_one_file_keep_every_token(tmp_path: Path) 
     assert {e["secret"] for e in ours.search("AccessToken")} == expected
 
 
-def _held_by(lock_factory: Any, ready: threading.Event, hold: float) -> dict[str, float]:
-    times: dict[str, float] = {}
+def _held_by(
+    lock_factory: Any, ready: threading.Event, let_go: threading.Event, events: list[str]
+) -> threading.Thread:
+    """Hold the lock from a thread until ``let_go`` is set; note "released" before letting go."""
 
     def run() -> None:
         with lock_factory():
             ready.set()
-            time.sleep(hold)
-            times["released"] = time.monotonic()
+            let_go.wait(10)
+            events.append("released")
 
-    threading.Thread(target=run, daemon=True).start()
-    return times
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def test_msal_extensions_waits_while_identitylib_holds_the_lock(tmp_path: Path) -> None:
     path = str(tmp_path / "c.json.lockfile")
     ours = CacheFileLock(path)
     assert ours.acquire(1)
-    entered: dict[str, float] = {}
+    events: list[str] = []
 
     def theirs() -> None:
         with extensions.CrossPlatLock(path):
-            entered["at"] = time.monotonic()
+            events.append("theirs entered")
 
     thread = threading.Thread(target=theirs, daemon=True)
     thread.start()
-    time.sleep(0.6)
-    assert "at" not in entered
-    released = time.monotonic()
+    time.sleep(0.6)  # time for it to try (and poll) while we hold the lock
+    events.append("ours released")
     ours.release()
     thread.join(10)
-    assert entered["at"] >= released
-    assert entered["at"] - released < 1.5  # It polls every 0.25 s.
+    assert events == ["ours released", "theirs entered"]
 
 
 def test_identitylib_waits_while_msal_extensions_holds_the_lock(tmp_path: Path) -> None:
     path = tmp_path / "c.json"
-    ready = threading.Event()
-    times = _held_by(lambda: extensions.CrossPlatLock(str(path) + ".lockfile"), ready, 0.6)
+    ready, let_go, events = threading.Event(), threading.Event(), []
+    holder = _held_by(
+        lambda: extensions.CrossPlatLock(str(path) + ".lockfile"), ready, let_go, events
+    )
     assert ready.wait(5)
+    releaser = threading.Timer(0.6, let_go.set)  # lets go while our write waits
+    releaser.start()
     cache = PersistedTokenCache(str(path))
     add_token(cache, "waited")  # Its write must wait for the lock.
-    written = time.monotonic()
-    assert written >= times["released"]
-    assert written - times["released"] < 1.0
+    events.append("written")
+    releaser.join(10)
+    holder.join(10)
+    assert events == ["released", "written"]
     assert at_secrets(path) == {"waited"}
 
 
-def test_a_write_gives_up_in_bounded_time_when_msal_extensions_keeps_the_lock(
-    tmp_path: Path,
-) -> None:
+def test_a_write_gives_up_when_msal_extensions_keeps_the_lock(tmp_path: Path) -> None:
     path = tmp_path / "c.json"
-    ready = threading.Event()
-    times = _held_by(lambda: extensions.CrossPlatLock(str(path) + ".lockfile"), ready, 1.5)
+    ready, let_go, events = threading.Event(), threading.Event(), []
+    holder = _held_by(
+        lambda: extensions.CrossPlatLock(str(path) + ".lockfile"), ready, let_go, events
+    )
     assert ready.wait(5)
     cache = PersistedTokenCache(str(path), lock_timeout=0.3)
-    started = time.monotonic()
-    add_token(cache, "later")
-    assert time.monotonic() - started < 1.2
+    add_token(cache, "later")  # returns although the lock is held until we let go
+    assert events == []
     assert not path.exists()
-    deadline = time.monotonic() + 5
-    while "released" not in times and time.monotonic() < deadline:
-        time.sleep(0.05)
+    let_go.set()
+    holder.join(10)
+    assert events == ["released"]
     assert cache.flush() is True
     assert at_secrets(path) == {"later"}

@@ -25,7 +25,7 @@ require_module("msal_extensions")
 PROCESSES = 8
 TOKENS_EACH = 50
 ROUNDS = 5
-BUDGET = 60.0  # seconds, for all rounds together
+BUDGET = 60.0  # seconds, bounding the waits of all rounds together (a hang detector)
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
@@ -66,10 +66,10 @@ def test_processes_adding_at_the_same_moment_keep_every_token(tmp_path: Path) ->
         finally:
             _stop(processes)
         assert [p.exitcode for p in processes] == [0] * PROCESSES
-        assert all(pending == 0 for _, _, pending in reports)
+        assert sorted(worker for worker, _ in reports) == list(range(PROCESSES))
+        assert all(pending == 0 for _, pending in reports)
         assert at_secrets(path) == expected, f"round {round_}"
         assert sorted(os.listdir(path.parent)) == ["tokens.json"]
-    assert time.monotonic() < deadline
 
 
 @posix_only
@@ -94,12 +94,9 @@ def test_a_writer_killed_at_random_moments_never_leaves_a_torn_file(tmp_path: Pa
         assert len(stored(path)["AccessToken"]) == entries  # Parses, and is complete.
     # A new process takes over the abandoned lock file and cleans up.
     survivor = PersistedTokenCache(str(path))
-    started = time.monotonic()
     add_token(survivor, "after")
-    assert time.monotonic() - started < 3
     assert "after" in at_secrets(path)
     assert sorted(os.listdir(tmp_path)) == ["tokens.json"]
-    assert time.monotonic() < deadline
     print(f"{interrupted_writes} of 6 kills interrupted a write")
 
 

@@ -19,7 +19,7 @@ from identitylib._persistence import PersistedTokenCache, _persisted_cache
 from identitylib._persistence._lock import CacheFileLock
 from tests.cache._builders import user_event
 
-from ._helpers import AUTHORITY, FakeHttp, add_token, app_event, at_secrets, stored
+from ._helpers import Idp, add_token, app_event, at_secrets, stored
 from .conftest import MakeCache
 
 
@@ -258,24 +258,21 @@ def test_no_rewrite_when_nothing_changed(
 
 
 def test_an_app_cache_hit_neither_writes_nor_rereads(
-    make_cache: MakeCache, cache_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_cache: MakeCache, cache_path: Path, monkeypatch: pytest.MonkeyPatch, idp: Idp
 ) -> None:
     cache = make_cache()
-    http = FakeHttp("app-at")
-    app = identitylib.ConfidentialClientApplication(
-        "cid", "secret", authority=AUTHORITY, token_cache=cache, http_client=http
-    )
-    assert app.acquire_token_for_client(["api://x/.default"])["access_token"] == "app-at"
-    assert at_secrets(cache_path) == {"app-at"}
+    app = identitylib.ConfidentialClientApplication(**idp.app_kwargs(), token_cache=cache)
+    token = app.acquire_token_for_client(idp.SCOPES)["access_token"]
+    assert at_secrets(cache_path) == {token}
     _age(cache_path)
     cache.reload()  # Reads once: the stamp is now trustworthy.
     reads = _spy(monkeypatch, cache._backend, "read")
     writes = _spy(monkeypatch, cache._backend, "write")
     mtime = cache_path.stat().st_mtime_ns
     for _ in range(5):
-        result = app.acquire_token_for_client(["api://x/.default"])
+        result = app.acquire_token_for_client(idp.SCOPES)
         assert result["token_source"] == "cache"
-    assert (reads, writes, http.posts) == ([], [], 1)
+    assert (reads, writes, idp.token_posts()) == ([], [], 1)
     assert cache_path.stat().st_mtime_ns == mtime
 
 
@@ -491,19 +488,14 @@ def test_temp_files_of_interrupted_writes_are_removed(
 
 
 def test_apps_in_two_processes_share_tokens_through_the_file(
-    make_cache: MakeCache, cache_path: Path
+    make_cache: MakeCache, cache_path: Path, idp: Idp
 ) -> None:
-    first = identitylib.ConfidentialClientApplication(
-        "cid", "secret", authority=AUTHORITY, token_cache=make_cache(), http_client=FakeHttp("at")
-    )
-    assert first.acquire_token_for_client(["api://x/.default"])["token_source"] == (
-        "identity_provider"
-    )
-    no_tokens = FakeHttp()
-    second = identitylib.ConfidentialClientApplication(
-        "cid", "secret", authority=AUTHORITY, token_cache=make_cache(), http_client=no_tokens
-    )
-    result = second.acquire_token_for_client(["api://x/.default"])
-    assert (result["access_token"], result["token_source"]) == ("at", "cache")
+    first = identitylib.ConfidentialClientApplication(**idp.app_kwargs(), token_cache=make_cache())
+    issued = first.acquire_token_for_client(idp.SCOPES)
+    assert issued["token_source"] == "identity_provider"
+    second = identitylib.ConfidentialClientApplication(**idp.app_kwargs(), token_cache=make_cache())
+    result = second.acquire_token_for_client(idp.SCOPES)
+    assert (result["access_token"], result["token_source"]) == (issued["access_token"], "cache")
+    assert idp.token_posts() == 1  # the first app's only
     second.remove_tokens_for_client()
     assert at_secrets(cache_path) == set()
