@@ -90,7 +90,7 @@ class AppCore:
         self.authority = authority
         # Validated here for every class, as msal does (MSAL_FORCE_REGION too, for an app
         # with a credential); used (and detected, for True) by acquire_token_for_client.
-        # (_region loads requests for IMDS: imported when an app is built, not at import.)
+        # (imported when an app is built: ``import identitylib`` stays cheap.)
         from identitylib._authority._region import configured_region
 
         self.region_choice: RegionChoice = configured_region(
