@@ -4,7 +4,7 @@
 the managed identity clients. When a class is defined, it wraps every ``acquire_token*``
 method the class has (its own and inherited ones, once) so that a call:
 
-* installs a :class:`~identitylib._telemetry._call.Tally` as the observer of its HTTP
+* installs the app's totals as the observer of its HTTP
   requests for as long as it runs (with OpenTelemetry, a
   :class:`~identitylib._telemetry._call.Call`, also the slot of its refresh reason);
 * adds itself to the app's totals (:meth:`MeasuredCalls.get_token_totals`);
@@ -111,15 +111,21 @@ def _start_traced(
         return Tally()
 
 
+def _count(totals: Totals, seconds: float, result: Any, failed: bool) -> None:
+    """Count a call without OpenTelemetry (its HTTP time was added as it went)."""
+    try:
+        totals.add(result, failed, seconds)
+    except Exception:
+        logger.warning("Telemetry failed; the call goes on without it", exc_info=True)
+
+
 def _end(
     app: Any, tally: Tally, seconds: float, result: Any, error: Optional[BaseException]
 ) -> None:
     """Count the call in the app's totals; with OpenTelemetry, record its signals."""
     tally.close()
     try:
-        totals = app.__dict__.get(_TOTALS)
-        if totals is None:
-            totals = totals_of(app)
+        totals = totals_of(app)
         totals.add(result, error is not None, seconds, tally.http_seconds)
         if isinstance(tally, Call):
             tally.finish(result, error)
@@ -130,6 +136,9 @@ def _end(
 def measured(api: str, method: F) -> F:
     """``method`` (a function or a coroutine function) as a measured call named ``api``.
 
+    Without OpenTelemetry the app's :class:`Totals` is the observer of the call's HTTP
+    requests: nothing is made per call, and HTTP is timed only when a request is sent.
+
     The wrappers drop their ``args`` and ``kwargs`` before an exception leaves them: a
     crash reporter printing the locals of every frame would otherwise show a password or
     an assertion that the method itself hides (see ``identitylib/_log.py``).
@@ -139,19 +148,28 @@ def measured(api: str, method: F) -> F:
 
     @functools.wraps(method)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        otel = Switch.instruments
         if HTTP_OBSERVER.get() is not None:  # inside another public call: part of it
-            tally: Optional[Tally] = None
-        elif otel is None:
-            tally = Tally()  # the cheap path: the totals only
-        else:
-            tally = _start_traced(self, api, method, args, kwargs, otel)
-        if tally is None:
             try:
                 return method(self, *args, **kwargs)
             except BaseException:
                 del args, kwargs
                 raise
+        otel = Switch.instruments
+        if otel is None:  # the cheap path: the totals only
+            totals = self.__dict__.get(_TOTALS) or totals_of(self)
+            watching = HTTP_OBSERVER.set(totals)
+            started = _clock()
+            try:
+                result = method(self, *args, **kwargs)
+            except BaseException:
+                del args, kwargs
+                _count(totals, _clock() - started, None, True)
+                raise
+            finally:
+                HTTP_OBSERVER.reset(watching)
+            _count(totals, _clock() - started, result, False)
+            return result
+        tally = _start_traced(self, api, method, args, kwargs, otel)
         watching = HTTP_OBSERVER.set(tally)
         noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
         started = _clock()
@@ -177,19 +195,28 @@ def _measured_async(
 ) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(method)
     async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        otel = Switch.instruments
         if HTTP_OBSERVER.get() is not None:  # inside another public call: part of it
-            tally: Optional[Tally] = None
-        elif otel is None:
-            tally = Tally()
-        else:
-            tally = _start_traced(self, api, method, args, kwargs, otel)
-        if tally is None:
             try:
                 return await method(self, *args, **kwargs)
             except BaseException:
                 del args, kwargs
                 raise
+        otel = Switch.instruments
+        if otel is None:  # the cheap path: the totals only
+            totals = self.__dict__.get(_TOTALS) or totals_of(self)
+            watching = HTTP_OBSERVER.set(totals)
+            started = _clock()
+            try:
+                result = await method(self, *args, **kwargs)
+            except BaseException:
+                del args, kwargs
+                _count(totals, _clock() - started, None, True)
+                raise
+            finally:
+                HTTP_OBSERVER.reset(watching)
+            _count(totals, _clock() - started, result, False)
+            return result
+        tally = _start_traced(self, api, method, args, kwargs, otel)
         watching = HTTP_OBSERVER.set(tally)
         noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
         started = _clock()
