@@ -29,7 +29,7 @@ from identitylib._log import get_logger
 from identitylib._transport._observe import HTTP_OBSERVER
 
 from . import _names as n
-from ._call import Call, Tally
+from ._call import Call, Tally, current_call
 from ._switch import Switch
 from ._totals import TokenTotals, Totals
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = get_logger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 _clock = time.perf_counter
 
 #: Marks a method already wrapped (by a base class).
@@ -235,3 +236,83 @@ def _measured_async(
 
     setattr(call, _MARK, True)
     return call
+
+
+class BackgroundRefresh:
+    """A background refresh, made where the call that starts it runs (its context).
+
+    :meth:`run` (blocking) or :meth:`run_async` runs the refresh as a measurement of its
+    own: counted in the app's totals as a background refresh, and with OpenTelemetry a
+    span that is a child of the starting call's span, with the refresh reason
+    ``proactive_refresh``, and the acquisition metrics.
+    """
+
+    __slots__ = ("_app", "_started_by")
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._started_by = current_call()
+
+    def _start(self) -> Tally:
+        otel = Switch.instruments
+        started_by = self._started_by
+        if otel is None or started_by is None:
+            return Tally()
+        try:
+            return Call(started_by.api, otel, None, started_by)
+        except Exception:
+            logger.warning("Telemetry failed; the refresh goes on without it", exc_info=True)
+            return Tally()
+
+    def _end(
+        self, tally: Tally, seconds: float, result: Any, error: Optional[BaseException]
+    ) -> None:
+        tally.close()
+        try:
+            renewed = (
+                error is None
+                and isinstance(result, dict)
+                and "access_token" in result
+                and result.get("token_source") != n.SOURCE_CACHE
+            )
+            totals_of(self._app).add_background(renewed, seconds)
+            if isinstance(tally, Call):
+                tally.finish(result, error)
+        except Exception:
+            logger.warning("Telemetry failed; the refresh goes on without it", exc_info=True)
+
+    def run(self, work: Callable[[], T]) -> T:
+        """``work()``, measured as this background refresh."""
+        tally = self._start()
+        watching = HTTP_OBSERVER.set(tally)
+        noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
+        started = _clock()
+        try:
+            result = work()
+        except BaseException as exc:
+            self._end(tally, _clock() - started, None, exc)
+            raise
+        finally:
+            if noting is not None:
+                REFRESH_REASON.reset(noting)
+            HTTP_OBSERVER.reset(watching)
+        self._end(tally, _clock() - started, result, None)
+        return result
+
+    async def run_async(self, work: Callable[[], Awaitable[T]]) -> T:
+        """``await work()``, measured as this background refresh."""
+        tally = self._start()
+        watching = HTTP_OBSERVER.set(tally)
+        noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
+        started = _clock()
+        try:
+            result = await work()
+        except BaseException as exc:
+            self._end(tally, _clock() - started, None, exc)
+            raise
+        finally:
+            if noting is not None:
+                REFRESH_REASON.reset(noting)
+            HTTP_OBSERVER.reset(watching)
+        self._end(tally, _clock() - started, result, None)
+        return result
