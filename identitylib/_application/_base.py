@@ -21,7 +21,7 @@ from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide, hide_credential, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
-from identitylib._telemetry import MeasuredCalls
+from identitylib._telemetry import BackgroundRefresh, MeasuredCalls
 
 from ._calls import CommonCalls
 from ._core import set_up
@@ -159,19 +159,24 @@ class Runner:
                 if key in self._refreshing:
                     return
                 self._refreshing.add(key)
+            measured = BackgroundRefresh(self)
             thread = threading.Thread(
-                target=self._refresh_now, args=(key, make_flow), name="identitylib-refresh"
+                target=self._refresh_now,
+                args=(key, make_flow, measured),
+                name="identitylib-refresh",
             )
             thread.daemon = True
             thread.start()
 
         return start
 
-    def _refresh_now(self, key: Hashable, make_flow: Callable[[], Flow[Any]]) -> None:
+    def _refresh_now(
+        self, key: Hashable, make_flow: Callable[[], Flow[Any]], measured: BackgroundRefresh
+    ) -> None:
         """The background refresh: a failed one is logged by the flow, and the cached
         token stays in use until it really expires."""
         try:
-            result = self._run(coalesced(self._flights, key, make_flow))
+            result = measured.run(lambda: self._run(coalesced(self._flights, key, make_flow)))
             if isinstance(result, dict) and "error" in result:
                 logger.warning("Background token refresh failed: %s", result.get("error"))
         except Exception:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from identitylib._cache._own import indexed_access_tokens_in_forms
+from identitylib._flows._refresh_reason import note_expired
 
 #: A cached access token with less than this many seconds left is not served.
 EXPIRY_SKEW = 300
@@ -58,10 +59,15 @@ def find_access_token_in_forms(
 
 def first_usable(entries: Iterable[Any], now: float) -> tuple[dict[str, Any] | None, bool]:
     """The first entry with at least ``EXPIRY_SKEW`` seconds left, and whether it is due
-    for refresh (past its ``refresh_on``)."""
+    for refresh (past its ``refresh_on``). Finding only expired entries is noted as the
+    call's refresh reason (``expired``)."""
+    expired = False
     for entry in entries:
         if as_int(entry.get("expires_on")) - now < EXPIRY_SKEW:
+            expired = True
             continue
         refresh_on = entry.get("refresh_on")
         return entry, bool(refresh_on) and now > as_int(refresh_on)
+    if expired:
+        note_expired()
     return None, False

@@ -25,9 +25,22 @@ REFRESH_REASON: ContextVar[RefreshReason | None] = ContextVar(
 )
 
 
+#: The cache held a token for the call, expired (or about to: see ``_lookups.EXPIRY_SKEW``).
+EXPIRED = "expired"
+
+
+def note_expired() -> None:
+    """A lookup found only expired tokens (``_lookups.first_usable``): if the call goes on
+    to the token endpoint without another reason, that is why."""
+    slot = REFRESH_REASON.get()
+    if slot is not None:
+        slot.reason = EXPIRED
+
+
 def note_refresh_reason(cached: Any, forced: Any) -> None:
     """Record why a token is requested: a cached token in its refresh window, a
-    force_refresh or claims challenge that skipped the cache, or no usable cached token."""
+    force_refresh or claims challenge that skipped the cache, an expired cached token
+    (noted by the lookup), or none at all."""
     slot = REFRESH_REASON.get()
     if slot is None:
         return
@@ -35,5 +48,5 @@ def note_refresh_reason(cached: Any, forced: Any) -> None:
         slot.reason = "proactive_refresh"
     elif forced:
         slot.reason = "force_refresh_or_claims"
-    else:
+    elif slot.reason != EXPIRED:
         slot.reason = "no_cached_access_token"

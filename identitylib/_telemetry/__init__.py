@@ -6,11 +6,12 @@ Nothing here imports ``opentelemetry`` until :meth:`Switch.enable` is called (se
 """
 
 from ._call import current_call, note_managed_identity_source
-from ._measured import MeasuredCalls
+from ._measured import BackgroundRefresh, MeasuredCalls
 from ._switch import Switch
 from ._totals import TokenTotals
 
 __all__ = [
+    "BackgroundRefresh",
     "MeasuredCalls",
     "Switch",
     "TokenTotals",

@@ -176,13 +176,27 @@ class Call(Tally):
 
     __slots__ = ("api", "managed_identity_source", "otel", "refresh", "span", "started")
 
-    def __init__(self, api: str, otel: Instruments, personal: Optional[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        api: str,
+        otel: Instruments,
+        personal: Optional[dict[str, Any]],
+        started_by: Optional[Call] = None,
+    ) -> None:
+        """``started_by``: this is the background refresh that call started."""
         super().__init__()
         self.api = api
         self.otel: Optional[Instruments] = otel
         self.refresh = RefreshReason()
         self.managed_identity_source: Optional[str] = None
-        self.span: Optional[CallSpan] = otel.start_call(api, {n.API: api, **(personal or {})})
+        attributes: dict[str, Any] = {n.API: api, **(personal or {})}
+        parent = None
+        if started_by is not None:
+            attributes[n.BACKGROUND] = True
+            self.refresh.reason = n.PROACTIVE_REFRESH
+            self.managed_identity_source = started_by.managed_identity_source
+            parent = started_by.span
+        self.span: Optional[CallSpan] = otel.start_call(api, attributes, parent)
         self.started = time.perf_counter()
 
     def attempt(self, request: HttpRequest, resend_count: int) -> Attempt:

@@ -4,7 +4,7 @@
 the managed identity clients. When a class is defined, it wraps every ``acquire_token*``
 method the class has (its own and inherited ones, once) so that a call:
 
-* installs a :class:`~identitylib._telemetry._call.Tally` as the observer of its HTTP
+* installs the app's totals as the observer of its HTTP
   requests for as long as it runs (with OpenTelemetry, a
   :class:`~identitylib._telemetry._call.Call`, also the slot of its refresh reason);
 * adds itself to the app's totals (:meth:`MeasuredCalls.get_token_totals`);
@@ -29,7 +29,7 @@ from identitylib._log import get_logger
 from identitylib._transport._observe import HTTP_OBSERVER
 
 from . import _names as n
-from ._call import Call, Tally
+from ._call import Call, Tally, current_call
 from ._switch import Switch
 from ._totals import TokenTotals, Totals
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = get_logger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 _clock = time.perf_counter
 
 #: Marks a method already wrapped (by a base class).
@@ -111,15 +112,21 @@ def _start_traced(
         return Tally()
 
 
+def _count(totals: Totals, seconds: float, result: Any, failed: bool) -> None:
+    """Count a call without OpenTelemetry (its HTTP time was added as it went)."""
+    try:
+        totals.add(result, failed, seconds)
+    except Exception:
+        logger.warning("Telemetry failed; the call goes on without it", exc_info=True)
+
+
 def _end(
     app: Any, tally: Tally, seconds: float, result: Any, error: Optional[BaseException]
 ) -> None:
     """Count the call in the app's totals; with OpenTelemetry, record its signals."""
     tally.close()
     try:
-        totals = app.__dict__.get(_TOTALS)
-        if totals is None:
-            totals = totals_of(app)
+        totals = totals_of(app)
         totals.add(result, error is not None, seconds, tally.http_seconds)
         if isinstance(tally, Call):
             tally.finish(result, error)
@@ -130,6 +137,9 @@ def _end(
 def measured(api: str, method: F) -> F:
     """``method`` (a function or a coroutine function) as a measured call named ``api``.
 
+    Without OpenTelemetry the app's :class:`Totals` is the observer of the call's HTTP
+    requests: nothing is made per call, and HTTP is timed only when a request is sent.
+
     The wrappers drop their ``args`` and ``kwargs`` before an exception leaves them: a
     crash reporter printing the locals of every frame would otherwise show a password or
     an assertion that the method itself hides (see ``identitylib/_log.py``).
@@ -139,19 +149,28 @@ def measured(api: str, method: F) -> F:
 
     @functools.wraps(method)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        otel = Switch.instruments
         if HTTP_OBSERVER.get() is not None:  # inside another public call: part of it
-            tally: Optional[Tally] = None
-        elif otel is None:
-            tally = Tally()  # the cheap path: the totals only
-        else:
-            tally = _start_traced(self, api, method, args, kwargs, otel)
-        if tally is None:
             try:
                 return method(self, *args, **kwargs)
             except BaseException:
                 del args, kwargs
                 raise
+        otel = Switch.instruments
+        if otel is None:  # the cheap path: the totals only
+            totals = self.__dict__.get(_TOTALS) or totals_of(self)
+            watching = HTTP_OBSERVER.set(totals)
+            started = _clock()
+            try:
+                result = method(self, *args, **kwargs)
+            except BaseException:
+                del args, kwargs
+                _count(totals, _clock() - started, None, True)
+                raise
+            finally:
+                HTTP_OBSERVER.reset(watching)
+            _count(totals, _clock() - started, result, False)
+            return result
+        tally = _start_traced(self, api, method, args, kwargs, otel)
         watching = HTTP_OBSERVER.set(tally)
         noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
         started = _clock()
@@ -177,19 +196,28 @@ def _measured_async(
 ) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(method)
     async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        otel = Switch.instruments
         if HTTP_OBSERVER.get() is not None:  # inside another public call: part of it
-            tally: Optional[Tally] = None
-        elif otel is None:
-            tally = Tally()
-        else:
-            tally = _start_traced(self, api, method, args, kwargs, otel)
-        if tally is None:
             try:
                 return await method(self, *args, **kwargs)
             except BaseException:
                 del args, kwargs
                 raise
+        otel = Switch.instruments
+        if otel is None:  # the cheap path: the totals only
+            totals = self.__dict__.get(_TOTALS) or totals_of(self)
+            watching = HTTP_OBSERVER.set(totals)
+            started = _clock()
+            try:
+                result = await method(self, *args, **kwargs)
+            except BaseException:
+                del args, kwargs
+                _count(totals, _clock() - started, None, True)
+                raise
+            finally:
+                HTTP_OBSERVER.reset(watching)
+            _count(totals, _clock() - started, result, False)
+            return result
+        tally = _start_traced(self, api, method, args, kwargs, otel)
         watching = HTTP_OBSERVER.set(tally)
         noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
         started = _clock()
@@ -208,3 +236,83 @@ def _measured_async(
 
     setattr(call, _MARK, True)
     return call
+
+
+class BackgroundRefresh:
+    """A background refresh, made where the call that starts it runs (its context).
+
+    :meth:`run` (blocking) or :meth:`run_async` runs the refresh as a measurement of its
+    own: counted in the app's totals as a background refresh, and with OpenTelemetry a
+    span that is a child of the starting call's span, with the refresh reason
+    ``proactive_refresh``, and the acquisition metrics.
+    """
+
+    __slots__ = ("_app", "_started_by")
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._started_by = current_call()
+
+    def _start(self) -> Tally:
+        otel = Switch.instruments
+        started_by = self._started_by
+        if otel is None or started_by is None:
+            return Tally()
+        try:
+            return Call(started_by.api, otel, None, started_by)
+        except Exception:
+            logger.warning("Telemetry failed; the refresh goes on without it", exc_info=True)
+            return Tally()
+
+    def _end(
+        self, tally: Tally, seconds: float, result: Any, error: Optional[BaseException]
+    ) -> None:
+        tally.close()
+        try:
+            renewed = (
+                error is None
+                and isinstance(result, dict)
+                and "access_token" in result
+                and result.get("token_source") != n.SOURCE_CACHE
+            )
+            totals_of(self._app).add_background(renewed, seconds)
+            if isinstance(tally, Call):
+                tally.finish(result, error)
+        except Exception:
+            logger.warning("Telemetry failed; the refresh goes on without it", exc_info=True)
+
+    def run(self, work: Callable[[], T]) -> T:
+        """``work()``, measured as this background refresh."""
+        tally = self._start()
+        watching = HTTP_OBSERVER.set(tally)
+        noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
+        started = _clock()
+        try:
+            result = work()
+        except BaseException as exc:
+            self._end(tally, _clock() - started, None, exc)
+            raise
+        finally:
+            if noting is not None:
+                REFRESH_REASON.reset(noting)
+            HTTP_OBSERVER.reset(watching)
+        self._end(tally, _clock() - started, result, None)
+        return result
+
+    async def run_async(self, work: Callable[[], Awaitable[T]]) -> T:
+        """``await work()``, measured as this background refresh."""
+        tally = self._start()
+        watching = HTTP_OBSERVER.set(tally)
+        noting = REFRESH_REASON.set(tally.refresh) if isinstance(tally, Call) else None
+        started = _clock()
+        try:
+            result = await work()
+        except BaseException as exc:
+            self._end(tally, _clock() - started, None, exc)
+            raise
+        finally:
+            if noting is not None:
+                REFRESH_REASON.reset(noting)
+            HTTP_OBSERVER.reset(watching)
+        self._end(tally, _clock() - started, result, None)
+        return result

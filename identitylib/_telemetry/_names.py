@@ -24,6 +24,8 @@ REFRESH_REASON = "identitylib.cache.refresh_reason"
 MANAGED_IDENTITY_SOURCE = "identitylib.managed_identity.source"
 HTTP_REQUEST_COUNT = "identitylib.http.request_count"
 THROTTLED_BY = "identitylib.throttled_by"
+#: True on the span of a background refresh.
+BACKGROUND = "identitylib.background"
 
 # --- attribute values
 SOURCE_CACHE = "cache"
@@ -36,6 +38,9 @@ OUTCOME_FAILURE = "failure"
 OUTCOME_EMPTY = "empty"
 #: MSAL.NET's CacheRefreshReason.NotApplicable: a cache hit, or an API without a cache.
 NOT_APPLICABLE = "not_applicable"
+#: The refresh reason of every background refresh, and the suffix of its span's name.
+PROACTIVE_REFRESH = "proactive_refresh"
+BACKGROUND_REFRESH = "background_refresh"
 #: ``error.type`` of an OAuth error code that does not look like one.
 OTHER_ERROR = "_OTHER"
 

@@ -76,9 +76,20 @@ class Instruments:
             "locally by the client's throttle",
         )  # fmt: skip
 
-    def start_call(self, api: str, attributes: Attributes) -> CallSpan:
-        """Start the span of a public call and make it current."""
-        return CallSpan(self.tracer.start_span(f"{n.SCOPE} {api}", attributes=attributes))
+    def start_call(
+        self, api: str, attributes: Attributes, parent: Optional[CallSpan] = None
+    ) -> CallSpan:
+        """Start the span of a public call and make it current; with ``parent``, that of
+        a background refresh the call ``parent`` started (a child of its span)."""
+        if parent is None:
+            return CallSpan(self.tracer.start_span(f"{n.SCOPE} {api}", attributes=attributes))
+        return CallSpan(
+            self.tracer.start_span(
+                f"{n.SCOPE} {api} {n.BACKGROUND_REFRESH}",
+                context=trace.set_span_in_context(parent.span),
+                attributes=attributes,
+            )
+        )
 
     def start_attempt(self, parent: Optional[CallSpan], method: str, attributes: Attributes) -> Any:
         """Start the client span of one HTTP attempt, a child of the call's span."""

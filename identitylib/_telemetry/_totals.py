@@ -1,10 +1,18 @@
-"""Per-application totals kept without OpenTelemetry (as MSAL.NET's ``Metrics``)."""
+"""Per-application totals kept without OpenTelemetry (as MSAL.NET's ``Metrics``).
+
+Cheap to add to: each thread adds to a row of its own (no lock, no shared write), and a
+reader merges the rows. A row of a thread that has ended is folded into the retired row
+when the next thread registers, so the rows stay as many as the threads alive.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Optional
+
+from identitylib._protocol._messages import HttpRequest, HttpResponse
 
 from ._names import SOURCE_CACHE
 
@@ -17,6 +25,11 @@ class TokenTotals:
     (a managed identity's source counts as the identity provider), ``errors`` the calls
     that returned an error dict or raised. ``total_ms`` is the time spent in the public
     acquire calls, ``http_ms`` the part of it spent in HTTP requests.
+
+    ``background_refreshes`` counts the refreshes run in the background (a token in its
+    refresh window served at once and renewed behind the scenes),
+    ``background_refresh_errors`` those that got no new token, ``background_ms`` the time
+    they took. They are not calls: the fields above do not include them.
     """
 
     tokens_from_cache: int = 0
@@ -24,6 +37,9 @@ class TokenTotals:
     errors: int = 0
     total_ms: float = 0.0
     http_ms: float = 0.0
+    background_refreshes: int = 0
+    background_refresh_errors: int = 0
+    background_ms: float = 0.0
 
     @property
     def library_ms(self) -> float:
@@ -37,8 +53,11 @@ class TokenTotals:
         return self.tokens_from_cache / tokens if tokens else None
 
 
-#: Indices of :attr:`Totals._counts`.
-_CACHE, _PROVIDER, _ERROR, _NOTHING = range(4)
+#: Columns of a row: calls by kind, then background refreshes, then seconds.
+_CACHE, _PROVIDER, _ERROR, _NOTHING, _REFRESHES, _REFRESH_ERRORS, _TOTAL, _HTTP, _BACKGROUND = (
+    range(9)
+)
+_COLUMNS = 9
 
 
 def _kind(result: Any, failed: bool) -> int:
@@ -52,33 +71,103 @@ def _kind(result: Any, failed: bool) -> int:
     return _NOTHING
 
 
-class Totals:
-    """The running totals of one application object; thread-safe."""
+_clock = time.perf_counter
 
-    __slots__ = ("_counts", "_lock", "_seconds")
+
+class _HttpTiming:
+    """One HTTP attempt timed for the totals (a call's, without OpenTelemetry)."""
+
+    __slots__ = ("_started", "_totals")
+
+    def __init__(self, totals: Totals) -> None:
+        self._totals = totals
+        self._started = _clock()
+
+    def answered(self, response: HttpResponse) -> None:
+        """The attempt is over."""
+        self._totals.add_http(_clock() - self._started)
+
+    def failed(self, error: BaseException) -> None:
+        """The attempt is over."""
+        self._totals.add_http(_clock() - self._started)
+
+
+class Totals:
+    """The running totals of one application object; thread-safe (module docstring).
+
+    Also the observer of the HTTP requests of the app's calls when OpenTelemetry is off:
+    an attempt's time is added when it ends, so a cache hit measures no HTTP at all.
+    """
+
+    __slots__ = ("_local", "_lock", "_retired", "_rows")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts = [0, 0, 0, 0]
-        self._seconds = [0.0, 0.0]  # in all, in HTTP
+        self._local = threading.local()
+        self._rows: list[tuple[threading.Thread, list[float]]] = []
+        self._retired = [0.0] * _COLUMNS
 
-    def add(self, result: Any, failed: bool, total_seconds: float, http_seconds: float) -> None:
-        """Count one call by what it returned (``failed``: it raised)."""
-        kind = _kind(result, failed)
-        seconds = self._seconds
+    def _row(self) -> list[float]:
+        """This thread's row (registered on its first use)."""
+        try:
+            row: list[float] = self._local.row
+            return row
+        except AttributeError:
+            pass
+        row = [0.0] * _COLUMNS
         with self._lock:
-            self._counts[kind] += 1
-            seconds[0] += total_seconds
-            seconds[1] += http_seconds
+            alive = []
+            for thread, other in self._rows:
+                if thread.is_alive():
+                    alive.append((thread, other))
+                else:  # nobody writes to it any more
+                    self._retired = [a + b for a, b in zip(self._retired, other)]
+            alive.append((threading.current_thread(), row))
+            self._rows = alive
+        self._local.row = row
+        return row
+
+    def add(
+        self, result: Any, failed: bool, total_seconds: float, http_seconds: float = 0.0
+    ) -> None:
+        """Count one call by what it returned (``failed``: it raised)."""
+        row = self._row()
+        row[_kind(result, failed)] += 1
+        row[_TOTAL] += total_seconds
+        if http_seconds:
+            row[_HTTP] += http_seconds
+
+    def add_http(self, seconds: float) -> None:
+        """Time a call spent in HTTP."""
+        self._row()[_HTTP] += seconds
+
+    def add_background(self, got_token: bool, seconds: float) -> None:
+        """One background refresh: whether it got a new token, how long it took."""
+        row = self._row()
+        row[_REFRESHES] += 1
+        if not got_token:
+            row[_REFRESH_ERRORS] += 1
+        row[_BACKGROUND] += seconds
+
+    def attempt(self, request: HttpRequest, resend_count: int) -> _HttpTiming:
+        """An attempt of a call's request starts (the HTTP observer's part)."""
+        return _HttpTiming(self)
+
+    def replayed(self, request: HttpRequest, response: HttpResponse) -> None:
+        """Nothing to count: no request was sent."""
 
     def snapshot(self) -> TokenTotals:
         """The totals so far."""
         with self._lock:
-            counts, (total, http) = list(self._counts), self._seconds
-            return TokenTotals(
-                counts[_CACHE],
-                counts[_PROVIDER],
-                counts[_ERROR],
-                round(total * 1000, 3),
-                round(http * 1000, 3),
-            )
+            rows = [self._retired] + [row for _, row in self._rows]
+        sums = [sum(column) for column in zip(*rows)]
+        return TokenTotals(
+            int(sums[_CACHE]),
+            int(sums[_PROVIDER]),
+            int(sums[_ERROR]),
+            round(sums[_TOTAL] * 1000, 3),
+            round(sums[_HTTP] * 1000, 3),
+            int(sums[_REFRESHES]),
+            int(sums[_REFRESH_ERRORS]),
+            round(sums[_BACKGROUND] * 1000, 3),
+        )

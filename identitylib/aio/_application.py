@@ -22,7 +22,7 @@ from identitylib._authority._region import resolve_region
 from identitylib._log import get_logger, hide, hide_credential, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
-from identitylib._telemetry import MeasuredCalls
+from identitylib._telemetry import BackgroundRefresh, MeasuredCalls
 from identitylib._transport._async import AsyncTransport, ThreadedTransport, import_httpx, run_async
 from identitylib._transport._bounds import deadline_for
 
@@ -102,8 +102,10 @@ class AsyncRunner:
     def _schedule_refresh(self, key: Hashable, make_flow: Callable[[], Flow[Any]]) -> None:
         """Called (on the loop) by a flow that served a token due for refresh."""
 
+        measured = BackgroundRefresh(self)
+
         async def refresh() -> Any:
-            result = await self._execute(make_flow())
+            result = await measured.run_async(lambda: self._execute(make_flow()))
             if isinstance(result, dict) and "error" in result:
                 logger.warning("Background token refresh failed: %s", result.get("error"))
             return result

@@ -35,7 +35,7 @@ from identitylib._managed_identity._transport import (
     threaded,
 )
 from identitylib._protocol._messages import Flow
-from identitylib._telemetry import MeasuredCalls
+from identitylib._telemetry import BackgroundRefresh, MeasuredCalls
 from identitylib._transport._async import AsyncTransport, ThreadedTransport, import_httpx, run_async
 
 from ._bridge import hooks_block
@@ -141,6 +141,7 @@ class ManagedIdentityClient(MeasuredCalls):
         return await run_async(flow, transport, offload=self._offload())
 
     def _start_refresh(self, key: Any, refresh: Callable[[], Any]) -> None:
-        if self._flights.start_background(("refresh", key), refresh):
+        measured = BackgroundRefresh(self)
+        if self._flights.start_background(("refresh", key), lambda: measured.run_async(refresh)):
             logger.debug("Managed identity token due for refresh: refreshing in the background")
 

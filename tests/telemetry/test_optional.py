@@ -95,3 +95,19 @@ def test_totals_are_thread_safe() -> None:
     assert snapshot.library_ms == pytest.approx(32000.0)
     assert snapshot.cache_hit_ratio == 0.5
     assert Totals().snapshot().cache_hit_ratio is None
+
+
+def test_totals_keep_what_ended_threads_counted() -> None:
+    """Each thread adds to a row of its own; a row of an ended thread is folded into the
+    retired one when a new thread registers, its counts kept."""
+    totals = Totals()
+    for _ in range(5):
+        thread = threading.Thread(target=totals.add, args=(FROM_CACHE, False, 0.001, 0.0005))
+        thread.start()
+        thread.join(timeout=60)
+    totals.add(FROM_PROVIDER, False, 0.002)
+    snapshot = totals.snapshot()
+    assert (snapshot.tokens_from_cache, snapshot.tokens_from_identity_provider) == (5, 1)
+    assert snapshot.total_ms == pytest.approx(7.0)
+    assert snapshot.http_ms == pytest.approx(2.5)
+    assert len(totals._rows) <= 2  # the ended threads' rows were folded
