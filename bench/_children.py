@@ -4,6 +4,8 @@
 the same authority, first call of each; prints JSON (requests, discovery requests, wall ms).
 ``python bench/_children.py memory LIB N``: tracemalloc peak and retained bytes while
 deserializing and holding a cache of N app tokens; prints JSON.
+``python bench/_children.py firsttoken LIB CACHE_FILE TENANT``: time to the first token of a
+new process from a persisted cache (import, read, deserialize, app, one hit); prints JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from _common import CLIENT_ID, authority_url, serialized_app_token_cache, tenant
 from _fixtures import FakeIdp
 
 SCOPE = ["api://bench-cold/.default"]
+FIRST_TOKEN_SCOPE = ["api://bench-resource-3/.default"]
 
 
 def coldstart(lib_name: str, delay_ms: float, http_cache_file: str) -> dict[str, Any]:
@@ -83,12 +86,43 @@ def memory(lib_name: str, n: int) -> dict[str, Any]:
     }
 
 
+def firsttoken(lib_name: str, cache_file: str, tenant: str) -> dict[str, Any]:
+    """Wall time from importing the library to the first token, served from the cache file
+    (no request: the fake transport counts them), and the phases on the way."""
+    start = time.perf_counter()
+    lib = importlib.import_module(lib_name)
+    imported = time.perf_counter()
+    cache = lib.SerializableTokenCache()
+    cache.deserialize(Path(cache_file).read_text(encoding="utf-8"))
+    loaded = time.perf_counter()
+    http = FakeIdp()
+    app = lib.ConfidentialClientApplication(
+        CLIENT_ID,
+        client_credential="secret",
+        authority=authority_url(tenant),
+        http_client=http,
+        token_cache=cache,
+    )
+    result = app.acquire_token_for_client(FIRST_TOKEN_SCOPE)
+    done = time.perf_counter()
+    if result.get("token_source") != "cache" or http.posts:
+        raise RuntimeError(f"{lib_name}: the first token was not a cache hit: {sorted(result)}")
+    return {
+        "total_ms": (done - start) * 1000,
+        "import_ms": (imported - start) * 1000,
+        "load_ms": (loaded - imported) * 1000,
+        "first_hit_ms": (done - loaded) * 1000,
+    }
+
+
 def main() -> int:
     kind = sys.argv[1]
     if kind == "coldstart":
         payload = coldstart(sys.argv[2], float(sys.argv[3]), sys.argv[4])
     elif kind == "memory":
         payload = memory(sys.argv[2], int(sys.argv[3]))
+    elif kind == "firsttoken":
+        payload = firsttoken(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         raise SystemExit(f"unknown measurement {kind!r}")
     print(json.dumps(payload))

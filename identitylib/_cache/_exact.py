@@ -102,15 +102,41 @@ def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:
 
 
 class ExactRequestIndex:
-    """Request key -> the key of the one access token filed under it (a set when several
-    are: ambiguous)."""
+    """Request key -> the key of the only access token filed under it (a set when several
+    are: ambiguous).
 
-    __slots__ = ("_keys",)
+    Filed per partition (client id and realm) on demand: building the index only groups
+    the section's keys by partition, and the first lookup of a partition files its tokens.
+    A process that loads a big cache and serves one hit files one partition, not the
+    whole section. ``filed`` counts the tokens filed so far.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_keys", "_pending", "_section", "filed")
+
+    def __init__(self, section: Optional[Mapping[str, Any]] = None) -> None:
         self._keys: dict[RequestKey, str | set[str]] = {}
+        #: Partition -> keys of its tokens, for the partitions not filed yet.
+        self._pending: dict[tuple[Any, Any], set[str]] = {}
+        self._section: Mapping[str, Any] = section if section is not None else {}
+        self.filed = 0
+        for key, entry in self._section.items():
+            if type(entry) is dict:
+                partition = (entry.get("client_id"), entry.get("realm"))
+                keys = self._pending.get(partition)
+                if keys is None:
+                    self._pending[partition] = {key}
+                else:
+                    keys.add(key)
 
     def add(self, key: str, entry: Mapping[str, Any]) -> None:
+        pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
+        if pending is not None:
+            pending.add(key)  # Filed with its partition.
+        else:
+            self._file(key, entry)
+
+    def _file(self, key: str, entry: Mapping[str, Any]) -> None:
+        self.filed += 1
         for request in request_keys_of(entry):
             filed = self._keys.get(request)
             if filed is None:
@@ -122,6 +148,11 @@ class ExactRequestIndex:
                 filed.add(key)
 
     def remove(self, key: str, entry: Mapping[str, Any]) -> None:
+        pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
+        if pending is not None:
+            pending.discard(key)
+            return
+        self.filed -= 1
         for request in request_keys_of(entry):
             filed = self._keys.get(request)
             if isinstance(filed, str):
@@ -135,8 +166,18 @@ class ExactRequestIndex:
                     del self._keys[request]
 
     def key_for(self, request: RequestKey) -> Optional[str]:
-        """The key of the only token filed under ``request``, else None."""
+        """The key of the only token filed under ``request``, else None (files the
+        request's partition first if it is not filed yet)."""
         filed = self._keys.get(request)
+        if filed is None and self._pending:
+            _, client_id, realm, _ = request.split(_SEPARATOR, 3)
+            pending = self._pending.pop((client_id, realm), None)
+            if pending is not None:
+                for key in pending:
+                    entry = self._section.get(key)
+                    if type(entry) is dict:
+                        self._file(key, entry)
+                filed = self._keys.get(request)
         return filed if isinstance(filed, str) else None
 
     def __len__(self) -> int:
@@ -144,9 +185,5 @@ class ExactRequestIndex:
 
 
 def build_exact_index(section: Mapping[str, Any]) -> ExactRequestIndex:
-    """The index of an access-token section, in one pass."""
-    index = ExactRequestIndex()
-    for key, entry in section.items():
-        if isinstance(entry, dict):
-            index.add(key, entry)
-    return index
+    """The index of an access-token section (its partitions filed on first lookup)."""
+    return ExactRequestIndex(section)

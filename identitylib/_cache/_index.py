@@ -278,9 +278,20 @@ def build_indices(sections: Mapping[str, Any]) -> dict[str, SectionIndex]:
     """Indices over ``sections`` built in one pass (non-dict entries are ignored)."""
     indices = new_indices()
     for credential_type, index in indices.items():
-        section = sections.get(credential_type)
-        if isinstance(section, dict):
-            for key, entry in section.items():
-                if isinstance(entry, dict):
-                    index.add(key, entry)
+        _fill(index, sections.get(credential_type))
     return indices
+
+
+def build_index(credential_type: str, section: Any) -> SectionIndex | None:
+    """The index of one section (None for a section that has none)."""
+    index = new_indices().get(credential_type)
+    if index is not None:
+        _fill(index, section)
+    return index
+
+
+def _fill(index: SectionIndex, section: Any) -> None:
+    if isinstance(section, dict):
+        for key, entry in section.items():
+            if isinstance(entry, dict):
+                index.add(key, entry)

@@ -46,7 +46,7 @@ def plain_in_memory(cache: object) -> bool:
     if type(cache) not in (TokenCache, SerializableTokenCache):
         return False
     own = cast(TokenCache, cache)
-    return own._before_access is None and own._after_access is None and own._store.bound is None
+    return not own.has_hook_callbacks and own._store.bound is None
 
 
 def section_stamp(cache: TokenCache, credential_type: str) -> Stamp:

@@ -10,7 +10,7 @@ from identitylib._log import get_logger
 
 from ._bounded import CacheBound
 from ._exact import ExactRequestIndex, RequestKey, build_exact_index
-from ._index import SectionIndex, build_indices
+from ._index import SectionIndex, build_index
 from ._keys import CredentialType
 from ._query import scope_set
 from ._serialization import KNOWN_SECTIONS
@@ -33,8 +33,7 @@ class IndexedSections:
         self.sections = sections
         self.bound = bound
         self._written: Optional[set[tuple[str, str]]] = None  # slots of the current batch
-        self._indices: dict[str, SectionIndex] = {}
-        self._built = False
+        self._indices: dict[str, SectionIndex] = {}  # the sections indexed so far
         self._exact: Optional[ExactRequestIndex] = None
         self._marks: dict[str, _Mark] = {}
         #: Bumped by every reset (re-index); ``writes`` counts puts and deletes per section.
@@ -53,7 +52,6 @@ class IndexedSections:
         # Indices are built per section on first use (see _index): deserialize() costs a
         # JSON parse only, and a cache that only ever serves exact-key hits builds none.
         self._indices = {}
-        self._built = False
         self._exact = None
         self.sections = sections
         self.epoch += 1
@@ -178,11 +176,17 @@ class IndexedSections:
 
     def _index(self, credential_type: str) -> SectionIndex | None:
         """The section's index (None for an unindexed section); the first lookup that
-        needs one builds the indices of every section, in one pass."""
-        if not self._built:
-            self._indices = build_indices(self.sections)
-            self._built = True
-        return self._indices.get(credential_type)
+        needs one builds it, from that section alone."""
+        index = self._indices.get(credential_type)
+        if index is None:
+            index = build_index(credential_type, self.section(credential_type))
+            if index is not None:
+                self._indices[credential_type] = index
+        return index
+
+    def indices_built(self) -> list[str]:
+        """The sections whose indices were built so far (for tests and diagnostics)."""
+        return sorted(self._indices)
 
     def exact_access_token(
         self, sections: dict[str, Any], request: RequestKey
@@ -244,9 +248,15 @@ class IndexedSections:
         return tokens.app_token_keys(environment, client_id) if tokens is not None else set()
 
     @property
+    def exact_index(self) -> Optional[ExactRequestIndex]:
+        """The exact-request index, if a lookup built it (for tests and diagnostics)."""
+        return self._exact
+
+    @property
     def indices(self) -> dict[str, SectionIndex]:
         """The live indices, all built (for tests and diagnostics)."""
-        self._index(CredentialType.ACCESS_TOKEN)
+        for credential_type in KNOWN_SECTIONS:
+            self._index(credential_type)
         return self._indices
 
 

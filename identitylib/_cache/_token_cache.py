@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from contextlib import (
-    AbstractAsyncContextManager,
-    AbstractContextManager,
-    asynccontextmanager,
-    contextmanager,
-    nullcontext,
-)
-from dataclasses import replace
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Callable, Optional
 
 from identitylib._log import get_logger, redact
 
-from ._access import AccessHook, CacheAccess
+from ._access import AccessHook
+from ._access_hooks import AccessHooks
 from ._bounded import new_bound
 from ._event import seconds, writes_for_event
 from ._exact import RequestKey
@@ -43,7 +35,7 @@ _ACCOUNT_OWNED = (
 )
 
 
-class TokenCache:
+class TokenCache(AccessHooks):
     """In-memory token cache with MSAL Python's API, schema and key formats.
 
     Sections live in ``_cache`` (credential type -> key -> entry). Secondary indices
@@ -73,17 +65,8 @@ class TokenCache:
         self._lock = threading.RLock()
         self._cache: dict[str, Any] = {}
         self.key_makers: dict[str, KeyMaker] = default_key_makers()
-        self._before_access = before_access
-        self._after_access = after_access
-        self._changed_since_access = False
         self._store = IndexedSections(self._cache, bound)
-        cls = type(self)
-        self._async_hooks = (
-            inspect.iscoroutinefunction(before_access)
-            or inspect.iscoroutinefunction(after_access)
-            or cls.on_before_access_async is not TokenCache.on_before_access_async
-            or cls.on_after_access_async is not TokenCache.on_after_access_async
-        )
+        super().__init__(before_access, after_access)
 
     def _synced(self) -> IndexedSections:
         """The store, re-indexed first if ``_cache`` was edited directly (lock held)."""
@@ -401,105 +384,6 @@ class TokenCache:
             key = self.key_makers[credential_type](**item)
             for other in self._synced().other_keys_of(credential_type, item, key):
                 self._discard(credential_type, other)
-
-    # ------------------------------------------------------------ access hooks
-
-    @property
-    def has_async_hooks(self) -> bool:
-        """True when the access hooks are coroutines (the cache is for ``identitylib.aio``)."""
-        return self._async_hooks
-
-    async def on_before_access_async(self, access: CacheAccess) -> None:
-        """Awaited before the library reads or writes (async hooks); calls ``before_access``."""
-        await _call_hook(self._before_access, access)
-
-    async def on_after_access_async(self, access: CacheAccess) -> None:
-        """Awaited after the library read or wrote (async hooks); calls ``after_access``."""
-        await _call_hook(self._after_access, access)
-
-    def access_async(
-        self, partition_key: str | None, client_id: str, is_app_cache: bool
-    ) -> AbstractAsyncContextManager[CacheAccess | None]:
-        """``access()`` for asyncio code: awaits async hooks (calls sync ones in line).
-
-        For a cache with sync hooks the block holds the cache's thread lock, so keep it
-        short and free of awaits; with async hooks it holds an ``asyncio.Lock``.
-        """
-        if self._async_hooks:
-            from ._async_access import open_async_access  # asyncio: only when needed
-
-            return open_async_access(self, partition_key, client_id, is_app_cache)
-        return _sync_as_async(self.access(partition_key, client_id, is_app_cache))
-
-    def on_before_access(self, access: CacheAccess) -> None:
-        """Called before the library reads or writes; calls ``before_access``."""
-        if self._before_access is not None:
-            self._before_access(access)
-
-    def on_after_access(self, access: CacheAccess) -> None:
-        """Called after the library read or wrote; calls ``after_access``."""
-        if self._after_access is not None:
-            self._after_access(access)
-
-    def _state_changed(self) -> bool:
-        return self._changed_since_access
-
-    def access(
-        self, partition_key: str | None, client_id: str, is_app_cache: bool
-    ) -> AbstractContextManager[CacheAccess | None]:
-        """Hold the cache between the before- and after-access hooks.
-
-        The lock is held throughout, so keep network calls outside the block.
-        The after hook runs even if the block raises. A cache without hooks (no callbacks,
-        methods not overridden) returns a no-op context: the hot path pays nothing.
-        A cache with async hooks raises TypeError here, except inside one of its async
-        accesses or in a worker thread of ``identitylib.aio`` (see ``_async_access.py``).
-        """
-        if self._async_hooks:
-            from ._async_access import blocking_access  # asyncio: only when needed
-
-            return blocking_access(self, partition_key, client_id, is_app_cache)
-        if (
-            self._before_access is None
-            and self._after_access is None
-            and type(self).on_before_access is TokenCache.on_before_access
-            and type(self).on_after_access is TokenCache.on_after_access
-        ):
-            return nullcontext()
-        return self._hooked_access(partition_key, client_id, is_app_cache)
-
-    @contextmanager
-    def _hooked_access(
-        self, partition_key: str | None, client_id: str, is_app_cache: bool
-    ) -> Iterator[CacheAccess]:
-        with self._lock:
-            access = CacheAccess(
-                cache=self,
-                partition_key=partition_key,
-                client_id=client_id,
-                is_app_cache=is_app_cache,
-            )
-            self.on_before_access(access)
-            self._changed_since_access = False
-            try:
-                yield access
-            finally:
-                self.on_after_access(replace(access, has_state_changed=self._state_changed()))
-
-
-async def _call_hook(hook: Optional[Callable[[CacheAccess], Any]], access: CacheAccess) -> None:
-    if hook is not None:
-        outcome = hook(access)
-        if inspect.isawaitable(outcome):
-            await outcome
-
-
-@asynccontextmanager
-async def _sync_as_async(
-    context: AbstractContextManager[CacheAccess | None],
-) -> AsyncIterator[CacheAccess | None]:
-    with context as access:
-        yield access
 
 
 def _expect_type(item: Mapping[str, Any], credential_type: str) -> None:

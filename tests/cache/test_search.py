@@ -340,6 +340,7 @@ def test_account_and_refresh_token_lookups_are_indexed():
     cache = TokenCache()
     cache._cache = {k: CountingDict(v) for k, v in big_state(2000).items()}
     list(cache.search(AT, query={"realm": "warm-up"}, now=NOW))
+    assert cache._store.indices  # each section's index is built on its own first lookup
     CountingDict.touched = CountingDict.scanned = 0
     owned = {"environment": HOST, "home_account_id": "u5.tid"}
     assert secrets(cache.search("RefreshToken", query=dict(owned, client_id="cid"))) == ["user-rt"]
