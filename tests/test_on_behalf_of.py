@@ -289,6 +289,28 @@ def test_aging_token_is_refreshed_and_served_when_refresh_fails(
     assert app.acquire_token_on_behalf_of(ALICE_ASSERTION, GRAPH)["access_token"] == "obo-at-2"
 
 
+def test_aging_token_without_a_refresh_token_is_served_when_the_exchange_fails(
+    discovered: responses.RequestsMock,
+) -> None:
+    discovered.post(TOKEN_ENDPOINT, json=obo_token(refresh_token=None))
+    app = make_app(background_refresh=False)
+    app.acquire_token_on_behalf_of(ALICE_ASSERTION, GRAPH)
+    assert section(app, "RefreshToken") == []
+    set_expiry(app, 3000, refresh_on=str(int(time.time()) - 1))
+    discovered.upsert(
+        responses.POST, TOKEN_ENDPOINT, json=oauth_error("temporarily_unavailable"), status=400
+    )
+    result = app.acquire_token_on_behalf_of(ALICE_ASSERTION, GRAPH)
+    assert (result["access_token"], result["token_source"]) == ("obo-at-1", "cache")
+    assert body_of(token_posts(discovered)[-1])["grant_type"] == JWT_BEARER
+    posts = len(token_posts(discovered))
+    discovered.upsert(responses.POST, TOKEN_ENDPOINT, body=requests.ConnectionError("down"))
+    assert app.acquire_token_on_behalf_of(ALICE_ASSERTION, GRAPH)["access_token"] == "obo-at-1"
+    assert len(token_posts(discovered)) > posts  # the exchange was tried and failed
+    discovered.upsert(responses.POST, TOKEN_ENDPOINT, json=obo_token("obo-at-2", None))
+    assert app.acquire_token_on_behalf_of(ALICE_ASSERTION, GRAPH)["access_token"] == "obo-at-2"
+
+
 def test_transport_failure_without_a_cached_token_raises(
     discovered: responses.RequestsMock,
 ) -> None:

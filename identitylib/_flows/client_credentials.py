@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Optional
 
-from identitylib._authority import AuthorityKind
-from identitylib._cache import app_partition_key, compute_ext_cache_key
+from identitylib._authority import Authority, AuthorityKind
+from identitylib._authority._metadata import OidcMetadata
+from identitylib._cache import app_partition_key
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger
 from identitylib._protocol._errors import FlowError
-from identitylib._protocol._messages import Flow
+from identitylib._protocol._messages import Flow, HttpRequest
 from identitylib._protocol._request import token_request
 from identitylib._protocol._token_response import parse_token_response
 from identitylib._protocol.grants import client_credentials
 
 from ._cache_hooks import in_cache
+from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token, find_access_token_in_forms
 from ._refresh_reason import note_refresh_reason
-from ._shaping import cache_event, cache_hit_result, provider_result, serve_cached
+from ._shaping import cache_event, provider_result, serve_cached
+from ._token_query import access_token_query, cache_realm, extended_cache_key
 from ._user_tokens import client_auth_fields
 
 logger = get_logger(__name__)
@@ -54,36 +58,20 @@ def acquire_token_for_client(
     extra = dict(data or {})
     if fmi_path:
         extra["fmi_path"] = fmi_path
-    ext_cache_key = compute_ext_cache_key(
-        {**extra, "client_claims": forwarded_client_claims} if forwarded_client_claims else extra
-    )
+    ext_cache_key = extended_cache_key(extra, forwarded_client_claims)
     now = state.now()
-    realm = authority.expected_realm
-    if realm is None:
-        realm = (yield from authority.metadata_flow()).realm
-    query: dict[str, Any] = {
-        "client_id": state.client_id,
-        "environment": state.environment,
-        "realm": realm,
-        "home_account_id": None,
-    }
-    if extra.get("key_id"):
-        query["key_id"] = extra["key_id"]
-    if ext_cache_key:
-        query["ext_cache_key"] = ext_cache_key
+    realm = yield from cache_realm(authority)
+    query = access_token_query(
+        state.client_id, extra, ext_cache_key,
+        environment=state.environment, realm=realm, home_account_id=None,
+    )  # fmt: skip
     partition = app_partition_key(state.client_id, realm)
     cached: dict[str, Any] | None = None
     if not claims_challenge:
-        realms = authority.cache_realms(realm)
-
-        def lookup() -> tuple[dict[str, Any] | None, bool]:
-            found = find_access_token(state.token_cache, scopes, query, now)
-            if found[0] is not None:
-                return found
-            return find_access_token_in_forms(
-                state.token_cache, scopes, query, state.cache_environments, realms, now
-            )
-
+        lookup = partial(
+            _find_app_token,
+            state, scopes, query, authority.cache_realms(realm), now,
+        )  # fmt: skip
         cached, refresh_due = yield from in_cache(
             state.token_cache, partition, state.client_id, True, lookup
         )
@@ -93,16 +81,7 @@ def acquire_token_for_client(
 
     note_refresh_reason(cached, claims_challenge)
     metadata = yield from authority.metadata_flow()
-    region_name = region() if region is not None else None
-    if region_name:
-        if authority.parsed.kind is AuthorityKind.ENTRA:
-            from identitylib._authority._region import regional_endpoint
-
-            endpoint = regional_endpoint(metadata.token_endpoint, region_name, authority.instance)
-            logger.debug("Using the regional token endpoint %s", endpoint)
-            metadata = dataclasses.replace(metadata, token_endpoint=endpoint)
-        else:
-            logger.debug("No regional endpoint for a %s authority", authority.parsed.kind.value)
+    metadata = _regional(authority, metadata, region() if region is not None else None)
     correlation_id = state.new_correlation_id()
     try:
         auth = client_auth_fields(state, metadata, fmi_path=fmi_path)
@@ -116,28 +95,76 @@ def acquire_token_for_client(
         extra=extra,
     )
     request = token_request(metadata.token_endpoint, fields, state.headers(correlation_id, headers))
-    try:
-        response = yield request
-    except Exception:
-        if cached is not None:
-            logger.warning("Proactive refresh failed; serving the cached token", exc_info=True)
-            return cache_hit_result(cached, now)
-        raise
-    result = parse_token_response(
+    store = partial(
+        _store_app_token,
+        state, scopes, metadata.token_endpoint, fields, ext_cache_key, partition, now,
+    )  # fmt: skip
+    return (
+        yield from serve_cached_on_failure(
+            cached, now, _request_app_token(request, fields, correlation_id), then=store
+        )
+    )
+
+
+def _find_app_token(
+    state: AppState,
+    scopes: Sequence[str],
+    query: Mapping[str, Any],
+    realms: Sequence[str],
+    now: float,
+) -> tuple[dict[str, Any] | None, bool]:
+    """The cached app token for ``scopes``: msal Python's form, else another library's."""
+    found = find_access_token(state.token_cache, scopes, query, now)
+    if found[0] is not None:
+        return found
+    return find_access_token_in_forms(
+        state.token_cache, scopes, query, state.cache_environments, realms, now
+    )
+
+
+def _regional(
+    authority: Authority, metadata: OidcMetadata, region_name: Optional[str]
+) -> OidcMetadata:
+    """The metadata with its token endpoint on ``region_name``'s host (ESTS-R), for an
+    Entra authority; unchanged without a region or for another kind of authority."""
+    if not region_name:
+        return metadata
+    if authority.parsed.kind is not AuthorityKind.ENTRA:
+        logger.debug("No regional endpoint for a %s authority", authority.parsed.kind.value)
+        return metadata
+    from identitylib._authority._region import regional_endpoint
+
+    endpoint = regional_endpoint(metadata.token_endpoint, region_name, authority.instance)
+    logger.debug("Using the regional token endpoint %s", endpoint)
+    return dataclasses.replace(metadata, token_endpoint=endpoint)
+
+
+def _request_app_token(
+    request: HttpRequest, fields: Mapping[str, str], correlation_id: str
+) -> Flow[dict[str, Any]]:
+    """Send the token request; its parsed answer (a token or an error result)."""
+    response = yield request
+    return parse_token_response(
         response, correlation_id=correlation_id, requested_token_type=fields.get("token_type")
     )
-    if "error" in result:
-        if cached is not None:
-            logger.warning(
-                "Proactive refresh failed (%s); serving the cached token", result["error"]
-            )
-            return cache_hit_result(cached, now)
-        return result
+
+
+def _store_app_token(
+    state: AppState,
+    scopes: Sequence[str],
+    token_endpoint: str,
+    fields: Mapping[str, str],
+    ext_cache_key: str,
+    partition: str,
+    now: float,
+    result: dict[str, Any],
+) -> Flow[dict[str, Any]]:
+    """Cache the token the endpoint issued (in the app's partition); the app's result."""
     if "access_token" in result:
         event = cache_event(
             state,
             scopes=scopes,
-            token_endpoint=metadata.token_endpoint,
+            token_endpoint=token_endpoint,
             grant_type=client_credentials.GRANT_TYPE,
             response=result,
             data=fields,

@@ -21,13 +21,15 @@ MSAL Python performs no cache lookup for OBO (it always asks the server).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, Optional
 
+from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import (
     USED_REFRESH_TOKEN,
     TokenCache,
     assertion_hash,
-    compute_ext_cache_key,
     obo_partition_key,
 )
 from identitylib._flows._state import AppState
@@ -38,10 +40,12 @@ from identitylib._protocol._scopes import decorate
 from identitylib._protocol.grants import on_behalf_of as obo_grant
 from identitylib._protocol.grants import refresh_token as refresh_grant
 
-from ._cache_hooks import cache_access, in_cache
+from ._cache_hooks import in_cache
+from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token
 from ._refresh_reason import note_refresh_reason
-from ._shaping import cache_hit_result, serve_cached
+from ._shaping import serve_cached
+from ._token_query import access_token_query, cache_realm, extended_cache_key
 from ._user_tokens import client_auth_fields, redeem
 from .refresh_token import anchor_header
 
@@ -93,37 +97,19 @@ def acquire_token_on_behalf_of(
     """Tokens for ``scopes`` on behalf of the user of ``user_assertion`` (see the module)."""
     authority = state.authority
     extra = dict(data or {})
-    ext_cache_key = compute_ext_cache_key(
-        {**extra, "client_claims": forwarded_client_claims} if forwarded_client_claims else extra
-    )
+    ext_cache_key = extended_cache_key(extra, forwarded_client_claims)
     hashed = assertion_hash(user_assertion)
     partition = obo_partition_key(user_assertion)
-    scopes_to_request = decorate(scopes, state.exclude_scopes)
     now = state.now()
-    realm = authority.expected_realm
-    if realm is None:
-        realm = (yield from authority.metadata_flow()).realm
-    query: dict[str, Any] = {
-        "client_id": state.client_id,
-        "environment": state.environment,
-        "realm": realm,
-        USER_ASSERTION_HASH: hashed,
-    }
-    if extra.get("key_id"):
-        query["key_id"] = extra["key_id"]
-    if ext_cache_key:
-        query["ext_cache_key"] = ext_cache_key
-
+    realm = yield from cache_realm(authority)
+    query = access_token_query(
+        state.client_id, extra, ext_cache_key,
+        environment=state.environment, realm=realm, **{USER_ASSERTION_HASH: hashed},
+    )  # fmt: skip
     cached: Optional[dict[str, Any]] = None
     refresh_entry: Optional[dict[str, Any]] = None
     if not claims_challenge:
-
-        def lookup() -> tuple[Optional[dict[str, Any]], bool, Optional[dict[str, Any]]]:
-            found, due = find_access_token(state.token_cache, scopes, query, now)
-            if found is not None and not due:
-                return found, due, None
-            return found, due, find_obo_refresh_token(state.token_cache, query)
-
+        lookup = partial(_find_obo_tokens, state.token_cache, scopes, query, now)
         cached, refresh_due, refresh_entry = yield from in_cache(
             state.token_cache, partition, state.client_id, False, lookup
         )
@@ -138,89 +124,118 @@ def acquire_token_on_behalf_of(
         auth = client_auth_fields(state, metadata)
     except FlowError as failure:
         return {**failure.result, "correlation_id": correlation_id}
-    claims = state.claims(claims_challenge, forwarded_client_claims)
-    common: dict[str, Any] = {"user_assertion_hash": hashed, "ext_cache_key": ext_cache_key}
-
+    grant = _Grant(
+        state=state,
+        metadata=metadata,
+        client_auth=auth,
+        scopes=decorate(scopes, state.exclude_scopes),
+        claims=state.claims(claims_challenge, forwarded_client_claims),
+        extra=extra,
+        headers=headers,
+        correlation_id=correlation_id,
+        partition=partition,
+        event_keys={USER_ASSERTION_HASH: hashed, "ext_cache_key": ext_cache_key},
+    )
     if refresh_entry is not None:
         logger.debug("Redeeming the refresh token cached with this assertion")
-        rt_fields = refresh_grant.request_fields(
-            client_id=state.client_id,
-            refresh_token=refresh_entry["secret"],
-            scopes=scopes_to_request,
-            client_auth=auth,
-            claims=claims,
-            extra=extra,
+        rotate = partial(_rotate_in_foreign_cache, state, refresh_entry, partition)
+        result = yield from serve_cached_on_failure(
+            cached, now, _redeem_cached_refresh_token(grant, refresh_entry), then=rotate
         )
-        rt_headers = anchor_header(refresh_entry.get("home_account_id"))
-        rt_headers.update(headers or {})
-        try:
-            result = yield from redeem(
-                state,
-                metadata,
-                fields=rt_fields,
-                grant_type=refresh_grant.GRANT_TYPE,
-                scopes=scopes_to_request,
-                correlation_id=correlation_id,
-                partition_key=partition,
-                headers=rt_headers,
-                event_extra={
-                    **common,
-                    USED_REFRESH_TOKEN: dict(refresh_entry),
-                    "skip_account_creation": True,
-                },
-            )
-        except Exception:
-            if cached is None:
-                raise
-            logger.warning("Proactive refresh failed; serving the cached token", exc_info=True)
-            return cache_hit_result(cached, now)
         if "error" not in result:
-            _rotate_in_foreign_cache(state, refresh_entry, result, partition)
             return result
-        if cached is not None:
-            logger.warning(
-                "Proactive refresh failed (%s); serving the cached token", result["error"]
-            )
-            return cache_hit_result(cached, now)
         logger.debug("Refresh failed (%s); exchanging the assertion instead", result.get("error"))
+    exchange = _exchange_assertion(grant, user_assertion)
+    return (yield from serve_cached_on_failure(cached, now, exchange))
 
-    fields = obo_grant.request_fields(
-        client_id=state.client_id,
-        user_assertion=user_assertion,
-        scopes=scopes_to_request,
-        client_auth=auth,
-        claims=claims,
-        extra=extra,
-    )
-    try:
-        result = yield from redeem(
-            state,
-            metadata,
+
+@dataclass(frozen=True, eq=False)
+class _Grant:
+    """What both of the flow's token requests share, once the cache could not serve."""
+
+    state: AppState
+    metadata: OidcMetadata
+    client_auth: dict[str, str]
+    scopes: Sequence[str]
+    claims: Optional[str]
+    extra: Mapping[str, Any]
+    headers: Optional[Mapping[str, str]]
+    correlation_id: str
+    partition: str
+    event_keys: Mapping[str, Any]
+
+    def post(
+        self,
+        fields: Mapping[str, str],
+        grant_type: str,
+        headers: Optional[Mapping[str, str]],
+        event_extra: Mapping[str, Any],
+    ) -> Flow[dict[str, Any]]:
+        """POST ``fields``; the result, its tokens cached bound to the assertion."""
+        return redeem(
+            self.state,
+            self.metadata,
             fields=fields,
-            grant_type=obo_grant.GRANT_TYPE,
-            scopes=scopes_to_request,
-            correlation_id=correlation_id,
-            partition_key=partition,
+            grant_type=grant_type,
+            scopes=self.scopes,
+            correlation_id=self.correlation_id,
+            partition_key=self.partition,
             headers=headers,
-            event_extra=common,
+            event_extra={**self.event_keys, **event_extra},
         )
-    except Exception:
-        if cached is None:
-            raise
-        logger.warning("Proactive refresh failed; serving the cached token", exc_info=True)
-        return cache_hit_result(cached, now)
-    if "error" in result and cached is not None:
-        logger.warning("Proactive refresh failed (%s); serving the cached token", result["error"])
-        return cache_hit_result(cached, now)
-    return result
+
+
+def _find_obo_tokens(
+    cache: Any, scopes: Sequence[str], query: Mapping[str, Any], now: float
+) -> tuple[Optional[dict[str, Any]], bool, Optional[dict[str, Any]]]:
+    """(the cached access token, whether its refresh is due, the refresh token to redeem
+    when the access token cannot be served as it is)."""
+    found, due = find_access_token(cache, scopes, query, now)
+    if found is not None and not due:
+        return found, due, None
+    return found, due, find_obo_refresh_token(cache, query)
+
+
+def _redeem_cached_refresh_token(
+    grant: _Grant, refresh_entry: Mapping[str, Any]
+) -> Flow[dict[str, Any]]:
+    """Redeem the refresh token cached with the assertion; the new RT replaces it."""
+    fields = refresh_grant.request_fields(
+        client_id=grant.state.client_id,
+        refresh_token=refresh_entry["secret"],
+        scopes=grant.scopes,
+        client_auth=grant.client_auth,
+        claims=grant.claims,
+        extra=grant.extra,
+    )
+    headers = anchor_header(refresh_entry.get("home_account_id"))
+    headers.update(grant.headers or {})
+    event_extra = {USED_REFRESH_TOKEN: dict(refresh_entry), "skip_account_creation": True}
+    return grant.post(fields, refresh_grant.GRANT_TYPE, headers, event_extra)
+
+
+def _exchange_assertion(grant: _Grant, user_assertion: str) -> Flow[dict[str, Any]]:
+    """Exchange the incoming assertion (jwt-bearer grant, ``on_behalf_of``)."""
+    fields = obo_grant.request_fields(
+        client_id=grant.state.client_id,
+        user_assertion=user_assertion,
+        scopes=grant.scopes,
+        client_auth=grant.client_auth,
+        claims=grant.claims,
+        extra=grant.extra,
+    )
+    return grant.post(fields, obo_grant.GRANT_TYPE, grant.headers, {})
 
 
 def _rotate_in_foreign_cache(
-    state: AppState, used: Mapping[str, Any], result: Mapping[str, Any], partition: str
-) -> None:
+    state: AppState, used: Mapping[str, Any], partition: str, result: dict[str, Any]
+) -> Flow[dict[str, Any]]:
     """A foreign cache (msal's) ignores the used-RT event key: rotate the RT explicitly."""
     new_rt = result.get("refresh_token")
     cache = state.token_cache
     if isinstance(new_rt, str) and not isinstance(cache, TokenCache):
-        with cache_access(cache, partition, state.client_id, is_app_cache=False):
-            cache.update_rt(dict(used), new_rt)
+        yield from in_cache(
+            cache, partition, state.client_id, False,
+            lambda: cache.update_rt(dict(used), new_rt),
+        )  # fmt: skip
+    return result

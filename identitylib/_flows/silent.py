@@ -29,7 +29,7 @@ from typing import Any, Optional
 from identitylib._authority import Authority
 from identitylib._authority._hosts import aliases_of
 from identitylib._authority._metadata import OidcMetadata
-from identitylib._cache import compute_ext_cache_key, user_partition_key
+from identitylib._cache import user_partition_key
 from identitylib._cache._forms import canonical_refresh_token
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
@@ -37,9 +37,11 @@ from identitylib._protocol._messages import Flow
 from identitylib._protocol._scopes import decorate
 
 from ._cache_hooks import in_cache
+from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token, find_access_token_in_forms
 from ._refresh_reason import note_refresh_reason
-from ._shaping import cache_hit_result, serve_cached
+from ._shaping import serve_cached
+from ._token_query import access_token_query, cache_realm, extended_cache_key
 from .refresh_token import redeem_refresh_token
 
 logger = get_logger(__name__)
@@ -155,10 +157,10 @@ def refresh_for_account(
     data: Optional[Mapping[str, Any]],
     headers: Optional[Mapping[str, str]],
     ext_cache_key: str,
-) -> Flow[Optional[dict[str, Any]]]:
+) -> Flow[dict[str, Any]]:
     """Try the account's RTs in each environment; the first success, else the last error.
 
-    None when there was no RT to try (or only family RTs this app may not use). The
+    ``{}`` when there was no RT to try (or only family RTs this app may not use). The
     authority's endpoints are discovered only when there is an RT to redeem.
     """
     partition = user_partition_key(home_account_id)
@@ -199,7 +201,7 @@ def refresh_for_account(
                 if is_family and is_client_mismatch(result):
                     break  # Not in that family: its other RTs would fail alike.
                 last = result
-    return last
+    return last if last is not None else {}
 
 
 def acquire_token_silent(
@@ -223,39 +225,17 @@ def acquire_token_silent(
     """
     tenant_authority = authority or state.authority
     extra = dict(data or {})
-    ext_cache_key = compute_ext_cache_key(
-        {**extra, "client_claims": forwarded_client_claims} if forwarded_client_claims else extra
-    )
+    ext_cache_key = extended_cache_key(extra, forwarded_client_claims)
     now = state.now()
     partition = user_partition_key(home_account_id)
     cached: Optional[dict[str, Any]] = None
     if not (force_refresh or claims_challenge):
-        realm = tenant_authority.expected_realm
-        if realm is None:
-            realm = (yield from tenant_authority.metadata_flow()).realm
-        query: dict[str, Any] = {
-            "client_id": state.client_id,
-            "realm": realm,
-            "home_account_id": home_account_id,
-        }
-        if extra.get("key_id"):
-            query["key_id"] = extra["key_id"]
-        if ext_cache_key:
-            query["ext_cache_key"] = ext_cache_key
-
+        realm = yield from cache_realm(tenant_authority)
+        query = access_token_query(
+            state.client_id, extra, ext_cache_key, realm=realm, home_account_id=home_account_id
+        )
         realms = tenant_authority.cache_realms(realm, home_account_id)
-
-        def lookup() -> tuple[Optional[dict[str, Any]], bool]:
-            for environment in state.cache_environments:
-                found = find_access_token(
-                    state.token_cache, scopes, {**query, "environment": environment}, now
-                )
-                if found[0] is not None:
-                    return found
-            return find_access_token_in_forms(
-                state.token_cache, scopes, query, state.cache_environments, realms, now
-            )
-
+        lookup = partial(_find_account_token, state, scopes, query, realms, now)
         cached, refresh_due = yield from in_cache(
             state.token_cache, partition, state.client_id, False, lookup
         )
@@ -264,30 +244,36 @@ def acquire_token_silent(
             return served
 
     note_refresh_reason(cached, force_refresh or claims_challenge)
-    scopes_to_request = decorate(scopes, state.exclude_scopes)
-    try:
-        result = yield from refresh_for_account(
-            state,
-            tenant_authority,
-            home_account_id=home_account_id,
-            scopes=scopes_to_request,
-            correlation_id=state.new_correlation_id(),
-            claims=state.claims(claims_challenge, forwarded_client_claims),
-            data=extra,
-            headers=headers,
-            ext_cache_key=ext_cache_key,
+    refresh = refresh_for_account(
+        state,
+        tenant_authority,
+        home_account_id=home_account_id,
+        scopes=decorate(scopes, state.exclude_scopes),
+        correlation_id=state.new_correlation_id(),
+        claims=state.claims(claims_challenge, forwarded_client_claims),
+        data=extra,
+        headers=headers,
+        ext_cache_key=ext_cache_key,
+    )
+    result = yield from serve_cached_on_failure(cached, now, refresh)
+    return classify(result) if "error" in result else result
+
+
+def _find_account_token(
+    state: AppState,
+    scopes: Sequence[str],
+    query: Mapping[str, Any],
+    realms: Sequence[str],
+    now: float,
+) -> tuple[Optional[dict[str, Any]], bool]:
+    """The account's cached access token: msal Python's form in each of the app's cache
+    environments, else the form another MSAL library wrote."""
+    for environment in state.cache_environments:
+        found = find_access_token(
+            state.token_cache, scopes, {**query, "environment": environment}, now
         )
-    except Exception:
-        if cached is None:
-            raise
-        logger.warning("Proactive refresh failed; serving the cached token", exc_info=True)
-        return cache_hit_result(cached, now)
-    if result is None or "error" in result:
-        if cached is not None:
-            if result is not None:
-                logger.warning(
-                    "Proactive refresh failed (%s); serving the cached token", result["error"]
-                )
-            return cache_hit_result(cached, now)
-        return classify(result) if result is not None else {}
-    return result
+        if found[0] is not None:
+            return found
+    return find_access_token_in_forms(
+        state.token_cache, scopes, query, state.cache_environments, realms, now
+    )

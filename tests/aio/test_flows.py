@@ -12,6 +12,7 @@ import pytest
 
 import identitylib
 from identitylib import aio
+from identitylib._cache import assertion_hash
 from identitylib._demo import _assertion_signer
 from identitylib._interactive import _browser
 from identitylib.emulator import (
@@ -313,6 +314,33 @@ def test_on_behalf_of_then_cache(emu: Emulator) -> None:
     emu.reset_requests()
     run(main())
     assert token_posts(emu) == 1
+
+
+def test_on_behalf_of_serves_the_aging_token_when_the_exchange_fails(emu: Emulator) -> None:
+    assertion = user_assertion(emu)
+    cache = identitylib.TokenCache()
+
+    async def main() -> None:
+        app = aio.ConfidentialClientApplication(
+            DEMO_API_ID,
+            DEMO_API_SECRET,
+            authority=emu.authority(),
+            token_cache=cache,
+            background_refresh=False,  # the refresh in the call itself
+        )
+        first = await app.acquire_token_on_behalf_of(assertion, GRAPH)
+        bound = {"user_assertion_hash": assertion_hash(assertion)}
+        for rt in list(cache.search("RefreshToken", query=bound)):  # the assertion is exchanged
+            cache.remove_rt(rt)
+        (at,) = cache.search("AccessToken", query=bound)
+        cache.modify("AccessToken", at, {"refresh_on": "1"})  # due for refresh
+        emu.faults.inject(400, path_contains="/token", body={"error": "temporarily_unavailable"})
+        second = await app.acquire_token_on_behalf_of(assertion, GRAPH)
+        assert second["token_source"] == "cache", second
+        assert second["access_token"] == first["access_token"]
+        assert emu.faults.take_failure("/token") is None  # the exchange was tried, and failed
+
+    run(main())
 
 
 def test_remove_tokens_for_client(emu: Emulator) -> None:
