@@ -55,6 +55,18 @@ class AccessHooks:
         return self._async_hooks
 
     @property
+    def has_access_hooks(self) -> bool:
+        """Whether an access runs hooks (callbacks given, hook methods overridden, or
+        coroutine hooks); without, ``access()`` is a no-op context."""
+        cls = type(self)
+        return (
+            self._async_hooks
+            or self.has_hook_callbacks
+            or cls.on_before_access is not AccessHooks.on_before_access
+            or cls.on_after_access is not AccessHooks.on_after_access
+        )
+
+    @property
     def has_hook_callbacks(self) -> bool:
         """Whether a ``before_access`` or ``after_access`` callback was given."""
         return self._before_access is not None or self._after_access is not None
@@ -109,12 +121,7 @@ class AccessHooks:
             from ._async_access import blocking_access  # asyncio: only when needed
 
             return blocking_access(self._as_cache(), partition_key, client_id, is_app_cache)
-        if (
-            self._before_access is None
-            and self._after_access is None
-            and type(self).on_before_access is AccessHooks.on_before_access
-            and type(self).on_after_access is AccessHooks.on_after_access
-        ):
+        if not self.has_access_hooks:
             return nullcontext()
         return self._hooked_access(partition_key, client_id, is_app_cache)
 

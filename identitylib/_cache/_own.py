@@ -39,6 +39,13 @@ def has_async_hooks(cache: object) -> bool:
     return own is not None and own.has_async_hooks
 
 
+def has_access_hooks(cache: object) -> bool:
+    """Whether ``cache`` is one of identitylib's caches whose accesses run hooks (sync or
+    coroutine): a plain in-memory or a foreign cache has none."""
+    own = own_cache(cache)
+    return own is not None and own.has_access_hooks
+
+
 def plain_in_memory(cache: object) -> bool:
     """Whether ``cache`` is exactly one of identitylib's in-memory caches (no subclass, no
     access hooks, no bound): its content changes only through its own methods, and reading
@@ -112,6 +119,7 @@ def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str,
 
 __all__ = [
     "exact_request_hit",
+    "has_access_hooks",
     "has_async_hooks",
     "indexed_access_tokens_in_forms",
     "indexed_accounts",

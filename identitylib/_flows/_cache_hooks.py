@@ -6,7 +6,7 @@ from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
-from identitylib._cache._own import has_async_hooks, own_cache
+from identitylib._cache._own import has_access_hooks, own_cache
 from identitylib._protocol._messages import CacheHook, HttpResponse, Step
 
 T = TypeVar("T")
@@ -35,12 +35,12 @@ def in_cache(
 ) -> Generator[Step, HttpResponse, T]:
     """Run ``work`` (lookups and writes, no I/O) between the cache's access hooks.
 
-    Sync hooks run in line (no step yielded); a cache with coroutine hooks gets a
-    :class:`CacheHook` step before and after, which the asyncio driver awaits.
+    A cache whose accesses run hooks (sync or coroutine: a file lock, a Redis round trip)
+    gets a :class:`CacheHook` step before and after, which the driver performs: the flow
+    itself never runs a hook. A plain in-memory or a foreign cache is used in line.
     """
-    if not has_async_hooks(cache):
-        with cache_access(cache, partition_key, client_id, is_app_cache=is_app_cache):
-            return work()
+    if not has_access_hooks(cache):
+        return work()
     yield CacheHook(cache, partition_key, client_id, is_app_cache, entering=True)
     try:
         return work()

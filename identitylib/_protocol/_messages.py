@@ -67,9 +67,10 @@ class Wait:
 
 @dataclass(frozen=True)
 class CacheHook:
-    """Open (``entering``) or close the async access of a token cache whose hooks are
-    coroutines: only the asyncio driver can, by awaiting ``cache.access_async(...)``.
-    The driver then sends WAITED. Flows yield it through ``_flows._cache_hooks.in_cache``."""
+    """Open (``entering``) or close the access of a token cache with access hooks: the
+    driver runs the hooks (and holds the cache's lock) there, the flow never does; hooks
+    that are coroutines only the asyncio driver can await. The driver then sends WAITED.
+    Flows yield it through ``_flows._cache_hooks.in_cache``."""
 
     cache: Any
     partition_key: str | None

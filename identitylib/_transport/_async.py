@@ -3,8 +3,9 @@
 :func:`run_async` mirrors :func:`~identitylib._transport._sync.run_sync`: it drives the same
 sans-I/O flows, sending each :class:`HttpRequest` with ``await transport.send(...)``, turning
 each :class:`Wait` into ``await asyncio.sleep(...)`` and throwing transport exceptions into
-the flow at its ``yield``. With ``offload=True`` each step of the flow (the code between two
-yields: cache lookups and writes, and the cache's access hooks) runs in a worker thread, for
+the flow at its ``yield``, and performing each :class:`CacheHook` (a cache access opened or
+closed). With ``offload=True`` each step of the flow (the code between two yields: cache
+lookups and writes) and each blocking access hook run in one worker thread of the run, for
 caches whose hooks block (files, Redis).
 
 ``httpx`` is imported lazily: it is the optional extra ``identitylib[async]``.
@@ -14,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import ssl
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
+from identitylib._cache._own import has_async_hooks
 from identitylib._log import get_logger, safe_url
 from identitylib._protocol._messages import (
     WAITED,
@@ -33,6 +37,7 @@ from identitylib._protocol._messages import (
 )
 from identitylib._protocol._token_response import MAX_BODY
 
+from ._accesses import OpenAccesses
 from ._bounds import (
     DEFAULT_TIMEOUT,
     BodyReader,
@@ -54,6 +59,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = get_logger(__name__)
 T = TypeVar("T")
+R = TypeVar("R")
 
 _MISSING_HTTPX = (
     "identitylib.aio needs httpx: pip install 'identitylib[async]' (or pip install httpx)"
@@ -363,48 +369,71 @@ async def run_async(
 
     ``Wait`` steps await ``sleep`` (``asyncio.sleep`` unless injected); a transport
     exception is thrown into the flow, which may recover or let it propagate. ``CacheHook``
-    steps open and close the async access of a cache whose hooks are coroutines (an access
-    left open by a failure or a cancellation is closed here). With ``offload`` each step of
-    the flow runs in a worker thread (``asyncio.to_thread``), for blocking cache hooks.
+    steps open and close the cache's access: coroutine hooks are awaited on the loop,
+    blocking ones run where the flow's steps run. With ``offload`` that is one worker
+    thread of this run (each call with a copy of the context), so a blocking access takes
+    and releases the cache's lock in one thread and never stalls the loop. An access left
+    open by a failure or a cancellation is closed here, in that same thread, before the
+    run ends (a second cancellation does not cut that short).
     """
+    executor = (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="identitylib-flow")
+        if offload
+        else None
+    )
 
-    async def advance(step: Callable[..., Step], *args: Any) -> Union[Step, _Done]:
-        if offload:
-            return await asyncio.to_thread(_advance, step, *args)
-        return _advance(step, *args)
+    async def on_thread(work: Callable[..., R], *args: Any) -> R:
+        if executor is None:
+            return work(*args)
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(executor, context.run, work, *args)
 
-    accesses: list[contextlib.AbstractAsyncContextManager[Any]] = []
+    async def cache_hook(step: CacheHook) -> None:
+        if step.entering:
+            if has_async_hooks(step.cache):
+                await accesses.enter_async(step)
+            else:
+                await on_thread(accesses.enter, step)
+        elif accesses:
+            await close_innermost()
+
+    async def close_innermost() -> None:
+        if accesses.innermost_is_async():
+            await accesses.exit_last_async()
+        else:
+            await on_thread(accesses.exit_last)
+
+    async def wind_up() -> None:
+        try:
+            await on_thread(flow.close)  # after any step still running in the thread
+            while accesses:  # the flow ended (failed, cancelled) inside a cache access
+                await close_innermost()
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=False)
+
+    accesses = OpenAccesses()
     try:
-        current = await advance(next, flow)
+        current = await on_thread(_advance, next, flow)
         while not isinstance(current, _Done):
             if isinstance(current, Wait):
                 await sleep(max(0.0, current.seconds))
-                current = await advance(flow.send, WAITED)
+                current = await on_thread(_advance, flow.send, WAITED)
                 continue
             try:
                 if isinstance(current, CacheHook):
-                    await _cache_hook(current, accesses)
+                    await cache_hook(current)
                     response = WAITED
                 else:
                     response = await transport.send(current)
             except Exception as exc:
-                current = await advance(flow.throw, exc)
+                current = await on_thread(_advance, flow.throw, exc)
             else:
-                current = await advance(flow.send, response)
+                current = await on_thread(_advance, flow.send, response)
         return current.value  # type: ignore[no-any-return]
     finally:
-        with contextlib.suppress(ValueError):  # still in a worker thread after a cancel
+        if executor is None and not accesses:
             flow.close()
-        while accesses:  # the flow ended (failed, cancelled) inside a cache access
-            await accesses.pop().__aexit__(None, None, None)
-
-
-async def _cache_hook(
-    step: CacheHook, accesses: list[contextlib.AbstractAsyncContextManager[Any]]
-) -> None:
-    if step.entering:
-        access = step.cache.access_async(step.partition_key, step.client_id, step.is_app_cache)
-        await access.__aenter__()
-        accesses.append(access)
-    elif accesses:
-        await accesses.pop().__aexit__(None, None, None)
+        else:
+            await asyncio.shield(asyncio.ensure_future(wind_up()))

@@ -33,7 +33,6 @@ import requests
 import requests.adapters
 import urllib3
 
-from identitylib._cache._access import NEEDS_AIO
 from identitylib._log import get_logger, safe_url
 from identitylib._protocol._messages import (
     WAITED,
@@ -45,6 +44,7 @@ from identitylib._protocol._messages import (
 )
 from identitylib._protocol._token_response import MAX_BODY, TRUNCATED_HEADER
 
+from ._accesses import OpenAccesses
 from ._bounds import (
     DEFAULT_DEADLINE,
     DEFAULT_TIMEOUT,
@@ -423,8 +423,12 @@ def run_sync(
 
     A transport exception is thrown into the flow, which may recover (e.g. fall back to a
     cached token) or let it propagate to the caller. ``Wait`` steps call ``sleep``
-    (injectable, as the retry policy's clock is).
+    (injectable, as the retry policy's clock is). ``CacheHook`` steps open and close the
+    cache's access (its hooks, its lock) in this thread; a failing hook is thrown into the
+    flow, and an access left open by a failure is closed here. A cache whose hooks are
+    coroutines is refused with :class:`TypeError`.
     """
+    accesses = OpenAccesses()
     try:
         step = next(flow)
         while True:
@@ -432,11 +436,15 @@ def run_sync(
                 sleep(max(0.0, step.seconds))
                 step = flow.send(WAITED)
                 continue
-            if isinstance(step, CacheHook):  # a cache with coroutine hooks
-                step = flow.throw(TypeError(NEEDS_AIO))
-                continue
             try:
-                response = transport.send(step)
+                if isinstance(step, CacheHook):
+                    if step.entering:
+                        accesses.enter(step)
+                    elif accesses:
+                        accesses.exit_last()
+                    response = WAITED
+                else:
+                    response = transport.send(step)
             except Exception as exc:
                 step = flow.throw(exc)
             else:
@@ -445,3 +453,4 @@ def run_sync(
         return stop.value  # type: ignore[no-any-return]
     finally:
         flow.close()
+        accesses.exit_all()  # the flow ended (failed) inside a cache access
