@@ -13,9 +13,12 @@ from typing import Any
 from unittest.mock import MagicMock, Mock
 
 import pytest
+import requests
 
 import identitylib
 from identitylib.emulator import (
+    DEMO_API_ID,
+    DEMO_API_SECRET,
     DEMO_API_URI,
     DEMO_CLI_ID,
     DEMO_DAEMON_ID,
@@ -28,6 +31,7 @@ msal = require_module("msal")
 
 APP_SCOPES = [f"{DEMO_API_URI}/.default"]
 USER_SCOPES = [f"{DEMO_API_URI}/access_as_user"]
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ALICE = ("alice@contoso.onmicrosoft.com", "alice-password")
 
 #: The methods msal 1.39 calls on a token cache (application.py, managed_identity.py),
@@ -169,3 +173,51 @@ def test_msal_cache_serializes_what_identitylib_stored(emulator: Emulator) -> No
     again = daemon(emulator, reloaded).acquire_token_for_client(APP_SCOPES)
     assert again["token_source"] == "cache"
     assert again["access_token"] == token
+
+
+class GrantRecorder(requests.Session):
+    """A requests session that notes the grant_type of every POST (and trusts the CA)."""
+
+    def __init__(self, ca_path: str) -> None:
+        super().__init__()
+        self.ca_path = ca_path
+        self.grants: list[str] = []
+
+    def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+        body = kwargs.get("data")
+        if method.upper() == "POST" and isinstance(body, dict):
+            self.grants.append(str(body.get("grant_type")))
+        kwargs["verify"] = self.ca_path
+        return super().request(method, url, *args, **kwargs)
+
+
+def test_on_behalf_of_with_msal_cache_exchanges_the_assertion_as_msal_does(
+    emulator: Emulator,
+) -> None:
+    """msal's cache keeps no binding of the OBO tokens to the assertion: msal 1.39 exchanges
+    the assertion on every call (it never looks up the RT), and identitylib given msal's
+    cache object does the same, also once the access token has expired."""
+    assertion = sign_in_alice(public(emulator, identitylib.TokenCache()))["access_token"]
+    grants = {}
+    for lib in (msal, identitylib):
+        cache = msal.SerializableTokenCache()
+        session = GrantRecorder(emulator.ca_path)
+        options = {"instance_discovery": False} if lib is msal else {}
+        app = lib.ConfidentialClientApplication(
+            DEMO_API_ID, DEMO_API_SECRET, authority=emulator.authority(),
+            token_cache=cache, http_client=session, verify=emulator.ca_path, **options,
+        )  # fmt: skip
+        first = app.acquire_token_on_behalf_of(assertion, ["User.Read"])
+        assert "refresh_token" in first, first.get("error")
+        [rt] = cache.search("RefreshToken")
+        for at in cache._cache["AccessToken"].values():
+            at["expires_on"] = "1"  # expired: a second call may not serve it
+        emulator.reset_requests()
+        second = app.acquire_token_on_behalf_of(assertion, ["User.Read"])
+        assert second["token_source"] == "identity_provider"
+        assert second["access_token"] != first["access_token"]
+        token_posts = [r for r in emulator.requests if r[0] == "POST"]
+        assert len(token_posts) == 1, emulator.requests
+        grants[lib.__name__] = session.grants
+        assert rt["secret"] == first["refresh_token"]  # the RT was neither used nor rotated
+    assert grants["identitylib"] == grants["msal"] == [JWT_BEARER, JWT_BEARER]

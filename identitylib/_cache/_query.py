@@ -27,10 +27,14 @@ def isolates(name: str, query: Mapping[str, Any]) -> bool:
     does not name that field.
 
     An on-behalf-of token is its user's token: a query for that user's tokens (naming a
-    non-empty ``home_account_id``, as ``acquire_token_silent`` does) finds it, as msal's
-    does; a query without a user (app tokens, managed identity) never does.
+    non-empty ``home_account_id``, as ``acquire_token_silent`` does) finds it, and so does
+    a query naming no ``home_account_id`` at all (no query, only ``client_id``), as msal's
+    do; a query for app tokens (``home_account_id`` None, as the client-credentials and
+    managed-identity lookups name it) never does.
     """
-    return not (name == USER_ASSERTION_HASH and query.get("home_account_id"))
+    if name != USER_ASSERTION_HASH:
+        return True
+    return "home_account_id" in query and not query["home_account_id"]
 
 
 def component(value: Any, *, fold: bool = False) -> Hashable:
@@ -91,15 +95,13 @@ def matches(
 ) -> bool:
     """Every query field matches, ``scopes`` is within the target, isolation holds
     (with ``isolate``, a token bound by another library's field never matches)."""
-    if query:
-        for name, wanted in query.items():
-            if not field_matches(entry, name, wanted):
-                return False
-        if isolate and any(
-            entry.get(f) and f not in query and isolates(f, query) for f in ISOLATING_FIELDS
-        ):
+    named = query or {}
+    for name, wanted in named.items():
+        if not field_matches(entry, name, wanted):
             return False
-    elif isolate and any(entry.get(f) for f in ISOLATING_FIELDS):
+    if isolate and any(
+        entry.get(f) and f not in named and isolates(f, named) for f in ISOLATING_FIELDS
+    ):
         return False
     if isolate and any(entry.get(f) for f in FOREIGN_BINDING_FIELDS):
         return False

@@ -15,7 +15,9 @@ assertion. Per call:
 
 An aging access token is served when its refresh fails, as the other flows do. The
 cache's access hooks get the assertion's partition key (:func:`obo_partition_key`).
-MSAL Python performs no cache lookup for OBO (it always asks the server).
+MSAL Python performs no cache lookup for OBO (it always asks the server). msal's own
+cache object (a foreign cache) stores no ``user_assertion_hash``, so with it every call
+exchanges the assertion, exactly as msal does (tests/test_foreign_token_caches.py).
 """
 
 from __future__ import annotations

@@ -13,13 +13,15 @@ import hashlib
 import time
 from collections.abc import Hashable, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Optional
 
 from identitylib._cache import app_partition_key
 from identitylib._flows._cache_hooks import in_cache
+from identitylib._flows._fallback import serve_cached_on_failure
 from identitylib._flows._lookups import find_access_token
 from identitylib._flows._refresh_reason import note_refresh_reason
-from identitylib._flows._shaping import cache_hit_result, serve_cached
+from identitylib._flows._shaping import serve_cached
 from identitylib._log import get_logger
 from identitylib._protocol._messages import Flow, HttpRequest
 from identitylib._telemetry import note_managed_identity_source
@@ -155,59 +157,56 @@ def acquire_token_flow(
         served = serve_cached(cached, refresh_due, now, defer_refresh=defer_refresh)
         if served is not None:
             return served
-    try:
-        config = source()
-        note_managed_identity_source(config.source.name)
-        note_refresh_reason(cached, claims_challenge)
-        ctx = FlowContext(
-            identity=state.identity,
-            resource=resource,
-            claims_challenge=claims_challenge,
-            token_sha256_to_refresh=to_refresh,
-            client_capabilities=state.client_capabilities,
-            imds_retry=state.imds_retry,
-            imds_state=state.imds_state,
-            now=state.now,
-        )
-        flow, first_request = source_flow(config, ctx)
-        replay = state.throttle.check(first_request)
-        remembered = replayed_result(replay) if replay is not None else None
-        if remembered is not None:
-            flow.close()
-            logger.info("Managed identity call throttled locally: %s", remembered["error"])
-            return _fallback_or(cached, now, remembered)
-        logger.debug("Requesting a managed identity token from %s (%s)", config.source.name,
-                     state.identity.describe())  # fmt: skip
-        outcome = yield from flow
-    except Exception:
-        if cached is None:
-            raise
-        logger.warning("Managed identity refresh failed; serving the cached token",
-                       exc_info=True)  # fmt: skip
-        return cache_hit_result(cached, now)
+    attempt = _from_source(state, resource, source, cached, claims_challenge, to_refresh)
+    store = partial(_store, state, resource, now)
+    return (yield from serve_cached_on_failure(cached, now, attempt, then=store))
+
+
+def _from_source(
+    state: ManagedIdentityState,
+    resource: str,
+    source: Callable[[], SourceConfig],
+    cached: Optional[dict[str, Any]],
+    claims_challenge: Optional[str],
+    to_refresh: Optional[str],
+) -> Flow[dict[str, Any]]:
+    """The source's answer (a token or an error), or the throttle's remembered error;
+    ``source`` (detection) runs as part of the attempt, so its failure is one as well."""
+    config = source()
+    note_managed_identity_source(config.source.name)
+    note_refresh_reason(cached, claims_challenge)
+    ctx = FlowContext(
+        identity=state.identity,
+        resource=resource,
+        claims_challenge=claims_challenge,
+        token_sha256_to_refresh=to_refresh,
+        client_capabilities=state.client_capabilities,
+        imds_retry=state.imds_retry,
+        imds_state=state.imds_state,
+        now=state.now,
+    )
+    flow, first_request = source_flow(config, ctx)
+    replay = state.throttle.check(first_request)
+    remembered = replayed_result(replay) if replay is not None else None
+    if remembered is not None:
+        flow.close()
+        logger.info("Managed identity call throttled locally: %s", remembered["error"])
+        return remembered
+    logger.debug("Requesting a managed identity token from %s (%s)", config.source.name,
+                 state.identity.describe())  # fmt: skip
+    outcome = yield from flow
     remembered_answer = outcome_response(outcome)
     if remembered_answer is not None:
         state.throttle.record(first_request, remembered_answer)
-    result = outcome.result
-    if "access_token" not in result:
-        return _fallback_or(cached, now, result)
-    return (yield from _store(state, result, resource, now))
-
-
-def _fallback_or(
-    cached: Optional[dict[str, Any]], now: float, error: dict[str, Any]
-) -> dict[str, Any]:
-    if cached is None:
-        return error
-    logger.warning(
-        "Managed identity refresh failed (%s); serving the cached token", error.get("error")
-    )
-    return cache_hit_result(cached, now)
+    return outcome.result
 
 
 def _store(
-    state: ManagedIdentityState, result: dict[str, Any], resource: str, now: float
+    state: ManagedIdentityState, resource: str, now: float, result: dict[str, Any]
 ) -> Flow[dict[str, Any]]:
+    """Cache the token of a successful answer; any other answer is returned as it is."""
+    if "access_token" not in result:
+        return result
     expires_in = int(result["expires_in"])
     if "refresh_in" not in result and expires_in >= REFRESH_HALFWAY_MIN_LIFETIME:
         result["refresh_in"] = expires_in // 2

@@ -52,7 +52,10 @@ def brute_search(sections: dict[str, Any], kind: str, target: Any, query: Any, n
                 ok = ok and entry[name] == value
         for field in ISOLATING if kind == AT else ():
             named = field in (query or {})
-            users_own = field == "user_assertion_hash" and (query or {}).get("home_account_id")
+            # An OBO token is its user's: only a query for app tokens (home None) skips it.
+            users_own = field == "user_assertion_hash" and (
+                (query or {}).get("home_account_id") or "home_account_id" not in (query or {})
+            )
             if entry.get(field) and not named and not users_own:
                 ok = False
         if wanted and not wanted <= set(str(entry.get("target", "")).lower().split()):

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from identitylib._cache import SerializableTokenCache
+from identitylib._cache import SerializableTokenCache, assertion_hash
 from tests._servers import require_module
 
 from ._builders import (
@@ -251,6 +251,47 @@ def test_search_judges_expiry_as_msal_does(target: Any, home: Any, moment: int) 
         assert left[1] == left[0]
     if leads_to_short and target:
         assert ours[0] == theirs[0] == "short"
+
+
+OBO_QUERIES = [
+    None,
+    {},
+    {"client_id": CLIENT_ID},
+    {"client_id": CLIENT_ID, "environment": HOST},
+    {"client_id": CLIENT_ID, "environment": HOST, "realm": TENANT},
+    {"environment": HOST, "home_account_id": "oid1.tid"},
+]
+
+
+@pytest.mark.parametrize("query", OBO_QUERIES, ids=repr)
+def test_search_finds_on_behalf_of_tokens_as_msal_does(query: Any) -> None:
+    """Queries naming no home account (none at all, only client_id) find the ATs obtained
+    on behalf of a user, as msal's search of the same cache content does."""
+    ours = SerializableTokenCache()
+    hashed = assertion_hash("incoming-assertion")
+    ours.add(user_event(access_token="obo-at", user_assertion_hash=hashed), now=NOW)
+    ours.add(user_event(uid="oid2", access_token="plain-at"), now=NOW)
+    ours.add(client_credentials_event(), now=NOW)
+    theirs = msal.SerializableTokenCache()
+    theirs.deserialize(ours.serialize())
+    expected = canonical(theirs.search("AccessToken", query=query, now=NOW))
+    assert any('"obo-at"' in entry for entry in expected), expected
+    assert canonical(ours.search("AccessToken", query=query, now=NOW)) == expected
+
+
+def test_app_token_queries_still_skip_on_behalf_of_tokens() -> None:
+    """A query for app tokens (home_account_id None) never finds an OBO token, even one
+    obtained without knowing its user (stricter than msal: docs/migrating.md)."""
+    ours = SerializableTokenCache()
+    hashed = assertion_hash("incoming-assertion")
+    orphan = user_event(access_token="orphan-obo-at", user_assertion_hash=hashed)
+    del orphan["response"]["id_token"], orphan["response"]["client_info"]
+    ours.add(orphan, now=NOW)
+    ours.add(client_credentials_event(), now=NOW)
+    query = {"client_id": CLIENT_ID, "environment": HOST, "home_account_id": None}
+    found = [entry["secret"] for entry in ours.search("AccessToken", query=query, now=NOW)]
+    assert found == ["app-at"]
+    assert [e["secret"] for e in ours.search("AccessToken", now=NOW)].count("orphan-obo-at") == 1
 
 
 def run_msal_flows(cache: Any) -> None:

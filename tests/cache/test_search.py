@@ -149,7 +149,8 @@ def test_user_assertion_hash_isolation():
 
 def test_on_behalf_of_token_is_its_users_token():
     """A lookup for the user's tokens (acquire_token_silent's) finds the token obtained on
-    behalf of that user, as msal's does; a lookup without a user never does."""
+    behalf of that user, as msal's does, and so does a query naming no home account (as
+    msal's); a lookup for app tokens (home_account_id None) never does."""
     cache = TokenCache()
     hashed = assertion_hash("assertion-1")
     cache.add(user_event(access_token="obo", user_assertion_hash=hashed), now=NOW)
@@ -157,7 +158,8 @@ def test_on_behalf_of_token_is_its_users_token():
     assert search_at(cache, ["User.Read"], home_account_id="oid2.tid") == []
     assert search_at(cache, ["User.Read"], home_account_id=None) == []
     everything = cache.search(AT, query={"client_id": "cid", "environment": HOST}, now=NOW)
-    assert secrets(everything) == []
+    assert secrets(everything) == ["obo"]
+    assert secrets(cache.search(AT, now=NOW)) == ["obo"]
     orphan = user_event(access_token="orphan", user_assertion_hash=hashed)
     del orphan["response"]["id_token"], orphan["response"]["client_info"]  # no user known
     cache.add(orphan, now=NOW)
