@@ -279,3 +279,72 @@ def obo_cache(users: int, *, now: Optional[int] = None, lifetime: int = 6 * 3600
             **_times(now, lifetime),
         }
     return json.dumps({"AccessToken": ats, "AppMetadata": app_metadata()})
+
+
+def entra_access_token(tenant: str, i: int, now: int) -> str:
+    """A JWT shaped like an Entra app token: RS256 header, ~30 claims, 256-byte signature
+    (about 1.9 KB). Unsigned noise, deterministic per ``i``: only its size and shape count."""
+    seed = hashlib.sha256(f"at-{tenant}-{i}".encode()).digest()
+    hexed = seed.hex()
+    oid = f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:32]}"
+    header = {"typ": "JWT", "alg": "RS256", "x5t": b64url(seed[:20]), "kid": b64url(seed[:20])}
+    claims = {
+        "aud": "https://graph.microsoft.com",
+        "iss": f"https://sts.windows.net/{tenant}/",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 3899,
+        "aio": b64url(seed),
+        "app_displayname": "contoso-billing-daemon",
+        "appid": CLIENT_ID,
+        "appidacr": "1",
+        "idp": f"https://sts.windows.net/{tenant}/",
+        "idtyp": "app",
+        "oid": oid,
+        "rh": "0." + b64url(seed[:24]) + ".",
+        "roles": ["User.Read.All", "Directory.Read.All", "Mail.Send", "Files.Read.All"],
+        "sub": oid,
+        "tenant_region_scope": "EU",
+        "tid": tenant,
+        "uti": b64url(seed[:16]),
+        "ver": "1.0",
+        "wids": ["0997a1d0-0d1d-4acb-b408-d5ca73121e90"],
+        "xms_ftd": b64url(seed[:24]),
+        "xms_idrel": "7 18",
+        "xms_tcdt": now - 10**7,
+        "xms_tdbr": "EU",
+        "xms_rd": "0.42" + b64url(seed[:16]),
+        "xms_cc": ["cp1"],
+        "xms_ssm": "1",
+        "acct": 0,
+        "azpacr": "1",
+        "ctry": "NL",
+    }
+    signature = b64url(hashlib.sha512(seed).digest() * 4)
+    parts = (b64url(json.dumps(header).encode()), b64url(json.dumps(claims).encode()), signature)
+    return ".".join(parts)
+
+
+def realistic_app_token_cache(
+    tokens: int, *, now: Optional[int] = None, lifetime: int = 6 * 3600
+) -> str:
+    """A serialized cache of ``tokens`` app tokens (10 scopes per tenant) whose secrets are
+    Entra-sized JWTs (``entra_access_token``), in MSAL's schema and key format."""
+    now = int(time.time()) if now is None else now
+    section: dict[str, Any] = {}
+    for i in range(tokens):
+        tenant = f"{i // 10:08d}-aaaa-bbbb-cccc-dddddddddddd"
+        scope = f"api://resource-{i % 10}/.default"
+        key = f"-{AUTHORITY_HOST}-accesstoken-{CLIENT_ID}-{tenant}-{scope}".lower()
+        section[key] = {
+            "credential_type": "AccessToken",
+            "secret": entra_access_token(tenant, i, now),
+            "home_account_id": None,
+            "environment": AUTHORITY_HOST,
+            "client_id": CLIENT_ID,
+            "target": scope,
+            "realm": tenant,
+            "token_type": "Bearer",
+            **_times(now, lifetime),
+        }
+    return json.dumps({"AccessToken": section, "AppMetadata": app_metadata()})
