@@ -6,18 +6,19 @@ are those of ``msal``'s public API, plus identitylib's own additions.
 
 from typing import TYPE_CHECKING
 
-from ._application import ClientApplication, ConfidentialClientApplication, PublicClientApplication
-from ._cache import CacheAccess, SerializableTokenCache, TokenCache
-from ._credential import AutoRefresher
-from ._interactive import BrowserInteractionTimeoutError
-from ._protocol._challenge import claims_challenge_header, parse_claims_challenge
 from ._protocol._lazy import lazy_attributes
-from ._protocol._prompt import Prompt
 from ._version import __version__
-from .auth_scheme import PopAuthScheme
 from .exceptions import IdTokenError, MsalError, MsalServiceError, TokenCacheError
 
 if TYPE_CHECKING:
+    from ._application import (
+        ClientApplication,
+        ConfidentialClientApplication,
+        PublicClientApplication,
+    )
+    from ._cache import CacheAccess, SerializableTokenCache, TokenCache
+    from ._credential import AutoRefresher
+    from ._interactive import BrowserInteractionTimeoutError
     from ._managed_identity import (
         ArcPlatformNotSupportedError,
         ManagedIdentityClient,
@@ -26,11 +27,29 @@ if TYPE_CHECKING:
         UserAssignedManagedIdentity,
     )
     from ._persistence import PersistedTokenCache, PersistenceUnavailableError, build_persistence
+    from ._protocol._challenge import claims_challenge_header, parse_claims_challenge
+    from ._protocol._prompt import Prompt
     from ._redis import RedisTokenCache
+    from .auth_scheme import PopAuthScheme
 
-#: Optional parts (managed identity, persistence, Redis), imported on first use (PEP 562):
-#: ``import identitylib`` stays cheap, and ``from identitylib import X`` works for all.
+#: Every public name but the exceptions is imported from its module on first use (PEP 562):
+#: ``import identitylib`` alone costs a few milliseconds (a command-line tool's ``--help``
+#: pays nothing for token machinery it does not use), and ``from identitylib import X``
+#: works for all. The applications load the flows they need when built; managed identity,
+#: persistence and Redis load on first use.
 _LAZY = {
+    "ClientApplication": "._application",
+    "ConfidentialClientApplication": "._application",
+    "PublicClientApplication": "._application",
+    "CacheAccess": "._cache",
+    "SerializableTokenCache": "._cache",
+    "TokenCache": "._cache",
+    "AutoRefresher": "._credential",
+    "BrowserInteractionTimeoutError": "._interactive",
+    "claims_challenge_header": "._protocol._challenge",
+    "parse_claims_challenge": "._protocol._challenge",
+    "Prompt": "._protocol._prompt",
+    "PopAuthScheme": ".auth_scheme",
     "ArcPlatformNotSupportedError": "._managed_identity",
     "ManagedIdentityClient": "._managed_identity",
     "ManagedIdentityError": "._managed_identity",

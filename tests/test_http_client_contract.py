@@ -24,7 +24,8 @@ from .conftest import add_discovery, oidc_config
 #: not) and the discovery GET goes through the http_client under test too.
 TENANT = "contoso.onmicrosoft.com"
 AUTHORITY = f"https://login.microsoftonline.com/{TENANT}"
-TOKEN_ENDPOINT = str(oidc_config(tenant=TENANT)["token_endpoint"])
+CONFIG = oidc_config(tenant=TENANT)
+TOKEN_ENDPOINT = str(CONFIG["token_endpoint"])
 SCOPES = ["api://backend/.default"]
 CONTRACT = {"GET": {"params", "headers"}, "POST": {"params", "data", "headers"}}
 READABLE = {"status_code", "text", "headers"}
@@ -178,3 +179,22 @@ def test_an_apps_own_http_client_is_used_within_the_contract(api: str) -> None:
     assert result["access_token"] == "at", result
     client.get.check()
     client.post.check()
+
+
+class RecordingClient:
+    """An MSAL-style http_client whose ``get`` and ``post`` are recorders."""
+
+    def __init__(self) -> None:
+        self.get = Recorder("GET", {f"{AUTHORITY}/v2.0/.well-known/openid-configuration": CONFIG})
+        self.post = Recorder("POST", {TOKEN_ENDPOINT: token()})
+
+
+def test_an_http_client_assigned_after_construction_sends(http: responses.RequestsMock) -> None:
+    """An assigned ``app.http_client`` is used from then on (msal 1.39 keeps the client it
+    was built with: docs/migrating.md)."""
+    app = identitylib.ConfidentialClientApplication("cid", "secret", authority=AUTHORITY)
+    app.http_client = client = RecordingClient()
+    result = app.acquire_token_for_client(SCOPES)
+    assert result["token_source"] == "identity_provider"
+    assert app.http_client is client
+    assert [url for url, _, _ in client.post.calls] == [TOKEN_ENDPOINT]

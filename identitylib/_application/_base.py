@@ -255,11 +255,20 @@ class ClientApplication(MsalNames, Runner, MeasuredCalls):
         self.client_claims = client_claims
         self.app_name = app_name
         self.app_version = app_version
-        self.http_client = self._transport.http_client
         self.authority = self._core.authority
         from identitylib._transport._bounds import deadline_for
 
         self._start_running(background_refresh, timing, deadline_for(timeout))
+
+    @property
+    def http_client(self) -> Any:
+        """The ``http_client`` given, or identitylib's own ``requests.Session`` (made on
+        first use: an app whose tokens all come from the cache never imports requests)."""
+        return self._transport.http_client
+
+    @http_client.setter
+    def http_client(self, client: Any) -> None:
+        self._transport.http_client = client
 
     @property
     def token_cache(self) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any, Optional
 
-from identitylib._flows import device_code as device_flow
 from identitylib._protocol._scopes import decorate, validate_scopes
 
 from ._core import AppCore
@@ -24,6 +23,8 @@ class DeviceFlowCalls(AppCore):
     ) -> Plan[dict[str, Any]]:
         scope_list = decorate(validate_scopes(scopes or []), self.state.exclude_scopes)
         self.state.claims(claims_challenge)  # ValueError before any I/O
+        from identitylib._flows import device_code as device_flow  # loaded on first use
+
         return run(
             device_flow.initiate_device_flow(
                 self.state,
@@ -46,6 +47,8 @@ class DeviceFlowCalls(AppCore):
         if not isinstance(flow, MutableMapping):
             raise ValueError("flow must be the dict returned by initiate_device_flow()")
         self.state.claims(claims_challenge)  # ValueError before any I/O
+        from identitylib._flows import device_code as device_flow  # loaded on first use
+
         return run(
             device_flow.acquire_token_by_device_flow(
                 self.state,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from identitylib._flows import password as password_flow
 from identitylib._log import hide, warn_caller
 from identitylib._protocol._scopes import decorate, validate_scopes
 
@@ -44,6 +43,9 @@ class PasswordCalls(AppCore):
         password = hide(password)
         scope_list = decorate(validate_scopes(scopes), self.state.exclude_scopes)
         self.state.claims(claims_challenge)  # ValueError before any I/O
+        # The flow (and its WS-Trust federation machinery, XML included) loads on first use.
+        from identitylib._flows import password as password_flow
+
         return run(
             password_flow.acquire_token_by_username_password(
                 self.state,

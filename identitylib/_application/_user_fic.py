@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any, Optional
 
-from identitylib._flows import user_fic as user_fic_flow
 from identitylib._log import hide
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import decorate, validate_scopes
@@ -63,6 +62,8 @@ class UserFicCalls(AppCore):
         data = kwargs.pop("data", None)
         check_ssh_cert_data(data)
         assertion = hide(assertion.strip())  # '***' in the locals a crash reporter prints
+        from identitylib._flows import user_fic as user_fic_flow  # loaded on first use
+
         return run(
             user_fic_flow.acquire_token_by_user_fic(
                 self.state,

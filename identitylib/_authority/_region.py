@@ -208,7 +208,7 @@ def run_probe(flow: Flow[str | None]) -> str | None:
     try:
         return run_sync(flow, transport)
     finally:
-        transport.http_client.close()
+        transport.close()
 
 
 _detected: dict[str, str | None] = {}

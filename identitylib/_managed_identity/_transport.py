@@ -105,7 +105,7 @@ class PinnedTransports(Generic[T]):
         with self._lock:
             made, self._made = list(self._made.values()), {}
         for blocking, _ in made:
-            blocking.http_client.close()
+            blocking.close()
 
 
 class Routes(Generic[T]):

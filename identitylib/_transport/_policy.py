@@ -82,7 +82,6 @@ managed-identity client's IMDS policy is one such value
 from __future__ import annotations
 
 import datetime
-import email.utils
 import math
 import random
 from collections.abc import Mapping
@@ -130,6 +129,8 @@ def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Opti
         pass
     else:
         return max(0.0, number) if math.isfinite(number) else None
+    import email.utils  # HTTP dates are rare (most servers send seconds): loaded on use
+
     try:
         moment = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -25,13 +25,10 @@ Every request goes through the same steps:
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Callable, Optional, TypeVar
-
-import requests
-import requests.adapters
-import urllib3
 
 from identitylib._log import get_logger, safe_url
 from identitylib._protocol._messages import (
@@ -51,10 +48,8 @@ from ._bounds import (
     BodyReader,
     Clock,
     Deadline,
-    Fed,
     Timeout,
     deadline_for,
-    late_message,
     split_timeout,
 )
 from ._observe import HTTP_OBSERVER
@@ -76,37 +71,6 @@ T = TypeVar("T")
 
 #: Longest single sleep while waiting to retry (so a waiting thread stays responsive).
 SLEEP_SLICE = 0.25
-
-
-def _default_session(
-    verify: Any, proxies: Mapping[str, str] | None, trust_env: bool
-) -> requests.Session:
-    session = requests.Session()
-    # Connection retries are the transport's (with jitter, see _policy.py), not urllib3's.
-    adapter = requests.adapters.HTTPAdapter(max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.verify = verify
-    session.trust_env = trust_env
-    if proxies:
-        session.proxies.update(proxies)
-    return session
-
-
-def classify_requests_error(exc: BaseException) -> ErrorKind:
-    """Sort an exception raised by ``requests`` (or urllib3, or an app's ``http_client``)
-    into an :data:`~identitylib._transport._policy.ErrorKind`."""
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "other"  # a TLS failure would fail again
-    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.ProxyError)):
-        return "connect"
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "read"
-    if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
-        return "connect" if _never_sent(exc) else "dropped"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "dropped"
-    return "other"
 
 
 def detached(exc: BaseException) -> BaseException:
@@ -131,28 +95,26 @@ def detached(exc: BaseException) -> BaseException:
     return exc.with_traceback(None)
 
 
-def _never_sent(exc: BaseException) -> bool:
-    """Whether the failure happened before the request left: no connection was made."""
-    seen: set[int] = set()
-    pending: list[Any] = [exc]
-    while pending:
-        error = pending.pop()
-        if not isinstance(error, BaseException) or id(error) in seen:
-            continue
-        seen.add(id(error))
-        if isinstance(
-            error,
-            (
-                urllib3.exceptions.NewConnectionError,  # refused, unreachable, no such host
-                urllib3.exceptions.ConnectTimeoutError,
-                ConnectionRefusedError,
-            ),
-        ):
-            return True
-        # requests wraps urllib3's error in args[0]; urllib3's MaxRetryError keeps .reason.
-        pending.extend(error.args)
-        pending.extend((getattr(error, "reason", None), error.__cause__, error.__context__))
-    return False
+def classify_requests_error(exc: BaseException) -> ErrorKind:
+    """Sort an exception raised by ``requests`` (or urllib3, or an app's ``http_client``)
+    into an :data:`~identitylib._transport._policy.ErrorKind` (see ``_requests.py``)."""
+    from ._requests import classify_requests_error as classify
+
+    return classify(exc)
+
+
+def _check_client(client: Any) -> None:
+    if not (callable(getattr(client, "post", None)) and callable(getattr(client, "get", None))):
+        raise TypeError(
+            "http_client must have get(url, params=, headers=, **kwargs) and "
+            "post(url, params=, data=, headers=, **kwargs) methods, e.g. a requests.Session"
+        )
+
+
+def _is_requests_session(client: Any) -> bool:
+    """Whether ``client`` is a ``requests.Session`` (never, while requests is not loaded)."""
+    requests = sys.modules.get("requests")
+    return requests is not None and isinstance(client, requests.Session)
 
 
 def sleep_in_slices(
@@ -208,18 +170,10 @@ class SyncTransport:
         #: The own session's methods as made: one an app replaced is called as msal calls
         #: an http_client (see :meth:`replaced`).
         self._own_methods: dict[str, Any] = {}
-        if http_client is None:
-            http_client = _default_session(verify, proxies, trust_env)
-            self._own_methods = {"GET": http_client.get, "POST": http_client.post}
-        elif not (
-            callable(getattr(http_client, "post", None))
-            and callable(getattr(http_client, "get", None))
-        ):
-            raise TypeError(
-                "http_client must have get(url, params=, headers=, **kwargs) and "
-                "post(url, params=, data=, headers=, **kwargs) methods, e.g. a requests.Session"
-            )
-        self.http_client = http_client
+        if not self._owns_client:
+            _check_client(http_client)
+        self._client: Any = http_client  # the own session is made on first use
+        self._session_options = (verify, proxies, trust_env)
         self._verify = verify
         self._timeout: Timeout = DEFAULT_TIMEOUT if timeout is None else timeout
         self._deadline: Optional[float] = deadline_for(timeout) if deadline is None else deadline
@@ -238,9 +192,35 @@ class SyncTransport:
         self.max_body = max_body
         self._sleep = sleep
 
+    @property
+    def http_client(self) -> Any:
+        """The app's ``http_client``, or identitylib's own ``requests.Session``, made (and
+        ``requests`` imported) the first time it is needed."""
+        if self._client is None:
+            from ._requests import default_session
+
+            self._client = default_session(*self._session_options)
+            self._own_methods = {"GET": self._client.get, "POST": self._client.post}
+        return self._client
+
+    @http_client.setter
+    def http_client(self, client: Any) -> None:
+        """Send with ``client`` from now on, as an app's ``http_client`` (msal's apps may
+        assign ``app.http_client``): called as given, retried only by an explicit policy."""
+        _check_client(client)
+        self._client, self._owns_client, self._own_methods = client, False, {}
+        self.retry = self._replaced_retry
+
+    def close(self) -> None:
+        """Close identitylib's own session, if it was made (an app's client is the app's)."""
+        if self._owns_client and self._client is not None:
+            self._client.close()
+
     def replaced(self, method: str) -> bool:
         """Whether the own session's ``get`` (``method`` "GET") or ``post`` ("POST") is no
         longer the session's own, e.g. patched by a test as msal's users do."""
+        if self._client is None:
+            return False  # not made yet: nothing could replace its methods
         own = self._own_methods.get(method)
         if own is None:
             return False
@@ -329,9 +309,7 @@ class SyncTransport:
             kwargs["verify"] = self._verify
             kwargs["allow_redirects"] = follow
             kwargs["stream"] = True
-        elif (
-            not self._owns_client and isinstance(self.http_client, requests.Session) and not follow
-        ):
+        elif not self._owns_client and not follow and _is_requests_session(self.http_client):
             # requests would repost the form (client secret included) to a 307/308 target.
             kwargs["allow_redirects"] = False
         try:
@@ -340,62 +318,14 @@ class SyncTransport:
             else:
                 raw = self.http_client.get(request.url, **kwargs)
             if itself:
-                return self._read_bounded(raw, deadline)
+                from ._requests import read_bounded
+
+                read_timeout = split_timeout(self._timeout)[1]
+                reader = BodyReader(self.max_body, deadline.body_until(read_timeout), self._clock)
+                return read_bounded(raw, reader, read_timeout or 0.0)
         except Exception as exc:
             raise detached(exc)  # noqa: B904 - the same exception, its chain kept
         return normalise_response(raw)
-
-    def _read_bounded(self, raw: requests.Response, deadline: Deadline) -> HttpResponse:
-        """Read a streamed response: at most ``max_body`` bytes, within the read timeout of
-        this attempt and the request's deadline."""
-        reader = BodyReader(
-            self.max_body, deadline.body_until(split_timeout(self._timeout)[1]), self._clock
-        )
-        try:
-            for chunk in _chunks(raw):
-                fed = reader.feed(chunk)
-                if fed is Fed.FULL:
-                    break
-                if fed is Fed.LATE:
-                    budget = split_timeout(self._timeout)[1] or 0.0
-                    raise requests.exceptions.ReadTimeout(late_message(budget))
-        finally:
-            raw.close()
-        return reader.response(raw.status_code, raw.headers, raw.encoding, raw.url)
-
-
-def _chunks(raw: requests.Response) -> Iterator[bytes]:
-    """The body as it arrives (each piece as soon as the socket has some), decoded."""
-    stream = raw.raw
-    read1 = getattr(stream, "read1", None)
-    if read1 is None:  # not urllib3 2 (e.g. a mocked adapter): requests' own iterator
-        yield from raw.iter_content(chunk_size=16 * 1024)
-        return
-    empty = 0
-    try:
-        while True:
-            chunk = read1(16 * 1024, decode_content=True)
-            if chunk:
-                empty = 0
-                yield chunk
-                continue
-            # b"" is the end, unless a decoder swallowed a piece without output yet.
-            empty += 1
-            if empty > 64 or getattr(stream, "closed", True) or _fp_closed(stream):
-                return
-    except urllib3.exceptions.ReadTimeoutError as exc:
-        raise requests.exceptions.ReadTimeout(str(exc)) from exc
-    except urllib3.exceptions.DecodeError as exc:
-        raise requests.exceptions.ContentDecodingError(str(exc)) from exc
-    except (urllib3.exceptions.ProtocolError, urllib3.exceptions.SSLError, OSError) as exc:
-        # The request was sent and its answer had begun: a dropped connection, never "connect".
-        raise requests.exceptions.ChunkedEncodingError(str(exc)) from exc
-
-
-def _fp_closed(stream: Any) -> bool:
-    is_fp_closed = getattr(stream, "is_fp_closed", None)
-    return bool(is_fp_closed()) if callable(is_fp_closed) else True
-
 
 def normalise_response(raw: Any) -> HttpResponse:
     """Turn whatever an http_client returned into an :class:`HttpResponse`."""

@@ -44,6 +44,43 @@ def imported_after(statement: str, modules: tuple[str, ...]) -> str:
     return output.stdout.strip()
 
 
+#: Needed only to send a request with identitylib's own session (or for WS-Trust XML).
+HTTP_STACK = ("requests", "urllib3", "http.client", "xml.sax")
+
+AUTHORITY = "https://login.microsoftonline.com/0b1a5c0e-0000-4000-8000-000000000001"
+SERVE_FROM_CACHE = (
+    "import identitylib, time; cache = identitylib.TokenCache(); "
+    "cache.add({'client_id': 'c', 'scope': ['api://a/.default'], "
+    f"'token_endpoint': '{AUTHORITY}/oauth2/v2.0/token', "
+    "'response': {'access_token': 'at', 'token_type': 'Bearer', 'expires_in': 3600}}); "
+    "app = identitylib.ConfidentialClientApplication('c', 's', token_cache=cache, "
+    f"authority='{AUTHORITY}'); "
+    "assert app.acquire_token_for_client(['api://a/.default'])['token_source'] == 'cache'"
+)
+
+
+@pytest.mark.parametrize("statement", ["import identitylib", SERVE_FROM_CACHE])
+def test_a_token_served_from_the_cache_loads_no_http_stack(statement: str) -> None:
+    assert imported_after(statement, HTTP_STACK) == ""
+
+
+def test_the_own_session_is_made_when_first_used() -> None:
+    statement = (
+        "import identitylib; app = identitylib.PublicClientApplication('c'); "
+        "assert 'requests' not in sys.modules; session = app.http_client"
+    )
+    assert imported_after(statement, ("requests",)) == "requests"
+
+
+def test_importing_the_package_loads_no_token_machinery() -> None:
+    """The applications, the cache and the flows load when a name is first used."""
+    machinery = ("identitylib._application", "identitylib._cache", "identitylib._flows")
+    assert imported_after("import identitylib", machinery) == ""
+    assert imported_after("import identitylib; identitylib.TokenCache", machinery) == (
+        "identitylib._cache"
+    )
+
+
 FRAMEWORKS = ("flask", "werkzeug", "django", "starlette", "fastapi", "uvicorn")
 
 
