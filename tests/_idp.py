@@ -1,4 +1,5 @@
-"""A daemon app on the session's TLS emulator, for identitylib and msal alike."""
+"""Apps on the emulator as the tests use them: the token requests it answered, and a
+daemon app on the session's TLS emulator, for identitylib and msal alike."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from typing import Any
 import requests
 
 from identitylib.emulator import DEMO_API_URI, DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, Emulator
+
+
+def token_posts(emu: Emulator) -> int:
+    """The token requests ``emu`` has answered since its request log was last reset."""
+    return sum(1 for method, path in emu.requests if method == "POST" and path.endswith("/token"))
 
 
 class Idp:
@@ -41,6 +47,4 @@ class Idp:
         return kwargs
 
     def token_posts(self) -> int:
-        return sum(
-            1 for method, path in self.emu.requests if (method, path[-6:]) == ("POST", "/token")
-        )
+        return token_posts(self.emu)

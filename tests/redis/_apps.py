@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import identitylib
-from identitylib.emulator import App, Emulator, EmulatorConfig, Tenant
+from identitylib.emulator import App, EmulatorConfig, Tenant
 
 TENANT_A = "aaaaaaaa-0000-4000-8000-00000000000a"
 TENANT_B = "bbbbbbbb-0000-4000-8000-00000000000b"
@@ -66,11 +66,6 @@ def redis_world() -> EmulatorConfig:
         )
     )
     return config
-
-
-def token_posts(emu: Emulator) -> int:
-    """The token requests ``emu`` has answered."""
-    return sum(1 for method, path in emu.requests if (method, path[-6:]) == ("POST", "/token"))
 
 
 def audience(access_token: str) -> str:

@@ -17,6 +17,7 @@ from identitylib._cache import assertion_hash, obo_partition_key, user_partition
 from identitylib._cache._serialization import load_state
 from identitylib._redis import RedisTokenCache
 from identitylib.emulator import Emulator
+from tests._idp import token_posts
 from tests.cache._builders import at_query, client_credentials_event, user_event
 
 from ._apps import (
@@ -29,7 +30,6 @@ from ._apps import (
     make_app,
     resource,
     thread_scope,
-    token_posts,
 )
 from ._silent import SilentServer
 from .conftest import RedisServer

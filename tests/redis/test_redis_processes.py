@@ -10,8 +10,9 @@ from typing import Any
 
 from identitylib._redis import RedisTokenCache
 from identitylib.emulator import Emulator
+from tests._idp import token_posts
 
-from ._apps import PROCESS_GRID, TENANT_A, TENANT_B, app_key, make_app, process_scope, token_posts
+from ._apps import PROCESS_GRID, TENANT_A, TENANT_B, app_key, make_app, process_scope
 from ._worker import tenant_of
 
 ROOT = Path(__file__).resolve().parents[2]
