@@ -217,9 +217,7 @@ def test_cache_written_by_msal_serves_identitylib(http: responses.RequestsMock) 
     cache = identitylib.SerializableTokenCache()
     cache.deserialize(msal_cache.serialize())
     http.replace(responses.POST, TOKEN_ENDPOINT, json=user_token("at-2", "rt-2", foci="1"))
-    reader = identitylib.PublicClientApplication(
-        CLIENT_ID, authority=AUTHORITY, token_cache=cache
-    )
+    reader = identitylib.PublicClientApplication(CLIENT_ID, authority=AUTHORITY, token_cache=cache)
     (account,) = reader.get_accounts()
     assert account == writer.get_accounts()[0]
     hit = reader.acquire_token_silent(["User.Read"], account)
