@@ -11,6 +11,7 @@ import responses
 
 from identitylib._authority._registry import REGISTRY
 from identitylib.emulator import Emulator
+from tests._idp import Idp
 
 # The emulator fixtures are an opt-in plugin (identitylib_emulator, identitylib_emulator_tls,
 # identitylib_fresh_emulator); this suite opts in here.
@@ -32,6 +33,14 @@ def _fresh_registry() -> Iterator[None]:
 def emulator(identitylib_fresh_emulator: Emulator) -> Emulator:
     """The suite's short name for the session emulator with no faults and empty logs."""
     return identitylib_fresh_emulator
+
+
+@pytest.fixture
+def tls_idp(identitylib_emulator_tls: Emulator) -> Idp:
+    """The session's TLS emulator with empty logs, as daemon-app tests use it."""
+    identitylib_emulator_tls.faults.reset()
+    identitylib_emulator_tls.reset_requests()
+    return Idp(identitylib_emulator_tls)
 
 
 def oidc_config(

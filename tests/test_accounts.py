@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 import responses
@@ -203,80 +201,32 @@ def test_confidential_client_migration_authenticates(http: responses.RequestsMoc
 # ---------------------------------------------------------------- msal interop
 
 
-class FakeHttp:
-    """An http_client for msal: discovery, user realm ("Managed") and queued token answers."""
-
-    def __init__(self, *token_responses: dict[str, Any]) -> None:
-        self.token_responses = list(token_responses)
-        self.posts: list[dict[str, Any]] = []
-
-    def get(self, url: str, params: Any = None, headers: Any = None, **kwargs: Any) -> Any:
-        if "/userrealm/" in url:
-            return _Response({"account_type": "Managed", "domain_name": "contoso.com"})
-        assert url.endswith("/v2.0/.well-known/openid-configuration"), url
-        base = url.split("/v2.0/")[0]
-        return _Response(
-            {
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                "token_endpoint": f"{base}/oauth2/v2.0/token",
-                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-                "issuer": f"{base}/v2.0",
-            }
-        )
-
-    def post(
-        self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kw: Any
-    ) -> Any:
-        if not self.token_responses:
-            pytest.fail(f"unexpected token request to {url}")
-        body = data if isinstance(data, dict) else {k: v[0] for k, v in parse_qs(data).items()}
-        self.posts.append(body)
-        return _Response(self.token_responses.pop(0))
-
-    def close(self) -> None:
-        pass
-
-
-class _Response:
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.status_code = 400 if "error" in body else 200
-        self.text = json.dumps(body)
-        self.headers: dict[str, str] = {}
-
-    def raise_for_status(self) -> None:
-        pass
-
-
 @pytest.mark.msal
-def test_cache_written_by_msal_serves_identitylib() -> None:
+def test_cache_written_by_msal_serves_identitylib(http: responses.RequestsMock) -> None:
     msal = require_module("msal")
+    add_discovery(http)
+    http.post(TOKEN_ENDPOINT, json=user_token(foci="1"))
     msal_cache = msal.SerializableTokenCache()
-    writer = msal.PublicClientApplication(
-        CLIENT_ID,
-        authority=AUTHORITY,
-        token_cache=msal_cache,
-        http_client=FakeHttp(user_token(foci="1")),
-    )
+    writer = msal.PublicClientApplication(CLIENT_ID, authority=AUTHORITY, token_cache=msal_cache)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         assert "access_token" in writer.acquire_token_by_username_password(
             USERNAME, "pw", ["User.Read"]
         )
+    assert len(token_posts(http)) == 1
     cache = identitylib.SerializableTokenCache()
     cache.deserialize(msal_cache.serialize())
-    http = FakeHttp(user_token("at-2", "rt-2", foci="1"))
-    reader = identitylib.PublicClientApplication(
-        CLIENT_ID, authority=AUTHORITY, token_cache=cache, http_client=http
-    )
+    http.replace(responses.POST, TOKEN_ENDPOINT, json=user_token("at-2", "rt-2", foci="1"))
+    reader = identitylib.PublicClientApplication(CLIENT_ID, authority=AUTHORITY, token_cache=cache)
     (account,) = reader.get_accounts()
     assert account == writer.get_accounts()[0]
     hit = reader.acquire_token_silent(["User.Read"], account)
     assert (hit["access_token"], hit["token_source"]) == ("at-1", "cache")
-    assert http.posts == []
+    assert len(token_posts(http)) == 1  # msal's only
     expire_access_tokens(cache)
     refreshed = reader.acquire_token_silent(["User.Read"], account)
     assert refreshed["access_token"] == "at-2"
-    assert http.posts[0]["refresh_token"] == "rt-1"
+    assert body_of(token_posts(http)[1])["refresh_token"] == "rt-1"
     assert [rt["secret"] for rt in cache.search("RefreshToken")] == ["rt-2"]
 
 
@@ -287,21 +237,19 @@ def test_cache_written_by_identitylib_serves_msal(http: responses.RequestsMock) 
     ropc_sign_in(http, app, user_token(foci="1"))
     msal_cache = msal.SerializableTokenCache()
     msal_cache.deserialize(app.token_cache.serialize())
-    fake = FakeHttp(user_token("at-2", "rt-2", foci="1"))
-    reader = msal.PublicClientApplication(
-        CLIENT_ID, authority=AUTHORITY, token_cache=msal_cache, http_client=fake
-    )
+    http.replace(responses.POST, TOKEN_ENDPOINT, json=user_token("at-2", "rt-2", foci="1"))
+    reader = msal.PublicClientApplication(CLIENT_ID, authority=AUTHORITY, token_cache=msal_cache)
     (account,) = reader.get_accounts()
     assert account == app.get_accounts()[0]
     hit = reader.acquire_token_silent(["User.Read"], account)
     assert (hit["access_token"], hit["token_source"]) == ("at-1", "cache")
-    assert fake.posts == []
+    assert len(token_posts(http)) == 1  # identitylib's sign-in only
     refreshed = reader.acquire_token_silent(["User.Read"], account, force_refresh=True)
     assert refreshed["access_token"] == "at-2"
-    assert fake.posts[0]["refresh_token"] == "rt-1"
+    assert body_of(token_posts(http)[1])["refresh_token"] == "rt-1"
     # and back: identitylib serves msal's rotated cache
     again = identitylib.SerializableTokenCache()
     again.deserialize(msal_cache.serialize())
     back = public_app(token_cache=again)
     assert back.acquire_token_silent(["User.Read"], account)["access_token"] == "at-2"
-    assert len(token_posts(http)) == 1
+    assert len(token_posts(http)) == 2  # identitylib's sign-in, msal's refresh

@@ -56,6 +56,8 @@ class FakeIdp:
     """A token endpoint that issues an ID token carrying the nonce of the last auth URI.
 
     ``id_claims`` overrides ID token claims (None removes one); codes are single use.
+    Kept on ``responses`` rather than the emulator: the tests need ID tokens with wrong or
+    missing claims (nonce, audience, issuer, auth_time), which no real server issues.
     """
 
     def __init__(

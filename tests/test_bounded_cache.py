@@ -7,12 +7,15 @@ import time
 from typing import Any
 
 import pytest
+import responses
 
 from identitylib import ConfidentialClientApplication, SerializableTokenCache, TokenCache
 from identitylib._cache._bounded import CacheBound, entry_size
 from identitylib._cache._index import build_indices
 from tests.cache._builders import HOST, at_query, client_credentials_event, user_event
 from tests.cache.test_consistency import snapshot
+
+from .conftest import add_discovery
 
 NOW = int(time.time())  # Tokens written "now" are valid; the bound's clock is moved below.
 
@@ -277,42 +280,14 @@ def test_expired_tokens_found_by_search_leave_the_bound_too() -> None:
     assert_consistent(cache)
 
 
-def test_through_an_application() -> None:
+def test_through_an_application(http: responses.RequestsMock) -> None:
     tenant = "11111111-2222-3333-4444-555555555555"
-
-    class Response:
-        def __init__(self, text: str) -> None:
-            self.status_code, self.text, self.headers = 200, text, {}
-
-    class Http:
-        def __init__(self) -> None:
-            self.posts = 0
-
-        def get(self, url: str, **kw: Any) -> Response:
-            base = f"https://login.microsoftonline.com/{tenant}"
-            return Response(
-                json.dumps(
-                    {
-                        "issuer": f"{base}/v2.0",
-                        "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                        "token_endpoint": f"{base}/oauth2/v2.0/token",
-                    }
-                )
-            )
-
-        def post(self, url: str, data: Any = None, **kw: Any) -> Response:
-            self.posts += 1
-            body = {"access_token": f"at{self.posts}", "expires_in": 3600, "token_type": "Bearer"}
-            return Response(json.dumps(body))
-
-    http = Http()
+    token_endpoint = add_discovery(http, tenant=tenant)
+    for n in range(1, 5):  # answered in turn
+        http.post(token_endpoint, json={"access_token": f"at{n}", "expires_in": 3600})
     cache = TokenCache(max_entries=3)
     app = ConfidentialClientApplication(
-        "cid",
-        "secret",
-        authority=f"https://login.microsoftonline.com/{tenant}",
-        http_client=http,
-        token_cache=cache,
+        "cid", "secret", authority=f"https://login.microsoftonline.com/{tenant}", token_cache=cache
     )
     for scope in ("api://a/.default", "api://b/.default", "api://c/.default"):
         assert app.acquire_token_for_client([scope])["token_source"] == "identity_provider"
@@ -323,3 +298,4 @@ def test_through_an_application() -> None:
     )
     assert total_entries(cache) == 3
     assert all(e["environment"] == HOST for e in cache._cache["AccessToken"].values())
+    assert [c.request.method for c in http.calls].count("POST") == 4

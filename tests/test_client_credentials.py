@@ -16,6 +16,7 @@ from identitylib import (
     PublicClientApplication,
     SerializableTokenCache,
 )
+from tests._fakes import MsalStyleClient
 
 from .conftest import CLIENT_ID, TENANT, add_discovery
 
@@ -354,30 +355,12 @@ def test_common_tenant_warns(http: responses.RequestsMock) -> None:
 
 
 def test_custom_http_client_is_used(token_endpoint: str) -> None:
-    class Recorder:
-        def __init__(self) -> None:
-            self.calls: list[tuple[str, str]] = []
-
-        def get(self, url: str, params: Any = None, headers: Any = None, **kw: Any) -> Any:
-            self.calls.append(("GET", url))
-            from .conftest import oidc_config
-
-            return FakeResponse(200, json.dumps(oidc_config()))
-
-        def post(
-            self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kw: Any
-        ) -> Any:
-            self.calls.append(("POST", url))
-            return FakeResponse(200, json.dumps(token_json("custom")))
-
-    class FakeResponse:
-        def __init__(self, status_code: int, text: str) -> None:
-            self.status_code, self.text, self.headers = status_code, text, {}
-
-    client = Recorder()
+    client = MsalStyleClient({}, {token_endpoint: token_json("custom")})
     app = make_app(http_client=client)
     assert app.acquire_token_for_client(SCOPE)["access_token"] == "custom"
-    assert [m for m, _ in client.calls] == ["POST"]  # a well-known cloud: no discovery
+    assert client.get.calls == []  # a well-known cloud: no discovery
+    assert [url for url, _, _ in client.post.calls] == [token_endpoint]
+    client.post.check()
 
 
 def test_fmi_path_and_forwarded_claims_key_the_cache(

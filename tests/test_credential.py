@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import inspect
-import json
 import logging
 import threading
 import time
@@ -14,9 +13,11 @@ import uuid
 import warnings
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import parse_qs
 
 import jwt
 import pytest
+import responses
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -1162,66 +1163,55 @@ def test_client_assertion_type_constant() -> None:
 # ------------------------------------------------------------- cross-check with msal 1.39
 
 
-class _FakeResponse:
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.status_code = 200
-        self.text = json.dumps(body)
-        self.headers: dict[str, str] = {}
-
-    def raise_for_status(self) -> None:
-        return None
-
-
-class _FakeHttp:
-    """Enough of an http_client for msal: OIDC discovery and a token endpoint."""
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[str, dict[str, Any]]] = []
-
-    def get(self, url: str, params: Any = None, headers: Any = None, **kwargs: Any) -> Any:
-        base = url.split("/.well-known")[0]
-        if base.endswith("/v2.0"):
-            base = base[: -len("/v2.0")]
-        adfs = base.endswith("/adfs")
-        return _FakeResponse(
-            {
-                "issuer": base if adfs else base + "/v2.0",
-                "authorization_endpoint": base + "/oauth2/v2.0/authorize",
-                "token_endpoint": base + ("/oauth2/token" if adfs else "/oauth2/v2.0/token"),
-                "device_authorization_endpoint": base + "/oauth2/v2.0/devicecode",
-            }
-        )
-
-    def post(
-        self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kwargs: Any
-    ) -> Any:
-        self.posts.append((url, dict(data or {})))
-        return _FakeResponse({"access_token": "at", "token_type": "Bearer", "expires_in": 3600})
-
-    def close(self) -> None:
-        return None
-
-
 MSAL_AUTHORITY = "https://login.microsoftonline.com/contoso.onmicrosoft.com"
 MSAL_ADFS_AUTHORITY = "https://fs.contoso.com/adfs"
 
 
+def msal_client_credentials_posts(
+    client_credential: Any, authority: str = MSAL_AUTHORITY, **app_kwargs: Any
+) -> list[tuple[str, dict[str, str]]]:
+    """The token requests (endpoint, form) msal 1.39 sends for one client-credentials call,
+    made with its own requests session under ``responses``: the authority's OpenID
+    configuration and a token endpoint answering every POST."""
+    msal = require_module("msal")
+    adfs = authority.endswith("/adfs")
+    issuer = authority if adfs else f"{authority}/v2.0"
+    token_endpoint = authority + ("/oauth2/token" if adfs else "/oauth2/v2.0/token")
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.get(
+            f"{issuer}/.well-known/openid-configuration",
+            json={
+                "issuer": issuer,
+                "authorization_endpoint": f"{authority}/oauth2/v2.0/authorize",
+                "token_endpoint": token_endpoint,
+                "device_authorization_endpoint": f"{authority}/oauth2/v2.0/devicecode",
+            },
+        )
+        mock.post(
+            token_endpoint,
+            json={"access_token": "at", "token_type": "Bearer", "expires_in": 3600},
+        )
+        app = msal.ConfidentialClientApplication(
+            CLIENT_ID,
+            client_credential=client_credential,
+            authority=authority,
+            instance_discovery=False,
+            **app_kwargs,
+        )
+        result = app.acquire_token_for_client(["api://resource/.default"])
+        assert "access_token" in result, result
+        return [
+            (str(call.request.url), {k: v[0] for k, v in parse_qs(str(call.request.body)).items()})
+            for call in mock.calls
+            if call.request.method == "POST"
+        ]
+
+
 def msal_post(
     client_credential: Any, authority: str = MSAL_AUTHORITY
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, dict[str, str]]:
     """The token endpoint and body that msal 1.39 POSTs for a client-credentials request."""
-    msal = require_module("msal")
-    http = _FakeHttp()
-    app = msal.ConfidentialClientApplication(
-        CLIENT_ID,
-        client_credential=client_credential,
-        authority=authority,
-        http_client=http,
-        instance_discovery=False,
-    )
-    result = app.acquire_token_for_client(["api://resource/.default"])
-    assert "access_token" in result, result
-    ((url, body),) = http.posts
+    ((url, body),) = msal_client_credentials_posts(client_credential, authority)
     return url, body
 
 
@@ -1311,19 +1301,11 @@ def test_msal_same_header_for_pfx(tmp_path: Path, public_certificate: Any, adfs:
 
 @pytest.mark.msal
 def test_msal_client_claims_override(tmp_path: Path, leaf_thumbprint: str) -> None:
-    msal = require_module("msal")
-    http = _FakeHttp()
     extra = {"aud": "https://custom/aud", "custom": "v"}
-    app = msal.ConfidentialClientApplication(
-        CLIENT_ID,
-        client_credential=pem_credential(thumbprint=leaf_thumbprint),
-        authority=MSAL_AUTHORITY,
-        http_client=http,
-        instance_discovery=False,
-        client_claims=extra,
+    ((_, body),) = msal_client_credentials_posts(
+        pem_credential(thumbprint=leaf_thumbprint), client_claims=extra
     )
-    app.acquire_token_for_client(["api://resource/.default"])
-    theirs = jwt.decode(http.posts[0][1]["client_assertion"], options={"verify_signature": False})
+    theirs = jwt.decode(body["client_assertion"], options={"verify_signature": False})
     credential = parse_client_credential(
         pem_credential(thumbprint=leaf_thumbprint), client_claims=extra
     )

@@ -7,7 +7,6 @@ a test) replaced; the default session's real responses stay streamed and bounded
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from typing import Any
 from unittest import mock
@@ -16,6 +15,7 @@ import pytest
 import responses
 
 import identitylib
+from tests._fakes import MsalStyleClient, Recorder
 from tests._servers import require_module
 
 from .conftest import add_discovery, oidc_config
@@ -27,45 +27,6 @@ AUTHORITY = f"https://login.microsoftonline.com/{TENANT}"
 CONFIG = oidc_config(tenant=TENANT)
 TOKEN_ENDPOINT = str(CONFIG["token_endpoint"])
 SCOPES = ["api://backend/.default"]
-CONTRACT = {"GET": {"params", "headers"}, "POST": {"params", "data", "headers"}}
-READABLE = {"status_code", "text", "headers"}
-
-
-class BareResponse:
-    """A response with msal's three attributes, recording which attributes are read."""
-
-    def __init__(self, body: dict[str, Any], read: list[str]) -> None:
-        status = 429 if "error" in body else 200
-        headers = {"Retry-After": "1"} if status == 429 else {}
-        self._fields = {"status_code": status, "text": json.dumps(body), "headers": headers}
-        self._read = read
-
-    def __getattr__(self, name: str) -> Any:
-        self._read.append(name)
-        if name in self._fields:
-            return self._fields[name]
-        raise AttributeError(name)
-
-
-class Recorder:
-    """Stands in for ``get``/``post``: records each call's shape, answers from a dict."""
-
-    def __init__(self, method: str, bodies: dict[str, dict[str, Any]]) -> None:
-        self.method = method
-        self.bodies = bodies
-        self.calls: list[tuple[str, int, set[str]]] = []  # (url, positional args, keywords)
-        self.read: list[str] = []
-
-    def __call__(self, url: str, *args: Any, **kwargs: Any) -> BareResponse:
-        self.calls.append((url, len(args), set(kwargs)))
-        return BareResponse(self.bodies[url], self.read)
-
-    def check(self) -> None:
-        assert self.calls
-        for url, positional, keywords in self.calls:
-            assert positional == 0, url
-            assert keywords <= CONTRACT[self.method], (url, keywords)
-        assert set(self.read) <= READABLE, self.read
 
 
 def discovery(http: responses.RequestsMock) -> None:
@@ -128,8 +89,9 @@ def test_a_replaced_get_answers_for_its_app_alone(http: responses.RequestsMock) 
     get = Recorder("GET", {discovery_url: fake})
     post = Recorder("POST", {fake_endpoint: token("fake-at")})
     patched = identitylib.ConfidentialClientApplication("cid", "secret", authority=AUTHORITY)
-    with mock.patch.object(patched.http_client, "get", side_effect=get), mock.patch.object(
-        patched.http_client, "post", side_effect=post
+    with (
+        mock.patch.object(patched.http_client, "get", side_effect=get),
+        mock.patch.object(patched.http_client, "post", side_effect=post),
     ):
         assert patched.acquire_token_for_client(SCOPES)["access_token"] == "fake-at"
     get.check()
@@ -153,18 +115,12 @@ def test_the_default_sessions_own_methods_still_stream(http: responses.RequestsM
     assert sent.req_kwargs["timeout"] is not None
 
 
-class MsalStyleClient:
-    """An http_client that is not a requests.Session: get and post, nothing else."""
-
-    def __init__(self) -> None:
-        config = oidc_config(tenant=TENANT)
-        self.get = Recorder("GET", {f"{AUTHORITY}/v2.0/.well-known/openid-configuration": config})
-        self.post = Recorder("POST", {TOKEN_ENDPOINT: token()})
-
-
 @pytest.mark.parametrize("api", ["blocking", "asyncio"])
 def test_an_apps_own_http_client_is_used_within_the_contract(api: str) -> None:
-    client = MsalStyleClient()
+    client = MsalStyleClient(
+        {f"{AUTHORITY}/v2.0/.well-known/openid-configuration": oidc_config(tenant=TENANT)},
+        {TOKEN_ENDPOINT: token()},
+    )
     if api == "blocking":
         app = identitylib.ConfidentialClientApplication(
             "cid", "secret", authority=AUTHORITY, http_client=client

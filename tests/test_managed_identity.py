@@ -36,6 +36,7 @@ from identitylib._managed_identity import (
 from identitylib._managed_identity._response import normalise_token, parse_expires_on
 from identitylib._managed_identity._transport import DEFAULT_TIMEOUT
 from identitylib._transport._policy import NO_RETRY
+from tests._fakes import MsalStyleClient
 from tests._servers import require_module
 
 IMDS = "http://169.254.169.254/metadata/identity/oauth2/token"
@@ -312,32 +313,13 @@ def test_an_apps_session_gets_no_timeout_and_no_redirects(http: responses.Reques
     assert len(http.calls) == 2
 
 
-class FakeHttp:
-    """An MSAL-style http_client that is not a requests.Session."""
-
-    def __init__(self, *answers: tuple[int, str, dict[str, str]]) -> None:
-        self.answers = list(answers)
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []
-
-    def _answer(self, method: str, url: str, kwargs: dict[str, Any]) -> Any:
-        self.calls.append((method, url, kwargs))
-        status, text, headers = self.answers.pop(0)
-        return type("R", (), {"status_code": status, "text": text, "headers": headers})()
-
-    def get(self, url: str, params: Any = None, headers: Any = None, **kwargs: Any) -> Any:
-        return self._answer("GET", url, {"params": params, "headers": headers, **kwargs})
-
-    def post(
-        self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kwargs: Any
-    ) -> Any:
-        return self._answer("POST", url, {"data": data, "headers": headers, **kwargs})
-
-
 def test_msal_style_http_client_gets_only_msal_arguments() -> None:
-    fake = FakeHttp((200, json.dumps(imds_body()), {}))
+    fake = MsalStyleClient({IMDS: imds_body()}, {})
     result = client(http_client=fake).acquire_token_for_client(resource=RESOURCE)
     assert result["access_token"] == "at"
-    assert set(fake.calls[0][2]) == {"params", "headers"}
+    fake.get.check()
+    assert [keywords for _, _, keywords in fake.get.calls] == [{"params", "headers"}]
+    assert fake.post.calls == []
 
 
 # --- response normalisation -----------------------------------------------------------
@@ -658,10 +640,10 @@ def test_service_fabric_configuration_errors(
 
 def test_service_fabric_needs_a_requests_session(clean_env: pytest.MonkeyPatch) -> None:
     sf_env(clean_env, IDENTITY_SERVER_THUMBPRINT="ab:" * 19 + "ab")
-    fake = FakeHttp()
+    fake = MsalStyleClient({}, {})
     with pytest.raises(ManagedIdentityError, match=r"requests\.Session"):
         client(http_client=fake).acquire_token_for_client(resource=RESOURCE)
-    assert fake.calls == []
+    assert (fake.get.calls, fake.post.calls) == ([], [])
 
 
 def test_claims_challenge_on_service_fabric_names_the_old_token(

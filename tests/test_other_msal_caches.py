@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+import responses
 
 import identitylib
 from identitylib.emulator import (
@@ -29,7 +30,7 @@ from identitylib.emulator import (
 from tests._servers import require_module
 
 from ._other_msals import cache_json, dotnet_app_token, node_app_token, node_user_cache
-from .cache.test_msal_interop import FakeHttp
+from .conftest import add_discovery
 
 msal = require_module("msal")
 pytestmark = pytest.mark.msal
@@ -54,6 +55,11 @@ def http(emu: Emulator) -> Iterator[requests.Session]:
     session.verify = emu.ca_path
     yield session
     session.close()
+
+
+def posts(mock: responses.RequestsMock) -> list[Any]:
+    """The POSTs ``mock`` answered (token requests)."""
+    return [call for call in mock.calls if call.request.method == "POST"]
 
 
 def netloc(emu: Emulator) -> str:
@@ -167,22 +173,24 @@ def test_public_cloud_app_tokens_of_other_msals(writer: Any, fields: dict[str, A
     )
     shared = cache_json((key, entry))
     scopes = ["https://graph.microsoft.com/.default"]
-    http = FakeHttp({"access_token": "new-token", "token_type": "Bearer", "expires_in": 3599})
-    app = identitylib.ConfidentialClientApplication(
-        "cid", "secret", authority=authority, token_cache=cache_of(shared), http_client=http
-    )
-    result = app.acquire_token_for_client(scopes)
-    expected = "new-token" if fields else "their-token"
-    assert result["access_token"] == expected
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        endpoint = add_discovery(mock, tenant=tenant)
+        mock.post(endpoint, json={"access_token": "new-token", "expires_in": 3599})
+        app = identitylib.ConfidentialClientApplication(
+            "cid", "secret", authority=authority, token_cache=cache_of(shared)
+        )
+        result = app.acquire_token_for_client(scopes)
+        expected = "new-token" if fields else "their-token"
+        assert result["access_token"] == expected
+        assert len(posts(mock)) == (1 if fields else 0)
 
-    theirs = msal.ConfidentialClientApplication(
-        "cid",
-        "secret",
-        authority=authority,
-        token_cache=msal_cache_of(shared),
-        http_client=FakeHttp({"access_token": "msal-token", "expires_in": 3599}),
-    ).acquire_token_for_client(scopes)
-    assert theirs["access_token"] == "msal-token"
+        mock.replace(
+            responses.POST, endpoint, json={"access_token": "msal-token", "expires_in": 3599}
+        )
+        theirs = msal.ConfidentialClientApplication(
+            "cid", "secret", authority=authority, token_cache=msal_cache_of(shared)
+        ).acquire_token_for_client(scopes)
+        assert theirs["access_token"] == "msal-token"
 
 
 def test_tokens_identitylib_writes_beside_theirs_are_msal_pythons(
@@ -329,24 +337,21 @@ def test_user_tokens_of_a_tenantless_authority_in_their_realm() -> None:
     entry["home_account_id"] = home
     shared = cache_json((key.replace("-login.windows.net", f"{home}-login.windows.net"), entry))
     account = {"home_account_id": home, "environment": "login.windows.net"}
-    app = identitylib.PublicClientApplication(
-        "cid",
-        authority="https://login.microsoftonline.com/common",
-        token_cache=cache_of(shared),
-        http_client=FakeHttp(),  # fails the test on any token request
-    )
-    hit = app.acquire_token_silent(["User.Read"], account)
-    assert hit is not None
-    assert hit["access_token"] == "their-user-token"
+    authority = "https://login.microsoftonline.com/common"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        add_discovery(mock, tenant="common")  # and no token endpoint: nothing to ask
+        app = identitylib.PublicClientApplication(
+            "cid", authority=authority, token_cache=cache_of(shared)
+        )
+        hit = app.acquire_token_silent(["User.Read"], account)
+        assert hit is not None
+        assert hit["access_token"] == "their-user-token"
 
-    theirs = msal.PublicClientApplication(
-        "cid",
-        authority="https://login.microsoftonline.com/common",
-        token_cache=msal_cache_of(shared),
-        http_client=FakeHttp(),
-        instance_discovery=False,
-    )
-    assert theirs.acquire_token_silent(["User.Read"], account) is None
+        theirs = msal.PublicClientApplication(
+            "cid", authority=authority, token_cache=msal_cache_of(shared), instance_discovery=False
+        )
+        assert theirs.acquire_token_silent(["User.Read"], account) is None
+        assert posts(mock) == []
 
 
 # -------------------------------------------------------------------- generic OIDC

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import json
 import pkgutil
 from collections import UserDict
 from types import ModuleType
@@ -23,7 +22,10 @@ import pytest
 
 import identitylib
 from identitylib import aio
+from tests._fakes import MsalStyleClient
 from tests._servers import require_module
+
+from .conftest import oidc_config
 
 msal = require_module("msal")
 pytestmark = pytest.mark.msal
@@ -310,32 +312,12 @@ def test_region_constants_drive_azure_region(name: str) -> None:
     )
 
 
-class _Discovery:
-    """An MSAL-style http_client answering discovery (msal's constructor asks for it)."""
-
-    def get(self, url: str, **kwargs: Any) -> Any:
-        return self.post(url)
-
-    def post(self, url: str, **kwargs: Any) -> Any:
-        base = "https://login.microsoftonline.com/tenant"
-        body = {
-            "issuer": f"{base}/v2.0",
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-            "token_endpoint": f"{base}/oauth2/v2.0/token",
-        }
-
-        class Response:
-            status_code = 200
-            headers: dict[str, str] = {}
-            text = json.dumps(body)
-
-            def raise_for_status(self) -> None:
-                pass
-
-        return Response()
-
-    def close(self) -> None:
-        pass
+#: msal's constructor discovers: its own http_client answers the OpenID configuration.
+DISCOVERY = {
+    "https://login.microsoftonline.com/tenant/v2.0/.well-known/openid-configuration": oidc_config(
+        tenant="tenant"
+    )
+}
 
 
 def make_apps(library: Any, name: str) -> Any:
@@ -345,7 +327,7 @@ def make_apps(library: Any, name: str) -> Any:
         "client-id",
         client_credential=credential,
         authority="https://login.microsoftonline.com/tenant",
-        http_client=_Discovery(),
+        http_client=MsalStyleClient(DISCOVERY, {}),
     )
 
 

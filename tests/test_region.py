@@ -4,12 +4,10 @@ validation, detection (REGION_NAME, IMDS once per process, bounded), and the end
 from __future__ import annotations
 
 import ast
-import json
 import re
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,8 @@ from identitylib._authority._region import (
     regional_host,
 )
 from identitylib._protocol._messages import Flow, HttpRequest, HttpResponse
+from identitylib.emulator import Emulator
+from identitylib.emulator._managed_identity import EMULATOR_REGION
 from tests._servers import require_module
 
 from .conftest import CLIENT_ID, TENANT, add_discovery, oidc_config
@@ -427,36 +427,19 @@ def test_detection_never_hangs_on_a_silent_endpoint(monkeypatch: pytest.MonkeyPa
         peer.close()
 
 
-class _ComputeHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = json.dumps({"location": "eastus"}).encode()
-        ok = self.headers.get("Metadata") == "true" and "api-version=" in self.path
-        self.send_response(200 if ok else 400)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def test_detection_over_http_ignores_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """IMDS is link-local: a proxy from the environment must never see the probe."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ComputeHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
-            monkeypatch.setenv(name, "http://127.0.0.1:9")  # the discard port: refused
-        for name in ("NO_PROXY", "no_proxy"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("IDENTITYLIB_IMDS_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
-        assert _region.detect_region() == "eastus"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def test_detection_over_http_ignores_proxy_settings(
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator
+) -> None:
+    """IMDS is link-local: a proxy from the environment must never see the probe. The
+    emulator's instance metadata answers only a probe with ``Metadata: true`` and an
+    ``api-version``, as IMDS does."""
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # the discard port: refused
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IDENTITYLIB_IMDS_ENDPOINT", emulator.base_url)
+    assert _region.detect_region() == EMULATOR_REGION
+    assert emulator.requests == [("GET", "/metadata/instance/compute")]
 
 
 def test_a_cache_hit_never_detects_the_region(

@@ -11,6 +11,8 @@ from typing import Any, Optional
 
 import httpx
 import pytest
+import requests
+import responses
 
 from identitylib._protocol._messages import HttpRequest, HttpResponse
 from identitylib._transport._async import AsyncTransport
@@ -52,24 +54,11 @@ class Server:
         return httpx.Response(self.status, json=self.body, headers=self.headers)
 
 
-class FakeSession:
-    """A blocking MSAL-style ``http_client`` for a :class:`SyncTransport`."""
-
-    def __init__(self, status: int, body: Any, headers: Optional[dict[str, str]] = None) -> None:
-        self.status, self.body, self.headers = status, body, headers or {}
-        self.posts: list[dict[str, Any]] = []
-
-    def post(self, url: str, **kwargs: Any) -> Any:
-        self.posts.append({"url": url, **kwargs})
-        return _FakeResponse(self.status, json.dumps(self.body), self.headers)
-
-    def get(self, url: str, **kwargs: Any) -> Any:
-        raise AssertionError("no GET expected")
-
-
-class _FakeResponse:
-    def __init__(self, status: int, text: str, headers: dict[str, str]) -> None:
-        self.status_code, self.text, self.headers = status, text, headers
+def session() -> requests.Session:
+    """A real requests session; the tests' ``http`` (``responses``) answers it."""
+    made = requests.Session()
+    made.trust_env = False
+    return made
 
 
 def post(**data: str) -> HttpRequest:
@@ -288,11 +277,13 @@ def test_own_client_replays_invalid_grant_and_sends_5xx_again(emu: Emulator) -> 
 # ------------------------------------------------------------ shared with sync calls
 
 
-def test_a_sync_record_answers_the_async_transport() -> None:
-    session = FakeSession(429, {"error": "too_many_requests"}, {"Retry-After": "60"})
-    sync = SyncTransport(session)
+def test_a_sync_record_answers_the_async_transport(http: responses.RequestsMock) -> None:
+    http.post(
+        TOKEN_URL, status=429, json={"error": "too_many_requests"}, headers={"Retry-After": "60"}
+    )
+    sync = SyncTransport(session())
     assert sync.send(refresh()).status_code == 429
-    assert len(session.posts) == 1
+    assert len(http.calls) == 1
 
     server = Server(200, {"access_token": "never-sent"})
     [replayed] = sends(server, sync.throttle, refresh())
@@ -300,9 +291,10 @@ def test_a_sync_record_answers_the_async_transport() -> None:
     assert server.requests == []
 
 
-def test_an_async_record_answers_the_sync_transport() -> None:
+def test_an_async_record_answers_the_sync_transport(http: responses.RequestsMock) -> None:
     http_cache: dict[Any, Any] = {}
-    sync = SyncTransport(FakeSession(200, {"access_token": "never-sent"}), http_cache=http_cache)
+    http.post(TOKEN_URL, json={"access_token": "never-sent"})
+    sync = SyncTransport(session(), http_cache=http_cache)
     server = Server(400, {"error": "invalid_grant"})
     sends(server, sync.throttle, refresh())
     assert len(server.requests) == 1
@@ -311,21 +303,23 @@ def test_an_async_record_answers_the_sync_transport() -> None:
     replayed = sync.send(refresh())
     assert replayed.status_code == 400
     assert json.loads(replayed.text) == {"error": "invalid_grant"}
-    assert sync.http_client.posts == []
+    assert len(http.calls) == 0
 
 
-def test_shared_by_an_application_core_with_a_persisted_http_cache() -> None:
+def test_shared_by_an_application_core_with_a_persisted_http_cache(
+    http: responses.RequestsMock,
+) -> None:
     """What an aio application does: its sync core's Throttle, used by both transports."""
     http_cache: dict[Any, Any] = {}
-    core = SyncTransport(FakeSession(429, {"error": "slow"}, {"Retry-After": "60"}),
-                         http_cache=http_cache)  # fmt: skip
+    http.post(TOKEN_URL, status=429, json={"error": "slow"}, headers={"Retry-After": "60"})
+    core = SyncTransport(session(), http_cache=http_cache)
     server = Server(429, {"error": "slow"}, {"Retry-After": "60"})
     sync_first = core.send(refresh("rt-1"))
     [async_replay, async_first] = sends(server, core.throttle, refresh("rt-1"), refresh("rt-2"))
     sync_replay = core.send(refresh("rt-2"))
     assert sync_first.status_code == async_replay.status_code == 429
     assert async_first.status_code == sync_replay.status_code == 429
-    assert len(core.http_client.posts) == 1
+    assert len(http.calls) == 1
     assert len(server.requests) == 1
     assert sum(1 for key in http_cache if str(key).startswith(PREFIX)) == 2
 

@@ -45,7 +45,13 @@ class FakeResponse:
 
 
 class FakeHttp:
-    """Answers OIDC discovery; answers token POSTs from a queue, or fails the test."""
+    """Answers OIDC discovery; answers token POSTs from a queue, or fails the test.
+
+    Kept (not the emulator): msal's own application objects drive the cache under test
+    through this in-memory transport, with token responses of chosen values (the builders'
+    client, tenant, account, scopes and ``foci``) that no real server issues, so that the
+    caches both libraries write are compared entry by entry and query by query.
+    """
 
     def __init__(self, *token_responses: dict[str, Any]) -> None:
         self.token_responses = list(token_responses)

@@ -18,6 +18,16 @@ TIMEOUT = 10  # seconds, on every HTTP request the tests make
 
 
 class FakeProvider:
+    """Stands in for the emulator's model (``IdentityProvider``) behind its real HTTP server.
+
+    Kept: the server tests check the HTTP layer alone (routing, parsing, headers, faults,
+    lifecycle) and need a model that records the arguments it was called with and answers,
+    or raises, whatever a test chooses: a model that crashes or answers a made-up reply is
+    something no real identity provider does. The model itself is tested directly in
+    tests/emulator/test_provider_*.py, and model and server together in
+    test_server_integration.py and by every client test that uses the emulator.
+    """
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.overrides: dict[str, Union[Reply, BaseException]] = {}

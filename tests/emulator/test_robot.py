@@ -64,6 +64,7 @@ def test_wrong_password_is_reported(emu: Emulator) -> None:
 def test_sign_in_delivers_to_a_loopback_listener(emu: Emulator) -> None:
     received: list[dict[str, str]] = []
 
+    # The app's redirect URI (the client side of form_post), not an identity provider.
     class Listener(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", 0))

@@ -27,7 +27,13 @@ SCOPES = [f"{DEMO_API_URI}/.default"]
 
 @dataclass
 class ResourceServer:
-    """Answers 200 to a bearer token; the first token seen may be refused with a challenge."""
+    """Answers 200 to a bearer token; the first token seen may be refused with a challenge.
+
+    Kept beside the emulator: it is the protected resource, not the identity provider (the
+    apps get their tokens from the emulator), and the tests need what the emulator's demo
+    API does not do: challenge the first token whatever its claims, or every token, answer
+    POSTs, and record every token and body it received.
+    """
 
     url: str = ""
     challenge_first: bool = False

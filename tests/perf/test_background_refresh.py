@@ -1,50 +1,33 @@
 """Non-blocking proactive refresh (``background_refresh=True``) and the hit fast path.
 
-Functional tests only (request counts, which token is served); nothing here is timed.
+Functional tests only (request counts, which token is served) against the emulator, whose
+``hold`` switch keeps a refresh at the server while a test looks; nothing here is timed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from typing import Any
 
 import pytest
+import responses
 
 import identitylib
+from identitylib.emulator import DEMO_API_URI, DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, Emulator
+from tests._idp import token_posts
 
-from .test_single_flight import AUTHORITY, SlowServer
-
-SCOPE = ["api://a/.default"]
-
-
-class GatedServer(SlowServer):
-    """Token requests wait until ``gate`` is set (the test decides when the server answers)."""
-
-    def __init__(self, status: int = 200) -> None:
-        super().__init__(delay=0.0, status=status)
-        self.gate = threading.Event()
-        self.gate.set()
-        self.arrived = 0
-
-    def post(
-        self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kw: Any
-    ) -> Any:
-        with self.lock:
-            self.arrived += 1
-        assert self.gate.wait(5)
-        return super().post(url, params=params, data=data, headers=headers, **kw)
+SCOPE = [f"{DEMO_API_URI}/.default"]
+#: A well-known cloud: an app there needs no discovery.
+TENANT = "7e4a0000-0000-4000-8000-000000005f11"
+AUTHORITY = f"https://login.microsoftonline.com/{TENANT}"
 
 
-def _app(server: SlowServer) -> identitylib.ConfidentialClientApplication:
+def _app(emu: Emulator, **kwargs: Any) -> identitylib.ConfidentialClientApplication:
+    kwargs.setdefault("background_refresh", True)
     return identitylib.ConfidentialClientApplication(
-        "client-id",
-        client_credential="secret",
-        authority=AUTHORITY,
-        http_client=server,
-        background_refresh=True,
+        DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, authority=emu.authority(), **kwargs
     )
 
 
@@ -60,65 +43,70 @@ def _wait_for(condition: Any) -> None:
     assert condition(), "timed out"
 
 
-def test_token_in_refresh_window_is_served_at_once_and_refreshed_once_in_background() -> None:
-    server = GatedServer()
-    app = _app(server)
-    assert app.acquire_token_for_client(SCOPE)["access_token"] == "at-1"
+def test_token_in_refresh_window_is_served_at_once_and_refreshed_once_in_background(
+    emulator: Emulator,
+) -> None:
+    app = _app(emulator)
+    first = app.acquire_token_for_client(SCOPE)["access_token"]
     _make_refresh_due(app)
-    server.gate.clear()  # the refresh hangs until released
+    emulator.faults.hold(path_contains="/token")  # the refresh hangs until released
     results = [app.acquire_token_for_client(SCOPE) for _ in range(10)]
-    assert {r["access_token"] for r in results} == {"at-1"}
+    assert {r["access_token"] for r in results} == {first}
     assert {r["token_source"] for r in results} == {"cache"}
-    _wait_for(lambda: server.arrived == 2)  # one background refresh, not ten
+    _wait_for(lambda: emulator.faults.holding == 1)  # one background refresh, not ten
     time.sleep(0.05)
-    assert server.arrived == 2
-    server.gate.set()
+    assert (emulator.faults.holding, token_posts(emulator)) == (1, 2)
+    emulator.faults.release()
     _wait_for(lambda: not app._refreshing)
-    assert len(server.posts) == 2
-    assert app.acquire_token_for_client(SCOPE)["access_token"] == "at-2"
+    assert token_posts(emulator) == 2
+    refreshed = app.acquire_token_for_client(SCOPE)
+    assert (refreshed["token_source"], token_posts(emulator)) == ("cache", 2)
+    assert refreshed["access_token"] != first
 
 
 def test_failed_background_refresh_is_logged_and_the_cached_token_served(
-    caplog: pytest.LogCaptureFixture,
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = GatedServer()
-    app = _app(server)
-    app.acquire_token_for_client(SCOPE)
+    app = _app(emulator)
+    first = app.acquire_token_for_client(SCOPE)["access_token"]
     _make_refresh_due(app)
-    server.status = 401
-    with caplog.at_level(logging.WARNING):
-        assert app.acquire_token_for_client(SCOPE)["access_token"] == "at-1"
-        _wait_for(lambda: len(server.posts) == 2 and not app._refreshing)
-    assert any("refresh" in r.getMessage().lower() for r in caplog.records)
-    assert app.acquire_token_for_client(SCOPE)["access_token"] == "at-1"
-
-
-def test_background_refresh_can_be_turned_off() -> None:
-    server = SlowServer(delay=0.0)
-    app = identitylib.ConfidentialClientApplication(
-        "client-id",
-        client_credential="secret",
-        authority=AUTHORITY,
-        http_client=server,
-        background_refresh=False,
+    emulator.faults.inject(
+        401,
+        path_contains="/token",
+        body={"error": "invalid_client", "error_description": "AADSTS7000215: Invalid secret"},
     )
-    app.acquire_token_for_client(SCOPE)
+    with caplog.at_level(logging.WARNING):
+        assert app.acquire_token_for_client(SCOPE)["access_token"] == first
+        _wait_for(lambda: token_posts(emulator) == 2 and not app._refreshing)
+    assert any("refresh" in r.getMessage().lower() for r in caplog.records)
+    assert app.acquire_token_for_client(SCOPE)["access_token"] == first
+    _wait_for(lambda: not app._refreshing)  # the refresh this started, still due, ends here
+
+
+def test_background_refresh_can_be_turned_off(emulator: Emulator) -> None:
+    app = _app(emulator, background_refresh=False)
+    first = app.acquire_token_for_client(SCOPE)["access_token"]
     _make_refresh_due(app)
     result = app.acquire_token_for_client(SCOPE)  # refreshed in line
-    assert result["access_token"] == "at-2"
     assert result["token_source"] == "identity_provider"
+    assert result["access_token"] != first
+    assert token_posts(emulator) == 2
 
 
-def test_hit_fast_path_notices_removed_and_replaced_tokens() -> None:
-    server = SlowServer(delay=0.0)
-    app = _app(server)
-    assert app.acquire_token_for_client(SCOPE)["token_source"] == "identity_provider"
+def test_hit_fast_path_notices_removed_and_replaced_tokens(emulator: Emulator) -> None:
+    app = _app(emulator)
+    first = app.acquire_token_for_client(SCOPE)
+    assert first["token_source"] == "identity_provider"
     assert app.acquire_token_for_client(SCOPE)["token_source"] == "cache"
-    assert app.acquire_token_for_client(SCOPE)["access_token"] == "at-1"  # memorized
+    assert app.acquire_token_for_client(SCOPE)["access_token"] == first["access_token"]
+    assert token_posts(emulator) == 1  # memorized
     app.remove_tokens_for_client()
-    assert app.acquire_token_for_client(SCOPE)["access_token"] == "at-2"
+    second = app.acquire_token_for_client(SCOPE)
+    assert (second["token_source"], token_posts(emulator)) == ("identity_provider", 2)
     app.token_cache._cache["AccessToken"].clear()
-    assert app.acquire_token_for_client(SCOPE)["access_token"] == "at-3"
+    third = app.acquire_token_for_client(SCOPE)
+    assert (third["token_source"], token_posts(emulator)) == ("identity_provider", 3)
+    assert len({first["access_token"], second["access_token"], third["access_token"]}) == 3
 
 
 def test_get_accounts_answer_follows_cache_changes() -> None:
@@ -142,13 +130,15 @@ def test_get_accounts_answer_follows_cache_changes() -> None:
     assert app.get_accounts() == []
 
 
-def test_timing_metadata_when_asked() -> None:
-    server = SlowServer(delay=0.0)
+def test_timing_metadata_when_asked(http: responses.RequestsMock) -> None:
+    http.post(
+        f"{AUTHORITY}/oauth2/v2.0/token",
+        json={"token_type": "Bearer", "expires_in": 3600, "access_token": "at"},
+    )
     app = identitylib.ConfidentialClientApplication(
         "client-id",
         client_credential="secret",
         authority=AUTHORITY,
-        http_client=server,
         timing=True,
         background_refresh=False,
     )
@@ -170,29 +160,30 @@ def test_timing_metadata_when_asked() -> None:
     assert fourth["timing"]["refresh_reason"] == "force_refresh_or_claims"
 
 
-def test_no_timing_key_by_default() -> None:
-    app = identitylib.ConfidentialClientApplication(
-        "client-id", client_credential="secret", authority=AUTHORITY, http_client=SlowServer(0)
-    )
+def test_no_timing_key_by_default(emulator: Emulator) -> None:
+    app = _app(emulator)
     assert "timing" not in app.acquire_token_for_client(SCOPE)
     assert "timing" not in app.acquire_token_for_client(SCOPE)
 
 
-def test_a_refresh_in_flight_keeps_the_cache_it_started_with() -> None:
+def test_a_refresh_in_flight_keeps_the_cache_it_started_with(emulator: Emulator) -> None:
     """app.token_cache = other while a background refresh waits for the server: the new
     token goes to the cache the refresh started with, never to the one assigned since."""
-    server = GatedServer()
-    app = _app(server)
+    app = _app(emulator)
     first = app.token_cache
-    assert app.acquire_token_for_client(SCOPE)["access_token"] == "at-1"
+    issued = app.acquire_token_for_client(SCOPE)["access_token"]
     _make_refresh_due(app)
-    server.gate.clear()
+    emulator.faults.hold(path_contains="/token")
     assert app.acquire_token_for_client(SCOPE)["token_source"] == "cache"
-    _wait_for(lambda: server.arrived == 2)  # the refresh is at the server
+    _wait_for(lambda: emulator.faults.holding == 1)  # the refresh is at the server
     other = identitylib.TokenCache()
     app.token_cache = other
-    server.gate.set()
+    emulator.faults.release()
     _wait_for(lambda: not app._refreshing)
-    assert [e["secret"] for e in first.search("AccessToken")] == ["at-2"]
+    [refreshed] = [e["secret"] for e in first.search("AccessToken")]
+    assert refreshed != issued
     assert list(other.search("AccessToken")) == []
-    assert app.acquire_token_for_client(SCOPE)["access_token"] == "at-3"  # other: a miss
+    third = app.acquire_token_for_client(SCOPE)  # other: a miss
+    assert third["token_source"] == "identity_provider"
+    assert third["access_token"] not in (issued, refreshed)
+    assert token_posts(emulator) == 3

@@ -8,9 +8,6 @@ from typing import Any, Callable
 import pytest
 
 from identitylib._persistence import PersistedTokenCache
-from identitylib.emulator import Emulator
-
-from ._helpers import Idp
 
 MakeCache = Callable[..., PersistedTokenCache]
 
@@ -29,11 +26,3 @@ def make_cache(cache_path: Path) -> MakeCache:
         return PersistedTokenCache(persistence or str(cache_path), **kwargs)
 
     return make
-
-
-@pytest.fixture
-def idp(identitylib_emulator_tls: Emulator) -> Idp:
-    """The session's TLS emulator with empty logs, for the tests that acquire tokens."""
-    identitylib_emulator_tls.faults.reset()
-    identitylib_emulator_tls.reset_requests()
-    return Idp(identitylib_emulator_tls)

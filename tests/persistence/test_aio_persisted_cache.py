@@ -38,6 +38,7 @@ from identitylib.emulator import (
     Emulator,
 )
 from tests._blocking import BlockingCalls
+from tests._idp import Idp
 from tests.aio._support import (
     ALICE,
     APP_SCOPES,
@@ -47,7 +48,7 @@ from tests.aio._support import (
     user_assertion,
 )
 
-from ._helpers import Idp, app_event, at_secrets, stored
+from ._helpers import app_event, at_secrets, stored
 from ._workers import add_tokens
 
 GRAPH = ["User.Read"]
@@ -721,7 +722,7 @@ def extensions() -> Any:
 
 @pytest.mark.msal
 def test_msal_extensions_reads_what_the_aio_cache_wrote(
-    tmp_path: Path, extensions: Any, idp: Idp
+    tmp_path: Path, extensions: Any, tls_idp: Idp
 ) -> None:
     import msal  # type: ignore[import-untyped]
 
@@ -729,42 +730,42 @@ def test_msal_extensions_reads_what_the_aio_cache_wrote(
 
     async def main() -> dict[str, Any]:
         app = aio.ConfidentialClientApplication(
-            **idp.app_kwargs(),
+            **tls_idp.app_kwargs(),
             token_cache=PersistedTokenCache(extensions.FilePersistence(location)),
         )
-        return await app.acquire_token_for_client(idp.SCOPES)
+        return await app.acquire_token_for_client(tls_idp.SCOPES)
 
     issued = run(main())
     assert issued["token_source"] == "identity_provider"
     reader = msal.ConfidentialClientApplication(
-        **idp.msal_kwargs(),
+        **tls_idp.msal_kwargs(),
         token_cache=extensions.PersistedTokenCache(extensions.FilePersistence(location)),
     )
-    result = reader.acquire_token_for_client(idp.SCOPES)
+    result = reader.acquire_token_for_client(tls_idp.SCOPES)
     assert (result["access_token"], result["token_source"]) == (issued["access_token"], "cache")
-    assert idp.token_posts() == 1  # the asyncio app's only
+    assert tls_idp.token_posts() == 1  # the asyncio app's only
 
 
 @pytest.mark.msal
 def test_the_aio_cache_reads_what_msal_extensions_wrote(
-    tmp_path: Path, extensions: Any, idp: Idp
+    tmp_path: Path, extensions: Any, tls_idp: Idp
 ) -> None:
     import msal
 
     location = str(tmp_path / "msal_token_cache.json")
     writer = msal.ConfidentialClientApplication(
-        **idp.msal_kwargs(),
+        **tls_idp.msal_kwargs(),
         token_cache=extensions.PersistedTokenCache(extensions.FilePersistence(location)),
     )
-    issued = writer.acquire_token_for_client(idp.SCOPES)["access_token"]
+    issued = writer.acquire_token_for_client(tls_idp.SCOPES)["access_token"]
 
     async def main() -> dict[str, Any]:
         app = aio.ConfidentialClientApplication(
-            **idp.app_kwargs(),
+            **tls_idp.app_kwargs(),
             token_cache=PersistedTokenCache(extensions.FilePersistence(location)),
         )
-        return await app.acquire_token_for_client(idp.SCOPES)
+        return await app.acquire_token_for_client(tls_idp.SCOPES)
 
     result = run(main())
     assert (result["access_token"], result["token_source"]) == (issued, "cache")
-    assert idp.token_posts() == 1  # msal's only
+    assert tls_idp.token_posts() == 1  # msal's only

@@ -12,44 +12,45 @@ import pytest
 import identitylib
 from identitylib._persistence import PersistedTokenCache
 from identitylib._persistence._lock import CacheFileLock
+from tests._idp import Idp
 from tests._servers import require_module
 
-from ._helpers import Idp, add_token, app_event, at_secrets
+from ._helpers import add_token, app_event, at_secrets
 
 msal = require_module("msal")
 extensions = require_module("msal_extensions")
 pytestmark = pytest.mark.msal
 
 
-def test_a_file_written_by_msal_extensions_is_served_here(tmp_path: Path, idp: Idp) -> None:
+def test_a_file_written_by_msal_extensions_is_served_here(tmp_path: Path, tls_idp: Idp) -> None:
     path = str(tmp_path / "msal_token_cache.json")
     writer = msal.ConfidentialClientApplication(
-        **idp.msal_kwargs(),
+        **tls_idp.msal_kwargs(),
         token_cache=extensions.PersistedTokenCache(extensions.FilePersistence(path)),
     )
-    issued = writer.acquire_token_for_client(idp.SCOPES)["access_token"]
+    issued = writer.acquire_token_for_client(tls_idp.SCOPES)["access_token"]
     reader = identitylib.ConfidentialClientApplication(
-        **idp.app_kwargs(), token_cache=PersistedTokenCache(extensions.FilePersistence(path))
+        **tls_idp.app_kwargs(), token_cache=PersistedTokenCache(extensions.FilePersistence(path))
     )
-    result = reader.acquire_token_for_client(idp.SCOPES)
+    result = reader.acquire_token_for_client(tls_idp.SCOPES)
     assert (result["access_token"], result["token_source"]) == (issued, "cache")
-    assert idp.token_posts() == 1  # msal's only
+    assert tls_idp.token_posts() == 1  # msal's only
 
 
-def test_a_file_written_here_is_served_by_msal_extensions(tmp_path: Path, idp: Idp) -> None:
+def test_a_file_written_here_is_served_by_msal_extensions(tmp_path: Path, tls_idp: Idp) -> None:
     path = str(tmp_path / "msal_token_cache.json")
     writer = identitylib.ConfidentialClientApplication(
-        **idp.app_kwargs(), token_cache=PersistedTokenCache(extensions.FilePersistence(path))
+        **tls_idp.app_kwargs(), token_cache=PersistedTokenCache(extensions.FilePersistence(path))
     )
-    issued = writer.acquire_token_for_client(idp.SCOPES)
+    issued = writer.acquire_token_for_client(tls_idp.SCOPES)
     assert issued["token_source"] == "identity_provider"
     reader = msal.ConfidentialClientApplication(
-        **idp.msal_kwargs(),
+        **tls_idp.msal_kwargs(),
         token_cache=extensions.PersistedTokenCache(extensions.FilePersistence(path)),
     )
-    result = reader.acquire_token_for_client(idp.SCOPES)
+    result = reader.acquire_token_for_client(tls_idp.SCOPES)
     assert (result["access_token"], result["token_source"]) == (issued["access_token"], "cache")
-    assert idp.token_posts() == 1  # identitylib's only
+    assert tls_idp.token_posts() == 1  # identitylib's only
 
 
 def test_writers_of_both_libraries_on_one_file_keep_every_token(tmp_path: Path) -> None:

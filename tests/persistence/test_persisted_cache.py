@@ -17,9 +17,10 @@ import identitylib
 from identitylib._cache import SerializableTokenCache
 from identitylib._persistence import PersistedTokenCache, _persisted_cache
 from identitylib._persistence._lock import CacheFileLock
+from tests._idp import Idp
 from tests.cache._builders import user_event
 
-from ._helpers import Idp, add_token, app_event, at_secrets, stored
+from ._helpers import add_token, app_event, at_secrets, stored
 from .conftest import MakeCache
 
 
@@ -258,11 +259,11 @@ def test_no_rewrite_when_nothing_changed(
 
 
 def test_an_app_cache_hit_neither_writes_nor_rereads(
-    make_cache: MakeCache, cache_path: Path, monkeypatch: pytest.MonkeyPatch, idp: Idp
+    make_cache: MakeCache, cache_path: Path, monkeypatch: pytest.MonkeyPatch, tls_idp: Idp
 ) -> None:
     cache = make_cache()
-    app = identitylib.ConfidentialClientApplication(**idp.app_kwargs(), token_cache=cache)
-    token = app.acquire_token_for_client(idp.SCOPES)["access_token"]
+    app = identitylib.ConfidentialClientApplication(**tls_idp.app_kwargs(), token_cache=cache)
+    token = app.acquire_token_for_client(tls_idp.SCOPES)["access_token"]
     assert at_secrets(cache_path) == {token}
     _age(cache_path)
     cache.reload()  # Reads once: the stamp is now trustworthy.
@@ -270,9 +271,9 @@ def test_an_app_cache_hit_neither_writes_nor_rereads(
     writes = _spy(monkeypatch, cache._backend, "write")
     mtime = cache_path.stat().st_mtime_ns
     for _ in range(5):
-        result = app.acquire_token_for_client(idp.SCOPES)
+        result = app.acquire_token_for_client(tls_idp.SCOPES)
         assert result["token_source"] == "cache"
-    assert (reads, writes, idp.token_posts()) == ([], [], 1)
+    assert (reads, writes, tls_idp.token_posts()) == ([], [], 1)
     assert cache_path.stat().st_mtime_ns == mtime
 
 
@@ -488,14 +489,18 @@ def test_temp_files_of_interrupted_writes_are_removed(
 
 
 def test_apps_in_two_processes_share_tokens_through_the_file(
-    make_cache: MakeCache, cache_path: Path, idp: Idp
+    make_cache: MakeCache, cache_path: Path, tls_idp: Idp
 ) -> None:
-    first = identitylib.ConfidentialClientApplication(**idp.app_kwargs(), token_cache=make_cache())
-    issued = first.acquire_token_for_client(idp.SCOPES)
+    first = identitylib.ConfidentialClientApplication(
+        **tls_idp.app_kwargs(), token_cache=make_cache()
+    )
+    issued = first.acquire_token_for_client(tls_idp.SCOPES)
     assert issued["token_source"] == "identity_provider"
-    second = identitylib.ConfidentialClientApplication(**idp.app_kwargs(), token_cache=make_cache())
-    result = second.acquire_token_for_client(idp.SCOPES)
+    second = identitylib.ConfidentialClientApplication(
+        **tls_idp.app_kwargs(), token_cache=make_cache()
+    )
+    result = second.acquire_token_for_client(tls_idp.SCOPES)
     assert (result["access_token"], result["token_source"]) == (issued["access_token"], "cache")
-    assert idp.token_posts() == 1  # the first app's only
+    assert tls_idp.token_posts() == 1  # the first app's only
     second.remove_tokens_for_client()
     assert at_secrets(cache_path) == set()

@@ -1,9 +1,9 @@
 """One process of the multi-process test: threads acquiring app tokens through Redis.
 
-``python -m tests.redis._worker URL PROCESS THREADS SCOPES`` waits until the key
+``python -m tests.redis._worker URL IDP PROCESS THREADS SCOPES`` waits until the key
 ``test:go`` exists (so all processes start together), then runs THREADS threads, each
-acquiring SCOPES distinct scopes (threads alternate between two tenants, so one cache
-serves several partitions), and prints a JSON summary.
+acquiring SCOPES distinct scopes from the emulator at the base URL IDP (threads alternate
+between two tenants, so one cache serves several partitions), and prints a JSON summary.
 """
 
 from __future__ import annotations
@@ -15,22 +15,17 @@ import time
 
 from identitylib._redis import RedisTokenCache
 
-from ._fakes import TENANT_A, TENANT_B, FakeIdP, make_app
+from ._apps import TENANT_A, TENANT_B, audience, make_app, process_scope, resource
 
 START_TIMEOUT = 30.0
-
-
-def scope_of(process: int, thread: int, n: int) -> str:
-    return f"api://p{process}-t{thread}-{n}/.default"
 
 
 def tenant_of(thread: int) -> str:
     return TENANT_A if thread % 2 == 0 else TENANT_B
 
 
-def main(url: str, process: int, threads: int, scopes: int) -> int:
+def main(url: str, idp: str, process: int, threads: int, scopes: int) -> int:
     cache = RedisTokenCache(url=url, first_level_ttl=0.05)
-    idp = FakeIdP()
     apps = {tenant: make_app(cache, idp, tenant) for tenant in (TENANT_A, TENANT_B)}
     deadline = time.monotonic() + START_TIMEOUT
     while not cache.redis.exists("test:go"):
@@ -45,7 +40,7 @@ def main(url: str, process: int, threads: int, scopes: int) -> int:
     def work(thread: int) -> None:
         app = apps[tenant_of(thread)]
         for n in range(scopes):
-            scope = scope_of(process, thread, n)
+            scope = process_scope(process, thread, n)
             for _ in range(2):  # a miss, then (usually) a hit
                 try:
                     result = app.acquire_token_for_client([scope])
@@ -53,7 +48,8 @@ def main(url: str, process: int, threads: int, scopes: int) -> int:
                     with lock:
                         errors.append(repr(error))
                     continue
-                if result.get("access_token") != f"tok:{scope}":
+                token = result.get("access_token")
+                if token is None or audience(token) != resource(scope):
                     with lock:
                         errors.append(f"bad result for {scope}: {result.get('error')}")
                 with lock:
@@ -66,10 +62,10 @@ def main(url: str, process: int, threads: int, scopes: int) -> int:
     for worker in workers:
         worker.join(timeout=120)
     alive = sum(worker.is_alive() for worker in workers)
-    print(json.dumps({"errors": errors, "sources": sources, "alive": alive, "posts": idp.posts}))
+    print(json.dumps({"errors": errors, "sources": sources, "alive": alive}))
     return 0 if not errors and not alive else 1
 
 
 if __name__ == "__main__":
-    url, process, threads, scopes = sys.argv[1], *map(int, sys.argv[2:5])
-    raise SystemExit(main(url, process, threads, scopes))
+    url, idp, process, threads, scopes = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
+    raise SystemExit(main(url, idp, process, threads, scopes))

@@ -21,6 +21,7 @@ import pytest
 from identitylib.emulator import Emulator
 from tests._servers import unavailable
 
+from ._apps import redis_world
 from ._ha_world import ha_config
 from ._topologies import RedisClusterSet, RedisServer, SentinelSet, free_port
 
@@ -120,6 +121,21 @@ def redis_sentinel(redis_package: None) -> Iterator[SentinelSet]:
 def disposable_redis_sentinel(redis_package: None) -> Iterator[SentinelSet]:
     """A Sentinel set of the test's own, for killing its master."""
     yield from _sentinel()
+
+
+@pytest.fixture(scope="session")
+def redis_world_emulator() -> Iterator[Emulator]:
+    """An emulator serving the apps of ``_apps.py`` (two tenants, one daemon, one API)."""
+    with Emulator(redis_world()) as emu:
+        yield emu
+
+
+@pytest.fixture
+def idp(redis_world_emulator: Emulator) -> Emulator:
+    """That emulator with no faults and an empty request log."""
+    redis_world_emulator.faults.reset()
+    redis_world_emulator.reset_requests()
+    return redis_world_emulator
 
 
 @pytest.fixture(scope="module")

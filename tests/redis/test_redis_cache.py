@@ -16,9 +16,21 @@ import pytest
 from identitylib._cache import assertion_hash, obo_partition_key, user_partition_key
 from identitylib._cache._serialization import load_state
 from identitylib._redis import RedisTokenCache
+from identitylib.emulator import Emulator
+from tests._idp import token_posts
 from tests.cache._builders import at_query, client_credentials_event, user_event
 
-from ._fakes import CLIENT_ID, TENANT_A, TENANT_B, FakeIdP, app_key, make_app
+from ._apps import (
+    CLIENT_ID,
+    TENANT_A,
+    TENANT_B,
+    THREAD_GRID,
+    app_key,
+    audience,
+    make_app,
+    resource,
+    thread_scope,
+)
 from ._silent import SilentServer
 from .conftest import RedisServer
 
@@ -102,11 +114,10 @@ def test_a_ready_client_and_a_prefix(redis_server: RedisServer, redis_client: An
 
 
 def test_app_tokens_are_partitioned_by_client_and_tenant(
-    cache: RedisTokenCache, redis_client: Any
+    cache: RedisTokenCache, redis_client: Any, idp: Emulator
 ) -> None:
-    idp = FakeIdP()
     for tenant in (TENANT_A, TENANT_B):
-        result = make_app(cache, idp, tenant).acquire_token_for_client([SCOPE])
+        result = make_app(cache, idp.base_url, tenant).acquire_token_for_client([SCOPE])
         assert result["token_source"] == "identity_provider"
     keys = sorted(k.decode() for k in redis_client.keys("*"))
     assert keys == sorted([app_key(TENANT_A), app_key(TENANT_B)])
@@ -318,10 +329,12 @@ class CountingClient:
         return run
 
 
-def test_the_first_level_saves_round_trips(redis_server: RedisServer, redis_url: str) -> None:
+def test_the_first_level_saves_round_trips(
+    redis_server: RedisServer, redis_url: str, idp: Emulator
+) -> None:
     client = CountingClient(redis_server.client())
     cache = RedisTokenCache(client, first_level_ttl=60)
-    app = make_app(cache, FakeIdP())
+    app = make_app(cache, idp.base_url)
     assert app.acquire_token_for_client([SCOPE])["token_source"] == "identity_provider"
     assert (client.gets, client.merges) == (1, 1)  # the lookup's load; the write's merge
     for _ in range(20):
@@ -335,9 +348,11 @@ def test_the_first_level_saves_round_trips(redis_server: RedisServer, redis_url:
     assert (client.gets, client.merges) == (2, 1)
 
 
-def test_the_server_sees_no_command_for_first_level_hits(redis_url: str, redis_client: Any) -> None:
+def test_the_server_sees_no_command_for_first_level_hits(
+    redis_url: str, redis_client: Any, idp: Emulator
+) -> None:
     cache = RedisTokenCache(url=redis_url, first_level_ttl=60)
-    app = make_app(cache, FakeIdP())
+    app = make_app(cache, idp.base_url)
     app.acquire_token_for_client([SCOPE])
     before = calls(redis_client, "get"), calls(redis_client, "evalsha")
     for _ in range(10):
@@ -345,9 +360,11 @@ def test_the_server_sees_no_command_for_first_level_hits(redis_url: str, redis_c
     assert (calls(redis_client, "get"), calls(redis_client, "evalsha")) == before
 
 
-def test_without_a_first_level_every_access_reads_redis(redis_url: str, redis_client: Any) -> None:
+def test_without_a_first_level_every_access_reads_redis(
+    redis_url: str, redis_client: Any, idp: Emulator
+) -> None:
     cache = RedisTokenCache(url=redis_url, first_level=False)
-    app = make_app(cache, FakeIdP())
+    app = make_app(cache, idp.base_url)
     app.acquire_token_for_client([SCOPE])
     before = calls(redis_client, "get")
     for _ in range(5):
@@ -356,18 +373,20 @@ def test_without_a_first_level_every_access_reads_redis(redis_url: str, redis_cl
     assert cache._partitions == {}
 
 
-def test_another_process_sees_a_token_once_its_first_level_is_stale(redis_url: str) -> None:
+def test_another_process_sees_a_token_once_its_first_level_is_stale(
+    redis_url: str, idp: Emulator
+) -> None:
     writer = RedisTokenCache(url=redis_url)
     reader = RedisTokenCache(url=redis_url, first_level_ttl=60)
-    idp = FakeIdP()
-    reader_app = make_app(reader, idp)
+    reader_app = make_app(reader, idp.base_url)
     reader_app.acquire_token_for_client(["api://other/.default"])  # loads the partition
-    make_app(writer, idp).acquire_token_for_client([SCOPE])
-    posts = idp.posts
+    written = make_app(writer, idp.base_url).acquire_token_for_client([SCOPE])
+    posts = token_posts(idp)
     clock = [time.monotonic() + 61]
     reader._monotonic = lambda: clock[0]
-    assert reader_app.acquire_token_for_client([SCOPE])["token_source"] == "cache"
-    assert idp.posts == posts
+    read = reader_app.acquire_token_for_client([SCOPE])
+    assert (read["access_token"], read["token_source"]) == (written["access_token"], "cache")
+    assert token_posts(idp) == posts == 2
 
 
 def test_the_first_level_is_bounded(redis_url: str) -> None:
@@ -381,23 +400,24 @@ def test_the_first_level_is_bounded(redis_url: str) -> None:
 # ------------------------------------------------------------------ threads
 
 
-def test_threads_sharing_one_instance(redis_url: str, redis_client: Any) -> None:
+def test_threads_sharing_one_instance(redis_url: str, redis_client: Any, idp: Emulator) -> None:
     cache = RedisTokenCache(url=redis_url, first_level_ttl=0.01)
-    idp = FakeIdP()
-    apps = [make_app(cache, idp, tenant) for tenant in (TENANT_A, TENANT_B)]
+    apps = [make_app(cache, idp.base_url, tenant) for tenant in (TENANT_A, TENANT_B)]
     errors: list[BaseException] = []
+    threads_count, per_thread = THREAD_GRID
 
     def work(n: int) -> None:
         try:
-            for i in range(20):
-                result = apps[n % 2].acquire_token_for_client([f"api://t{n}-{i}/.default"])
-                assert result["access_token"] == f"tok:api://t{n}-{i}/.default"
+            for i in range(per_thread):
+                scope = thread_scope(n, i)
+                result = apps[n % 2].acquire_token_for_client([scope])
+                assert audience(result["access_token"]) == resource(scope)
                 with cache.access(f"user{n}", "cid", False):
                     cache.add(user_event(uid=f"u{n}", access_token=f"u{n}-{i}"), now=NOW + i)
         except BaseException as error:
             errors.append(error)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(threads_count)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -409,11 +429,13 @@ def test_threads_sharing_one_instance(redis_url: str, redis_client: Any) -> None
             e["target"] for e in stored(redis_client, app_key(tenant))["AccessToken"].values()
         }
         assert targets == {
-            f"api://t{n}-{i}/.default" for n in range(first, 8, 2) for i in range(20)
+            thread_scope(n, i) for n in range(first, threads_count, 2) for i in range(per_thread)
         }
-    for n in range(8):
+    assert token_posts(idp) == threads_count * per_thread  # every scope asked for once
+    for n in range(threads_count):
         user = stored(redis_client, f"identitylib:partition:user{n}")
-        assert secrets(user) == {f"u{n}-19"}  # the same key rewritten: the newest stays
+        newest = f"u{n}-{per_thread - 1}"
+        assert secrets(user) == {newest}  # the same key rewritten: the newest stays
 
 
 # ------------------------------------------------------------------ outages
@@ -424,13 +446,13 @@ def test_redis_down_then_back(
     redis_server: RedisServer,
     redis_client: Any,
     caplog: pytest.LogCaptureFixture,
+    idp: Emulator,
 ) -> None:
     cache = RedisTokenCache(url=redis_url, first_level_ttl=0, retry_interval=0)
-    idp = FakeIdP()
-    app = make_app(cache, idp)
-    assert app.acquire_token_for_client(["api://one/.default"])["token_source"] == (
-        "identity_provider"
-    )
+    app = make_app(cache, idp.base_url)
+    first = app.acquire_token_for_client(["api://one/.default"])
+    assert first["token_source"] == "identity_provider"
+    issued = [first["access_token"]]
     redis_server.stop()
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="identitylib"):
@@ -440,15 +462,19 @@ def test_redis_down_then_back(
         for name in ("two", "three"):
             result = app.acquire_token_for_client([f"api://{name}/.default"])
             assert result["token_source"] == "identity_provider"
+            issued.append(result["access_token"])
         assert app.acquire_token_for_client(["api://two/.default"])["token_source"] == "cache"
         # A cache created during the outage works too (from the identity provider).
         late = RedisTokenCache(url=redis_url, retry_interval=0)
-        assert make_app(late, idp).acquire_token_for_client([SCOPE])["access_token"]
+        issued.append(
+            make_app(late, idp.base_url).acquire_token_for_client([SCOPE])["access_token"]
+        )
+        assert token_posts(idp) == 4
         assert cache.unavailable
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len([r for r in warnings if "unreachable" in r.getMessage()]) == 2  # one per cache
     assert all(r.exc_info is None for r in warnings)
-    assert "tok:" not in caplog.text  # no token in any log line
+    assert not [token for token in issued if token in caplog.text]  # no token in any log line
 
     redis_server.start()  # empty: Redis kept nothing
     caplog.clear()
@@ -462,19 +488,19 @@ def test_redis_down_then_back(
         "api://two/.default",
         "api://three/.default",
     }
-    # ... so other processes see them again.
-    other = make_app(RedisTokenCache(url=redis_url), FakeIdP(down=True))
-    for name in ("two", "three"):
-        assert other.acquire_token_for_client([f"api://{name}/.default"])["token_source"] == (
-            "cache"
-        )
+    # ... so other processes see them again, without asking the identity provider.
+    other = make_app(RedisTokenCache(url=redis_url), idp.base_url)
+    for name, token in (("two", issued[1]), ("three", issued[2])):
+        result = other.acquire_token_for_client([f"api://{name}/.default"])
+        assert (result["access_token"], result["token_source"]) == (token, "cache")
+    assert token_posts(idp) == 4
 
 
 def test_an_outage_is_retried_only_after_the_retry_interval(
-    redis_url: str, redis_server: RedisServer
+    redis_url: str, redis_server: RedisServer, idp: Emulator
 ) -> None:
     cache = RedisTokenCache(url=redis_url, first_level_ttl=0, retry_interval=3600)
-    app = make_app(cache, FakeIdP())
+    app = make_app(cache, idp.base_url)
     app.acquire_token_for_client([SCOPE])
     redis_server.stop()
     app.acquire_token_for_client([SCOPE])
@@ -496,10 +522,10 @@ def silent_server(redis_package: None) -> Iterator[SilentServer]:
 
 
 def test_a_hung_redis_times_out_and_is_not_waited_for_again(
-    silent_server: SilentServer, caplog: pytest.LogCaptureFixture
+    silent_server: SilentServer, caplog: pytest.LogCaptureFixture, idp: Emulator
 ) -> None:
     cache = RedisTokenCache(url=silent_server.url, socket_timeout=0.2, retry_interval=3600)
-    app = make_app(cache, FakeIdP())
+    app = make_app(cache, idp.base_url)
     with caplog.at_level(logging.WARNING, logger="identitylib"):
         first = app.acquire_token_for_client([SCOPE])  # times out, then the IdP
         tried = silent_server.connections
@@ -513,7 +539,7 @@ def test_a_hung_redis_times_out_and_is_not_waited_for_again(
 
 
 def test_unexpected_client_errors_never_reach_the_app(
-    redis_package: None, caplog: pytest.LogCaptureFixture
+    redis_package: None, caplog: pytest.LogCaptureFixture, idp: Emulator
 ) -> None:
     class Broken:
         def register_script(self, script: str) -> Any:
@@ -526,7 +552,7 @@ def test_unexpected_client_errors_never_reach_the_app(
             raise RuntimeError("a bug in a custom client")
 
     cache = RedisTokenCache(Broken())
-    app = make_app(cache, FakeIdP())
+    app = make_app(cache, idp.base_url)
     with caplog.at_level(logging.WARNING, logger="identitylib"):
         assert app.acquire_token_for_client([SCOPE])["token_source"] == "identity_provider"
     assert "Could not load" in caplog.text
