@@ -137,19 +137,14 @@ def test_an_apps_own_http_client_is_used_within_the_contract(api: str) -> None:
     client.post.check()
 
 
-class RecordingClient:
-    """An MSAL-style http_client whose ``get`` and ``post`` are recorders."""
-
-    def __init__(self) -> None:
-        self.get = Recorder("GET", {f"{AUTHORITY}/v2.0/.well-known/openid-configuration": CONFIG})
-        self.post = Recorder("POST", {TOKEN_ENDPOINT: token()})
-
-
 def test_an_http_client_assigned_after_construction_sends(http: responses.RequestsMock) -> None:
     """An assigned ``app.http_client`` is used from then on (msal 1.39 keeps the client it
     was built with: docs/migrating.md)."""
     app = identitylib.ConfidentialClientApplication("cid", "secret", authority=AUTHORITY)
-    app.http_client = client = RecordingClient()
+    client = MsalStyleClient(
+        {f"{AUTHORITY}/v2.0/.well-known/openid-configuration": CONFIG}, {TOKEN_ENDPOINT: token()}
+    )
+    app.http_client = client
     result = app.acquire_token_for_client(SCOPES)
     assert result["token_source"] == "identity_provider"
     assert app.http_client is client
