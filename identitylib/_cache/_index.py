@@ -181,7 +181,9 @@ class AccessTokenIndex:
 
     def keys_for(self, query: Mapping[str, Any], scopes: frozenset[str]) -> Collection[str]:
         """Candidate keys for an AT query naming environment and client_id."""
-        homes = self._apps.get(self._app(query), {})
+        homes = self._apps.get(self._app(query))
+        if not homes:
+            return _NOTHING  # No token of this app in this environment (another's form).
         if "home_account_id" in query:
             owned = homes.get(self._home(query))
             groups = [owned] if owned is not None else []

@@ -334,7 +334,8 @@ class TokenCache(AccessHooks):
         remove old_entry when ``new_key_value_pairs`` is empty or None."""
         key = self.key_makers[credential_type](**old_entry)
         with self._lock:
-            store = self._synced()
+            store = self._store
+            store.sync(self._cache, credential_type)  # (the others: when they are read)
             if new_key_value_pairs:
                 store.put(credential_type, key, {**old_entry, **new_key_value_pairs})
             else:
