@@ -213,6 +213,10 @@ class AccessTokenIndex:
             return found[0]
         return set().union(*found)
 
+    def holds(self, environment: Any, client_id: Any) -> bool:
+        """Whether any AT of this app in this environment is indexed."""
+        return bool(self._apps.get(self._app({"environment": environment, "client_id": client_id})))
+
     def app_token_keys(self, environment: Any, client_id: Any) -> set[str]:
         """Keys of every AT without a home account for this app (all partitions)."""
         homes = self._apps.get(self._app({"environment": environment, "client_id": client_id}))

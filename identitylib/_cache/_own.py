@@ -109,6 +109,14 @@ def indexed_access_tokens_in_forms(
     return access_tokens_in_forms(own, target, query, environments, realms, now)
 
 
+def may_hold_access_tokens(cache: object, environment: str, client_id: str) -> bool:
+    """Whether ``cache`` may hold access tokens of ``client_id`` in ``environment``: an
+    index lookup for identitylib's caches (a lookup in an environment without any can be
+    skipped); always True for a foreign cache."""
+    own = own_cache(cache)
+    return True if own is None else own._holds_access_tokens(environment, client_id)
+
+
 def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
     """The key of the only access token of ``cache`` filed under ``request`` (see
     ``_exact.py``), the token (expired or not) and the access-token section's size; None
@@ -125,6 +133,7 @@ __all__ = [
     "indexed_accounts",
     "indexed_app_tokens",
     "indexed_entries_of_account",
+    "may_hold_access_tokens",
     "own_cache",
     "plain_in_memory",
     "section_stamp",
