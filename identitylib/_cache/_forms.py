@@ -73,8 +73,8 @@ def access_tokens_in_forms(
         store = cache._synced(CredentialType.ACCESS_TOKEN)
         section = store.section(CredentialType.ACCESS_TOKEN)
         for environment in environments:
-            if not store.holds_access_tokens(environment, query.get("client_id")):
-                continue  # (one lookup, not one per realm)
+            if not store.may_match_access_token({**query, "environment": environment}, scopes):
+                continue  # (one check, not one per realm)
             for realm in realms:
                 probe = {**query, "environment": environment, "realm": realm}
                 wanted = {**rest, "environment": environment, "realm": realm}

@@ -60,31 +60,43 @@ class _ScopeBucket:
         self.keys: set[str] = set()
         self.by_scope: dict[str, str | set[str]] = {}
 
-    def add(self, key: str, scopes: frozenset[str]) -> None:
+    def add(self, key: str, scopes: frozenset[str]) -> list[str]:
+        """File ``key`` under ``scopes``; the scopes it was not filed under yet."""
         self.keys.add(key)
+        posted = []
         for scope in scopes:
             posting = self.by_scope.get(scope)
             if posting is None:
                 self.by_scope[scope] = key
             elif isinstance(posting, str):
-                if posting != key:
-                    self.by_scope[scope] = {posting, key}
+                if posting == key:
+                    continue
+                self.by_scope[scope] = {posting, key}
+            elif key in posting:
+                continue
             else:
                 posting.add(key)
+            posted.append(scope)
+        return posted
 
-    def remove(self, key: str, scopes: frozenset[str]) -> None:
+    def remove(self, key: str, scopes: frozenset[str]) -> list[str]:
+        """Unfile ``key``; the scopes it was filed under."""
         self.keys.discard(key)
+        unposted = []
         for scope in scopes:
             posting = self.by_scope.get(scope)
             if isinstance(posting, str):
                 if posting == key:
                     del self.by_scope[scope]
-            elif posting is not None:
+                    unposted.append(scope)
+            elif posting is not None and key in posting:
                 posting.discard(key)
+                unposted.append(scope)
                 if len(posting) == 1:
                     self.by_scope[scope] = next(iter(posting))
                 elif not posting:
                     del self.by_scope[scope]
+        return unposted
 
     def keys_granting(self, scopes: frozenset[str]) -> Collection[str]:
         """Keys from the shortest posting list among ``scopes`` (all keys if none)."""
@@ -124,6 +136,9 @@ class AccessTokenIndex:
         #: (app, user_assertion_hash) -> {home account: number of its ATs with that hash},
         #: so an on-behalf-of lookup (which names no home account) touches one user.
         self._assertion_homes: dict[tuple[_App, Hashable], dict[Hashable, int]] = {}
+        #: (app, lower-cased scope) -> number of the app's ATs granting it, in any
+        #: partition: a scope the app has no token for is a miss without a lookup.
+        self._scope_counts: dict[tuple[_App, str], int] = {}
 
     @staticmethod
     def _app(source: Entry) -> _App:
@@ -135,13 +150,16 @@ class AccessTokenIndex:
         return component(source.get("home_account_id"))
 
     def add(self, key: str, entry: Entry) -> None:
-        homes = self._apps.setdefault(self._app(entry), {})
+        app = self._app(entry)
+        homes = self._apps.setdefault(app, {})
         partitions = homes.setdefault(self._home(entry), {})
         bucket = partitions.setdefault(components(entry, _PARTITION_FIELDS), _ScopeBucket())
         if key not in bucket.keys and entry.get("user_assertion_hash"):
             owners = self._assertion_homes.setdefault(self._assertion(entry), {})
             owners[self._home(entry)] = owners.get(self._home(entry), 0) + 1
-        bucket.add(key, scope_set(entry.get("target")))
+        counts = self._scope_counts
+        for scope in bucket.add(key, scope_set(entry.get("target"))):
+            counts[app, scope] = counts.get((app, scope), 0) + 1
 
     def _assertion(self, source: Entry) -> tuple[_App, Hashable]:
         return self._app(source), component(source.get("user_assertion_hash"))
@@ -167,7 +185,13 @@ class AccessTokenIndex:
             return
         if entry.get("user_assertion_hash"):
             self._forget_assertion(entry)
-        bucket.remove(key, scope_set(entry.get("target")))
+        counts = self._scope_counts
+        for scope in bucket.remove(key, scope_set(entry.get("target"))):
+            left = counts.get((app, scope), 0) - 1
+            if left > 0:
+                counts[app, scope] = left
+            else:
+                counts.pop((app, scope), None)
         if not bucket.keys:
             del partitions[partition]
             if not partitions:
@@ -213,9 +237,21 @@ class AccessTokenIndex:
             return found[0]
         return set().union(*found)
 
-    def holds(self, environment: Any, client_id: Any) -> bool:
-        """Whether any AT of this app in this environment is indexed."""
-        return bool(self._apps.get(self._app({"environment": environment, "client_id": client_id})))
+    def may_match(self, query: Mapping[str, Any], scopes: frozenset[str]) -> bool:
+        """False when no AT can match ``query`` (naming environment and client_id) and
+        ``scopes``: the app has no AT in that environment, none grants one of the scopes,
+        or (a query naming an assertion hash) none is bound to that assertion. A few dict
+        lookups, whatever the cache size; True says only that a lookup may find one."""
+        app = self._app(query)
+        if app not in self._apps:
+            return False
+        counts = self._scope_counts
+        for scope in scopes:
+            if (app, scope) not in counts:
+                return False
+        if query.get("user_assertion_hash"):
+            return bool(self._assertion_homes.get(self._assertion(query)))
+        return True
 
     def app_token_keys(self, environment: Any, client_id: Any) -> set[str]:
         """Keys of every AT without a home account for this app (all partitions)."""

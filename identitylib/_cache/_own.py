@@ -109,12 +109,16 @@ def indexed_access_tokens_in_forms(
     return access_tokens_in_forms(own, target, query, environments, realms, now)
 
 
-def may_hold_access_tokens(cache: object, environment: str, client_id: str) -> bool:
-    """Whether ``cache`` may hold access tokens of ``client_id`` in ``environment``: an
-    index lookup for identitylib's caches (a lookup in an environment without any can be
-    skipped); always True for a foreign cache."""
+def may_match_access_token(cache: object, query: Mapping[str, Any], target: Iterable[str]) -> bool:
+    """False when ``cache`` holds no access token that could match ``query`` and ``target``
+    (the app has none in that environment, none grants one of the scopes, or none is bound
+    to the query's assertion): a few index lookups for identitylib's caches, so a search
+    that would find nothing is skipped. Always True for a foreign cache, and for a
+    subclass or an object with its own ``search`` (which the caller must then ask)."""
     own = own_cache(cache)
-    return True if own is None else own._holds_access_tokens(environment, client_id)
+    if own is None or getattr(own.search, "__func__", None) is not TokenCache.search:
+        return True
+    return own._may_match_access_token(query, target)
 
 
 def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
@@ -133,7 +137,7 @@ __all__ = [
     "indexed_accounts",
     "indexed_app_tokens",
     "indexed_entries_of_account",
-    "may_hold_access_tokens",
+    "may_match_access_token",
     "own_cache",
     "plain_in_memory",
     "section_stamp",

@@ -254,12 +254,14 @@ class IndexedSections:
             if other != key and section.get(other) == wanted
         ]
 
-    def holds_access_tokens(self, environment: Any, client_id: Any) -> bool:
-        """Whether the access-token section holds any AT of this app in this environment
-        (through the index: the caller synced the section)."""
+    def may_match_access_token(self, query: Mapping[str, Any], scopes: frozenset[str]) -> bool:
+        """False when no access token can match ``query`` and ``scopes`` (see
+        ``AccessTokenIndex.may_match``; the caller synced the section)."""
         index = self._index(CredentialType.ACCESS_TOKEN)
         tokens = index.access_tokens if index is not None else None
-        return tokens is None or tokens.holds(environment, client_id)
+        if tokens is None or not tokens.applies_to(query):
+            return True
+        return tokens.may_match(query, scopes)
 
     def app_token_keys(self, environment: Any, client_id: Any) -> set[str]:
         """Keys of the app-only ATs of one client."""

@@ -297,11 +297,11 @@ class TokenCache(AccessHooks):
                 and field_matches(entry, "environment", environment)
             ]
 
-    def _holds_access_tokens(self, environment: str, client_id: str) -> bool:
-        """Whether any AT of ``client_id`` in ``environment`` is stored (an index lookup)."""
+    def _may_match_access_token(self, query: Mapping[str, Any], target: Iterable[str]) -> bool:
+        """False when no stored AT can match ``query`` and ``target`` (index lookups)."""
+        scopes = requested_scopes(target)
         with self._lock:
-            self._store.sync(self._cache, CredentialType.ACCESS_TOKEN)
-            return self._store.holds_access_tokens(environment, client_id)
+            return self._synced(CredentialType.ACCESS_TOKEN).may_match_access_token(query, scopes)
 
     def _get_app_metadata(self, environment: Any, client_id: Any, default: Any = None) -> Any:
         """The AppMetadata entry of an app (O(1) key lookup), else ``default``."""

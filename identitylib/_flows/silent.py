@@ -31,7 +31,6 @@ from identitylib._authority._hosts import aliases_of
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import user_partition_key
 from identitylib._cache._forms import canonical_refresh_token
-from identitylib._cache._own import may_hold_access_tokens
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._messages import Flow
@@ -270,8 +269,6 @@ def _find_account_token(
     """The account's cached access token: msal Python's form in each of the app's cache
     environments, else the form another MSAL library wrote."""
     for environment in state.cache_environments:
-        if not may_hold_access_tokens(state.token_cache, environment, state.client_id):
-            continue
         found = find_access_token(
             state.token_cache, scopes, {**query, "environment": environment}, now
         )
