@@ -319,7 +319,7 @@ class TokenCache(AccessHooks):
         self._log_event(event)
         moment = seconds(now)
         writes = writes_for_event(event, int(time.time()) if moment is None else moment)
-        with self._lock, self._synced().batch():
+        with self._lock, self._store.batch():  # (each write syncs its own section)
             for write in writes:
                 if write.new_secret is not None:
                     self.update_rt(write.entry, write.new_secret)
