@@ -121,6 +121,18 @@ def may_match_access_token(cache: object, query: Mapping[str, Any], target: Iter
     return own._may_match_access_token(query, target)
 
 
+def environments_with_access_tokens(
+    cache: object, query: Mapping[str, Any], target: Iterable[str], environments: Sequence[str]
+) -> list[str]:
+    """Those of ``environments`` in which an access token of ``cache`` could match
+    ``query`` (its ``environment`` replaced by each) and ``target``, in order: see
+    :func:`may_match_access_token`, asked for every environment at once."""
+    own = own_cache(cache)
+    if own is None or getattr(own.search, "__func__", None) is not TokenCache.search:
+        return list(environments)
+    return own._environments_with_access_tokens(query, target, environments)
+
+
 def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
     """The key of the only access token of ``cache`` filed under ``request`` (see
     ``_exact.py``), the token (expired or not) and the access-token section's size; None
@@ -130,6 +142,7 @@ def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str,
 
 
 __all__ = [
+    "environments_with_access_tokens",
     "exact_request_hit",
     "has_access_hooks",
     "has_async_hooks",

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Callable, Optional
 
 from identitylib._log import get_logger, redact
@@ -302,6 +302,19 @@ class TokenCache(AccessHooks):
         scopes = requested_scopes(target)
         with self._lock:
             return self._synced(CredentialType.ACCESS_TOKEN).may_match_access_token(query, scopes)
+
+    def _environments_with_access_tokens(
+        self, query: Mapping[str, Any], target: Iterable[str], environments: Sequence[str]
+    ) -> list[str]:
+        """Those of ``environments`` where a stored AT may match ``query`` and ``target``."""
+        scopes = requested_scopes(target)
+        with self._lock:
+            store = self._synced(CredentialType.ACCESS_TOKEN)
+            return [
+                environment
+                for environment in environments
+                if store.may_match_access_token({**query, "environment": environment}, scopes)
+            ]
 
     def _get_app_metadata(self, environment: Any, client_id: Any, default: Any = None) -> Any:
         """The AppMetadata entry of an app (O(1) key lookup), else ``default``."""
