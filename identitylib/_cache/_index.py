@@ -38,6 +38,18 @@ class FieldIndex:
             if not bucket:
                 del self._buckets[value]
 
+    def replace(self, key: str, old: Entry, new: Entry) -> None:
+        """``remove(key, old)`` then ``add(key, new)``: nothing when both file alike."""
+        before, after = self._value(old), self._value(new)
+        if before == after:
+            return
+        bucket = self._buckets.get(before)
+        if bucket is not None:
+            bucket.discard(key)
+            if not bucket:
+                del self._buckets[before]
+        self._buckets.setdefault(after, set()).add(key)
+
     def applies_to(self, query: Mapping[str, Any]) -> bool:
         """The query names every indexed field."""
         return all(f in query for f in self.fields)
@@ -120,6 +132,8 @@ _App = tuple[Hashable, Hashable]
 _PARTITION_FIELDS = ("realm", *ISOLATING_FIELDS)
 _APP_FIELDS = ("environment", "client_id")
 _FOLDED = frozenset({"environment"})
+#: Every field ``AccessTokenIndex`` files an entry by.
+_READ_FIELDS = (*_APP_FIELDS, "home_account_id", *_PARTITION_FIELDS, "target")
 
 
 class AccessTokenIndex:
@@ -198,6 +212,16 @@ class AccessTokenIndex:
                 del homes[home]
                 if not homes:
                     del self._apps[app]
+
+    def replace(self, key: str, old: Entry, new: Entry) -> None:
+        """``remove(key, old)`` then ``add(key, new)``: nothing when every field this index
+        reads is the same (a token renewed under its key: a new secret and times)."""
+        for name in _READ_FIELDS:
+            before, after = old.get(name), new.get(name)
+            if type(before) is not type(after) or before != after:
+                self.remove(key, old)
+                self.add(key, new)
+                return
 
     @staticmethod
     def applies_to(query: Mapping[str, Any]) -> bool:
@@ -278,6 +302,14 @@ class SectionIndex:
             self.access_tokens.remove(key, entry)
         for index in self.fields:
             index.remove(key, entry)
+
+    def replace(self, key: str, old: Entry, new: Entry) -> None:
+        """The entry under ``key`` changed from ``old`` to ``new``: refiled where it files
+        differently, left where it files alike."""
+        if self.access_tokens is not None:
+            self.access_tokens.replace(key, old, new)
+        for index in self.fields:
+            index.replace(key, old, new)
 
     def candidates(
         self, query: Mapping[str, Any] | None, scopes: frozenset[str] = _NOTHING

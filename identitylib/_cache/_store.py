@@ -102,12 +102,16 @@ class IndexedSections:
         section[key] = entry
         self.writes[credential_type] = self.writes.get(credential_type, 0) + 1
         if old != entry:  # An equal entry (the app metadata of every response) is filed.
-            self._unindex(credential_type, key, old)
             index = self._indices.get(credential_type)
-            if index is not None:
+            if isinstance(old, dict) and index is not None:
+                index.replace(key, old, entry)  # (a renewed token files as it did)
+            elif index is not None:
                 index.add(key, entry)
-            if self._exact is not None and credential_type == CredentialType.ACCESS_TOKEN:
-                self._exact.add(key, entry)
+            exact = self._exact
+            if exact is not None and credential_type == CredentialType.ACCESS_TOKEN:
+                if isinstance(old, dict):
+                    exact.remove(key, old)
+                exact.add(key, entry)
             self._remark(credential_type)
         if self.bound is not None:
             self.bound.added(credential_type, key, entry)

@@ -194,7 +194,7 @@ def _app_token(scope: str, secret: str = "at") -> dict[str, Any]:
 
 def _loaded(*entries: dict[str, Any]) -> identitylib.SerializableTokenCache:
     cache = identitylib.SerializableTokenCache()
-    section = {f"key-{i}": entry for i, entry in enumerate(entries)}
+    section = {f"-{ENV}-accesstoken-{CLIENT}-{TENANT}-{e['target']}".lower(): e for e in entries}
     cache.deserialize(json.dumps({"AccessToken": section}))
     return cache
 
@@ -350,13 +350,18 @@ def test_an_equal_rewrite_files_nothing_again() -> None:
     cache.add(event)
     index = cache._store.indices["AppMetadata"]
     filed: list[str] = []
-    real_add = index.add
+    real_add, real_replace = index.add, index.replace
 
     def counted(key: str, entry: Any) -> None:
         filed.append(key)
         real_add(key, entry)
 
+    def counted_replace(key: str, old: Any, new: Any) -> None:
+        filed.append(key)
+        real_replace(key, old, new)
+
     index.add = counted  # type: ignore[method-assign]
+    index.replace = counted_replace  # type: ignore[method-assign]
     cache.add({**event, "scope": ["api://b/.default"]})
     assert filed == []
     (metadata,) = cache._cache["AppMetadata"].values()
@@ -365,3 +370,29 @@ def test_an_equal_rewrite_files_nothing_again() -> None:
     assert list(cache.search("AppMetadata", query={"family_id": "1"})) == [
         {**metadata, "family_id": "1"}
     ]
+
+
+def test_a_renewed_token_files_as_it_did_and_a_changed_one_is_refiled() -> None:
+    cache = _loaded(_app_token("api://a/.default"))
+    assert _secrets(cache, "api://a/.default") == ["at"]  # (builds the index)
+    tokens = cache._store.indices["AccessToken"].access_tokens
+    assert tokens is not None
+    moved: list[str] = []
+    real_remove, real_add = tokens.remove, tokens.add
+    tokens.remove = lambda key, entry: (moved.append("remove"), real_remove(key, entry))[1]  # type: ignore[method-assign]
+    tokens.add = lambda key, entry: (moved.append("add"), real_add(key, entry))[1]  # type: ignore[method-assign]
+    (entry,) = cache._cache["AccessToken"].values()
+    cache.modify("AccessToken", entry, {"secret": "renewed", "expires_on": "9999999998"})
+    assert moved == []
+    assert _secrets(cache, "api://a/.default") == ["renewed"]
+    (renewed,) = cache._cache["AccessToken"].values()
+    cache.modify("AccessToken", renewed, {"target": "api://b/.default"})
+    assert moved == ["remove", "add"]
+    assert _secrets(cache, "api://a/.default") == []
+    assert _secrets(cache, "api://b/.default") == ["renewed"]
+    assert not _own.may_match_access_token(cache, APP_QUERY, ["api://a/.default"])
+
+
+def _secrets(cache: TokenCache, scope: str) -> list[str]:
+    found = cache.search("AccessToken", target=[scope], query=APP_QUERY)
+    return [entry["secret"] for entry in found]
