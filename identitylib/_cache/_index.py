@@ -164,30 +164,34 @@ class AccessTokenIndex:
         return component(source.get("home_account_id"))
 
     def add(self, key: str, entry: Entry) -> None:
-        app = self._app(entry)
+        app, home = self._app(entry), self._home(entry)
         homes = self._apps.setdefault(app, {})
-        partitions = homes.setdefault(self._home(entry), {})
+        partitions = homes.setdefault(home, {})
         bucket = partitions.setdefault(components(entry, _PARTITION_FIELDS), _ScopeBucket())
         if key not in bucket.keys and entry.get("user_assertion_hash"):
-            owners = self._assertion_homes.setdefault(self._assertion(entry), {})
-            owners[self._home(entry)] = owners.get(self._home(entry), 0) + 1
+            owners = self._assertion_homes.setdefault(self._assertion_of(app, entry), {})
+            owners[home] = owners.get(home, 0) + 1
         counts = self._scope_counts
         for scope in bucket.add(key, scope_set(entry.get("target"))):
             counts[app, scope] = counts.get((app, scope), 0) + 1
 
     def _assertion(self, source: Entry) -> tuple[_App, Hashable]:
-        return self._app(source), component(source.get("user_assertion_hash"))
+        return self._assertion_of(self._app(source), source)
 
-    def _forget_assertion(self, entry: Entry) -> None:
-        owners = self._assertion_homes.get(self._assertion(entry))
-        home = self._home(entry)
+    @staticmethod
+    def _assertion_of(app: _App, source: Entry) -> tuple[_App, Hashable]:
+        return app, component(source.get("user_assertion_hash"))
+
+    def _forget_assertion(self, app: _App, home: Hashable, entry: Entry) -> None:
+        assertion = self._assertion_of(app, entry)
+        owners = self._assertion_homes.get(assertion)
         if owners is None or home not in owners:
             return
         owners[home] -= 1
         if owners[home] <= 0:
             del owners[home]
             if not owners:
-                del self._assertion_homes[self._assertion(entry)]
+                del self._assertion_homes[assertion]
 
     def remove(self, key: str, entry: Entry) -> None:
         app, home = self._app(entry), self._home(entry)
@@ -198,7 +202,7 @@ class AccessTokenIndex:
         if bucket is None or key not in bucket.keys:
             return
         if entry.get("user_assertion_hash"):
-            self._forget_assertion(entry)
+            self._forget_assertion(app, home, entry)
         counts = self._scope_counts
         for scope in bucket.remove(key, scope_set(entry.get("target"))):
             left = counts.get((app, scope), 0) - 1
