@@ -396,3 +396,28 @@ def test_a_renewed_token_files_as_it_did_and_a_changed_one_is_refiled() -> None:
 def _secrets(cache: TokenCache, scope: str) -> list[str]:
     found = cache.search("AccessToken", target=[scope], query=APP_QUERY)
     return [entry["secret"] for entry in found]
+
+
+def test_a_client_info_string_is_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from identitylib._protocol import _token_response
+    from identitylib._protocol._messages import HttpResponse
+
+    checked: list[str] = []
+    real = _token_response.decode_client_info
+
+    def counted(client_info: str) -> dict[str, Any]:
+        checked.append(client_info)
+        return real(client_info)
+
+    monkeypatch.setattr(_token_response, "decode_client_info", counted)
+
+    def parse(client_info: str) -> dict[str, Any]:
+        body = {"access_token": "at", "expires_in": 60, "client_info": client_info}
+        return _token_response.parse_token_response(HttpResponse(200, json.dumps(body)))
+
+    info = "eyJ1aWQiOiJ1LWNoZWNrIiwidXRpZCI6InQtY2hlY2sifQ"  # {"uid":"u-check","utid":"t-check"}
+    assert parse(info)["client_info"] == info
+    assert parse(info)["client_info"] == info
+    assert checked == [info]
+    for _ in range(2):  # a malformed one is refused every time
+        assert parse("not*base64")["error"] == "invalid_response"
