@@ -21,6 +21,7 @@ class FieldIndex:
 
     def __init__(self, *fields: str, folded: Collection[str] = ("environment",)) -> None:
         self.fields = fields
+        self._field_set = frozenset(fields)
         self._folded = frozenset(folded)
         self._buckets: dict[tuple[Hashable, ...], set[str]] = {}
 
@@ -52,7 +53,7 @@ class FieldIndex:
 
     def applies_to(self, query: Mapping[str, Any]) -> bool:
         """The query names every indexed field."""
-        return all(f in query for f in self.fields)
+        return self._field_set <= query.keys()
 
     def keys_for(self, query: Mapping[str, Any]) -> Collection[str]:
         """Keys whose indexed fields equal the query's (a live view: do not mutate)."""
