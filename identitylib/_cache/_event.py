@@ -5,8 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from ._claims import home_account_id_from, id_token_claims, username_from
@@ -32,8 +31,7 @@ _CIAM_SUFFIX = ".ciamlogin.com"
 Entry = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(NamedTuple):
     """One cache write: store ``entry``, or (``new_secret`` set) rotate the RT ``entry``."""
 
     credential_type: str
