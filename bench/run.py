@@ -53,6 +53,7 @@ from _common import (
     write_json,
 )
 from _fixtures import (
+    ENV,
     OBO_SCOPE,
     USER_SCOPE,
     USER_TENANT,
@@ -170,14 +171,26 @@ def timed_rounds(
     source: Optional[str],
     what: str,
     min_calls: int = 5,
+    library_only: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """Median over rounds of per-round median/p99 (us) and requests per call, per library."""
+    """Median over rounds of per-round median/p99 (us) and requests per call, per library.
+
+    ``library_only``: each call's time less the time the fake server (a ``FakeIdp``) spent
+    answering it, i.e. the library's own time.
+    """
     per: dict[str, dict[str, list[float]]] = {
         name: {"median": [], "p99": [], "rpc": [], "calls": []} for name in libs
     }
     for r in range(rounds):
         order = list(libs) if r % 2 == 0 else list(reversed(list(libs)))
         prepared = {name: setup(name, libs[name], r) for name in order}
+        server_ns: dict[str, list[int]] = {name: [] for name in prepared}
+        tidy = {name: getattr(call, "tidy", None) for name, (call, _) in prepared.items()}
+        if library_only:
+            prepared = {
+                name: (_less_server(call, http, server_ns[name]), http)
+                for name, (call, http) in prepared.items()
+            }
         gc.collect()
         before = {name: p[1].requests for name, p in prepared.items()}
         samples = time_interleaved(
@@ -186,10 +199,14 @@ def timed_rounds(
             block=block,
             budget_s=seconds,
             min_iterations=min_calls,
-            checks={name: check_token(source, f"{name} {what}") for name in prepared},
+            checks={
+                name: _then(check_token(source, f"{name} {what}"), tidy[name]) for name in prepared
+            },
         )
         for name, s in samples.items():
             made = prepared[name][1].requests - before[name]
+            if library_only:
+                s.durations_ns = [t - x for t, x in zip(s.durations_ns, server_ns[name])]
             per[name]["median"].append(ns_to_us(median(s.durations_ns)))
             per[name]["p99"].append(ns_to_us(percentile(s.durations_ns, 99)))
             per[name]["rpc"].append(made / max(1, s.calls))
@@ -199,6 +216,35 @@ def timed_rounds(
         name: {k: float(statistics.median(v)) for k, v in stats.items()}
         for name, stats in per.items()
     }
+
+
+def _then(
+    check: Callable[[object], None], tidy: Optional[Callable[[object], None]]
+) -> Callable[[object], None]:
+    """``check``, then the call's own ``tidy`` (both outside the timed region)."""
+    if tidy is None:
+        return check
+
+    def both(result: object) -> None:
+        check(result)
+        tidy(result)
+
+    return both
+
+
+def _less_server(
+    call: Callable[[int], object], http: FakeIdp, spent: list[int]
+) -> Callable[[int], object]:
+    """``call``, noting in ``spent`` the fake server's time within each call (in call order,
+    as ``time_interleaved`` notes the durations)."""
+
+    def noted(i: int) -> object:
+        before = http.server_ns
+        result = call(i)
+        spent.append(http.server_ns - before)
+        return result
+
+    return noted
 
 
 def add_timed(
@@ -1337,6 +1383,159 @@ def _memory_held(lib: ModuleType, blob: str) -> int:
     return held
 
 
+# ---------------------------------------------- 15. library time per token request
+
+
+def w15_library_time(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
+    """The library's own time per token request (each call's time less the fake server's):
+    a client-credentials miss, a silent refresh through the refresh token and an
+    on-behalf-of miss (an assertion never seen), with 10 and ``b.large`` tokens cached."""
+    sizes = (10, b.large)
+    cases: list[tuple[str, str, Callable[[int], tuple[Any, Any]]]] = [
+        ("15 library time, cc miss", "app tokens", _w15_client_credentials),
+        ("15 library time, silent refresh (RT)", "accounts (an AT and an RT each)", _w15_refresh),
+        ("15 library time, on-behalf-of miss", "users' OBO tokens", _w15_obo),
+    ]
+    for workload, label, make in cases:
+        rows: list[Row] = []
+        for n in sizes:
+            log(f"15. library time, {workload.split(', ', 1)[1]}, {n:,} cached")
+            setup, source = make(n)
+            stats = timed_rounds(
+                libs,
+                b.rounds,
+                setup,
+                b.miss_calls,
+                b.miss_s,
+                10,
+                source,
+                workload,
+                library_only=True,
+            )
+            rows.append(
+                add_timed(
+                    out,
+                    workload,
+                    label,
+                    n,
+                    stats,
+                    "<= 0.5",
+                    0.5,
+                    series=workload.split(", ", 1)[1],
+                    expect_ours_requests=1,
+                )
+            )
+        add_flatness(out, workload, rows)
+
+
+_Setup = Callable[[str, ModuleType, int], tuple[Callable[[int], object], Any]]
+
+
+def _w15_client_credentials(n: int) -> tuple[_Setup, str]:
+    """``n`` app tokens (10 scopes per tenant); a new scope of the app's tenant each call."""
+    tenants = max(1, n // 10)
+    blob = serialized_app_token_cache(
+        CLIENT_ID, [(tenant_id(t), cc_scope(s)) for t in range(tenants) for s in range(10)]
+    )
+    app_tenant = tenant_id(tenants // 2)
+
+    def setup(name: str, lib: ModuleType, r: int) -> tuple[Callable[[int], object], Any]:
+        http = FakeIdp()
+        app = lib.ConfidentialClientApplication(
+            CLIENT_ID,
+            client_credential="secret",
+            authority=authority_url(app_tenant),
+            http_client=http,
+            token_cache=fresh_cache(lib, blob),
+        )
+        app.acquire_token_for_client(["api://bench-library-warm/.default"])  # discovery
+        query = {"client_id": CLIENT_ID, "environment": ENV, "realm": app_tenant}
+        query["home_account_id"] = None
+
+        def scope(i: int) -> str:
+            return f"api://lib-{r}-{i}/.default"
+
+        return _Tidied(
+            lambda i: app.acquire_token_for_client([scope(i)]),
+            app.token_cache,
+            lambda i: (scope(i), query),
+        ), http
+
+    return setup, "identity_provider"
+
+
+class _Tidied:
+    """A call whose ``tidy`` removes the access token it got (found through the request's
+    own query), outside the timed region, so the cache keeps its size through the workload:
+    msal's misses scan every token, and a cache growing by one token per call would time
+    msal at a larger size than the row says."""
+
+    def __init__(
+        self, call: Callable[[int], object], cache: Any, lookup: Callable[[int], tuple[str, Any]]
+    ) -> None:
+        self._call = call
+        self._cache = cache
+        self._lookup = lookup  # call number -> (scope, query) of its token
+        self._last = 0
+
+    def __call__(self, i: int) -> object:
+        self._last = i
+        return self._call(i)
+
+    def tidy(self, result: object) -> None:
+        secret = result.get("access_token") if isinstance(result, dict) else None
+        scope, query = self._lookup(self._last)
+        for entry in list(self._cache.search("AccessToken", target=[scope], query=query)):
+            if entry.get("secret") == secret:
+                self._cache.remove_at(entry)
+
+
+def _w15_refresh(n: int) -> tuple[_Setup, str]:
+    """``n`` accounts; a scope no token has, for another account each call."""
+    blob = user_cache(n)
+
+    def setup(name: str, lib: ModuleType, r: int) -> tuple[Callable[[int], object], Any]:
+        app, http = public_app(lib, blob)
+        app.acquire_token_silent(["api://bench-library-warm/read"], account_of(0))  # discovery
+        accounts = [account_of(i) for i in range(n)]
+
+        def call(i: int) -> object:
+            return app.acquire_token_silent(
+                [f"api://lib-refresh-{r}-{i}/read"], accounts[(i * 7919) % n]
+            )
+
+        def lookup(i: int) -> tuple[str, Any]:
+            home = accounts[(i * 7919) % n]["home_account_id"]
+            query = {"client_id": CLIENT_ID, "environment": ENV, "realm": USER_TENANT}
+            return f"api://lib-refresh-{r}-{i}/read", {**query, "home_account_id": home}
+
+        return _Tidied(call, app.token_cache, lookup), http
+
+    return setup, "identity_provider"
+
+
+def _w15_obo(n: int) -> tuple[_Setup, str]:
+    """``n`` users' on-behalf-of tokens; an assertion never seen each call (no cached access
+    or refresh token: the assertion is exchanged)."""
+    blob = obo_cache(n)
+
+    def setup(name: str, lib: ModuleType, r: int) -> tuple[Callable[[int], object], Any]:
+        http = FakeIdp()
+        app = lib.ConfidentialClientApplication(
+            CLIENT_ID,
+            client_credential="secret",
+            authority=authority_url(USER_TENANT),
+            http_client=http,
+            token_cache=fresh_cache(lib, blob),
+        )
+        app.acquire_token_on_behalf_of(assertion_of(0), [OBO_SCOPE])  # discovery
+        return (
+            lambda i: app.acquire_token_on_behalf_of(f"new-assertion-{r}-{i:08d}", [OBO_SCOPE])
+        ), http
+
+    return setup, "identity_provider"
+
+
 WORKLOADS: dict[str, Callable[[dict[str, ModuleType], Budget, Collected], None]] = {
     "1": w1_client_credentials,
     "2": w2_silent_hits,
@@ -1352,6 +1551,7 @@ WORKLOADS: dict[str, Callable[[dict[str, ModuleType], Budget, Collected], None]]
     "12": w12_rotating_hits,
     "13": w13_first_token,
     "14": w14_realistic_entries,
+    "15": w15_library_time,
 }
 
 

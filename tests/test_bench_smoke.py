@@ -65,3 +65,20 @@ def test_api_guard_benchmark_runs() -> None:
     assert completed.returncode == 0, completed.stderr
     assert "authenticate (cached key, RS256)" in completed.stdout
     assert "key/metadata fetches" not in completed.stdout  # keys fetched once, then cached
+
+
+@pytest.mark.msal
+def test_library_time_benchmark_runs() -> None:
+    completed = subprocess.run(
+        [sys.executable, "bench/run.py", "--only", "15", "--quick", "--no-save"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    for case in ("cc miss", "silent refresh (RT)", "on-behalf-of miss"):
+        assert f"15 library time, {case}" in completed.stdout
+    assert "req/call" in completed.stdout
+    assert "identitylib made" not in completed.stdout  # one request per call, every row

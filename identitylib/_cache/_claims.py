@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from identitylib._protocol._jwt import decode_json_segment
@@ -25,12 +26,21 @@ def id_token_claims(id_token: Any) -> dict[str, Any]:
 
 def home_account_id_from(client_info: Any, claims: dict[str, Any]) -> str | None:
     """``uid.utid`` from client_info, else the ID token ``sub``, else None."""
-    info = decode_base64_json(client_info)
-    uid, utid = info.get("uid"), info.get("utid")
-    if _is_id(uid) and _is_id(utid):
-        return f"{uid}.{utid}"
+    if isinstance(client_info, str) and client_info:
+        home = _home_of_client_info(client_info)
+        if home is not None:
+            return home
     sub = claims.get("sub")
     return sub if _is_id(sub) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _home_of_client_info(client_info: str) -> str | None:
+    """``uid.utid`` of a ``client_info`` string, else None (decoded once per string: a
+    token response's client_info is read by the parser, the cache write and the flow)."""
+    info = decode_base64_json(client_info)
+    uid, utid = info.get("uid"), info.get("utid")
+    return f"{uid}.{utid}" if _is_id(uid) and _is_id(utid) else None
 
 
 def username_from(claims: dict[str, Any]) -> str | None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from ._claims import home_account_id_from, id_token_claims, username_from
@@ -31,8 +31,7 @@ _CIAM_SUFFIX = ".ciamlogin.com"
 Entry = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(NamedTuple):
     """One cache write: store ``entry``, or (``new_secret`` set) rotate the RT ``entry``."""
 
     credential_type: str
@@ -60,6 +59,13 @@ def environment_and_realm(token_endpoint: Any) -> tuple[str | None, str | None]:
     """Host and tenant segment of a token endpoint (CIAM hosts imply a tenant)."""
     if not isinstance(token_endpoint, str):
         return None, None
+    return _split_endpoint(token_endpoint)
+
+
+@functools.lru_cache(maxsize=64)
+def _split_endpoint(token_endpoint: str) -> tuple[str | None, str | None]:
+    """``environment_and_realm`` of a string (an app has one or a few token endpoints:
+    parsed once each)."""
     try:
         parts = urlsplit(token_endpoint)
         host = parts.hostname
@@ -114,9 +120,7 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
     writes: list[Write] = []
 
     if response.get("access_token"):
-        at = _access_token(response, data, event, now)
-        at.update(common, client_id=client_id, target=target, realm=realm)
-        at = _ordered_access_token(at)
+        at = _access_token(response, data, event, now, common, client_id, target, realm)
         if assertion_hash:
             at["user_assertion_hash"] = assertion_hash
         writes.append(Write(CredentialType.ACCESS_TOKEN, at))
@@ -163,8 +167,17 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
 
 
 def _access_token(
-    response: Mapping[str, Any], data: Mapping[str, Any], event: Mapping[str, Any], now: int
+    response: Mapping[str, Any],
+    data: Mapping[str, Any],
+    event: Mapping[str, Any],
+    now: int,
+    common: Mapping[str, Any],
+    client_id: Any,
+    target: str,
+    realm: Any,
 ) -> Entry:
+    """The AT entry, its fields in MSAL's order (the standard ones first, then the
+    optional ones)."""
     if "expires_in" in response:
         expires_in = seconds(response["expires_in"])
         if expires_in is None:
@@ -178,6 +191,11 @@ def _access_token(
     at: Entry = {
         "credential_type": CredentialType.ACCESS_TOKEN,
         "secret": response["access_token"],
+        "home_account_id": common["home_account_id"],
+        "environment": common["environment"],
+        "client_id": client_id,
+        "target": target,
+        "realm": realm,
         "token_type": response.get("token_type") or "Bearer",
         "cached_at": str(now),
         "expires_on": str(now + expires_in),
@@ -194,25 +212,3 @@ def _access_token(
     if refresh_in is not None:
         at["refresh_on"] = str(now + refresh_in)
     return at
-
-
-_AT_FIELD_ORDER = (
-    "credential_type",
-    "secret",
-    "home_account_id",
-    "environment",
-    "client_id",
-    "target",
-    "realm",
-    "token_type",
-    "cached_at",
-    "expires_on",
-    "extended_expires_on",
-)
-
-
-def _ordered_access_token(at: Entry) -> Entry:
-    """The AT with MSAL's field order (standard fields first, optional ones after)."""
-    ordered = {name: at[name] for name in _AT_FIELD_ORDER}
-    ordered.update((name, value) for name, value in at.items() if name not in ordered)
-    return ordered

@@ -70,9 +70,11 @@ def access_tokens_in_forms(
     found: list[Entry] = []
     seen: set[str] = set()
     with cache._lock:
-        store = cache._synced()
+        store = cache._synced(CredentialType.ACCESS_TOKEN)
         section = store.section(CredentialType.ACCESS_TOKEN)
         for environment in environments:
+            if not store.may_match_access_token({**query, "environment": environment}, scopes):
+                continue  # (one check, not one per realm)
             for realm in realms:
                 probe = {**query, "environment": environment, "realm": realm}
                 wanted = {**rest, "environment": environment, "realm": realm}

@@ -21,6 +21,7 @@ class FieldIndex:
 
     def __init__(self, *fields: str, folded: Collection[str] = ("environment",)) -> None:
         self.fields = fields
+        self._field_set = frozenset(fields)
         self._folded = frozenset(folded)
         self._buckets: dict[tuple[Hashable, ...], set[str]] = {}
 
@@ -38,9 +39,21 @@ class FieldIndex:
             if not bucket:
                 del self._buckets[value]
 
+    def replace(self, key: str, old: Entry, new: Entry) -> None:
+        """``remove(key, old)`` then ``add(key, new)``: nothing when both file alike."""
+        before, after = self._value(old), self._value(new)
+        if before == after:
+            return
+        bucket = self._buckets.get(before)
+        if bucket is not None:
+            bucket.discard(key)
+            if not bucket:
+                del self._buckets[before]
+        self._buckets.setdefault(after, set()).add(key)
+
     def applies_to(self, query: Mapping[str, Any]) -> bool:
         """The query names every indexed field."""
-        return all(f in query for f in self.fields)
+        return self._field_set <= query.keys()
 
     def keys_for(self, query: Mapping[str, Any]) -> Collection[str]:
         """Keys whose indexed fields equal the query's (a live view: do not mutate)."""
@@ -60,31 +73,43 @@ class _ScopeBucket:
         self.keys: set[str] = set()
         self.by_scope: dict[str, str | set[str]] = {}
 
-    def add(self, key: str, scopes: frozenset[str]) -> None:
+    def add(self, key: str, scopes: frozenset[str]) -> list[str]:
+        """File ``key`` under ``scopes``; the scopes it was not filed under yet."""
         self.keys.add(key)
+        posted = []
         for scope in scopes:
             posting = self.by_scope.get(scope)
             if posting is None:
                 self.by_scope[scope] = key
             elif isinstance(posting, str):
-                if posting != key:
-                    self.by_scope[scope] = {posting, key}
+                if posting == key:
+                    continue
+                self.by_scope[scope] = {posting, key}
+            elif key in posting:
+                continue
             else:
                 posting.add(key)
+            posted.append(scope)
+        return posted
 
-    def remove(self, key: str, scopes: frozenset[str]) -> None:
+    def remove(self, key: str, scopes: frozenset[str]) -> list[str]:
+        """Unfile ``key``; the scopes it was filed under."""
         self.keys.discard(key)
+        unposted = []
         for scope in scopes:
             posting = self.by_scope.get(scope)
             if isinstance(posting, str):
                 if posting == key:
                     del self.by_scope[scope]
-            elif posting is not None:
+                    unposted.append(scope)
+            elif posting is not None and key in posting:
                 posting.discard(key)
+                unposted.append(scope)
                 if len(posting) == 1:
                     self.by_scope[scope] = next(iter(posting))
                 elif not posting:
                     del self.by_scope[scope]
+        return unposted
 
     def keys_granting(self, scopes: frozenset[str]) -> Collection[str]:
         """Keys from the shortest posting list among ``scopes`` (all keys if none)."""
@@ -108,6 +133,8 @@ _App = tuple[Hashable, Hashable]
 _PARTITION_FIELDS = ("realm", *ISOLATING_FIELDS)
 _APP_FIELDS = ("environment", "client_id")
 _FOLDED = frozenset({"environment"})
+#: Every field ``AccessTokenIndex`` files an entry by.
+_READ_FIELDS = (*_APP_FIELDS, "home_account_id", *_PARTITION_FIELDS, "target")
 
 
 class AccessTokenIndex:
@@ -124,6 +151,9 @@ class AccessTokenIndex:
         #: (app, user_assertion_hash) -> {home account: number of its ATs with that hash},
         #: so an on-behalf-of lookup (which names no home account) touches one user.
         self._assertion_homes: dict[tuple[_App, Hashable], dict[Hashable, int]] = {}
+        #: (app, lower-cased scope) -> number of the app's ATs granting it, in any
+        #: partition: a scope the app has no token for is a miss without a lookup.
+        self._scope_counts: dict[tuple[_App, str], int] = {}
 
     @staticmethod
     def _app(source: Entry) -> _App:
@@ -135,27 +165,34 @@ class AccessTokenIndex:
         return component(source.get("home_account_id"))
 
     def add(self, key: str, entry: Entry) -> None:
-        homes = self._apps.setdefault(self._app(entry), {})
-        partitions = homes.setdefault(self._home(entry), {})
+        app, home = self._app(entry), self._home(entry)
+        homes = self._apps.setdefault(app, {})
+        partitions = homes.setdefault(home, {})
         bucket = partitions.setdefault(components(entry, _PARTITION_FIELDS), _ScopeBucket())
         if key not in bucket.keys and entry.get("user_assertion_hash"):
-            owners = self._assertion_homes.setdefault(self._assertion(entry), {})
-            owners[self._home(entry)] = owners.get(self._home(entry), 0) + 1
-        bucket.add(key, scope_set(entry.get("target")))
+            owners = self._assertion_homes.setdefault(self._assertion_of(app, entry), {})
+            owners[home] = owners.get(home, 0) + 1
+        counts = self._scope_counts
+        for scope in bucket.add(key, scope_set(entry.get("target"))):
+            counts[app, scope] = counts.get((app, scope), 0) + 1
 
     def _assertion(self, source: Entry) -> tuple[_App, Hashable]:
-        return self._app(source), component(source.get("user_assertion_hash"))
+        return self._assertion_of(self._app(source), source)
 
-    def _forget_assertion(self, entry: Entry) -> None:
-        owners = self._assertion_homes.get(self._assertion(entry))
-        home = self._home(entry)
+    @staticmethod
+    def _assertion_of(app: _App, source: Entry) -> tuple[_App, Hashable]:
+        return app, component(source.get("user_assertion_hash"))
+
+    def _forget_assertion(self, app: _App, home: Hashable, entry: Entry) -> None:
+        assertion = self._assertion_of(app, entry)
+        owners = self._assertion_homes.get(assertion)
         if owners is None or home not in owners:
             return
         owners[home] -= 1
         if owners[home] <= 0:
             del owners[home]
             if not owners:
-                del self._assertion_homes[self._assertion(entry)]
+                del self._assertion_homes[assertion]
 
     def remove(self, key: str, entry: Entry) -> None:
         app, home = self._app(entry), self._home(entry)
@@ -166,8 +203,14 @@ class AccessTokenIndex:
         if bucket is None or key not in bucket.keys:
             return
         if entry.get("user_assertion_hash"):
-            self._forget_assertion(entry)
-        bucket.remove(key, scope_set(entry.get("target")))
+            self._forget_assertion(app, home, entry)
+        counts = self._scope_counts
+        for scope in bucket.remove(key, scope_set(entry.get("target"))):
+            left = counts.get((app, scope), 0) - 1
+            if left > 0:
+                counts[app, scope] = left
+            else:
+                counts.pop((app, scope), None)
         if not bucket.keys:
             del partitions[partition]
             if not partitions:
@@ -175,13 +218,25 @@ class AccessTokenIndex:
                 if not homes:
                     del self._apps[app]
 
+    def replace(self, key: str, old: Entry, new: Entry) -> None:
+        """``remove(key, old)`` then ``add(key, new)``: nothing when every field this index
+        reads is the same (a token renewed under its key: a new secret and times)."""
+        for name in _READ_FIELDS:
+            before, after = old.get(name), new.get(name)
+            if type(before) is not type(after) or before != after:
+                self.remove(key, old)
+                self.add(key, new)
+                return
+
     @staticmethod
     def applies_to(query: Mapping[str, Any]) -> bool:
         return "environment" in query and "client_id" in query
 
     def keys_for(self, query: Mapping[str, Any], scopes: frozenset[str]) -> Collection[str]:
         """Candidate keys for an AT query naming environment and client_id."""
-        homes = self._apps.get(self._app(query), {})
+        homes = self._apps.get(self._app(query))
+        if not homes:
+            return _NOTHING  # No token of this app in this environment (another's form).
         if "home_account_id" in query:
             owned = homes.get(self._home(query))
             groups = [owned] if owned is not None else []
@@ -211,6 +266,22 @@ class AccessTokenIndex:
             return found[0]
         return set().union(*found)
 
+    def may_match(self, query: Mapping[str, Any], scopes: frozenset[str]) -> bool:
+        """False when no AT can match ``query`` (naming environment and client_id) and
+        ``scopes``: the app has no AT in that environment, none grants one of the scopes,
+        or (a query naming an assertion hash) none is bound to that assertion. A few dict
+        lookups, whatever the cache size; True says only that a lookup may find one."""
+        app = self._app(query)
+        if app not in self._apps:
+            return False
+        counts = self._scope_counts
+        for scope in scopes:
+            if (app, scope) not in counts:
+                return False
+        if query.get("user_assertion_hash"):
+            return bool(self._assertion_homes.get(self._assertion(query)))
+        return True
+
     def app_token_keys(self, environment: Any, client_id: Any) -> set[str]:
         """Keys of every AT without a home account for this app (all partitions)."""
         homes = self._apps.get(self._app({"environment": environment, "client_id": client_id}))
@@ -236,6 +307,14 @@ class SectionIndex:
             self.access_tokens.remove(key, entry)
         for index in self.fields:
             index.remove(key, entry)
+
+    def replace(self, key: str, old: Entry, new: Entry) -> None:
+        """The entry under ``key`` changed from ``old`` to ``new``: refiled where it files
+        differently, left where it files alike."""
+        if self.access_tokens is not None:
+            self.access_tokens.replace(key, old, new)
+        for index in self.fields:
+            index.replace(key, old, new)
 
     def candidates(
         self, query: Mapping[str, Any] | None, scopes: frozenset[str] = _NOTHING

@@ -59,7 +59,7 @@ EXT_CACHE_KEY_EXCLUDED_FIELDS = frozenset(
 
 
 def _join(*parts: Any) -> str:
-    return "-".join(str(part) if part else "" for part in parts)
+    return "-".join([str(part) if part else "" for part in parts])
 
 
 def access_token_key(

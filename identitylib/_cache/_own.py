@@ -109,6 +109,30 @@ def indexed_access_tokens_in_forms(
     return access_tokens_in_forms(own, target, query, environments, realms, now)
 
 
+def may_match_access_token(cache: object, query: Mapping[str, Any], target: Iterable[str]) -> bool:
+    """False when ``cache`` holds no access token that could match ``query`` and ``target``
+    (the app has none in that environment, none grants one of the scopes, or none is bound
+    to the query's assertion): a few index lookups for identitylib's caches, so a search
+    that would find nothing is skipped. Always True for a foreign cache, and for a
+    subclass or an object with its own ``search`` (which the caller must then ask)."""
+    own = own_cache(cache)
+    if own is None or getattr(own.search, "__func__", None) is not TokenCache.search:
+        return True
+    return own._may_match_access_token(query, target)
+
+
+def environments_with_access_tokens(
+    cache: object, query: Mapping[str, Any], target: Iterable[str], environments: Sequence[str]
+) -> list[str]:
+    """Those of ``environments`` in which an access token of ``cache`` could match
+    ``query`` (its ``environment`` replaced by each) and ``target``, in order: see
+    :func:`may_match_access_token`, asked for every environment at once."""
+    own = own_cache(cache)
+    if own is None or getattr(own.search, "__func__", None) is not TokenCache.search:
+        return list(environments)
+    return own._environments_with_access_tokens(query, target, environments)
+
+
 def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
     """The key of the only access token of ``cache`` filed under ``request`` (see
     ``_exact.py``), the token (expired or not) and the access-token section's size; None
@@ -118,6 +142,7 @@ def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str,
 
 
 __all__ = [
+    "environments_with_access_tokens",
     "exact_request_hit",
     "has_access_hooks",
     "has_async_hooks",
@@ -125,6 +150,7 @@ __all__ = [
     "indexed_accounts",
     "indexed_app_tokens",
     "indexed_entries_of_account",
+    "may_match_access_token",
     "own_cache",
     "plain_in_memory",
     "section_stamp",

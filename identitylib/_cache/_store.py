@@ -70,10 +70,21 @@ class IndexedSections:
                 mark = self._marks.get(credential_type)
                 if mark is None or _same(self._mark(credential_type), mark):
                     return
-            elif all(_same(self._mark(name), mark) for name, mark in self._marks.items()):
+            elif self._all_marked(sections):
                 return
         logger.debug("Token cache content changed outside the cache API; re-indexing")
         self.reset(sections)
+
+    def _all_marked(self, sections: dict[str, Any]) -> bool:
+        """Every known section is the dict of its mark, at its size (the check of every
+        cache operation: one loop, no call per section)."""
+        for name, (marked, size) in self._marks.items():
+            section = sections.get(name)
+            if section is not marked:
+                return False
+            if (len(section) if isinstance(section, dict) else 0) != size:
+                return False
+        return True
 
     def _mark(self, credential_type: str) -> _Mark:
         section = self.sections.get(credential_type)
@@ -87,15 +98,21 @@ class IndexedSections:
     def put(self, credential_type: str, key: str, entry: dict[str, Any]) -> None:
         """Store ``entry`` under ``key`` (an overwrite keeps the key's position)."""
         section = self.sections.setdefault(credential_type, {})
-        self._unindex(credential_type, key, section.get(key))
+        old = section.get(key)
         section[key] = entry
         self.writes[credential_type] = self.writes.get(credential_type, 0) + 1
-        index = self._indices.get(credential_type)
-        if index is not None:
-            index.add(key, entry)
-        if self._exact is not None and credential_type == CredentialType.ACCESS_TOKEN:
-            self._exact.add(key, entry)
-        self._remark(credential_type)
+        if old != entry:  # An equal entry (the app metadata of every response) is filed.
+            index = self._indices.get(credential_type)
+            if isinstance(old, dict) and index is not None:
+                index.replace(key, old, entry)  # (a renewed token files as it did)
+            elif index is not None:
+                index.add(key, entry)
+            exact = self._exact
+            if exact is not None and credential_type == CredentialType.ACCESS_TOKEN:
+                if isinstance(old, dict):
+                    exact.remove(key, old)
+                exact.add(key, entry)
+            self._remark(credential_type)
         if self.bound is not None:
             self.bound.added(credential_type, key, entry)
             if self._written is not None:
@@ -240,6 +257,15 @@ class IndexedSections:
             for other in list(candidates or ())
             if other != key and section.get(other) == wanted
         ]
+
+    def may_match_access_token(self, query: Mapping[str, Any], scopes: frozenset[str]) -> bool:
+        """False when no access token can match ``query`` and ``scopes`` (see
+        ``AccessTokenIndex.may_match``; the caller synced the section)."""
+        index = self._index(CredentialType.ACCESS_TOKEN)
+        tokens = index.access_tokens if index is not None else None
+        if tokens is None or not tokens.applies_to(query):
+            return True
+        return tokens.may_match(query, scopes)
 
     def app_token_keys(self, environment: Any, client_id: Any) -> set[str]:
         """Keys of the app-only ATs of one client."""

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Callable, Optional
 
 from identitylib._log import get_logger, redact
@@ -68,9 +68,13 @@ class TokenCache(AccessHooks):
         self._store = IndexedSections(self._cache, bound)
         super().__init__(before_access, after_access)
 
-    def _synced(self) -> IndexedSections:
-        """The store, re-indexed first if ``_cache`` was edited directly (lock held)."""
-        self._store.sync(self._cache)
+    def _synced(self, credential_type: Optional[str] = None) -> IndexedSections:
+        """The store, re-indexed first if ``_cache`` was edited directly (lock held).
+
+        With ``credential_type`` only that section is checked: enough for a caller that
+        reads or writes that section alone (every section is checked when it is used).
+        """
+        self._store.sync(self._cache, credential_type)
         return self._store
 
     def _stamped(self, credential_type: str, key: Optional[str]) -> tuple[Stamp, Any]:
@@ -191,7 +195,7 @@ class TokenCache(AccessHooks):
                     store.bound.used(credential_type, key)
 
         with self._lock:
-            store = self._synced()
+            store = self._synced(credential_type)
             section = store.section(credential_type)
             keys = store.candidates(credential_type, query, scopes)
             if keys is None:
@@ -218,7 +222,8 @@ class TokenCache(AccessHooks):
     def _purge(self, expired: list[tuple[str, Entry]]) -> None:
         """Remove expired ATs found by a search (caller holds the lock)."""
         for key, entry in expired:
-            if self._synced().section(CredentialType.ACCESS_TOKEN).get(key) is not entry:
+            section = self._synced(CredentialType.ACCESS_TOKEN).section(CredentialType.ACCESS_TOKEN)
+            if section.get(key) is not entry:
                 continue  # Replaced meanwhile.
             self.modify(CredentialType.ACCESS_TOKEN, entry)
             if self._synced().section(CredentialType.ACCESS_TOKEN).get(key) is entry:
@@ -231,7 +236,7 @@ class TokenCache(AccessHooks):
     ) -> list[Entry]:
         """Entries found through the narrowest index for ``probe`` that pass ``keep``."""
         with self._lock:
-            store = self._synced()
+            store = self._synced(credential_type)
             section = store.section(credential_type)
             keys = store.candidates(credential_type, probe)
             entries = section.values() if keys is None else (section.get(k) for k in keys)
@@ -280,7 +285,7 @@ class TokenCache(AccessHooks):
         Includes key-bound and extended-key ATs; expired ones too.
         """
         with self._lock:
-            store = self._synced()
+            store = self._synced(CredentialType.ACCESS_TOKEN)
             section = store.section(CredentialType.ACCESS_TOKEN)
             keys = store.app_token_keys(environment, client_id)
             return [
@@ -292,13 +297,33 @@ class TokenCache(AccessHooks):
                 and field_matches(entry, "environment", environment)
             ]
 
+    def _may_match_access_token(self, query: Mapping[str, Any], target: Iterable[str]) -> bool:
+        """False when no stored AT can match ``query`` and ``target`` (index lookups)."""
+        scopes = requested_scopes(target)
+        with self._lock:
+            return self._synced(CredentialType.ACCESS_TOKEN).may_match_access_token(query, scopes)
+
+    def _environments_with_access_tokens(
+        self, query: Mapping[str, Any], target: Iterable[str], environments: Sequence[str]
+    ) -> list[str]:
+        """Those of ``environments`` where a stored AT may match ``query`` and ``target``."""
+        scopes = requested_scopes(target)
+        with self._lock:
+            store = self._synced(CredentialType.ACCESS_TOKEN)
+            return [
+                environment
+                for environment in environments
+                if store.may_match_access_token({**query, "environment": environment}, scopes)
+            ]
+
     def _get_app_metadata(self, environment: Any, client_id: Any, default: Any = None) -> Any:
         """The AppMetadata entry of an app (O(1) key lookup), else ``default``."""
         key = self.key_makers[CredentialType.APP_METADATA](
             environment=environment, client_id=client_id
         )
         with self._lock:
-            return self._synced().section(CredentialType.APP_METADATA).get(key, default)
+            section = self._synced(CredentialType.APP_METADATA).section(CredentialType.APP_METADATA)
+            return section.get(key, default)
 
     # ------------------------------------------------------------------ writes
 
@@ -307,7 +332,7 @@ class TokenCache(AccessHooks):
         self._log_event(event)
         moment = seconds(now)
         writes = writes_for_event(event, int(time.time()) if moment is None else moment)
-        with self._lock, self._synced().batch():
+        with self._lock, self._store.batch():  # (each write syncs its own section)
             for write in writes:
                 if write.new_secret is not None:
                     self.update_rt(write.entry, write.new_secret)
@@ -334,7 +359,8 @@ class TokenCache(AccessHooks):
         remove old_entry when ``new_key_value_pairs`` is empty or None."""
         key = self.key_makers[credential_type](**old_entry)
         with self._lock:
-            store = self._synced()
+            store = self._store
+            store.sync(self._cache, credential_type)  # (the others: when they are read)
             if new_key_value_pairs:
                 store.put(credential_type, key, {**old_entry, **new_key_value_pairs})
             else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from identitylib._cache._own import indexed_access_tokens_in_forms
+from identitylib._cache._own import indexed_access_tokens_in_forms, may_match_access_token
 from identitylib._flows._refresh_reason import note_expired
 
 #: A cached access token with less than this many seconds left is not served.
@@ -30,6 +30,8 @@ def find_access_token(
     A token whose ``refresh_on`` has passed is returned with ``True`` so that the caller
     refreshes it and falls back to it if the refresh fails.
     """
+    if not may_match_access_token(cache, query, scopes):
+        return None, False  # No token could match: no search (the cache's index says so).
     matches = cache.search(ACCESS_TOKEN, target=list(scopes), query=dict(query), now=now)
     try:
         return first_usable(matches, now)

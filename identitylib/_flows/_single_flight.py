@@ -57,8 +57,18 @@ class NoCoalescing:
 NO_COALESCING = NoCoalescing()
 
 
+class Flight:
+    """One key's I/O in flight. Its followers wait on ``event``, made by the first of them
+    (under the flights' lock): a leader alone, the usual case, makes none."""
+
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event: Optional[threading.Event] = None
+
+
 class SingleFlight:
-    """Keys whose I/O is in flight, each with the event its followers wait on.
+    """Keys whose I/O is in flight, each with the :class:`Flight` its followers wait on.
 
     A follower waits at most ``limit`` seconds (``inf``: unbounded) with ``wait``.
     """
@@ -67,31 +77,37 @@ class SingleFlight:
         self.limit = limit
         self._wait = wait
         self._lock = threading.Lock()
-        self._in_flight: dict[Hashable, threading.Event] = {}
+        self._in_flight: dict[Hashable, Flight] = {}
         #: Flights ended so far (any key), bumped by ``leave`` after the leader's flow
         #: finished (its cache writes done): a caller notes it before its lookup.
         self.ended = 0
 
-    def join(self, key: Hashable) -> tuple[bool, threading.Event]:
-        """(True, event) for the leader of ``key``; (False, the leader's event) otherwise."""
+    def join(self, key: Hashable) -> tuple[bool, Flight]:
+        """(True, a new flight) for the leader of ``key``; (False, the leader's flight,
+        with its event) otherwise."""
         with self._lock:
-            event = self._in_flight.get(key)
-            if event is not None:
-                return False, event
-            event = self._in_flight[key] = threading.Event()
-            return True, event
+            flight = self._in_flight.get(key)
+            if flight is not None:
+                if flight.event is None:
+                    flight.event = threading.Event()
+                return False, flight
+            flight = self._in_flight[key] = Flight()
+            return True, flight
 
-    def leave(self, key: Hashable, event: threading.Event) -> None:
-        """The leader is done (whatever the outcome): wake its followers."""
+    def leave(self, key: Hashable, flight: Flight) -> None:
+        """The leader is done (whatever the outcome): wake its followers, if any."""
         with self._lock:
-            if self._in_flight.get(key) is event:
+            if self._in_flight.get(key) is flight:
                 del self._in_flight[key]
             self.ended += 1
-        event.set()
+            event = flight.event
+        if event is not None:
+            event.set()
 
-    def follow(self, event: threading.Event) -> bool:
-        """Wait for a leader (its ``event``) at most ``limit`` seconds; True if it finished."""
-        if self._wait(event, self.limit):
+    def follow(self, flight: Flight) -> bool:
+        """Wait for a leader (its ``flight``) at most ``limit`` seconds; True if it finished."""
+        event = flight.event
+        if event is None or self._wait(event, self.limit):
             return True
         logger.warning(
             "An identical token request still in flight after %g s: this call sends its own",
@@ -150,10 +166,10 @@ def _coalesced(
         step = next(flow)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
-    leader, event = flights.join(key)
+    leader, flight = flights.join(key)
     if not leader:
         flow.close()
-        flights.follow(event)  # then a fresh flow: the leader's token, or its own request
+        flights.follow(flight)  # then a fresh flow: the leader's token, or its own request
         return (yield from make_flow())
     try:
         if flights.ended != ended:  # a leader left during our lookup: it may be stale
@@ -165,4 +181,4 @@ def _coalesced(
                 return stop.value  # type: ignore[no-any-return]
         return (yield from _resume(step, flow))
     finally:
-        flights.leave(key, event)
+        flights.leave(key, flight)

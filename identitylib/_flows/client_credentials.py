@@ -10,6 +10,7 @@ from typing import Any, Optional
 from identitylib._authority import Authority, AuthorityKind
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import app_partition_key
+from identitylib._cache._own import environments_with_access_tokens
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger
 from identitylib._protocol._errors import FlowError
@@ -113,13 +114,18 @@ def _find_app_token(
     realms: Sequence[str],
     now: float,
 ) -> tuple[dict[str, Any] | None, bool]:
-    """The cached app token for ``scopes``: msal Python's form, else another library's."""
+    """The cached app token for ``scopes``: msal Python's form, else another library's
+    (only in the environments where the cache's index says one could match: none is the
+    usual miss, decided at once)."""
+    environments = environments_with_access_tokens(
+        state.token_cache, query, scopes, state.cache_environments
+    )
+    if not environments:
+        return None, False
     found = find_access_token(state.token_cache, scopes, query, now)
     if found[0] is not None:
         return found
-    return find_access_token_in_forms(
-        state.token_cache, scopes, query, state.cache_environments, realms, now
-    )
+    return find_access_token_in_forms(state.token_cache, scopes, query, environments, realms, now)
 
 
 def _regional(

@@ -32,7 +32,6 @@ from identitylib._cache import (
     USED_REFRESH_TOKEN,
     TokenCache,
     assertion_hash,
-    obo_partition_key,
 )
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
@@ -101,7 +100,7 @@ def acquire_token_on_behalf_of(
     extra = dict(data or {})
     ext_cache_key = extended_cache_key(extra, forwarded_client_claims)
     hashed = assertion_hash(user_assertion)
-    partition = obo_partition_key(user_assertion)
+    partition = hashed  # = obo_partition_key(user_assertion): the same hash, made once
     now = state.now()
     realm = yield from cache_realm(authority)
     query = access_token_query(

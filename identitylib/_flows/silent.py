@@ -31,6 +31,7 @@ from identitylib._authority._hosts import aliases_of
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import user_partition_key
 from identitylib._cache._forms import canonical_refresh_token
+from identitylib._cache._own import environments_with_access_tokens
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._messages import Flow
@@ -267,13 +268,17 @@ def _find_account_token(
     now: float,
 ) -> tuple[Optional[dict[str, Any]], bool]:
     """The account's cached access token: msal Python's form in each of the app's cache
-    environments, else the form another MSAL library wrote."""
-    for environment in state.cache_environments:
+    environments, else the form another MSAL library wrote (only in the environments where
+    the cache's index says one could match: none is the usual miss, decided at once)."""
+    environments = environments_with_access_tokens(
+        state.token_cache, query, scopes, state.cache_environments
+    )
+    if not environments:
+        return None, False
+    for environment in environments:
         found = find_access_token(
             state.token_cache, scopes, {**query, "environment": environment}, now
         )
         if found[0] is not None:
             return found
-    return find_access_token_in_forms(
-        state.token_cache, scopes, query, state.cache_environments, realms, now
-    )
+    return find_access_token_in_forms(state.token_cache, scopes, query, environments, realms, now)

@@ -6,6 +6,7 @@ dict with ``error`` and ``error_description``. Nothing here raises on bad input.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import Any
@@ -142,6 +143,17 @@ def token_type_problem(token_type: str, requested: str | None = None) -> str | N
     return f"'token_type' is {shown!r}, a type the request did not ask for ({asked})"
 
 
+@functools.lru_cache(maxsize=256)
+def _client_info_problem(client_info: str) -> str | None:
+    """What is wrong with a ``client_info`` string, None if nothing (checked once per
+    string: a user's every token response carries the same one)."""
+    try:
+        decode_client_info(client_info)
+    except ValueError as exc:
+        return f"'client_info' is malformed: {exc}"
+    return None
+
+
 def parse_token_response(
     response: HttpResponse,
     *,
@@ -181,10 +193,7 @@ def parse_token_response(
         except ValueError as exc:
             problem = f"'id_token' is not a usable JWT: {exc}"
     if problem is None and body.get("client_info"):
-        try:
-            decode_client_info(body["client_info"])
-        except ValueError as exc:
-            problem = f"'client_info' is malformed: {exc}"
+        problem = _client_info_problem(body["client_info"])
     if problem is not None:
         return error_result(
             INVALID_RESPONSE, f"Malformed token response: {problem}", correlation_id=correlation_id

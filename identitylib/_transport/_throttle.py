@@ -168,8 +168,10 @@ class Throttle:
         """The remembered answer for this request if its window is still open."""
         if not self._rule.applies(request):
             return None
-        key = request_key(request)
         store = self._store_for(request)
+        if store is self._memory and not store:
+            return None  # Nothing remembered: no key to compute (the path of every request).
+        key = request_key(request)
         now = self._clock()
         try:
             with self._lock:

@@ -184,14 +184,32 @@ def test_a_lookup_that_straddles_the_leaders_write_is_redone(emulator: Emulator)
 
 def test_single_flight_leader_and_followers() -> None:
     flights = SingleFlight(25.0)
-    leader, event = flights.join("k")
+    leader, flight = flights.join("k")
     follower, same = flights.join("k")
     assert leader
     assert not follower
-    assert same is event
-    flights.leave("k", event)
-    assert event.is_set()
+    assert same is flight
+    assert flight.event is not None
+    flights.leave("k", flight)
+    assert flight.event.is_set()
     assert len(flights) == 0
+
+
+def test_a_leader_without_followers_makes_no_event() -> None:
+    """The usual miss has no follower: its flight makes no ``threading.Event`` (a lock and a
+    condition per token request, for nobody to wait on); the first follower makes it."""
+    flights = SingleFlight(25.0)
+    leader, flight = flights.join("k")
+    flights.leave("k", flight)
+    assert leader
+    assert flight.event is None
+    assert len(flights) == 0
+    leader, flight = flights.join("k")
+    follower, same = flights.join("k")
+    flights.leave("k", flight)
+    assert (leader, follower) == (True, False)
+    assert same.event is not None
+    assert same.event.is_set()
 
 
 def test_silent_refresh_stampede_sends_one_request(emulator: Emulator) -> None:
