@@ -21,10 +21,11 @@ from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide, hide_credential, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
-from identitylib._telemetry import BackgroundRefresh, MeasuredCalls
+from identitylib._telemetry import BackgroundRefresh, MeasuredCalls, cache_lane
 
 from ._calls import CommonCalls
 from ._core import set_up
+from ._lanes import silent_lane
 from ._names import MsalNames
 from ._plan import Answer, Blocking, Plan, Steps
 
@@ -312,6 +313,7 @@ class ClientApplication(MsalNames, Runner, MeasuredCalls):
         """
         self._perform(self._core.remove_account(account))
 
+    @cache_lane(silent_lane)
     def acquire_token_silent_with_error(
         self,
         scopes: list[str],
@@ -345,6 +347,7 @@ class ClientApplication(MsalNames, Runner, MeasuredCalls):
             )
         )
 
+    @cache_lane(silent_lane)
     def acquire_token_silent(
         self,
         scopes: list[str],

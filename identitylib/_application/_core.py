@@ -118,6 +118,19 @@ class AppCore:
     def check_credential(self) -> None:
         """Subclasses refuse a credential they cannot use (or the lack of one)."""
 
+    def remembered(
+        self, memo_key: Any
+    ) -> tuple[Optional[dict[str, Any]], Optional[Callable[[Any], None]]]:
+        """The same-call memo of a plain call: (its hit, None), or (None, what the flow
+        calls with the entry it served, for the next such call); (None, None) when off."""
+        hits = self.hits
+        if not hits.enabled:
+            return None, None
+        hit = hits.get(memo_key, self.state.now())
+        if hit is not None:
+            return hit, None
+        return None, lambda found: hits.remember(memo_key, found)
+
     @property
     def app_name(self) -> Optional[str]:
         return self.state.app_name
@@ -135,9 +148,8 @@ class AppCore:
         """Make ``cache`` the one the next calls use: a new state for their flows (a call
         already running keeps its own) and a new cache-hit memo."""
         self.state = replace(self.state, token_cache=checked_cache(cache))
-        #: The cache-hit fast path: which entry served which call (see HitMemo).
-        self.hits = HitMemo(cache)
-        self.hits.enabled = self.hits.enabled and self.memo
+        #: The cache-hit paths: exact-request lookups and the same-call memo (HitMemo).
+        self.hits = HitMemo(cache, self.authority, self.client_id, enabled=self.memo)
         #: get_accounts' last answer, with what it depended on (see ``AccountCalls``).
         self.accounts_memo: Optional[tuple[tuple[Any, ...], list[dict[str, Any]]]] = None
 

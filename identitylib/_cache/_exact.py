@@ -32,6 +32,13 @@ RequestKey = str
 _SEPARATOR = "\x1f"
 
 
+def request_prefix(environment: str, client_id: str, realm: str) -> str:
+    """The part of a request key an application knows once and for all (lower-cased
+    environment, client, realm): what the home account or assertion and the scopes
+    follow (see :func:`request_key`)."""
+    return _SEPARATOR.join((environment.lower(), client_id, realm, ""))
+
+
 def request_key(
     environment: str,
     client_id: str,
@@ -45,30 +52,64 @@ def request_key(
     home = "" if user_assertion_hash else (home_account_id or "")
     return _SEPARATOR.join(
         (
-            environment.lower(),
-            client_id,
-            realm,
-            home,
+            request_prefix(environment, client_id, realm) + home,
             user_assertion_hash or "",
             " ".join(sorted(scopes)),
         )
     )
 
 
-def requested_scope_key(scopes: Any, *, user_flow: bool) -> Optional[frozenset[str]]:
-    """The lower-cased scopes of a request, when a lookup may take them as they are: a list
-    of non-empty strings without whitespace (what validation keeps unchanged), and for a
-    user flow (``user_flow``) none of the OIDC scopes it refuses; else None."""
-    try:
-        parts = " ".join(scopes).lower().split()
-    except TypeError:
+def app_request(prefix: str, scopes: str) -> RequestKey:
+    """:func:`request_key` of an app-token lookup, from its prefix and :func:`scope_text`."""
+    return f"{prefix}{_SEPARATOR}{_SEPARATOR}{scopes}"
+
+
+def account_request(prefix: str, home_account_id: str, scopes: str) -> RequestKey:
+    """:func:`request_key` of a silent lookup for ``home_account_id``."""
+    return f"{prefix}{home_account_id}{_SEPARATOR}{_SEPARATOR}{scopes}"
+
+
+def assertion_request(prefix: str, user_assertion_hash: str, scopes: str) -> RequestKey:
+    """:func:`request_key` of an on-behalf-of lookup."""
+    return f"{prefix}{_SEPARATOR}{user_assertion_hash}{_SEPARATOR}{scopes}"
+
+
+#: ``tuple(scopes)`` -> (the scopes part of a request key, whether a user flow refuses
+#: them), or None for scopes a lookup may not take as they are. Shared by every app of the
+#: process (few distinct scope lists, asked again and again); the value depends on the
+#: key alone, so nothing here can go stale. Emptied when it reaches ``_SCOPE_TEXT_LIMIT``.
+_SCOPE_TEXTS: dict[tuple[Any, ...], Optional[tuple[str, bool]]] = {}
+_SCOPE_TEXT_LIMIT = 1024
+
+
+def _scope_text(scopes: tuple[Any, ...]) -> Optional[tuple[str, bool]]:
+    if not all(type(scope) is str for scope in scopes):
         return None
+    parts = " ".join(scopes).lower().split()
     if not parts or len(parts) != len(scopes):
         return None
     found = frozenset(parts)
-    if user_flow and not _USER_FLOW_REFUSED.isdisjoint(found):
+    return " ".join(sorted(found)), not _USER_FLOW_REFUSED.isdisjoint(found)
+
+
+def scope_text(scopes: list[Any], *, user_flow: bool) -> Optional[str]:
+    """The lower-cased, sorted scopes of a request as a request key names them, when a
+    lookup may take them as they are: non-empty strings without whitespace (what
+    validation keeps unchanged), and for a user flow (``user_flow``) none of the OIDC
+    scopes it refuses; else None."""
+    try:
+        known = _SCOPE_TEXTS[tuple(scopes)]
+    except KeyError:
+        key = tuple(scopes)
+        known = _scope_text(key)
+        if len(_SCOPE_TEXTS) >= _SCOPE_TEXT_LIMIT:
+            _SCOPE_TEXTS.clear()
+        _SCOPE_TEXTS[key] = known
+    except TypeError:  # an unhashable scope: the full path reports it
         return None
-    return found
+    if known is None or (user_flow and known[1]):
+        return None
+    return known[0]
 
 
 def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:

@@ -18,7 +18,7 @@ attribute: a ``Mock`` answers any attribute with a truthy object, and a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Optional, cast
+from typing import Any, Callable, Optional, cast
 
 from ._exact import RequestKey
 from ._forms import access_tokens_in_forms
@@ -109,6 +109,17 @@ def indexed_access_tokens_in_forms(
     return access_tokens_in_forms(own, target, query, environments, realms, now)
 
 
+#: Reads the exact-request index of one cache (see :func:`exact_reader`).
+ExactReader = Callable[[RequestKey], Optional[tuple[str, Entry, int]]]
+
+
+def exact_reader(cache: object) -> Optional[ExactReader]:
+    """:func:`exact_request_hit` bound to ``cache`` once (the cache-hit path of an app asks
+    it on every call); None for a foreign cache."""
+    own = own_cache(cache)
+    return None if own is None else own._exact_request_hit
+
+
 def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
     """The key of the only access token of ``cache`` filed under ``request`` (see
     ``_exact.py``), the token (expired or not) and the access-token section's size; None
@@ -118,6 +129,8 @@ def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str,
 
 
 __all__ = [
+    "ExactReader",
+    "exact_reader",
     "exact_request_hit",
     "has_access_hooks",
     "has_async_hooks",

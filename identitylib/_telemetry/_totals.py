@@ -137,6 +137,16 @@ class Totals:
         if http_seconds:
             row[_HTTP] += http_seconds
 
+    def add_cached(self, seconds: float) -> None:
+        """Count one call answered from the cache that took ``seconds`` (``add`` of a
+        cache-hit result, without looking at it)."""
+        try:
+            row: list[float] = self._local.row
+        except AttributeError:
+            row = self._row()
+        row[_CACHE] += 1
+        row[_TOTAL] += seconds
+
     def add_http(self, seconds: float) -> None:
         """Time a call spent in HTTP."""
         self._row()[_HTTP] += seconds
