@@ -201,16 +201,6 @@ class AccountCalls(AppCore):
             return None
         return self.authority.sibling(parsed)
 
-    def cached_for_account(self, scopes: Any, account: Any) -> Optional[dict[str, Any]]:
-        """The cache hit of a plain ``acquire_token_silent(scopes, account)``, known without
-        a flow (see ``HitMemo.account_token``); None: the call goes the full way."""
-        if type(scopes) is not list or not isinstance(account, dict):
-            return None
-        home = account.get("home_account_id")
-        if type(home) is not str or not home:
-            return None
-        return self.hits.account_token(scopes, home, self.state.now())
-
     def _silent_memo(
         self, scopes: Any, account: Any, plain: bool
     ) -> tuple[Optional[dict[str, Any]], Optional[Callable[[Any], None]]]:
@@ -218,7 +208,7 @@ class AccountCalls(AppCore):
         calls with the entry it served, for the same-call memo)."""
         if not (plain and type(scopes) is list and isinstance(account, dict)):
             return None, None
-        hit = self.cached_for_account(scopes, account)
+        hit = self.hits.account_token(scopes, account)
         if hit is not None:
             return hit, None
         return self.remembered(("silent", account.get("home_account_id"), *scopes))

@@ -252,6 +252,8 @@ class ClientApplication(MsalNames, Runner, MeasuredCalls):
             enable_pii_log=enable_pii_log,
             memo=not timing,
         )
+        #: The core's cache-hit paths, kept here for the cache lanes (see ``_lanes.py``).
+        self._hits = self._core.hits
         self.client_id = client_id
         self.client_claims = client_claims
         self.app_name = app_name

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any, Optional
 
 from identitylib._cache import app_partition_key
@@ -14,14 +13,13 @@ from identitylib._log import hide, warn_caller
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import reject_reserved, validate_scopes
 
-from ._core import AppCore
+from ._core import SHARED_TENANTS, AppCore
 from ._plan import Answer, Call, Defer, Plan, run
 
 _FORCE_REFRESH = (
     "acquire_token_for_client() has no force_refresh: it uses a cached token while "
     "valid; pass claims_challenge to bypass the cache when a resource demands it"
 )
-_SHARED_TENANTS = ("common", "organizations")
 
 
 def _check_claims_text(forwarded_client_claims: object) -> None:
@@ -33,33 +31,13 @@ class ClientCalls(AppCore):
     """The builders of ``acquire_token_for_client``, ``acquire_token_on_behalf_of`` and
     ``remove_tokens_for_client``."""
 
-    @cached_property
-    def _app_tokens_cached(self) -> bool:
-        """Whether an app-token call may be answered by the exact-request lookup: not for
-        a ``common`` / ``organizations`` authority (the full way warns about it)."""
-        return self.authority.parsed.tenant.lower() not in _SHARED_TENANTS
-
-    def cached_for_client(self, scopes: Any) -> Optional[dict[str, Any]]:
-        """The cache hit of a plain ``acquire_token_for_client(scopes)``, known without a
-        flow (see ``HitMemo.app_token``); None: the call goes the full way."""
-        if type(scopes) is not list or not self._app_tokens_cached:
-            return None
-        return self.hits.app_token(scopes, self.state.now())
-
-    def cached_for_assertion(self, user_assertion: Any, scopes: Any) -> Optional[dict[str, Any]]:
-        """The cache hit of a plain ``acquire_token_on_behalf_of(user_assertion, scopes)``,
-        known without a flow; None: the call goes the full way."""
-        if type(scopes) is not list or not isinstance(user_assertion, str):
-            return None
-        return self.hits.assertion_token(user_assertion, scopes, self.state.now())
-
     def _client_scopes(self, scopes: object, fmi_path: object) -> list[str]:
         scope_list = validate_scopes(scopes)
         if not scope_list:
             raise ValueError(
                 "scopes must name at least one scope, e.g. ['api://<app id>/.default']"
             )
-        if self.authority.parsed.tenant.lower() in _SHARED_TENANTS:
+        if self.authority.parsed.tenant.lower() in SHARED_TENANTS:
             warn_caller(
                 "Use a specific tenant (GUID or domain) in the authority for client credentials; "
                 "'common' and 'organizations' cannot identify the app's tenant",
@@ -80,8 +58,8 @@ class ClientCalls(AppCore):
         """Cache first (the memo, then the flow's lookup), else the client credentials grant."""
         on_hit = None
         if not (claims_challenge or fmi_path or forwarded_client_claims or kwargs):
-            hit = self.cached_for_client(scopes)
-            if hit is None and type(scopes) is list and self._app_tokens_cached:
+            hit = self.hits.app_token(scopes)
+            if hit is None and type(scopes) is list and self.hits.app_tokens:
                 hit, on_hit = self.remembered(("client", *scopes))
             if hit is not None:
                 return Answer(hit)
@@ -154,7 +132,7 @@ class ClientCalls(AppCore):
         """Cache first (bound to the assertion), else the on-behalf-of grant."""
         on_hit = None
         if not (claims_challenge or forwarded_client_claims or kwargs):
-            hit = self.cached_for_assertion(user_assertion, scopes)
+            hit = self.hits.assertion_token(user_assertion, scopes)
             if hit is None and type(scopes) is list and isinstance(user_assertion, str):
                 hit, on_hit = self.remembered(("obo", user_assertion, *scopes))
             if hit is not None:

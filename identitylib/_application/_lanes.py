@@ -2,8 +2,9 @@
 
 A lane (see ``identitylib/_telemetry/_measured.cache_lane``) takes the public method's
 arguments and answers a plain call (no claims, no extra options) from the cache without a
-plan or a flow: the core's ``cached_for_*`` lookups, which the builders use as well. Any
-other call, or a call they cannot answer, gets None and runs the method.
+plan or a flow: the app's ``HitMemo`` (``app._hits``, its core's ``hits``, which the
+builders use as well). Any other call, or a call it cannot answer, gets None and runs the
+method.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def client_lane(
     """``acquire_token_for_client``'s lane."""
     if claims_challenge or fmi_path or forwarded_client_claims or kwargs:
         return None
-    hit: Hit = app._core.cached_for_client(scopes)
+    hit: Hit = app._hits.app_token(scopes)
     return hit
 
 
@@ -49,7 +50,7 @@ def silent_lane(
         or kwargs
     ):
         return None
-    hit: Hit = app._core.cached_for_account(scopes, account)
+    hit: Hit = app._hits.account_token(scopes, account)
     return hit
 
 
@@ -64,5 +65,5 @@ def obo_lane(
     """``acquire_token_on_behalf_of``'s lane."""
     if claims_challenge or forwarded_client_claims or kwargs:
         return None
-    hit: Hit = app._core.cached_for_assertion(user_assertion, scopes)
+    hit: Hit = app._hits.assertion_token(user_assertion, scopes)
     return hit

@@ -109,15 +109,20 @@ def indexed_access_tokens_in_forms(
     return access_tokens_in_forms(own, target, query, environments, realms, now)
 
 
-#: Reads the exact-request index of one cache (see :func:`exact_reader`).
-ExactReader = Callable[[RequestKey], Optional[tuple[str, Entry, int]]]
+#: Reads the exact-request index of a cache: ``reader(cache, request)`` (see
+#: :func:`exact_reader`).
+ExactReader = Callable[[Any, RequestKey], Optional[tuple[str, Entry, int]]]
 
 
 def exact_reader(cache: object) -> Optional[ExactReader]:
-    """:func:`exact_request_hit` bound to ``cache`` once (the cache-hit path of an app asks
-    it on every call); None for a foreign cache."""
+    """:func:`exact_request_hit` for caches of ``cache``'s class, without the type test
+    (the cache-hit path of an app asks it on every call); None for a foreign cache. The
+    same function for every cache of a class: nothing per app to fetch from memory."""
     own = own_cache(cache)
-    return None if own is None else own._exact_request_hit
+    if own is None:
+        return None
+    reader: ExactReader = type(own)._exact_request_hit
+    return reader
 
 
 def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry, int]]:

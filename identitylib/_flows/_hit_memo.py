@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from time import time as _time
 from typing import Any
 
 from identitylib._authority import Authority
@@ -17,14 +18,16 @@ from identitylib._cache._exact import (
 from identitylib._cache._own import ExactReader, exact_reader, plain_in_memory, stamped_entry
 from identitylib._flows._lookups import ACCESS_TOKEN
 from identitylib._flows._shaping import fresh_hit_result
+from identitylib._flows._state import unchanged_clocks
 
 
-def _no_reader(request: RequestKey) -> None:
+def _no_reader(cache: Any, request: RequestKey) -> None:
     return None
 
 
 class HitMemo:
-    """How one application answers a cache hit without a flow.
+    """How one application answers a cache hit without a flow (one per application core,
+    for its whole life: its shells keep a reference; :meth:`use` switches the cache).
 
     **The general path** (:meth:`app_token`, :meth:`account_token`,
     :meth:`assertion_token`): the one cached token filed under the request's exact key
@@ -33,7 +36,9 @@ class HitMemo:
     the cache's exact-request index. The key's first part, which only the app decides, is
     built once (:meth:`_request_prefix`), once the authority's realm is known for good.
     None sends the call the full way (no such token, several, expiring, due for refresh,
-    or arguments the full path must judge).
+    or arguments the full path must judge). What a hit reads of the app is this object
+    and its key prefix: at 10,000 apps, every other object fetched from memory per call
+    shows in the time.
 
     **The same-call memo** (:meth:`get`, :meth:`remember`): a call that the general path
     could not answer but the full path served from the cache is remembered with the entry
@@ -44,24 +49,53 @@ class HitMemo:
 
     Both are used only with identitylib's own in-memory caches that have no access hooks
     and no bound (with hooks a persisted cache must be reloaded; with a bound, hits feed
-    the LRU order), and not with ``timing=True`` (``enabled``).
+    the LRU order), and not with ``timing=True`` (see :meth:`use`).
     """
 
     #: Memorized calls per app; past this the memo starts over.
     LIMIT = 4096
 
-    __slots__ = ("_authority", "_cache", "_client_id", "_memo", "_prefix", "_read", "enabled")
+    __slots__ = (
+        "_app_prefix",
+        "_authority",
+        "_cache",
+        "_client_id",
+        "_memo",
+        "_prefix",
+        "_read",
+        "_state",
+        "app_tokens",
+    )
 
-    def __init__(
-        self, cache: Any, authority: Authority, client_id: str, *, enabled: bool = True
-    ) -> None:
-        self.enabled = enabled and plain_in_memory(cache)
-        self._cache = cache
+    def __init__(self, authority: Authority, client_id: str, *, app_tokens: bool) -> None:
         self._authority = authority
         self._client_id = client_id
-        self._read: ExactReader = exact_reader(cache) or _no_reader
+        #: Whether app-token calls may be answered here (not for an authority whose
+        #: tenant cannot name the app's: the full way warns about it).
+        self.app_tokens = app_tokens
         self._prefix: str | None = None
+        self._app_prefix: str | None = None  # app_request(_prefix, "")
+        self._read: ExactReader = _no_reader
+        self._state: Any = None
+        #: The cache served from; None: nothing is answered here.
+        self._cache: Any = None
         self._memo: dict[Any, tuple[str, dict[str, Any], Any]] = {}
+
+    def use(self, cache: Any, state: Any, *, enabled: bool = True) -> None:
+        """Answer the next calls from ``cache`` (``state``: the app's, for its clock), if
+        ``enabled`` and the cache is one this path may read; forget what was remembered."""
+        self._memo = {}
+        self._state = state
+        self._read = exact_reader(cache) or _no_reader
+        self._cache = cache if enabled and plain_in_memory(cache) else None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether calls are answered here (see :meth:`use`)."""
+        return self._cache is not None
+
+    def _now(self) -> float:
+        return _time() if unchanged_clocks() else float(self._state.now())
 
     # ------------------------------------------------------------ the general path
 
@@ -77,75 +111,87 @@ class HitMemo:
         prefix = request_prefix(authority.environment, self._client_id, realm)
         if known is not None:
             self._prefix = prefix
+            self._app_prefix = app_request(prefix, "")
         return prefix
 
-    def app_token(self, scopes: list[Any], now: float) -> dict[str, Any] | None:
-        """The cache-hit result of an app-token request for ``scopes``, or None."""
-        if not self.enabled:
+    def app_token(self, scopes: Any) -> dict[str, Any] | None:
+        """The cache-hit result of a plain app-token request for ``scopes``, or None."""
+        cache = self._cache
+        if cache is None or type(scopes) is not list or not self.app_tokens:
             return None
-        prefix = self._prefix or self._request_prefix()
         text = scope_text(scopes, user_flow=False)
-        if prefix is None or text is None:
+        if text is None:
             return None
-        return self._served(app_request(prefix, text), now)
+        app_prefix = self._app_prefix
+        if app_prefix is None:
+            prefix = self._request_prefix()
+            if prefix is None:
+                return None
+            app_prefix = app_request(prefix, "")
+        found = self._read(cache, app_prefix + text)  # == app_request(prefix, text)
+        return None if found is None else fresh_hit_result(found[1], self._now())
 
-    def account_token(
-        self, scopes: list[Any], home_account_id: str, now: float
-    ) -> dict[str, Any] | None:
-        """The cache-hit result of a silent request for ``home_account_id``, or None."""
-        if not self.enabled:
+    def account_token(self, scopes: Any, account: Any) -> dict[str, Any] | None:
+        """The cache-hit result of a plain silent request for ``account``, or None."""
+        cache = self._cache
+        if cache is None or type(scopes) is not list or not isinstance(account, dict):
+            return None
+        home = account.get("home_account_id")
+        if type(home) is not str or not home:
             return None
         prefix = self._prefix or self._request_prefix()
         text = scope_text(scopes, user_flow=True)
         if prefix is None or text is None:
             return None
-        return self._served(account_request(prefix, home_account_id, text), now)
+        return self._served(cache, account_request(prefix, home, text))
 
-    def assertion_token(
-        self, user_assertion: str, scopes: list[Any], now: float
-    ) -> dict[str, Any] | None:
-        """The cache-hit result of an on-behalf-of request with ``user_assertion``, or None."""
-        if not self.enabled:
+    def assertion_token(self, user_assertion: Any, scopes: Any) -> dict[str, Any] | None:
+        """The cache-hit result of a plain on-behalf-of request, or None."""
+        cache = self._cache
+        if cache is None or type(scopes) is not list or not isinstance(user_assertion, str):
             return None
         prefix = self._prefix or self._request_prefix()
         text = scope_text(scopes, user_flow=True)
         assertion = user_assertion.strip()
         if prefix is None or text is None or not assertion:
             return None
-        return self._served(assertion_request(prefix, assertion_hash(assertion), text), now)
+        return self._served(cache, assertion_request(prefix, assertion_hash(assertion), text))
 
-    def _served(self, request: RequestKey, now: float) -> dict[str, Any] | None:
-        found = self._read(request)
-        return None if found is None else fresh_hit_result(found[1], now)
+    def _served(self, cache: Any, request: RequestKey) -> dict[str, Any] | None:
+        found = self._read(cache, request)
+        return None if found is None else fresh_hit_result(found[1], self._now())
 
     # ------------------------------------------------------------ the same-call memo
 
-    def get(self, key: Any, now: float) -> dict[str, Any] | None:
+    def get(self, key: Any) -> dict[str, Any] | None:
         """The cache-hit result of the entry that served ``key`` last time, if it is still
         stored and servable as it is."""
-        if not self.enabled:
+        cache = self._cache
+        if cache is None:
             return None
+        memo = self._memo
         try:
-            found = self._memo.get(key)
+            found = memo.get(key)
         except TypeError:  # unhashable (invalid) arguments: the full path reports them
             return None
         if found is None:
             return None
         raw_key, entry, stamp = found
-        stamp_now, stored = stamped_entry(self._cache, ACCESS_TOKEN, raw_key)
+        stamp_now, stored = stamped_entry(cache, ACCESS_TOKEN, raw_key)
         if stored is not entry or stamp_now != stamp:
-            self._memo.pop(key, None)
+            memo.pop(key, None)
             return None
-        return fresh_hit_result(entry, now)
+        return fresh_hit_result(entry, self._now())
 
     def remember(self, key: Any, entry: dict[str, Any]) -> None:
         """``entry`` served the call ``key`` (a cache hit on the full path)."""
-        if not self.enabled:
+        cache, memo = self._cache, self._memo
+        if cache is None:
             return
-        raw_key = self._cache.key_makers[ACCESS_TOKEN](**entry)
-        stamp, stored = stamped_entry(self._cache, ACCESS_TOKEN, raw_key)
+        raw_key = cache.key_makers[ACCESS_TOKEN](**entry)
+        stamp, stored = stamped_entry(cache, ACCESS_TOKEN, raw_key)
         if stored is not entry:
             return
-        if len(self._memo) >= self.LIMIT:
-            self._memo.clear()
-        self._memo[key] = (raw_key, entry, stamp)
+        if len(memo) >= self.LIMIT:
+            memo.clear()
+        memo[key] = (raw_key, entry, stamp)

@@ -20,14 +20,26 @@ def cache_hit_result(entry: Mapping[str, Any], now: float) -> dict[str, Any]:
 def fresh_hit_result(entry: Mapping[str, Any], now: float) -> dict[str, Any] | None:
     """``cache_hit_result`` of a token that may be served as it is (at least
     ``EXPIRY_SKEW`` seconds left, not past its ``refresh_on``); None otherwise (the full
-    way then decides: refresh, background refresh, or a request)."""
-    expires_on = as_int(entry.get("expires_on"))
-    if expires_on - now < EXPIRY_SKEW or "secret" not in entry:
+    way then decides: refresh, background refresh, or a request). The cache-hit path of
+    every rotating-key call: ``cache_hit_result`` written out."""
+    try:
+        expires_on = int(entry["expires_on"])
+        secret = entry["secret"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if expires_on - now < EXPIRY_SKEW:
         return None
     refresh_on = entry.get("refresh_on")
-    if refresh_on and now > as_int(refresh_on):
-        return None
-    return _hit_result(entry, expires_on, now)
+    if refresh_on:
+        if now > as_int(refresh_on):
+            return None
+        return _hit_result(entry, expires_on, now)
+    return {
+        "access_token": secret,
+        "token_type": entry.get("token_type") or "Bearer",
+        "expires_in": expires_on - int(now),
+        "token_source": "cache",
+    }
 
 
 def _hit_result(entry: Mapping[str, Any], expires_on: int, now: float) -> dict[str, Any]:

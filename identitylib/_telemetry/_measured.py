@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 import time
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, TypeVar, cast
@@ -95,12 +96,19 @@ class MeasuredCalls:
         return False
 
 
+_MAKING = threading.Lock()
+
+
 def totals_of(app: Any) -> Totals:
-    """The totals of ``app``, made on first use."""
-    slots = app.__dict__
-    totals: Optional[Totals] = slots.get(_TOTALS)
+    """The totals of ``app``, made on first use (an attribute: reading ``app.__dict__``
+    would give every later attribute read of the app one more object to go through)."""
+    totals: Optional[Totals] = getattr(app, _TOTALS, None)
     if totals is None:
-        totals = slots.setdefault(_TOTALS, Totals())  # atomic: one wins
+        with _MAKING:
+            totals = getattr(app, _TOTALS, None)
+            if totals is None:
+                totals = Totals()
+                setattr(app, _TOTALS, totals)
     return totals
 
 
@@ -186,9 +194,12 @@ def measured(api: str, method: F) -> F:
                 except Exception:  # the method decides (and reports bad arguments)
                     hit = _lane_failed()  # None
                 if hit is not None:
-                    _count_hit(self, _clock() - started)
+                    try:
+                        totals_of(self).add_cached(_clock() - started)
+                    except Exception:
+                        _telemetry_failed()
                     return hit
-            totals = self.__dict__.get(_TOTALS) or totals_of(self)
+            totals = totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
             try:
                 result = method(self, *args, **kwargs)
@@ -227,12 +238,8 @@ def _lane_failed() -> Any:
     return None
 
 
-def _count_hit(app: Any, seconds: float) -> None:
-    """Count a call its cache lane answered (without OpenTelemetry)."""
-    try:
-        (app.__dict__.get(_TOTALS) or totals_of(app)).add_cached(seconds)
-    except Exception:
-        logger.warning("Telemetry failed; the call goes on without it", exc_info=True)
+def _telemetry_failed() -> None:
+    logger.warning("Telemetry failed; the call goes on without it", exc_info=True)
 
 
 def _measured_async(
@@ -255,9 +262,12 @@ def _measured_async(
                 except Exception:  # the method decides (and reports bad arguments)
                     hit = _lane_failed()  # None
                 if hit is not None:
-                    _count_hit(self, _clock() - started)
+                    try:
+                        totals_of(self).add_cached(_clock() - started)
+                    except Exception:
+                        _telemetry_failed()
                     return hit
-            totals = self.__dict__.get(_TOTALS) or totals_of(self)
+            totals = totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
             try:
                 result = await method(self, *args, **kwargs)

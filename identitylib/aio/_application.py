@@ -171,6 +171,7 @@ class ClientApplication(MsalNames, AsyncRunner, MeasuredCalls):
             trust=TrustKey.of(http_client, verify, proxies),
             **kwargs,
         )
+        self._hits = self._core.hits  # for the cache lanes (``_application/_lanes.py``)
         self._transport = (
             ThreadedTransport(sync_transport)
             if http_client is not None and not is_async_client

@@ -308,12 +308,18 @@ class CountingLock:
         self._lock = lock
         self.taken = 0
 
-    def __enter__(self) -> Any:
+    def acquire(self, *args: Any) -> Any:
         self.taken += 1
-        return self._lock.__enter__()
+        return self._lock.acquire(*args)
 
-    def __exit__(self, *exc: Any) -> Any:
-        return self._lock.__exit__(*exc)
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> Any:
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
 
 
 def test_an_exact_key_hit_reads_the_cache_once(no_network: responses.RequestsMock) -> None:
@@ -325,7 +331,7 @@ def test_an_exact_key_hit_reads_the_cache_once(no_network: responses.RequestsMoc
     lock = cache._lock = CountingLock(cache._lock)  # type: ignore[assignment]
     assert app.acquire_token_for_client([SCOPE])["access_token"] == "t"
     assert lock.taken == 1
-    assert app._core.hits.get(("client", SCOPE), time.time()) is None
+    assert app._core.hits.get(("client", SCOPE)) is None
 
 
 def test_a_hit_only_the_full_way_finds_feeds_the_same_call_memo(
@@ -335,10 +341,10 @@ def test_a_hit_only_the_full_way_finds_feeds_the_same_call_memo(
     one (the exact key's), and the memo answers the same call next time."""
     cache = cache_of(at("plain"), at("oidc", target=f"{SCOPE} {OIDC}"))
     app = daemon(TENANT, cache)
-    assert app._core.hits.get(("client", SCOPE), time.time()) is None
+    assert app._core.hits.get(("client", SCOPE)) is None
     assert app.acquire_token_for_client([SCOPE])["access_token"] == "plain"
-    remembered = app._core.hits.get(("client", SCOPE), time.time())
+    remembered = app._core.hits.get(("client", SCOPE))
     assert remembered is not None
     assert remembered["access_token"] == "plain"
     cache.remove_at(at("plain"))  # a token removed: the memo answers nothing any more
-    assert app._core.hits.get(("client", SCOPE), time.time()) is None
+    assert app._core.hits.get(("client", SCOPE)) is None
