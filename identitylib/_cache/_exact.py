@@ -16,7 +16,7 @@ indices this one holds key strings only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from ._query import FOREIGN_BINDING_FIELDS, scope_set
 
@@ -142,9 +142,19 @@ def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:
     return keys
 
 
+#: What a request key is filed with: the key and entry of its only token, or of every
+#: token filed under it (several: ambiguous).
+_Filed = Union[tuple[str, Mapping[str, Any]], dict[str, Mapping[str, Any]]]
+
+
 class ExactRequestIndex:
-    """Request key -> the key of the only access token filed under it (a set when several
-    are: ambiguous).
+    """Request key -> the key and entry of the only access token filed under it (a dict of
+    them when several are: ambiguous).
+
+    The entry is kept beside its key so that a hit reads no more than this dict and the
+    entry: the store keeps the index in step with every write (an overwrite, a removal,
+    an eviction) and rebuilds it when the section was edited or replaced outside the
+    cache API, as for the key alone.
 
     Filed per partition (client id and realm) on demand: building the index only groups
     the section's keys by partition, and the first lookup of a partition files its tokens.
@@ -155,7 +165,7 @@ class ExactRequestIndex:
     __slots__ = ("_keys", "_pending", "_section", "filed")
 
     def __init__(self, section: Optional[Mapping[str, Any]] = None) -> None:
-        self._keys: dict[RequestKey, str | set[str]] = {}
+        self._keys: dict[RequestKey, _Filed] = {}
         #: Partition -> keys of its tokens, for the partitions not filed yet.
         self._pending: dict[tuple[Any, Any], set[str]] = {}
         self._section: Mapping[str, Any] = section if section is not None else {}
@@ -178,15 +188,15 @@ class ExactRequestIndex:
 
     def _file(self, key: str, entry: Mapping[str, Any]) -> None:
         self.filed += 1
+        pair = (key, entry)
         for request in request_keys_of(entry):
             filed = self._keys.get(request)
-            if filed is None:
-                self._keys[request] = key
-            elif isinstance(filed, str):
-                if filed != key:
-                    self._keys[request] = {filed, key}
+            if filed is None or (isinstance(filed, tuple) and filed[0] == key):
+                self._keys[request] = pair
+            elif isinstance(filed, tuple):
+                self._keys[request] = {filed[0]: filed[1], key: entry}
             else:
-                filed.add(key)
+                filed[key] = entry
 
     def remove(self, key: str, entry: Mapping[str, Any]) -> None:
         pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
@@ -196,19 +206,19 @@ class ExactRequestIndex:
         self.filed -= 1
         for request in request_keys_of(entry):
             filed = self._keys.get(request)
-            if isinstance(filed, str):
-                if filed == key:
+            if isinstance(filed, tuple):
+                if filed[0] == key:
                     del self._keys[request]
             elif filed is not None:
-                filed.discard(key)
+                filed.pop(key, None)
                 if len(filed) == 1:
-                    self._keys[request] = next(iter(filed))
+                    self._keys[request] = next(iter(filed.items()))
                 elif not filed:
                     del self._keys[request]
 
-    def key_for(self, request: RequestKey) -> Optional[str]:
-        """The key of the only token filed under ``request``, else None (files the
-        request's partition first if it is not filed yet)."""
+    def hit_for(self, request: RequestKey) -> Optional[tuple[str, Mapping[str, Any]]]:
+        """The key and entry of the only token filed under ``request``, else None (files
+        the request's partition first if it is not filed yet)."""
         filed = self._keys.get(request)
         if filed is None and self._pending:
             _, client_id, realm, _ = request.split(_SEPARATOR, 3)
@@ -219,7 +229,12 @@ class ExactRequestIndex:
                     if type(entry) is dict:
                         self._file(key, entry)
                 filed = self._keys.get(request)
-        return filed if isinstance(filed, str) else None
+        return filed if isinstance(filed, tuple) else None
+
+    def key_for(self, request: RequestKey) -> Optional[str]:
+        """The key of the only token filed under ``request`` (see :meth:`hit_for`)."""
+        hit = self.hit_for(request)
+        return None if hit is None else hit[0]
 
     def __len__(self) -> int:
         return len(self._keys)

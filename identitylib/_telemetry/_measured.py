@@ -47,6 +47,7 @@ logger = get_logger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 _clock = time.perf_counter
+_clock_ns = time.perf_counter_ns
 
 #: Marks a method already wrapped (by a base class).
 _MARK = "__identitylib_measured__"
@@ -187,7 +188,7 @@ def measured(api: str, method: F) -> F:
                 raise
         otel = Switch.instruments
         if otel is None:  # the cheap path: the totals only
-            started = _clock()
+            begun = _clock_ns()
             if lane is not None:
                 try:
                     hit = lane(self, *args, **kwargs)
@@ -195,7 +196,7 @@ def measured(api: str, method: F) -> F:
                     hit = _lane_failed()  # None
                 if hit is not None:
                     try:
-                        totals_of(self).add_cached(_clock() - started)
+                        totals_of(self).add_cached(_clock_ns() - begun)
                     except Exception:
                         _telemetry_failed()
                     return hit
@@ -205,11 +206,11 @@ def measured(api: str, method: F) -> F:
                 result = method(self, *args, **kwargs)
             except BaseException:
                 del args, kwargs
-                _count(totals, _clock() - started, None, True)
+                _count(totals, (_clock_ns() - begun) / 1e9, None, True)
                 raise
             finally:
                 HTTP_OBSERVER.reset(watching)
-            _count(totals, _clock() - started, result, False)
+            _count(totals, (_clock_ns() - begun) / 1e9, result, False)
             return result
         tally = _start_traced(self, api, method, args, kwargs, otel)
         watching = HTTP_OBSERVER.set(tally)
@@ -255,7 +256,7 @@ def _measured_async(
                 raise
         otel = Switch.instruments
         if otel is None:  # the cheap path: the totals only
-            started = _clock()
+            begun = _clock_ns()
             if lane is not None:
                 try:
                     hit = lane(self, *args, **kwargs)
@@ -263,7 +264,7 @@ def _measured_async(
                     hit = _lane_failed()  # None
                 if hit is not None:
                     try:
-                        totals_of(self).add_cached(_clock() - started)
+                        totals_of(self).add_cached(_clock_ns() - begun)
                     except Exception:
                         _telemetry_failed()
                     return hit
@@ -273,11 +274,11 @@ def _measured_async(
                 result = await method(self, *args, **kwargs)
             except BaseException:
                 del args, kwargs
-                _count(totals, _clock() - started, None, True)
+                _count(totals, (_clock_ns() - begun) / 1e9, None, True)
                 raise
             finally:
                 HTTP_OBSERVER.reset(watching)
-            _count(totals, _clock() - started, result, False)
+            _count(totals, (_clock_ns() - begun) / 1e9, result, False)
             return result
         tally = _start_traced(self, api, method, args, kwargs, otel)
         watching = HTTP_OBSERVER.set(tally)
