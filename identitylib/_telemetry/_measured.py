@@ -196,7 +196,11 @@ def measured(api: str, method: F) -> F:
                     hit = _lane_failed()  # None
                 if hit is not None:
                     try:
-                        totals_of(self).add_cached(_clock_ns() - begun)
+                        try:
+                            totals = self._identitylib_token_totals  # (== _TOTALS)
+                        except AttributeError:
+                            totals = totals_of(self)
+                        totals.add_cached(_clock_ns() - begun)
                     except Exception:
                         _telemetry_failed()
                     return hit
@@ -264,7 +268,11 @@ def _measured_async(
                     hit = _lane_failed()  # None
                 if hit is not None:
                     try:
-                        totals_of(self).add_cached(_clock_ns() - begun)
+                        try:
+                            totals = self._identitylib_token_totals  # (== _TOTALS)
+                        except AttributeError:
+                            totals = totals_of(self)
+                        totals.add_cached(_clock_ns() - begun)
                     except Exception:
                         _telemetry_failed()
                     return hit
