@@ -115,9 +115,11 @@ ExactReader = Callable[[Any, RequestKey], Optional[tuple[str, Entry, int]]]
 
 
 def exact_reader(cache: object) -> Optional[ExactReader]:
-    """:func:`exact_request_hit` for caches of ``cache``'s class, without the type test
-    (the cache-hit path of an app asks it on every call); None for a foreign cache. The
-    same function for every cache of a class: nothing per app to fetch from memory."""
+    """What reads the exact-request index of caches of ``cache``'s class: the key of the
+    only access token filed under a request (see ``_exact.py``), the token (expired or
+    not) and the access-token section's size, else None; one dict lookup, never a scan.
+    None for a foreign cache. The same function for every cache of a class, called
+    without a type test: the cache-hit path of an app asks it on every call."""
     own = own_cache(cache)
     if own is None:
         return None
@@ -125,18 +127,9 @@ def exact_reader(cache: object) -> Optional[ExactReader]:
     return reader
 
 
-def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
-    """The key of the only access token of ``cache`` filed under ``request`` (see
-    ``_exact.py``), the token (expired or not) and the access-token section's size; None
-    when there is none, several, or the cache is foreign."""
-    own = own_cache(cache)
-    return None if own is None else own._exact_request_hit(request)
-
-
 __all__ = [
     "ExactReader",
     "exact_reader",
-    "exact_request_hit",
     "has_access_hooks",
     "has_async_hooks",
     "indexed_access_tokens_in_forms",
