@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 import responses
 
 from identitylib import (
@@ -235,22 +236,49 @@ def test_calls_with_options_go_the_full_way(
     assert plans == ["sync"]
 
 
+def client_app(api: str, cache: Any) -> Any:
+    """An app of either API over ``cache`` whose requests ``responses`` answers (the
+    asyncio one through a blocking session, in a worker thread)."""
+    if api == "aio":
+        return aio.ConfidentialClientApplication(
+            "cid-0000",
+            "secret",
+            authority=authority(),
+            token_cache=cache,
+            background_refresh=False,
+            http_client=requests.Session(),
+        )
+    return ConfidentialClientApplication(
+        "cid-0000", "secret", authority=authority(), token_cache=cache, background_refresh=False
+    )
+
+
+def app_token(api: str, app: Any) -> str:
+    if api == "aio":
+
+        async def acquire() -> Any:
+            return await app.acquire_token_for_client([SCOPE])
+
+        token: str = asyncio.run(acquire())["access_token"]
+        return token
+    return str(app.acquire_token_for_client([SCOPE])["access_token"])
+
+
+@pytest.mark.parametrize("api", ["sync", "aio"])
 @pytest.mark.parametrize(
     "change",
     ["expiring", "refresh due", "removed", "replaced", "edited in place", "cache reassigned"],
 )
 def test_a_changed_token_or_cache_is_never_served_by_the_lane(
-    no_network: responses.RequestsMock, change: str
+    no_network: responses.RequestsMock, change: str, api: str
 ) -> None:
     no_network.post(
         TOKEN_URL, json={"access_token": "fresh", "expires_in": 3600, "token_type": "Bearer"}
     )
     token = at("cached")
     cache = cache_of(token)
-    app = ConfidentialClientApplication(
-        "cid-0000", "secret", authority=authority(), token_cache=cache, background_refresh=False
-    )
-    assert app.acquire_token_for_client([SCOPE])["access_token"] == "cached"
+    app = client_app(api, cache)
+    assert app_token(api, app) == "cached"
     stored = cache._cache["AccessToken"][key_of(token)]
     expected = "fresh"
     if change == "expiring":
@@ -268,26 +296,26 @@ def test_a_changed_token_or_cache_is_never_served_by_the_lane(
     else:
         app.token_cache = cache_of(at("other cache"))
         expected = "other cache"
-    assert app.acquire_token_for_client([SCOPE])["access_token"] == expected
+    assert app_token(api, app) == expected
+    assert len(no_network.calls) == (1 if expected == "fresh" else 0)
 
 
+@pytest.mark.parametrize("api", ["sync", "aio"])
 @pytest.mark.parametrize("how", ["the state's", "the class's"])
 def test_a_replaced_clock_is_read_by_the_lane(
-    no_network: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch, how: str
+    no_network: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch, how: str, api: str
 ) -> None:
     no_network.post(
         TOKEN_URL, json={"access_token": "fresh", "expires_in": 3600, "token_type": "Bearer"}
     )
-    app = ConfidentialClientApplication(
-        "cid-0000", "secret", authority=authority(), token_cache=cache_of(at("cached"))
-    )
-    assert app.acquire_token_for_client([SCOPE])["access_token"] == "cached"
+    app = client_app(api, cache_of(at("cached")))
+    assert app_token(api, app) == "cached"
     later = time.time() + 7200  # past the cached token's expiry
     if how == "the state's":
-        app._state.now = lambda: later  # type: ignore[method-assign]
+        app._core.state.now = lambda: later
     else:
         monkeypatch.setattr(AppState, "now", staticmethod(lambda: later))
-    assert app.acquire_token_for_client([SCOPE])["access_token"] == "fresh"
+    assert app_token(api, app) == "fresh"
 
 
 @pytest.mark.parametrize("api", ["sync", "aio"])
