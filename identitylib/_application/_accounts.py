@@ -13,7 +13,6 @@ from identitylib._cache._own import indexed_accounts, indexed_entries_of_account
 from identitylib._flows import refresh_token as refresh_flow
 from identitylib._flows import silent
 from identitylib._flows._cache_hooks import in_cache
-from identitylib._flows._shaping import cache_hit_result
 from identitylib._log import get_logger, hide
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._request import check_ssh_cert_data
@@ -205,28 +204,14 @@ class AccountCalls(AppCore):
     def _silent_memo(
         self, scopes: Any, account: Any, plain: bool
     ) -> tuple[Optional[dict[str, Any]], Optional[Callable[[Any], None]]]:
-        """The cache-hit memo of a plain silent call: (its hit, None) or (None, what the
-        flow calls with the entry it served, for the next call to remember)."""
-        hits = self.hits
-        if not (hits.enabled and plain and type(scopes) is list and isinstance(account, dict)):
+        """The cache hit of a plain silent call: (its hit, None) or (None, what the flow
+        calls with the entry it served, for the same-call memo)."""
+        if not (plain and type(scopes) is list and isinstance(account, dict)):
             return None, None
-        now = self.state.now()
-        home = account.get("home_account_id")
-        memo_key = ("silent", home, *scopes)
-        entry = hits.get(memo_key, now)
-        if entry is None and isinstance(home, str) and home:
-            entry = hits.find(
-                now,
-                scopes,
-                environment=self.state.environment,
-                client_id=self.client_id,
-                realm=self.authority.expected_realm,
-                home_account_id=home,
-                memo_key=memo_key,
-            )
-        if entry is not None:
-            return cache_hit_result(entry, now), None
-        return None, lambda found: hits.remember(memo_key, found)
+        hit = self.hits.account_token(scopes, account)
+        if hit is not None:
+            return hit, None
+        return self.remembered(("silent", account.get("home_account_id"), *scopes))
 
     def _silent(
         self,

@@ -21,10 +21,11 @@ from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide, hide_credential, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
-from identitylib._telemetry import BackgroundRefresh, MeasuredCalls
+from identitylib._telemetry import BackgroundRefresh, MeasuredCalls, cache_lane
 
 from ._calls import CommonCalls
 from ._core import set_up
+from ._lanes import silent_lane
 from ._names import MsalNames
 from ._plan import Answer, Blocking, Plan, Steps
 
@@ -251,6 +252,8 @@ class ClientApplication(MsalNames, Runner, MeasuredCalls):
             enable_pii_log=enable_pii_log,
             memo=not timing,
         )
+        #: The core's cache-hit paths, kept here for the cache lanes (see ``_lanes.py``).
+        self._hits = self._core.hits
         self.client_id = client_id
         self.client_claims = client_claims
         self.app_name = app_name
@@ -321,6 +324,7 @@ class ClientApplication(MsalNames, Runner, MeasuredCalls):
         """
         self._perform(self._core.remove_account(account))
 
+    @cache_lane(silent_lane)
     def acquire_token_silent_with_error(
         self,
         scopes: list[str],
@@ -354,6 +358,7 @@ class ClientApplication(MsalNames, Runner, MeasuredCalls):
             )
         )
 
+    @cache_lane(silent_lane)
     def acquire_token_silent(
         self,
         scopes: list[str],

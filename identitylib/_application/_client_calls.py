@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Optional
 
 from identitylib._cache import app_partition_key
@@ -10,19 +9,17 @@ from identitylib._cache._own import indexed_app_tokens
 from identitylib._flows import client_credentials
 from identitylib._flows import on_behalf_of as obo_flow
 from identitylib._flows._cache_hooks import in_cache
-from identitylib._flows._shaping import cache_hit_result
 from identitylib._log import hide, warn_caller
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import reject_reserved, validate_scopes
 
-from ._core import AppCore
+from ._core import SHARED_TENANTS, AppCore
 from ._plan import Answer, Call, Defer, Plan, run
 
 _FORCE_REFRESH = (
     "acquire_token_for_client() has no force_refresh: it uses a cached token while "
     "valid; pass claims_challenge to bypass the cache when a resource demands it"
 )
-_SHARED_TENANTS = ("common", "organizations")
 
 
 def _check_claims_text(forwarded_client_claims: object) -> None:
@@ -34,42 +31,13 @@ class ClientCalls(AppCore):
     """The builders of ``acquire_token_for_client``, ``acquire_token_on_behalf_of`` and
     ``remove_tokens_for_client``."""
 
-    def _memo(
-        self,
-        plain: bool,
-        memo_key: tuple[Any, ...],
-        scopes: Any = None,
-        user_assertion: Optional[str] = None,
-    ) -> tuple[Optional[dict[str, Any]], Optional[Callable[[Any], None]]]:
-        """(the hit, None) from the memo or, with ``scopes``, from the token filed under
-        the request's exact key; or (None, what the flow calls with the entry it served);
-        (None, None) when the memo is off or the call is not a plain one."""
-        hits = self.hits
-        if not (hits.enabled and plain):
-            return None, None
-        now = self.state.now()
-        entry = hits.get(memo_key, now)
-        if entry is None and scopes is not None:
-            entry = hits.find(
-                now,
-                scopes,
-                environment=self.state.environment,
-                client_id=self.client_id,
-                realm=self.authority.expected_realm,
-                user_assertion=user_assertion,
-                memo_key=memo_key,
-            )
-        if entry is not None:
-            return cache_hit_result(entry, now), None
-        return None, lambda found: hits.remember(memo_key, found)
-
     def _client_scopes(self, scopes: object, fmi_path: object) -> list[str]:
         scope_list = validate_scopes(scopes)
         if not scope_list:
             raise ValueError(
                 "scopes must name at least one scope, e.g. ['api://<app id>/.default']"
             )
-        if self.authority.parsed.tenant.lower() in _SHARED_TENANTS:
+        if self.authority.parsed.tenant.lower() in SHARED_TENANTS:
             warn_caller(
                 "Use a specific tenant (GUID or domain) in the authority for client credentials; "
                 "'common' and 'organizations' cannot identify the app's tenant",
@@ -88,12 +56,13 @@ class ClientCalls(AppCore):
         **kwargs: Any,
     ) -> Plan[dict[str, Any]]:
         """Cache first (the memo, then the flow's lookup), else the client credentials grant."""
-        plain = not (claims_challenge or fmi_path or forwarded_client_claims or kwargs)
-        fast = self.authority.parsed.tenant.lower() not in _SHARED_TENANTS
-        plain = plain and fast and type(scopes) is list
-        hit, on_hit = self._memo(plain, ("client", *scopes), scopes if plain else None)
-        if hit is not None:
-            return Answer(hit)
+        on_hit = None
+        if not (claims_challenge or fmi_path or forwarded_client_claims or kwargs):
+            hit = self.hits.app_token(scopes)
+            if hit is None and type(scopes) is list and self.hits.app_tokens:
+                hit, on_hit = self.remembered(("client", *scopes))
+            if hit is not None:
+                return Answer(hit)
         if kwargs.pop("force_refresh", None) is not None:
             raise ValueError(_FORCE_REFRESH)
         scope_list = self._client_scopes(scopes, fmi_path)
@@ -161,16 +130,13 @@ class ClientCalls(AppCore):
         **kwargs: Any,
     ) -> Plan[dict[str, Any]]:
         """Cache first (bound to the assertion), else the on-behalf-of grant."""
-        plain = not (claims_challenge or forwarded_client_claims or kwargs)
-        plain = plain and type(scopes) is list and isinstance(user_assertion, str)
-        hit, on_hit = self._memo(
-            plain,
-            ("obo", user_assertion, *scopes) if plain else (),
-            scopes if plain else None,
-            user_assertion if plain else None,
-        )
-        if hit is not None:
-            return Answer(hit)
+        on_hit = None
+        if not (claims_challenge or forwarded_client_claims or kwargs):
+            hit = self.hits.assertion_token(user_assertion, scopes)
+            if hit is None and type(scopes) is list and isinstance(user_assertion, str):
+                hit, on_hit = self.remembered(("obo", user_assertion, *scopes))
+            if hit is not None:
+                return Answer(hit)
         scope_list = self._obo_scopes(user_assertion, scopes)
         _check_claims_text(forwarded_client_claims)
         state = self.state  # this call's (and its refreshes') cache, whatever is assigned later

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from identitylib._log import hide
+from identitylib._telemetry import cache_lane
 
 from ._base import ClientApplication
 from ._calls import ConfidentialCalls
+from ._lanes import client_lane, obo_lane
 
 #: ``background_refresh`` when not given: a token inside its refresh window is served at
 #: once while one background refresh per cache key renews it.
@@ -27,6 +29,7 @@ class ConfidentialClientApplication(ClientApplication):
             background_refresh = BACKGROUND_REFRESH_DEFAULT
         super()._start_running(background_refresh, timing, flight_limit)
 
+    @cache_lane(client_lane)
     def acquire_token_for_client(
         self,
         scopes: list[str],
@@ -46,6 +49,7 @@ class ConfidentialClientApplication(ClientApplication):
             )
         )
 
+    @cache_lane(obo_lane)
     def acquire_token_on_behalf_of(
         self,
         user_assertion: str,

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 C = TypeVar("C", bound="AppCore")
 
+#: Authority tenants that cannot name the app's own (app tokens from them: a warning).
+SHARED_TENANTS = ("common", "organizations")
+
 
 def checked_cache(cache: Any) -> Any:
     """``cache`` if it has the methods a token cache needs (msal's or identitylib's)."""
@@ -112,11 +115,31 @@ class AppCore:
             app_version=app_version,
             enable_pii_log=bool(enable_pii_log),
         )
+        #: The cache-hit paths: exact-request lookups and the same-call memo (one for
+        #: the core's life: the shells keep it, for the cache lanes).
+        self.hits = HitMemo(
+            authority,
+            client_id,
+            app_tokens=authority.parsed.tenant.lower() not in SHARED_TENANTS,
+        )
         self.use_cache(cache)
         self.check_credential()
 
     def check_credential(self) -> None:
         """Subclasses refuse a credential they cannot use (or the lack of one)."""
+
+    def remembered(
+        self, memo_key: Any
+    ) -> tuple[Optional[dict[str, Any]], Optional[Callable[[Any], None]]]:
+        """The same-call memo of a plain call: (its hit, None), or (None, what the flow
+        calls with the entry it served, for the next such call); (None, None) when off."""
+        hits = self.hits
+        if not hits.enabled:
+            return None, None
+        hit = hits.get(memo_key)
+        if hit is not None:
+            return hit, None
+        return None, lambda found: hits.remember(memo_key, found)
 
     @property
     def app_name(self) -> Optional[str]:
@@ -135,9 +158,7 @@ class AppCore:
         """Make ``cache`` the one the next calls use: a new state for their flows (a call
         already running keeps its own) and a new cache-hit memo."""
         self.state = replace(self.state, token_cache=checked_cache(cache))
-        #: The cache-hit fast path: which entry served which call (see HitMemo).
-        self.hits = HitMemo(cache)
-        self.hits.enabled = self.hits.enabled and self.memo
+        self.hits.use(cache, self.state, enabled=self.memo)
         #: get_accounts' last answer, with what it depended on (see ``AccountCalls``).
         self.accounts_memo: Optional[tuple[tuple[Any, ...], list[dict[str, Any]]]] = None
 

@@ -16,7 +16,7 @@ indices this one holds key strings only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from ._query import FOREIGN_BINDING_FIELDS, scope_set
 
@@ -32,6 +32,13 @@ RequestKey = str
 _SEPARATOR = "\x1f"
 
 
+def request_prefix(environment: str, client_id: str, realm: str) -> str:
+    """The part of a request key an application knows once and for all (lower-cased
+    environment, client, realm): what the home account or assertion and the scopes
+    follow (see :func:`request_key`)."""
+    return _SEPARATOR.join((environment.lower(), client_id, realm, ""))
+
+
 def request_key(
     environment: str,
     client_id: str,
@@ -45,30 +52,64 @@ def request_key(
     home = "" if user_assertion_hash else (home_account_id or "")
     return _SEPARATOR.join(
         (
-            environment.lower(),
-            client_id,
-            realm,
-            home,
+            request_prefix(environment, client_id, realm) + home,
             user_assertion_hash or "",
             " ".join(sorted(scopes)),
         )
     )
 
 
-def requested_scope_key(scopes: Any, *, user_flow: bool) -> Optional[frozenset[str]]:
-    """The lower-cased scopes of a request, when a lookup may take them as they are: a list
-    of non-empty strings without whitespace (what validation keeps unchanged), and for a
-    user flow (``user_flow``) none of the OIDC scopes it refuses; else None."""
-    try:
-        parts = " ".join(scopes).lower().split()
-    except TypeError:
+def app_request(prefix: str, scopes: str) -> RequestKey:
+    """:func:`request_key` of an app-token lookup, from its prefix and :func:`scope_text`."""
+    return f"{prefix}{_SEPARATOR}{_SEPARATOR}{scopes}"
+
+
+def account_request(prefix: str, home_account_id: str, scopes: str) -> RequestKey:
+    """:func:`request_key` of a silent lookup for ``home_account_id``."""
+    return f"{prefix}{home_account_id}{_SEPARATOR}{_SEPARATOR}{scopes}"
+
+
+def assertion_request(prefix: str, user_assertion_hash: str, scopes: str) -> RequestKey:
+    """:func:`request_key` of an on-behalf-of lookup."""
+    return f"{prefix}{_SEPARATOR}{user_assertion_hash}{_SEPARATOR}{scopes}"
+
+
+#: ``tuple(scopes)`` -> (the scopes part of a request key, whether a user flow refuses
+#: them), or None for scopes a lookup may not take as they are. Shared by every app of the
+#: process (few distinct scope lists, asked again and again); the value depends on the
+#: key alone, so nothing here can go stale. Emptied when it reaches ``_SCOPE_TEXT_LIMIT``.
+_SCOPE_TEXTS: dict[tuple[Any, ...], Optional[tuple[str, bool]]] = {}
+_SCOPE_TEXT_LIMIT = 1024
+
+
+def _scope_text(scopes: tuple[Any, ...]) -> Optional[tuple[str, bool]]:
+    if not all(type(scope) is str for scope in scopes):
         return None
+    parts = " ".join(scopes).lower().split()
     if not parts or len(parts) != len(scopes):
         return None
     found = frozenset(parts)
-    if user_flow and not _USER_FLOW_REFUSED.isdisjoint(found):
+    return " ".join(sorted(found)), not _USER_FLOW_REFUSED.isdisjoint(found)
+
+
+def scope_text(scopes: list[Any], *, user_flow: bool) -> Optional[str]:
+    """The lower-cased, sorted scopes of a request as a request key names them, when a
+    lookup may take them as they are: non-empty strings without whitespace (what
+    validation keeps unchanged), and for a user flow (``user_flow``) none of the OIDC
+    scopes it refuses; else None."""
+    try:
+        known = _SCOPE_TEXTS[tuple(scopes)]
+    except KeyError:
+        key = tuple(scopes)
+        known = _scope_text(key)
+        if len(_SCOPE_TEXTS) >= _SCOPE_TEXT_LIMIT:
+            _SCOPE_TEXTS.clear()
+        _SCOPE_TEXTS[key] = known
+    except TypeError:  # an unhashable scope: the full path reports it
         return None
-    return found
+    if known is None or (user_flow and known[1]):
+        return None
+    return known[0]
 
 
 def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:
@@ -101,9 +142,19 @@ def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:
     return keys
 
 
+#: What a request key is filed with: the key and entry of its only token, or of every
+#: token filed under it (several: ambiguous).
+_Filed = Union[tuple[str, Mapping[str, Any]], dict[str, Mapping[str, Any]]]
+
+
 class ExactRequestIndex:
-    """Request key -> the key of the only access token filed under it (a set when several
-    are: ambiguous).
+    """Request key -> the key and entry of the only access token filed under it (a dict of
+    them when several are: ambiguous).
+
+    The entry is kept beside its key so that a hit reads no more than this dict and the
+    entry: the store keeps the index in step with every write (an overwrite, a removal,
+    an eviction) and rebuilds it when the section was edited or replaced outside the
+    cache API, as for the key alone.
 
     Filed per partition (client id and realm) on demand: building the index only groups
     the section's keys by partition, and the first lookup of a partition files its tokens.
@@ -114,7 +165,7 @@ class ExactRequestIndex:
     __slots__ = ("_keys", "_pending", "_section", "filed")
 
     def __init__(self, section: Optional[Mapping[str, Any]] = None) -> None:
-        self._keys: dict[RequestKey, str | set[str]] = {}
+        self._keys: dict[RequestKey, _Filed] = {}
         #: Partition -> keys of its tokens, for the partitions not filed yet.
         self._pending: dict[tuple[Any, Any], set[str]] = {}
         self._section: Mapping[str, Any] = section if section is not None else {}
@@ -137,15 +188,15 @@ class ExactRequestIndex:
 
     def _file(self, key: str, entry: Mapping[str, Any]) -> None:
         self.filed += 1
+        pair = (key, entry)
         for request in request_keys_of(entry):
             filed = self._keys.get(request)
-            if filed is None:
-                self._keys[request] = key
-            elif isinstance(filed, str):
-                if filed != key:
-                    self._keys[request] = {filed, key}
+            if filed is None or (isinstance(filed, tuple) and filed[0] == key):
+                self._keys[request] = pair
+            elif isinstance(filed, tuple):
+                self._keys[request] = {filed[0]: filed[1], key: entry}
             else:
-                filed.add(key)
+                filed[key] = entry
 
     def remove(self, key: str, entry: Mapping[str, Any]) -> None:
         pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
@@ -155,19 +206,19 @@ class ExactRequestIndex:
         self.filed -= 1
         for request in request_keys_of(entry):
             filed = self._keys.get(request)
-            if isinstance(filed, str):
-                if filed == key:
+            if isinstance(filed, tuple):
+                if filed[0] == key:
                     del self._keys[request]
             elif filed is not None:
-                filed.discard(key)
+                filed.pop(key, None)
                 if len(filed) == 1:
-                    self._keys[request] = next(iter(filed))
+                    self._keys[request] = next(iter(filed.items()))
                 elif not filed:
                     del self._keys[request]
 
-    def key_for(self, request: RequestKey) -> Optional[str]:
-        """The key of the only token filed under ``request``, else None (files the
-        request's partition first if it is not filed yet)."""
+    def hit_for(self, request: RequestKey) -> Optional[tuple[str, Mapping[str, Any]]]:
+        """The key and entry of the only token filed under ``request``, else None (files
+        the request's partition first if it is not filed yet)."""
         filed = self._keys.get(request)
         if filed is None and self._pending:
             _, client_id, realm, _ = request.split(_SEPARATOR, 3)
@@ -178,7 +229,12 @@ class ExactRequestIndex:
                     if type(entry) is dict:
                         self._file(key, entry)
                 filed = self._keys.get(request)
-        return filed if isinstance(filed, str) else None
+        return filed if isinstance(filed, tuple) else None
+
+    def key_for(self, request: RequestKey) -> Optional[str]:
+        """The key of the only token filed under ``request`` (see :meth:`hit_for`)."""
+        hit = self.hit_for(request)
+        return None if hit is None else hit[0]
 
     def __len__(self) -> int:
         return len(self._keys)

@@ -18,7 +18,7 @@ attribute: a ``Mock`` answers any attribute with a truthy object, and a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Optional, cast
+from typing import Any, Callable, Optional, cast
 
 from ._exact import RequestKey
 from ._forms import access_tokens_in_forms
@@ -133,17 +133,28 @@ def environments_with_access_tokens(
     return own._environments_with_access_tokens(query, target, environments)
 
 
-def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
-    """The key of the only access token of ``cache`` filed under ``request`` (see
-    ``_exact.py``), the token (expired or not) and the access-token section's size; None
-    when there is none, several, or the cache is foreign."""
+#: Reads the exact-request index of a cache: ``reader(cache, request)`` (see
+#: :func:`exact_reader`).
+ExactReader = Callable[[Any, RequestKey], Optional[tuple[str, Entry, int]]]
+
+
+def exact_reader(cache: object) -> Optional[ExactReader]:
+    """What reads the exact-request index of caches of ``cache``'s class: the key of the
+    only access token filed under a request (see ``_exact.py``), the token (expired or
+    not) and the access-token section's size, else None; one dict lookup, never a scan.
+    None for a foreign cache. The same function for every cache of a class, called
+    without a type test: the cache-hit path of an app asks it on every call."""
     own = own_cache(cache)
-    return None if own is None else own._exact_request_hit(request)
+    if own is None:
+        return None
+    reader: ExactReader = type(own)._exact_request_hit
+    return reader
 
 
 __all__ = [
+    "ExactReader",
     "environments_with_access_tokens",
-    "exact_request_hit",
+    "exact_reader",
     "has_access_hooks",
     "has_async_hooks",
     "indexed_access_tokens_in_forms",

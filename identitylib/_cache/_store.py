@@ -228,11 +228,10 @@ class IndexedSections:
         exact = self._exact
         if exact is None:
             exact = self._exact = build_exact_index(section)
-        key = exact.key_for(request)
-        entry = section.get(key) if key is not None else None
-        if key is None or not isinstance(entry, dict):
+        hit = exact.hit_for(request)  # (its entry is the section's: kept in step)
+        if hit is None or type(hit[1]) is not dict:
             return None
-        return key, entry, len(section)
+        return hit[0], hit[1], len(section)
 
     def candidates(
         self,

@@ -1,99 +1,197 @@
-"""The cache-hit fast path: which cache entry served which call."""
+"""The cache-hit paths of one application: the exact-request lookup and the same-call memo."""
 
 from __future__ import annotations
 
+from time import time as _time
 from typing import Any
 
+from identitylib._authority import Authority
 from identitylib._cache._access import assertion_hash
-from identitylib._cache._exact import request_key, requested_scope_key
-from identitylib._cache._own import exact_request_hit, plain_in_memory, stamped_entry
-from identitylib._flows._lookups import ACCESS_TOKEN, first_usable
+from identitylib._cache._exact import (
+    RequestKey,
+    account_request,
+    app_request,
+    assertion_request,
+    request_prefix,
+    scope_text,
+)
+from identitylib._cache._own import ExactReader, exact_reader, plain_in_memory, stamped_entry
+from identitylib._flows._lookups import ACCESS_TOKEN
+from identitylib._flows._shaping import fresh_hit_result
+from identitylib._flows._state import unchanged_clocks
+
+
+def _no_reader(cache: Any, request: RequestKey) -> None:
+    return None
 
 
 class HitMemo:
-    """Per-app memory of the cache entry that served a call: the cache-hit fast path.
+    """How one application answers a cache hit without a flow (one per application core,
+    for its whole life: its shells keep a reference; :meth:`use` switches the cache).
 
-    After a call was served from the cache, the same call (same method, scopes, account
-    or assertion, no extra options) is answered by checking that the very entry is still
-    stored under its key, that the access-token section did not change meanwhile (its
-    stamp, read under the cache's lock: a token added, removed or replaced could change
-    which entry a lookup prefers), and the expiry and ``refresh_on`` times, all without
-    building a query. Anything else goes the full way. Used only with identitylib's own
-    in-memory caches that have no access hooks and no bound (with hooks a persisted cache
-    must be reloaded; with a bound, hits feed the LRU order).
+    **The general path** (:meth:`app_token`, :meth:`account_token`,
+    :meth:`assertion_token`): the one cached token filed under the request's exact key
+    (environment, client, realm, home account or assertion, scopes: see
+    ``identitylib/_cache/_exact.py``), if servable as it is: one locked dict lookup in
+    the cache's exact-request index. The key's first part, which only the app decides, is
+    built once (:meth:`_request_prefix`), once the authority's realm is known for good.
+    None sends the call the full way (no such token, several, expiring, due for refresh,
+    or arguments the full path must judge). What a hit reads of the app is this object
+    and its key prefix: at 10,000 apps, every other object fetched from memory per call
+    shows in the time.
+
+    **The same-call memo** (:meth:`get`, :meth:`remember`): a call that the general path
+    could not answer but the full path served from the cache is remembered with the entry
+    that served it. The same call is then answered by checking that the very entry is
+    still stored under its key, that the access-token section did not change meanwhile
+    (its stamp, read under the cache's lock: a token added, removed or replaced could
+    change which entry a lookup prefers), and the expiry and ``refresh_on`` times.
+
+    Both are used only with identitylib's own in-memory caches that have no access hooks
+    and no bound (with hooks a persisted cache must be reloaded; with a bound, hits feed
+    the LRU order), and not with ``timing=True`` (see :meth:`use`).
     """
 
     #: Memorized calls per app; past this the memo starts over.
     LIMIT = 4096
 
-    def __init__(self, cache: Any) -> None:
-        self.enabled = plain_in_memory(cache)
-        self._cache = cache
+    __slots__ = (
+        "_app_prefix",
+        "_authority",
+        "_cache",
+        "_client_id",
+        "_memo",
+        "_prefix",
+        "_read",
+        "_state",
+        "app_tokens",
+    )
+
+    def __init__(self, authority: Authority, client_id: str, *, app_tokens: bool) -> None:
+        self._authority = authority
+        self._client_id = client_id
+        #: Whether app-token calls may be answered here (not for an authority whose
+        #: tenant cannot name the app's: the full way warns about it).
+        self.app_tokens = app_tokens
+        self._prefix: str | None = None
+        self._app_prefix: str | None = None  # app_request(_prefix, "")
+        self._read: ExactReader = _no_reader
+        self._state: Any = None
+        #: The cache served from; None: nothing is answered here.
+        self._cache: Any = None
         self._memo: dict[Any, tuple[str, dict[str, Any], Any]] = {}
 
-    def get(self, key: Any, now: float) -> dict[str, Any] | None:
-        """The entry that served ``key`` last time, if still stored and fresh."""
+    def use(self, cache: Any, state: Any, *, enabled: bool = True) -> None:
+        """Answer the next calls from ``cache`` (``state``: the app's, for its clock), if
+        ``enabled`` and the cache is one this path may read; forget what was remembered."""
+        self._memo = {}
+        self._state = state
+        self._read = exact_reader(cache) or _no_reader
+        self._cache = cache if enabled and plain_in_memory(cache) else None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether calls are answered here (see :meth:`use`)."""
+        return self._cache is not None
+
+    def _now(self) -> float:
+        return _time() if unchanged_clocks() else float(self._state.now())
+
+    # ------------------------------------------------------------ the general path
+
+    def _request_prefix(self) -> str | None:
+        """The app's part of its request keys: kept once the authority's metadata (and so
+        its realm) is known, which never changes afterwards; before that, the realm a
+        GUID or alias tenant implies, if any (not kept)."""
+        authority = self._authority
+        known = authority.known_metadata
+        realm = known.realm if known is not None else authority.expected_realm
+        if realm is None:
+            return None
+        prefix = request_prefix(authority.environment, self._client_id, realm)
+        if known is not None:
+            self._prefix = prefix
+            self._app_prefix = app_request(prefix, "")
+        return prefix
+
+    def app_token(self, scopes: Any) -> dict[str, Any] | None:
+        """The cache-hit result of a plain app-token request for ``scopes``, or None."""
+        cache = self._cache
+        if cache is None or type(scopes) is not list or not self.app_tokens:
+            return None
+        text = scope_text(scopes, user_flow=False)
+        if text is None:
+            return None
+        app_prefix = self._app_prefix
+        if app_prefix is None:
+            prefix = self._request_prefix()
+            if prefix is None:
+                return None
+            app_prefix = app_request(prefix, "")
+        found = self._read(cache, app_prefix + text)  # == app_request(prefix, text)
+        return None if found is None else fresh_hit_result(found[1], self._now())
+
+    def account_token(self, scopes: Any, account: Any) -> dict[str, Any] | None:
+        """The cache-hit result of a plain silent request for ``account``, or None."""
+        cache = self._cache
+        if cache is None or type(scopes) is not list or not isinstance(account, dict):
+            return None
+        home = account.get("home_account_id")
+        if type(home) is not str or not home:
+            return None
+        prefix = self._prefix or self._request_prefix()
+        text = scope_text(scopes, user_flow=True)
+        if prefix is None or text is None:
+            return None
+        return self._served(cache, account_request(prefix, home, text))
+
+    def assertion_token(self, user_assertion: Any, scopes: Any) -> dict[str, Any] | None:
+        """The cache-hit result of a plain on-behalf-of request, or None."""
+        cache = self._cache
+        if cache is None or type(scopes) is not list or not isinstance(user_assertion, str):
+            return None
+        prefix = self._prefix or self._request_prefix()
+        text = scope_text(scopes, user_flow=True)
+        assertion = user_assertion.strip()
+        if prefix is None or text is None or not assertion:
+            return None
+        return self._served(cache, assertion_request(prefix, assertion_hash(assertion), text))
+
+    def _served(self, cache: Any, request: RequestKey) -> dict[str, Any] | None:
+        found = self._read(cache, request)
+        return None if found is None else fresh_hit_result(found[1], self._now())
+
+    # ------------------------------------------------------------ the same-call memo
+
+    def get(self, key: Any) -> dict[str, Any] | None:
+        """The cache-hit result of the entry that served ``key`` last time, if it is still
+        stored and servable as it is."""
+        cache = self._cache
+        if cache is None:
+            return None
+        memo = self._memo
         try:
-            found = self._memo.get(key)
+            found = memo.get(key)
         except TypeError:  # unhashable (invalid) arguments: the full path reports them
             return None
         if found is None:
             return None
         raw_key, entry, stamp = found
-        stamp_now, stored = stamped_entry(self._cache, ACCESS_TOKEN, raw_key)
+        stamp_now, stored = stamped_entry(cache, ACCESS_TOKEN, raw_key)
         if stored is not entry or stamp_now != stamp:
-            self._memo.pop(key, None)
+            memo.pop(key, None)
             return None
-        usable, refresh_due = first_usable((entry,), now)
-        return None if refresh_due else usable
-
-    def find(
-        self,
-        now: float,
-        scopes: Any,
-        *,
-        environment: str,
-        client_id: str,
-        realm: str | None,
-        home_account_id: str | None = None,
-        user_assertion: str | None = None,
-        memo_key: Any = None,
-    ) -> dict[str, Any] | None:
-        """The general hit path: the one cached token filed under this request's exact key
-        (environment, client, realm, home account or assertion, scopes: see
-        ``identitylib/_cache/_exact.py``), if servable now; None sends the call the full
-        way (no such token, several, expiring, or arguments the full path must judge).
-        A token served is remembered under ``memo_key`` (the same call's fast path)."""
-        if realm is None or not self.enabled:
-            return None
-        user_flow = home_account_id is not None or user_assertion is not None
-        scope_key = requested_scope_key(scopes, user_flow=user_flow)
-        if scope_key is None:
-            return None
-        hashed = None
-        if user_assertion is not None:
-            if not user_assertion.strip():
-                return None
-            hashed = assertion_hash(user_assertion.strip())
-        request = request_key(environment, client_id, realm, home_account_id, hashed, scope_key)
-        found = exact_request_hit(self._cache, request)
-        if found is None:
-            return None
-        usable, refresh_due = first_usable((found[1],), now)
-        if usable is None or refresh_due:
-            return None
-        if memo_key is not None:
-            self.remember(memo_key, usable)
-        return usable
+        return fresh_hit_result(entry, self._now())
 
     def remember(self, key: Any, entry: dict[str, Any]) -> None:
         """``entry`` served the call ``key`` (a cache hit on the full path)."""
-        if not self.enabled:
+        cache, memo = self._cache, self._memo
+        if cache is None:
             return
-        raw_key = self._cache.key_makers[ACCESS_TOKEN](**entry)
-        stamp, stored = stamped_entry(self._cache, ACCESS_TOKEN, raw_key)
+        raw_key = cache.key_makers[ACCESS_TOKEN](**entry)
+        stamp, stored = stamped_entry(cache, ACCESS_TOKEN, raw_key)
         if stored is not entry:
             return
-        if len(self._memo) >= self.LIMIT:
-            self._memo.clear()
-        self._memo[key] = (raw_key, entry, stamp)
+        if len(memo) >= self.LIMIT:
+            memo.clear()
+        memo[key] = (raw_key, entry, stamp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from identitylib._flows._lookups import as_int
+from identitylib._flows._lookups import EXPIRY_SKEW, as_int
 from identitylib._flows._state import AppState
 from identitylib._log import SECRET_FIELDS, get_logger
 
@@ -14,14 +14,44 @@ logger = get_logger(__name__)
 
 def cache_hit_result(entry: Mapping[str, Any], now: float) -> dict[str, Any]:
     """The result of a cache hit, with MSAL's keys."""
+    return _hit_result(entry, as_int(entry.get("expires_on")), now)
+
+
+def fresh_hit_result(entry: Mapping[str, Any], now: float) -> dict[str, Any] | None:
+    """``cache_hit_result`` of a token that may be served as it is (at least
+    ``EXPIRY_SKEW`` seconds left, not past its ``refresh_on``); None otherwise (the full
+    way then decides: refresh, background refresh, or a request). The cache-hit path of
+    every rotating-key call: ``cache_hit_result`` written out."""
+    try:
+        expires_on = int(entry["expires_on"])
+        secret = entry["secret"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if expires_on - now < EXPIRY_SKEW:
+        return None
+    refresh_on = entry.get("refresh_on")
+    if refresh_on:
+        if now > as_int(refresh_on):
+            return None
+        return _hit_result(entry, expires_on, now)
+    return {
+        "access_token": secret,
+        "token_type": entry.get("token_type") or "Bearer",
+        "expires_in": expires_on - int(now),
+        "token_source": "cache",
+    }
+
+
+def _hit_result(entry: Mapping[str, Any], expires_on: int, now: float) -> dict[str, Any]:
     result: dict[str, Any] = {
         "access_token": entry["secret"],
         "token_type": entry.get("token_type") or "Bearer",
-        "expires_in": as_int(entry.get("expires_on")) - int(now),
+        "expires_in": expires_on - int(now),
         "token_source": "cache",
     }
-    if entry.get("refresh_on"):
-        result["refresh_on"] = as_int(entry["refresh_on"])
+    refresh_on = entry.get("refresh_on")
+    if refresh_on:
+        result["refresh_on"] = as_int(refresh_on)
     return result
 
 

@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from identitylib._authority import Authority
 from identitylib._credential import ClientCredential
@@ -39,6 +39,15 @@ class AppState:
         """Where MSAL libraries cache this app's tokens (``Authority.cache_environments``)."""
         return self.authority.cache_environments
 
+    #: Whether the clock (``now``) of any state was replaced (tests do; see
+    #: :func:`unchanged_clocks`).
+    clocks_replaced: ClassVar[bool] = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "now":
+            AppState.clocks_replaced = True
+        object.__setattr__(self, name, value)
+
     @staticmethod
     def now() -> float:
         """Current time (a seam for tests)."""
@@ -65,3 +74,13 @@ class AppState:
     ) -> str | None:
         """The ``claims`` parameter: capabilities merged with a challenge and forwarded claims."""
         return merge_claims(claims_challenge, self.client_capabilities, forwarded_client_claims)
+
+
+_CLOCK = AppState.now
+
+
+def unchanged_clocks() -> bool:
+    """Whether every state's ``now()`` is ``time.time()``: no state's clock was replaced,
+    nor the class's. Until one is, a cache hit reads the time itself, without fetching
+    its app's state from memory (see ``_hit_memo.HitMemo``): the same time either way."""
+    return not AppState.clocks_replaced and AppState.now is _CLOCK

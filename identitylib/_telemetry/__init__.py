@@ -6,7 +6,7 @@ Nothing here imports ``opentelemetry`` until :meth:`Switch.enable` is called (se
 """
 
 from ._call import current_call, note_managed_identity_source
-from ._measured import BackgroundRefresh, MeasuredCalls
+from ._measured import BackgroundRefresh, MeasuredCalls, cache_lane
 from ._switch import Switch
 from ._totals import TokenTotals
 
@@ -15,6 +15,7 @@ __all__ = [
     "MeasuredCalls",
     "Switch",
     "TokenTotals",
+    "cache_lane",
     "current_call",
     "note_managed_identity_source",
 ]

@@ -14,12 +14,19 @@ A public call made by another one (``acquire_token`` calling ``acquire_token_sil
 asyncio method running its blocking twin, an override calling ``super()``) is part of the
 outer call, not a call of its own. Telemetry never makes a call fail: an error in it is
 logged and the call goes on.
+
+A method may name its **cache lane** (:func:`cache_lane`): a function that answers the
+call from the cache without any I/O, or says None. Without OpenTelemetry, an outermost
+call asks the lane first; its answer is counted in the totals (a token from the cache,
+and the time it took) and returned, without the method, the HTTP observer or a plan.
+With OpenTelemetry, or when the lane says None, the method runs as above.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import threading
 import time
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, TypeVar, cast
@@ -40,10 +47,26 @@ logger = get_logger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 _clock = time.perf_counter
+_clock_ns = time.perf_counter_ns
 
 #: Marks a method already wrapped (by a base class).
 _MARK = "__identitylib_measured__"
+#: The method's cache lane (see :func:`cache_lane`).
+_LANE = "__identitylib_cache_lane__"
 _TOTALS = "_identitylib_token_totals"
+
+
+def cache_lane(lane: Callable[..., Any]) -> Callable[[F], F]:
+    """Decorator of a public ``acquire_token*`` method: ``lane(self, *args, **kwargs)``
+    answers the same call from the cache, without I/O and without calling another public
+    method, or returns None (then the method runs). Only the decorated function has the
+    lane: a subclass's override of the method is called as it is."""
+
+    def mark(method: F) -> F:
+        setattr(method, _LANE, lane)
+        return method
+
+    return mark
 
 
 class MeasuredCalls:
@@ -74,12 +97,19 @@ class MeasuredCalls:
         return False
 
 
+_MAKING = threading.Lock()
+
+
 def totals_of(app: Any) -> Totals:
-    """The totals of ``app``, made on first use."""
-    slots = app.__dict__
-    totals: Optional[Totals] = slots.get(_TOTALS)
+    """The totals of ``app``, made on first use (an attribute: reading ``app.__dict__``
+    would give every later attribute read of the app one more object to go through)."""
+    totals: Optional[Totals] = getattr(app, _TOTALS, None)
     if totals is None:
-        totals = slots.setdefault(_TOTALS, Totals())  # atomic: one wins
+        with _MAKING:
+            totals = getattr(app, _TOTALS, None)
+            if totals is None:
+                totals = Totals()
+                setattr(app, _TOTALS, totals)
     return totals
 
 
@@ -144,8 +174,9 @@ def measured(api: str, method: F) -> F:
     crash reporter printing the locals of every frame would otherwise show a password or
     an assertion that the method itself hides (see ``identitylib/_log.py``).
     """
+    lane: Optional[Callable[..., Any]] = getattr(method, _LANE, None)
     if inspect.iscoroutinefunction(method):
-        return cast(F, _measured_async(api, method))
+        return cast(F, _measured_async(api, method, lane))
 
     @functools.wraps(method)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -157,18 +188,33 @@ def measured(api: str, method: F) -> F:
                 raise
         otel = Switch.instruments
         if otel is None:  # the cheap path: the totals only
-            totals = self.__dict__.get(_TOTALS) or totals_of(self)
+            begun = _clock_ns()
+            if lane is not None:
+                try:
+                    hit = lane(self, *args, **kwargs)
+                except Exception:  # the method decides (and reports bad arguments)
+                    hit = _lane_failed()  # None
+                if hit is not None:
+                    try:
+                        try:
+                            totals = self._identitylib_token_totals  # (== _TOTALS)
+                        except AttributeError:
+                            totals = totals_of(self)
+                        totals.add_cached(_clock_ns() - begun)
+                    except Exception:
+                        _telemetry_failed()
+                    return hit
+            totals = totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
-            started = _clock()
             try:
                 result = method(self, *args, **kwargs)
             except BaseException:
                 del args, kwargs
-                _count(totals, _clock() - started, None, True)
+                _count(totals, (_clock_ns() - begun) / 1e9, None, True)
                 raise
             finally:
                 HTTP_OBSERVER.reset(watching)
-            _count(totals, _clock() - started, result, False)
+            _count(totals, (_clock_ns() - begun) / 1e9, result, False)
             return result
         tally = _start_traced(self, api, method, args, kwargs, otel)
         watching = HTTP_OBSERVER.set(tally)
@@ -191,8 +237,18 @@ def measured(api: str, method: F) -> F:
     return cast(F, call)
 
 
+def _lane_failed() -> Any:
+    """None, logged: the lane raised, and the method will run."""
+    logger.debug("Cache lane failed; the call goes the full way", exc_info=True)
+    return None
+
+
+def _telemetry_failed() -> None:
+    logger.warning("Telemetry failed; the call goes on without it", exc_info=True)
+
+
 def _measured_async(
-    api: str, method: Callable[..., Awaitable[Any]]
+    api: str, method: Callable[..., Awaitable[Any]], lane: Optional[Callable[..., Any]]
 ) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(method)
     async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -204,18 +260,33 @@ def _measured_async(
                 raise
         otel = Switch.instruments
         if otel is None:  # the cheap path: the totals only
-            totals = self.__dict__.get(_TOTALS) or totals_of(self)
+            begun = _clock_ns()
+            if lane is not None:
+                try:
+                    hit = lane(self, *args, **kwargs)
+                except Exception:  # the method decides (and reports bad arguments)
+                    hit = _lane_failed()  # None
+                if hit is not None:
+                    try:
+                        try:
+                            totals = self._identitylib_token_totals  # (== _TOTALS)
+                        except AttributeError:
+                            totals = totals_of(self)
+                        totals.add_cached(_clock_ns() - begun)
+                    except Exception:
+                        _telemetry_failed()
+                    return hit
+            totals = totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
-            started = _clock()
             try:
                 result = await method(self, *args, **kwargs)
             except BaseException:
                 del args, kwargs
-                _count(totals, _clock() - started, None, True)
+                _count(totals, (_clock_ns() - begun) / 1e9, None, True)
                 raise
             finally:
                 HTTP_OBSERVER.reset(watching)
-            _count(totals, _clock() - started, result, False)
+            _count(totals, (_clock_ns() - begun) / 1e9, result, False)
             return result
         tally = _start_traced(self, api, method, args, kwargs, otel)
         watching = HTTP_OBSERVER.set(tally)

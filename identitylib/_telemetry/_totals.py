@@ -72,6 +72,24 @@ def _kind(result: Any, failed: bool) -> int:
 
 
 _clock = time.perf_counter
+#: Bits of the owner thread's packed hit count (see ``Totals.add_cached``).
+_COUNT_BITS = 40
+_COUNT_MASK = (1 << _COUNT_BITS) - 1
+
+
+class _ThreadMark(threading.local):
+    """``mark``: an object of the current thread's own, compared by identity (no number
+    to fetch from memory, and never the mark of another thread, even one that ended)."""
+
+    def __init__(self) -> None:
+        self.mark = object()
+
+
+_THREAD = _ThreadMark()
+
+
+def _thread_mark() -> object:
+    return _THREAD.mark
 
 
 class _HttpTiming:
@@ -99,13 +117,18 @@ class Totals:
     an attempt's time is added when it ends, so a cache hit measures no HTTP at all.
     """
 
-    __slots__ = ("_local", "_lock", "_retired", "_rows")
+    __slots__ = ("_cached", "_local", "_lock", "_owner", "_retired", "_rows")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._rows: list[tuple[threading.Thread, list[float]]] = []
         self._retired = [0.0] * _COLUMNS
+        #: The cache hits of the thread that made the totals (the usual caller), kept
+        #: apart from the rows so that a hit reads two objects, this and ``_cached``
+        #: (see :meth:`add_cached`). Only that thread writes it.
+        self._owner = _thread_mark()
+        self._cached = 0
 
     def _row(self) -> list[float]:
         """This thread's row (registered on its first use)."""
@@ -137,6 +160,17 @@ class Totals:
         if http_seconds:
             row[_HTTP] += http_seconds
 
+    def add_cached(self, nanoseconds: int) -> None:
+        """Count one call answered from the cache that took ``nanoseconds`` (``add`` of a
+        cache-hit result, without looking at it). The owner thread's count and time are
+        one number: the time in nanoseconds above bit ``_COUNT_BITS``, the count below."""
+        if _THREAD.mark is self._owner:
+            self._cached += (nanoseconds << _COUNT_BITS) + 1
+            return
+        row = self._row()
+        row[_CACHE] += 1
+        row[_TOTAL] += nanoseconds / 1e9
+
     def add_http(self, seconds: float) -> None:
         """Time a call spent in HTTP."""
         self._row()[_HTTP] += seconds
@@ -161,6 +195,9 @@ class Totals:
         with self._lock:
             rows = [self._retired] + [row for _, row in self._rows]
         sums = [sum(column) for column in zip(*rows)]
+        cached = self._cached
+        sums[_CACHE] += cached & _COUNT_MASK
+        sums[_TOTAL] += (cached >> _COUNT_BITS) / 1e9
         return TokenTotals(
             int(sums[_CACHE]),
             int(sums[_PROVIDER]),

@@ -15,6 +15,7 @@ from typing import Any, Optional, TypeVar, Union, cast
 
 from identitylib._application._calls import CommonCalls, ConfidentialCalls, PublicCalls
 from identitylib._application._core import set_up
+from identitylib._application._lanes import client_lane, obo_lane, silent_lane
 from identitylib._application._names import MsalNames, PublicNames
 from identitylib._application._plan import Answer, Blocking, Plan, Steps
 from identitylib._authority import Authority, TrustKey
@@ -22,7 +23,7 @@ from identitylib._authority._region import resolve_region
 from identitylib._log import get_logger, hide, hide_credential, hide_secrets
 from identitylib._protocol._errors import FlowError
 from identitylib._protocol._messages import Flow
-from identitylib._telemetry import BackgroundRefresh, MeasuredCalls
+from identitylib._telemetry import BackgroundRefresh, MeasuredCalls, cache_lane
 from identitylib._transport._async import AsyncTransport, ThreadedTransport, import_httpx, run_async
 from identitylib._transport._bounds import deadline_for
 
@@ -170,6 +171,7 @@ class ClientApplication(MsalNames, AsyncRunner, MeasuredCalls):
             trust=TrustKey.of(http_client, verify, proxies),
             **kwargs,
         )
+        self._hits = self._core.hits  # for the cache lanes (``_application/_lanes.py``)
         self._transport = (
             ThreadedTransport(sync_transport)
             if http_client is not None and not is_async_client
@@ -272,6 +274,7 @@ class ClientApplication(MsalNames, AsyncRunner, MeasuredCalls):
         """Forget an account's tokens and account entries (see the sync method)."""
         await self._perform(self._core.remove_account(account))
 
+    @cache_lane(silent_lane)
     async def acquire_token_silent_with_error(
         self,
         scopes: list[str],
@@ -310,6 +313,7 @@ class ClientApplication(MsalNames, AsyncRunner, MeasuredCalls):
             ),
         )
 
+    @cache_lane(silent_lane)
     async def acquire_token_silent(
         self,
         scopes: list[str],
@@ -607,6 +611,7 @@ class ConfidentialClientApplication(ClientApplication):
             await asyncio.to_thread(resolve_region, choice)
         self._region_known = True
 
+    @cache_lane(client_lane)
     async def acquire_token_for_client(
         self,
         scopes: list[str],
@@ -626,6 +631,7 @@ class ConfidentialClientApplication(ClientApplication):
             ),
         )
 
+    @cache_lane(obo_lane)
     async def acquire_token_on_behalf_of(
         self,
         user_assertion: str,

@@ -301,13 +301,50 @@ def test_a_section_replaced_outside_the_cache_api_is_reindexed(
     assert daemon(TENANT, cache).acquire_token_for_client([SCOPE])["access_token"] == "new"
 
 
-def test_a_hit_on_the_exact_path_feeds_the_same_call_memo(
-    no_network: responses.RequestsMock,
-) -> None:
+class CountingLock:
+    """The cache's lock, counting how often it is taken."""
+
+    def __init__(self, lock: Any) -> None:
+        self._lock = lock
+        self.taken = 0
+
+    def acquire(self, *args: Any) -> Any:
+        self.taken += 1
+        return self._lock.acquire(*args)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> Any:
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def test_an_exact_key_hit_reads_the_cache_once(no_network: responses.RequestsMock) -> None:
+    """One locked read answers the hit: nothing is remembered for the same call, which
+    the exact-request lookup answers as fast."""
     cache = cache_of(at("t"))
     app = daemon(TENANT, cache)
-    assert app._core.hits.get(("client", SCOPE), time.time()) is None
+    assert app.acquire_token_for_client([SCOPE])["access_token"] == "t"  # builds the index
+    lock = cache._lock = CountingLock(cache._lock)  # type: ignore[assignment]
     assert app.acquire_token_for_client([SCOPE])["access_token"] == "t"
-    remembered = app._core.hits.get(("client", SCOPE), time.time())
+    assert lock.taken == 1
+    assert app._core.hits.get(("client", SCOPE)) is None
+
+
+def test_a_hit_only_the_full_way_finds_feeds_the_same_call_memo(
+    no_network: responses.RequestsMock,
+) -> None:
+    """Two tokens under one request key: the index answers nothing, the full way picks
+    one (the exact key's), and the memo answers the same call next time."""
+    cache = cache_of(at("plain"), at("oidc", target=f"{SCOPE} {OIDC}"))
+    app = daemon(TENANT, cache)
+    assert app._core.hits.get(("client", SCOPE)) is None
+    assert app.acquire_token_for_client([SCOPE])["access_token"] == "plain"
+    remembered = app._core.hits.get(("client", SCOPE))
     assert remembered is not None
-    assert remembered["secret"] == "t"
+    assert remembered["access_token"] == "plain"
+    cache.remove_at(at("plain"))  # a token removed: the memo answers nothing any more
+    assert app._core.hits.get(("client", SCOPE)) is None
