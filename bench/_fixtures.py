@@ -4,6 +4,8 @@
   credentials, refresh-token and on-behalf-of requests, optionally after a delay (a slow
   server), counting GETs and POSTs (thread-safe) and adding up the time spent in its own
   methods (``server_ns``), which workload 15 takes off each call's time.
+- ``AsyncFakeIdp``: the same answers for an ``httpx.AsyncClient`` (an ``httpx.MockTransport``
+  whose delay is an ``asyncio.sleep``), for identitylib.aio in workload 16.
 - Cache builders in MSAL's unified schema (msal's own key format and fields), serialized
   to JSON so that both libraries deserialize the identical cache: app tokens, user
   accounts (Account + AccessToken + RefreshToken), on-behalf-of tokens.
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import functools
@@ -371,3 +374,45 @@ def realistic_app_token_cache(
             **_times(now, lifetime),
         }
     return json.dumps({"AccessToken": section, "AppMetadata": app_metadata()})
+
+
+# --------------------------------------------------------------------- asyncio transport
+
+
+class AsyncFakeIdp:
+    """The ``FakeIdp``'s answers for an ``httpx.AsyncClient``: an ``httpx.MockTransport``
+    whose handler waits ``delay_s`` with ``asyncio.sleep`` (the event loop keeps running,
+    as with a real server) and then answers as ``FakeIdp`` does, counting in ``idp``."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.idp = FakeIdp()
+
+    @property
+    def posts(self) -> int:
+        """Token requests answered so far."""
+        return self.idp.posts
+
+    @property
+    def requests(self) -> int:
+        """Requests answered so far (GET and POST)."""
+        return self.idp.requests
+
+    def client(self) -> Any:
+        """A new ``httpx.AsyncClient`` answered by this fake (close it with ``aclose``)."""
+        import httpx
+
+        async def answer(request: httpx.Request) -> httpx.Response:
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            url = str(request.url)
+            if request.method == "GET":
+                params = dict(request.url.params)
+                faked = self.idp.get(url.split("?", 1)[0], params=params)
+            else:
+                faked = self.idp.post(url, data=request.content)
+            return httpx.Response(
+                faked.status_code, headers=faked.headers, content=faked.text.encode()
+            )
+
+        return httpx.AsyncClient(transport=httpx.MockTransport(answer))

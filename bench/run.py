@@ -17,6 +17,7 @@ Run: ``.venv/bin/python bench/run.py [--quick] [--rounds 3] [--only 1 2 7]``
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import importlib
 import json
@@ -52,11 +53,13 @@ from _common import (
     time_interleaved,
     write_json,
 )
+from _concurrency import pool_stampede, task_hits, task_stampede, thread_hits
 from _fixtures import (
     ENV,
     OBO_SCOPE,
     USER_SCOPE,
     USER_TENANT,
+    AsyncFakeIdp,
     FakeIdp,
     account_of,
     assertion_of,
@@ -1536,6 +1539,215 @@ def _w15_obo(n: int) -> tuple[_Setup, str]:
     return setup, "identity_provider"
 
 
+# ------------------------------------ 16. asyncio tasks against threads (1,000 at once)
+
+#: Workload 16's sizes: concurrent tasks, threads on hits (as in workload 7), the thread pool
+#: of the blocking stampede, and the fake server's delay on a cold cache.
+AIO_TASKS = 1_000
+AIO_HIT_THREADS = 16
+AIO_POOL_THREADS = 100
+AIO_SERVER_DELAY_S = 0.05
+
+
+def w16_asyncio(libs: dict[str, ModuleType], b: Budget, out: Collected) -> None:
+    """identitylib.aio with 1,000 concurrent tasks beside the blocking API (and msal, which
+    has no asyncio API) in threads: hits (calls/s, per-call median) and a cold stampede
+    (token requests, wall time)."""
+
+    aio = importlib.import_module("identitylib.aio")
+    log(
+        f"16. asyncio: {AIO_TASKS:,} tasks on hits and a cold cache, beside "
+        f"{AIO_HIT_THREADS} threads (hits) and a pool of {AIO_POOL_THREADS} (cold)"
+    )
+    blob = serialized_app_token_cache(CLIENT_ID, [(tenant_id(0), cc_scope(s)) for s in range(10)])
+    scopes = [[cc_scope(s)] for s in range(10)]
+    seconds = 1.0 if b.rounds > 1 else 0.3
+    check = check_token("cache", "16 hit")
+    hits: dict[str, dict[str, list[float]]] = {
+        who: {"tput": [], "median": []} for who in ("aio", "threads", "msal", "loop", "gil")
+    }
+    cold: dict[str, dict[str, list[float]]] = {
+        who: {"requests": [], "wall": []} for who in ("aio", "threads", "msal")
+    }
+
+    def note_hits(who: str, measured: tuple[float, list[int]]) -> None:
+        hits[who]["tput"].append(measured[0])
+        hits[who]["median"].append(ns_to_us(median(measured[1])))
+
+    async def aio_hits() -> tuple[float, list[int]]:
+        fake = AsyncFakeIdp()
+        async with fake.client() as client:
+            app = aio.ConfidentialClientApplication(
+                CLIENT_ID,
+                client_credential="secret",
+                authority=authority_url(tenant_id(0)),
+                http_client=client,
+                token_cache=fresh_cache(libs["identitylib"], blob),
+            )
+            check(await app.acquire_token_for_client(scopes[0]))
+            return await task_hits(app.acquire_token_for_client, AIO_TASKS, seconds, scopes, check)
+
+    async def loop_bound() -> tuple[float, list[int]]:
+        async def trivial(s: list[str]) -> object:
+            return _trivial(s)
+
+        return await task_hits(trivial, AIO_TASKS, seconds, scopes, lambda result: None)
+
+    for r in range(b.rounds):
+        order = ["aio", "threads", "msal"] if r % 2 == 0 else ["msal", "threads", "aio"]
+        for who in order:
+            gc.collect()
+            if who == "aio":
+                note_hits(who, asyncio.run(aio_hits()))
+                continue
+            lib = libs["msal" if who == "msal" else "identitylib"]
+            app = lib.ConfidentialClientApplication(
+                CLIENT_ID,
+                client_credential="secret",
+                authority=authority_url(tenant_id(0)),
+                http_client=FakeIdp(),
+                token_cache=fresh_cache(lib, blob),
+            )
+            check(app.acquire_token_for_client(scopes[0]))
+            note_hits(
+                who,
+                thread_hits(app.acquire_token_for_client, AIO_HIT_THREADS, seconds, scopes, check),
+            )
+        note_hits("loop", asyncio.run(loop_bound()))
+        note_hits("gil", thread_hits(_trivial, AIO_HIT_THREADS, seconds, scopes, lambda _: None))
+        for who in order:
+            requests, wall = _w16_stampede(who, libs, aio, f"api://bench-aio-stampede-{r}/.default")
+            cold[who]["requests"].append(requests)
+            cold[who]["wall"].append(wall)
+    _w16_rows(out, hits, cold)
+
+
+def _w16_stampede(
+    who: str, libs: dict[str, ModuleType], aio: ModuleType, scope: str
+) -> tuple[float, float]:
+    """Token requests and wall time (ms) of ``AIO_TASKS`` identical calls on a cold cache
+    (the server answers after ``AIO_SERVER_DELAY_S``): asyncio tasks for ``aio``, else
+    jobs of a pool of ``AIO_POOL_THREADS`` threads."""
+
+    check = check_token("identity_provider" if who != "msal" else None, f"16 {who} stampede")
+    loose = check_token(None, f"16 {who} stampede")  # later callers may be served the cache
+    authority = authority_url(tenant_id(78))
+    if who == "aio":
+
+        async def run() -> tuple[float, float]:
+            fake = AsyncFakeIdp(AIO_SERVER_DELAY_S)
+            async with fake.client() as client:
+                app = aio.ConfidentialClientApplication(
+                    CLIENT_ID, client_credential="secret", authority=authority, http_client=client
+                )
+                check(await app.acquire_token_for_client(["api://bench-aio-warm/.default"]))
+                before = fake.posts
+                wall = await task_stampede(
+                    lambda: app.acquire_token_for_client([scope]), AIO_TASKS, loose
+                )
+                return float(fake.posts - before), wall
+
+        return asyncio.run(run())
+    lib = libs["msal" if who == "msal" else "identitylib"]
+    http = FakeIdp(delay_s=AIO_SERVER_DELAY_S)
+    app = lib.ConfidentialClientApplication(
+        CLIENT_ID, client_credential="secret", authority=authority, http_client=http
+    )
+    check(app.acquire_token_for_client(["api://bench-aio-warm/.default"]))  # discovery (msal)
+    before = http.posts
+    wall = pool_stampede(
+        lambda: app.acquire_token_for_client([scope]), AIO_TASKS, AIO_POOL_THREADS, loose
+    )
+    return float(http.posts - before), wall
+
+
+def _w16_rows(
+    out: Collected, hits: dict[str, dict[str, list[float]]], cold: dict[str, dict[str, list[float]]]
+) -> None:
+    def med(table: dict[str, dict[str, list[float]]], who: str, what: str) -> float:
+        return median(table[who][what])
+
+    tasks, threads, pool = f"{AIO_TASKS:,} tasks", f"{AIO_HIT_THREADS} threads", AIO_POOL_THREADS
+    nan = float("nan")
+    msal_tput, msal_lat = med(hits, "msal", "tput"), med(hits, "msal", "median")
+    for who, case in (
+        ("aio", f"identitylib.aio, {tasks} (msal: {threads})"),
+        ("threads", f"blocking API, {threads} (msal: {threads})"),
+    ):
+        out.rows.append(
+            Row(
+                "16 asyncio hits throughput", case, "", "calls/s", msal_tput, med(hits, who, "tput")
+            )
+        )
+        out.rows.append(
+            Row(
+                "16 asyncio hits, per-call median",
+                case,
+                "",
+                "us",
+                msal_lat,
+                med(hits, who, "median"),
+            )
+        )
+    aio_vs_threads = med(hits, "aio", "tput") / med(hits, "threads", "tput")
+    bound = med(hits, "loop", "tput") / med(hits, "gil", "tput")
+    out.rows.append(
+        Row(
+            "16 asyncio hits throughput",
+            f"aio {tasks} / blocking {threads}",
+            "",
+            "x",
+            nan,
+            aio_vs_threads,
+            target="(info)",
+        )
+    )
+    out.notes.append(
+        f"16 hits: {tasks} yielding after every call reach {med(hits, 'loop', 'tput'):,.0f} "
+        f"calls/s with a no-op coroutine, {threads} {med(hits, 'gil', 'tput'):,.0f} with a "
+        f"no-op function ({bound:.2f}x): the harnesses' own bounds on this machine"
+    )
+    for who, case in (
+        ("aio", f"identitylib.aio, {tasks} (msal: {pool} threads)"),
+        ("threads", f"blocking API, {AIO_TASKS:,} calls over {pool} threads (msal: the same)"),
+    ):
+        out.rows.append(
+            Row(
+                "16 asyncio cold stampede",
+                f"token requests: {case}",
+                "",
+                "requests",
+                med(cold, "msal", "requests"),
+                med(cold, who, "requests"),
+                target="ours == 1",
+                met=all(n == 1 for n in cold[who]["requests"]),
+            )
+        )
+        out.rows.append(
+            Row(
+                "16 asyncio cold stampede",
+                f"wall time: {case}",
+                "",
+                "ms",
+                med(cold, "msal", "wall"),
+                med(cold, who, "wall"),
+                target="(info)",
+            )
+        )
+    for what, label in (("requests", "token requests"), ("wall", "wall time")):
+        out.rows.append(
+            Row(
+                "16 asyncio cold stampede",
+                f"{label}: aio {tasks} / blocking {pool} threads",
+                "",
+                "x",
+                nan,
+                med(cold, "aio", what) / med(cold, "threads", what),
+                target="(info)",
+            )
+        )
+
+
 WORKLOADS: dict[str, Callable[[dict[str, ModuleType], Budget, Collected], None]] = {
     "1": w1_client_credentials,
     "2": w2_silent_hits,
@@ -1552,10 +1764,13 @@ WORKLOADS: dict[str, Callable[[dict[str, ModuleType], Budget, Collected], None]]
     "13": w13_first_token,
     "14": w14_realistic_entries,
     "15": w15_library_time,
+    "16": w16_asyncio,
 }
 
 
 def fmt(value: float, unit: str) -> str:
+    if value != value:  # NaN: no such number (a ratio row's msal column)
+        return "-"
     if unit == "us":
         return format_us(value)
     if unit in ("requests", "bytes"):

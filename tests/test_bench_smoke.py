@@ -82,3 +82,21 @@ def test_library_time_benchmark_runs() -> None:
         assert f"15 library time, {case}" in completed.stdout
     assert "req/call" in completed.stdout
     assert "identitylib made" not in completed.stdout  # one request per call, every row
+
+
+@pytest.mark.msal
+def test_asyncio_benchmark_runs() -> None:
+    completed = subprocess.run(
+        [sys.executable, "bench/run.py", "--only", "16", "--quick", "--no-save"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    for case in ("identitylib.aio, 1,000 tasks", "blocking API, 16 threads"):
+        assert case in completed.stdout
+    for case in ("token requests: identitylib.aio", "token requests: blocking API"):
+        assert case in completed.stdout
+    assert "targets met: 2 of 2" in completed.stdout  # one token request in each stampede

@@ -44,10 +44,11 @@ class AsyncRunner:
     _hooks_in_thread: Optional[bool]
     _flights: SingleFlight
 
-    async def _perform(self, plan: Plan[R], same_call: Optional[Hashable] = None) -> R:
+    async def _perform(self, plan: Plan[R], same_call: Optional[tuple[Any, ...]] = None) -> R:
         """Run a builder's plan: its answer, or its flow and ``finish``.
 
-        ``same_call``: the arguments of a cache-first acquisition (see ``flight_key``):
+        ``same_call``: the arguments of a cache-first acquisition, frozen into a key (see
+        ``flight_key``) only when the plan needs I/O, never for an answer (a cache hit):
         concurrent identical calls share one task and each gets a copy of its result
         (``docs/async.md``), those with a claims challenge or ``force_refresh`` included.
         """
@@ -55,7 +56,8 @@ class AsyncRunner:
             return plan.value
         call = plan
         defer = self._deferred_refresh(call.key, call.background_flow)
-        shared = None if same_call is None else (id(self._core.token_cache), same_call)
+        key = None if same_call is None else flight_key(*same_call)
+        shared = None if key is None else (id(self._core.token_cache), key)
         result = await self._flights.run(shared, lambda: self._execute(call.make_flow(defer)))
         return call.finish(result)
 
@@ -300,7 +302,7 @@ class ClientApplication(MsalNames, AsyncRunner, MeasuredCalls):
                 auth_scheme,
                 **kwargs,
             ),
-            flight_key(
+            (
                 "silent",
                 scopes,
                 account,
@@ -337,7 +339,7 @@ class ClientApplication(MsalNames, AsyncRunner, MeasuredCalls):
                 auth_scheme,
                 **kwargs,
             ),
-            flight_key(
+            (
                 "silent",
                 scopes,
                 account,
@@ -626,9 +628,7 @@ class ConfidentialClientApplication(ClientApplication):
             self._core.acquire_token_for_client(
                 scopes, claims_challenge, fmi_path, forwarded_client_claims, **kwargs
             ),
-            flight_key(
-                "client", scopes, claims_challenge, fmi_path, forwarded_client_claims, kwargs
-            ),
+            ("client", scopes, claims_challenge, fmi_path, forwarded_client_claims, kwargs),
         )
 
     @cache_lane(obo_lane)
@@ -646,9 +646,7 @@ class ConfidentialClientApplication(ClientApplication):
             self._core.acquire_token_on_behalf_of(
                 user_assertion, scopes, claims_challenge, forwarded_client_claims, **kwargs
             ),
-            flight_key(
-                "obo", user_assertion, scopes, claims_challenge, forwarded_client_claims, kwargs
-            ),
+            ("obo", user_assertion, scopes, claims_challenge, forwarded_client_claims, kwargs),
         )
 
     async def acquire_token_by_user_federated_identity_credential(
