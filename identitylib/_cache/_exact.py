@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
 from ._query import FOREIGN_BINDING_FIELDS, scope_set
+from ._raw import RawBacked, stored_items
 
 #: Scopes Entra adds to the target of user tokens beyond those requested.
 SERVER_ADDED_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
@@ -109,30 +110,114 @@ class ExactRequestIndex:
     the section's keys by partition, and the first lookup of a partition files its tokens.
     A process that loads a big cache and serves one hit files one partition, not the
     whole section. ``filed`` counts the tokens filed so far.
+
+    Tokens of a section loaded lazily (``_raw.py``) are not even decoded to be grouped:
+    their keys name the client and realm (``...-accesstoken-<client>-<realm>-<target>``,
+    lower-cased, as every MSAL library writes them), so the first lookup of a partition
+    finds its keys by that text and decodes those tokens alone. The keys are trusted as
+    msal trusts them for its exact-key lookup; a key without the ``accesstoken`` or
+    ``atext`` part is decoded and grouped by its fields at once. After a few partitions
+    looked up this way, the remaining tokens are decoded and grouped by their fields.
     """
 
-    __slots__ = ("_keys", "_pending", "_section", "filed")
+    __slots__ = (
+        "_keys",
+        "_pending",
+        "_popped",
+        "_raw_keys",
+        "_raw_text",
+        "_scanned",
+        "_section",
+        "filed",
+    )
 
     def __init__(self, section: Optional[Mapping[str, Any]] = None) -> None:
         self._keys: dict[RequestKey, str | set[str]] = {}
         #: Partition -> keys of its tokens, for the partitions not filed yet.
         self._pending: dict[tuple[Any, Any], set[str]] = {}
+        #: Partitions filed since the index was built (their new tokens are filed at once).
+        self._popped: set[tuple[Any, Any]] = set()
         self._section: Mapping[str, Any] = section if section is not None else {}
+        #: Keys of tokens still raw and not grouped yet, and the same keys one per line.
+        self._raw_keys: set[str] = set()
+        self._raw_text = ""
+        #: (client id, realm), lower-cased, of the partitions searched for in _raw_text.
+        self._scanned: set[tuple[str, str]] = set()
         self.filed = 0
-        for key, entry in self._section.items():
+        section_dict = self._section if isinstance(self._section, dict) else None
+        if isinstance(section_dict, RawBacked):
+            self._raw_keys = section_dict.raw_keys()
+            self._group_raw_keys(section_dict)
+        for key, entry in stored_items(section_dict) if section_dict is not None else ():
+            if type(entry) is dict and key not in self._raw_keys:
+                self._group(key, entry)
+
+    def _group(self, key: str, entry: Mapping[str, Any]) -> None:
+        partition = (entry.get("client_id"), entry.get("realm"))
+        keys = self._pending.get(partition)
+        if keys is None:
+            self._pending[partition] = {key}
+        else:
+            keys.add(key)
+
+    def _group_raw_keys(self, section: Mapping[str, Any]) -> None:
+        if not self._raw_keys:
+            return
+        text = "\n".join(self._raw_keys)
+        marked = text.count(_AT_MARK) + text.count(_ATEXT_MARK)
+        if marked != len(self._raw_keys) or text.count("\n") != len(self._raw_keys) - 1:
+            odd = [key for key in self._raw_keys if _marks(key) != 1 or "\n" in key]
+            for key in odd:
+                self._raw_keys.discard(key)
+                entry = section.get(key)
+                if type(entry) is dict:
+                    self._group(key, entry)
+            text = "\n".join(self._raw_keys)
+        self._raw_text = text
+
+    def _find_raw(self, client_id: str, realm: str) -> None:
+        """File the raw tokens whose keys name this client and realm (once per pair;
+        after a few pairs, every raw token is grouped instead)."""
+        pair = (client_id.lower(), realm.lower())
+        if pair in self._scanned:
+            return
+        self._scanned.add(pair)
+        if len(self._scanned) > _MAX_TEXT_SEARCHES:
+            self._group_all_raw()
+            return
+        text, found = self._raw_text, []
+        needle = f"-{pair[0]}-{pair[1]}-"
+        at = text.find(needle)
+        while at >= 0:
+            start = text.rfind("\n", 0, at) + 1
+            end = text.find("\n", at)
+            end = len(text) if end < 0 else end
+            found.append(text[start:end])
+            at = text.find(needle, end)
+        for key in found:
+            if key in self._raw_keys:
+                self._raw_keys.discard(key)
+                entry = self._section.get(key)
+                if type(entry) is dict:
+                    self.add(key, entry)
+
+    def _group_all_raw(self) -> None:
+        raw_keys, self._raw_keys, self._raw_text = self._raw_keys, set(), ""
+        for key in raw_keys:
+            entry = self._section.get(key)
             if type(entry) is dict:
-                partition = (entry.get("client_id"), entry.get("realm"))
-                keys = self._pending.get(partition)
-                if keys is None:
-                    self._pending[partition] = {key}
+                if (entry.get("client_id"), entry.get("realm")) in self._popped:
+                    self._file(key, entry)
                 else:
-                    keys.add(key)
+                    self._group(key, entry)
 
     def add(self, key: str, entry: Mapping[str, Any]) -> None:
-        pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
+        partition = (entry.get("client_id"), entry.get("realm"))
+        pending = self._pending.get(partition)
         if pending is not None:
             pending.add(key)  # Filed with its partition.
         else:
+            self._popped.add(partition)
             self._file(key, entry)
 
     def _file(self, key: str, entry: Mapping[str, Any]) -> None:
@@ -148,6 +233,9 @@ class ExactRequestIndex:
                 filed.add(key)
 
     def remove(self, key: str, entry: Mapping[str, Any]) -> None:
+        if key in self._raw_keys:
+            self._raw_keys.discard(key)  # Never filed (its line in _raw_text stays: skipped).
+            return
         pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
         if pending is not None:
             pending.discard(key)
@@ -168,11 +256,15 @@ class ExactRequestIndex:
     def key_for(self, request: RequestKey) -> Optional[str]:
         """The key of the only token filed under ``request``, else None (files the
         request's partition first if it is not filed yet)."""
+        if self._raw_keys:
+            _, client_id, realm, _ = request.split(_SEPARATOR, 3)
+            self._find_raw(client_id, realm)
         filed = self._keys.get(request)
         if filed is None and self._pending:
             _, client_id, realm, _ = request.split(_SEPARATOR, 3)
             pending = self._pending.pop((client_id, realm), None)
             if pending is not None:
+                self._popped.add((client_id, realm))
                 for key in pending:
                     entry = self._section.get(key)
                     if type(entry) is dict:
@@ -182,6 +274,17 @@ class ExactRequestIndex:
 
     def __len__(self) -> int:
         return len(self._keys)
+
+
+#: How a key names an access token (msal Python, msal-node, MSAL.NET).
+_AT_MARK = "-accesstoken-"
+_ATEXT_MARK = "-atext-"
+#: Partitions looked up by key text before the remaining raw tokens are grouped.
+_MAX_TEXT_SEARCHES = 4
+
+
+def _marks(key: str) -> int:
+    return key.count(_AT_MARK) + key.count(_ATEXT_MARK)
 
 
 def build_exact_index(section: Mapping[str, Any]) -> ExactRequestIndex:

@@ -1,12 +1,20 @@
 """Reading and writing the serialized (unified schema) cache JSON.
 
-Big caches are parsed and written with ``msgspec`` (a dependency on CPython) when it is
-installed: about a third faster to parse and three to four times faster to write than the
-standard library, with the same memory. Anything it refuses to read (NaN, lone
-surrogates, ...) is read by ``json``, so what is accepted and the error messages stay the
-standard library's; content with non-ASCII text is written by ``json`` (which escapes it).
-The one difference in output: a non-finite float, which no token cache holds, is written as
-``null`` (standard JSON) rather than ``NaN``.
+Big caches are read and written with ``msgspec`` (a dependency on CPython) when it is
+installed. Reading validates the whole text in one pass but decodes lazily (see
+``_raw.py``): each section stays raw JSON until read, then each entry until read, so a
+process that loads a big cache and serves one hit decodes little, and the loaded text is
+held instead of (smaller than) the decoded dicts. Writing copies untouched entries verbatim
+(an unchanged entry is written as it was read: its spacing and escapes are kept; whatever
+was decoded or written is written compact). Anything msgspec refuses to read (NaN, lone
+surrogates, ...) is read by ``json``, eagerly, so what is accepted and the error messages
+stay the standard library's; content with non-ASCII text is written by ``json`` (which
+escapes it). The one difference in output: a non-finite float, which no token cache holds,
+is written as ``null`` (standard JSON) rather than ``NaN``.
+
+Entries of a known section that are not JSON objects are dropped with a warning: at
+``deserialize()`` for a text read eagerly, when the section is first read (or written)
+for one read lazily.
 """
 
 from __future__ import annotations
@@ -14,12 +22,13 @@ from __future__ import annotations
 import json
 from contextlib import suppress
 from functools import cache
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from identitylib._log import get_logger
 from identitylib.exceptions import TokenCacheError
 
 from ._keys import CredentialType
+from ._raw import RawBacked
 
 logger = get_logger(__name__)
 
@@ -36,15 +45,26 @@ KNOWN_SECTIONS = (
 #: msgspec (a few milliseconds, once) would cost more than it saves.
 FAST_PATH_MIN_CHARS = 64 * 1024
 FAST_PATH_MIN_ENTRIES = 100
+_OPENING_BRACE = ord("{")
+
+
+class _Msgspec(NamedTuple):
+    decode: Callable[[Any], Any]
+    encode: Callable[[Any], bytes]
+    #: Decodes a JSON object into {key: raw value}, validating the values' JSON.
+    decode_raw_values: Callable[[Any], dict[str, Any]]
+    raw_type: type
 
 
 @cache
-def _msgspec_json() -> Optional[tuple[Callable[[str], Any], Callable[[Any], bytes]]]:
+def _msgspec_json() -> Optional[_Msgspec]:
     try:
+        import msgspec
         import msgspec.json
     except ImportError:  # not on this interpreter (PyPy) or not installed
         return None
-    return msgspec.json.decode, msgspec.json.encode
+    raw_values = msgspec.json.Decoder(dict[str, msgspec.Raw])
+    return _Msgspec(msgspec.json.decode, msgspec.json.encode, raw_values.decode, msgspec.Raw)
 
 
 def dump_state(sections: dict[str, Any]) -> str:
@@ -53,13 +73,14 @@ def dump_state(sections: dict[str, Any]) -> str:
     if fast is not None:
         raw = b""
         with suppress(Exception):  # a value msgspec cannot write: json says what is wrong
-            raw = fast[1](sections)
+            raw = fast.encode(sections)  # (raw entries verbatim)
         if raw and raw.isascii():  # json.dumps escapes non-ASCII; keep its exact output
             return raw.decode("ascii")
     return json.dumps(sections, separators=(",", ":"))
 
 
 def _entry_count(sections: dict[str, Any]) -> int:
+    # (Reads every section: a section read lazily drops its non-object entries first.)
     return sum(len(section) for section in sections.values() if isinstance(section, dict))
 
 
@@ -68,8 +89,46 @@ def _parse(text: str) -> Any:
     if fast is not None:
         # Anything msgspec refuses, json decides on (and words the error).
         with suppress(Exception):
-            return fast[0](text)
+            return _lazy_sections(fast, text)
     return json.loads(text)
+
+
+def _lazy_sections(fast: _Msgspec, text: str) -> RawBacked:
+    """The top-level object of ``text``, validated, with every section still raw."""
+    sections = fast.decode_raw_values(text)
+    for name in KNOWN_SECTIONS:
+        section = sections.get(name)
+        if section is not None and not _is_object(section):
+            raise ValueError(f"{name} is not an object")  # read again by json, which says so
+    return RawBacked(sections, _section_decoder(fast), fast.raw_type)
+
+
+def _is_object(raw: Any) -> bool:
+    return memoryview(raw)[0] == _OPENING_BRACE
+
+
+def _decode_value(fast: _Msgspec, raw: Any) -> Any:
+    try:
+        return fast.decode(raw)
+    except Exception:  # e.g. a number out of msgspec's range: json reads it as msal does
+        return json.loads(bytes(raw))
+
+
+def _section_decoder(fast: _Msgspec) -> Callable[[str, Any], Any]:
+    def entry(_key: str, raw: Any) -> Any:
+        return _decode_value(fast, raw)
+
+    def section(name: str, raw: Any) -> Any:
+        if name not in KNOWN_SECTIONS:
+            return _decode_value(fast, raw)
+        entries = fast.decode_raw_values(raw)  # validated already: cannot fail
+        dropped = [key for key, value in entries.items() if not _is_object(value)]
+        for key in dropped:
+            del entries[key]
+        _warn_dropped(name, len(dropped))
+        return RawBacked(entries, entry, fast.raw_type, origin=raw)
+
+    return section
 
 
 def load_state(state: Any) -> dict[str, Any]:
@@ -93,6 +152,8 @@ def load_state(state: Any) -> dict[str, Any]:
         raise TokenCacheError("The token cache JSON is nested too deeply") from None
     except ValueError as error:
         raise TokenCacheError(f"The token cache is not valid JSON: {error}") from None
+    if isinstance(sections, RawBacked):
+        return sections
     if not isinstance(sections, dict):
         raise TokenCacheError(f"The token cache JSON must be an object, not {_json_type(sections)}")
     for name in KNOWN_SECTIONS:
@@ -109,7 +170,11 @@ def _entries_of(name: str, section: Any) -> dict[str, Any]:
     if all(type(entry) is dict for entry in section.values()):
         return section  # the usual case: no copy (time and peak memory of a big cache)
     entries = {key: entry for key, entry in section.items() if isinstance(entry, dict)}
-    dropped = len(section) - len(entries)
+    _warn_dropped(name, len(section) - len(entries))
+    return entries
+
+
+def _warn_dropped(name: str, dropped: int) -> None:
     if dropped:
         logger.warning(
             "Dropped %d %s entr%s that %s not JSON objects while loading the token cache",
@@ -118,7 +183,6 @@ def _entries_of(name: str, section: Any) -> dict[str, Any]:
             "y" if dropped == 1 else "ies",
             "is" if dropped == 1 else "are",
         )
-    return entries
 
 
 def _json_type(value: Any) -> str:

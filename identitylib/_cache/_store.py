@@ -13,6 +13,7 @@ from ._exact import ExactRequestIndex, RequestKey, build_exact_index
 from ._index import SectionIndex, build_index
 from ._keys import CredentialType
 from ._query import scope_set
+from ._raw import stored_value, unchanged_since_decoded
 from ._serialization import KNOWN_SECTIONS
 
 logger = get_logger(__name__)
@@ -24,7 +25,9 @@ class IndexedSections:
     """Indices over a sections dict (credential type -> key -> entry).
 
     ``sync`` notices when the dict was replaced or edited without this class (apps and
-    persistence layers poke at ``TokenCache._cache``) and then rebuilds the indices.
+    persistence layers poke at ``TokenCache._cache``) and then rebuilds the indices. A
+    section still raw JSON (see ``_raw.py``) is decoded by the first read, which is not an
+    edit.
     Callers hold the cache lock. With a ``bound`` (see ``_bounded.py``) every put may
     evict other entries to stay within it.
     """
@@ -66,17 +69,26 @@ class IndexedSections:
         when they are used): the hot path stays one dict lookup and one ``len``.
         """
         if sections is self.sections:
-            if credential_type is not None:
-                mark = self._marks.get(credential_type)
-                if mark is None or _same(self._mark(credential_type), mark):
-                    return
-            elif all(_same(self._mark(name), mark) for name, mark in self._marks.items()):
+            names = list(self._marks) if credential_type is None else [credential_type]
+            if all(self._unchanged(name) for name in names):
                 return
         logger.debug("Token cache content changed outside the cache API; re-indexing")
         self.reset(sections)
 
+    def _unchanged(self, credential_type: str) -> bool:
+        recorded = self._marks.get(credential_type)
+        if recorded is None:
+            return True
+        current = self._mark(credential_type)
+        if _same(current, recorded):
+            return True
+        if unchanged_since_decoded(current[0], recorded[0]):
+            self._marks[credential_type] = current  # Decoded by a read since marked.
+            return True
+        return False
+
     def _mark(self, credential_type: str) -> _Mark:
-        section = self.sections.get(credential_type)
+        section = stored_value(self.sections, credential_type)  # (a raw section stays raw)
         return section, len(section) if isinstance(section, dict) else 0
 
     def section(self, credential_type: str) -> dict[str, Any]:
@@ -134,7 +146,7 @@ class IndexedSections:
     def _rebound(self, bound: CacheBound) -> None:
         """Track the whole content afresh (in section order), then enforce the bound."""
         bound.clear()
-        for credential_type, section in self.sections.items():
+        for credential_type, section in self.sections.items():  # (decodes everything)
             if isinstance(section, dict):
                 for key, entry in section.items():
                     if isinstance(entry, dict):
