@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
 from ._query import FOREIGN_BINDING_FIELDS, scope_set
-from ._raw import RawBacked, stored_items
+from ._raw import RawBacked
 
 #: Scopes Entra adds to the target of user tokens beyond those requested.
 SERVER_ADDED_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
@@ -111,46 +111,50 @@ class ExactRequestIndex:
     A process that loads a big cache and serves one hit files one partition, not the
     whole section. ``filed`` counts the tokens filed so far.
 
-    Tokens of a section loaded lazily (``_raw.py``) are not even decoded to be grouped:
-    their keys name the client and realm (``...-accesstoken-<client>-<realm>-<target>``,
-    lower-cased, as every MSAL library writes them), so the first lookup of a partition
-    finds its keys by that text and decodes those tokens alone. The keys are trusted as
-    msal trusts them for its exact-key lookup; a key without the ``accesstoken`` or
-    ``atext`` part is decoded and grouped by its fields at once. After a few partitions
-    looked up this way, the remaining tokens are decoded and grouped by their fields.
+    The tokens of a section loaded lazily (``_raw.py``) are not even decoded to be
+    grouped: their keys name the client and realm (``...-accesstoken-<client>-<realm>-
+    <target>``, lower-cased, as every MSAL library writes them), so the first lookup of a
+    partition finds its keys by that text and decodes those tokens alone. The keys are
+    trusted for this as msal trusts them for its exact-key lookup (a token under a key
+    that does not name its client and realm, or holds a line break, is found by the full
+    search, which this index only spares). After a few partitions found this way, the
+    remaining tokens are decoded and grouped by their fields.
     """
 
     __slots__ = (
+        "_filed_keys",
+        "_key_text",
         "_keys",
         "_pending",
         "_popped",
-        "_raw_keys",
-        "_raw_text",
         "_scanned",
         "_section",
-        "filed",
     )
 
     def __init__(self, section: Optional[Mapping[str, Any]] = None) -> None:
         self._keys: dict[RequestKey, str | set[str]] = {}
         #: Partition -> keys of its tokens, for the partitions not filed yet.
         self._pending: dict[tuple[Any, Any], set[str]] = {}
-        #: Partitions filed since the index was built (their new tokens are filed at once).
+        #: Partitions filed since the index was built, and the keys filed.
         self._popped: set[tuple[Any, Any]] = set()
+        self._filed_keys: set[str] = set()
         self._section: Mapping[str, Any] = section if section is not None else {}
-        #: Keys of tokens still raw and not grouped yet, and the same keys one per line.
-        self._raw_keys: set[str] = set()
-        self._raw_text = ""
-        #: (client id, realm), lower-cased, of the partitions searched for in _raw_text.
+        #: The keys of a lazily loaded section, one per line, while not all grouped: the
+        #: ones neither filed nor pending are not grouped yet.
+        self._key_text = ""
+        #: (client id, realm), lower-cased, of the partitions searched for in _key_text.
         self._scanned: set[tuple[str, str]] = set()
-        self.filed = 0
-        section_dict = self._section if isinstance(self._section, dict) else None
-        if isinstance(section_dict, RawBacked):
-            self._raw_keys = section_dict.raw_keys()
-            self._group_raw_keys(section_dict)
-        for key, entry in stored_items(section_dict) if section_dict is not None else ():
-            if type(entry) is dict and key not in self._raw_keys:
+        if isinstance(self._section, RawBacked) and self._section:
+            self._key_text = "\n".join(self._section)
+            return
+        for key, entry in self._section.items():
+            if type(entry) is dict:
                 self._group(key, entry)
+
+    @property
+    def filed(self) -> int:
+        """How many tokens are filed."""
+        return len(self._filed_keys)
 
     def _group(self, key: str, entry: Mapping[str, Any]) -> None:
         partition = (entry.get("client_id"), entry.get("realm"))
@@ -160,56 +164,49 @@ class ExactRequestIndex:
         else:
             keys.add(key)
 
-    def _group_raw_keys(self, section: Mapping[str, Any]) -> None:
-        if not self._raw_keys:
-            return
-        text = "\n".join(self._raw_keys)
-        marked = text.count(_AT_MARK) + text.count(_ATEXT_MARK)
-        if marked != len(self._raw_keys) or text.count("\n") != len(self._raw_keys) - 1:
-            odd = [key for key in self._raw_keys if _marks(key) != 1 or "\n" in key]
-            for key in odd:
-                self._raw_keys.discard(key)
-                entry = section.get(key)
-                if type(entry) is dict:
-                    self._group(key, entry)
-            text = "\n".join(self._raw_keys)
-        self._raw_text = text
+    def _ungrouped(self, key: str) -> Optional[Mapping[str, Any]]:
+        """The token under ``key`` (decoded) if it is neither filed nor pending."""
+        if key in self._filed_keys:
+            return None
+        entry = self._section.get(key)
+        if type(entry) is not dict:
+            return None
+        pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
+        return None if pending is not None and key in pending else entry
 
-    def _find_raw(self, client_id: str, realm: str) -> None:
-        """File the raw tokens whose keys name this client and realm (once per pair;
-        after a few pairs, every raw token is grouped instead)."""
+    def _search_key_text(self, client_id: str, realm: str) -> None:
+        """Group the tokens whose keys name this client and realm (once per pair; after a
+        few pairs, every token not grouped yet is grouped instead)."""
         pair = (client_id.lower(), realm.lower())
         if pair in self._scanned:
             return
         self._scanned.add(pair)
-        if len(self._scanned) > _MAX_TEXT_SEARCHES:
-            self._group_all_raw()
+        if len(self._scanned) > _MAX_KEY_TEXT_SEARCHES:
+            self._group_rest()
             return
-        text, found = self._raw_text, []
+        text, found = self._key_text, []
         needle = f"-{pair[0]}-{pair[1]}-"
         at = text.find(needle)
         while at >= 0:
-            start = text.rfind("\n", 0, at) + 1
             end = text.find("\n", at)
             end = len(text) if end < 0 else end
-            found.append(text[start:end])
+            found.append(text[text.rfind("\n", 0, at) + 1 : end])
             at = text.find(needle, end)
         for key in found:
-            if key in self._raw_keys:
-                self._raw_keys.discard(key)
-                entry = self._section.get(key)
-                if type(entry) is dict:
-                    self.add(key, entry)
+            entry = self._ungrouped(key)
+            if entry is not None:
+                self.add(key, entry)
 
-    def _group_all_raw(self) -> None:
-        raw_keys, self._raw_keys, self._raw_text = self._raw_keys, set(), ""
-        for key in raw_keys:
-            entry = self._section.get(key)
-            if type(entry) is dict:
-                if (entry.get("client_id"), entry.get("realm")) in self._popped:
-                    self._file(key, entry)
-                else:
-                    self._group(key, entry)
+    def _group_rest(self) -> None:
+        text, self._key_text = self._key_text, ""
+        for key in text.split("\n"):
+            entry = self._ungrouped(key)
+            if entry is None:
+                continue
+            if (entry.get("client_id"), entry.get("realm")) in self._popped:
+                self._file(key, entry)
+            else:
+                self._group(key, entry)
 
     def add(self, key: str, entry: Mapping[str, Any]) -> None:
         partition = (entry.get("client_id"), entry.get("realm"))
@@ -221,7 +218,7 @@ class ExactRequestIndex:
             self._file(key, entry)
 
     def _file(self, key: str, entry: Mapping[str, Any]) -> None:
-        self.filed += 1
+        self._filed_keys.add(key)
         for request in request_keys_of(entry):
             filed = self._keys.get(request)
             if filed is None:
@@ -233,14 +230,12 @@ class ExactRequestIndex:
                 filed.add(key)
 
     def remove(self, key: str, entry: Mapping[str, Any]) -> None:
-        if key in self._raw_keys:
-            self._raw_keys.discard(key)  # Never filed (its line in _raw_text stays: skipped).
-            return
-        pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
-        if pending is not None:
-            pending.discard(key)
-            return
-        self.filed -= 1
+        if key not in self._filed_keys:
+            pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
+            if pending is not None:
+                pending.discard(key)
+            return  # (or never grouped)
+        self._filed_keys.discard(key)
         for request in request_keys_of(entry):
             filed = self._keys.get(request)
             if isinstance(filed, str):
@@ -256,9 +251,9 @@ class ExactRequestIndex:
     def key_for(self, request: RequestKey) -> Optional[str]:
         """The key of the only token filed under ``request``, else None (files the
         request's partition first if it is not filed yet)."""
-        if self._raw_keys:
+        if self._key_text:
             _, client_id, realm, _ = request.split(_SEPARATOR, 3)
-            self._find_raw(client_id, realm)
+            self._search_key_text(client_id, realm)
         filed = self._keys.get(request)
         if filed is None and self._pending:
             _, client_id, realm, _ = request.split(_SEPARATOR, 3)
@@ -276,15 +271,8 @@ class ExactRequestIndex:
         return len(self._keys)
 
 
-#: How a key names an access token (msal Python, msal-node, MSAL.NET).
-_AT_MARK = "-accesstoken-"
-_ATEXT_MARK = "-atext-"
-#: Partitions looked up by key text before the remaining raw tokens are grouped.
-_MAX_TEXT_SEARCHES = 4
-
-
-def _marks(key: str) -> int:
-    return key.count(_AT_MARK) + key.count(_ATEXT_MARK)
+#: Partitions searched for in the key text before the remaining tokens are grouped.
+_MAX_KEY_TEXT_SEARCHES = 4
 
 
 def build_exact_index(section: Mapping[str, Any]) -> ExactRequestIndex:

@@ -13,8 +13,8 @@ escapes it). The one difference in output: a non-finite float, which no token ca
 is written as ``null`` (standard JSON) rather than ``NaN``.
 
 Entries of a known section that are not JSON objects are dropped with a warning: at
-``deserialize()`` for a text read eagerly, when the section is first read (or written)
-for one read lazily.
+``deserialize()`` for a text read eagerly, when the section is first read for one read
+lazily (a section never read is written back as it was read, as msal would).
 """
 
 from __future__ import annotations
@@ -69,18 +69,17 @@ def _msgspec_json() -> Optional[_Msgspec]:
 
 def dump_state(sections: dict[str, Any]) -> str:
     """Compact JSON of the sections (ASCII, as ``json.dumps`` writes it)."""
-    fast = _msgspec_json() if _entry_count(sections) >= FAST_PATH_MIN_ENTRIES else None
+    big = isinstance(sections, RawBacked) or _entry_count(sections) >= FAST_PATH_MIN_ENTRIES
+    fast = _msgspec_json() if big else None
     if fast is not None:
-        raw = b""
-        with suppress(Exception):  # a value msgspec cannot write: json says what is wrong
-            raw = fast.encode(sections)  # (raw entries verbatim)
-        if raw and raw.isascii():  # json.dumps escapes non-ASCII; keep its exact output
-            return raw.decode("ascii")
+        # What is still raw is written verbatim. A value msgspec cannot write (json says
+        # what is wrong) or non-ASCII text (json.dumps escapes it): json's output.
+        with suppress(Exception):
+            return fast.encode(sections).decode("ascii")
     return json.dumps(sections, separators=(",", ":"))
 
 
 def _entry_count(sections: dict[str, Any]) -> int:
-    # (Reads every section: a section read lazily drops its non-object entries first.)
     return sum(len(section) for section in sections.values() if isinstance(section, dict))
 
 
@@ -122,7 +121,8 @@ def _section_decoder(fast: _Msgspec) -> Callable[[str, Any], Any]:
         if name not in KNOWN_SECTIONS:
             return _decode_value(fast, raw)
         entries = fast.decode_raw_values(raw)  # validated already: cannot fail
-        dropped = [key for key, value in entries.items() if not _is_object(value)]
+        brace = _OPENING_BRACE
+        dropped = [key for key, value in entries.items() if memoryview(value)[0] != brace]
         for key in dropped:
             del entries[key]
         _warn_dropped(name, len(dropped))
