@@ -71,6 +71,13 @@ class RawBacked(dict[str, Any]):
         raw_type = self._raw_type
         return {key for key, value in dict.items(self) if type(value) is raw_type}
 
+    def untouched(self) -> bool:
+        """Nothing was decoded, added or removed since the dict was made."""
+        raw_type = self._raw_type
+        return len(self) == self.loaded and all(
+            type(value) is raw_type for value in dict.values(self)
+        )
+
     def decode_all(self) -> None:
         """Decode every raw value in place."""
         raw_type = self._raw_type

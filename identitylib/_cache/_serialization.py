@@ -4,13 +4,15 @@ Big caches are read and written with ``msgspec`` (a dependency on CPython) when 
 installed. Reading validates the whole text in one pass but decodes lazily (see
 ``_raw.py``): each section stays raw JSON until read, then each entry until read, so a
 process that loads a big cache and serves one hit decodes little, and the loaded text is
-held instead of (smaller than) the decoded dicts. Writing copies untouched entries verbatim
-(an unchanged entry is written as it was read: its spacing and escapes are kept; whatever
-was decoded or written is written compact). Anything msgspec refuses to read (NaN, lone
-surrogates, ...) is read by ``json``, eagerly, so what is accepted and the error messages
-stay the standard library's; content with non-ASCII text is written by ``json`` (which
-escapes it). The one difference in output: a non-finite float, which no token cache holds,
-is written as ``null`` (standard JSON) rather than ``NaN``.
+held instead of (smaller than) the decoded dicts. Writing copies what was never read
+verbatim (its spacing and escapes as read; whatever was decoded or written is written
+compact), and a cache never read since loaded writes the text it was loaded from.
+
+Anything msgspec refuses to read (NaN, lone surrogates, ...) is read by ``json``, eagerly,
+so what is accepted and the error messages stay the standard library's; content with
+non-ASCII text is written by ``json`` (which escapes it). The one difference in output: a
+non-finite float, which no token cache holds, is written as ``null`` (standard JSON)
+rather than ``NaN``.
 
 Entries of a known section that are not JSON objects are dropped with a warning: at
 ``deserialize()`` for a text read eagerly, when the section is first read for one read
@@ -69,6 +71,8 @@ def _msgspec_json() -> Optional[_Msgspec]:
 
 def dump_state(sections: dict[str, Any]) -> str:
     """Compact JSON of the sections (ASCII, as ``json.dumps`` writes it)."""
+    if isinstance(sections, RawBacked) and _as_loaded(sections):
+        return str(sections.origin)  # Never read since loaded: the text it was loaded from.
     big = isinstance(sections, RawBacked) or _entry_count(sections) >= FAST_PATH_MIN_ENTRIES
     fast = _msgspec_json() if big else None
     if fast is not None:
@@ -77,6 +81,11 @@ def dump_state(sections: dict[str, Any]) -> str:
         with suppress(Exception):
             return fast.encode(sections).decode("ascii")
     return json.dumps(sections, separators=(",", ":"))
+
+
+def _as_loaded(sections: RawBacked) -> bool:
+    text = sections.origin
+    return isinstance(text, str) and text.isascii() and sections.untouched()
 
 
 def _entry_count(sections: dict[str, Any]) -> int:
@@ -99,7 +108,7 @@ def _lazy_sections(fast: _Msgspec, text: str) -> RawBacked:
         section = sections.get(name)
         if section is not None and not _is_object(section):
             raise ValueError(f"{name} is not an object")  # read again by json, which says so
-    return RawBacked(sections, _section_decoder(fast), fast.raw_type)
+    return RawBacked(sections, _section_decoder(fast), fast.raw_type, origin=text)
 
 
 def _is_object(raw: Any) -> bool:
