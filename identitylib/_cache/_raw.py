@@ -18,7 +18,7 @@ raw values: ``msgspec.json.encode`` does, and writes them verbatim, which is wha
 from __future__ import annotations
 
 import threading
-from collections.abc import ItemsView, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
@@ -61,15 +61,6 @@ class RawBacked(dict[str, Any]):
         self.loaded = len(self)
 
     # ------------------------------------------------------------ raw access
-
-    def is_raw(self, value: Any) -> bool:
-        """``value`` is a raw (undecoded) value of this dict."""
-        return type(value) is self._raw_type
-
-    def raw_keys(self) -> set[str]:
-        """The keys whose values are still raw."""
-        raw_type = self._raw_type
-        return {key for key, value in dict.items(self) if type(value) is raw_type}
 
     def untouched(self) -> bool:
         """Nothing was decoded, added or removed since the dict was made."""
@@ -173,11 +164,6 @@ class RawBacked(dict[str, Any]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return dict, (self.copy(),)  # pickles and copies as a plain dict
-
-
-def stored_items(mapping: dict[str, Any]) -> ItemsView[str, Any]:
-    """The items as stored, raw values undecoded (any dict)."""
-    return dict.items(mapping)
 
 
 def stored_value(mapping: dict[str, Any], key: str) -> Any:
