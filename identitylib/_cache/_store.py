@@ -25,9 +25,8 @@ class IndexedSections:
     """Indices over a sections dict (credential type -> key -> entry).
 
     ``sync`` notices when the dict was replaced or edited without this class (apps and
-    persistence layers poke at ``TokenCache._cache``) and then rebuilds the indices. A
-    section still raw JSON (see ``_raw.py``) is decoded by the first read, which is not an
-    edit.
+    persistence layers poke at ``TokenCache._cache``) and then rebuilds the indices (a
+    section still raw JSON, see ``_raw.py``, is decoded by its first read: not an edit).
     Callers hold the cache lock. With a ``bound`` (see ``_bounded.py``) every put may
     evict other entries to stay within it.
     """
@@ -69,13 +68,16 @@ class IndexedSections:
         when they are used): the hot path stays one dict lookup and one ``len``.
         """
         if sections is self.sections:
-            names = list(self._marks) if credential_type is None else [credential_type]
-            if all(self._unchanged(name) for name in names):
+            if credential_type is not None:
+                if self._unchanged(credential_type):
+                    return
+            elif all(self._unchanged(name) for name in self._marks):
                 return
         logger.debug("Token cache content changed outside the cache API; re-indexing")
         self.reset(sections)
 
     def _unchanged(self, credential_type: str) -> bool:
+        """The section is what was marked (a read that decoded it re-marks it)."""
         recorded = self._marks.get(credential_type)
         if recorded is None:
             return True
