@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
     from _collections_abc import dict_items, dict_values
@@ -41,33 +41,41 @@ def _keep(_key: str, value: Any) -> Any:
 
 class RawBacked(dict[str, Any]):
     """A dict holding some values as raw JSON (instances of ``raw_type``), decoded by
-    ``decode`` on first read. ``origin`` is the raw text the dict was decoded from (if
-    any) and ``loaded`` its size then: a store tells an untouched section from an edited
-    one by them."""
+    ``decode`` on first read.
 
-    __slots__ = ("_decode", "_raw_type", "loaded", "origin")
+    ``source`` is the ``id()`` of the raw value the dict was decoded from (None: none) and
+    ``loaded`` its size then: a store tells an untouched section from an edited one by
+    them, without holding on to the raw text. ``text`` is the text the dict was decoded
+    from, kept only until a value is decoded (while it says what the dict holds).
+    """
+
+    __slots__ = ("_decode", "_raw_type", "loaded", "source", "text")
 
     def __init__(
         self,
         values: Any = (),
         decode: Decoder = _keep,
         raw_type: type = _NeverRaw,
-        origin: Any = None,
+        *,
+        source: Optional[int] = None,
+        text: Optional[str] = None,
     ) -> None:
         super().__init__(values)
         self._decode = decode
         self._raw_type = raw_type
-        self.origin = origin
+        self.source = source
+        self.text = text
         self.loaded = len(self)
 
     # ------------------------------------------------------------ raw access
 
-    def untouched(self) -> bool:
-        """Nothing was decoded, added or removed since the dict was made."""
-        raw_type = self._raw_type
-        return len(self) == self.loaded and all(
-            type(value) is raw_type for value in dict.values(self)
-        )
+    def loaded_text(self) -> Optional[str]:
+        """The text the dict was decoded from, if nothing was decoded, added or removed
+        since."""
+        text, raw_type = self.text, self._raw_type
+        if text is None or len(self) != self.loaded:
+            return None
+        return text if all(type(value) is raw_type for value in dict.values(self)) else None
 
     def decode_all(self) -> None:
         """Decode every raw value in place."""
@@ -75,6 +83,7 @@ class RawBacked(dict[str, Any]):
         with _DECODING:
             for key, value in dict.items(self):
                 if type(value) is raw_type:
+                    self.text = None
                     dict.__setitem__(self, key, self._decode(key, value))
 
     def _decoded(self, key: str, value: Any) -> Any:
@@ -86,6 +95,7 @@ class RawBacked(dict[str, Any]):
                 return self._decode(key, value)
             if type(current) is not self._raw_type:
                 return current  # Decoded meanwhile.
+            self.text = None
             decoded = self._decode(key, current)
             dict.__setitem__(self, key, decoded)
             return decoded
@@ -171,12 +181,9 @@ def stored_value(mapping: dict[str, Any], key: str) -> Any:
     return dict.get(mapping, key)
 
 
-def unchanged_since_decoded(current: Any, recorded: Any) -> bool:
-    """``current`` is the dict decoded from the raw value ``recorded`` and has its size
-    since."""
+def decoded_from(current: Any, raw_id: int) -> bool:
+    """``current`` is the dict decoded from the raw value whose ``id()`` is ``raw_id`` and
+    has its size since."""
     return (
-        type(current) is RawBacked
-        and recorded is not None
-        and current.origin is recorded
-        and len(current) == current.loaded
+        type(current) is RawBacked and current.source == raw_id and len(current) == current.loaded
     )

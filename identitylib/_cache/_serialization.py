@@ -71,8 +71,9 @@ def _msgspec_json() -> Optional[_Msgspec]:
 
 def dump_state(sections: dict[str, Any]) -> str:
     """Compact JSON of the sections (ASCII, as ``json.dumps`` writes it)."""
-    if isinstance(sections, RawBacked) and _as_loaded(sections):
-        return str(sections.origin)  # Never read since loaded: the text it was loaded from.
+    text = sections.loaded_text() if isinstance(sections, RawBacked) else None
+    if text is not None and text.isascii():
+        return text  # Never read since loaded: the text it was loaded from.
     big = isinstance(sections, RawBacked) or _entry_count(sections) >= FAST_PATH_MIN_ENTRIES
     fast = _msgspec_json() if big else None
     if fast is not None:
@@ -81,11 +82,6 @@ def dump_state(sections: dict[str, Any]) -> str:
         with suppress(Exception):
             return fast.encode(sections).decode("ascii")
     return json.dumps(sections, separators=(",", ":"))
-
-
-def _as_loaded(sections: RawBacked) -> bool:
-    text = sections.origin
-    return isinstance(text, str) and text.isascii() and sections.untouched()
 
 
 def _entry_count(sections: dict[str, Any]) -> int:
@@ -108,7 +104,13 @@ def _lazy_sections(fast: _Msgspec, text: str) -> RawBacked:
         section = sections.get(name)
         if section is not None and not _is_object(section):
             raise ValueError(f"{name} is not an object")  # read again by json, which says so
-    return RawBacked(sections, _section_decoder(fast), fast.raw_type, origin=text)
+    # Every raw value holds on to the whole text: all but the largest get their own copy,
+    # so that once the largest is decoded (its entries read), the text can go.
+    largest = max(sections, key=lambda name: len(sections[name]), default=None)
+    for name, raw in sections.items():
+        if name != largest:
+            sections[name] = raw.copy()
+    return RawBacked(sections, _section_decoder(fast), fast.raw_type, text=text)
 
 
 def _is_object(raw: Any) -> bool:
@@ -135,7 +137,7 @@ def _section_decoder(fast: _Msgspec) -> Callable[[str, Any], Any]:
         for key in dropped:
             del entries[key]
         _warn_dropped(name, len(dropped))
-        return RawBacked(entries, entry, fast.raw_type, origin=raw)
+        return RawBacked(entries, entry, fast.raw_type, source=id(raw))
 
     return section
 

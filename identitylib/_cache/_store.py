@@ -13,7 +13,7 @@ from ._exact import ExactRequestIndex, RequestKey, build_exact_index
 from ._index import SectionIndex, build_index
 from ._keys import CredentialType
 from ._query import scope_set
-from ._raw import stored_value, unchanged_since_decoded
+from ._raw import decoded_from, stored_value
 from ._serialization import KNOWN_SECTIONS
 
 logger = get_logger(__name__)
@@ -84,14 +84,18 @@ class IndexedSections:
         current = self._mark(credential_type)
         if _same(current, recorded):
             return True
-        if unchanged_since_decoded(current[0], recorded[0]):
+        if recorded[0] is None and decoded_from(current[0], recorded[1]):
             self._marks[credential_type] = current  # Decoded by a read since marked.
             return True
         return False
 
     def _mark(self, credential_type: str) -> _Mark:
-        section = stored_value(self.sections, credential_type)  # (a raw section stays raw)
-        return section, len(section) if isinstance(section, dict) else 0
+        """(section, size) of a dict section; (None, id) of anything else (a section still
+        raw: marked without holding on to it)."""
+        section = stored_value(self.sections, credential_type)
+        if isinstance(section, dict):
+            return section, len(section)
+        return None, id(section)
 
     def section(self, credential_type: str) -> dict[str, Any]:
         """The section's entries ({} when absent or not a dict)."""

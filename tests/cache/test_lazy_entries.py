@@ -10,6 +10,7 @@ import copy
 import json
 import logging
 import pickle
+import sys
 import threading
 import time
 from typing import Any
@@ -297,3 +298,13 @@ def test_a_number_msgspec_cannot_read_is_read_as_json_does() -> None:
     text = json.dumps(state).replace('"secret": "t3-3"', '"secret": "t3-3", "big": 1e400', 1)
     cache = loaded(text)
     assert cache._cache[AT][key_of(3, 3)]["big"] == float("inf")
+
+
+def test_the_loaded_text_is_let_go_once_its_entries_are_decoded() -> None:
+    text = json.dumps(big_state())
+    before = sys.getrefcount(text)
+    cache = loaded(text)
+    assert sys.getrefcount(text) > before  # the storage of what is still raw
+    assert len(list(cache.search(AT, query={"client_id": CLIENT}))) == TENANTS * SCOPES
+    assert sys.getrefcount(text) == before
+    assert json.loads(cache.serialize()) == json.loads(text)
