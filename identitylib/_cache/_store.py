@@ -99,8 +99,16 @@ class IndexedSections:
 
     def section(self, credential_type: str) -> dict[str, Any]:
         """The section's entries ({} when absent or not a dict)."""
-        section = self.sections.get(credential_type)
+        section = dict.get(self.sections, credential_type)  # (the C lookup first:)
+        if not isinstance(section, dict):
+            section = self.sections.get(credential_type)  # decodes a section still raw
         return section if isinstance(section, dict) else {}
+
+    def entry(self, credential_type: str, key: str) -> Any:
+        """The entry under ``key`` (decoded if still raw), else None."""
+        section = self.section(credential_type)
+        entry = dict.get(section, key)
+        return entry if entry is None or isinstance(entry, dict) else section.get(key)
 
     def put(self, credential_type: str, key: str, entry: dict[str, Any]) -> None:
         """Store ``entry`` under ``key`` (an overwrite keeps the key's position)."""
@@ -215,7 +223,10 @@ class IndexedSections:
         ``sync`` of the access-token section, inlined (the hot path of every cache hit);
         the index is built on first use, from the access-token section alone.
         """
-        section = sections.get(CredentialType.ACCESS_TOKEN)
+        # dict.get: the C lookup first (see ``section``).
+        section = dict.get(sections, CredentialType.ACCESS_TOKEN)
+        if not isinstance(section, dict):
+            section = sections.get(CredentialType.ACCESS_TOKEN)
         mark = self._marks.get(CredentialType.ACCESS_TOKEN)
         if (
             sections is not self.sections
@@ -230,9 +241,13 @@ class IndexedSections:
         if exact is None:
             exact = self._exact = build_exact_index(section)
         key = exact.key_for(request)
-        entry = section.get(key) if key is not None else None
-        if key is None or not isinstance(entry, dict):
+        if key is None:
             return None
+        entry = dict.get(section, key)
+        if not isinstance(entry, dict):
+            entry = section.get(key)  # decodes a token still raw
+            if not isinstance(entry, dict):
+                return None
         return key, entry, len(section)
 
     def candidates(
