@@ -10,6 +10,7 @@ import copy
 import json
 import logging
 import pickle
+import random
 import sys
 import threading
 import time
@@ -308,3 +309,48 @@ def test_the_loaded_text_is_let_go_once_its_entries_are_decoded() -> None:
     assert len(list(cache.search(AT, query={"client_id": CLIENT}))) == TENANTS * SCOPES
     assert sys.getrefcount(text) == before
     assert json.loads(cache.serialize()) == json.loads(text)
+
+
+def test_a_lazily_loaded_cache_behaves_as_an_eagerly_loaded_one(monkeypatch) -> None:
+    text = json.dumps(big_state())
+    lazy = loaded(text)
+    with monkeypatch.context() as patched:
+        patched.setattr(_serialization, "_msgspec_json", lambda: None)  # json, eagerly
+        eager = SerializableTokenCache()
+        eager.deserialize(text)
+    assert type(eager._cache[AT]) is dict
+    rng = random.Random(18)
+    for step in range(300):
+        i, j = rng.randrange(TENANTS), rng.randrange(SCOPES)
+        query = {"client_id": CLIENT, "environment": ENV, "realm": tenant_of(i)}
+        action = rng.randrange(6)
+        for cache in (lazy, eager):
+            if action == 0:
+                hit = exact_request_hit(
+                    cache, request_key(ENV, CLIENT, tenant_of(i), None, None, [scope_of(j)])
+                )
+                outcome: Any = hit and (hit[0], hit[1])
+            elif action == 1:
+                outcome = sorted(e["secret"] for e in cache.search(AT, [scope_of(j)], query))
+            elif action == 2:
+                entry = cache._cache[AT].get(key_of(i, j))
+                if entry is not None:
+                    cache.modify(AT, entry, {"secret": f"step{step}"})
+                outcome = entry
+            elif action == 3:
+                entry = cache._cache[AT].get(key_of(i, j))
+                if entry is not None:
+                    cache.remove_at(entry)
+                outcome = entry
+            elif action == 4:
+                new = {**big_state()[AT][key_of(i, j)], "target": f"api://new-{step}/.default"}
+                cache.modify(AT, new, new)
+                outcome = None
+            else:
+                outcome = sorted(cache._cache[AT])[:5]
+            if cache is lazy:
+                expected = outcome
+            else:
+                assert outcome == expected, (step, action)
+    assert json.loads(lazy.serialize()) == json.loads(eager.serialize())
+    assert type(lazy._cache[AT]) is not dict  # (read lazily throughout)
