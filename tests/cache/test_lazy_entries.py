@@ -47,8 +47,11 @@ def key_of(i: int, j: int) -> str:
     return f"-{ENV}-accesstoken-{CLIENT}-{tenant_of(i)}-{scope_of(j)}"
 
 
+NOW = int(time.time())  # one moment for every state built here (they compare equal)
+
+
 def big_state() -> dict[str, Any]:
-    now = int(time.time())
+    now = NOW
     tokens = {
         key_of(i, j): {
             "credential_type": "AccessToken",
