@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from contextlib import suppress
 from functools import cache
+from operator import itemgetter
 from typing import Any, Callable, NamedTuple, Optional
 
 from identitylib._log import get_logger
@@ -48,6 +49,8 @@ KNOWN_SECTIONS = (
 FAST_PATH_MIN_CHARS = 64 * 1024
 FAST_PATH_MIN_ENTRIES = 100
 _OPENING_BRACE = ord("{")
+_FIRST = itemgetter(0)
+_VIEW: Callable[[Any], memoryview] = memoryview
 
 
 class _Msgspec(NamedTuple):
@@ -132,11 +135,12 @@ def _section_decoder(fast: _Msgspec) -> Callable[[str, Any], Any]:
         if name not in KNOWN_SECTIONS:
             return _decode_value(fast, raw)
         entries = fast.decode_raw_values(raw)  # validated already: cannot fail
-        brace = _OPENING_BRACE
-        dropped = [key for key, value in entries.items() if memoryview(value)[0] != brace]
-        for key in dropped:
-            del entries[key]
-        _warn_dropped(name, len(dropped))
+        first_bytes = bytes(map(_FIRST, map(_VIEW, entries.values())))  # (a loop in C)
+        if first_bytes.count(_OPENING_BRACE) != len(entries):
+            dropped = [key for key, value in entries.items() if not _is_object(value)]
+            for key in dropped:
+                del entries[key]
+            _warn_dropped(name, len(dropped))
         return RawBacked(entries, entry, fast.raw_type, source=id(raw))
 
     return section
