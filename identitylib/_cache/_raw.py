@@ -39,17 +39,26 @@ def _keep(_key: str, value: Any) -> Any:
     return value
 
 
+class LoadedText:
+    """The text a cache was loaded from, shared by the dicts decoded from it and let go by
+    the first value any of them decodes (until then it says what they hold)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text: Optional[str] = text
+
+
 class RawBacked(dict[str, Any]):
     """A dict holding some values as raw JSON (instances of ``raw_type``), decoded by
     ``decode`` on first read.
 
     ``source`` is the ``id()`` of the raw value the dict was decoded from (None: none) and
     ``loaded`` its size then: a store tells an untouched section from an edited one by
-    them, without holding on to the raw text. ``text`` is the text the dict was decoded
-    from, kept only until a value is decoded (while it says what the dict holds).
+    them, without holding on to the raw text. ``loaded_from`` is the text of the load.
     """
 
-    __slots__ = ("_decode", "_raw_type", "loaded", "source", "text")
+    __slots__ = ("_decode", "_raw_type", "loaded", "loaded_from", "source")
 
     def __init__(
         self,
@@ -58,24 +67,33 @@ class RawBacked(dict[str, Any]):
         raw_type: type = _NeverRaw,
         *,
         source: Optional[int] = None,
-        text: Optional[str] = None,
+        loaded_from: Optional[LoadedText] = None,
     ) -> None:
         super().__init__(values)
         self._decode = decode
         self._raw_type = raw_type
         self.source = source
-        self.text = text
+        self.loaded_from = loaded_from
         self.loaded = len(self)
 
     # ------------------------------------------------------------ raw access
 
     def loaded_text(self) -> Optional[str]:
-        """The text the dict was decoded from, if nothing was decoded, added or removed
-        since."""
-        text, raw_type = self.text, self._raw_type
-        if text is None or len(self) != self.loaded:
-            return None
-        return text if all(type(value) is raw_type for value in dict.values(self)) else None
+        """The text the dict was loaded from, if nothing was decoded, added or removed
+        since (in it or in the dicts it holds)."""
+        text = None if self.loaded_from is None else self.loaded_from.text
+        return text if text is not None and self._untouched() else None
+
+    def _untouched(self) -> bool:
+        raw_type = self._raw_type
+        return len(self) == self.loaded and all(
+            type(value) is raw_type or (type(value) is RawBacked and value._untouched())
+            for value in dict.values(self)
+        )
+
+    def _let_go_of_the_text(self) -> None:
+        if self.loaded_from is not None:
+            self.loaded_from.text = None
 
     def decode_all(self) -> None:
         """Decode every raw value in place."""
@@ -83,7 +101,7 @@ class RawBacked(dict[str, Any]):
         with _DECODING:
             for key, value in dict.items(self):
                 if type(value) is raw_type:
-                    self.text = None
+                    self._let_go_of_the_text()
                     dict.__setitem__(self, key, self._decode(key, value))
 
     def _decoded(self, key: str, value: Any) -> Any:
@@ -95,7 +113,7 @@ class RawBacked(dict[str, Any]):
                 return self._decode(key, value)
             if type(current) is not self._raw_type:
                 return current  # Decoded meanwhile.
-            self.text = None
+            self._let_go_of_the_text()
             decoded = self._decode(key, current)
             dict.__setitem__(self, key, decoded)
             return decoded

@@ -31,7 +31,7 @@ from identitylib._log import get_logger
 from identitylib.exceptions import TokenCacheError
 
 from ._keys import CredentialType
-from ._raw import RawBacked
+from ._raw import LoadedText, RawBacked
 
 logger = get_logger(__name__)
 
@@ -52,12 +52,23 @@ _OPENING_BRACE = ord("{")
 _FIRST = itemgetter(0)
 _VIEW: Callable[[Any], memoryview] = memoryview
 
+#: Splitting a section into its raw entries costs about 250 bytes per entry (a key, a
+#: view, a slot), decoded dicts about 830 (msal's: Entra tokens, 30 claims). Below this
+#: many characters per entry (judged from the first _SAMPLE_CHARS of the text) sections
+#: are split at load, in the same pass, and the first lookup has its keys at hand; above
+#: it they stay one raw text each until read, and the cache holds little beyond the text
+#: (workloads 13 and 14 of bench/run.py).
+SPLIT_AT_LOAD_MAX_ENTRY_CHARS = 1024
+_SAMPLE_CHARS = 64 * 1024
+
 
 class _Msgspec(NamedTuple):
     decode: Callable[[Any], Any]
     encode: Callable[[Any], bytes]
     #: Decodes a JSON object into {key: raw value}, validating the values' JSON.
     decode_raw_values: Callable[[Any], dict[str, Any]]
+    #: The same, one level down: {key: {key: raw value}} (every value an object).
+    decode_raw_entries: Callable[[Any], dict[str, dict[str, Any]]]
     raw_type: type
 
 
@@ -69,7 +80,14 @@ def _msgspec_json() -> Optional[_Msgspec]:
     except ImportError:  # not on this interpreter (PyPy) or not installed
         return None
     raw_values = msgspec.json.Decoder(dict[str, msgspec.Raw])
-    return _Msgspec(msgspec.json.decode, msgspec.json.encode, raw_values.decode, msgspec.Raw)
+    raw_entries = msgspec.json.Decoder(dict[str, dict[str, msgspec.Raw]])
+    return _Msgspec(
+        msgspec.json.decode,
+        msgspec.json.encode,
+        raw_values.decode,
+        raw_entries.decode,
+        msgspec.Raw,
+    )
 
 
 def dump_state(sections: dict[str, Any]) -> str:
@@ -101,7 +119,12 @@ def _parse(text: str) -> Any:
 
 
 def _lazy_sections(fast: _Msgspec, text: str) -> RawBacked:
-    """The top-level object of ``text``, validated, with every section still raw."""
+    """The top-level object of ``text``, validated, with every section still raw (split
+    into its raw entries already when they are small)."""
+    loaded = LoadedText(text)
+    if _entries_look_small(text):
+        with suppress(Exception):  # (a top-level value that is not an object)
+            return _split_sections(fast, fast.decode_raw_entries(text), loaded)
     sections = fast.decode_raw_values(text)
     for name in KNOWN_SECTIONS:
         section = sections.get(name)
@@ -113,7 +136,34 @@ def _lazy_sections(fast: _Msgspec, text: str) -> RawBacked:
     for name, raw in sections.items():
         if name != largest:
             sections[name] = raw.copy()
-    return RawBacked(sections, _section_decoder(fast), fast.raw_type, text=text)
+    return RawBacked(sections, _section_decoder(fast, loaded), fast.raw_type, loaded_from=loaded)
+
+
+def _entries_look_small(text: str) -> bool:
+    """The entries at the start of ``text`` are small (see SPLIT_AT_LOAD_MAX_ENTRY_CHARS)."""
+    sample = text[:_SAMPLE_CHARS]
+    entries = sample.count('"credential_type"') + sample.count('"authority_type"')
+    return 0 < len(sample) < entries * SPLIT_AT_LOAD_MAX_ENTRY_CHARS
+
+
+def _split_sections(fast: _Msgspec, sections: dict[str, Any], loaded: LoadedText) -> RawBacked:
+    entry = _entry_decoder(fast)
+    largest = max(sections, key=lambda name: len(sections[name]), default=None)
+    for name, entries in sections.items():
+        if name != largest:  # (see _lazy_sections: the largest alone holds the text)
+            sections[name] = {key: raw.copy() for key, raw in entries.items()}
+    return RawBacked(
+        {
+            name: RawBacked(
+                _objects_of(name, entries) if name in KNOWN_SECTIONS else entries,
+                entry,
+                fast.raw_type,
+                loaded_from=loaded,
+            )
+            for name, entries in sections.items()
+        },
+        loaded_from=loaded,
+    )
 
 
 def _is_object(raw: Any) -> bool:
@@ -127,23 +177,34 @@ def _decode_value(fast: _Msgspec, raw: Any) -> Any:
         return json.loads(bytes(raw))
 
 
-def _section_decoder(fast: _Msgspec) -> Callable[[str, Any], Any]:
+def _entry_decoder(fast: _Msgspec) -> Callable[[str, Any], Any]:
     def entry(_key: str, raw: Any) -> Any:
         return _decode_value(fast, raw)
+
+    return entry
+
+
+def _section_decoder(fast: _Msgspec, loaded: LoadedText) -> Callable[[str, Any], Any]:
+    entry = _entry_decoder(fast)
 
     def section(name: str, raw: Any) -> Any:
         if name not in KNOWN_SECTIONS:
             return _decode_value(fast, raw)
-        entries = fast.decode_raw_values(raw)  # validated already: cannot fail
-        first_bytes = bytes(map(_FIRST, map(_VIEW, entries.values())))  # (a loop in C)
-        if first_bytes.count(_OPENING_BRACE) != len(entries):
-            dropped = [key for key, value in entries.items() if not _is_object(value)]
-            for key in dropped:
-                del entries[key]
-            _warn_dropped(name, len(dropped))
-        return RawBacked(entries, entry, fast.raw_type, source=id(raw))
+        entries = _objects_of(name, fast.decode_raw_values(raw))  # (validated already)
+        return RawBacked(entries, entry, fast.raw_type, source=id(raw), loaded_from=loaded)
 
     return section
+
+
+def _objects_of(name: str, entries: dict[str, Any]) -> dict[str, Any]:
+    """``entries`` (raw) without those that are not JSON objects (dropped with a warning)."""
+    first_bytes = bytes(map(_FIRST, map(_VIEW, entries.values())))  # (a loop in C)
+    if first_bytes.count(_OPENING_BRACE) != len(entries):
+        dropped = [key for key, value in entries.items() if not _is_object(value)]
+        for key in dropped:
+            del entries[key]
+        _warn_dropped(name, len(dropped))
+    return entries
 
 
 def load_state(state: Any) -> dict[str, Any]:

@@ -41,6 +41,7 @@ def test_big_caches_take_the_fast_path_with_the_standard_librarys_output(monkeyp
     assert fast is not None
     counted = fast._replace(
         decode_raw_values=lambda t: (used.append("decode"), fast.decode_raw_values(t))[1],
+        decode_raw_entries=lambda t: (used.append("decode"), fast.decode_raw_entries(t))[1],
         encode=lambda v: (used.append("encode"), fast.encode(v))[1],
     )
     monkeypatch.setattr(_serialization, "_msgspec_json", lambda: counted)
@@ -51,9 +52,10 @@ def test_big_caches_take_the_fast_path_with_the_standard_librarys_output(monkeyp
     cache.deserialize(text)
     assert cache.serialize() == text
     assert used == ["decode"]  # never read since loaded: the text it was loaded from
-    assert len(cache._cache["AccessToken"]) == 2_000
+    section = cache._cache["AccessToken"]
+    assert section[next(iter(section))]["credential_type"] == "AccessToken"
     assert cache.serialize() == text
-    assert used == ["decode", "decode", "encode"]  # the AccessToken section was read
+    assert used[-1] == "encode"  # an entry was read
 
 
 def test_small_caches_never_import_msgspec(monkeypatch):

@@ -35,6 +35,14 @@ TENANTS = 100
 SCOPES = 5
 
 
+@pytest.fixture(autouse=True, params=["split at load", "sections whole"])
+def representation(request, monkeypatch) -> None:
+    """Both ways a big cache is kept: its sections split into raw entries at load (small
+    entries), or each section one raw text until read (big entries)."""
+    most = 10**9 if request.param == "split at load" else 0
+    monkeypatch.setattr(_serialization, "SPLIT_AT_LOAD_MAX_ENTRY_CHARS", most)
+
+
 def tenant_of(i: int) -> str:
     return f"{i:08d}-2222-3333-4444-555555555555"
 
