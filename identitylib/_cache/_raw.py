@@ -1,11 +1,11 @@
 """Dicts whose values stay raw JSON text until something reads them.
 
 A big cache is loaded with ``msgspec`` (see ``_serialization.py``) as raw JSON: the whole
-text is validated in one pass, but each known section is kept as its raw text
-(``msgspec.Raw``, which references the loaded text rather than copying it), and once a
-section is read, each of its entries is kept as its own raw text until read. A process that
-loads a big cache and serves one hit decodes one section's keys and a handful of entries.
-Holding the text costs less memory than the decoded dicts would.
+text is validated in one pass, but each entry is kept as its raw text (``msgspec.Raw``,
+which references the loaded text rather than copying it) until read, and with big entries
+each section is kept whole as its raw text until read. A process that loads a big cache
+and serves one hit decodes a handful of entries. Holding the text costs less memory than
+the decoded dicts would.
 
 ``RawBacked`` is a plain ``dict`` to every Python-level reader: item access, ``get``,
 ``pop``, ``setdefault``, ``items``, ``values``, copying, comparison, ``repr`` and pickling

@@ -2,11 +2,12 @@
 
 Big caches are read and written with ``msgspec`` (a dependency on CPython) when it is
 installed. Reading validates the whole text in one pass but decodes lazily (see
-``_raw.py``): each section stays raw JSON until read, then each entry until read, so a
-process that loads a big cache and serves one hit decodes little, and the loaded text is
-held instead of (smaller than) the decoded dicts. Writing copies what was never read
-verbatim (its spacing and escapes as read; whatever was decoded or written is written
-compact), and a cache never read since loaded writes the text it was loaded from.
+``_raw.py``): each entry stays raw JSON until read (and with big entries each section
+until read), so a process that loads a big cache and serves one hit decodes little, and
+the loaded text is held instead of (smaller than) the decoded dicts. Writing copies what
+was never read verbatim (its spacing and escapes as read; whatever was decoded or written
+is written compact), and a cache never read since loaded writes the text it was loaded
+from.
 
 Anything msgspec refuses to read (NaN, lone surrogates, ...) is read by ``json``, eagerly,
 so what is accepted and the error messages stay the standard library's; content with
