@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Optional, Union
 
 from ._query import FOREIGN_BINDING_FIELDS, scope_set
+from ._raw import RawBacked
 
 #: Scopes Entra adds to the target of user tokens beyond those requested.
 SERVER_ADDED_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
@@ -160,34 +161,115 @@ class ExactRequestIndex:
     the section's keys by partition, and the first lookup of a partition files its tokens.
     A process that loads a big cache and serves one hit files one partition, not the
     whole section. ``filed`` counts the tokens filed so far.
+
+    The tokens of a section loaded lazily (``_raw.py``) are not even decoded to be
+    grouped: their keys name the client and realm (``...-accesstoken-<client>-<realm>-
+    <target>``, lower-cased, as every MSAL library writes them), so the first lookup of a
+    partition finds its keys by that text and decodes those tokens alone. The keys are
+    trusted for this as msal trusts them for its exact-key lookup (a token under a key
+    that does not name its client and realm, or holds a line break, is found by the full
+    search, which this index only spares). After a few partitions found this way, the
+    remaining tokens are decoded and grouped by their fields.
     """
 
-    __slots__ = ("_keys", "_pending", "_section", "filed")
+    __slots__ = (
+        "_filed_keys",
+        "_key_text",
+        "_keys",
+        "_pending",
+        "_popped",
+        "_scanned",
+        "_section",
+    )
 
     def __init__(self, section: Optional[Mapping[str, Any]] = None) -> None:
         self._keys: dict[RequestKey, _Filed] = {}
         #: Partition -> keys of its tokens, for the partitions not filed yet.
         self._pending: dict[tuple[Any, Any], set[str]] = {}
+        #: Partitions filed since the index was built, and the keys filed.
+        self._popped: set[tuple[Any, Any]] = set()
+        self._filed_keys: set[str] = set()
         self._section: Mapping[str, Any] = section if section is not None else {}
-        self.filed = 0
+        #: The keys of a lazily loaded section, one per line, while not all grouped: the
+        #: ones neither filed nor pending are not grouped yet.
+        self._key_text = ""
+        #: (client id, realm), lower-cased, of the partitions searched for in _key_text.
+        self._scanned: set[tuple[str, str]] = set()
+        if isinstance(self._section, RawBacked) and self._section:
+            self._key_text = "\n".join(self._section)
+            return
         for key, entry in self._section.items():
             if type(entry) is dict:
-                partition = (entry.get("client_id"), entry.get("realm"))
-                keys = self._pending.get(partition)
-                if keys is None:
-                    self._pending[partition] = {key}
-                else:
-                    keys.add(key)
+                self._group(key, entry)
+
+    @property
+    def filed(self) -> int:
+        """How many tokens are filed."""
+        return len(self._filed_keys)
+
+    def _group(self, key: str, entry: Mapping[str, Any]) -> None:
+        partition = (entry.get("client_id"), entry.get("realm"))
+        keys = self._pending.get(partition)
+        if keys is None:
+            self._pending[partition] = {key}
+        else:
+            keys.add(key)
+
+    def _ungrouped(self, key: str) -> Optional[Mapping[str, Any]]:
+        """The token under ``key`` (decoded) if it is neither filed nor pending."""
+        if key in self._filed_keys:
+            return None
+        entry = self._section.get(key)
+        if type(entry) is not dict:
+            return None
+        pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
+        return None if pending is not None and key in pending else entry
+
+    def _search_key_text(self, client_id: str, realm: str) -> None:
+        """Group the tokens whose keys name this client and realm (once per pair; after a
+        few pairs, every token not grouped yet is grouped instead)."""
+        pair = (client_id.lower(), realm.lower())
+        if pair in self._scanned:
+            return
+        self._scanned.add(pair)
+        if len(self._scanned) > _MAX_KEY_TEXT_SEARCHES:
+            self._group_rest()
+            return
+        text, found = self._key_text, []
+        needle = f"-{pair[0]}-{pair[1]}-"
+        at = text.find(needle)
+        while at >= 0:
+            end = text.find("\n", at)
+            end = len(text) if end < 0 else end
+            found.append(text[text.rfind("\n", 0, at) + 1 : end])
+            at = text.find(needle, end)
+        for key in found:
+            entry = self._ungrouped(key)
+            if entry is not None:
+                self.add(key, entry)
+
+    def _group_rest(self) -> None:
+        text, self._key_text = self._key_text, ""
+        for key in text.split("\n"):
+            entry = self._ungrouped(key)
+            if entry is None:
+                continue
+            if (entry.get("client_id"), entry.get("realm")) in self._popped:
+                self._file(key, entry)
+            else:
+                self._group(key, entry)
 
     def add(self, key: str, entry: Mapping[str, Any]) -> None:
-        pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
+        partition = (entry.get("client_id"), entry.get("realm"))
+        pending = self._pending.get(partition)
         if pending is not None:
             pending.add(key)  # Filed with its partition.
         else:
+            self._popped.add(partition)
             self._file(key, entry)
 
     def _file(self, key: str, entry: Mapping[str, Any]) -> None:
-        self.filed += 1
+        self._filed_keys.add(key)
         pair = (key, entry)
         for request in request_keys_of(entry):
             filed = self._keys.get(request)
@@ -199,11 +281,12 @@ class ExactRequestIndex:
                 filed[key] = entry
 
     def remove(self, key: str, entry: Mapping[str, Any]) -> None:
-        pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
-        if pending is not None:
-            pending.discard(key)
-            return
-        self.filed -= 1
+        if key not in self._filed_keys:
+            pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
+            if pending is not None:
+                pending.discard(key)
+            return  # (or never grouped)
+        self._filed_keys.discard(key)
         for request in request_keys_of(entry):
             filed = self._keys.get(request)
             if isinstance(filed, tuple):
@@ -219,11 +302,15 @@ class ExactRequestIndex:
     def hit_for(self, request: RequestKey) -> Optional[tuple[str, Mapping[str, Any]]]:
         """The key and entry of the only token filed under ``request``, else None (files
         the request's partition first if it is not filed yet)."""
+        if self._key_text:
+            _, client_id, realm, _ = request.split(_SEPARATOR, 3)
+            self._search_key_text(client_id, realm)
         filed = self._keys.get(request)
         if filed is None and self._pending:
             _, client_id, realm, _ = request.split(_SEPARATOR, 3)
             pending = self._pending.pop((client_id, realm), None)
             if pending is not None:
+                self._popped.add((client_id, realm))
                 for key in pending:
                     entry = self._section.get(key)
                     if type(entry) is dict:
@@ -238,6 +325,10 @@ class ExactRequestIndex:
 
     def __len__(self) -> int:
         return len(self._keys)
+
+
+#: Partitions searched for in the key text before the remaining tokens are grouped.
+_MAX_KEY_TEXT_SEARCHES = 4
 
 
 def build_exact_index(section: Mapping[str, Any]) -> ExactRequestIndex:

@@ -13,6 +13,7 @@ from ._exact import ExactRequestIndex, RequestKey, build_exact_index
 from ._index import SectionIndex, build_index
 from ._keys import CredentialType
 from ._query import scope_set
+from ._raw import decoded_from, stored_value
 from ._serialization import KNOWN_SECTIONS
 
 logger = get_logger(__name__)
@@ -24,7 +25,8 @@ class IndexedSections:
     """Indices over a sections dict (credential type -> key -> entry).
 
     ``sync`` notices when the dict was replaced or edited without this class (apps and
-    persistence layers poke at ``TokenCache._cache``) and then rebuilds the indices.
+    persistence layers poke at ``TokenCache._cache``) and then rebuilds the indices (a
+    section still raw JSON, see ``_raw.py``, is decoded by its first read: not an edit).
     Callers hold the cache lock. With a ``bound`` (see ``_bounded.py``) every put may
     evict other entries to stay within it.
     """
@@ -67,33 +69,46 @@ class IndexedSections:
         """
         if sections is self.sections:
             if credential_type is not None:
-                mark = self._marks.get(credential_type)
-                if mark is None or _same(self._mark(credential_type), mark):
+                if self._unchanged(credential_type):
                     return
-            elif self._all_marked(sections):
+            elif all(self._unchanged(name) for name in self._marks):
                 return
         logger.debug("Token cache content changed outside the cache API; re-indexing")
         self.reset(sections)
 
-    def _all_marked(self, sections: dict[str, Any]) -> bool:
-        """Every known section is the dict of its mark, at its size (the check of every
-        cache operation: one loop, no call per section)."""
-        for name, (marked, size) in self._marks.items():
-            section = sections.get(name)
-            if section is not marked:
-                return False
-            if (len(section) if isinstance(section, dict) else 0) != size:
-                return False
-        return True
+    def _unchanged(self, credential_type: str) -> bool:
+        """The section is what was marked (a read that decoded it re-marks it)."""
+        recorded = self._marks.get(credential_type)
+        if recorded is None:
+            return True
+        current = self._mark(credential_type)
+        if _same(current, recorded):
+            return True
+        if recorded[0] is None and decoded_from(current[0], recorded[1]):
+            self._marks[credential_type] = current  # Decoded by a read since marked.
+            return True
+        return False
 
     def _mark(self, credential_type: str) -> _Mark:
-        section = self.sections.get(credential_type)
-        return section, len(section) if isinstance(section, dict) else 0
+        """(section, size) of a dict section; (None, id) of anything else (a section still
+        raw: marked without holding on to it)."""
+        section = stored_value(self.sections, credential_type)
+        if isinstance(section, dict):
+            return section, len(section)
+        return None, id(section)
 
     def section(self, credential_type: str) -> dict[str, Any]:
         """The section's entries ({} when absent or not a dict)."""
-        section = self.sections.get(credential_type)
+        section = dict.get(self.sections, credential_type)  # (the C lookup first:)
+        if not isinstance(section, dict):
+            section = self.sections.get(credential_type)  # decodes a section still raw
         return section if isinstance(section, dict) else {}
+
+    def entry(self, credential_type: str, key: str) -> Any:
+        """The entry under ``key`` (decoded if still raw), else None."""
+        section = self.section(credential_type)
+        entry = dict.get(section, key)
+        return entry if entry is None or isinstance(entry, dict) else section.get(key)
 
     def put(self, credential_type: str, key: str, entry: dict[str, Any]) -> None:
         """Store ``entry`` under ``key`` (an overwrite keeps the key's position)."""
@@ -151,7 +166,7 @@ class IndexedSections:
     def _rebound(self, bound: CacheBound) -> None:
         """Track the whole content afresh (in section order), then enforce the bound."""
         bound.clear()
-        for credential_type, section in self.sections.items():
+        for credential_type, section in self.sections.items():  # (decodes everything)
             if isinstance(section, dict):
                 for key, entry in section.items():
                     if isinstance(entry, dict):
@@ -214,7 +229,10 @@ class IndexedSections:
         ``sync`` of the access-token section, inlined (the hot path of every cache hit);
         the index is built on first use, from the access-token section alone.
         """
-        section = sections.get(CredentialType.ACCESS_TOKEN)
+        # dict.get: the C lookup first (see ``section``).
+        section = dict.get(sections, CredentialType.ACCESS_TOKEN)
+        if not isinstance(section, dict):
+            section = sections.get(CredentialType.ACCESS_TOKEN)
         mark = self._marks.get(CredentialType.ACCESS_TOKEN)
         if (
             sections is not self.sections

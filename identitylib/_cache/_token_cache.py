@@ -82,7 +82,7 @@ class TokenCache(AccessHooks):
         together under the lock (see ``_own.section_stamp``)."""
         with self._lock:
             self._store.sync(self._cache, credential_type)
-            entry = None if key is None else self._store.section(credential_type).get(key)
+            entry = None if key is None else self._store.entry(credential_type, key)
             return self._store.stamp(credential_type), entry
 
     # ------------------------------------------------------------------ search

@@ -37,20 +37,25 @@ def _big_state(extra_entry: dict[str, Any] | None = None, n: int = 2_000) -> dic
 
 def test_big_caches_take_the_fast_path_with_the_standard_librarys_output(monkeypatch):
     used: list[str] = []
-    decode, encode = _serialization._msgspec_json()  # type: ignore[misc]
-    monkeypatch.setattr(
-        _serialization,
-        "_msgspec_json",
-        lambda: (lambda t: (used.append("decode"), decode(t))[1],
-                 lambda v: (used.append("encode"), encode(v))[1]),
-    )  # fmt: skip
+    fast = _serialization._msgspec_json()
+    assert fast is not None
+    counted = fast._replace(
+        decode_raw_values=lambda t: (used.append("decode"), fast.decode_raw_values(t))[1],
+        decode_raw_entries=lambda t: (used.append("decode"), fast.decode_raw_entries(t))[1],
+        encode=lambda v: (used.append("encode"), fast.encode(v))[1],
+    )
+    monkeypatch.setattr(_serialization, "_msgspec_json", lambda: counted)
     state = _big_state()
     text = json.dumps(state, separators=(",", ":"))
     assert len(text) >= _serialization.FAST_PATH_MIN_CHARS
     cache = SerializableTokenCache()
     cache.deserialize(text)
     assert cache.serialize() == text
-    assert used == ["decode", "encode"]
+    assert used == ["decode"]  # never read since loaded: the text it was loaded from
+    section = cache._cache["AccessToken"]
+    assert section[next(iter(section))]["credential_type"] == "AccessToken"
+    assert cache.serialize() == text
+    assert used[-1] == "encode"  # an entry was read
 
 
 def test_small_caches_never_import_msgspec(monkeypatch):
@@ -83,7 +88,18 @@ def test_non_ascii_content_is_written_escaped_as_json_does():
     text = cache.serialize()
     assert text.isascii()
     assert "\\u00eb" in text
+    assert json.loads(text) == state
+
+
+def test_non_ascii_text_is_written_escaped_as_json_does():
+    state = _big_state({"credential_type": "Account", "username": "zoë@例え.jp"})
+    cache = SerializableTokenCache()
+    cache.deserialize(json.dumps(state, ensure_ascii=False))
+    text = cache.serialize()
+    assert text.isascii()
+    assert "\\u00eb" in text
     assert text == json.dumps(json.loads(text), separators=(",", ":"))
+    assert json.loads(text) == state
 
 
 def test_corrupt_big_cache_reports_the_json_error_and_keeps_content():
