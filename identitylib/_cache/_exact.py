@@ -27,6 +27,13 @@ SERVER_ADDED_SCOPES = frozenset({"openid", "profile", "email", "offline_access"}
 _USER_FLOW_REFUSED = frozenset({"openid", "profile", "offline_access"})
 _UNFILED = ("key_id", "ext_cache_key", *FOREIGN_BINDING_FIELDS)
 
+#: Every field ``request_keys_of`` reads (``home_account_id``'s presence included).
+_READ_FIELDS = (
+    "environment", "client_id", "realm", "home_account_id", "user_assertion_hash", "target",
+    *_UNFILED,
+)  # fmt: skip
+_ABSENT = object()
+
 #: One string (hashed once, compared in one go): cheaper than a tuple of its parts.
 RequestKey = str
 _SEPARATOR = "\x1f"
@@ -146,6 +153,16 @@ class ExactRequestIndex:
                     self._keys[request] = {filed, key}
             else:
                 filed.add(key)
+
+    def replace(self, key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+        """``remove(key, old)`` then ``add(key, new)``: nothing when every field the
+        request keys are made of is the same (a token renewed under its key)."""
+        for name in _READ_FIELDS:
+            before, after = old.get(name, _ABSENT), new.get(name, _ABSENT)
+            if type(before) is not type(after) or before != after:
+                self.remove(key, old)
+                self.add(key, new)
+                return
 
     def remove(self, key: str, entry: Mapping[str, Any]) -> None:
         pending = self._pending.get((entry.get("client_id"), entry.get("realm")))

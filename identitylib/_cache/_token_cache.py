@@ -310,11 +310,7 @@ class TokenCache(AccessHooks):
         scopes = requested_scopes(target)
         with self._lock:
             store = self._synced(CredentialType.ACCESS_TOKEN)
-            return [
-                environment
-                for environment in environments
-                if store.may_match_access_token({**query, "environment": environment}, scopes)
-            ]
+            return store.environments_with_access_tokens(query, scopes, environments)
 
     def _get_app_metadata(self, environment: Any, client_id: Any, default: Any = None) -> Any:
         """The AppMetadata entry of an app (O(1) key lookup), else ``default``."""

@@ -1,0 +1,217 @@
+"""The token-request (miss) path, round 2: work it no longer does, counted (never timed).
+
+See tests/perf/test_miss_path.py for the first round (lookups that cannot match, work
+done once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from typing import Any, Callable
+
+import pytest
+
+import identitylib
+from identitylib import aio
+from identitylib._cache import _index, _own
+from identitylib._cache._token_cache import TokenCache
+from identitylib._flows._state import AppState
+from identitylib.emulator import DEMO_API_URI, DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, Emulator
+
+APP_SCOPES = [f"{DEMO_API_URI}/.default"]
+ENV = "login.microsoftonline.com"
+ALIASES = (ENV, "login.windows.net", "login.microsoft.com", "sts.windows.net")
+CLIENT = "client-id"
+TENANT = "7e4a0000-0000-4000-8000-000000000001"
+APIS = ("sync", "aio")
+
+
+def _call(api: str, make: Callable[[], Any], method: str, *args: Any) -> Any:
+    """``make()``'s ``method(*args)``: in the blocking API, or awaited in an event loop."""
+    app = make()
+    if api == "sync":
+        return getattr(app, method)(*args)
+
+    async def main() -> Any:
+        return await getattr(app, method)(*args)
+
+    return asyncio.run(main())
+
+
+def _app_event(scope: str, secret: str = "at") -> dict[str, Any]:
+    return {
+        "client_id": CLIENT,
+        "scope": [scope],
+        "token_endpoint": f"https://{ENV}/{TENANT}/oauth2/v2.0/token",
+        "grant_type": "client_credentials",
+        "response": {"access_token": secret, "expires_in": 3600, "token_type": "Bearer"},
+    }
+
+
+# ------------------------------------------------------------------- the request id
+
+
+def test_a_request_id_is_a_random_version_4_uuid() -> None:
+    made = [AppState.new_correlation_id() for _ in range(200)]
+    assert len(set(made)) == len(made)
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text  # the canonical form: lower-case hex, 8-4-4-4-12
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_token_request_makes_no_uuid_object(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
+) -> None:
+    """The ``client-request-id`` of a token request is formatted from 16 random bytes:
+    no ``uuid.UUID`` object is built for it (the emulator's own ids are not counted)."""
+    built: list[str] = []
+    real = uuid.uuid4
+
+    def counted() -> uuid.UUID:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller.startswith("identitylib.") and not caller.startswith("identitylib.emulator"):
+            built.append(caller)
+        return real()
+
+    monkeypatch.setattr(uuid, "uuid4", counted)
+    lib: Any = identitylib if api == "sync" else aio
+
+    def make() -> Any:
+        return lib.ConfidentialClientApplication(
+            DEMO_DAEMON_ID,
+            DEMO_DAEMON_SECRET,
+            authority=emulator.authority(),
+            token_cache=identitylib.TokenCache(),
+        )
+
+    result = _call(api, make, "acquire_token_for_client", APP_SCOPES)
+    assert result["token_source"] == "identity_provider", result
+    assert built == []
+
+
+# ------------------------------------------------- a miss checked in every environment
+
+
+def test_a_miss_in_every_environment_makes_the_client_component_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The index answers "no token here" for the cloud's four environments without a
+    copy of the query and its components per environment."""
+    cache = identitylib.TokenCache()
+    cache.add(_app_event("api://a/.default"))
+    query = {"client_id": CLIENT, "environment": ENV, "realm": TENANT, "home_account_id": None}
+    assert _own.may_match_access_token(cache, query, ["api://a/.default"])  # (builds the index)
+    made: list[tuple[str, ...]] = []
+    real = _index.components
+
+    def counted(source: Any, fields: tuple[str, ...], *args: Any) -> Any:
+        made.append(fields)
+        return real(source, fields, *args)
+
+    monkeypatch.setattr(_index, "components", counted)
+    assert _own.environments_with_access_tokens(cache, query, ["api://b/.default"], ALIASES) == []
+    assert _own.environments_with_access_tokens(cache, query, ["api://a/.default"], ALIASES) == [
+        ENV
+    ]
+    assert made == [("client_id",), ("client_id",)]  # one per question, not per environment
+    assert (
+        _own.environments_with_access_tokens(
+            cache, {**query, "client_id": "other"}, ["api://a/.default"], ALIASES
+        )
+        == []
+    )
+
+
+def test_the_environments_a_token_is_found_in_are_those_a_search_finds() -> None:
+    """The answer per environment is the index's ``may_match`` for that environment (an
+    alias's token too, any letter case), in the order asked."""
+    cache = identitylib.TokenCache()
+    cache.add(_app_event("api://a/.default"))
+    cache.add({**_app_event("api://a/.default"), "environment": "STS.windows.net"})
+    query = {"client_id": CLIENT, "environment": ENV, "realm": TENANT, "home_account_id": None}
+    found = _own.environments_with_access_tokens(cache, query, ["API://A/.default"], ALIASES)
+    assert found == [ENV, "sts.windows.net"]
+    for environment in ALIASES:
+        expected = _own.may_match_access_token(
+            cache, {**query, "environment": environment}, ["api://a/.default"]
+        )
+        assert (environment in found) == expected
+
+
+# ------------------------------------------------------ rewrites that file as they did
+
+
+def test_a_rotated_refresh_token_is_not_refiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refresh token rewritten under its key with a new secret (every refresh) files as
+    it did in each of its section's indices: no index component is made for it."""
+    cache = identitylib.TokenCache()
+    event = {
+        **_app_event("api://a/.default"),
+        "response": {
+            "access_token": "at",
+            "refresh_token": "rt-1",
+            "expires_in": 3600,
+            "client_info": "eyJ1aWQiOiJ1IiwidXRpZCI6InQifQ",  # {"uid":"u","utid":"t"}
+        },
+    }
+    cache.add(event)
+    assert "RefreshToken" in cache._store.indices  # (builds every section's index)
+    (rt,) = cache.search("RefreshToken", query={"client_id": CLIENT})
+    made: list[tuple[str, ...]] = []
+    real = _index.components
+
+    def counted(source: Any, fields: tuple[str, ...], *args: Any) -> Any:
+        made.append(fields)
+        return real(source, fields, *args)
+
+    monkeypatch.setattr(_index, "components", counted)
+    cache.update_rt(rt, "rt-2")
+    assert made == []
+    (rotated,) = cache.search("RefreshToken", query={"client_id": CLIENT})
+    assert rotated["secret"] == "rt-2"
+    cache.modify("RefreshToken", rotated, {"family_id": "1"})  # a field an index reads
+    assert made != []
+    assert [e["secret"] for e in cache.search("RefreshToken", query={"family_id": "1"})] == ["rt-2"]
+
+
+def test_a_renewed_access_token_keeps_its_exact_request_filing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An access token renewed under its key (a new secret and times) is not unfiled and
+    refiled in the exact-request index; one whose target changed is."""
+    from identitylib._cache import _exact
+
+    cache = identitylib.TokenCache()
+    cache.add(_app_event("api://a/.default", secret="first"))
+    query = {"client_id": CLIENT, "environment": ENV, "realm": TENANT, "home_account_id": None}
+    assert _secrets(cache, "api://a/.default", query) == ["first"]
+    request = _exact.request_key(ENV, CLIENT, TENANT, None, None, ["api://a/.default"])
+    assert _own.exact_request_hit(cache, request) is not None  # (builds and files the index)
+    keyed: list[object] = []
+    real = _exact.request_keys_of
+
+    def counted(entry: Any) -> Any:
+        keyed.append(entry.get("secret"))
+        return real(entry)
+
+    monkeypatch.setattr(_exact, "request_keys_of", counted)
+    cache.add(_app_event("api://a/.default", secret="renewed"))
+    assert keyed == []
+    hit = _own.exact_request_hit(cache, request)
+    assert hit is not None
+    assert hit[1]["secret"] == "renewed"
+    (entry,) = cache.search("AccessToken", query=query)
+    cache.modify("AccessToken", entry, {"target": "api://b/.default"})
+    assert keyed == ["renewed", "renewed"]  # unfiled, refiled
+    assert _own.exact_request_hit(cache, request) is None
+    moved = _exact.request_key(ENV, CLIENT, TENANT, None, None, ["api://b/.default"])
+    assert _own.exact_request_hit(cache, moved) is not None
+
+
+def _secrets(cache: TokenCache, scope: str, query: dict[str, Any]) -> list[str]:
+    return [e["secret"] for e in cache.search("AccessToken", target=[scope], query=query)]
