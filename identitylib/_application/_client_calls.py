@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Optional
 
-from identitylib._cache import app_partition_key
+from identitylib._cache import app_partition_key, assertion_hash
 from identitylib._cache._own import indexed_app_tokens
 from identitylib._flows import client_credentials
 from identitylib._flows import on_behalf_of as obo_flow
@@ -40,6 +40,7 @@ class ClientCalls(AppCore):
         memo_key: tuple[Any, ...],
         scopes: Any = None,
         user_assertion: Optional[str] = None,
+        hashed_assertion: Optional[str] = None,
     ) -> tuple[Optional[dict[str, Any]], Optional[Callable[[Any], None]]]:
         """(the hit, None) from the memo or, with ``scopes``, from the token filed under
         the request's exact key; or (None, what the flow calls with the entry it served);
@@ -58,6 +59,7 @@ class ClientCalls(AppCore):
                 realm=self.authority.expected_realm,
                 user_assertion=user_assertion,
                 memo_key=memo_key,
+                hashed_assertion=hashed_assertion,
             )
         if entry is not None:
             return cache_hit_result(entry, now), None
@@ -163,11 +165,18 @@ class ClientCalls(AppCore):
         """Cache first (bound to the assertion), else the on-behalf-of grant."""
         plain = not (claims_challenge or forwarded_client_claims or kwargs)
         plain = plain and type(scopes) is list and isinstance(user_assertion, str)
+        # The assertion's hash, made once for the hit path and the flow (its tokens' binding).
+        hashed = (
+            assertion_hash(user_assertion.strip())
+            if isinstance(user_assertion, str) and user_assertion.strip()
+            else None
+        )  # (no local holds the assertion unhidden: see _log.hide)
         hit, on_hit = self._memo(
             plain,
             ("obo", user_assertion, *scopes) if plain else (),
             scopes if plain else None,
             user_assertion if plain else None,
+            hashed,
         )
         if hit is not None:
             return Answer(hit)
@@ -199,6 +208,7 @@ class ClientCalls(AppCore):
                 headers=headers,
                 on_hit=on_hit,
                 defer_refresh=defer,
+                hashed_assertion=hashed,
             )
 
         return Call(make_flow, key=key)

@@ -58,12 +58,14 @@ class HitMemo:
         home_account_id: str | None = None,
         user_assertion: str | None = None,
         memo_key: Any = None,
+        hashed_assertion: str | None = None,
     ) -> dict[str, Any] | None:
         """The general hit path: the one cached token filed under this request's exact key
         (environment, client, realm, home account or assertion, scopes: see
         ``identitylib/_cache/_exact.py``), if servable now; None sends the call the full
         way (no such token, several, expiring, or arguments the full path must judge).
-        A token served is remembered under ``memo_key`` (the same call's fast path)."""
+        A token served is remembered under ``memo_key`` (the same call's fast path).
+        ``hashed_assertion``: the assertion's hash when the caller made it already."""
         if realm is None or not self.enabled:
             return None
         user_flow = home_account_id is not None or user_assertion is not None
@@ -74,7 +76,7 @@ class HitMemo:
         if user_assertion is not None:
             if not user_assertion.strip():
                 return None
-            hashed = assertion_hash(user_assertion.strip())
+            hashed = hashed_assertion or assertion_hash(user_assertion.strip())
         request = request_key(environment, client_id, realm, home_account_id, hashed, scope_key)
         found = exact_request_hit(self._cache, request)
         if found is None:

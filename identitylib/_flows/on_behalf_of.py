@@ -94,12 +94,14 @@ def acquire_token_on_behalf_of(
     headers: Optional[Mapping[str, str]] = None,
     on_hit: Optional[Callable[[dict[str, Any]], None]] = None,
     defer_refresh: Optional[Callable[[], None]] = None,
+    hashed_assertion: Optional[str] = None,
 ) -> Flow[dict[str, Any]]:
-    """Tokens for ``scopes`` on behalf of the user of ``user_assertion`` (see the module)."""
+    """Tokens for ``scopes`` on behalf of the user of ``user_assertion`` (see the module);
+    ``hashed_assertion``: its hash, when the caller made it already."""
     authority = state.authority
     extra = dict(data or {})
     ext_cache_key = extended_cache_key(extra, forwarded_client_claims)
-    hashed = assertion_hash(user_assertion)
+    hashed = hashed_assertion or assertion_hash(user_assertion)
     partition = hashed  # = obo_partition_key(user_assertion): the same hash, made once
     now = state.now()
     realm = yield from cache_realm(authority)

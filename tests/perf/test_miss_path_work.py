@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+import warnings
 from typing import Any, Callable
 
 import pytest
@@ -18,9 +19,20 @@ from identitylib import aio
 from identitylib._cache import _index, _own
 from identitylib._cache._token_cache import TokenCache
 from identitylib._flows._state import AppState
-from identitylib.emulator import DEMO_API_URI, DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, Emulator
+from identitylib.emulator import (
+    DEMO_API_ID,
+    DEMO_API_SECRET,
+    DEMO_API_URI,
+    DEMO_CLI_ID,
+    DEMO_DAEMON_ID,
+    DEMO_DAEMON_SECRET,
+    Emulator,
+)
 
 APP_SCOPES = [f"{DEMO_API_URI}/.default"]
+USER_SCOPES = [f"{DEMO_API_URI}/access_as_user"]
+GRAPH = ["User.Read"]
+ALICE = ("alice@contoso.onmicrosoft.com", "alice-password")
 ENV = "login.microsoftonline.com"
 ALIASES = (ENV, "login.windows.net", "login.microsoft.com", "sts.windows.net")
 CLIENT = "client-id"
@@ -92,6 +104,61 @@ def test_a_token_request_makes_no_uuid_object(
     result = _call(api, make, "acquire_token_for_client", APP_SCOPES)
     assert result["token_source"] == "identity_provider", result
     assert built == []
+
+
+# ---------------------------------------------------------- the assertion, hashed once
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_on_behalf_of_miss_hashes_the_assertion_once(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
+) -> None:
+    """With the hit path on (a plain in-memory cache), its request key and the flow's
+    binding of the tokens share one hash of the assertion."""
+    from identitylib._application import _client_calls
+    from identitylib._cache import _access
+    from identitylib._flows import _hit_memo
+    from identitylib._flows import on_behalf_of as obo_flow
+
+    assertion = _user_assertion(emulator)
+    hashed: list[str] = []
+    real = _access.assertion_hash
+
+    def counted(value: Any) -> str:
+        hashed.append("hash")
+        return real(value)
+
+    for module in (obo_flow, _access, _hit_memo):
+        monkeypatch.setattr(module, "assertion_hash", counted)
+    monkeypatch.setattr(_client_calls, "assertion_hash", counted, raising=False)
+    cache = identitylib.TokenCache()
+    lib: Any = identitylib if api == "sync" else aio
+
+    def make() -> Any:
+        return lib.ConfidentialClientApplication(
+            DEMO_API_ID, DEMO_API_SECRET, authority=emulator.authority(), token_cache=cache
+        )
+
+    result = _call(api, make, "acquire_token_on_behalf_of", assertion, GRAPH)
+    assert result["token_source"] == "identity_provider", result
+    assert len(hashed) == 1
+    (at,) = cache.search("AccessToken", query={"user_assertion_hash": real(assertion)})
+    assert at["secret"] == result["access_token"]
+    del hashed[:]
+    again = _call(api, make, "acquire_token_on_behalf_of", f"  {assertion} ", GRAPH)
+    assert again["access_token"] == result["access_token"]  # (the hit path, the same hash)
+    assert len(hashed) == 1
+
+
+def _user_assertion(emu: Emulator) -> str:
+    app = identitylib.PublicClientApplication(
+        DEMO_CLI_ID, authority=emu.authority(), token_cache=identitylib.TokenCache()
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        result = app.acquire_token_by_username_password(*ALICE, USER_SCOPES)
+    assert "access_token" in result, result
+    return str(result["access_token"])
 
 
 # ------------------------------------------------- a miss checked in every environment
