@@ -329,11 +329,20 @@ class TokenCache(AccessHooks):
         moment = seconds(now)
         writes = writes_for_event(event, int(time.time()) if moment is None else moment)
         with self._lock, self._store.batch():  # (each write syncs its own section)
+            skip_equal = self._store.bound is None and type(self).modify in PLAIN_MODIFY
             for write in writes:
                 if write.new_secret is not None:
                     self.update_rt(write.entry, write.new_secret)
-                else:
+                elif not (skip_equal and self._stored_as_is(write.credential_type, write.entry)):
                     self.modify(write.credential_type, write.entry, write.entry)
+
+    def _stored_as_is(self, credential_type: str, entry: Entry) -> bool:
+        """Whether the app metadata ``entry`` (rewritten by every token response) is stored
+        under its key already, equal (lock held): its write would change nothing."""
+        if credential_type != CredentialType.APP_METADATA:
+            return False
+        key = self.key_makers[credential_type](**entry)
+        return bool(self._synced(credential_type).section(credential_type).get(key) == entry)
 
     @staticmethod
     def _log_event(event: Mapping[str, Any]) -> None:
@@ -406,6 +415,12 @@ class TokenCache(AccessHooks):
             key = self.key_makers[credential_type](**item)
             for other in self._synced().other_keys_of(credential_type, item, key):
                 self._discard(credential_type, other)
+
+
+#: ``modify`` methods that do nothing beyond storing (and marking the content changed, as
+#: ``add`` does itself): with one of them ``add`` leaves out a write that would store an
+#: equal entry. A subclass's own ``modify`` is called for every write, as msal calls it.
+PLAIN_MODIFY: set[Callable[..., None]] = {TokenCache.modify}
 
 
 def _expect_type(item: Mapping[str, Any], credential_type: str) -> None:

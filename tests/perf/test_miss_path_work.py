@@ -282,3 +282,114 @@ def test_a_renewed_access_token_keeps_its_exact_request_filing(
 
 def _secrets(cache: TokenCache, scope: str, query: dict[str, Any]) -> list[str]:
     return [e["secret"] for e in cache.search("AccessToken", target=[scope], query=query)]
+
+
+# ----------------------------------------------------- an equal app metadata write
+
+
+@pytest.fixture
+def puts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The sections the caches' stores write into (``IndexedSections.put``)."""
+    from identitylib._cache._store import IndexedSections
+
+    written: list[str] = []
+    real = IndexedSections.put
+
+    def counted(self: IndexedSections, credential_type: str, *args: Any) -> None:
+        written.append(credential_type)
+        real(self, credential_type, *args)
+
+    monkeypatch.setattr(IndexedSections, "put", counted)
+    return written
+
+
+@pytest.mark.parametrize("kind", [identitylib.TokenCache, identitylib.SerializableTokenCache])
+def test_an_equal_app_metadata_write_is_left_out(kind: type[TokenCache], puts: list[str]) -> None:
+    """Every token response writes the app metadata as it is stored already: identitylib's
+    own caches leave that write out (nothing stored, indexed or stamped anew)."""
+    cache = kind()
+    cache.add(_app_event("api://a/.default"))
+    del puts[:]
+    cache.add(_app_event("api://b/.default"))
+    assert puts == ["AccessToken"]
+    (metadata,) = cache._cache["AppMetadata"].values()
+    assert metadata == {"client_id": CLIENT, "environment": ENV}
+    cache.add({**_app_event("api://c/.default"), "response": {
+        "access_token": "at", "expires_in": 3600, "foci": "1"
+    }})  # fmt: skip
+    assert puts == ["AccessToken", "AccessToken", "AppMetadata"]  # a changed one is written
+    (metadata,) = cache._cache["AppMetadata"].values()
+    assert metadata["family_id"] == "1"
+
+
+def test_a_serializable_cache_still_says_it_changed() -> None:
+    cache = identitylib.SerializableTokenCache()
+    cache.add(_app_event("api://a/.default"))
+    cache.serialize()
+    assert not cache.has_state_changed
+    cache.add(_app_event("api://b/.default"))
+    assert cache.has_state_changed
+
+
+def test_a_subclass_modify_still_sees_every_write() -> None:
+    """A cache class with its own ``modify`` is called for every write ``add`` makes, the
+    unchanged app metadata included, as msal calls it."""
+    seen: list[str] = []
+
+    class Watched(identitylib.SerializableTokenCache):
+        def modify(self, credential_type: str, *args: Any, **kwargs: Any) -> None:
+            seen.append(credential_type)
+            super().modify(credential_type, *args, **kwargs)
+
+    cache = Watched()
+    cache.add(_app_event("api://a/.default"))
+    cache.add(_app_event("api://b/.default"))
+    assert seen == ["AccessToken", "AppMetadata", "AccessToken", "AppMetadata"]
+
+
+def test_a_bounded_cache_writes_the_app_metadata_each_time(puts: list[str]) -> None:
+    """With a bound, every write counts for its recency: the equal app metadata too."""
+    cache = identitylib.TokenCache(max_entries=100)
+    cache.add(_app_event("api://a/.default"))
+    del puts[:]
+    cache.add(_app_event("api://b/.default"))
+    assert puts == ["AccessToken", "AppMetadata"]
+
+
+# --------------------------------------------------- the transport, per request
+
+
+def test_a_request_through_an_app_http_client_makes_no_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An app's ``http_client`` keeps its own bounds: no ``Deadline`` is made per request
+    for it, and whether the own session sends is decided once per attempt."""
+    from identitylib._protocol._messages import HttpRequest
+    from identitylib._transport import _bounds
+    from identitylib._transport._sync import SyncTransport
+    from tests._fakes import MsalStyleClient
+
+    url = "https://idp.example/token"
+    client = MsalStyleClient({}, {url: {"access_token": "at", "expires_in": 60}})
+    transport = SyncTransport(client)
+    made: list[object] = []
+    decided: list[str] = []
+    real_after = _bounds.Deadline.after.__func__  # type: ignore[attr-defined]
+    real_decide = SyncTransport._sends_itself
+
+    def counted_after(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        made.append(args)
+        return real_after(cls, *args, **kwargs)
+
+    def counted_decide(self: SyncTransport, method: str) -> bool:
+        decided.append(method)
+        return real_decide(self, method)
+
+    monkeypatch.setattr(_bounds.Deadline, "after", classmethod(counted_after))
+    monkeypatch.setattr(SyncTransport, "_sends_itself", counted_decide)
+    for _ in range(2):
+        response = transport.send(HttpRequest("POST", url, data={"grant_type": "x"}))
+        assert response.status_code == 200
+    assert made == []
+    assert decided == ["POST", "POST"]
+    client.post.check()
