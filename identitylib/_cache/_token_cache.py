@@ -26,6 +26,7 @@ logger = get_logger(__name__)
 Entry = dict[str, Any]
 #: Changes whenever a section's content may have changed (see ``IndexedSections.stamp``).
 Stamp = tuple[int, int]
+_NO_SCOPES: frozenset[str] = frozenset()
 _EXACT_KEY_FIELDS = ("home_account_id", "environment", "client_id", "realm")
 _ACCOUNT_OWNED = (
     CredentialType.ACCESS_TOKEN,
@@ -241,6 +242,15 @@ class TokenCache(AccessHooks):
             keys = store.candidates(credential_type, probe)
             entries = section.values() if keys is None else (section.get(k) for k in keys)
             return [e for e in entries if isinstance(e, dict) and keep(e)]
+
+    def _refresh_tokens(self, query: Mapping[str, Any]) -> list[Entry]:
+        """The RTs ``search`` yields for ``query``, in its order, found through the same
+        index without a search generator (an RT does not expire: nothing to purge)."""
+        return self._lookup(
+            CredentialType.REFRESH_TOKEN,
+            query,
+            lambda entry: matches(entry, query, _NO_SCOPES, isolate=False),
+        )
 
     def _accounts(self, environment: str | None, username: str | None = None) -> list[Entry]:
         """Account entries of ``environment`` (any if None), optionally of one username.

@@ -33,6 +33,7 @@ from identitylib._cache import (
     TokenCache,
     assertion_hash,
 )
+from identitylib._cache._own import indexed_refresh_tokens
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._errors import FlowError
@@ -77,7 +78,10 @@ def find_obo_refresh_token(cache: Any, query: Mapping[str, Any]) -> Optional[dic
         "client_id": query["client_id"],
         USER_ASSERTION_HASH: query[USER_ASSERTION_HASH],
     }
-    for entry in _entries(cache.search(REFRESH_TOKEN, query=rt_query)):
+    found = indexed_refresh_tokens(cache, rt_query)
+    if found is None:
+        found = _entries(cache.search(REFRESH_TOKEN, query=rt_query))
+    for entry in found:
         if isinstance(entry.get("secret"), str) and entry["secret"]:
             return hide_secrets(entry)
     return None

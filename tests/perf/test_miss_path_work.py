@@ -393,3 +393,102 @@ def test_a_request_through_an_app_http_client_makes_no_deadline(
     assert made == []
     assert decided == ["POST", "POST"]
     client.post.check()
+
+
+# ------------------------------------------- the on-behalf-of refresh-token lookup
+
+
+@pytest.fixture
+def refresh_token_searches(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The refresh-token searches run on the caches (``TokenCache.search``)."""
+    searched: list[object] = []
+    real = TokenCache.search
+
+    def counted(self: TokenCache, credential_type: str, *args: Any, **kwargs: Any) -> Any:
+        if credential_type == "RefreshToken":
+            searched.append(kwargs.get("query"))
+        return real(self, credential_type, *args, **kwargs)
+
+    monkeypatch.setattr(TokenCache, "search", counted)
+    return searched
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_on_behalf_of_miss_finds_refresh_tokens_without_a_search(
+    emulator: Emulator, refresh_token_searches: list[object], api: str
+) -> None:
+    """The refresh token bound to an assertion is looked up through the cache's index (no
+    search generator); it is still found and redeemed once the access token is gone."""
+    assertion = _user_assertion(emulator)
+    grants: list[object] = []
+
+    class Noted(identitylib.TokenCache):
+        def add(self, event: Any, now: Any = None) -> None:
+            grants.append(event.get("grant_type"))
+            super().add(event, now=now)
+
+    cache = Noted()
+    lib: Any = identitylib if api == "sync" else aio
+
+    def make() -> Any:
+        return lib.ConfidentialClientApplication(
+            DEMO_API_ID, DEMO_API_SECRET, authority=emulator.authority(), token_cache=cache
+        )
+
+    first = _call(api, make, "acquire_token_on_behalf_of", assertion, GRAPH)
+    assert first["token_source"] == "identity_provider", first
+    for entry in list(cache.search("AccessToken", query={"client_id": DEMO_API_ID})):
+        cache.remove_at(entry)
+    del refresh_token_searches[:]
+    again = _call(api, make, "acquire_token_on_behalf_of", assertion, GRAPH)
+    assert again["token_source"] == "identity_provider", again
+    assert grants == ["urn:ietf:params:oauth:grant-type:jwt-bearer", "refresh_token"]
+    assert refresh_token_searches == []
+
+
+def test_a_cache_whose_search_is_its_own_or_bounded_is_searched_for_refresh_tokens() -> None:
+    from identitylib._cache._own import indexed_refresh_tokens
+
+    query = {"environment": ENV, "client_id": CLIENT, "user_assertion_hash": "h"}
+
+    class Wider(identitylib.TokenCache):
+        def search(self, credential_type: str, *args: Any, **kwargs: Any) -> Any:
+            yield from super().search(credential_type, *args, **kwargs)
+
+    assert indexed_refresh_tokens(Wider(), query) is None
+    assert indexed_refresh_tokens(identitylib.TokenCache(max_entries=10), query) is None
+    assert indexed_refresh_tokens(object(), query) is None
+    assert indexed_refresh_tokens(identitylib.TokenCache(), query) == []
+
+
+def test_the_indexed_refresh_tokens_are_those_a_search_yields() -> None:
+    from identitylib._cache._own import indexed_refresh_tokens
+
+    cache = identitylib.TokenCache()
+    for number, assertion in enumerate(("h1", "h1", "h2")):
+        cache.add(
+            {
+                **_app_event("api://a/.default"),
+                "response": {
+                    "access_token": f"at{number}",
+                    "refresh_token": f"rt{number}",
+                    "expires_in": 3600,
+                    "client_info": "eyJ1aWQiOiJ1IiwidXRpZCI6InQifQ",
+                },
+                "scope": [f"api://s{number}/.default"],
+                "user_assertion_hash": assertion,
+            }
+        )
+    for query in (
+        {"environment": ENV, "client_id": CLIENT, "user_assertion_hash": "h1"},
+        {"environment": ENV.upper(), "client_id": CLIENT, "user_assertion_hash": "h2"},
+        {"environment": ENV, "client_id": "other", "user_assertion_hash": "h1"},
+        {"environment": ENV, "client_id": CLIENT, "user_assertion_hash": "h3"},
+    ):
+        assert indexed_refresh_tokens(cache, query) == list(
+            cache.search("RefreshToken", query=query)
+        )
+    found = indexed_refresh_tokens(
+        cache, {"environment": ENV, "client_id": CLIENT, "user_assertion_hash": "h1"}
+    )
+    assert [entry["secret"] for entry in found or []] == ["rt0", "rt1"]
