@@ -492,3 +492,35 @@ def test_the_indexed_refresh_tokens_are_those_a_search_yields() -> None:
         cache, {"environment": ENV, "client_id": CLIENT, "user_assertion_hash": "h1"}
     )
     assert [entry["secret"] for entry in found or []] == ["rt0", "rt1"]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_silent_refresh_finds_refresh_tokens_without_a_search(
+    emulator: Emulator, refresh_token_searches: list[object], api: str
+) -> None:
+    """The account's refresh tokens (its own, its family's) come from the cache's index:
+    no search generator; the refresh token is redeemed once."""
+    cache = identitylib.TokenCache()
+    lib: Any = identitylib if api == "sync" else aio
+
+    def make() -> Any:
+        return lib.PublicClientApplication(
+            DEMO_CLI_ID, authority=emulator.authority(), token_cache=cache
+        )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        signed_in = _call(api, make, "acquire_token_by_username_password", *ALICE, USER_SCOPES)
+    assert "access_token" in signed_in, signed_in
+    (account,) = identitylib.PublicClientApplication(
+        DEMO_CLI_ID, authority=emulator.authority(), token_cache=cache
+    ).get_accounts()
+    emulator.reset_requests()
+    del refresh_token_searches[:]
+    refreshed = _call(api, make, "acquire_token_silent", GRAPH, account)
+    assert refreshed is not None
+    assert refreshed["token_source"] == "identity_provider", refreshed
+    assert refresh_token_searches == []
+    ((method, path),) = emulator.requests  # the refresh token, redeemed once
+    assert method == "POST"
+    assert path.endswith("/token")
