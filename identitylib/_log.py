@@ -108,7 +108,10 @@ def hide(value: T) -> T:
 
 def hide_secrets(fields: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``fields`` in which the values of :data:`SECRET_FIELDS` are hidden."""
-    return {k: hide(v) if str(k).lower() in SECRET_FIELDS else v for k, v in fields.items()}
+    return {
+        k: hide(v) if (k if type(k) is str else str(k)).lower() in SECRET_FIELDS else v
+        for k, v in fields.items()
+    }
 
 
 def hide_credential(credential: T) -> T:

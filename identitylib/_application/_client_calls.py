@@ -138,6 +138,7 @@ class ClientCalls(AppCore):
             if hit is not None:
                 return Answer(hit)
         scope_list = self._obo_scopes(user_assertion, scopes)
+        hashed = self.hits.hashed(user_assertion)  # the hit path's, when it made one
         _check_claims_text(forwarded_client_claims)
         state = self.state  # this call's (and its refreshes') cache, whatever is assigned later
         state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
@@ -165,6 +166,7 @@ class ClientCalls(AppCore):
                 headers=headers,
                 on_hit=on_hit,
                 defer_refresh=defer,
+                hashed_assertion=hashed,
             )
 
         return Call(make_flow, key=key)

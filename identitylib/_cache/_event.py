@@ -87,7 +87,7 @@ def sorted_target(event: Mapping[str, Any], response: Mapping[str, Any]) -> str:
         scopes = event.get("scope")
     if isinstance(scopes, str):
         scopes = scopes.split()
-    if not isinstance(scopes, Iterable):
+    if type(scopes) is not list and not isinstance(scopes, Iterable):  # (list: no ABC check)
         return ""
     return " ".join(sorted(scope for scope in scopes if isinstance(scope, str)))
 
@@ -97,6 +97,8 @@ def _is_rt(entry: Entry) -> bool:
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
+    if type(value) is dict:  # (the usual case, without the ABC's isinstance check)
+        return value
     return value if isinstance(value, Mapping) else {}
 
 

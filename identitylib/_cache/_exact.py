@@ -28,6 +28,13 @@ SERVER_ADDED_SCOPES = frozenset({"openid", "profile", "email", "offline_access"}
 _USER_FLOW_REFUSED = frozenset({"openid", "profile", "offline_access"})
 _UNFILED = ("key_id", "ext_cache_key", *FOREIGN_BINDING_FIELDS)
 
+#: Every field ``request_keys_of`` reads (``home_account_id``'s presence included).
+_READ_FIELDS = (
+    "environment", "client_id", "realm", "home_account_id", "user_assertion_hash", "target",
+    *_UNFILED,
+)  # fmt: skip
+_ABSENT = object()
+
 #: One string (hashed once, compared in one go): cheaper than a tuple of its parts.
 RequestKey = str
 _SEPARATOR = "\x1f"
@@ -188,7 +195,9 @@ class ExactRequestIndex:
         self._pending: dict[tuple[Any, Any], set[str]] = {}
         #: Partitions filed since the index was built, and the keys filed.
         self._popped: set[tuple[Any, Any]] = set()
-        self._filed_keys: set[str] = set()
+        #: Key -> the requests its token is filed under (what an unfiling or a renewal
+        #: reads, rather than making them again).
+        self._filed_keys: dict[str, list[RequestKey]] = {}
         self._section: Mapping[str, Any] = section if section is not None else {}
         #: The keys of a lazily loaded section, one per line, while not all grouped: the
         #: ones neither filed nor pending are not grouped yet.
@@ -269,9 +278,9 @@ class ExactRequestIndex:
             self._file(key, entry)
 
     def _file(self, key: str, entry: Mapping[str, Any]) -> None:
-        self._filed_keys.add(key)
+        requests = self._filed_keys[key] = request_keys_of(entry)
         pair = (key, entry)
-        for request in request_keys_of(entry):
+        for request in requests:
             filed = self._keys.get(request)
             if filed is None or (isinstance(filed, tuple) and filed[0] == key):
                 self._keys[request] = pair
@@ -280,14 +289,31 @@ class ExactRequestIndex:
             else:
                 filed[key] = entry
 
+    def replace(self, key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+        """``remove(key, old)`` then ``add(key, new)``: nothing when every field the
+        request keys are made of is the same (a token renewed under its key)."""
+        for name in _READ_FIELDS:
+            before, after = old.get(name, _ABSENT), new.get(name, _ABSENT)
+            if type(before) is not type(after) or before != after:
+                self.remove(key, old)
+                self.add(key, new)
+                return
+        for request in self._filed_keys.get(key, ()):  # filed as before: the new entry
+            filed = self._keys.get(request)
+            if isinstance(filed, tuple):
+                if filed[0] == key:
+                    self._keys[request] = (key, new)
+            elif filed is not None and key in filed:
+                filed[key] = new
+
     def remove(self, key: str, entry: Mapping[str, Any]) -> None:
-        if key not in self._filed_keys:
+        requests = self._filed_keys.pop(key, None)
+        if requests is None:
             pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
             if pending is not None:
                 pending.discard(key)
             return  # (or never grouped)
-        self._filed_keys.discard(key)
-        for request in request_keys_of(entry):
+        for request in requests:
             filed = self._keys.get(request)
             if isinstance(filed, tuple):
                 if filed[0] == key:

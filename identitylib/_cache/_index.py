@@ -6,7 +6,7 @@ is re-checked against the query, so an index never makes a wrong entry match.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from typing import Any
 
 from ._keys import CredentialType
@@ -40,7 +40,14 @@ class FieldIndex:
                 del self._buckets[value]
 
     def replace(self, key: str, old: Entry, new: Entry) -> None:
-        """``remove(key, old)`` then ``add(key, new)``: nothing when both file alike."""
+        """``remove(key, old)`` then ``add(key, new)``: nothing when both file alike (the
+        indexed fields compared as they are first: no component made for an unchanged one)."""
+        for name in self.fields:
+            before_value, after_value = old.get(name), new.get(name)
+            if type(before_value) is not type(after_value) or before_value != after_value:
+                break
+        else:
+            return
         before, after = self._value(old), self._value(new)
         if before == after:
             return
@@ -271,7 +278,23 @@ class AccessTokenIndex:
         ``scopes``: the app has no AT in that environment, none grants one of the scopes,
         or (a query naming an assertion hash) none is bound to that assertion. A few dict
         lookups, whatever the cache size; True says only that a lookup may find one."""
-        app = self._app(query)
+        return self._may_match_app(self._app(query), query, scopes)
+
+    def environments_that_may_match(
+        self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[str]
+    ) -> list[str]:
+        """Those of ``environments`` (in order) where ``may_match`` is True for ``query``
+        with its environment replaced: the client's component made once, no query copied."""
+        client_id = components(query, ("client_id",))[0]
+        found = []
+        for environment in environments:
+            folded = environment.lower() if type(environment) is str else component(environment)
+            app = (folded, client_id)
+            if app in self._apps and self._may_match_app(app, query, scopes):
+                found.append(environment)
+        return found
+
+    def _may_match_app(self, app: _App, query: Mapping[str, Any], scopes: frozenset[str]) -> bool:
         if app not in self._apps:
             return False
         counts = self._scope_counts
@@ -279,7 +302,7 @@ class AccessTokenIndex:
             if (app, scope) not in counts:
                 return False
         if query.get("user_assertion_hash"):
-            return bool(self._assertion_homes.get(self._assertion(query)))
+            return bool(self._assertion_homes.get(self._assertion_of(app, query)))
         return True
 
     def app_token_keys(self, environment: Any, client_id: Any) -> set[str]:

@@ -92,6 +92,21 @@ def indexed_app_tokens(cache: object, client_id: str, environment: str) -> Optio
     return None if own is None else own._app_access_tokens(client_id, environment)
 
 
+def indexed_refresh_tokens(cache: object, query: Mapping[str, Any]) -> Optional[list[Entry]]:
+    """The refresh tokens ``cache.search("RefreshToken", query=query)`` yields, from the
+    cache's index without a search; None when the cache must be searched: a foreign one,
+    one whose ``search`` is its own, or one with a bound (a search marks what it finds as
+    recently used)."""
+    own = own_cache(cache)
+    if (
+        own is None
+        or getattr(own.search, "__func__", None) is not TokenCache.search
+        or own._store.bound is not None
+    ):
+        return None
+    return own._refresh_tokens(query)
+
+
 def indexed_access_tokens_in_forms(
     cache: object,
     target: Iterable[str],
@@ -151,16 +166,25 @@ def exact_reader(cache: object) -> Optional[ExactReader]:
     return reader
 
 
+def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
+    """What :func:`exact_reader`'s reader answers for ``request`` (None for a foreign
+    cache): for callers that look up once, not on every call."""
+    reader = exact_reader(cache)
+    return None if reader is None else reader(cache, request)
+
+
 __all__ = [
     "ExactReader",
     "environments_with_access_tokens",
     "exact_reader",
+    "exact_request_hit",
     "has_access_hooks",
     "has_async_hooks",
     "indexed_access_tokens_in_forms",
     "indexed_accounts",
     "indexed_app_tokens",
     "indexed_entries_of_account",
+    "indexed_refresh_tokens",
     "may_match_access_token",
     "own_cache",
     "plain_in_memory",

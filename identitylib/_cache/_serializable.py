@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from ._serialization import dump_state, load_state
-from ._token_cache import TokenCache
+from ._token_cache import PLAIN_MODIFY, TokenCache
 
 
 class SerializableTokenCache(TokenCache):
@@ -54,3 +54,6 @@ class SerializableTokenCache(TokenCache):
         with self._lock:
             self.has_state_changed = False
             return dump_state(self._cache)
+
+
+PLAIN_MODIFY.add(SerializableTokenCache.modify)  # (it marks the content changed, as add does)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Optional
 
@@ -125,8 +125,9 @@ class IndexedSections:
             exact = self._exact
             if exact is not None and credential_type == CredentialType.ACCESS_TOKEN:
                 if isinstance(old, dict):
-                    exact.remove(key, old)
-                exact.add(key, entry)
+                    exact.replace(key, old, entry)
+                else:
+                    exact.add(key, entry)
             self._remark(credential_type)
         if self.bound is not None:
             self.bound.added(credential_type, key, entry)
@@ -283,6 +284,17 @@ class IndexedSections:
         if tokens is None or not tokens.applies_to(query):
             return True
         return tokens.may_match(query, scopes)
+
+    def environments_with_access_tokens(
+        self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[str]
+    ) -> list[str]:
+        """Those of ``environments`` in which ``may_match_access_token`` holds for ``query``
+        with its environment replaced (the caller synced the section)."""
+        index = self._index(CredentialType.ACCESS_TOKEN)
+        tokens = index.access_tokens if index is not None else None
+        if tokens is None or "client_id" not in query:
+            return list(environments)
+        return tokens.environments_that_may_match(query, scopes, environments)
 
     def app_token_keys(self, environment: Any, client_id: Any) -> set[str]:
         """Keys of the app-only ATs of one client."""

@@ -26,6 +26,7 @@ logger = get_logger(__name__)
 Entry = dict[str, Any]
 #: Changes whenever a section's content may have changed (see ``IndexedSections.stamp``).
 Stamp = tuple[int, int]
+_NO_SCOPES: frozenset[str] = frozenset()
 _EXACT_KEY_FIELDS = ("home_account_id", "environment", "client_id", "realm")
 _ACCOUNT_OWNED = (
     CredentialType.ACCESS_TOKEN,
@@ -246,6 +247,15 @@ class TokenCache(AccessHooks):
             entries = section.values() if keys is None else (section.get(k) for k in keys)
             return [e for e in entries if isinstance(e, dict) and keep(e)]
 
+    def _refresh_tokens(self, query: Mapping[str, Any]) -> list[Entry]:
+        """The RTs ``search`` yields for ``query``, in its order, found through the same
+        index without a search generator (an RT does not expire: nothing to purge)."""
+        return self._lookup(
+            CredentialType.REFRESH_TOKEN,
+            query,
+            lambda entry: matches(entry, query, _NO_SCOPES, isolate=False),
+        )
+
     def _accounts(self, environment: str | None, username: str | None = None) -> list[Entry]:
         """Account entries of ``environment`` (any if None), optionally of one username.
 
@@ -314,11 +324,7 @@ class TokenCache(AccessHooks):
         scopes = requested_scopes(target)
         with self._lock:
             store = self._synced(CredentialType.ACCESS_TOKEN)
-            return [
-                environment
-                for environment in environments
-                if store.may_match_access_token({**query, "environment": environment}, scopes)
-            ]
+            return store.environments_with_access_tokens(query, scopes, environments)
 
     def _get_app_metadata(self, environment: Any, client_id: Any, default: Any = None) -> Any:
         """The AppMetadata entry of an app (O(1) key lookup), else ``default``."""
@@ -337,11 +343,20 @@ class TokenCache(AccessHooks):
         moment = seconds(now)
         writes = writes_for_event(event, int(time.time()) if moment is None else moment)
         with self._lock, self._store.batch():  # (each write syncs its own section)
+            skip_equal = self._store.bound is None and type(self).modify in PLAIN_MODIFY
             for write in writes:
                 if write.new_secret is not None:
                     self.update_rt(write.entry, write.new_secret)
-                else:
+                elif not (skip_equal and self._stored_as_is(write.credential_type, write.entry)):
                     self.modify(write.credential_type, write.entry, write.entry)
+
+    def _stored_as_is(self, credential_type: str, entry: Entry) -> bool:
+        """Whether the app metadata ``entry`` (rewritten by every token response) is stored
+        under its key already, equal (lock held): its write would change nothing."""
+        if credential_type != CredentialType.APP_METADATA:
+            return False
+        key = self.key_makers[credential_type](**entry)
+        return bool(self._synced(credential_type).section(credential_type).get(key) == entry)
 
     @staticmethod
     def _log_event(event: Mapping[str, Any]) -> None:
@@ -414,6 +429,12 @@ class TokenCache(AccessHooks):
             key = self.key_makers[credential_type](**item)
             for other in self._synced().other_keys_of(credential_type, item, key):
                 self._discard(credential_type, other)
+
+
+#: ``modify`` methods that do nothing beyond storing (and marking the content changed, as
+#: ``add`` does itself): with one of them ``add`` leaves out a write that would store an
+#: equal entry. A subclass's own ``modify`` is called for every write, as msal calls it.
+PLAIN_MODIFY: set[Callable[..., None]] = {TokenCache.modify}
 
 
 def _expect_type(item: Mapping[str, Any], credential_type: str) -> None:

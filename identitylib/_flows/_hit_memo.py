@@ -60,6 +60,7 @@ class HitMemo:
         "_authority",
         "_cache",
         "_client_id",
+        "_last_assertion",
         "_memo",
         "_prefix",
         "_read",
@@ -80,6 +81,9 @@ class HitMemo:
         #: The cache served from; None: nothing is answered here.
         self._cache: Any = None
         self._memo: dict[Any, tuple[str, dict[str, Any], Any]] = {}
+        #: The last assertion hashed and its hash: one call's cache lane, builder and flow
+        #: share one hash (the memo's keys hold assertions already).
+        self._last_assertion: tuple[str, str] = ("", "")
 
     def use(self, cache: Any, state: Any, *, enabled: bool = True) -> None:
         """Answer the next calls from ``cache`` (``state``: the app's, for its clock), if
@@ -155,7 +159,17 @@ class HitMemo:
         assertion = user_assertion.strip()
         if prefix is None or text is None or not assertion:
             return None
-        return self._served(cache, assertion_request(prefix, assertion_hash(assertion), text))
+        return self._served(cache, assertion_request(prefix, self.hashed(user_assertion), text))
+
+    def hashed(self, user_assertion: str) -> str:
+        """``assertion_hash`` of the stripped assertion, made once for the calls in a row
+        that pass the same one (the cache lane, the builder and the flow of one call)."""
+        last = self._last_assertion
+        if last[0] == user_assertion and last[1]:
+            return last[1]
+        hashed = assertion_hash(user_assertion.strip())
+        self._last_assertion = (user_assertion, hashed)
+        return hashed
 
     def _served(self, cache: Any, request: RequestKey) -> dict[str, Any] | None:
         found = self._read(cache, request)

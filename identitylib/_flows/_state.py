@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -11,7 +10,7 @@ from typing import Any, ClassVar
 from identitylib._authority import Authority
 from identitylib._credential import ClientCredential
 from identitylib._protocol._claims import merge_claims
-from identitylib._protocol._request import client_headers
+from identitylib._protocol._request import client_headers, new_request_id
 
 
 @dataclass
@@ -55,8 +54,8 @@ class AppState:
 
     @staticmethod
     def new_correlation_id() -> str:
-        """A fresh ``client-request-id``."""
-        return str(uuid.uuid4())
+        """A fresh ``client-request-id`` (a random UUID)."""
+        return new_request_id()
 
     def headers(
         self, correlation_id: str, extra: Mapping[str, str] | None = None

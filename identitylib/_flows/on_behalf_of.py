@@ -33,6 +33,7 @@ from identitylib._cache import (
     TokenCache,
     assertion_hash,
 )
+from identitylib._cache._own import indexed_refresh_tokens
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._errors import FlowError
@@ -77,7 +78,10 @@ def find_obo_refresh_token(cache: Any, query: Mapping[str, Any]) -> Optional[dic
         "client_id": query["client_id"],
         USER_ASSERTION_HASH: query[USER_ASSERTION_HASH],
     }
-    for entry in _entries(cache.search(REFRESH_TOKEN, query=rt_query)):
+    found = indexed_refresh_tokens(cache, rt_query)
+    if found is None:
+        found = _entries(cache.search(REFRESH_TOKEN, query=rt_query))
+    for entry in found:
         if isinstance(entry.get("secret"), str) and entry["secret"]:
             return hide_secrets(entry)
     return None
@@ -94,12 +98,14 @@ def acquire_token_on_behalf_of(
     headers: Optional[Mapping[str, str]] = None,
     on_hit: Optional[Callable[[dict[str, Any]], None]] = None,
     defer_refresh: Optional[Callable[[], None]] = None,
+    hashed_assertion: Optional[str] = None,
 ) -> Flow[dict[str, Any]]:
-    """Tokens for ``scopes`` on behalf of the user of ``user_assertion`` (see the module)."""
+    """Tokens for ``scopes`` on behalf of the user of ``user_assertion`` (see the module);
+    ``hashed_assertion``: its hash, when the caller made it already."""
     authority = state.authority
     extra = dict(data or {})
     ext_cache_key = extended_cache_key(extra, forwarded_client_claims)
-    hashed = assertion_hash(user_assertion)
+    hashed = hashed_assertion or assertion_hash(user_assertion)
     partition = hashed  # = obo_partition_key(user_assertion): the same hash, made once
     now = state.now()
     realm = yield from cache_realm(authority)

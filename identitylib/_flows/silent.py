@@ -31,7 +31,7 @@ from identitylib._authority._hosts import aliases_of
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import user_partition_key
 from identitylib._cache._forms import canonical_refresh_token
-from identitylib._cache._own import environments_with_access_tokens
+from identitylib._cache._own import environments_with_access_tokens, indexed_refresh_tokens
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._messages import Flow
@@ -132,13 +132,20 @@ def refresh_token_candidates(
     family_id = metadata.get("family_id") if metadata else DEFAULT_FAMILY
     family: list[dict[str, Any]] = []
     if family_id:
-        family = search_entries(cache, REFRESH_TOKEN, {**owner, "family_id": family_id})
-    own = search_entries(cache, REFRESH_TOKEN, {**owner, "client_id": client_id})
+        family = _refresh_tokens(cache, {**owner, "family_id": family_id})
+    own = _refresh_tokens(cache, {**owner, "client_id": client_id})
     tried = {entry.get("secret") for entry in family}
     own = [entry for entry in own if entry.get("secret") not in tried]
     family.sort(key=_modified, reverse=True)
     own.sort(key=_modified, reverse=True)
     return [hide_secrets(e) for e in family], [hide_secrets(e) for e in own]
+
+
+def _refresh_tokens(cache: Any, query: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The RTs a search finds for ``query``: through the index of identitylib's own cache
+    (no search generator), else by the cache's ``search``."""
+    found = indexed_refresh_tokens(cache, query)
+    return found if found is not None else search_entries(cache, REFRESH_TOKEN, query)
 
 
 def _usable(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

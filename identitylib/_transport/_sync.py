@@ -179,6 +179,8 @@ class SyncTransport:
         self._deadline: Optional[float] = deadline_for(timeout) if deadline is None else deadline
         self._follow = follow_redirects
         self._clock = clock
+        #: The deadline of a request an app's ``http_client`` sends (none: its own bounds).
+        self._endless = Deadline.after(None, clock)
         # An app's own http_client is used as given (its retries are its own, as in msal
         # and as in the asyncio transport) unless a policy is passed explicitly.
         self.retry = (
@@ -241,12 +243,12 @@ class SyncTransport:
             return replay
         itself = self._sends_itself(request.method)
         policy = self.retry if itself or not self._owns_client else self._replaced_retry
-        deadline = Deadline.after(self._deadline if itself else None, self._clock)
+        deadline = Deadline.after(self._deadline, self._clock) if itself else self._endless
         attempt = 1
         while True:
             watch = None if observer is None else observer.attempt(request, attempt - 1)
             try:
-                response = self.send_once(request, deadline)
+                response = self._send_once(request, deadline, itself)
             except Exception as exc:
                 if watch is not None:
                     watch.failed(exc)
@@ -298,11 +300,15 @@ class SyncTransport:
         self, request: HttpRequest, deadline: Optional[Deadline] = None
     ) -> HttpResponse:
         """One attempt, no throttling and no retry, over by ``deadline`` (own session)."""
-        kwargs: dict[str, Any] = {"params": request.params, "headers": dict(request.headers)}
-        follow = self._follow and request.method == "GET"
         itself = self._sends_itself(request.method)
         if deadline is None:
-            deadline = Deadline.after(self._deadline if itself else None, self._clock)
+            deadline = Deadline.after(self._deadline, self._clock) if itself else self._endless
+        return self._send_once(request, deadline, itself)
+
+    def _send_once(self, request: HttpRequest, deadline: Deadline, itself: bool) -> HttpResponse:
+        """``send_once``, knowing whether the own session sends it (``itself``)."""
+        kwargs: dict[str, Any] = {"params": request.params, "headers": dict(request.headers)}
+        follow = self._follow and request.method == "GET"
         if itself:
             # Passed per request so REQUESTS_CA_BUNDLE cannot override an explicit verify=.
             kwargs["timeout"] = deadline.timeout(self._timeout)

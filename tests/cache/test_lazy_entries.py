@@ -22,7 +22,7 @@ from identitylib import ConfidentialClientApplication, SerializableTokenCache, a
 from identitylib._cache import _serialization
 from identitylib._cache._exact import request_key
 from identitylib._cache._keys import CredentialType
-from identitylib._cache._own import exact_reader
+from identitylib._cache._own import exact_request_hit
 from identitylib.exceptions import TokenCacheError
 from tests._servers import require_module
 
@@ -33,12 +33,6 @@ ENV = "login.microsoftonline.com"
 CLIENT = "cid-0000"
 TENANTS = 100
 SCOPES = 5
-
-
-def exact_request_hit(cache: Any, request: str) -> Any:
-    """The exact-request index's answer for ``request`` (see ``_own.exact_reader``)."""
-    reader = exact_reader(cache)
-    return None if reader is None else reader(cache, request)
 
 
 

@@ -296,9 +296,11 @@ def test_a_client_info_string_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -
 def test_the_on_behalf_of_flow_hashes_the_assertion_once(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The tokens' ``user_assertion_hash`` and the access hooks' partition key are the same
-    hash: computed once per token request."""
+    """The tokens' ``user_assertion_hash``, the access hooks' partition key and the hit
+    path's request key are the same hash: computed once per call."""
+    from identitylib._application import _client_calls
     from identitylib._cache import _access
+    from identitylib._flows import _hit_memo
 
     hashed: list[str] = []
     real = _access.assertion_hash
@@ -309,6 +311,8 @@ def test_the_on_behalf_of_flow_hashes_the_assertion_once(
 
     monkeypatch.setattr(obo_flow, "assertion_hash", counted)
     monkeypatch.setattr(_access, "assertion_hash", counted)
+    monkeypatch.setattr(_client_calls, "assertion_hash", counted, raising=False)
+    monkeypatch.setattr(_hit_memo, "assertion_hash", counted)
     assertion = _user_assertion(emulator, ALICE)
     partitions: list[Optional[str]] = []
     cache = identitylib.TokenCache(
