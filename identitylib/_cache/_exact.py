@@ -325,6 +325,13 @@ class ExactRequestIndex:
                 elif not filed:
                     del self._keys[request]
 
+    def filed_hit(self, request: RequestKey) -> Optional[tuple[str, Mapping[str, Any]]]:
+        """The key and entry of the only token filed under ``request`` so far, else None:
+        one dict read, no filing (safe without the cache lock: see
+        ``IndexedSections.settled_access_token``)."""
+        filed = self._keys.get(request)
+        return filed if type(filed) is tuple else None
+
     def hit_for(self, request: RequestKey) -> Optional[tuple[str, Mapping[str, Any]]]:
         """The key and entry of the only token filed under ``request``, else None (files
         the request's partition first if it is not filed yet)."""

@@ -221,6 +221,29 @@ class IndexedSections:
         """The sections whose indices were built so far (for tests and diagnostics)."""
         return sorted(self._indices)
 
+    def settled_access_token(
+        self, sections: dict[str, Any], request: RequestKey
+    ) -> Optional[tuple[str, dict[str, Any], int]]:
+        """What :meth:`exact_access_token` answers, when the index has filed the request
+        already and the section is as marked; else None (ask that method, under the lock).
+
+        Reads only (dict reads are atomic, on free-threaded builds too), so hits need not
+        take the cache lock: 16 threads on hits would queue on it, each holder losing the
+        GIL inside its critical section. A write running meanwhile is seen whole or not at
+        all, as if this read came just before it.
+        """
+        exact = self._exact
+        if exact is None or sections is not self.sections:
+            return None
+        section = dict.get(sections, CredentialType.ACCESS_TOKEN)
+        mark = self._marks.get(CredentialType.ACCESS_TOKEN)
+        if mark is None or mark[0] is not section or mark[1] != len(section):
+            return None
+        hit = exact.filed_hit(request)
+        if hit is None or type(hit[1]) is not dict:
+            return None
+        return hit[0], hit[1], len(section)
+
     def exact_access_token(
         self, sections: dict[str, Any], request: RequestKey
     ) -> Optional[tuple[str, dict[str, Any], int]]:

@@ -165,7 +165,10 @@ class TokenCache(AccessHooks):
     def _exact_request_hit(self, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
         """The key of the only access token filed under ``request`` (see ``_exact.py``),
         the token (expired or not) and the section's size; else None: one dict lookup,
-        never a scan."""
+        never a scan. A request the index has filed is read without the lock."""
+        found = self._store.settled_access_token(self._cache, request)
+        if found is not None:
+            return found
         lock = self._lock
         lock.acquire()  # (not ``with``: this is every cache hit, and ``with`` costs twice)
         try:

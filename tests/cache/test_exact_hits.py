@@ -322,16 +322,19 @@ class CountingLock:
         self.release()
 
 
-def test_an_exact_key_hit_reads_the_cache_once(no_network: responses.RequestsMock) -> None:
-    """One locked read answers the hit: nothing is remembered for the same call, which
-    the exact-request lookup answers as fast."""
+def test_an_exact_key_hit_takes_no_lock(no_network: responses.RequestsMock) -> None:
+    """A request the index has filed is one unlocked read (threads on hits never queue
+    on the cache lock); nothing is remembered for the same call, which the exact-request
+    lookup answers as fast. A write is seen by the next hit."""
     cache = cache_of(at("t"))
     app = daemon(TENANT, cache)
     assert app.acquire_token_for_client([SCOPE])["access_token"] == "t"  # builds the index
     lock = cache._lock = CountingLock(cache._lock)  # type: ignore[assignment]
     assert app.acquire_token_for_client([SCOPE])["access_token"] == "t"
-    assert lock.taken == 1
+    assert lock.taken == 0
     assert app._core.hits.get(("client", SCOPE)) is None
+    cache.modify("AccessToken", at("t"), {"secret": "renewed"})  # (under the lock)
+    assert app.acquire_token_for_client([SCOPE])["access_token"] == "renewed"
 
 
 def test_a_hit_only_the_full_way_finds_feeds_the_same_call_memo(
