@@ -190,19 +190,8 @@ def measured(api: str, method: F) -> F:
         if otel is None:  # the cheap path: the totals only
             begun = _clock_ns()
             if lane is not None:
-                try:
-                    hit = lane(self, *args, **kwargs)
-                except Exception:  # the method decides (and reports bad arguments)
-                    hit = _lane_failed()  # None
+                hit = _served_by_lane(self, lane, begun, args, kwargs)
                 if hit is not None:
-                    try:
-                        try:
-                            totals = self._identitylib_token_totals  # (== _TOTALS)
-                        except AttributeError:
-                            totals = totals_of(self)
-                        totals.add_cached(_clock_ns() - begun)
-                    except Exception:
-                        _telemetry_failed()
                     return hit
             totals = totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
@@ -237,10 +226,26 @@ def measured(api: str, method: F) -> F:
     return cast(F, call)
 
 
-def _lane_failed() -> Any:
-    """None, logged: the lane raised, and the method will run."""
-    logger.debug("Cache lane failed; the call goes the full way", exc_info=True)
-    return None
+def _served_by_lane(
+    app: Any, lane: Callable[..., Any], begun: int, args: Any, kwargs: dict[str, Any]
+) -> Any:
+    """The lane's answer (a cache hit, counted in the app's totals), or None: the method
+    runs (also when the lane raised: the method decides, and reports bad arguments)."""
+    try:
+        hit = lane(app, *args, **kwargs)
+    except Exception:
+        logger.debug("Cache lane failed; the call goes the full way", exc_info=True)
+        return None
+    if hit is not None:
+        try:
+            try:
+                totals = app._identitylib_token_totals  # (== _TOTALS)
+            except AttributeError:
+                totals = totals_of(app)
+            totals.add_cached(_clock_ns() - begun)
+        except Exception:
+            _telemetry_failed()
+    return hit
 
 
 def _telemetry_failed() -> None:
@@ -262,19 +267,8 @@ def _measured_async(
         if otel is None:  # the cheap path: the totals only
             begun = _clock_ns()
             if lane is not None:
-                try:
-                    hit = lane(self, *args, **kwargs)
-                except Exception:  # the method decides (and reports bad arguments)
-                    hit = _lane_failed()  # None
+                hit = _served_by_lane(self, lane, begun, args, kwargs)
                 if hit is not None:
-                    try:
-                        try:
-                            totals = self._identitylib_token_totals  # (== _TOTALS)
-                        except AttributeError:
-                            totals = totals_of(self)
-                        totals.add_cached(_clock_ns() - begun)
-                    except Exception:
-                        _telemetry_failed()
                     return hit
             totals = totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
