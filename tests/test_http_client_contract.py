@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from typing import Any
 from unittest import mock
 
@@ -149,3 +150,32 @@ def test_an_http_client_assigned_after_construction_sends(http: responses.Reques
     assert result["token_source"] == "identity_provider"
     assert app.http_client is client
     assert [url for url, _, _ in client.post.calls] == [TOKEN_ENDPOINT]
+
+
+def test_threads_that_first_use_the_default_session_share_one() -> None:
+    """The own session is made on first use: threads asking for it at once get the same
+    one, whose methods are its own (a session made twice would read as 'replaced' and be
+    called without identitylib's timeouts and retries)."""
+    from identitylib._transport._sync import SyncTransport
+
+    for _ in range(20):  # (bounded: a race shows within a few rounds)
+        transport = SyncTransport()
+        start = threading.Barrier(8)
+        seen: list[Any] = []
+
+        args = (transport, start, seen)
+        threads = [threading.Thread(target=_first_use, args=args) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert len(seen) == 8
+        assert len({id(session) for session in seen}) == 1
+        assert not transport.replaced("GET")
+        assert not transport.replaced("POST")
+        transport.close()
+
+
+def _first_use(transport: Any, start: threading.Barrier, seen: list[Any]) -> None:
+    start.wait(timeout=10)
+    seen.append(transport.http_client)

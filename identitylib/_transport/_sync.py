@@ -26,6 +26,7 @@ Every request goes through the same steps:
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Callable, Optional, TypeVar
@@ -174,6 +175,7 @@ class SyncTransport:
             _check_client(http_client)
         self._client: Any = http_client  # the own session is made on first use
         self._session_options = (verify, proxies, trust_env)
+        self._making = threading.Lock()  # one own session, whichever thread asks first
         self._verify = verify
         self._timeout: Timeout = DEFAULT_TIMEOUT if timeout is None else timeout
         self._deadline: Optional[float] = deadline_for(timeout) if deadline is None else deadline
@@ -198,12 +200,18 @@ class SyncTransport:
     def http_client(self) -> Any:
         """The app's ``http_client``, or identitylib's own ``requests.Session``, made (and
         ``requests`` imported) the first time it is needed."""
-        if self._client is None:
-            from ._requests import default_session
+        client = self._client
+        if client is None:
+            with self._making:
+                if self._client is None:
+                    from ._requests import default_session
 
-            self._client = default_session(*self._session_options)
-            self._own_methods = {"GET": self._client.get, "POST": self._client.post}
-        return self._client
+                    session = default_session(*self._session_options)
+                    # Its methods first: a thread that sees the session sees them too.
+                    self._own_methods = {"GET": session.get, "POST": session.post}
+                    self._client = session
+                client = self._client
+        return client
 
     @http_client.setter
     def http_client(self, client: Any) -> None:
