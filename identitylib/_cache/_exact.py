@@ -9,8 +9,10 @@ cache size. A request key shared by two tokens is ambiguous: the lookup then ans
 nothing and the caller goes the full (indexed) way, which decides between them.
 
 Only tokens a plain lookup may serve are filed: no ``key_id``, ``ext_cache_key`` or other
-library's binding, and ``home_account_id`` present (None for app tokens). Like the other
-indices this one holds key strings only.
+library's binding, and ``home_account_id`` present (None for app tokens). A token cached
+without a client id (msal's, and identitylib's, system-assigned managed identity tokens:
+``client_id`` None) is filed under the client part :data:`NO_CLIENT`, which no other token
+uses. Like the other indices this one holds key strings only.
 """
 
 from __future__ import annotations
@@ -38,6 +40,22 @@ _ABSENT = object()
 #: One string (hashed once, compared in one go): cheaper than a tuple of its parts.
 RequestKey = str
 _SEPARATOR = "\x1f"
+
+#: The client part of the request keys of tokens cached with ``client_id`` None (as their
+#: keys name it: msal writes an empty client). A token whose ``client_id`` is the empty
+#: string is not filed, so this part names the former alone.
+NO_CLIENT = ""
+
+
+def client_part(client_id: Optional[str]) -> str:
+    """The client part of a request key for tokens cached with ``client_id``."""
+    return NO_CLIENT if client_id is None else client_id
+
+
+def _partition(entry: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The (client part, realm) a token is grouped under, as a request key names them."""
+    client_id = entry.get("client_id")
+    return (NO_CLIENT if client_id is None else client_id), entry.get("realm")
 
 
 def request_prefix(environment: str, client_id: str, realm: str) -> str:
@@ -127,6 +145,10 @@ def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:
         entry.get("client_id"),
         entry.get("realm"),
     )
+    if client_id is None:
+        client_id = NO_CLIENT
+    elif client_id == NO_CLIENT:
+        return []  # (that part names the tokens without a client id)
     if (
         not (type(environment) is str and type(client_id) is str and type(realm) is str)
         or "home_account_id" not in entry
@@ -217,7 +239,7 @@ class ExactRequestIndex:
         return len(self._filed_keys)
 
     def _group(self, key: str, entry: Mapping[str, Any]) -> None:
-        partition = (entry.get("client_id"), entry.get("realm"))
+        partition = _partition(entry)
         keys = self._pending.get(partition)
         if keys is None:
             self._pending[partition] = {key}
@@ -231,7 +253,7 @@ class ExactRequestIndex:
         entry = self._section.get(key)
         if type(entry) is not dict:
             return None
-        pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
+        pending = self._pending.get(_partition(entry))
         return None if pending is not None and key in pending else entry
 
     def _search_key_text(self, client_id: str, realm: str) -> None:
@@ -263,13 +285,13 @@ class ExactRequestIndex:
             entry = self._ungrouped(key)
             if entry is None:
                 continue
-            if (entry.get("client_id"), entry.get("realm")) in self._popped:
+            if _partition(entry) in self._popped:
                 self._file(key, entry)
             else:
                 self._group(key, entry)
 
     def add(self, key: str, entry: Mapping[str, Any]) -> None:
-        partition = (entry.get("client_id"), entry.get("realm"))
+        partition = _partition(entry)
         pending = self._pending.get(partition)
         if pending is not None:
             pending.add(key)  # Filed with its partition.
@@ -309,7 +331,7 @@ class ExactRequestIndex:
     def remove(self, key: str, entry: Mapping[str, Any]) -> None:
         requests = self._filed_keys.pop(key, None)
         if requests is None:
-            pending = self._pending.get((entry.get("client_id"), entry.get("realm")))
+            pending = self._pending.get(_partition(entry))
             if pending is not None:
                 pending.discard(key)
             return  # (or never grouped)

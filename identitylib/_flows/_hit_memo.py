@@ -12,6 +12,7 @@ from identitylib._cache._exact import (
     account_request,
     app_request,
     assertion_request,
+    client_part,
     request_prefix,
     scope_text,
 )
@@ -47,6 +48,9 @@ class HitMemo:
     (its stamp, read under the cache's lock: a token added, removed or replaced could
     change which entry a lookup prefers), and the expiry and ``refresh_on`` times.
 
+    The managed identity clients use the general path for their tokens too (one
+    :meth:`fixed` memo per client, its key prefix known from the start: no authority).
+
     Both are used only with identitylib's own in-memory caches that have no access hooks
     and no bound (with hooks a persisted cache must be reloaded; with a bound, hits feed
     the LRU order), and not with ``timing=True`` (see :meth:`use`).
@@ -68,7 +72,8 @@ class HitMemo:
         "app_tokens",
     )
 
-    def __init__(self, authority: Authority, client_id: str, *, app_tokens: bool) -> None:
+    def __init__(self, authority: Authority | None, client_id: str, *, app_tokens: bool) -> None:
+        #: None for :meth:`fixed` memos (their key prefix is known from the start).
         self._authority = authority
         self._client_id = client_id
         #: Whether app-token calls may be answered here (not for an authority whose
@@ -84,6 +89,16 @@ class HitMemo:
         #: The last assertion hashed and its hash: one call's cache lane, builder and flow
         #: share one hash (the memo's keys hold assertions already).
         self._last_assertion: tuple[str, str] = ("", "")
+
+    @classmethod
+    def fixed(cls, environment: str, client_id: str | None, realm: str) -> HitMemo:
+        """The memo of a client whose tokens are cached under a fixed environment, client
+        and realm, which needs no authority (managed identity: ``client_id`` None for
+        tokens cached without one, see ``_cache/_exact.py``); app tokens only."""
+        memo = cls(None, client_part(client_id), app_tokens=True)
+        memo._prefix = request_prefix(environment, client_part(client_id), realm)
+        memo._app_prefix = app_request(memo._prefix, "")
+        return memo
 
     def use(self, cache: Any, state: Any, *, enabled: bool = True) -> None:
         """Answer the next calls from ``cache`` (``state``: the app's, for its clock), if
@@ -108,6 +123,8 @@ class HitMemo:
         its realm) is known, which never changes afterwards; before that, the realm a
         GUID or alias tenant implies, if any (not kept)."""
         authority = self._authority
+        if authority is None:
+            return self._prefix
         known = authority.known_metadata
         realm = known.realm if known is not None else authority.expected_realm
         if realm is None:

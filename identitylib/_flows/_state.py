@@ -44,7 +44,7 @@ class AppState:
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "now":
-            AppState.clocks_replaced = True
+            note_replaced_clock()
         object.__setattr__(self, name, value)
 
     @staticmethod
@@ -76,6 +76,12 @@ class AppState:
 
 
 _CLOCK = AppState.now
+
+
+def note_replaced_clock() -> None:
+    """A state's clock (an ``AppState``'s, or another state's whose cache hits the same
+    path answers: a managed identity client's) was replaced: hits read it from now on."""
+    AppState.clocks_replaced = True
 
 
 def unchanged_clocks() -> bool:

@@ -22,6 +22,7 @@ from identitylib._flows._fallback import serve_cached_on_failure
 from identitylib._flows._lookups import find_access_token
 from identitylib._flows._refresh_reason import note_refresh_reason
 from identitylib._flows._shaping import serve_cached
+from identitylib._flows._state import note_replaced_clock
 from identitylib._log import get_logger
 from identitylib._protocol._messages import Flow, HttpRequest
 from identitylib._telemetry import note_managed_identity_source
@@ -74,6 +75,11 @@ class ManagedIdentityState:
     imds_state: ImdsState = field(default_factory=ImdsState)
     now: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "now" and value is not time.time:  # the cache lane reads it from now on
+            note_replaced_clock()
+        object.__setattr__(self, name, value)
 
     def partition(self) -> tuple[str, str]:
         """The (partition key, client id) the cache's access hooks are told of."""

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from identitylib._cache import TokenCache
 from identitylib._flows._single_flight import SingleFlight, coalesced
-from identitylib._telemetry import MeasuredCalls
+from identitylib._telemetry import MeasuredCalls, cache_lane
 from identitylib._transport._sync import SyncTransport, run_sync
 
 from ._acquisition import (
@@ -18,6 +18,7 @@ from ._acquisition import (
     flight_key,
 )
 from ._identities import describe_identity
+from ._lane import cache_hits, managed_identity_lane
 from ._throttle import managed_identity_throttle
 from ._transport import DEFAULT_DEADLINE, PinnedTransports, Routes, sync_transport
 
@@ -60,6 +61,7 @@ class ManagedIdentityClient(MeasuredCalls):
             throttle=managed_identity_throttle(http_cache, lambda: self._state.now()),
             client_capabilities=tuple(client_capabilities or ()),
         )
+        self._hits = cache_hits(self._state)  # for the cache lane (``_lane.py``)
         self._flights = self._coalescing(DEFAULT_DEADLINE)
 
     def _coalescing(self, limit: float) -> SingleFlight:
@@ -67,6 +69,7 @@ class ManagedIdentityClient(MeasuredCalls):
         joining calls wait at most ``limit`` seconds (a subclass may choose otherwise)."""
         return SingleFlight(limit)
 
+    @cache_lane(managed_identity_lane)
     def acquire_token_for_client(
         self, *, resource: str, claims_challenge: Optional[str] = None
     ) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Async twin of :class:`identitylib.ManagedIdentityClient`.
 
 Both clients run the same acquisition flow (``identitylib/_managed_identity/_acquisition.py``):
-here ``run_async`` drives it on the event loop, its requests sent by httpx. A cache hit is
-answered on the loop; concurrent identical misses share one flow (:class:`SingleFlight`,
+here ``run_async`` drives it on the event loop, its requests sent by httpx. A plain call's
+cache hit is answered by the cache lane (``identitylib/_managed_identity/_lane.py``, as the
+blocking client's) on the loop, without a task or a flow; any other call runs the flow under
+the single-flight: concurrent identical misses share one flow (:class:`SingleFlight`,
 a joining call waiting at most one request's deadline); a token due for refresh is served
 at once and refreshed in a background task. Service Fabric's certificate-pinned session
 and an app's blocking ``http_client`` send each request from a worker thread instead, and
@@ -25,6 +27,7 @@ from identitylib._managed_identity._acquisition import (
     flight_key,
 )
 from identitylib._managed_identity._identities import describe_identity
+from identitylib._managed_identity._lane import cache_hits, managed_identity_lane
 from identitylib._managed_identity._throttle import managed_identity_throttle
 from identitylib._managed_identity._transport import (
     DEFAULT_DEADLINE,
@@ -35,7 +38,7 @@ from identitylib._managed_identity._transport import (
     threaded,
 )
 from identitylib._protocol._messages import Flow
-from identitylib._telemetry import BackgroundRefresh, MeasuredCalls
+from identitylib._telemetry import BackgroundRefresh, MeasuredCalls, cache_lane
 from identitylib._transport._async import AsyncTransport, ThreadedTransport, import_httpx, run_async
 
 from ._bridge import hooks_block
@@ -86,6 +89,7 @@ class ManagedIdentityClient(MeasuredCalls):
             throttle=managed_identity_throttle(http_cache, lambda: self._state.now()),
             client_capabilities=tuple(client_capabilities or ()),
         )
+        self._hits = cache_hits(self._state)  # for the cache lane (``_lane.py``)
         self._background = background_refresh
         self._flights = self._single_flight(DEFAULT_DEADLINE)
 
@@ -111,11 +115,13 @@ class ManagedIdentityClient(MeasuredCalls):
         throttle's ``http_cache`` (maybe a ``shelve`` on disk) may block."""
         return hooks_block(self._state.token_cache) or self._state.throttle.uses_http_cache
 
+    @cache_lane(managed_identity_lane)
     async def acquire_token_for_client(
         self, *, resource: str, claims_challenge: Optional[str] = None
     ) -> dict[str, Any]:
-        """A token for ``resource`` (see the sync method). A cache hit is answered at once;
-        concurrent misses for one resource share one request."""
+        """A token for ``resource`` (see the sync method). A plain call's cache hit is
+        answered by the cache lane, without a task; concurrent misses for one resource
+        share one request."""
         check_resource(resource)
         source, transport = self._routes.route()
         key = flight_key(resource, claims_challenge)

@@ -25,7 +25,12 @@ from identitylib import (
     SerializableTokenCache,
     aio,
 )
-from identitylib._cache._exact import ExactRequestIndex, request_key, request_keys_of
+from identitylib._cache._exact import (
+    NO_CLIENT,
+    ExactRequestIndex,
+    request_key,
+    request_keys_of,
+)
 from identitylib._flows import client_credentials, on_behalf_of, silent
 
 ENV = "login.microsoftonline.com"
@@ -153,6 +158,28 @@ def test_bound_or_odd_tokens_are_not_filed(extra: dict[str, Any]) -> None:
     without_home = at("s")
     del without_home["home_account_id"]  # msal-node / MSAL.NET app tokens: the full way
     assert request_keys_of(without_home) == []
+
+
+@pytest.mark.parametrize("built_from_section", [False, True])
+def test_tokens_cached_without_a_client_id_are_filed_under_no_client(
+    built_from_section: bool,
+) -> None:
+    """msal's system-assigned managed identity tokens have ``client_id`` None; a token
+    with an empty client id would share their client part, so it is not filed."""
+    no_client = {**at("mi"), "client_id": None}
+    empty_client = {**at("empty"), "client_id": ""}
+    request = request_key(ENV, NO_CLIENT, TENANT, None, None, [SCOPE])
+    assert request_keys_of(no_client) == [request]
+    assert request_keys_of(empty_client) == []
+    if built_from_section:  # grouped by partition, filed on the first lookup
+        index = ExactRequestIndex({"k-mi": no_client, "k-empty": empty_client})
+    else:
+        index = ExactRequestIndex()
+        index.add("k-mi", no_client)
+        index.add("k-empty", empty_client)
+    assert index.key_for(request) == "k-mi"
+    index.remove("k-mi", no_client)
+    assert index.key_for(request) is None
 
 
 def test_two_tokens_under_one_request_key_answer_nothing() -> None:
