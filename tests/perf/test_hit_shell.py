@@ -10,31 +10,17 @@ the hit itself (bench workload 16). Functional tests: what runs is counted, neve
 from __future__ import annotations
 
 import asyncio
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import identitylib
-from identitylib import aio
 from identitylib._application import _base as blocking_shell
 from identitylib.aio import _application as aio_shell
-from identitylib.emulator import (
-    DEMO_API_ID,
-    DEMO_API_SECRET,
-    DEMO_API_URI,
-    DEMO_CLI_ID,
-    DEMO_DAEMON_ID,
-    DEMO_DAEMON_SECRET,
-    Emulator,
-)
+from identitylib.emulator import Emulator
 
-APP_SCOPES = [f"{DEMO_API_URI}/.default"]
-USER_SCOPES = [f"{DEMO_API_URI}/access_as_user"]
-GRAPH = ["User.Read"]
-ALICE = ("alice@contoso.onmicrosoft.com", "alice-password")
-APIS = ("sync", "aio")
+from ._apps import APIS, APP_SCOPES, GRAPH, daemon, public_client, sign_in, user_assertion, web_api
 
 
 @pytest.fixture
@@ -92,13 +78,7 @@ def _expected_work(api: str) -> list[str]:
 def test_a_client_credentials_hit_does_no_single_flight_work(
     emulator: Emulator, flight_work: list[str], api: str
 ) -> None:
-    lib: Any = identitylib if api == "sync" else aio
-    app = lib.ConfidentialClientApplication(
-        DEMO_DAEMON_ID,
-        DEMO_DAEMON_SECRET,
-        authority=emulator.authority(),
-        token_cache=identitylib.TokenCache(),
-    )
+    app = daemon(emulator, api, identitylib.TokenCache())()
     seen: list[list[str]] = []
     first, second = _twice(
         api,
@@ -118,27 +98,15 @@ def test_a_client_credentials_hit_does_no_single_flight_work(
 def test_an_on_behalf_of_hit_does_no_single_flight_work(
     emulator: Emulator, flight_work: list[str], api: str
 ) -> None:
-    signed_in = identitylib.PublicClientApplication(
-        DEMO_CLI_ID, authority=emulator.authority(), token_cache=identitylib.TokenCache()
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        user = signed_in.acquire_token_by_username_password(*ALICE, USER_SCOPES)
-    assert "access_token" in user, user
-    lib: Any = identitylib if api == "sync" else aio
-    app = lib.ConfidentialClientApplication(
-        DEMO_API_ID,
-        DEMO_API_SECRET,
-        authority=emulator.authority(),
-        token_cache=identitylib.TokenCache(),
-    )
+    assertion = user_assertion(emulator)
+    app = web_api(emulator, api, identitylib.TokenCache())()
     del flight_work[:]
     seen: list[list[str]] = []
     first, second = _twice(
         api,
         app,
         "acquire_token_on_behalf_of",
-        user["access_token"],
+        assertion,
         GRAPH,
         between=_moved(flight_work, seen),
     )
@@ -154,18 +122,8 @@ def test_a_silent_hit_does_no_single_flight_work(
     emulator: Emulator, flight_work: list[str], api: str
 ) -> None:
     cache = identitylib.TokenCache()
-    signed_in = identitylib.PublicClientApplication(
-        DEMO_CLI_ID, authority=emulator.authority(), token_cache=cache
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        user = signed_in.acquire_token_by_username_password(*ALICE, USER_SCOPES)
-    assert "access_token" in user, user
-    (account,) = signed_in.get_accounts()
-    lib: Any = identitylib if api == "sync" else aio
-    app = lib.PublicClientApplication(
-        DEMO_CLI_ID, authority=emulator.authority(), token_cache=cache
-    )
+    account = sign_in(emulator, "sync", cache)
+    app = public_client(emulator, api, cache)()
     del flight_work[:]
     seen: list[list[str]] = []
     first, second = _twice(

@@ -5,16 +5,13 @@ Functional tests only: what is looked up, computed or made, counted; never timed
 
 from __future__ import annotations
 
-import asyncio
 import json
-import warnings
 from collections.abc import Iterator
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pytest
 
 import identitylib
-from identitylib import aio
 from identitylib._cache import _claims, _own
 from identitylib._cache._event import environment_and_realm
 from identitylib._cache._token_cache import TokenCache
@@ -22,21 +19,22 @@ from identitylib._flows import on_behalf_of as obo_flow
 from identitylib._protocol._messages import HttpRequest
 from identitylib._transport import _throttle
 from identitylib._transport._sync import SyncTransport
-from identitylib.emulator import (
-    DEMO_API_ID,
-    DEMO_API_SECRET,
-    DEMO_API_URI,
-    DEMO_CLI_ID,
-    DEMO_DAEMON_ID,
-    DEMO_DAEMON_SECRET,
-    Emulator,
+from identitylib.emulator import Emulator
+
+from ._apps import (
+    ALICE,
+    APIS,
+    APP_SCOPES,
+    BOB,
+    GRAPH,
+    call,
+    daemon,
+    public_client,
+    sign_in,
+    user_assertion,
+    web_api,
 )
 
-APP_SCOPES = [f"{DEMO_API_URI}/.default"]
-USER_SCOPES = [f"{DEMO_API_URI}/access_as_user"]
-GRAPH = ["User.Read"]
-ALICE = ("alice@contoso.onmicrosoft.com", "alice-password")
-BOB = ("bob@contoso.onmicrosoft.com", "bob-password")
 ENV = "login.microsoftonline.com"
 CLIENT = "client-id"
 TENANT = "7e4a0000-0000-4000-8000-000000000001"
@@ -61,32 +59,6 @@ def _token_posts(emu: Emulator) -> int:
     return sum(1 for method, path in emu.requests if method == "POST" and path.endswith("/token"))
 
 
-def _user_assertion(emu: Emulator, user: tuple[str, str]) -> str:
-    app = identitylib.PublicClientApplication(
-        DEMO_CLI_ID, authority=emu.authority(), token_cache=identitylib.TokenCache()
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        result = app.acquire_token_by_username_password(*user, USER_SCOPES)
-    assert "access_token" in result, result
-    return str(result["access_token"])
-
-
-def _call(api: str, make: Callable[[], Any], method: str, *args: Any) -> Any:
-    """``make()``'s ``method(*args)``: in the blocking API, or awaited in an event loop."""
-    app = make()
-    if api == "sync":
-        return getattr(app, method)(*args)
-
-    async def main() -> Any:
-        return await getattr(app, method)(*args)
-
-    return asyncio.run(main())
-
-
-APIS = ("sync", "aio")
-
-
 # ------------------------------------------------------------- lookups that cannot match
 
 
@@ -96,20 +68,13 @@ def test_a_client_credentials_miss_searches_no_access_token(
 ) -> None:
     """A scope no cached token grants: the index says so, no search runs (msal's form nor
     the other libraries'), and the token is requested once."""
-    cache = identitylib.TokenCache()
-    lib: Any = identitylib if api == "sync" else aio
-
-    def make() -> Any:
-        return lib.ConfidentialClientApplication(
-            DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, authority=emulator.authority(), token_cache=cache
-        )
-
+    make = daemon(emulator, api, identitylib.TokenCache())
     emulator.reset_requests()
-    first = _call(api, make, "acquire_token_for_client", APP_SCOPES)
+    first = call(api, make, "acquire_token_for_client", APP_SCOPES)
     assert first["token_source"] == "identity_provider", first
     assert access_token_searches == []
     assert _token_posts(emulator) == 1
-    second = _call(api, make, "acquire_token_for_client", APP_SCOPES)  # a new app: no memo
+    second = call(api, make, "acquire_token_for_client", APP_SCOPES)  # a new app: no memo
     assert second["token_source"] == "cache"
     assert second["access_token"] == first["access_token"]
     assert _token_posts(emulator) == 1
@@ -121,24 +86,17 @@ def test_an_on_behalf_of_miss_for_a_new_assertion_searches_no_access_token(
 ) -> None:
     """Alice's OBO token is cached for the same scope: Bob's assertion has no token bound to
     it, so his call searches no access token, and still never gets Alice's."""
-    alice, bob = _user_assertion(emulator, ALICE), _user_assertion(emulator, BOB)
-    cache = identitylib.TokenCache()
-    lib: Any = identitylib if api == "sync" else aio
-
-    def make() -> Any:
-        return lib.ConfidentialClientApplication(
-            DEMO_API_ID, DEMO_API_SECRET, authority=emulator.authority(), token_cache=cache
-        )
-
+    alice, bob = user_assertion(emulator, ALICE), user_assertion(emulator, BOB)
+    make = web_api(emulator, api, identitylib.TokenCache())
     emulator.reset_requests()
-    for_alice = _call(api, make, "acquire_token_on_behalf_of", alice, GRAPH)
+    for_alice = call(api, make, "acquire_token_on_behalf_of", alice, GRAPH)
     del access_token_searches[:]
-    for_bob = _call(api, make, "acquire_token_on_behalf_of", bob, GRAPH)
+    for_bob = call(api, make, "acquire_token_on_behalf_of", bob, GRAPH)
     assert for_bob["token_source"] == "identity_provider", for_bob
     assert for_bob["access_token"] != for_alice["access_token"]
     assert access_token_searches == []
     assert _token_posts(emulator) == 2
-    again = _call(api, make, "acquire_token_on_behalf_of", alice, GRAPH)
+    again = call(api, make, "acquire_token_on_behalf_of", alice, GRAPH)
     assert again["access_token"] == for_alice["access_token"]  # hers is still found
     assert _token_posts(emulator) == 2
 
@@ -150,28 +108,16 @@ def test_a_silent_refresh_for_a_new_scope_searches_no_access_token(
     """The account has a token for another scope only: no access-token search in any of
     the cloud's environments, the refresh token is redeemed once."""
     cache = identitylib.TokenCache()
-    lib: Any = identitylib if api == "sync" else aio
-
-    def make() -> Any:
-        return lib.PublicClientApplication(
-            DEMO_CLI_ID, authority=emulator.authority(), token_cache=cache
-        )
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        signed_in = _call(api, make, "acquire_token_by_username_password", *ALICE, USER_SCOPES)
-    assert "access_token" in signed_in, signed_in
-    (account,) = identitylib.PublicClientApplication(
-        DEMO_CLI_ID, authority=emulator.authority(), token_cache=cache
-    ).get_accounts()
+    make = public_client(emulator, api, cache)
+    account = sign_in(emulator, api, cache)
     emulator.reset_requests()
     del access_token_searches[:]
-    refreshed = _call(api, make, "acquire_token_silent", GRAPH, account)
+    refreshed = call(api, make, "acquire_token_silent", GRAPH, account)
     assert refreshed is not None
     assert refreshed["token_source"] == "identity_provider"
     assert access_token_searches == []
     assert _token_posts(emulator) == 1
-    cached = _call(api, make, "acquire_token_silent", GRAPH, account)
+    cached = call(api, make, "acquire_token_silent", GRAPH, account)
     assert cached["access_token"] == refreshed["access_token"]
     assert _token_posts(emulator) == 1
 
@@ -313,14 +259,12 @@ def test_the_on_behalf_of_flow_hashes_the_assertion_once(
     monkeypatch.setattr(_access, "assertion_hash", counted)
     monkeypatch.setattr(_client_calls, "assertion_hash", counted, raising=False)
     monkeypatch.setattr(_hit_memo, "assertion_hash", counted)
-    assertion = _user_assertion(emulator, ALICE)
+    assertion = user_assertion(emulator, ALICE)
     partitions: list[Optional[str]] = []
     cache = identitylib.TokenCache(
         after_access=lambda access: partitions.append(access.partition_key)
     )
-    app = identitylib.ConfidentialClientApplication(
-        DEMO_API_ID, DEMO_API_SECRET, authority=emulator.authority(), token_cache=cache
-    )
+    app = web_api(emulator, "sync", cache)()
     result = app.acquire_token_on_behalf_of(assertion, GRAPH)
     assert result["token_source"] == "identity_provider", result
     assert len(hashed) == 1

@@ -6,50 +6,34 @@ done once).
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import uuid
-import warnings
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 import identitylib
-from identitylib import aio
 from identitylib._cache import _index, _own
 from identitylib._cache._token_cache import TokenCache
 from identitylib._flows._state import AppState
-from identitylib.emulator import (
-    DEMO_API_ID,
-    DEMO_API_SECRET,
-    DEMO_API_URI,
-    DEMO_CLI_ID,
-    DEMO_DAEMON_ID,
-    DEMO_DAEMON_SECRET,
-    Emulator,
+from identitylib.emulator import DEMO_API_ID, Emulator
+
+from ._apps import (
+    APIS,
+    APP_SCOPES,
+    GRAPH,
+    call,
+    daemon,
+    public_client,
+    sign_in,
+    user_assertion,
+    web_api,
 )
 
-APP_SCOPES = [f"{DEMO_API_URI}/.default"]
-USER_SCOPES = [f"{DEMO_API_URI}/access_as_user"]
-GRAPH = ["User.Read"]
-ALICE = ("alice@contoso.onmicrosoft.com", "alice-password")
 ENV = "login.microsoftonline.com"
 ALIASES = (ENV, "login.windows.net", "login.microsoft.com", "sts.windows.net")
 CLIENT = "client-id"
 TENANT = "7e4a0000-0000-4000-8000-000000000001"
-APIS = ("sync", "aio")
-
-
-def _call(api: str, make: Callable[[], Any], method: str, *args: Any) -> Any:
-    """``make()``'s ``method(*args)``: in the blocking API, or awaited in an event loop."""
-    app = make()
-    if api == "sync":
-        return getattr(app, method)(*args)
-
-    async def main() -> Any:
-        return await getattr(app, method)(*args)
-
-    return asyncio.run(main())
 
 
 def _app_event(scope: str, secret: str = "at") -> dict[str, Any]:
@@ -91,17 +75,8 @@ def test_a_token_request_makes_no_uuid_object(
         return real()
 
     monkeypatch.setattr(uuid, "uuid4", counted)
-    lib: Any = identitylib if api == "sync" else aio
-
-    def make() -> Any:
-        return lib.ConfidentialClientApplication(
-            DEMO_DAEMON_ID,
-            DEMO_DAEMON_SECRET,
-            authority=emulator.authority(),
-            token_cache=identitylib.TokenCache(),
-        )
-
-    result = _call(api, make, "acquire_token_for_client", APP_SCOPES)
+    make = daemon(emulator, api, identitylib.TokenCache())
+    result = call(api, make, "acquire_token_for_client", APP_SCOPES)
     assert result["token_source"] == "identity_provider", result
     assert built == []
 
@@ -120,7 +95,7 @@ def test_an_on_behalf_of_miss_hashes_the_assertion_once(
     from identitylib._flows import _hit_memo
     from identitylib._flows import on_behalf_of as obo_flow
 
-    assertion = _user_assertion(emulator)
+    assertion = user_assertion(emulator)
     hashed: list[str] = []
     real = _access.assertion_hash
 
@@ -132,33 +107,16 @@ def test_an_on_behalf_of_miss_hashes_the_assertion_once(
         monkeypatch.setattr(module, "assertion_hash", counted)
     monkeypatch.setattr(_client_calls, "assertion_hash", counted, raising=False)
     cache = identitylib.TokenCache()
-    lib: Any = identitylib if api == "sync" else aio
-
-    def make() -> Any:
-        return lib.ConfidentialClientApplication(
-            DEMO_API_ID, DEMO_API_SECRET, authority=emulator.authority(), token_cache=cache
-        )
-
-    result = _call(api, make, "acquire_token_on_behalf_of", assertion, GRAPH)
+    make = web_api(emulator, api, cache)
+    result = call(api, make, "acquire_token_on_behalf_of", assertion, GRAPH)
     assert result["token_source"] == "identity_provider", result
     assert len(hashed) == 1
     (at,) = cache.search("AccessToken", query={"user_assertion_hash": real(assertion)})
     assert at["secret"] == result["access_token"]
     del hashed[:]
-    again = _call(api, make, "acquire_token_on_behalf_of", f"  {assertion} ", GRAPH)
+    again = call(api, make, "acquire_token_on_behalf_of", f"  {assertion} ", GRAPH)
     assert again["access_token"] == result["access_token"]  # (the hit path, the same hash)
     assert len(hashed) == 1
-
-
-def _user_assertion(emu: Emulator) -> str:
-    app = identitylib.PublicClientApplication(
-        DEMO_CLI_ID, authority=emu.authority(), token_cache=identitylib.TokenCache()
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        result = app.acquire_token_by_username_password(*ALICE, USER_SCOPES)
-    assert "access_token" in result, result
-    return str(result["access_token"])
 
 
 # ------------------------------------------------- a miss checked in every environment
@@ -419,7 +377,7 @@ def test_an_on_behalf_of_miss_finds_refresh_tokens_without_a_search(
 ) -> None:
     """The refresh token bound to an assertion is looked up through the cache's index (no
     search generator); it is still found and redeemed once the access token is gone."""
-    assertion = _user_assertion(emulator)
+    assertion = user_assertion(emulator)
     grants: list[object] = []
 
     class Noted(identitylib.TokenCache):
@@ -428,19 +386,13 @@ def test_an_on_behalf_of_miss_finds_refresh_tokens_without_a_search(
             super().add(event, now=now)
 
     cache = Noted()
-    lib: Any = identitylib if api == "sync" else aio
-
-    def make() -> Any:
-        return lib.ConfidentialClientApplication(
-            DEMO_API_ID, DEMO_API_SECRET, authority=emulator.authority(), token_cache=cache
-        )
-
-    first = _call(api, make, "acquire_token_on_behalf_of", assertion, GRAPH)
+    make = web_api(emulator, api, cache)
+    first = call(api, make, "acquire_token_on_behalf_of", assertion, GRAPH)
     assert first["token_source"] == "identity_provider", first
     for entry in list(cache.search("AccessToken", query={"client_id": DEMO_API_ID})):
         cache.remove_at(entry)
     del refresh_token_searches[:]
-    again = _call(api, make, "acquire_token_on_behalf_of", assertion, GRAPH)
+    again = call(api, make, "acquire_token_on_behalf_of", assertion, GRAPH)
     assert again["token_source"] == "identity_provider", again
     assert grants == ["urn:ietf:params:oauth:grant-type:jwt-bearer", "refresh_token"]
     assert refresh_token_searches == []
@@ -501,23 +453,11 @@ def test_a_silent_refresh_finds_refresh_tokens_without_a_search(
     """The account's refresh tokens (its own, its family's) come from the cache's index:
     no search generator; the refresh token is redeemed once."""
     cache = identitylib.TokenCache()
-    lib: Any = identitylib if api == "sync" else aio
-
-    def make() -> Any:
-        return lib.PublicClientApplication(
-            DEMO_CLI_ID, authority=emulator.authority(), token_cache=cache
-        )
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        signed_in = _call(api, make, "acquire_token_by_username_password", *ALICE, USER_SCOPES)
-    assert "access_token" in signed_in, signed_in
-    (account,) = identitylib.PublicClientApplication(
-        DEMO_CLI_ID, authority=emulator.authority(), token_cache=cache
-    ).get_accounts()
+    make = public_client(emulator, api, cache)
+    account = sign_in(emulator, api, cache)
     emulator.reset_requests()
     del refresh_token_searches[:]
-    refreshed = _call(api, make, "acquire_token_silent", GRAPH, account)
+    refreshed = call(api, make, "acquire_token_silent", GRAPH, account)
     assert refreshed is not None
     assert refreshed["token_source"] == "identity_provider", refreshed
     assert refresh_token_searches == []
