@@ -4,7 +4,7 @@ A lane (see ``identitylib/_telemetry/_measured.cache_lane``) takes the public me
 arguments and answers a plain call (no claims, no extra options) from the cache without a
 plan or a flow: the app's ``HitMemo`` (``app._hits``, its core's ``hits``, which the
 builders use as well). Any other call, or a call it cannot answer, gets None and runs the
-method.
+method. The managed identity clients' lane is ``identitylib/_managed_identity/_lane.py``.
 """
 
 from __future__ import annotations
