@@ -136,6 +136,21 @@ class IndexedSections:
             else:
                 self._enforce(self.bound, {(credential_type, key)})
 
+    def put_new(
+        self, sections: dict[str, Any], credential_type: str, key: str, entry: dict[str, Any]
+    ) -> bool:
+        """``put`` of an entry made for this write (no one else holds it), the section
+        synced first; the app metadata is not written when an equal one is stored (every
+        response repeats it). Whether it was written."""
+        self.sync(sections, credential_type)
+        if (
+            credential_type == CredentialType.APP_METADATA
+            and self.entry(credential_type, key) == entry
+        ):
+            return False
+        self.put(credential_type, key, entry)
+        return True
+
     def delete(self, credential_type: str, key: str) -> None:
         """Remove the entry under ``key``, if any (the section is created, as MSAL does)."""
         section = self.sections.setdefault(credential_type, {})

@@ -346,20 +346,18 @@ class TokenCache(AccessHooks):
         moment = seconds(now)
         writes = writes_for_event(event, int(time.time()) if moment is None else moment)
         with self._lock, self._store.batch():  # (each write syncs its own section)
-            skip_equal = self._store.bound is None and type(self).modify in PLAIN_MODIFY
-            for write in writes:
-                if write.new_secret is not None:
-                    self.update_rt(write.entry, write.new_secret)
-                elif not (skip_equal and self._stored_as_is(write.credential_type, write.entry)):
-                    self.modify(write.credential_type, write.entry, write.entry)
-
-    def _stored_as_is(self, credential_type: str, entry: Entry) -> bool:
-        """Whether the app metadata ``entry`` (rewritten by every token response) is stored
-        under its key already, equal (lock held): its write would change nothing."""
-        if credential_type != CredentialType.APP_METADATA:
-            return False
-        key = self.key_makers[credential_type](**entry)
-        return bool(self._synced(credential_type).section(credential_type).get(key) == entry)
+            # A modify that only stores, no bound: each entry (made for this write) stored
+            # as it is, no copy, and an equal one (the app metadata) not written at all.
+            plain = self._store.bound is None and type(self).modify in PLAIN_MODIFY
+            for credential_type, entry, new_secret in writes:
+                if new_secret is not None:
+                    self.update_rt(entry, new_secret)
+                elif not plain:
+                    self.modify(credential_type, entry, entry)
+                elif self._store.put_new(
+                    self._cache, credential_type, self.key_makers[credential_type](**entry), entry
+                ):
+                    self._changed_since_access = True
 
     @staticmethod
     def _log_event(event: Mapping[str, Any]) -> None:
