@@ -136,6 +136,17 @@ def may_match_access_token(cache: object, query: Mapping[str, Any], target: Iter
     return own._may_match_access_token(query, target)
 
 
+def may_hold_assertion(cache: object, query: Mapping[str, Any], target: Iterable[str]) -> bool:
+    """False when ``cache`` holds neither an access token that could match the
+    on-behalf-of ``query`` and ``target`` nor a refresh token bound to the query's
+    assertion (``user_assertion_hash``): an assertion never seen is a miss after two index
+    probes. Always True for a foreign cache and for one with its own ``search``."""
+    own = own_cache(cache)
+    if own is None or getattr(own.search, "__func__", None) is not TokenCache.search:
+        return True
+    return own._may_hold_assertion(query, target)
+
+
 def environments_with_access_tokens(
     cache: object, query: Mapping[str, Any], target: Iterable[str], environments: Sequence[str]
 ) -> list[str]:

@@ -12,13 +12,14 @@ from ._bounded import CacheBound
 from ._exact import ExactRequestIndex, RequestKey, build_exact_index
 from ._index import SectionIndex, build_index
 from ._keys import CredentialType
-from ._query import scope_set
+from ._query import USER_ASSERTION_HASH, scope_set
 from ._raw import decoded_from, stored_value
 from ._serialization import KNOWN_SECTIONS
 
 logger = get_logger(__name__)
 
 _Mark = tuple[Any, int]
+_NO_BATCH: AbstractContextManager[None] = nullcontext()  # (reusable: it holds nothing)
 
 
 class IndexedSections:
@@ -69,6 +70,14 @@ class IndexedSections:
         """
         if sections is self.sections:
             if credential_type is not None:
+                recorded = self._marks.get(credential_type)
+                section = dict.get(sections, credential_type)  # (as _mark reads it)
+                if (  # (the hot path: _unchanged, inlined)
+                    recorded is not None
+                    and recorded[0] is section is not None
+                    and recorded[1] == len(section)
+                ):
+                    return
                 if self._unchanged(credential_type):
                     return
             elif all(self._unchanged(name) for name in self._marks):
@@ -128,7 +137,8 @@ class IndexedSections:
                     exact.replace(key, old, entry)
                 else:
                     exact.add(key, entry)
-            self._remark(credential_type)
+            if credential_type in self._marks:  # (_remark: the section is this dict)
+                self._marks[credential_type] = (section, len(section))
         if self.bound is not None:
             self.bound.added(credential_type, key, entry)
             if self._written is not None:
@@ -166,7 +176,7 @@ class IndexedSections:
         """Puts in this block are bounded together at its end, never evicting each other
         (one token response). A no-op without a bound."""
         if self.bound is None or self._written is not None:
-            return nullcontext()
+            return _NO_BATCH
         return self._batch(self.bound)
 
     @contextmanager
@@ -322,6 +332,21 @@ class IndexedSections:
         if tokens is None or not tokens.applies_to(query):
             return True
         return tokens.may_match(query, scopes)
+
+    def may_hold_assertion(
+        self, sections: dict[str, Any], query: Mapping[str, Any], scopes: frozenset[str]
+    ) -> bool:
+        """False when no access token can match the on-behalf-of ``query`` and ``scopes``
+        (see ``may_match_access_token``) and no refresh token is bound to its assertion
+        hash: a new assertion is a miss after two index probes (the caller synced the
+        access-token section; the refresh-token one is synced here)."""
+        if self.may_match_access_token(query, scopes):
+            return True
+        self.sync(sections, CredentialType.REFRESH_TOKEN)
+        bound = self.candidates(
+            CredentialType.REFRESH_TOKEN, {USER_ASSERTION_HASH: query.get(USER_ASSERTION_HASH)}
+        )
+        return bound is None or len(bound) > 0
 
     def environments_with_access_tokens(
         self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[str]

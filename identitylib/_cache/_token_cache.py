@@ -320,6 +320,12 @@ class TokenCache(AccessHooks):
         with self._lock:
             return self._synced(CredentialType.ACCESS_TOKEN).may_match_access_token(query, scopes)
 
+    def _may_hold_assertion(self, query: Mapping[str, Any], target: Iterable[str]) -> bool:
+        """False when no AT can match ``query`` and no RT carries its assertion hash."""
+        with self._lock:
+            store = self._synced(CredentialType.ACCESS_TOKEN)
+            return store.may_hold_assertion(self._cache, query, requested_scopes(target))
+
     def _environments_with_access_tokens(
         self, query: Mapping[str, Any], target: Iterable[str], environments: Sequence[str]
     ) -> list[str]:
@@ -346,9 +352,7 @@ class TokenCache(AccessHooks):
         moment = seconds(now)
         writes = writes_for_event(event, int(time.time()) if moment is None else moment)
         with self._lock, self._store.batch():  # (each write syncs its own section)
-            # A modify that only stores, no bound: each entry (made for this write) stored
-            # as it is, no copy, and an equal one (the app metadata) not written at all.
-            plain = self._store.bound is None and type(self).modify in PLAIN_MODIFY
+            plain = self._store.bound is None and type(self).modify in PLAIN_MODIFY  # put_new
             for credential_type, entry, new_secret in writes:
                 if new_secret is not None:
                     self.update_rt(entry, new_secret)
