@@ -41,6 +41,8 @@ class Write(NamedTuple):
 
 def seconds(value: Any) -> int | None:
     """An int from an int, a finite float or a numeric string; None otherwise."""
+    if type(value) is int:  # (the usual case: one check)
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
