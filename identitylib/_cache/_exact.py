@@ -333,6 +333,16 @@ class ExactRequestIndex:
         filed = self._keys.get(request)
         return filed if type(filed) is tuple else None
 
+    def settled_miss(self, request: RequestKey) -> bool:
+        """Nothing is filed under ``request`` and nothing can be until the next write: its
+        partition is filed already (:meth:`hit_for` would file nothing more). Reads only."""
+        if request in self._keys or self._key_text:
+            return False
+        if not self._pending:
+            return True
+        _, client_id, realm, _ = request.split(_SEPARATOR, 3)
+        return (client_id, realm) not in self._pending
+
     def hit_for(self, request: RequestKey) -> Optional[tuple[str, Mapping[str, Any]]]:
         """The key and entry of the only token filed under ``request``, else None (files
         the request's partition first if it is not filed yet)."""

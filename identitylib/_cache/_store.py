@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, Optional
+from typing import Any, Literal, Optional, Union
 
 from identitylib._log import get_logger
 
@@ -248,9 +248,10 @@ class IndexedSections:
 
     def settled_access_token(
         self, sections: dict[str, Any], request: RequestKey
-    ) -> Optional[tuple[str, dict[str, Any], int]]:
+    ) -> Union[tuple[str, dict[str, Any], int], Literal[False], None]:
         """What :meth:`exact_access_token` answers, when the index has filed the request
-        already and the section is as marked; else None (ask that method, under the lock).
+        already and the section is as marked (False: it answers None, the request's
+        partition filed and nothing under it); else None (ask that method, under the lock).
 
         Reads only (dict reads are atomic, on free-threaded builds too), so hits need not
         take the cache lock: 16 threads on hits would queue on it, each holder losing the
@@ -266,7 +267,7 @@ class IndexedSections:
             return None
         hit = exact.filed_hit(request)
         if hit is None or type(hit[1]) is not dict:
-            return None
+            return False if hit is None and exact.settled_miss(request) else None
         return hit[0], hit[1], len(section)
 
     def exact_access_token(

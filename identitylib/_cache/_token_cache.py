@@ -168,7 +168,7 @@ class TokenCache(AccessHooks):
         never a scan. A request the index has filed is read without the lock."""
         found = self._store.settled_access_token(self._cache, request)
         if found is not None:
-            return found
+            return found or None  # (False: a miss, settled without the lock)
         lock = self._lock
         lock.acquire()  # (not ``with``: this is every cache hit, and ``with`` costs twice)
         try:

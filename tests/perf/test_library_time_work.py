@@ -7,6 +7,8 @@
   ``modify`` per entry (no copy, no second key).
 - An on-behalf-of call with an assertion no cached token is bound to is decided by the
   indices: no access-token search, no refresh-token lookup.
+- A miss of the exact-request index in a partition it has filed is settled without the
+  locked lookup (as a hit is).
 """
 
 from __future__ import annotations
@@ -238,3 +240,42 @@ def test_an_assertion_with_only_its_refresh_token_cached_looks_it_up(
     again = _call(api, app, "acquire_token_on_behalf_of", assertion, GRAPH)
     assert again["token_source"] == "identity_provider", again
     assert counts["_refresh_tokens"] == 1
+
+
+# ------------------------------------------------ a miss in a filed partition: no lock
+
+
+def test_a_miss_in_a_filed_partition_is_settled_without_the_locked_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once the request's partition (client, realm) is filed, the exact-request index
+    answers a miss from its reads alone, as it answers a hit: not the locked lookup."""
+    from identitylib._cache import _exact, _own
+    from identitylib._cache._store import IndexedSections
+
+    env, client, realm = "login.microsoftonline.com", "client-id", "tenant-a"
+    cache = identitylib.TokenCache()
+    cache.add(
+        {
+            "client_id": client,
+            "scope": ["api://a/.default"],
+            "token_endpoint": f"https://{env}/{realm}/oauth2/v2.0/token",
+            "grant_type": "client_credentials",
+            "response": {"access_token": "at", "expires_in": 3600, "token_type": "Bearer"},
+        }
+    )
+    hit = _exact.request_key(env, client, realm, None, None, ["api://a/.default"])
+    miss = _exact.request_key(env, client, realm, None, None, ["api://b/.default"])
+    other = _exact.request_key(env, client, "tenant-b", None, None, ["api://a/.default"])
+    found = _own.exact_request_hit(cache, hit)  # (builds the index, files the partition)
+    assert found is not None
+    assert found[1]["secret"] == "at"
+    counts: dict[str, int] = {}
+    _counting(monkeypatch, IndexedSections, "exact_access_token", counts)
+    assert _own.exact_request_hit(cache, miss) is None
+    assert counts["exact_access_token"] == 0
+    assert _own.exact_request_hit(cache, other) is None  # another partition: no token there
+    found = _own.exact_request_hit(cache, hit)
+    assert found is not None
+    assert found[1]["secret"] == "at"
+    assert counts["exact_access_token"] <= 1
