@@ -352,7 +352,7 @@ class TokenCache(AccessHooks):
         moment = seconds(now)
         writes = writes_for_event(event, int(time.time()) if moment is None else moment)
         with self._lock, self._store.batch():  # (each write syncs its own section)
-            plain = self._store.bound is None and type(self).modify in PLAIN_MODIFY  # put_new
+            plain = self._store.bound is None and _plain(self.modify)  # (see put_new)
             for credential_type, entry, new_secret in writes:
                 if new_secret is not None:
                     self.update_rt(entry, new_secret)
@@ -440,6 +440,12 @@ class TokenCache(AccessHooks):
 #: ``add`` does itself): with one of them ``add`` leaves out a write that would store an
 #: equal entry. A subclass's own ``modify`` is called for every write, as msal calls it.
 PLAIN_MODIFY: set[Callable[..., None]] = {TokenCache.modify}
+
+
+def _plain(modify: Callable[..., None]) -> bool:
+    """Whether a cache's bound ``modify`` is one of ``PLAIN_MODIFY`` (not a subclass's
+    own, nor a function assigned to the instance)."""
+    return getattr(modify, "__func__", None) in PLAIN_MODIFY
 
 
 def _expect_type(item: Mapping[str, Any], credential_type: str) -> None:

@@ -279,3 +279,21 @@ def test_a_miss_in_a_filed_partition_is_settled_without_the_locked_lookup(
     assert found is not None
     assert found[1]["secret"] == "at"
     assert counts["exact_access_token"] <= 1
+
+
+def test_a_modify_assigned_to_the_instance_is_still_called(emulator: Emulator) -> None:
+    seen: list[str] = []
+    cache = identitylib.SerializableTokenCache()
+    real = cache.modify
+
+    def watched(credential_type: str, old_entry: Any, new: Any = None) -> None:
+        seen.append(credential_type)
+        real(credential_type, old_entry, new)
+
+    cache.modify = watched  # type: ignore[method-assign]
+    app = identitylib.ConfidentialClientApplication(
+        DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, authority=emulator.authority(), token_cache=cache
+    )
+    result = app.acquire_token_for_client([f"{DEMO_API_URI}/.default"])
+    assert result["token_source"] == "identity_provider", result
+    assert seen == ["AccessToken", "AppMetadata"]
