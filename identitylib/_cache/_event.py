@@ -41,6 +41,8 @@ class Write(NamedTuple):
 
 def seconds(value: Any) -> int | None:
     """An int from an int, a finite float or a numeric string; None otherwise."""
+    if type(value) is int:  # (the usual case: one check)
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -86,7 +88,7 @@ def sorted_target(event: Mapping[str, Any], response: Mapping[str, Any]) -> str:
     if not isinstance(scopes, str):
         scopes = event.get("scope")
     if isinstance(scopes, str):
-        scopes = scopes.split()
+        return " ".join(sorted(scopes.split()))  # (strings all: nothing to filter)
     if type(scopes) is not list and not isinstance(scopes, Iterable):  # (list: no ABC check)
         return ""
     return " ".join(sorted(scope for scope in scopes if isinstance(scope, str)))
@@ -113,7 +115,8 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
         environment = environment.lower()
     claims = response.get("id_token_claims")
     if not isinstance(claims, dict) or not claims:
-        claims = id_token_claims(response.get("id_token"))
+        id_token = response.get("id_token")
+        claims = id_token_claims(id_token) if id_token is not None else {}
     home_account_id = home_account_id_from(response.get("client_info"), claims)
     target = sorted_target(event, response)
     common = {"home_account_id": home_account_id, "environment": environment}

@@ -28,8 +28,10 @@ from ._token_cache import Entry, Stamp, TokenCache
 
 def own_cache(cache: object) -> Optional[TokenCache]:
     """``cache`` if it is an identitylib :class:`TokenCache` (or subclass), else None."""
-    if issubclass(type(cache), TokenCache):
-        return cast(TokenCache, cache)
+    # (isinstance types it for the checker, without typing.cast's call; a mock's faked
+    # __class__ passes isinstance but not the test of its real type)
+    if isinstance(cache, TokenCache) and issubclass(type(cache), TokenCache):
+        return cache
     return None
 
 
@@ -134,6 +136,17 @@ def may_match_access_token(cache: object, query: Mapping[str, Any], target: Iter
     if own is None or getattr(own.search, "__func__", None) is not TokenCache.search:
         return True
     return own._may_match_access_token(query, target)
+
+
+def may_hold_assertion(cache: object, query: Mapping[str, Any], target: Iterable[str]) -> bool:
+    """False when ``cache`` holds neither an access token that could match the
+    on-behalf-of ``query`` and ``target`` nor a refresh token bound to the query's
+    assertion (``user_assertion_hash``): an assertion never seen is a miss after two index
+    probes. Always True for a foreign cache and for one with its own ``search``."""
+    own = own_cache(cache)
+    if own is None or getattr(own.search, "__func__", None) is not TokenCache.search:
+        return True
+    return own._may_hold_assertion(query, target)
 
 
 def environments_with_access_tokens(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, Optional
+from typing import Any, Literal, Optional, Union
 
 from identitylib._log import get_logger
 
@@ -12,13 +12,14 @@ from ._bounded import CacheBound
 from ._exact import ExactRequestIndex, RequestKey, build_exact_index
 from ._index import SectionIndex, build_index
 from ._keys import CredentialType
-from ._query import scope_set
+from ._query import USER_ASSERTION_HASH, scope_set
 from ._raw import decoded_from, stored_value
 from ._serialization import KNOWN_SECTIONS
 
 logger = get_logger(__name__)
 
 _Mark = tuple[Any, int]
+_NO_BATCH: AbstractContextManager[None] = nullcontext()  # (reusable: it holds nothing)
 
 
 class IndexedSections:
@@ -69,6 +70,14 @@ class IndexedSections:
         """
         if sections is self.sections:
             if credential_type is not None:
+                recorded = self._marks.get(credential_type)
+                section = dict.get(sections, credential_type)  # (as _mark reads it)
+                if (  # (the hot path: _unchanged, inlined)
+                    recorded is not None
+                    and recorded[0] is section is not None
+                    and recorded[1] == len(section)
+                ):
+                    return
                 if self._unchanged(credential_type):
                     return
             elif all(self._unchanged(name) for name in self._marks):
@@ -128,13 +137,29 @@ class IndexedSections:
                     exact.replace(key, old, entry)
                 else:
                     exact.add(key, entry)
-            self._remark(credential_type)
+            if credential_type in self._marks:  # (_remark: the section is this dict)
+                self._marks[credential_type] = (section, len(section))
         if self.bound is not None:
             self.bound.added(credential_type, key, entry)
             if self._written is not None:
                 self._written.add((credential_type, key))  # Enforced when the batch ends.
             else:
                 self._enforce(self.bound, {(credential_type, key)})
+
+    def put_new(
+        self, sections: dict[str, Any], credential_type: str, key: str, entry: dict[str, Any]
+    ) -> bool:
+        """``put`` of an entry made for this write (no one else holds it), the section
+        synced first; the app metadata is not written when an equal one is stored (every
+        response repeats it). Whether it was written."""
+        self.sync(sections, credential_type)
+        if (
+            credential_type == CredentialType.APP_METADATA
+            and self.entry(credential_type, key) == entry
+        ):
+            return False
+        self.put(credential_type, key, entry)
+        return True
 
     def delete(self, credential_type: str, key: str) -> None:
         """Remove the entry under ``key``, if any (the section is created, as MSAL does)."""
@@ -151,7 +176,7 @@ class IndexedSections:
         """Puts in this block are bounded together at its end, never evicting each other
         (one token response). A no-op without a bound."""
         if self.bound is None or self._written is not None:
-            return nullcontext()
+            return _NO_BATCH
         return self._batch(self.bound)
 
     @contextmanager
@@ -223,9 +248,10 @@ class IndexedSections:
 
     def settled_access_token(
         self, sections: dict[str, Any], request: RequestKey
-    ) -> Optional[tuple[str, dict[str, Any], int]]:
+    ) -> Union[tuple[str, dict[str, Any], int], Literal[False], None]:
         """What :meth:`exact_access_token` answers, when the index has filed the request
-        already and the section is as marked; else None (ask that method, under the lock).
+        already and the section is as marked (False: it answers None, the request's
+        partition filed and nothing under it); else None (ask that method, under the lock).
 
         Reads only (dict reads are atomic, on free-threaded builds too), so hits need not
         take the cache lock: 16 threads on hits would queue on it, each holder losing the
@@ -241,7 +267,7 @@ class IndexedSections:
             return None
         hit = exact.filed_hit(request)
         if hit is None or type(hit[1]) is not dict:
-            return None
+            return False if hit is None and exact.settled_miss(request) else None
         return hit[0], hit[1], len(section)
 
     def exact_access_token(
@@ -307,6 +333,21 @@ class IndexedSections:
         if tokens is None or not tokens.applies_to(query):
             return True
         return tokens.may_match(query, scopes)
+
+    def may_hold_assertion(
+        self, sections: dict[str, Any], query: Mapping[str, Any], scopes: frozenset[str]
+    ) -> bool:
+        """False when no access token can match the on-behalf-of ``query`` and ``scopes``
+        (see ``may_match_access_token``) and no refresh token is bound to its assertion
+        hash: a new assertion is a miss after two index probes (the caller synced the
+        access-token section; the refresh-token one is synced here)."""
+        if self.may_match_access_token(query, scopes):
+            return True
+        self.sync(sections, CredentialType.REFRESH_TOKEN)
+        bound = self.candidates(
+            CredentialType.REFRESH_TOKEN, {USER_ASSERTION_HASH: query.get(USER_ASSERTION_HASH)}
+        )
+        return bound is None or len(bound) > 0
 
     def environments_with_access_tokens(
         self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[str]

@@ -168,7 +168,7 @@ class TokenCache(AccessHooks):
         never a scan. A request the index has filed is read without the lock."""
         found = self._store.settled_access_token(self._cache, request)
         if found is not None:
-            return found
+            return found or None  # (False: a miss, settled without the lock)
         lock = self._lock
         lock.acquire()  # (not ``with``: this is every cache hit, and ``with`` costs twice)
         try:
@@ -320,6 +320,12 @@ class TokenCache(AccessHooks):
         with self._lock:
             return self._synced(CredentialType.ACCESS_TOKEN).may_match_access_token(query, scopes)
 
+    def _may_hold_assertion(self, query: Mapping[str, Any], target: Iterable[str]) -> bool:
+        """False when no AT can match ``query`` and no RT carries its assertion hash."""
+        with self._lock:
+            store = self._synced(CredentialType.ACCESS_TOKEN)
+            return store.may_hold_assertion(self._cache, query, requested_scopes(target))
+
     def _environments_with_access_tokens(
         self, query: Mapping[str, Any], target: Iterable[str], environments: Sequence[str]
     ) -> list[str]:
@@ -346,20 +352,16 @@ class TokenCache(AccessHooks):
         moment = seconds(now)
         writes = writes_for_event(event, int(time.time()) if moment is None else moment)
         with self._lock, self._store.batch():  # (each write syncs its own section)
-            skip_equal = self._store.bound is None and type(self).modify in PLAIN_MODIFY
-            for write in writes:
-                if write.new_secret is not None:
-                    self.update_rt(write.entry, write.new_secret)
-                elif not (skip_equal and self._stored_as_is(write.credential_type, write.entry)):
-                    self.modify(write.credential_type, write.entry, write.entry)
-
-    def _stored_as_is(self, credential_type: str, entry: Entry) -> bool:
-        """Whether the app metadata ``entry`` (rewritten by every token response) is stored
-        under its key already, equal (lock held): its write would change nothing."""
-        if credential_type != CredentialType.APP_METADATA:
-            return False
-        key = self.key_makers[credential_type](**entry)
-        return bool(self._synced(credential_type).section(credential_type).get(key) == entry)
+            plain = self._store.bound is None and _plain(self.modify)  # (see put_new)
+            for credential_type, entry, new_secret in writes:
+                if new_secret is not None:
+                    self.update_rt(entry, new_secret)
+                elif not plain:
+                    self.modify(credential_type, entry, entry)
+                elif self._store.put_new(
+                    self._cache, credential_type, self.key_makers[credential_type](**entry), entry
+                ):
+                    self._changed_since_access = True
 
     @staticmethod
     def _log_event(event: Mapping[str, Any]) -> None:
@@ -438,6 +440,12 @@ class TokenCache(AccessHooks):
 #: ``add`` does itself): with one of them ``add`` leaves out a write that would store an
 #: equal entry. A subclass's own ``modify`` is called for every write, as msal calls it.
 PLAIN_MODIFY: set[Callable[..., None]] = {TokenCache.modify}
+
+
+def _plain(modify: Callable[..., None]) -> bool:
+    """Whether a cache's bound ``modify`` is one of ``PLAIN_MODIFY`` (not a subclass's
+    own, nor a function assigned to the instance)."""
+    return getattr(modify, "__func__", None) in PLAIN_MODIFY
 
 
 def _expect_type(item: Mapping[str, Any], credential_type: str) -> None:

@@ -33,7 +33,7 @@ from identitylib._cache import (
     TokenCache,
     assertion_hash,
 )
-from identitylib._cache._own import indexed_refresh_tokens
+from identitylib._cache._own import indexed_refresh_tokens, may_hold_assertion
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._errors import FlowError
@@ -196,7 +196,10 @@ def _find_obo_tokens(
     cache: Any, scopes: Sequence[str], query: Mapping[str, Any], now: float
 ) -> tuple[Optional[dict[str, Any]], bool, Optional[dict[str, Any]]]:
     """(the cached access token, whether its refresh is due, the refresh token to redeem
-    when the access token cannot be served as it is)."""
+    when the access token cannot be served as it is). An assertion none of the cache's
+    tokens is bound to (a new user's, each call of a web API) costs two index probes."""
+    if not may_hold_assertion(cache, query, scopes):
+        return None, False, None
     found, due = find_access_token(cache, scopes, query, now)
     if found is not None and not due:
         return found, due, None

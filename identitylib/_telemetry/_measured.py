@@ -29,6 +29,7 @@ import inspect
 import threading
 import time
 from collections.abc import Awaitable, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, TypeVar, cast
 
 from identitylib._flows._refresh_reason import REFRESH_REASON
@@ -54,6 +55,18 @@ _MARK = "__identitylib_measured__"
 #: The method's cache lane (see :func:`cache_lane`).
 _LANE = "__identitylib_cache_lane__"
 _TOTALS = "_identitylib_token_totals"
+#: The lane that was asked first and said None, for as long as the method it stood before
+#: runs: the method's builder need not ask the app's ``HitMemo`` the same question again.
+_LANE_MISSED: ContextVar[Optional[Callable[..., Any]]] = ContextVar(
+    "identitylib_lane_missed", default=None
+)
+
+
+def lane_missed(lane: Callable[..., Any]) -> bool:
+    """Whether ``lane`` was asked about the current call and said None (a builder then
+    skips the lookup the lane made; skipping it is never wrong, as the flow looks in the
+    cache itself)."""
+    return _LANE_MISSED.get() is lane
 
 
 def cache_lane(lane: Callable[..., Any]) -> Callable[[F], F]:
@@ -189,10 +202,12 @@ def measured(api: str, method: F) -> F:
         otel = Switch.instruments
         if otel is None:  # the cheap path: the totals only
             begun = _clock_ns()
+            missed = None
             if lane is not None:
                 hit = _served_by_lane(self, lane, begun, args, kwargs)
                 if hit is not None:
                     return hit
+                missed = _LANE_MISSED.set(lane)
             totals = totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
             try:
@@ -203,6 +218,8 @@ def measured(api: str, method: F) -> F:
                 raise
             finally:
                 HTTP_OBSERVER.reset(watching)
+                if missed is not None:
+                    _LANE_MISSED.reset(missed)
             _count(totals, (_clock_ns() - begun) / 1e9, result, False)
             return result
         tally = _start_traced(self, api, method, args, kwargs, otel)
@@ -266,10 +283,12 @@ def _measured_async(
         otel = Switch.instruments
         if otel is None:  # the cheap path: the totals only
             begun = _clock_ns()
+            missed = None
             if lane is not None:
                 hit = _served_by_lane(self, lane, begun, args, kwargs)
                 if hit is not None:
                     return hit
+                missed = _LANE_MISSED.set(lane)
             totals = totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
             try:
@@ -280,6 +299,8 @@ def _measured_async(
                 raise
             finally:
                 HTTP_OBSERVER.reset(watching)
+                if missed is not None:
+                    _LANE_MISSED.reset(missed)
             _count(totals, (_clock_ns() - begun) / 1e9, result, False)
             return result
         tally = _start_traced(self, api, method, args, kwargs, otel)

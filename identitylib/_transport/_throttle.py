@@ -96,9 +96,9 @@ def is_token_post(request: HttpRequest) -> bool:
 
 def throttle_seconds(request: HttpRequest, response: HttpResponse, now: float) -> float:
     """How long the identical request should be answered locally (0: not at all)."""
-    if not is_token_post(request):
-        return 0.0
     status = response.status_code
+    if status not in (400, 429) or not is_token_post(request):
+        return 0.0  # (a success, every token response: decided first)
     retry_after = header(response.headers, "retry-after")
     if status == 429:
         seconds = parse_retry_after(retry_after, now)
