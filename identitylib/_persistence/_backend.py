@@ -69,15 +69,24 @@ class Stamp(NamedTuple):
         return now_ns - self.mtime_ns >= window
 
 
+#: Stored text: a ``str``, or ``bytes`` that are ASCII (read as they are, not decoded).
+Content = Union[str, bytes]
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """What a read found: nothing (``missing``), text, or undecodable content."""
+    """What a read found: nothing (``missing``), text, or undecodable content.
+
+    ``text_digest`` is the digest of the text as UTF-8 when the read knows it (the raw
+    content is that text), else None.
+    """
 
     stamp: Optional[Stamp]
     digest: Optional[bytes]
-    text: Optional[str]
+    text: Optional[Content]
     problem: Optional[str] = None
     missing: bool = False
+    text_digest: Optional[bytes] = None
 
 
 MISSING = Snapshot(stamp=None, digest=None, text=None, missing=True)
@@ -85,6 +94,14 @@ MISSING = Snapshot(stamp=None, digest=None, text=None, missing=True)
 
 def digest_of(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+def text_digest_of(snapshot: Snapshot) -> Optional[bytes]:
+    """The digest of the snapshot's text as UTF-8 (None: no text)."""
+    if snapshot.text_digest is not None or snapshot.text is None:
+        return snapshot.text_digest
+    text = snapshot.text
+    return digest_of(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
 
 
 def _file_stamp(result: os.stat_result) -> Stamp:
@@ -158,11 +175,14 @@ class PlainFileBackend(Backend):
         stamp, raw = self._read_raw()
         if raw is None:
             return MISSING
+        digest = digest_of(raw)
+        if raw.isascii():  # (as json and msal write it) read as it is
+            return Snapshot(stamp, digest, raw, text_digest=digest)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            return Snapshot(stamp, digest_of(raw), None, "the file is not UTF-8 text")
-        return Snapshot(stamp, digest_of(raw), text)
+            return Snapshot(stamp, digest, None, "the file is not UTF-8 text")
+        return Snapshot(stamp, digest, text, text_digest=digest)
 
     def write(self, text: str) -> tuple[Optional[Stamp], Optional[bytes]]:
         data = text.encode("utf-8")
@@ -259,13 +279,19 @@ class StoreBackend(Backend):
                 return Snapshot(stamp, None, None, type(error).__name__)
             raise
         if isinstance(loaded, (bytes, bytearray)):
+            raw = bytes(loaded)
+            digest = digest_of(raw)
+            if raw.isascii():
+                return Snapshot(stamp, digest, raw, text_digest=digest)
             try:
-                loaded = bytes(loaded).decode("utf-8")
+                loaded = raw.decode("utf-8")
             except UnicodeDecodeError:
-                return Snapshot(stamp, digest_of(bytes(loaded)), None, "not UTF-8 text")
+                return Snapshot(stamp, digest, None, "not UTF-8 text")
+            return Snapshot(stamp, digest, loaded, text_digest=digest)
         if not isinstance(loaded, str):
             return Snapshot(stamp, None, None, "load() did not return text")
-        return Snapshot(stamp, digest_of(loaded.encode("utf-8", "surrogatepass")), loaded)
+        digest = digest_of(loaded.encode("utf-8", "surrogatepass"))
+        return Snapshot(stamp, digest, loaded, text_digest=digest)
 
     def write(self, text: str) -> tuple[Optional[Stamp], Optional[bytes]]:
         self.persistence.save(text)

@@ -18,12 +18,14 @@ from identitylib.exceptions import TokenCacheError
 from ._atomic import ensure_directory
 from ._backend import (
     Backend,
+    Content,
     PersistenceLike,
     Snapshot,
     Stamp,
     digest_of,
     make_backend,
     now_ns,
+    text_digest_of,
 )
 from ._journal import Journal
 from ._lock import CacheFileLock
@@ -326,7 +328,7 @@ class PersistedTokenCache(SerializableTokenCache):
             )
             return
         problem = snapshot.problem
-        if snapshot.text is not None and (locked or snapshot.text.strip()):
+        if snapshot.text is not None and (locked or not _blank(snapshot.text)):
             try:
                 self._apply(snapshot.text)
             except TokenCacheError as error:
@@ -335,7 +337,7 @@ class PersistedTokenCache(SerializableTokenCache):
                 self._stored = _Sync(
                     snapshot.stamp,
                     snapshot.digest,
-                    digest_of(snapshot.text.encode("utf-8", "surrogatepass")),
+                    text_digest_of(snapshot),
                     _trusted(snapshot, started),
                 )
                 return
@@ -348,7 +350,7 @@ class PersistedTokenCache(SerializableTokenCache):
         self._reload(locked=True)
         return True
 
-    def _apply(self, text: str) -> None:
+    def _apply(self, text: Content) -> None:
         """Memory := the stored ``text`` with the journal replayed on top."""
         SerializableTokenCache.deserialize(self, text)  # TokenCacheError: memory kept
         kept = self._journal.replay(self._store)
@@ -402,6 +404,11 @@ class PersistedTokenCache(SerializableTokenCache):
 
     def _ok(self, kind: str) -> None:
         self._warned.discard(kind)
+
+
+def _blank(text: Content) -> bool:
+    """Empty or only whitespace (without copying a big text, as ``strip()`` may)."""
+    return not text or text.isspace()
 
 
 def _trusted(snapshot: Snapshot, read_at_ns: int) -> bool:

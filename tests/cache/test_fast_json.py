@@ -114,7 +114,7 @@ def test_corrupt_big_cache_reports_the_json_error_and_keeps_content():
 def test_bytes_of_a_big_cache_are_read():
     text = json.dumps(_big_state())
     cache = SerializableTokenCache()
-    cache.deserialize(text.encode("utf-8"))  # type: ignore[arg-type]
+    cache.deserialize(text.encode("utf-8"))
     assert len(cache._cache["AccessToken"]) == 2_000
 
 
@@ -124,7 +124,7 @@ def test_ascii_bytes_are_read_as_they_are():
     text = json.dumps(_big_state())
     data = text.encode("ascii")
     cache = SerializableTokenCache()
-    cache.deserialize(data)  # type: ignore[arg-type]
+    cache.deserialize(data)
     assert cache._cache.loaded_text() is data
     written = cache.serialize()
     assert type(written) is str
@@ -138,7 +138,7 @@ def test_utf8_bytes_that_are_not_ascii_are_decoded():
     state = _big_state({"credential_type": "AccessToken", "secret": "zoë-例え"})
     data = json.dumps(state, ensure_ascii=False).encode("utf-8")
     cache = SerializableTokenCache()
-    cache.deserialize(data)  # type: ignore[arg-type]
+    cache.deserialize(data)
     assert cache._cache["AccessToken"]["extra"]["secret"] == "zoë-例え"
     assert json.loads(cache.serialize()) == state
 
@@ -156,7 +156,7 @@ def test_bytes_that_are_not_utf8_fail_deserialize_and_keep_the_content(where):
         "at the end": data + b"\xe2\x82",
     }[where]
     with pytest.raises(TokenCacheError, match="not UTF-8 text"):
-        cache.deserialize(broken)  # type: ignore[arg-type]
+        cache.deserialize(broken)
     assert len(cache._cache["AccessToken"]) == 5
 
 
@@ -167,6 +167,6 @@ def test_corrupt_bytes_report_the_same_error_as_the_text(size):
         with pytest.raises(TokenCacheError) as from_text:
             SerializableTokenCache().deserialize(corrupt)
         with pytest.raises(TokenCacheError) as from_bytes:
-            SerializableTokenCache().deserialize(corrupt.encode("ascii"))  # type: ignore[arg-type]
+            SerializableTokenCache().deserialize(corrupt.encode("ascii"))
         assert str(from_bytes.value) == str(from_text.value)
         assert "not valid JSON" in str(from_text.value)

@@ -102,7 +102,7 @@ def loaded(text: str | bytes | None = None) -> SerializableTokenCache:
     state = as_state(state) if isinstance(state, str) else state
     assert len(state) >= _serialization.FAST_PATH_MIN_CHARS  # the lazy (msgspec) path
     cache = SerializableTokenCache()
-    cache.deserialize(state)  # type: ignore[arg-type]
+    cache.deserialize(state)
     return cache
 
 
@@ -240,7 +240,7 @@ def test_an_entry_added_to_the_section_directly_is_noticed() -> None:
 
 def test_a_bounded_cache_evicts_from_a_lazily_loaded_one() -> None:
     cache = SerializableTokenCache(max_entries=TENANTS * SCOPES // 2)
-    cache.deserialize(as_state(json.dumps(big_state())))  # type: ignore[arg-type]
+    cache.deserialize(as_state(json.dumps(big_state())))
     assert len(cache._cache[AT]) + len(cache._cache["AppMetadata"]) <= TENANTS * SCOPES // 2
 
 
@@ -290,7 +290,7 @@ def test_non_object_entries_are_dropped_with_a_warning_when_read(caplog) -> None
     state[AT]["bogus"] = "a string"
     state[AT]["bogus2"] = [1]
     cache = SerializableTokenCache()
-    cache.deserialize(as_state(json.dumps(state)))  # type: ignore[arg-type]
+    cache.deserialize(as_state(json.dumps(state)))
     with caplog.at_level(logging.WARNING, logger="identitylib"):
         result = app_for(cache, 1).acquire_token_for_client([scope_of(1)])
     assert result["access_token"] == "t1-1"
@@ -312,7 +312,7 @@ def test_a_corrupt_entry_fails_deserialize_and_keeps_the_content(broken, wording
     app_for(cache, 0).acquire_token_for_client([scope_of(0)])
     text = json.dumps(big_state()).replace(broken, wording, 1)
     with pytest.raises(TokenCacheError, match="not valid JSON"):
-        cache.deserialize(as_state(text))  # type: ignore[arg-type]
+        cache.deserialize(as_state(text))
     result = app_for(cache, 0).acquire_token_for_client([scope_of(0)])
     assert (result["access_token"], result["token_source"]) == ("t0-0", "cache")
 
@@ -320,7 +320,7 @@ def test_a_corrupt_entry_fails_deserialize_and_keeps_the_content(broken, wording
 def test_a_section_that_is_not_an_object_fails_deserialize() -> None:
     text = json.dumps({**big_state(), "RefreshToken": [1, 2]})
     with pytest.raises(TokenCacheError, match="'RefreshToken' must be an object, not an array"):
-        SerializableTokenCache().deserialize(as_state(text))  # type: ignore[arg-type]
+        SerializableTokenCache().deserialize(as_state(text))
 
 
 def test_a_number_msgspec_cannot_read_is_read_as_json_does() -> None:
