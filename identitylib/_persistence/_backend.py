@@ -69,7 +69,9 @@ class Stamp(NamedTuple):
         return now_ns - self.mtime_ns >= window
 
 
-#: Stored text: a ``str``, or ``bytes`` that are ASCII (read as they are, not decoded).
+#: Stored content: a ``str``, or the ``bytes`` read (UTF-8 text if not corrupt; the
+#: cache's ``deserialize()`` reads them, without decoding them first when they are ASCII,
+#: and refuses what is not UTF-8).
 Content = Union[str, bytes]
 
 
@@ -78,7 +80,7 @@ class Snapshot:
     """What a read found: nothing (``missing``), text, or undecodable content.
 
     ``text_digest`` is the digest of the text as UTF-8 when the read knows it (the raw
-    content is that text), else None.
+    content is that text, if it is text at all), else None.
     """
 
     stamp: Optional[Stamp]
@@ -176,13 +178,7 @@ class PlainFileBackend(Backend):
         if raw is None:
             return MISSING
         digest = digest_of(raw)
-        if raw.isascii():  # (as json and msal write it) read as it is
-            return Snapshot(stamp, digest, raw, text_digest=digest)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return Snapshot(stamp, digest, None, "the file is not UTF-8 text")
-        return Snapshot(stamp, digest, text, text_digest=digest)
+        return Snapshot(stamp, digest, raw, text_digest=digest)
 
     def write(self, text: str) -> tuple[Optional[Stamp], Optional[bytes]]:
         data = text.encode("utf-8")
@@ -281,13 +277,7 @@ class StoreBackend(Backend):
         if isinstance(loaded, (bytes, bytearray)):
             raw = bytes(loaded)
             digest = digest_of(raw)
-            if raw.isascii():
-                return Snapshot(stamp, digest, raw, text_digest=digest)
-            try:
-                loaded = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return Snapshot(stamp, digest, None, "not UTF-8 text")
-            return Snapshot(stamp, digest, loaded, text_digest=digest)
+            return Snapshot(stamp, digest, raw, text_digest=digest)
         if not isinstance(loaded, str):
             return Snapshot(stamp, None, None, "load() did not return text")
         digest = digest_of(loaded.encode("utf-8", "surrogatepass"))

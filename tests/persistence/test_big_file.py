@@ -171,12 +171,13 @@ def test_a_big_utf8_file_that_is_not_ascii_is_read_as_text(
     api: str, path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = big_state(lambda i, j: f"t{i}-{j}-ë")
-    write(path, json.dumps(state, ensure_ascii=False).encode("utf-8"))
+    data = json.dumps(state, ensure_ascii=False).encode("utf-8")
+    write(path, data)
     observed = Observed(monkeypatch)
     cache = make(api, str(path))
     result = first_token(api, cache, 2, 1)
     assert (result["access_token"], result["token_source"]) == ("t2-1-ë", "cache")
-    assert [type(text) for text in observed.texts] == [str]
+    assert observed.texts == [data]  # decoded by deserialize(), once
     assert observed.digests == 1
 
 
