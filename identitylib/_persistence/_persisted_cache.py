@@ -19,10 +19,10 @@ from ._atomic import ensure_directory
 from ._backend import (
     Backend,
     Content,
+    Digest,
     PersistenceLike,
     Snapshot,
     Stamp,
-    digest_of,
     make_backend,
     now_ns,
     text_digest_of,
@@ -46,8 +46,8 @@ class _Sync:
     """What the store held when this cache last read or wrote it."""
 
     stamp: Optional[Stamp]
-    digest: Optional[bytes]  # of the raw stored content; None: nothing stored
-    text_digest: Optional[bytes]  # of the serialized text; None: unknown
+    digest: Optional[Digest]  # of the raw stored content; None: nothing stored
+    text_digest: Optional[Digest]  # of the serialized text; None: unknown
     trusted: bool  # an unchanged stamp proves unchanged content
 
 
@@ -271,7 +271,7 @@ class PersistedTokenCache(SerializableTokenCache):
             self._backend.sweep()
             self._reload(locked=True)
             text = self.serialize()
-            text_digest = digest_of(text.encode("utf-8", "surrogatepass"))
+            text_digest = Digest(text)
             synced = self._stored
             if synced is None or synced.text_digest != text_digest:
                 stamp, digest = self._backend.write(text)
