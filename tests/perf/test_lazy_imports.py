@@ -89,15 +89,16 @@ def test_importing_the_package_imports_no_web_framework(statement: str) -> None:
     assert imported_after(statement, FRAMEWORKS) == ""
 
 
-def test_a_token_served_from_a_persisted_file_takes_no_lock_module(tmp_path) -> None:
-    """The cross-process lock is only taken to write: a process that serves its token from
-    the file never imports portalocker (which imports redis where it is installed)."""
+def test_a_token_served_from_a_persisted_file_imports_no_write_machinery(tmp_path) -> None:
+    """The cross-process lock and temporary files are only needed to write: a process that
+    serves its token from the file never imports portalocker (which imports redis where it
+    is installed) nor tempfile."""
     path = tmp_path / "cache.json"
-    lock_module = ("portalocker",)
+    lock_module = ("portalocker", "tempfile")
     write = SERVE_FROM_CACHE.replace("cache = identitylib.TokenCache()", (
         f"cache = identitylib.PersistedTokenCache({str(path)!r})"
     ))  # fmt: skip
-    assert imported_after(write, lock_module) == "portalocker"  # the token was written
+    assert imported_after(write, lock_module) == "portalocker tempfile"  # (written)
     assert path.exists()
     serve = (
         f"import identitylib; cache = identitylib.PersistedTokenCache({str(path)!r}); "
