@@ -272,6 +272,7 @@ class PersistedTokenCache(SerializableTokenCache):
             self._reload(locked=True)
             text = self.serialize()
             text_digest = Digest(text)
+            text_digest.value()  # (now: the serialized text is not held after the write)
             synced = self._stored
             if synced is None or synced.text_digest != text_digest:
                 stamp, digest = self._backend.write(text)

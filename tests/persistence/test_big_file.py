@@ -26,6 +26,8 @@ from identitylib._persistence import PersistedTokenCache, _backend
 from identitylib.emulator import DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, Emulator
 from tests.aio._support import APP_SCOPES, token_posts
 
+from ._helpers import app_event
+
 ENV = "login.microsoftonline.com"
 CLIENT = "cid-0000"
 TENANTS = 60
@@ -278,3 +280,16 @@ def test_a_corrupt_big_file_is_set_aside_at_its_first_read_never_served(
     (aside,) = path.parent.glob("tokens.json.corrupt-*")
     assert aside.read_bytes() == content
     assert marker not in path.read_bytes()  # the file now holds the new token alone
+
+
+def test_a_write_keeps_no_copy_of_what_it_wrote(path: Path) -> None:
+    """The digests kept after a write are computed at once: the serialized text is not
+    held until the next comparison (a first write, to a file that did not exist)."""
+    cache = PersistedTokenCache(str(path))
+    cache.add(app_event("api://one/.default", "one"))
+    assert json.loads(path.read_text())["AccessToken"]
+    stored = cache._stored
+    assert stored is not None
+    assert stored.digest is not None
+    assert stored.text_digest is not None
+    assert (stored.digest._content, stored.text_digest._content) == (None, None)
