@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 if TYPE_CHECKING:
     from _collections_abc import dict_items, dict_values
@@ -39,14 +39,19 @@ def _keep(_key: str, value: Any) -> Any:
     return value
 
 
+#: What a cache is loaded from: text, or ASCII bytes (a file's content, read as is).
+Loaded = Union[str, bytes]
+
+
 class LoadedText:
-    """The text a cache was loaded from, shared by the dicts decoded from it and let go by
-    the first value any of them decodes (until then it says what they hold)."""
+    """The text a cache was loaded from (a ``str``, or ``bytes`` known to be ASCII), shared
+    by the dicts decoded from it and let go by the first value any of them decodes (until
+    then it says what they hold)."""
 
     __slots__ = ("text",)
 
-    def __init__(self, text: str) -> None:
-        self.text: Optional[str] = text
+    def __init__(self, text: Loaded) -> None:
+        self.text: Optional[Loaded] = text
 
 
 class RawBacked(dict[str, Any]):
@@ -78,9 +83,9 @@ class RawBacked(dict[str, Any]):
 
     # ------------------------------------------------------------ raw access
 
-    def loaded_text(self) -> Optional[str]:
-        """The text the dict was loaded from, if nothing was decoded, added or removed
-        since (in it or in the dicts it holds)."""
+    def loaded_text(self) -> Optional[Loaded]:
+        """The text (or ASCII bytes) the dict was loaded from, if nothing was decoded,
+        added or removed since (in it or in the dicts it holds)."""
         text = None if self.loaded_from is None else self.loaded_from.text
         return text if text is not None and self._untouched() else None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from ._serialization import dump_state, load_state
 from ._token_cache import PLAIN_MODIFY, TokenCache
@@ -38,8 +38,10 @@ class SerializableTokenCache(TokenCache):
     def _state_changed(self) -> bool:
         return self.has_state_changed
 
-    def deserialize(self, state: Optional[str]) -> None:
-        """Replace the whole content with ``state`` (None or "" empties the cache).
+    def deserialize(self, state: Optional[Union[str, bytes]]) -> None:
+        """Replace the whole content with ``state`` (None or "" empties the cache): the
+        JSON text, or its bytes as a file holds them (UTF-8; ASCII bytes are read without
+        being decoded into a ``str`` first).
 
         Raises TokenCacheError on malformed input and keeps the previous content.
         """

@@ -9,6 +9,9 @@ was never read verbatim (its spacing and escapes as read; whatever was decoded o
 is written compact), and a cache never read since loaded writes the text it was loaded
 from.
 
+``bytes`` (what a file holds) are read as they are when they are ASCII, as json and msal
+write them, without being decoded into a ``str`` first; other bytes are decoded as UTF-8.
+
 Anything msgspec refuses to read (NaN, lone surrogates, ...) is read by ``json``, eagerly,
 so what is accepted and the error messages stay the standard library's; content with
 non-ASCII text is written by ``json`` (which escapes it). The one difference in output: a
@@ -32,7 +35,7 @@ from identitylib._log import get_logger
 from identitylib.exceptions import TokenCacheError
 
 from ._keys import CredentialType
-from ._raw import LoadedText, RawBacked
+from ._raw import Loaded, LoadedText, RawBacked
 
 logger = get_logger(__name__)
 
@@ -95,7 +98,8 @@ def dump_state(sections: dict[str, Any]) -> str:
     """Compact JSON of the sections (ASCII, as ``json.dumps`` writes it)."""
     text = sections.loaded_text() if isinstance(sections, RawBacked) else None
     if text is not None and text.isascii():
-        return text  # Never read since loaded: the text it was loaded from.
+        # Never read since loaded: the text it was loaded from.
+        return text if isinstance(text, str) else text.decode("ascii")
     big = isinstance(sections, RawBacked) or _entry_count(sections) >= FAST_PATH_MIN_ENTRIES
     fast = _msgspec_json() if big else None
     if fast is not None:
@@ -110,16 +114,17 @@ def _entry_count(sections: dict[str, Any]) -> int:
     return sum(len(section) for section in sections.values() if isinstance(section, dict))
 
 
-def _parse(text: str) -> Any:
+def _parse(text: Loaded) -> Any:
     fast = _msgspec_json() if len(text) >= FAST_PATH_MIN_CHARS else None
     if fast is not None:
         # Anything msgspec refuses, json decides on (and words the error).
         with suppress(Exception):
             return _lazy_sections(fast, text)
-    return json.loads(text)
+    # (as text: json would take bytes with a NUL among the first four for UTF-16 or -32)
+    return json.loads(text if isinstance(text, str) else text.decode("ascii"))
 
 
-def _lazy_sections(fast: _Msgspec, text: str) -> RawBacked:
+def _lazy_sections(fast: _Msgspec, text: Loaded) -> RawBacked:
     """The top-level object of ``text``, validated, with every section still raw (split
     into its raw entries already when they are small)."""
     loaded = LoadedText(text)
@@ -140,10 +145,13 @@ def _lazy_sections(fast: _Msgspec, text: str) -> RawBacked:
     return RawBacked(sections, _section_decoder(fast, loaded), fast.raw_type, loaded_from=loaded)
 
 
-def _entries_look_small(text: str) -> bool:
+def _entries_look_small(text: Loaded) -> bool:
     """The entries at the start of ``text`` are small (see SPLIT_AT_LOAD_MAX_ENTRY_CHARS)."""
     sample = text[:_SAMPLE_CHARS]
-    entries = sample.count('"credential_type"') + sample.count('"authority_type"')
+    if isinstance(sample, bytes):
+        entries = sample.count(b'"credential_type"') + sample.count(b'"authority_type"')
+    else:
+        entries = sample.count('"credential_type"') + sample.count('"authority_type"')
     return 0 < len(sample) < entries * SPLIT_AT_LOAD_MAX_ENTRY_CHARS
 
 
@@ -209,7 +217,8 @@ def _objects_of(name: str, entries: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_state(state: Any) -> dict[str, Any]:
-    """Sections parsed from ``state`` (None/"" -> {}), or TokenCacheError.
+    """Sections parsed from ``state`` (None/"" -> {}; a ``str``, or ``bytes`` of UTF-8
+    text), or TokenCacheError.
 
     Entries of a known section that are not objects are dropped with a warning;
     unknown sections and fields are kept as they are.
@@ -217,14 +226,13 @@ def load_state(state: Any) -> dict[str, Any]:
     if state is None or (isinstance(state, (str, bytes, bytearray)) and not state):
         return {}
     if isinstance(state, (bytes, bytearray)):
-        try:
-            state = bytes(state).decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise TokenCacheError(f"The token cache is not UTF-8 text: {error}") from None
-    if not isinstance(state, str):
+        text = _text_of(bytes(state))
+    elif isinstance(state, str):
+        text = state
+    else:
         raise TokenCacheError(f"The token cache state must be a str, not {type(state).__name__}")
     try:
-        sections = _parse(state)
+        sections = _parse(text)
     except RecursionError:
         raise TokenCacheError("The token cache JSON is nested too deeply") from None
     except ValueError as error:
@@ -237,6 +245,17 @@ def load_state(state: Any) -> dict[str, Any]:
         if name in sections:
             sections[name] = _entries_of(name, sections[name])
     return sections
+
+
+def _text_of(data: bytes) -> Loaded:
+    """The bytes of a cache as read: kept as they are when ASCII (what json and msal write:
+    valid UTF-8, read by msgspec without a copy into a ``str``), else decoded."""
+    if data.isascii():
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise TokenCacheError(f"The token cache is not UTF-8 text: {error}") from None
 
 
 def _entries_of(name: str, section: Any) -> dict[str, Any]:

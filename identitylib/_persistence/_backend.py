@@ -69,15 +69,26 @@ class Stamp(NamedTuple):
         return now_ns - self.mtime_ns >= window
 
 
+#: Stored content: a ``str``, or the ``bytes`` read (UTF-8 text if not corrupt; the
+#: cache's ``deserialize()`` reads them, without decoding them first when they are ASCII,
+#: and refuses what is not UTF-8).
+Content = Union[str, bytes]
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """What a read found: nothing (``missing``), text, or undecodable content."""
+    """What a read found: nothing (``missing``), text, or undecodable content.
+
+    ``text_digest`` is the digest of the text as UTF-8 when the read knows it (the raw
+    content is that text, if it is text at all), else None.
+    """
 
     stamp: Optional[Stamp]
-    digest: Optional[bytes]
-    text: Optional[str]
+    digest: Optional[Digest]
+    text: Optional[Content]
     problem: Optional[str] = None
     missing: bool = False
+    text_digest: Optional[Digest] = None
 
 
 MISSING = Snapshot(stamp=None, digest=None, text=None, missing=True)
@@ -85,6 +96,46 @@ MISSING = Snapshot(stamp=None, digest=None, text=None, missing=True)
 
 def digest_of(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+class Digest:
+    """The SHA-256 of some content (a ``str`` counts as its UTF-8), computed when first
+    compared and holding the content until then: a process that serves its tokens from
+    a big file never needs it (about 40 ms for 50 MB), only one that sees the file
+    change or writes it. Compared under the cache's lock only."""
+
+    __slots__ = ("_content", "_value")
+
+    def __init__(self, content: Optional[Content] = None, *, value: Optional[bytes] = None):
+        self._content = None if value is not None else content
+        self._value = value
+
+    def value(self) -> bytes:
+        if self._value is None:
+            content = self._content if self._content is not None else b""
+            if isinstance(content, str):
+                content = content.encode("utf-8", "surrogatepass")
+            self._value = digest_of(content)
+            self._content = None
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Digest):
+            return NotImplemented
+        return self is other or self.value() == other.value()
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def text_digest_of(snapshot: Snapshot) -> Optional[Digest]:
+    """The digest of the snapshot's text as UTF-8 (None: no text)."""
+    if snapshot.text_digest is not None or snapshot.text is None:
+        return snapshot.text_digest
+    return Digest(snapshot.text)
 
 
 def _file_stamp(result: os.stat_result) -> Stamp:
@@ -123,7 +174,7 @@ class Backend:
         """The content. Raises on I/O failures other than "not found"."""
         raise NotImplementedError
 
-    def write(self, text: str) -> tuple[Optional[Stamp], Optional[bytes]]:
+    def write(self, text: str) -> tuple[Optional[Stamp], Optional[Digest]]:
         """Store ``text``; returns the new stamp and raw digest (None when unknown)."""
         raise NotImplementedError
 
@@ -158,16 +209,13 @@ class PlainFileBackend(Backend):
         stamp, raw = self._read_raw()
         if raw is None:
             return MISSING
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return Snapshot(stamp, digest_of(raw), None, "the file is not UTF-8 text")
-        return Snapshot(stamp, digest_of(raw), text)
+        digest = Digest(raw)  # (the bytes are the text's, if they are text at all)
+        return Snapshot(stamp, digest, raw, text_digest=digest)
 
-    def write(self, text: str) -> tuple[Optional[Stamp], Optional[bytes]]:
+    def write(self, text: str) -> tuple[Optional[Stamp], Optional[Digest]]:
         data = text.encode("utf-8")
         write_atomically(self.location, data)
-        return self.stamp(), digest_of(data)
+        return self.stamp(), Digest(value=digest_of(data))
 
     def set_aside(self, suffix: str) -> Optional[str]:
         target = self.location + suffix
@@ -206,13 +254,13 @@ class TwinFileBackend(PlainFileBackend):
             if is_not_found(error):
                 return MISSING
             if is_undecryptable(error) or isinstance(error, ValueError):
-                return Snapshot(stamp, digest_of(raw), None, type(error).__name__)
+                return Snapshot(stamp, Digest(raw), None, type(error).__name__)
             raise
         if not isinstance(text, str):
-            return Snapshot(stamp, digest_of(raw), None, "load() did not return text")
-        return Snapshot(stamp, digest_of(raw), text)
+            return Snapshot(stamp, Digest(raw), None, "load() did not return text")
+        return Snapshot(stamp, Digest(raw), text)
 
-    def write(self, text: str) -> tuple[Optional[Stamp], Optional[bytes]]:
+    def write(self, text: str) -> tuple[Optional[Stamp], Optional[Digest]]:
         written: list[bytes] = []
 
         def fill(temp: str) -> None:
@@ -223,7 +271,7 @@ class TwinFileBackend(PlainFileBackend):
                 written.append(handle.read())
 
         replace_with(self.location, fill)
-        return self.stamp(), digest_of(written[0])
+        return self.stamp(), Digest(value=digest_of(written[0]))
 
 
 class StoreBackend(Backend):
@@ -259,17 +307,17 @@ class StoreBackend(Backend):
                 return Snapshot(stamp, None, None, type(error).__name__)
             raise
         if isinstance(loaded, (bytes, bytearray)):
-            try:
-                loaded = bytes(loaded).decode("utf-8")
-            except UnicodeDecodeError:
-                return Snapshot(stamp, digest_of(bytes(loaded)), None, "not UTF-8 text")
+            raw = bytes(loaded)
+            digest = Digest(raw)
+            return Snapshot(stamp, digest, raw, text_digest=digest)
         if not isinstance(loaded, str):
             return Snapshot(stamp, None, None, "load() did not return text")
-        return Snapshot(stamp, digest_of(loaded.encode("utf-8", "surrogatepass")), loaded)
+        digest = Digest(loaded)
+        return Snapshot(stamp, digest, loaded, text_digest=digest)
 
-    def write(self, text: str) -> tuple[Optional[Stamp], Optional[bytes]]:
+    def write(self, text: str) -> tuple[Optional[Stamp], Optional[Digest]]:
         self.persistence.save(text)
-        return self.stamp(), digest_of(text.encode("utf-8", "surrogatepass"))
+        return self.stamp(), Digest(value=digest_of(text.encode("utf-8", "surrogatepass")))
 
 
 def make_backend(persistence: PersistenceLike) -> Backend:

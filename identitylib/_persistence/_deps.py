@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from types import ModuleType
 from typing import Any, Optional
@@ -19,6 +20,18 @@ def import_portalocker() -> ModuleType:
         return importlib.import_module("portalocker")
     except ImportError as error:
         raise ImportError(f"{_EXTRA_HINT} (portalocker is missing)") from error
+
+
+def require_portalocker() -> None:
+    """An ImportError naming the extra if ``portalocker`` is not installed, found without
+    importing it (where redis is installed, importing portalocker imports redis: about
+    100 ms, for a lock that a process serving its tokens from the file never takes)."""
+    try:
+        found = importlib.util.find_spec("portalocker")
+    except (ImportError, ValueError) as error:
+        raise ImportError(f"{_EXTRA_HINT} (portalocker is missing)") from error
+    if found is None:
+        raise ImportError(f"{_EXTRA_HINT} (portalocker is missing)")
 
 
 def import_msal_extensions() -> ModuleType:

@@ -27,11 +27,12 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import IO, Optional
 
 from identitylib._log import get_logger
 
-from ._deps import import_portalocker
+from ._deps import import_portalocker, require_portalocker
 
 logger = get_logger(__name__)
 
@@ -65,7 +66,15 @@ class CacheFileLock:
         self._sleep = sleep
         self._handle: Optional[IO[bytes]] = None
         self._unheld_since: Optional[tuple[tuple[int, int], float]] = None
-        self._portalocker = import_portalocker()
+        require_portalocker()  # (a missing extra is reported here, imported when first locked)
+        self._portalocker_module: Optional[ModuleType] = None
+
+    @property
+    def _portalocker(self) -> ModuleType:
+        module = self._portalocker_module
+        if module is None:
+            module = self._portalocker_module = import_portalocker()
+        return module
 
     @property
     def held(self) -> bool:

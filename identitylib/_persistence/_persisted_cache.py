@@ -18,12 +18,14 @@ from identitylib.exceptions import TokenCacheError
 from ._atomic import ensure_directory
 from ._backend import (
     Backend,
+    Content,
+    Digest,
     PersistenceLike,
     Snapshot,
     Stamp,
-    digest_of,
     make_backend,
     now_ns,
+    text_digest_of,
 )
 from ._journal import Journal
 from ._lock import CacheFileLock
@@ -44,8 +46,8 @@ class _Sync:
     """What the store held when this cache last read or wrote it."""
 
     stamp: Optional[Stamp]
-    digest: Optional[bytes]  # of the raw stored content; None: nothing stored
-    text_digest: Optional[bytes]  # of the serialized text; None: unknown
+    digest: Optional[Digest]  # of the raw stored content; None: nothing stored
+    text_digest: Optional[Digest]  # of the serialized text; None: unknown
     trusted: bool  # an unchanged stamp proves unchanged content
 
 
@@ -269,7 +271,8 @@ class PersistedTokenCache(SerializableTokenCache):
             self._backend.sweep()
             self._reload(locked=True)
             text = self.serialize()
-            text_digest = digest_of(text.encode("utf-8", "surrogatepass"))
+            text_digest = Digest(text)
+            text_digest.value()  # (now: the serialized text is not held after the write)
             synced = self._stored
             if synced is None or synced.text_digest != text_digest:
                 stamp, digest = self._backend.write(text)
@@ -326,7 +329,7 @@ class PersistedTokenCache(SerializableTokenCache):
             )
             return
         problem = snapshot.problem
-        if snapshot.text is not None and (locked or snapshot.text.strip()):
+        if snapshot.text is not None and (locked or not _blank(snapshot.text)):
             try:
                 self._apply(snapshot.text)
             except TokenCacheError as error:
@@ -335,7 +338,7 @@ class PersistedTokenCache(SerializableTokenCache):
                 self._stored = _Sync(
                     snapshot.stamp,
                     snapshot.digest,
-                    digest_of(snapshot.text.encode("utf-8", "surrogatepass")),
+                    text_digest_of(snapshot),
                     _trusted(snapshot, started),
                 )
                 return
@@ -348,7 +351,7 @@ class PersistedTokenCache(SerializableTokenCache):
         self._reload(locked=True)
         return True
 
-    def _apply(self, text: str) -> None:
+    def _apply(self, text: Content) -> None:
         """Memory := the stored ``text`` with the journal replayed on top."""
         SerializableTokenCache.deserialize(self, text)  # TokenCacheError: memory kept
         kept = self._journal.replay(self._store)
@@ -402,6 +405,11 @@ class PersistedTokenCache(SerializableTokenCache):
 
     def _ok(self, kind: str) -> None:
         self._warned.discard(kind)
+
+
+def _blank(text: Content) -> bool:
+    """Empty or only whitespace (without copying a big text, as ``strip()`` may)."""
+    return not text or text.isspace()
 
 
 def _trusted(snapshot: Snapshot, read_at_ns: int) -> bool:

@@ -114,5 +114,59 @@ def test_corrupt_big_cache_reports_the_json_error_and_keeps_content():
 def test_bytes_of_a_big_cache_are_read():
     text = json.dumps(_big_state())
     cache = SerializableTokenCache()
-    cache.deserialize(text.encode("utf-8"))  # type: ignore[arg-type]
+    cache.deserialize(text.encode("utf-8"))
     assert len(cache._cache["AccessToken"]) == 2_000
+
+
+def test_ascii_bytes_are_read_as_they_are():
+    """The bytes of a file as read (what json and msal write is ASCII) are the loaded text
+    itself: no str is made of them, and serialize() still returns a str."""
+    text = json.dumps(_big_state())
+    data = text.encode("ascii")
+    cache = SerializableTokenCache()
+    cache.deserialize(data)
+    assert cache._cache.loaded_text() is data
+    written = cache.serialize()
+    assert type(written) is str
+    assert written == text
+    section = cache._cache["AccessToken"]
+    assert section[next(iter(section))]["client_id"] == "client"
+    assert json.loads(cache.serialize()) == _big_state()
+
+
+def test_utf8_bytes_that_are_not_ascii_are_decoded():
+    state = _big_state({"credential_type": "AccessToken", "secret": "zoë-例え"})
+    data = json.dumps(state, ensure_ascii=False).encode("utf-8")
+    cache = SerializableTokenCache()
+    cache.deserialize(data)
+    assert cache._cache["AccessToken"]["extra"]["secret"] == "zoë-例え"
+    assert json.loads(cache.serialize()) == state
+
+
+@pytest.mark.parametrize("where", ["in a value", "in a key", "at the end"])
+def test_bytes_that_are_not_utf8_fail_deserialize_and_keep_the_content(where):
+    """msgspec does not check the UTF-8 of the values it keeps raw: such bytes are refused
+    at deserialize() all the same, never served nor raised later."""
+    cache = SerializableTokenCache()
+    cache.deserialize(json.dumps(_big_state(n=5)))
+    data = json.dumps(_big_state()).encode("ascii")
+    broken = {
+        "in a value": data.replace(b'"eyJ', b'"\xffeyJ', 1),
+        "in a key": data.replace(b'"uid7.utid', b'"uid7\xc3.utid', 1),
+        "at the end": data + b"\xe2\x82",
+    }[where]
+    with pytest.raises(TokenCacheError, match="not UTF-8 text"):
+        cache.deserialize(broken)
+    assert len(cache._cache["AccessToken"]) == 5
+
+
+@pytest.mark.parametrize("size", ["small", "big"])
+def test_corrupt_bytes_report_the_same_error_as_the_text(size):
+    text = json.dumps(_big_state(n=5 if size == "small" else 2_000))
+    for corrupt in (text[:-10], "\x00" + text, text.replace('"scope"', '"scope",,', 1)):
+        with pytest.raises(TokenCacheError) as from_text:
+            SerializableTokenCache().deserialize(corrupt)
+        with pytest.raises(TokenCacheError) as from_bytes:
+            SerializableTokenCache().deserialize(corrupt.encode("ascii"))
+        assert str(from_bytes.value) == str(from_text.value)
+        assert "not valid JSON" in str(from_text.value)

@@ -44,6 +44,22 @@ def representation(request, monkeypatch) -> None:
     monkeypatch.setattr(_serialization, "SPLIT_AT_LOAD_MAX_ENTRY_CHARS", most)
 
 
+#: How the text reaches deserialize() in this test: a str, or the bytes a file holds.
+_STATE_FORM = {"bytes": False}
+
+
+@pytest.fixture(autouse=True, params=["str", "bytes"])
+def state_form(request) -> None:
+    """Both forms a cache's text is loaded from: a ``str``, or ``bytes`` (read as they are
+    when ASCII, as a file's content: no decoding into a ``str`` first)."""
+    _STATE_FORM["bytes"] = request.param == "bytes"
+
+
+def as_state(text: str) -> str | bytes:
+    """``text`` in this test's form (see ``state_form``)."""
+    return text.encode("utf-8") if _STATE_FORM["bytes"] else text
+
+
 def tenant_of(i: int) -> str:
     return f"{i:08d}-2222-3333-4444-555555555555"
 
@@ -81,11 +97,12 @@ def big_state() -> dict[str, Any]:
     return {AT: tokens, "AppMetadata": metadata, "Unknown": {"kept": [1, 2.5, None]}}
 
 
-def loaded(text: str | None = None) -> SerializableTokenCache:
-    text = json.dumps(big_state()) if text is None else text
-    assert len(text) >= _serialization.FAST_PATH_MIN_CHARS  # the lazy (msgspec) path
+def loaded(text: str | bytes | None = None) -> SerializableTokenCache:
+    state = as_state(json.dumps(big_state())) if text is None else text
+    state = as_state(state) if isinstance(state, str) else state
+    assert len(state) >= _serialization.FAST_PATH_MIN_CHARS  # the lazy (msgspec) path
     cache = SerializableTokenCache()
-    cache.deserialize(text)
+    cache.deserialize(state)
     return cache
 
 
@@ -223,7 +240,7 @@ def test_an_entry_added_to_the_section_directly_is_noticed() -> None:
 
 def test_a_bounded_cache_evicts_from_a_lazily_loaded_one() -> None:
     cache = SerializableTokenCache(max_entries=TENANTS * SCOPES // 2)
-    cache.deserialize(json.dumps(big_state()))
+    cache.deserialize(as_state(json.dumps(big_state())))
     assert len(cache._cache[AT]) + len(cache._cache["AppMetadata"]) <= TENANTS * SCOPES // 2
 
 
@@ -273,7 +290,7 @@ def test_non_object_entries_are_dropped_with_a_warning_when_read(caplog) -> None
     state[AT]["bogus"] = "a string"
     state[AT]["bogus2"] = [1]
     cache = SerializableTokenCache()
-    cache.deserialize(json.dumps(state))
+    cache.deserialize(as_state(json.dumps(state)))
     with caplog.at_level(logging.WARNING, logger="identitylib"):
         result = app_for(cache, 1).acquire_token_for_client([scope_of(1)])
     assert result["access_token"] == "t1-1"
@@ -295,7 +312,7 @@ def test_a_corrupt_entry_fails_deserialize_and_keeps_the_content(broken, wording
     app_for(cache, 0).acquire_token_for_client([scope_of(0)])
     text = json.dumps(big_state()).replace(broken, wording, 1)
     with pytest.raises(TokenCacheError, match="not valid JSON"):
-        cache.deserialize(text)
+        cache.deserialize(as_state(text))
     result = app_for(cache, 0).acquire_token_for_client([scope_of(0)])
     assert (result["access_token"], result["token_source"]) == ("t0-0", "cache")
 
@@ -303,7 +320,7 @@ def test_a_corrupt_entry_fails_deserialize_and_keeps_the_content(broken, wording
 def test_a_section_that_is_not_an_object_fails_deserialize() -> None:
     text = json.dumps({**big_state(), "RefreshToken": [1, 2]})
     with pytest.raises(TokenCacheError, match="'RefreshToken' must be an object, not an array"):
-        SerializableTokenCache().deserialize(text)
+        SerializableTokenCache().deserialize(as_state(text))
 
 
 def test_a_number_msgspec_cannot_read_is_read_as_json_does() -> None:
@@ -314,7 +331,7 @@ def test_a_number_msgspec_cannot_read_is_read_as_json_does() -> None:
 
 
 def test_the_loaded_text_is_let_go_once_its_entries_are_decoded() -> None:
-    text = json.dumps(big_state())
+    text = as_state(json.dumps(big_state()))
     before = sys.getrefcount(text)
     cache = loaded(text)
     assert sys.getrefcount(text) > before  # the storage of what is still raw
@@ -324,7 +341,7 @@ def test_the_loaded_text_is_let_go_once_its_entries_are_decoded() -> None:
 
 
 def test_a_lazily_loaded_cache_behaves_as_an_eagerly_loaded_one(monkeypatch) -> None:
-    text = json.dumps(big_state())
+    text = as_state(json.dumps(big_state()))
     lazy = loaded(text)
     with monkeypatch.context() as patched:
         patched.setattr(_serialization, "_msgspec_json", lambda: None)  # json, eagerly

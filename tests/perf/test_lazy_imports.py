@@ -87,3 +87,23 @@ FRAMEWORKS = ("flask", "werkzeug", "django", "starlette", "fastapi", "uvicorn")
 @pytest.mark.parametrize("statement", ["import identitylib", "import identitylib.web"])
 def test_importing_the_package_imports_no_web_framework(statement: str) -> None:
     assert imported_after(statement, FRAMEWORKS) == ""
+
+
+def test_a_token_served_from_a_persisted_file_imports_no_write_machinery(tmp_path) -> None:
+    """The cross-process lock and temporary files are only needed to write: a process that
+    serves its token from the file never imports portalocker (which imports redis where it
+    is installed) nor tempfile."""
+    path = tmp_path / "cache.json"
+    lock_module = ("portalocker", "tempfile")
+    write = SERVE_FROM_CACHE.replace("cache = identitylib.TokenCache()", (
+        f"cache = identitylib.PersistedTokenCache({str(path)!r})"
+    ))  # fmt: skip
+    assert imported_after(write, lock_module) == "portalocker tempfile"  # (written)
+    assert path.exists()
+    serve = (
+        f"import identitylib; cache = identitylib.PersistedTokenCache({str(path)!r}); "
+        "app = identitylib.ConfidentialClientApplication('c', 's', token_cache=cache, "
+        f"authority='{AUTHORITY}'); "
+        "assert app.acquire_token_for_client(['api://a/.default'])['token_source'] == 'cache'"
+    )
+    assert imported_after(serve, lock_module) == ""
