@@ -17,7 +17,7 @@ from identitylib._cache._exact import (
 )
 from identitylib._cache._own import ExactReader, exact_reader, plain_in_memory, stamped_entry
 from identitylib._flows._lookups import ACCESS_TOKEN
-from identitylib._flows._shaping import fresh_hit_result
+from identitylib._flows._shaping import filed_hit_result, fresh_hit_result
 from identitylib._flows._state import unchanged_clocks
 
 
@@ -133,7 +133,7 @@ class HitMemo:
                 return None
             app_prefix = app_request(prefix, "")
         found = self._read(cache, app_prefix + text)  # == app_request(prefix, text)
-        return None if found is None else fresh_hit_result(found[1], self._now())
+        return None if found is None else filed_hit_result(found, self._now())
 
     def account_token(self, scopes: Any, account: Any) -> dict[str, Any] | None:
         """The cache-hit result of a plain silent request for ``account``, or None."""
@@ -173,7 +173,7 @@ class HitMemo:
 
     def _served(self, cache: Any, request: RequestKey) -> dict[str, Any] | None:
         found = self._read(cache, request)
-        return None if found is None else fresh_hit_result(found[1], self._now())
+        return None if found is None else filed_hit_result(found, self._now())
 
     # ------------------------------------------------------------ the same-call memo
 
