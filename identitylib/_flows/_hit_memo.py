@@ -11,6 +11,7 @@ from identitylib._cache._exact import (
     RequestKey,
     account_request,
     app_request,
+    app_request_key,
     assertion_request,
     request_prefix,
     scope_text,
@@ -56,7 +57,7 @@ class HitMemo:
     LIMIT = 4096
 
     __slots__ = (
-        "_app_prefix",
+        "_app_keys",
         "_authority",
         "_cache",
         "_client_id",
@@ -75,7 +76,8 @@ class HitMemo:
         #: tenant cannot name the app's: the full way warns about it).
         self.app_tokens = app_tokens
         self._prefix: str | None = None
-        self._app_prefix: str | None = None  # app_request(_prefix, "")
+        #: The app's app-token request keys by scope text, once ``_prefix`` is known.
+        self._app_keys: dict[str, RequestKey] = {}
         self._read: ExactReader = _no_reader
         self._state: Any = None
         #: The cache served from; None: nothing is answered here.
@@ -115,7 +117,6 @@ class HitMemo:
         prefix = request_prefix(authority.environment, self._client_id, realm)
         if known is not None:
             self._prefix = prefix
-            self._app_prefix = app_request(prefix, "")
         return prefix
 
     def app_token(self, scopes: Any) -> dict[str, Any] | None:
@@ -126,14 +127,27 @@ class HitMemo:
         text = scope_text(scopes, user_flow=False)
         if text is None:
             return None
-        app_prefix = self._app_prefix
-        if app_prefix is None:
-            prefix = self._request_prefix()
-            if prefix is None:
+        request = self._app_keys.get(text)
+        if request is None:
+            request = self._app_request(text)
+            if request is None:
                 return None
-            app_prefix = app_request(prefix, "")
-        found = self._read(cache, app_prefix + text)  # == app_request(prefix, text)
+        found = self._read(cache, request)
         return None if found is None else filed_hit_result(found, self._now())
+
+    def _app_request(self, text: str) -> RequestKey | None:
+        """The request key of an app-token lookup of ``text`` (a :func:`scope_text`): kept
+        once the app's prefix is (the index's own interned object: see
+        ``app_request_key``)."""
+        prefix = self._prefix
+        if prefix is None:
+            prefix = self._request_prefix()
+            return None if prefix is None else app_request(prefix, text)
+        keys = self._app_keys
+        if len(keys) >= self.LIMIT:
+            keys.clear()
+        request = keys[text] = app_request_key(prefix, text)
+        return request
 
     def account_token(self, scopes: Any, account: Any) -> dict[str, Any] | None:
         """The cache-hit result of a plain silent request for ``account``, or None."""
