@@ -15,7 +15,6 @@ indices this one holds key strings only.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional, Union
 
@@ -148,17 +147,7 @@ def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:
     requested = scopes - SERVER_ADDED_SCOPES
     if requested and requested != scopes:
         keys.append(request_key(environment, client_id, realm, home, assertion or None, requested))
-    if home is None and not assertion:  # an app token's: see app_request_key
-        return [sys.intern(key) for key in keys]
     return keys
-
-
-def app_request_key(prefix: str, scopes: str) -> RequestKey:
-    """:func:`app_request` as the object the index files app tokens under: interned, as
-    :func:`request_keys_of` interns app tokens' keys. An app that keeps its request keys
-    (``_flows/_hit_memo.HitMemo``) looks them up by identity: the index's dict compares
-    no characters and hashes none (an interned string's hash is made once)."""
-    return sys.intern(app_request(prefix, scopes))
 
 
 _BEARER = "Bearer"

@@ -11,7 +11,6 @@ from identitylib._cache._exact import (
     RequestKey,
     account_request,
     app_request,
-    app_request_key,
     assertion_request,
     request_prefix,
     scope_text,
@@ -36,10 +35,11 @@ class HitMemo:
     ``identitylib/_cache/_exact.py``), if servable as it is: one locked dict lookup in
     the cache's exact-request index. The key's first part, which only the app decides, is
     built once (:meth:`_request_prefix`), once the authority's realm is known for good.
+    The token is read as the index filed it (``_flows._shaping.filed_hit_result``).
     None sends the call the full way (no such token, several, expiring, due for refresh,
     or arguments the full path must judge). What a hit reads of the app is this object
-    and its key prefix: at 10,000 apps, every other object fetched from memory per call
-    shows in the time.
+    (a slot of the app) and its key prefix: at 10,000 apps, every other object fetched
+    from memory per call shows in the time.
 
     **The same-call memo** (:meth:`get`, :meth:`remember`): a call that the general path
     could not answer but the full path served from the cache is remembered with the entry
@@ -57,7 +57,7 @@ class HitMemo:
     LIMIT = 4096
 
     __slots__ = (
-        "_app_keys",
+        "_app_prefix",
         "_authority",
         "_cache",
         "_client_id",
@@ -76,8 +76,7 @@ class HitMemo:
         #: tenant cannot name the app's: the full way warns about it).
         self.app_tokens = app_tokens
         self._prefix: str | None = None
-        #: The app's app-token request keys by scope text, once ``_prefix`` is known.
-        self._app_keys: dict[str, RequestKey] = {}
+        self._app_prefix: str | None = None  # app_request(_prefix, "")
         self._read: ExactReader = _no_reader
         self._state: Any = None
         #: The cache served from; None: nothing is answered here.
@@ -117,6 +116,7 @@ class HitMemo:
         prefix = request_prefix(authority.environment, self._client_id, realm)
         if known is not None:
             self._prefix = prefix
+            self._app_prefix = app_request(prefix, "")
         return prefix
 
     def app_token(self, scopes: Any) -> dict[str, Any] | None:
@@ -127,27 +127,14 @@ class HitMemo:
         text = scope_text(scopes, user_flow=False)
         if text is None:
             return None
-        request = self._app_keys.get(text)
-        if request is None:
-            request = self._app_request(text)
-            if request is None:
-                return None
-        found = self._read(cache, request)
-        return None if found is None else filed_hit_result(found, self._now())
-
-    def _app_request(self, text: str) -> RequestKey | None:
-        """The request key of an app-token lookup of ``text`` (a :func:`scope_text`): kept
-        once the app's prefix is (the index's own interned object: see
-        ``app_request_key``)."""
-        prefix = self._prefix
-        if prefix is None:
+        app_prefix = self._app_prefix
+        if app_prefix is None:
             prefix = self._request_prefix()
-            return None if prefix is None else app_request(prefix, text)
-        keys = self._app_keys
-        if len(keys) >= self.LIMIT:
-            keys.clear()
-        request = keys[text] = app_request_key(prefix, text)
-        return request
+            if prefix is None:
+                return None
+            app_prefix = app_request(prefix, "")
+        found = self._read(cache, app_prefix + text)  # == app_request(prefix, text)
+        return None if found is None else filed_hit_result(found, self._now())
 
     def account_token(self, scopes: Any, account: Any) -> dict[str, Any] | None:
         """The cache-hit result of a plain silent request for ``account``, or None."""

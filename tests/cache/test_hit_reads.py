@@ -3,9 +3,8 @@
 A hit touches objects spread over the heap (its app, the index, the token), and at
 10,000 apps or tokens each one no longer in the CPU's caches shows in its time. These tests
 pin the cuts: the lane's objects sit in slots of the app object (no attribute table read),
-the token is read as the exact-request index filed it (its expiry an int, not a string
-parsed on every hit), and an app-token lookup uses the very key object the index filed
-(compared by identity, no characters read). Both APIs take the same way.
+and the token is read as the exact-request index filed it (its expiry an int, not a string
+parsed on every hit). Both APIs take the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import pytest
 import responses
 
 from identitylib import SerializableTokenCache
-from identitylib._cache._exact import scope_text
 
 from .test_exact_hits import SCOPE, at, key_of
 from .test_hit_lanes import client_app
@@ -98,19 +96,3 @@ def test_the_lane_reads_no_attribute_table_of_its_app(
     assert "_hits" not in vars(app)  # slots of the app object
     assert "_identitylib_token_totals" not in vars(app)
     assert app.get_token_totals().tokens_from_cache == 3
-
-
-@pytest.mark.parametrize("api", ["sync", "aio"])
-def test_an_app_token_hit_looks_up_the_key_object_the_index_filed(
-    no_network: responses.RequestsMock, api: str
-) -> None:
-    cache = cache_holding(at("cached"))
-    app = client_app(api, cache)
-    hits(api, app, 2)
-    text = scope_text([SCOPE], user_flow=False)
-    assert text is not None
-    kept = app._core.hits._app_keys[text]
-    index = cache._store.exact_index
-    assert index is not None
-    (filed,) = [key for key in index._keys if key == kept]
-    assert filed is kept
