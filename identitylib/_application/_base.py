@@ -195,6 +195,10 @@ class ClientApplication(MsalNames, Runner, MeasuredCalls):
     the process.
     """
 
+    # The cache lanes' path to the app's cache-hit paths (``_lanes.py``), kept in the app
+    # object itself: a rotating-key hit reads no attribute table of its app.
+    __slots__ = ("_hits",)
+
     _core_class: type[CommonCalls] = CommonCalls
     _core: CommonCalls
 

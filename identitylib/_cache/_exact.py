@@ -173,19 +173,62 @@ def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:
     return keys
 
 
-#: What a request key is filed with: the key and entry of its only token, or of every
-#: token filed under it (several: ambiguous).
-_Filed = Union[tuple[str, Mapping[str, Any]], dict[str, Mapping[str, Any]]]
+_BEARER = "Bearer"
+
+
+class FiledToken:
+    """What the index files a token under each of its request keys: its key and entry, and
+    what a cache hit returns of the entry, read once when filed: ``expires_on`` as an int
+    (None if it is not a number), the ``token_type`` a result names (``Bearer`` for none),
+    and the values these were made from (``expires_raw``, ``token_type_raw``,
+    ``refresh_raw``: the objects in the entry when filed, or None for absent fields).
+
+    A hit reads this object and compares the entry's current values with the ones filed
+    by identity (``is``, no string is read): a field assigned in place since is seen, and
+    the hit then reads the entry as it is (``_flows._shaping.filed_hit_result``). Never
+    changed once made (a renewed token is filed anew), so a read without the cache lock
+    sees it whole.
+    """
+
+    __slots__ = ("entry", "expires_on", "expires_raw", "key", "refresh_raw", "token_type",
+                 "token_type_raw")  # fmt: skip
+
+    key: str
+    entry: Mapping[str, Any]
+    expires_on: Optional[int]
+    expires_raw: Any
+    refresh_raw: Any
+    token_type: Any
+    token_type_raw: Any
+
+    def __init__(self, key: str, entry: Mapping[str, Any]) -> None:
+        self.key = key
+        self.entry = entry
+        expires_raw: Any = entry.get("expires_on")
+        self.expires_raw = expires_raw
+        self.refresh_raw = entry.get("refresh_on")
+        self.token_type_raw = entry.get("token_type")
+        try:
+            self.expires_on = int(expires_raw)
+        except (TypeError, ValueError):
+            self.expires_on = None
+        token_type = self.token_type_raw or _BEARER
+        self.token_type = _BEARER if token_type == _BEARER else token_type
+
+
+#: What a request key is filed with: its only token, or the key and entry of every token
+#: filed under it (several: ambiguous).
+_Filed = Union[FiledToken, dict[str, Mapping[str, Any]]]
 
 
 class ExactRequestIndex:
-    """Request key -> the key and entry of the only access token filed under it (a dict of
-    them when several are: ambiguous).
+    """Request key -> the only access token filed under it, a :class:`FiledToken` (a dict of
+    the keys and entries of all of them when several are: ambiguous).
 
-    The entry is kept beside its key so that a hit reads no more than this dict and the
-    entry: the store keeps the index in step with every write (an overwrite, a removal,
-    an eviction) and rebuilds it when the section was edited or replaced outside the
-    cache API, as for the key alone.
+    The entry is kept beside its key so that a hit reads no more than this dict, the filed
+    value and the entry: the store keeps the index in step with every write (an
+    overwrite, a removal, an eviction) and rebuilds it when the section was edited or
+    replaced outside the cache API, as for the key alone.
 
     Filed per partition (client id and realm) on demand: building the index only groups
     the section's keys by partition, and the first lookup of a partition files its tokens.
@@ -302,13 +345,15 @@ class ExactRequestIndex:
 
     def _file(self, key: str, entry: Mapping[str, Any]) -> None:
         requests = self._filed_keys[key] = request_keys_of(entry)
-        pair = (key, entry)
+        if not requests:
+            return
+        token = FiledToken(key, entry)
         for request in requests:
             filed = self._keys.get(request)
-            if filed is None or (isinstance(filed, tuple) and filed[0] == key):
-                self._keys[request] = pair
-            elif isinstance(filed, tuple):
-                self._keys[request] = {filed[0]: filed[1], key: entry}
+            if filed is None or (isinstance(filed, FiledToken) and filed.key == key):
+                self._keys[request] = token
+            elif isinstance(filed, FiledToken):
+                self._keys[request] = {filed.key: filed.entry, key: entry}
             else:
                 filed[key] = entry
 
@@ -321,11 +366,13 @@ class ExactRequestIndex:
                 self.remove(key, old)
                 self.add(key, new)
                 return
+        token: Optional[FiledToken] = None
         for request in self._filed_keys.get(key, ()):  # filed as before: the new entry
             filed = self._keys.get(request)
-            if isinstance(filed, tuple):
-                if filed[0] == key:
-                    self._keys[request] = (key, new)
+            if isinstance(filed, FiledToken):
+                if filed.key == key:
+                    token = token or FiledToken(key, new)
+                    self._keys[request] = token
             elif filed is not None and key in filed:
                 filed[key] = new
 
@@ -338,22 +385,22 @@ class ExactRequestIndex:
             return  # (or never grouped)
         for request in requests:
             filed = self._keys.get(request)
-            if isinstance(filed, tuple):
-                if filed[0] == key:
+            if isinstance(filed, FiledToken):
+                if filed.key == key:
                     del self._keys[request]
             elif filed is not None:
                 filed.pop(key, None)
                 if len(filed) == 1:
-                    self._keys[request] = next(iter(filed.items()))
+                    self._keys[request] = FiledToken(*next(iter(filed.items())))
                 elif not filed:
                     del self._keys[request]
 
-    def filed_hit(self, request: RequestKey) -> Optional[tuple[str, Mapping[str, Any]]]:
-        """The key and entry of the only token filed under ``request`` so far, else None:
-        one dict read, no filing (safe without the cache lock: see
+    def filed_hit(self, request: RequestKey) -> Optional[FiledToken]:
+        """The only token filed under ``request`` so far, else None: one dict read, no
+        filing (safe without the cache lock: see
         ``IndexedSections.settled_access_token``)."""
         filed = self._keys.get(request)
-        return filed if type(filed) is tuple else None
+        return filed if type(filed) is FiledToken else None
 
     def settled_miss(self, request: RequestKey) -> bool:
         """Nothing is filed under ``request`` and nothing can be until the next write: its
@@ -365,9 +412,9 @@ class ExactRequestIndex:
         _, client_id, realm, _ = request.split(_SEPARATOR, 3)
         return (client_id, realm) not in self._pending
 
-    def hit_for(self, request: RequestKey) -> Optional[tuple[str, Mapping[str, Any]]]:
-        """The key and entry of the only token filed under ``request``, else None (files
-        the request's partition first if it is not filed yet)."""
+    def hit_for(self, request: RequestKey) -> Optional[FiledToken]:
+        """The only token filed under ``request``, else None (files the request's
+        partition first if it is not filed yet)."""
         if self._key_text:
             _, client_id, realm, _ = request.split(_SEPARATOR, 3)
             self._search_key_text(client_id, realm)
@@ -382,12 +429,12 @@ class ExactRequestIndex:
                     if type(entry) is dict:
                         self._file(key, entry)
                 filed = self._keys.get(request)
-        return filed if isinstance(filed, tuple) else None
+        return filed if type(filed) is FiledToken else None
 
     def key_for(self, request: RequestKey) -> Optional[str]:
         """The key of the only token filed under ``request`` (see :meth:`hit_for`)."""
         hit = self.hit_for(request)
-        return None if hit is None else hit[0]
+        return None if hit is None else hit.key
 
     def __len__(self) -> int:
         return len(self._keys)

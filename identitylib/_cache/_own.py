@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable, Optional, cast
 
-from ._exact import RequestKey
+from ._exact import FiledToken, RequestKey
 from ._forms import access_tokens_in_forms
 from ._serializable import SerializableTokenCache
 from ._token_cache import Entry, Stamp, TokenCache
@@ -163,31 +163,35 @@ def environments_with_access_tokens(
 
 #: Reads the exact-request index of a cache: ``reader(cache, request)`` (see
 #: :func:`exact_reader`).
-ExactReader = Callable[[Any, RequestKey], Optional[tuple[str, Entry, int]]]
+ExactReader = Callable[[Any, RequestKey], Optional[FiledToken]]
 
 
 def exact_reader(cache: object) -> Optional[ExactReader]:
-    """What reads the exact-request index of caches of ``cache``'s class: the key of the
-    only access token filed under a request (see ``_exact.py``), the token (expired or
-    not) and the access-token section's size, else None; one dict lookup, never a scan.
-    None for a foreign cache. The same function for every cache of a class, called
-    without a type test: the cache-hit path of an app asks it on every call."""
+    """What reads the exact-request index of caches of ``cache``'s class: the only access
+    token filed under a request (see ``_exact.py``), expired or not, as the index filed it
+    (a :class:`FiledToken`: its key and entry, and what a hit returns of it), else None;
+    one dict lookup, never a scan. None for a foreign cache. The same function for every
+    cache of a class, called without a type test: the cache-hit path of an app asks it
+    on every call."""
     own = own_cache(cache)
     if own is None:
         return None
-    reader: ExactReader = type(own)._exact_request_hit
+    reader: ExactReader = type(own)._filed_request_hit
     return reader
 
 
-def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
-    """What :func:`exact_reader`'s reader answers for ``request`` (None for a foreign
-    cache): for callers that look up once, not on every call."""
-    reader = exact_reader(cache)
-    return None if reader is None else reader(cache, request)
+def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry]]:
+    """The key of the only access token filed under ``request`` and the token (expired or
+    not), else None (also for a foreign cache): for callers that look up once, not on
+    every call."""
+    own = own_cache(cache)
+    filed = None if own is None else own._filed_request_hit(request)
+    return None if filed is None else (filed.key, cast(Entry, filed.entry))
 
 
 __all__ = [
     "ExactReader",
+    "FiledToken",
     "environments_with_access_tokens",
     "exact_reader",
     "exact_request_hit",

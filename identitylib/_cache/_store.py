@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union, cast
 
 from identitylib._log import get_logger
 
 from ._bounded import CacheBound
-from ._exact import ExactRequestIndex, RequestKey, build_exact_index
+from ._exact import ExactRequestIndex, FiledToken, RequestKey, build_exact_index
 from ._index import SectionIndex, build_index
 from ._keys import CredentialType
 from ._query import USER_ASSERTION_HASH, scope_set
@@ -248,8 +248,8 @@ class IndexedSections:
 
     def settled_access_token(
         self, sections: dict[str, Any], request: RequestKey
-    ) -> Union[tuple[str, dict[str, Any], int], Literal[False], None]:
-        """What :meth:`exact_access_token` answers, when the index has filed the request
+    ) -> Union[FiledToken, Literal[False], None]:
+        """What :meth:`exact_filed_token` answers, when the index has filed the request
         already and the section is as marked (False: it answers None, the request's
         partition filed and nothing under it); else None (ask that method, under the lock).
 
@@ -266,15 +266,26 @@ class IndexedSections:
         if mark is None or mark[0] is not section or mark[1] != len(section):
             return None
         hit = exact.filed_hit(request)
-        if hit is None or type(hit[1]) is not dict:
+        if hit is None or type(hit.entry) is not dict:
             return False if hit is None and exact.settled_miss(request) else None
-        return hit[0], hit[1], len(section)
+        return hit
 
     def exact_access_token(
         self, sections: dict[str, Any], request: RequestKey
     ) -> Optional[tuple[str, dict[str, Any], int]]:
         """The key of the only access token filed under ``request`` (see ``_exact.py``),
-        the token, and the section's size; else None.
+        the token, and the section's size; else None."""
+        hit = self.exact_filed_token(sections, request)
+        if hit is None:
+            return None
+        entry = cast(dict[str, Any], hit.entry)
+        return hit.key, entry, len(self.section(CredentialType.ACCESS_TOKEN))
+
+    def exact_filed_token(
+        self, sections: dict[str, Any], request: RequestKey
+    ) -> Optional[FiledToken]:
+        """The only access token filed under ``request`` (see ``_exact.py``), as filed;
+        else None.
 
         ``sync`` of the access-token section, inlined (the hot path of every cache hit);
         the index is built on first use, from the access-token section alone.
@@ -297,9 +308,9 @@ class IndexedSections:
         if exact is None:
             exact = self._exact = build_exact_index(section)
         hit = exact.hit_for(request)  # (its entry is the section's: kept in step)
-        if hit is None or type(hit[1]) is not dict:
+        if hit is None or type(hit.entry) is not dict:
             return None
-        return hit[0], hit[1], len(section)
+        return hit
 
     def candidates(
         self,

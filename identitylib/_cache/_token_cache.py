@@ -16,7 +16,7 @@ from ._access import AccessHook
 from ._access_hooks import AccessHooks
 from ._bounded import new_bound
 from ._event import seconds, writes_for_event
-from ._exact import RequestKey
+from ._exact import FiledToken, RequestKey
 from ._keys import AuthorityType, CredentialType, KeyMaker, default_key_makers
 from ._query import component, field_matches, is_expired, matches, requested_scopes
 from ._store import IndexedSections
@@ -162,17 +162,17 @@ class TokenCache(AccessHooks):
                 return key, entry
         return key, None
 
-    def _exact_request_hit(self, request: RequestKey) -> Optional[tuple[str, Entry, int]]:
-        """The key of the only access token filed under ``request`` (see ``_exact.py``),
-        the token (expired or not) and the section's size; else None: one dict lookup,
-        never a scan. A request the index has filed is read without the lock."""
+    def _filed_request_hit(self, request: RequestKey) -> Optional[FiledToken]:
+        """The only access token filed under ``request`` (see ``_exact.py``), as filed
+        (expired or not); else None: one dict lookup, never a scan. A request the index
+        has filed is read without the lock."""
         found = self._store.settled_access_token(self._cache, request)
         if found is not None:
             return found or None  # (False: a miss, settled without the lock)
         lock = self._lock
         lock.acquire()  # (not ``with``: this is every cache hit, and ``with`` costs twice)
         try:
-            return self._store.exact_access_token(self._cache, request)
+            return self._store.exact_filed_token(self._cache, request)
         finally:
             lock.release()
 

@@ -18,7 +18,7 @@ from identitylib._cache._exact import (
 )
 from identitylib._cache._own import ExactReader, exact_reader, plain_in_memory, stamped_entry
 from identitylib._flows._lookups import ACCESS_TOKEN
-from identitylib._flows._shaping import fresh_hit_result
+from identitylib._flows._shaping import filed_hit_result, fresh_hit_result
 from identitylib._flows._state import unchanged_clocks
 
 
@@ -36,10 +36,11 @@ class HitMemo:
     ``identitylib/_cache/_exact.py``), if servable as it is: one locked dict lookup in
     the cache's exact-request index. The key's first part, which only the app decides, is
     built once (:meth:`_request_prefix`), once the authority's realm is known for good.
+    The token is read as the index filed it (``_flows._shaping.filed_hit_result``).
     None sends the call the full way (no such token, several, expiring, due for refresh,
     or arguments the full path must judge). What a hit reads of the app is this object
-    and its key prefix: at 10,000 apps, every other object fetched from memory per call
-    shows in the time.
+    (a slot of the app) and its key prefix: at 10,000 apps, every other object fetched
+    from memory per call shows in the time.
 
     **The same-call memo** (:meth:`get`, :meth:`remember`): a call that the general path
     could not answer but the full path served from the cache is remembered with the entry
@@ -150,7 +151,7 @@ class HitMemo:
                 return None
             app_prefix = app_request(prefix, "")
         found = self._read(cache, app_prefix + text)  # == app_request(prefix, text)
-        return None if found is None else fresh_hit_result(found[1], self._now())
+        return None if found is None else filed_hit_result(found, self._now())
 
     def account_token(self, scopes: Any, account: Any) -> dict[str, Any] | None:
         """The cache-hit result of a plain silent request for ``account``, or None."""
@@ -190,7 +191,7 @@ class HitMemo:
 
     def _served(self, cache: Any, request: RequestKey) -> dict[str, Any] | None:
         found = self._read(cache, request)
-        return None if found is None else fresh_hit_result(found[1], self._now())
+        return None if found is None else filed_hit_result(found, self._now())
 
     # ------------------------------------------------------------ the same-call memo
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from identitylib._cache._exact import FiledToken
 from identitylib._flows._lookups import EXPIRY_SKEW, as_int
 from identitylib._flows._state import AppState
 from identitylib._log import SECRET_FIELDS, get_logger
@@ -37,6 +38,34 @@ def fresh_hit_result(entry: Mapping[str, Any], now: float) -> dict[str, Any] | N
     return {
         "access_token": secret,
         "token_type": entry.get("token_type") or "Bearer",
+        "expires_in": expires_on - int(now),
+        "token_source": "cache",
+    }
+
+
+def filed_hit_result(filed: FiledToken, now: float) -> dict[str, Any] | None:
+    """:func:`fresh_hit_result` of a token as the exact-request index filed it: the same
+    answer, from the expiry and token type read when it was filed, while the entry still
+    holds the very values they were made from (compared by identity: no string of the
+    entry is read or parsed). A token due for refresh, expiring, or edited in place since
+    it was filed is judged from its entry as it is."""
+    entry = filed.entry
+    expires_on = filed.expires_on
+    if (
+        expires_on is None
+        or filed.refresh_raw is not None
+        or entry.get("expires_on") is not filed.expires_raw
+        or entry.get("refresh_on") is not None
+        or entry.get("token_type") is not filed.token_type_raw
+        or expires_on - now < EXPIRY_SKEW
+    ):
+        return fresh_hit_result(entry, now)
+    secret = entry.get("secret")
+    if secret is None:
+        return fresh_hit_result(entry, now)
+    return {
+        "access_token": secret,
+        "token_type": filed.token_type,
         "expires_in": expires_on - int(now),
         "token_source": "cache",
     }

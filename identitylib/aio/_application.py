@@ -136,6 +136,10 @@ class ClientApplication(MsalNames, AsyncRunner, MeasuredCalls):
     Every sync method that does I/O is a coroutine here; the constructor does no I/O.
     """
 
+    # The cache lanes' path to the app's cache-hit paths (``_lanes.py``), kept in the app
+    # object itself: a rotating-key hit reads no attribute table of its app.
+    __slots__ = ("_hits",)
+
     _core_class: type[CommonCalls] = CommonCalls
     _background_default = False
 
