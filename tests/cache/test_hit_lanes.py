@@ -148,7 +148,9 @@ def test_both_apis_answer_rotating_hits_without_a_plan_or_a_request(
     for sync_result, async_result in zip(sync_results, async_results):
         assert sync_result["token_source"] == "cache"
         assert set(sync_result) == {"access_token", "token_type", "expires_in", "token_source"}
-        assert abs(sync_result["expires_in"] - async_result["expires_in"]) <= 1
+        # The asyncio calls ran after the blocking ones: the same token has as long or
+        # less left (how much less depends on the machine's speed, not on the library).
+        assert 0 < async_result["expires_in"] <= sync_result["expires_in"]
     assert plans == []
     assert len(no_network.calls) == 0
 
