@@ -1,9 +1,13 @@
-"""The browser tests' helpers wait for what a user waits for."""
+"""The browser tests' helpers wait for what a user waits for; their Chromium's driver
+listens on a port of the xdist worker's own."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from tests._ports import worker_index, worker_slice
 from tests._servers import require_module
 
 from .conftest import page_json
@@ -40,3 +44,7 @@ def test_page_json_waits_until_the_page_shows_its_json() -> None:
     driver = _DocumentArriving()
     assert page_json(driver) == {"page": "stock"}
     assert driver.looks == 3
+
+
+def test_chromedriver_listens_on_a_port_of_this_xdist_worker(chromium: Any) -> None:
+    assert chromium.service.port in worker_slice(worker_index())
