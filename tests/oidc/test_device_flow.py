@@ -10,11 +10,14 @@ from tests.oidc_peer_fixture import OidcPeer
 
 from ._support import (
     API_READ,
+    PEER_GROUP,
     Background,
     CountingSession,
     claims_of,
     public_app,
 )
+
+pytestmark = PEER_GROUP
 
 #: Upper bound of one device sign-in (the peer asks for polls 1 s apart).
 DEVICE_DEADLINE = 45.0

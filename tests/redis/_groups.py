@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-#: The failover tests (cluster and Sentinel) each run eight app processes beside six Redis
-#: processes: under pytest-xdist with ``--dist loadgroup`` (as .ci/test runs the suite)
-#: they share one worker, so the two never load the machine at the same time. Without
-#: xdist the mark does nothing (pyproject.toml registers it for ``--strict-markers``).
-FAILOVER_GROUP = pytest.mark.xdist_group("redis-failover")
+#: The cluster and Sentinel modules: under pytest-xdist with ``--dist loadgroup`` (as
+#: .ci/test runs the suite) all their tests share one worker. Each module then starts its
+#: module-scoped topology once (six or seven Redis processes) instead of once per worker,
+#: and the two failover tests, which add eight app processes each, never run at the same
+#: time. Without xdist the mark does nothing (pyproject.toml registers it for
+#: ``--strict-markers``).
+HA_GROUP = pytest.mark.xdist_group("redis-ha")

@@ -17,7 +17,7 @@ from identitylib._cache._serialization import load_state
 from identitylib._redis import RedisTokenCache
 from identitylib.emulator import Emulator
 
-from ._groups import FAILOVER_GROUP
+from ._groups import HA_GROUP
 from ._ha_world import (
     HA_CLIENT_ID,
     HA_CLIENT_SECRET,
@@ -29,6 +29,8 @@ from ._ha_world import (
     token_posts,
 )
 from ._topologies import RedisClusterSet, wait_until
+
+pytestmark = HA_GROUP
 
 
 @pytest.fixture
@@ -220,7 +222,6 @@ def test_the_asyncio_cache_treats_cluster_errors_as_an_outage(
     assert token_posts(ha_emulator.requests) == posts + 1
 
 
-@FAILOVER_GROUP
 def test_killing_a_master_while_eight_processes_share_tokens(
     disposable_redis_cluster: RedisClusterSet, ha_emulator: Emulator, prefix: str
 ) -> None:

@@ -16,7 +16,7 @@ from identitylib._cache._serialization import load_state
 from identitylib._redis import RedisTokenCache
 from identitylib.emulator import Emulator
 
-from ._groups import FAILOVER_GROUP
+from ._groups import HA_GROUP
 from ._ha_world import (
     HA_CLIENT_ID,
     HA_CLIENT_SECRET,
@@ -29,6 +29,8 @@ from ._ha_world import (
     token_posts,
 )
 from ._topologies import SentinelSet, info, wait_until
+
+pytestmark = HA_GROUP
 
 
 @pytest.fixture
@@ -104,7 +106,6 @@ def test_the_blocking_and_the_asyncio_cache_share_tokens_through_sentinel(
         assert stored_targets(master, partition_key(prefix, tenant)) == {scope(0), scope(1)}
 
 
-@FAILOVER_GROUP
 def test_killing_the_master_while_eight_processes_share_tokens(
     disposable_redis_sentinel: SentinelSet, ha_emulator: Emulator, prefix: str
 ) -> None:
