@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+from tests._ports import free_port
 from tests._servers import unavailable
 
 CHROMIUM = "/usr/bin/chromium"
@@ -45,8 +46,11 @@ def headless_chromium() -> Iterator[Any]:
         options.add_argument(argument)
     with tempfile.TemporaryDirectory(prefix="identitylib-chromium-") as profile:
         options.add_argument(f"--user-data-dir={profile}")
-        try:  # the explicit driver path keeps Selenium Manager from downloading anything
-            browser = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+        # The explicit driver path keeps Selenium Manager from downloading anything; the
+        # port is this xdist worker's (Selenium would probe one in the ephemeral range).
+        service = Service(CHROMEDRIVER, port=free_port())
+        try:
+            browser = webdriver.Chrome(options=options, service=service)
         except WebDriverException as exc:
             unavailable(f"headless Chromium ({exc.msg})")
         try:

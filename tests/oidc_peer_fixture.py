@@ -40,6 +40,9 @@ MIN_NODE = (20, 19)  #: oidc-provider 9 needs Node.js 20.19 or later
 TENANTS = ("contoso", "fabrikam")  #: extra issuers at {issuer}/realms/{name}
 #: The redirect URI of identitylib.web's adapters under a framework's test client.
 WEB_FRAMEWORK_REDIRECT_URI = "http://localhost/auth/redirect"
+#: Seconds between device-code polls the peer asks for (oidc-provider alone sends no
+#: ``interval``, so clients would wait RFC 8628's 5 s between polls).
+DEVICE_INTERVAL = 1
 
 
 def _b64url_uint(value: int) -> str:
@@ -213,6 +216,7 @@ class OidcPeer:
     api_resource: str
     api_scopes: tuple[str, ...]
     tenants: tuple[str, ...]  #: names of the extra issuers at ``{issuer}/realms/{name}``
+    device_interval: int  #: the ``interval`` of its device authorization responses
     process: subprocess.Popen[bytes] = field(repr=False)
     log_path: Path = field(repr=False)
 
@@ -313,6 +317,7 @@ def start_peer(log_dir: Optional[Path] = None) -> OidcPeer:
         "OIDC_PEER_API_RESOURCE": "urn:identitylib:api",
         "OIDC_PEER_API_SCOPES": "api.read api.write",
         "OIDC_PEER_TENANTS": " ".join(TENANTS),
+        "OIDC_PEER_DEVICE_INTERVAL": str(DEVICE_INTERVAL),
         "NODE_ENV": "test",
         "DEBUG": "oidc-provider:error",  # the reason of every error response, in the log
     }
@@ -359,6 +364,7 @@ def start_peer(log_dir: Optional[Path] = None) -> OidcPeer:
         api_resource="urn:identitylib:api",
         api_scopes=("api.read", "api.write"),
         tenants=TENANTS,
+        device_interval=DEVICE_INTERVAL,
         process=process,
         log_path=log_path,
     )

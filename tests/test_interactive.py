@@ -18,6 +18,7 @@ import responses
 import identitylib
 from identitylib import PublicClientApplication
 from identitylib._interactive import BrowserInteractionTimeoutError, _browser
+from tests import _ports as ports
 
 from .conftest import CLIENT_ID
 from .test_auth_code import AUTHORITY, AUTHORIZE, UID, UTID, FakeIdp, client_info, query_of
@@ -143,11 +144,7 @@ def assert_port_free(port: int) -> None:
 
 @pytest.fixture
 def free_port() -> int:
-    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    probe.bind(("127.0.0.1", 0))
-    port = int(probe.getsockname()[1])
-    probe.close()
-    return port
+    return ports.free_port()
 
 
 def test_form_post_sign_in(

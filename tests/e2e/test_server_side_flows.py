@@ -6,7 +6,6 @@ OBO result keys. Every request has a timeout; no test waits on anything unbounde
 
 from __future__ import annotations
 
-import socket
 import time
 import warnings
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from identitylib.emulator import (
 from identitylib.emulator._challenges import MFA_CLAIMS
 from identitylib.emulator._managed_identity import EMULATOR_REGION
 from identitylib.emulator._provider import IdentityProvider
+from tests._ports import free_port
 from tests._servers import require_module
 
 ALICE = ("alice@contoso.onmicrosoft.com", "alice-password")
@@ -316,9 +316,7 @@ def test_detected_region_through_the_emulators_imds(
 def test_detection_fails_fast_when_imds_is_unreachable(
     emu: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]  # closed when the block ends: refused
+    closed_port = free_port()  # nothing listens there: refused
     monkeypatch.setenv("IDENTITYLIB_IMDS_ENDPOINT", f"http://127.0.0.1:{closed_port}")
     session = RecordingSession()
     app = daemon(emu, azure_region=True, http_client=session)

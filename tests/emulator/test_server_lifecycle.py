@@ -16,16 +16,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from identitylib.emulator import DEMO_DAEMON_ID, DEMO_TENANT_ID, DEMO_WEB_ID
+from tests._ports import free_port
 
 from .server_fakes import TIMEOUT, FakeEmulator, small_config
 
 KEYS = f"/{DEMO_TENANT_ID}/discovery/v2.0/keys"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def stops_without_waiting_for_clients(emu: FakeEmulator) -> bool:
@@ -77,7 +72,7 @@ def test_restart_after_stop() -> None:
 
 
 def test_fixed_port_and_localhost() -> None:
-    port = _free_port()
+    port = free_port()
     with FakeEmulator(small_config(), host="localhost", port=port) as emu:
         assert emu.base_url == f"http://127.0.0.1:{port}"
         assert requests.get(f"http://localhost:{port}{KEYS}", timeout=TIMEOUT).ok

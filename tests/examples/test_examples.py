@@ -100,7 +100,8 @@ def test_redis_cache(tmp_path: Path) -> None:
     executable = shutil.which("redis-server")
     if executable is None:
         unavailable("redis-server (Debian package)")
-    from tests.redis.conftest import RedisServer, free_port
+    from tests._ports import free_port
+    from tests.redis.conftest import RedisServer
 
     server = RedisServer(executable, free_port(), str(tmp_path))
     server.start()

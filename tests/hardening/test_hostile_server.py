@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from identitylib import ConfidentialClientApplication
+from tests._ports import free_port
 
 from ._apis import Api
 from ._hostile import HostileServer, Recorded, Reply, running
@@ -418,11 +419,7 @@ def test_device_code_unusable_lifetime_gets_the_default(api: Api, hostile: Hosti
 
 
 def test_connection_refused_is_retried_once_then_raises(api: Api) -> None:
-    import socket
-
-    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens
-        sock.bind(("127.0.0.1", 0))
-        issuer = f"http://127.0.0.1:{sock.getsockname()[1]}/tenant"
+    issuer = f"http://127.0.0.1:{free_port()}/tenant"  # nothing listens there: refused
     app = api.cca("c", SECRET, oidc_authority=issuer, timeout=(1, 1))
     waits = record_waits(api, app)
     with pytest.raises(api.connection_error):

@@ -7,10 +7,16 @@ from collections.abc import Callable
 from typing import Any, Optional
 
 import jwt
+import pytest
 import requests
 
 import identitylib
 from tests.oidc_peer_fixture import OidcPeer
+
+#: Every module here uses the session's oidc-provider: under pytest-xdist with --dist loadgroup
+#: (as .ci/test runs the suite) they share one worker, which starts one Node.js server
+#: instead of one per worker. Without xdist the mark does nothing.
+PEER_GROUP = pytest.mark.xdist_group("oidc-peer")
 
 API_READ = "api.read"
 API_WRITE = "api.write"

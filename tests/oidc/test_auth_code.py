@@ -13,12 +13,15 @@ from tests.oidc_peer_fixture import OidcPeer
 from ._support import (
     API_READ,
     API_WRITE,
+    PEER_GROUP,
     CountingSession,
     claims_of,
     sign_in,
     verified_claims,
     web_app,
 )
+
+pytestmark = PEER_GROUP
 
 
 def test_auth_uri_is_for_the_provider(oidc_peer: OidcPeer) -> None:

@@ -7,7 +7,17 @@ import pytest
 import identitylib
 from tests.oidc_peer_fixture import OidcPeer
 
-from ._support import API_READ, API_WRITE, CountingSession, claims_of, verified_claims, web_app
+from ._support import (
+    API_READ,
+    API_WRITE,
+    PEER_GROUP,
+    CountingSession,
+    claims_of,
+    verified_claims,
+    web_app,
+)
+
+pytestmark = PEER_GROUP
 
 
 def test_secret_post_then_cache_hit(oidc_peer: OidcPeer) -> None:

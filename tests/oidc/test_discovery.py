@@ -8,7 +8,9 @@ from identitylib._authority import DEFAULT_TRUST
 from identitylib._authority._registry import REGISTRY
 from tests.oidc_peer_fixture import OidcPeer
 
-from ._support import API_READ, API_WRITE, CountingSession, web_app
+from ._support import API_READ, API_WRITE, PEER_GROUP, CountingSession, web_app
+
+pytestmark = PEER_GROUP
 
 
 def discovery_entries(http_cache: dict[object, object]) -> list[str]:

@@ -9,7 +9,9 @@ import pytest
 
 from tests.oidc_peer_fixture import OidcPeer
 
-from ._support import API_READ, Background, claims_of, public_app
+from ._support import API_READ, PEER_GROUP, Background, claims_of, public_app
+
+pytestmark = PEER_GROUP
 
 #: Seconds acquire_token_interactive may wait for the scripted browser.
 SIGN_IN_TIMEOUT = 30

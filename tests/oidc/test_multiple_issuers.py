@@ -11,7 +11,9 @@ from __future__ import annotations
 import identitylib
 from tests.oidc_peer_fixture import OidcPeer
 
-from ._support import API_READ, claims_of, sign_in, web_app
+from ._support import API_READ, PEER_GROUP, claims_of, sign_in, web_app
+
+pytestmark = PEER_GROUP
 
 
 def test_realm_of_a_keycloak_like_issuer(oidc_peer: OidcPeer) -> None:

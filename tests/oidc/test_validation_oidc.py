@@ -12,7 +12,9 @@ from identitylib.validation._discovery import clear_failures
 from identitylib.validation._jwks_cache import JWKS_CACHE
 from tests.oidc_peer_fixture import OidcPeer
 
-from ._support import API_READ, API_WRITE, CountingSession, claims_of, web_app
+from ._support import API_READ, API_WRITE, PEER_GROUP, CountingSession, claims_of, web_app
+
+pytestmark = PEER_GROUP
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 from tests._servers import require_module
 from tests.oidc_peer_fixture import WEB_FRAMEWORK_REDIRECT_URI, OidcPeer
 
-from ._support import API_READ, verified_claims
+from ._support import API_READ, PEER_GROUP, verified_claims
+
+pytestmark = PEER_GROUP
 
 flask = require_module("flask")
 

@@ -34,6 +34,10 @@ const CONFIG = {
   apiResource: env.OIDC_PEER_API_RESOURCE ?? 'urn:identitylib:api',
   apiScopes: (env.OIDC_PEER_API_SCOPES ?? 'api.read api.write').split(' '),
   accessTokenTtl: Number(env.OIDC_PEER_ACCESS_TOKEN_TTL ?? 3600),
+  // Seconds between device-code polls that the device authorization response asks for.
+  // oidc-provider sends no `interval` (clients then wait RFC 8628's 5 s) and does not
+  // answer slow_down; a test run asks for less so it does not wait out 5 s intervals.
+  deviceInterval: env.OIDC_PEER_DEVICE_INTERVAL ? Number(env.OIDC_PEER_DEVICE_INTERVAL) : undefined,
   // More issuers on the same host and port, one per name, at /realms/NAME (the layout of
   // Keycloak): each is a separate provider with its own keys, sessions and tokens, and
   // the same clients.
@@ -182,9 +186,20 @@ function configuration() {
   };
 }
 
+// A post-processing middleware (oidc-provider's `provider.use`): the device authorization
+// response gets the `interval` of CONFIG.deviceInterval, when one is set.
+async function deviceInterval(ctx, next) {
+  await next();
+  if (CONFIG.deviceInterval !== undefined && ctx.oidc?.route === 'device_authorization'
+      && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+    ctx.body.interval = CONFIG.deviceInterval;
+  }
+}
+
 function createProvider(issuer) {
   const provider = new Provider(issuer, configuration());
   provider.on('server_error', (_ctx, error) => console.error('server_error', error));
+  provider.use(deviceInterval);
   return provider.callback();
 }
 

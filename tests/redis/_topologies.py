@@ -16,12 +16,13 @@ is down and no replica has taken over yet, then let the failover happen:
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
+
+from tests._ports import free_port
 
 START_TIMEOUT = 20.0
 POLL = 0.05
@@ -32,29 +33,9 @@ DOWN_AFTER_MS = 1000
 SERVICE_NAME = "identitylib-ha"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def free_cluster_port(taken: set[int]) -> int:
-    """A free port whose cluster bus port (+10000) is free too."""
-    for _ in range(500):
-        port = free_port()
-        bus = port + BUS_OFFSET
-        if bus <= 65535 and not {port, bus} & taken and _bindable(bus):
-            return port
-    raise RuntimeError("found no free port pair for a cluster node")
+def free_cluster_port() -> int:
+    """A free port of this worker's whose cluster bus port (+10000) is free too."""
+    return free_port(also=BUS_OFFSET)
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = START_TIMEOUT) -> None:
@@ -155,11 +136,9 @@ class RedisClusterSet:
     def __init__(self, executable: str, cli: str, workdir: str, nodes: int = 6) -> None:
         self.cli = cli
         self.workdir = workdir
-        taken: set[int] = set()
         self.nodes: list[RedisServer] = []
         for _ in range(nodes):
-            port = free_cluster_port(taken)
-            taken |= {port, port + BUS_OFFSET}
+            port = free_cluster_port()
             extra = [
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", f"nodes-{port}.conf",

@@ -16,6 +16,7 @@ from identitylib._cache._serialization import load_state
 from identitylib._redis import RedisTokenCache
 from identitylib.emulator import Emulator
 
+from ._groups import HA_GROUP
 from ._ha_world import (
     HA_CLIENT_ID,
     HA_CLIENT_SECRET,
@@ -28,6 +29,8 @@ from ._ha_world import (
     token_posts,
 )
 from ._topologies import SentinelSet, info, wait_until
+
+pytestmark = HA_GROUP
 
 
 @pytest.fixture

@@ -120,12 +120,28 @@ def wait_for(driver: Any, condition: Any) -> None:
 
 
 def page_json(driver: Any) -> Any:
-    """The JSON a page of the browser test sites shows."""
+    """The JSON a page of the browser test sites shows, once it shows it.
+
+    After a click the URL can already be the new page's while its document has no body
+    yet (the navigation committed, the response is still arriving): wait (at most
+    :data:`WAIT` seconds) for a body whose text is JSON, as a user waits for the page.
+    """
     import json
 
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    return json.loads(driver.find_element(By.TAG_NAME, "body").text)
+    shown: list[Any] = []
+
+    def has_json(d: Any) -> bool:
+        try:
+            shown.append(json.loads(d.find_element(By.TAG_NAME, "body").text))
+        except (NoSuchElementException, StaleElementReferenceException, ValueError):
+            return False
+        return True
+
+    wait_for(driver, has_json)
+    return shown[-1]
 
 
 def whole_visit(
