@@ -19,7 +19,13 @@ from identitylib._protocol._token_response import MAX_LIFETIME, parse_token_resp
 from identitylib._transport._policy import RetryPolicy, parse_retry_after
 from identitylib.exceptions import TokenCacheError
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# No example database: parallel test workers would share its files in the working tree.
+SETTINGS = settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 json_values = st.recursive(
