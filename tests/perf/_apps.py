@@ -43,7 +43,11 @@ def library(api: str) -> Any:
 
 def call(api: str, make: Maker, method: str, *args: Any) -> Any:
     """``make()``'s ``method(*args)``: in the blocking API, or awaited in an event loop."""
-    app = make()
+    return call_on(api, make(), method, *args)
+
+
+def call_on(api: str, app: Any, method: str, *args: Any) -> Any:
+    """``app.method(*args)``: in the blocking API, or awaited in an event loop."""
     if api == "sync":
         return getattr(app, method)(*args)
 

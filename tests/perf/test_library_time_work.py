@@ -13,45 +13,26 @@
 
 from __future__ import annotations
 
-import asyncio
-import warnings
 from typing import Any, Callable
 
 import pytest
 
 import identitylib
-from identitylib import aio
 from identitylib._cache._token_cache import TokenCache
 from identitylib._flows._hit_memo import HitMemo
 from identitylib.emulator import (
     DEMO_API_ID,
-    DEMO_API_SECRET,
     DEMO_API_URI,
-    DEMO_CLI_ID,
     DEMO_DAEMON_ID,
     DEMO_DAEMON_SECRET,
     Emulator,
 )
 
-APIS = ("sync", "aio")
-USER_SCOPES = [f"{DEMO_API_URI}/access_as_user"]
-GRAPH = ["User.Read"]
-ALICE = ("alice@contoso.onmicrosoft.com", "alice-password")
+from ._apps import APIS, GRAPH, call_on, daemon, public_client, sign_in, user_assertion, web_api
 
 
-def _lib(api: str) -> Any:
-    return identitylib if api == "sync" else aio
-
-
-def _call(api: str, app: Any, method: str, *args: Any) -> Any:
-    """``app.method(*args)``: in the blocking API, or awaited in an event loop."""
-    if api == "sync":
-        return getattr(app, method)(*args)
-
-    async def main() -> Any:
-        return await getattr(app, method)(*args)
-
-    return asyncio.run(main())
+def _daemon(api: str, emulator: Emulator) -> Any:
+    return daemon(emulator, api, identitylib.SerializableTokenCache())()
 
 
 def _counting(
@@ -68,26 +49,6 @@ def _counting(
     monkeypatch.setattr(owner, name, counted)
 
 
-def _daemon(api: str, emulator: Emulator) -> Any:
-    return _lib(api).ConfidentialClientApplication(
-        DEMO_DAEMON_ID,
-        DEMO_DAEMON_SECRET,
-        authority=emulator.authority(),
-        token_cache=identitylib.SerializableTokenCache(),
-    )
-
-
-def _user_assertion(emulator: Emulator) -> str:
-    app = identitylib.PublicClientApplication(
-        DEMO_CLI_ID, authority=emulator.authority(), token_cache=identitylib.TokenCache()
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        result = app.acquire_token_by_username_password(*ALICE, USER_SCOPES)
-    assert "access_token" in result, result
-    return str(result["access_token"])
-
-
 # --------------------------------------------------------- the lane's lookup, made once
 
 
@@ -96,14 +57,14 @@ def test_a_client_credentials_miss_looks_its_request_up_once(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
 ) -> None:
     app = _daemon(api, emulator)
-    first = _call(api, app, "acquire_token_for_client", [f"{DEMO_API_URI}/.default"])
+    first = call_on(api, app, "acquire_token_for_client", [f"{DEMO_API_URI}/.default"])
     assert first["token_source"] == "identity_provider", first  # (discovery done)
     counts: dict[str, int] = {}
     _counting(monkeypatch, HitMemo, "app_token", counts)
-    result = _call(api, app, "acquire_token_for_client", ["https://graph.microsoft.com/.default"])
+    result = call_on(api, app, "acquire_token_for_client", ["https://graph.microsoft.com/.default"])
     assert result["token_source"] == "identity_provider", result
     assert counts["app_token"] == 1  # the lane's; the builder does not ask again
-    again = _call(api, app, "acquire_token_for_client", ["https://graph.microsoft.com/.default"])
+    again = call_on(api, app, "acquire_token_for_client", ["https://graph.microsoft.com/.default"])
     assert again["token_source"] == "cache"
     assert again["access_token"] == result["access_token"]
 
@@ -113,23 +74,15 @@ def test_a_silent_miss_looks_its_request_up_once(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
 ) -> None:
     cache = identitylib.SerializableTokenCache()
-    signed_in = identitylib.PublicClientApplication(
-        DEMO_CLI_ID, authority=emulator.authority(), token_cache=cache
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        assert "access_token" in signed_in.acquire_token_by_username_password(*ALICE, USER_SCOPES)
-    app = _lib(api).PublicClientApplication(
-        DEMO_CLI_ID, authority=emulator.authority(), token_cache=cache
-    )
-    (account,) = signed_in.get_accounts()
+    account = sign_in(emulator, "sync", cache)
+    app = public_client(emulator, api, cache)()
     counts: dict[str, int] = {}
     _counting(monkeypatch, HitMemo, "account_token", counts)
-    result = _call(api, app, "acquire_token_silent", GRAPH, account)
+    result = call_on(api, app, "acquire_token_silent", GRAPH, account)
     assert result is not None
     assert result["token_source"] == "identity_provider", result
     assert counts["account_token"] == 1
-    again = _call(api, app, "acquire_token_silent", GRAPH, account)
+    again = call_on(api, app, "acquire_token_silent", GRAPH, account)
     assert again["token_source"] == "cache"
     assert again["access_token"] == result["access_token"]
 
@@ -144,12 +97,12 @@ def test_without_the_lane_the_builder_still_finds_the_hit(
     from identitylib._transport._observe import HTTP_OBSERVER
 
     app = _daemon(api, emulator)
-    result = _call(api, app, "acquire_token_for_client", [f"{DEMO_API_URI}/.default"])
+    result = call_on(api, app, "acquire_token_for_client", [f"{DEMO_API_URI}/.default"])
     counts: dict[str, int] = {}
     _counting(monkeypatch, HitMemo, "app_token", counts)
     inside = HTTP_OBSERVER.set(object())  # type: ignore[arg-type]  # (as an outer call)
     try:
-        again = _call(api, app, "acquire_token_for_client", [f"{DEMO_API_URI}/.default"])
+        again = call_on(api, app, "acquire_token_for_client", [f"{DEMO_API_URI}/.default"])
     finally:
         HTTP_OBSERVER.reset(inside)
     assert again["token_source"] == "cache"
@@ -174,7 +127,7 @@ def test_a_token_response_is_stored_without_modify(
     _counting(monkeypatch, identitylib.SerializableTokenCache, "modify", counts)
     spies = {TokenCache.modify, identitylib.SerializableTokenCache.modify}
     monkeypatch.setattr(_token_cache, "PLAIN_MODIFY", _token_cache.PLAIN_MODIFY | spies)
-    result = _call(api, app, "acquire_token_for_client", [f"{DEMO_API_URI}/.default"])
+    result = call_on(api, app, "acquire_token_for_client", [f"{DEMO_API_URI}/.default"])
     assert result["token_source"] == "identity_provider", result
     assert counts == {"modify": 0}
     cache = app.token_cache
@@ -208,18 +161,16 @@ def test_a_subclass_modify_is_still_called_for_every_entry(emulator: Emulator) -
 def test_an_assertion_never_seen_is_a_miss_without_a_lookup(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
 ) -> None:
-    assertion = _user_assertion(emulator)
+    assertion = user_assertion(emulator)
     cache = identitylib.TokenCache()
-    app = _lib(api).ConfidentialClientApplication(
-        DEMO_API_ID, DEMO_API_SECRET, authority=emulator.authority(), token_cache=cache
-    )
+    app = web_api(emulator, api, cache)()
     counts: dict[str, int] = {}
     for name in ("search", "_refresh_tokens", "_may_match_access_token"):
         _counting(monkeypatch, TokenCache, name, counts)
-    result = _call(api, app, "acquire_token_on_behalf_of", assertion, GRAPH)
+    result = call_on(api, app, "acquire_token_on_behalf_of", assertion, GRAPH)
     assert result["token_source"] == "identity_provider", result
     assert counts == {"search": 0, "_refresh_tokens": 0, "_may_match_access_token": 0}
-    again = _call(api, app, "acquire_token_on_behalf_of", assertion, GRAPH)
+    again = call_on(api, app, "acquire_token_on_behalf_of", assertion, GRAPH)
     assert again["token_source"] == "cache"
     assert again["access_token"] == result["access_token"]
 
@@ -230,18 +181,16 @@ def test_an_assertion_with_only_its_refresh_token_cached_looks_it_up(
 ) -> None:
     """The probes answer "maybe" when a refresh token is bound to the assertion (its access
     token gone): the flow looks that refresh token up (and redeems it)."""
-    assertion = _user_assertion(emulator)
+    assertion = user_assertion(emulator)
     cache = identitylib.TokenCache()
-    app = _lib(api).ConfidentialClientApplication(
-        DEMO_API_ID, DEMO_API_SECRET, authority=emulator.authority(), token_cache=cache
-    )
-    first = _call(api, app, "acquire_token_on_behalf_of", assertion, GRAPH)
+    app = web_api(emulator, api, cache)()
+    first = call_on(api, app, "acquire_token_on_behalf_of", assertion, GRAPH)
     assert first["token_source"] == "identity_provider", first
     for at in list(cache.search("AccessToken", query={"client_id": DEMO_API_ID})):
         cache.remove_at(at)
     counts: dict[str, int] = {}
     _counting(monkeypatch, TokenCache, "_refresh_tokens", counts)
-    again = _call(api, app, "acquire_token_on_behalf_of", assertion, GRAPH)
+    again = call_on(api, app, "acquire_token_on_behalf_of", assertion, GRAPH)
     assert again["token_source"] == "identity_provider", again
     assert counts["_refresh_tokens"] == 1
 
