@@ -11,19 +11,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.msal
-def test_cache_scaling_benchmark_runs() -> None:
+def bench(script: str, *arguments: str) -> str:
+    """What ``script`` printed, run with ``arguments`` and ``--no-save``; it must exit 0."""
     completed = subprocess.run(
-        [
-            sys.executable,
-            "bench/cache_scaling.py",
-            "--sizes",
-            "10",
-            "100",
-            "--rounds",
-            "1",
-            "--no-save",
-        ],
+        [sys.executable, script, *arguments, "--no-save"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -31,72 +22,51 @@ def test_cache_scaling_benchmark_runs() -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    assert "identitylib" in completed.stdout
-    assert "0 / 0" in completed.stdout  # cache hits made no request in either library
+    return completed.stdout
+
+
+def quick_run(workload: str) -> str:
+    """What ``bench/run.py --only WORKLOAD --quick`` printed."""
+    return bench("bench/run.py", "--only", workload, "--quick")
+
+
+@pytest.mark.msal
+def test_cache_scaling_benchmark_runs() -> None:
+    printed = bench("bench/cache_scaling.py", "--sizes", "10", "100", "--rounds", "1")
+    assert "identitylib" in printed
+    assert "0 / 0" in printed  # cache hits made no request in either library
 
 
 @pytest.mark.msal
 def test_client_assertion_benchmark_runs() -> None:
-    completed = subprocess.run(
-        [sys.executable, "bench/run.py", "--only", "10", "--quick", "--no-save"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
+    printed = quick_run("10")
     for algorithm in ("RS256", "PS256"):
-        assert f"cc miss, certificate {algorithm}" in completed.stdout
-        assert f"signing one, {algorithm}" in completed.stdout
-    assert "NOT MET" not in completed.stdout  # identitylib made one request per miss
+        assert f"cc miss, certificate {algorithm}" in printed
+        assert f"signing one, {algorithm}" in printed
+    assert "NOT MET" not in printed  # identitylib made one request per miss
 
 
 @pytest.mark.msal
 def test_api_guard_benchmark_runs() -> None:
-    completed = subprocess.run(
-        [sys.executable, "bench/run.py", "--only", "11", "--quick", "--no-save"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert "authenticate (cached key, RS256)" in completed.stdout
-    assert "key/metadata fetches" not in completed.stdout  # keys fetched once, then cached
+    printed = quick_run("11")
+    assert "authenticate (cached key, RS256)" in printed
+    assert "key/metadata fetches" not in printed  # keys fetched once, then cached
 
 
 @pytest.mark.msal
 def test_library_time_benchmark_runs() -> None:
-    completed = subprocess.run(
-        [sys.executable, "bench/run.py", "--only", "15", "--quick", "--no-save"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
+    printed = quick_run("15")
     for case in ("cc miss", "silent refresh (RT)", "on-behalf-of miss"):
-        assert f"15 library time, {case}" in completed.stdout
-    assert "req/call" in completed.stdout
-    assert "identitylib made" not in completed.stdout  # one request per call, every row
+        assert f"15 library time, {case}" in printed
+    assert "req/call" in printed
+    assert "identitylib made" not in printed  # one request per call, every row
 
 
 @pytest.mark.msal
 def test_asyncio_benchmark_runs() -> None:
-    completed = subprocess.run(
-        [sys.executable, "bench/run.py", "--only", "16", "--quick", "--no-save"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
+    printed = quick_run("16")
     for case in ("identitylib.aio, 1,000 tasks", "blocking API, 16 threads"):
-        assert case in completed.stdout
+        assert case in printed
     for case in ("token requests: identitylib.aio", "token requests: blocking API"):
-        assert case in completed.stdout
-    assert "targets met: 2 of 2" in completed.stdout  # one token request in each stampede
+        assert case in printed
+    assert "targets met: 2 of 2" in printed  # one token request in each stampede
