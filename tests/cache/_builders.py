@@ -14,6 +14,16 @@ GRAPH_DEFAULT = "https://graph.microsoft.com/.default"
 NOW = 1_700_000_000
 
 
+def tenant_of(i: int) -> str:
+    """The ``i``-th tenant of a multi-tenant cache (a GUID)."""
+    return f"{i:08d}-2222-3333-4444-555555555555"
+
+
+def scope_of(j: int) -> str:
+    """The ``j``-th app scope of a multi-tenant cache."""
+    return f"api://resource-{j}/.default"
+
+
 def b64json(value: Any, *, padded: bool = False, standard: bool = False) -> str:
     raw = json.dumps(value).encode()
     text = (base64.b64encode if standard else base64.urlsafe_b64encode)(raw).decode()

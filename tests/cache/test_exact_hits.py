@@ -33,6 +33,8 @@ from identitylib._cache._exact import (
 )
 from identitylib._flows import client_credentials, on_behalf_of, silent
 
+from ._builders import tenant_of
+
 ENV = "login.microsoftonline.com"
 CLIENT = "cid-0000"
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -124,10 +126,6 @@ def daemon(tenant: str, cache: SerializableTokenCache) -> ConfidentialClientAppl
     return ConfidentialClientApplication(
         CLIENT, "secret", authority=f"https://{ENV}/{tenant}", token_cache=cache
     )
-
-
-def tenant_of(i: int) -> str:
-    return f"{i:08d}-2222-3333-4444-555555555555"
 
 
 # ------------------------------------------------------------------ the index alone

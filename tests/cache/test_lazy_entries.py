@@ -26,6 +26,8 @@ from identitylib._cache._own import exact_request_hit
 from identitylib.exceptions import TokenCacheError
 from tests._servers import require_module
 
+from ._builders import scope_of, tenant_of
+
 require_module("msgspec")  # the lazy load is msgspec's (a dependency on CPython)
 
 AT = CredentialType.ACCESS_TOKEN
@@ -33,7 +35,6 @@ ENV = "login.microsoftonline.com"
 CLIENT = "cid-0000"
 TENANTS = 100
 SCOPES = 5
-
 
 
 @pytest.fixture(autouse=True, params=["split at load", "sections whole"])
@@ -58,14 +59,6 @@ def state_form(request) -> None:
 def as_state(text: str) -> str | bytes:
     """``text`` in this test's form (see ``state_form``)."""
     return text.encode("utf-8") if _STATE_FORM["bytes"] else text
-
-
-def tenant_of(i: int) -> str:
-    return f"{i:08d}-2222-3333-4444-555555555555"
-
-
-def scope_of(j: int) -> str:
-    return f"api://resource-{j}/.default"
 
 
 def key_of(i: int, j: int) -> str:

@@ -14,18 +14,12 @@ from identitylib import ConfidentialClientApplication, SerializableTokenCache, a
 from identitylib._cache._exact import request_key
 from identitylib._cache._keys import CredentialType
 
+from ._builders import scope_of, tenant_of
+
 ENV = "login.microsoftonline.com"
 CLIENT = "cid-0000"
 TENANTS = 40
 SCOPES = 5
-
-
-def tenant_of(i: int) -> str:
-    return f"{i:08d}-2222-3333-4444-555555555555"
-
-
-def scope_of(j: int) -> str:
-    return f"api://resource-{j}/.default"
 
 
 def loaded_cache() -> SerializableTokenCache:

@@ -25,6 +25,7 @@ from identitylib._cache import _serialization
 from identitylib._persistence import PersistedTokenCache, _backend
 from identitylib.emulator import DEMO_DAEMON_ID, DEMO_DAEMON_SECRET, Emulator
 from tests.aio._support import APP_SCOPES, token_posts
+from tests.cache._builders import scope_of, tenant_of
 
 from ._helpers import app_event
 
@@ -32,14 +33,6 @@ ENV = "login.microsoftonline.com"
 CLIENT = "cid-0000"
 TENANTS = 60
 SCOPES = 5
-
-
-def tenant_of(i: int) -> str:
-    return f"{i:08d}-2222-3333-4444-555555555555"
-
-
-def scope_of(j: int) -> str:
-    return f"api://resource-{j}/.default"
 
 
 def big_state(secret_of: Callable[[int, int], str] = lambda i, j: f"t{i}-{j}") -> dict[str, Any]:
