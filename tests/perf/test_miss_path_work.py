@@ -14,6 +14,7 @@ import pytest
 
 import identitylib
 from identitylib._cache import _index, _own
+from identitylib._cache._access import assertion_hash
 from identitylib._cache._token_cache import TokenCache
 from identitylib._flows._state import AppState
 from identitylib.emulator import DEMO_API_ID, Emulator
@@ -86,37 +87,23 @@ def test_a_token_request_makes_no_uuid_object(
 
 @pytest.mark.parametrize("api", APIS)
 def test_an_on_behalf_of_miss_hashes_the_assertion_once(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
+    emulator: Emulator, assertion_hashes: list[str], api: str
 ) -> None:
     """With the hit path on (a plain in-memory cache), its request key and the flow's
     binding of the tokens share one hash of the assertion."""
-    from identitylib._application import _client_calls
-    from identitylib._cache import _access
-    from identitylib._flows import _hit_memo
-    from identitylib._flows import on_behalf_of as obo_flow
-
     assertion = user_assertion(emulator)
-    hashed: list[str] = []
-    real = _access.assertion_hash
-
-    def counted(value: Any) -> str:
-        hashed.append("hash")
-        return real(value)
-
-    for module in (obo_flow, _access, _hit_memo):
-        monkeypatch.setattr(module, "assertion_hash", counted)
-    monkeypatch.setattr(_client_calls, "assertion_hash", counted, raising=False)
+    del assertion_hashes[:]
     cache = identitylib.TokenCache()
     make = web_api(emulator, api, cache)
     result = call(api, make, "acquire_token_on_behalf_of", assertion, GRAPH)
     assert result["token_source"] == "identity_provider", result
-    assert len(hashed) == 1
-    (at,) = cache.search("AccessToken", query={"user_assertion_hash": real(assertion)})
+    assert len(assertion_hashes) == 1
+    (at,) = cache.search("AccessToken", query={"user_assertion_hash": assertion_hash(assertion)})
     assert at["secret"] == result["access_token"]
-    del hashed[:]
+    del assertion_hashes[:]
     again = call(api, make, "acquire_token_on_behalf_of", f"  {assertion} ", GRAPH)
     assert again["access_token"] == result["access_token"]  # (the hit path, the same hash)
-    assert len(hashed) == 1
+    assert len(assertion_hashes) == 1
 
 
 # ------------------------------------------------- a miss checked in every environment
