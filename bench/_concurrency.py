@@ -4,6 +4,8 @@
   cache-hit acquisition in a loop for ``seconds``: calls per second and each call's
   duration. The tasks yield to the loop (``asyncio.sleep(0)``) after every call, as request
   handlers do between requests; without that, one task would keep the loop to itself.
+  ``threads_for``: the threads' harness (started, released at once, stopped; workload 7's
+  throughput runs in it too).
 - ``task_stampede`` / ``pool_stampede``: ``calls`` identical acquisitions released at once
   on a cold cache, as tasks of one event loop or as jobs of a thread pool of ``threads``
   workers (started, and waiting at a gate, before the clock starts): wall time from the
@@ -70,20 +72,35 @@ def thread_hits(
 ) -> tuple[float, list[int]]:
     """Calls per second of ``threads`` threads calling ``call(scopes[i])`` in turn for
     ``seconds``, and the duration of each call (ns)."""
-    stop = threading.Event()
     durations: list[list[int]] = [[] for _ in range(threads)]
-    barrier = threading.Barrier(threads + 1)
     clock = time.perf_counter_ns
 
-    def worker(k: int) -> None:
+    def work(k: int, stop: threading.Event) -> None:
         own = durations[k]
-        barrier.wait()
         while not stop.is_set():
             for s in scopes:
                 start = clock()
                 result = call(s)
                 own.append(clock() - start)
                 check(result)
+
+    elapsed = threads_for(threads, seconds, work)
+    flat = [d for own in durations for d in own]
+    return len(flat) / elapsed, flat
+
+
+def threads_for(
+    threads: int, seconds: float, work: Callable[[int, threading.Event], None]
+) -> float:
+    """Run ``work(k, stop)`` in ``threads`` threads (k = 0 .. threads-1), all released at
+    once after they started, for ``seconds`` (then ``stop`` is set): the wall time (s)
+    from the release to the end of the last thread."""
+    stop = threading.Event()
+    barrier = threading.Barrier(threads + 1)
+
+    def worker(k: int) -> None:
+        barrier.wait()
+        work(k, stop)
 
     pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
     for t in pool:
@@ -94,9 +111,7 @@ def thread_hits(
     stop.set()
     for t in pool:
         t.join()
-    elapsed = time.perf_counter() - started
-    flat = [d for own in durations for d in own]
-    return len(flat) / elapsed, flat
+    return time.perf_counter() - started
 
 
 async def task_stampede(call: Callable[[], Awaitable[object]], calls: int, check: Check) -> float:

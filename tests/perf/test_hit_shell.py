@@ -74,68 +74,47 @@ def _expected_work(api: str) -> list[str]:
     return ["coalesced"] if api == "sync" else ["key"]
 
 
+def _client_credentials(emu: Emulator, api: str) -> tuple[Any, str, tuple[Any, ...]]:
+    """The demo daemon's app token."""
+    app = daemon(emu, api, identitylib.TokenCache())()
+    return app, "acquire_token_for_client", (APP_SCOPES,)
+
+
+def _on_behalf_of(emu: Emulator, api: str) -> tuple[Any, str, tuple[Any, ...]]:
+    """The demo web API's token for Graph, on behalf of Alice."""
+    assertion = user_assertion(emu)
+    app = web_api(emu, api, identitylib.TokenCache())()
+    return app, "acquire_token_on_behalf_of", (assertion, GRAPH)
+
+
+def _silent(emu: Emulator, api: str) -> tuple[Any, str, tuple[Any, ...]]:
+    """Signed-in Alice's token for Graph: none yet, so the refresh token is redeemed."""
+    cache = identitylib.TokenCache()
+    account = sign_in(emu, "sync", cache)
+    app = public_client(emu, api, cache)()
+    return app, "acquire_token_silent", (GRAPH, account)
+
+
+#: A call whose first answer comes from the identity provider and whose second is a hit:
+#: case name -> (emulator, api) -> (app, method, arguments).
+CALLS: dict[str, Callable[[Emulator, str], tuple[Any, str, tuple[Any, ...]]]] = {
+    "client-credentials": _client_credentials,
+    "on-behalf-of": _on_behalf_of,
+    "silent": _silent,
+}
+
+
 @pytest.mark.parametrize("api", APIS)
-def test_a_client_credentials_hit_does_no_single_flight_work(
-    emulator: Emulator, flight_work: list[str], api: str
+@pytest.mark.parametrize("case", CALLS)
+def test_a_hit_does_no_single_flight_work(
+    emulator: Emulator, flight_work: list[str], case: str, api: str
 ) -> None:
-    app = daemon(emulator, api, identitylib.TokenCache())()
+    app, method, args = CALLS[case](emulator, api)
+    del flight_work[:]  # (the sign-in or the user's assertion before)
     seen: list[list[str]] = []
-    first, second = _twice(
-        api,
-        app,
-        "acquire_token_for_client",
-        APP_SCOPES,
-        between=_moved(flight_work, seen),
-    )
+    first, second = _twice(api, app, method, *args, between=_moved(flight_work, seen))
     assert first["token_source"] == "identity_provider", first
     assert seen == [_expected_work(api)]  # the request was shared
-    assert second["token_source"] == "cache"
-    assert second["access_token"] == first["access_token"]
-    assert flight_work == []
-
-
-@pytest.mark.parametrize("api", APIS)
-def test_an_on_behalf_of_hit_does_no_single_flight_work(
-    emulator: Emulator, flight_work: list[str], api: str
-) -> None:
-    assertion = user_assertion(emulator)
-    app = web_api(emulator, api, identitylib.TokenCache())()
-    del flight_work[:]
-    seen: list[list[str]] = []
-    first, second = _twice(
-        api,
-        app,
-        "acquire_token_on_behalf_of",
-        assertion,
-        GRAPH,
-        between=_moved(flight_work, seen),
-    )
-    assert first["token_source"] == "identity_provider", first
-    assert seen == [_expected_work(api)]
-    assert second["token_source"] == "cache"
-    assert second["access_token"] == first["access_token"]
-    assert flight_work == []
-
-
-@pytest.mark.parametrize("api", APIS)
-def test_a_silent_hit_does_no_single_flight_work(
-    emulator: Emulator, flight_work: list[str], api: str
-) -> None:
-    cache = identitylib.TokenCache()
-    account = sign_in(emulator, "sync", cache)
-    app = public_client(emulator, api, cache)()
-    del flight_work[:]
-    seen: list[list[str]] = []
-    first, second = _twice(
-        api,
-        app,
-        "acquire_token_silent",
-        GRAPH,  # no token for it yet: the refresh token is redeemed
-        account,
-        between=_moved(flight_work, seen),
-    )
-    assert first["token_source"] == "identity_provider", first
-    assert seen == [_expected_work(api)]
     assert second["token_source"] == "cache"
     assert second["access_token"] == first["access_token"]
     assert flight_work == []

@@ -52,37 +52,43 @@ def _counting(
 # --------------------------------------------------------- the lane's lookup, made once
 
 
-@pytest.mark.parametrize("api", APIS)
-def test_a_client_credentials_miss_looks_its_request_up_once(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
-) -> None:
+def _client_credentials_miss(emulator: Emulator, api: str) -> tuple[Any, str, tuple[Any, ...]]:
+    """An app token for Graph, after one for the demo API (discovery done)."""
     app = _daemon(api, emulator)
     first = call_on(api, app, "acquire_token_for_client", [f"{DEMO_API_URI}/.default"])
-    assert first["token_source"] == "identity_provider", first  # (discovery done)
-    counts: dict[str, int] = {}
-    _counting(monkeypatch, HitMemo, "app_token", counts)
-    result = call_on(api, app, "acquire_token_for_client", ["https://graph.microsoft.com/.default"])
-    assert result["token_source"] == "identity_provider", result
-    assert counts["app_token"] == 1  # the lane's; the builder does not ask again
-    again = call_on(api, app, "acquire_token_for_client", ["https://graph.microsoft.com/.default"])
-    assert again["token_source"] == "cache"
-    assert again["access_token"] == result["access_token"]
+    assert first["token_source"] == "identity_provider", first
+    return app, "acquire_token_for_client", (["https://graph.microsoft.com/.default"],)
+
+
+def _silent_miss(emulator: Emulator, api: str) -> tuple[Any, str, tuple[Any, ...]]:
+    """Signed-in Alice's token for Graph: none yet, so the refresh token is redeemed."""
+    cache = identitylib.SerializableTokenCache()
+    account = sign_in(emulator, "sync", cache)
+    return public_client(emulator, api, cache)(), "acquire_token_silent", (GRAPH, account)
+
+
+#: A miss, and the lane's lookup it makes: case name -> (the ``HitMemo`` method that looks
+#: the request up, what makes the app and names the call).
+MISSES: dict[str, tuple[str, Callable[[Emulator, str], tuple[Any, str, tuple[Any, ...]]]]] = {
+    "client-credentials": ("app_token", _client_credentials_miss),
+    "silent": ("account_token", _silent_miss),
+}
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_a_silent_miss_looks_its_request_up_once(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
+@pytest.mark.parametrize("case", MISSES)
+def test_a_miss_looks_its_request_up_once(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, case: str, api: str
 ) -> None:
-    cache = identitylib.SerializableTokenCache()
-    account = sign_in(emulator, "sync", cache)
-    app = public_client(emulator, api, cache)()
+    lookup, prepare = MISSES[case]
+    app, method, args = prepare(emulator, api)
     counts: dict[str, int] = {}
-    _counting(monkeypatch, HitMemo, "account_token", counts)
-    result = call_on(api, app, "acquire_token_silent", GRAPH, account)
+    _counting(monkeypatch, HitMemo, lookup, counts)
+    result = call_on(api, app, method, *args)
     assert result is not None
     assert result["token_source"] == "identity_provider", result
-    assert counts["account_token"] == 1
-    again = call_on(api, app, "acquire_token_silent", GRAPH, account)
+    assert counts[lookup] == 1  # the lane's; the builder does not ask again
+    again = call_on(api, app, method, *args)
     assert again["token_source"] == "cache"
     assert again["access_token"] == result["access_token"]
 

@@ -13,9 +13,9 @@ import pytest
 
 import identitylib
 from identitylib._cache import _claims, _own
+from identitylib._cache._access import assertion_hash
 from identitylib._cache._event import environment_and_realm
 from identitylib._cache._token_cache import TokenCache
-from identitylib._flows import on_behalf_of as obo_flow
 from identitylib._protocol._messages import HttpRequest
 from identitylib._transport import _throttle
 from identitylib._transport._sync import SyncTransport
@@ -240,25 +240,10 @@ def test_a_client_info_string_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_the_on_behalf_of_flow_hashes_the_assertion_once(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, assertion_hashes: list[str]
 ) -> None:
     """The tokens' ``user_assertion_hash``, the access hooks' partition key and the hit
     path's request key are the same hash: computed once per call."""
-    from identitylib._application import _client_calls
-    from identitylib._cache import _access
-    from identitylib._flows import _hit_memo
-
-    hashed: list[str] = []
-    real = _access.assertion_hash
-
-    def counted(assertion: Any) -> str:
-        hashed.append("hash")
-        return real(assertion)
-
-    monkeypatch.setattr(obo_flow, "assertion_hash", counted)
-    monkeypatch.setattr(_access, "assertion_hash", counted)
-    monkeypatch.setattr(_client_calls, "assertion_hash", counted, raising=False)
-    monkeypatch.setattr(_hit_memo, "assertion_hash", counted)
     assertion = user_assertion(emulator, ALICE)
     partitions: list[Optional[str]] = []
     cache = identitylib.TokenCache(
@@ -267,9 +252,9 @@ def test_the_on_behalf_of_flow_hashes_the_assertion_once(
     app = web_api(emulator, "sync", cache)()
     result = app.acquire_token_on_behalf_of(assertion, GRAPH)
     assert result["token_source"] == "identity_provider", result
-    assert len(hashed) == 1
-    assert set(partitions) == {real(assertion)}
-    (at,) = cache.search("AccessToken", query={"user_assertion_hash": real(assertion)})
+    assert len(assertion_hashes) == 1
+    assert set(partitions) == {assertion_hash(assertion)}
+    (at,) = cache.search("AccessToken", query={"user_assertion_hash": assertion_hash(assertion)})
     assert at["secret"] == result["access_token"]
 
 

@@ -14,6 +14,7 @@ import pytest
 
 import identitylib
 from identitylib._cache import _index, _own
+from identitylib._cache._access import assertion_hash
 from identitylib._cache._token_cache import TokenCache
 from identitylib._flows._state import AppState
 from identitylib.emulator import DEMO_API_ID, Emulator
@@ -86,51 +87,31 @@ def test_a_token_request_makes_no_uuid_object(
 
 @pytest.mark.parametrize("api", APIS)
 def test_an_on_behalf_of_miss_hashes_the_assertion_once(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
+    emulator: Emulator, assertion_hashes: list[str], api: str
 ) -> None:
     """With the hit path on (a plain in-memory cache), its request key and the flow's
     binding of the tokens share one hash of the assertion."""
-    from identitylib._application import _client_calls
-    from identitylib._cache import _access
-    from identitylib._flows import _hit_memo
-    from identitylib._flows import on_behalf_of as obo_flow
-
     assertion = user_assertion(emulator)
-    hashed: list[str] = []
-    real = _access.assertion_hash
-
-    def counted(value: Any) -> str:
-        hashed.append("hash")
-        return real(value)
-
-    for module in (obo_flow, _access, _hit_memo):
-        monkeypatch.setattr(module, "assertion_hash", counted)
-    monkeypatch.setattr(_client_calls, "assertion_hash", counted, raising=False)
+    del assertion_hashes[:]
     cache = identitylib.TokenCache()
     make = web_api(emulator, api, cache)
     result = call(api, make, "acquire_token_on_behalf_of", assertion, GRAPH)
     assert result["token_source"] == "identity_provider", result
-    assert len(hashed) == 1
-    (at,) = cache.search("AccessToken", query={"user_assertion_hash": real(assertion)})
+    assert len(assertion_hashes) == 1
+    (at,) = cache.search("AccessToken", query={"user_assertion_hash": assertion_hash(assertion)})
     assert at["secret"] == result["access_token"]
-    del hashed[:]
+    del assertion_hashes[:]
     again = call(api, make, "acquire_token_on_behalf_of", f"  {assertion} ", GRAPH)
     assert again["access_token"] == result["access_token"]  # (the hit path, the same hash)
-    assert len(hashed) == 1
+    assert len(assertion_hashes) == 1
 
 
 # ------------------------------------------------- a miss checked in every environment
 
 
-def test_a_miss_in_every_environment_makes_the_client_component_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The index answers "no token here" for the cloud's four environments without a
-    copy of the query and its components per environment."""
-    cache = identitylib.TokenCache()
-    cache.add(_app_event("api://a/.default"))
-    query = {"client_id": CLIENT, "environment": ENV, "realm": TENANT, "home_account_id": None}
-    assert _own.may_match_access_token(cache, query, ["api://a/.default"])  # (builds the index)
+@pytest.fixture
+def components_made(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """The fields of every index component made (``_index.components``), in call order."""
     made: list[tuple[str, ...]] = []
     real = _index.components
 
@@ -139,11 +120,25 @@ def test_a_miss_in_every_environment_makes_the_client_component_once(
         return real(source, fields, *args)
 
     monkeypatch.setattr(_index, "components", counted)
+    return made
+
+
+def test_a_miss_in_every_environment_makes_the_client_component_once(
+    components_made: list[tuple[str, ...]],
+) -> None:
+    """The index answers "no token here" for the cloud's four environments without a
+    copy of the query and its components per environment."""
+    cache = identitylib.TokenCache()
+    cache.add(_app_event("api://a/.default"))
+    query = {"client_id": CLIENT, "environment": ENV, "realm": TENANT, "home_account_id": None}
+    assert _own.may_match_access_token(cache, query, ["api://a/.default"])  # (builds the index)
+    del components_made[:]
     assert _own.environments_with_access_tokens(cache, query, ["api://b/.default"], ALIASES) == []
     assert _own.environments_with_access_tokens(cache, query, ["api://a/.default"], ALIASES) == [
         ENV
     ]
-    assert made == [("client_id",), ("client_id",)]  # one per question, not per environment
+    # One component per question, not one per environment:
+    assert components_made == [("client_id",), ("client_id",)]
     assert (
         _own.environments_with_access_tokens(
             cache, {**query, "client_id": "other"}, ["api://a/.default"], ALIASES
@@ -171,7 +166,7 @@ def test_the_environments_a_token_is_found_in_are_those_a_search_finds() -> None
 # ------------------------------------------------------ rewrites that file as they did
 
 
-def test_a_rotated_refresh_token_is_not_refiled(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rotated_refresh_token_is_not_refiled(components_made: list[tuple[str, ...]]) -> None:
     """A refresh token rewritten under its key with a new secret (every refresh) files as
     it did in each of its section's indices: no index component is made for it."""
     cache = identitylib.TokenCache()
@@ -187,20 +182,13 @@ def test_a_rotated_refresh_token_is_not_refiled(monkeypatch: pytest.MonkeyPatch)
     cache.add(event)
     assert "RefreshToken" in cache._store.indices  # (builds every section's index)
     (rt,) = cache.search("RefreshToken", query={"client_id": CLIENT})
-    made: list[tuple[str, ...]] = []
-    real = _index.components
-
-    def counted(source: Any, fields: tuple[str, ...], *args: Any) -> Any:
-        made.append(fields)
-        return real(source, fields, *args)
-
-    monkeypatch.setattr(_index, "components", counted)
+    del components_made[:]
     cache.update_rt(rt, "rt-2")
-    assert made == []
+    assert components_made == []
     (rotated,) = cache.search("RefreshToken", query={"client_id": CLIENT})
     assert rotated["secret"] == "rt-2"
     cache.modify("RefreshToken", rotated, {"family_id": "1"})  # a field an index reads
-    assert made != []
+    assert components_made != []
     assert [e["secret"] for e in cache.search("RefreshToken", query={"family_id": "1"})] == ["rt-2"]
 
 

@@ -26,7 +26,8 @@ from identitylib.emulator import (
 from identitylib.emulator._config import GRAPH_APP_ID, GRAPH_URI
 from tests._idp import token_posts
 
-ALICE, ALICE_PASSWORD = "alice@contoso.onmicrosoft.com", "alice-password"
+from ._apps import ALICE, user_assertion
+
 GRAPH_SCOPES = [f"{GRAPH_URI}/User.Read"]
 
 #: Seconds the emulator waits before each answer: keeps the leader's request in flight
@@ -45,18 +46,6 @@ FIVE_SCOPES = [
 
 def daemon(emu: Emulator, secret: str = DEMO_DAEMON_SECRET) -> ConfidentialClientApplication:
     return ConfidentialClientApplication(DEMO_DAEMON_ID, secret, authority=emu.authority())
-
-
-def user_assertion(emu: Emulator) -> str:
-    """Alice's access token for the demo API (username/password), for on-behalf-of calls."""
-    app = PublicClientApplication(DEMO_CLI_ID, authority=emu.authority())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        result = app.acquire_token_by_username_password(
-            ALICE, ALICE_PASSWORD, [f"{DEMO_API_URI}/access_as_user"]
-        )
-    assert "access_token" in result, result
-    return str(result["access_token"])
 
 
 def middle_tier(emu: Emulator) -> ConfidentialClientApplication:
@@ -218,7 +207,7 @@ def test_silent_refresh_stampede_sends_one_request(emulator: Emulator) -> None:
     app = PublicClientApplication(DEMO_CLI_ID, authority=emulator.authority())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        signed_in = app.acquire_token_by_username_password(ALICE, ALICE_PASSWORD, GRAPH_SCOPES)
+        signed_in = app.acquire_token_by_username_password(*ALICE, GRAPH_SCOPES)
     assert "access_token" in signed_in, signed_in
     (account,) = app.get_accounts()
     emulator.reset_requests()
