@@ -10,6 +10,7 @@ from identitylib._log import get_logger
 
 from ._bounded import CacheBound
 from ._exact import ExactRequestIndex, FiledToken, RequestKey, build_exact_index
+from ._filing import files_alike, filing_of
 from ._index import SectionIndex, build_index
 from ._keys import CredentialType
 from ._query import USER_ASSERTION_HASH, scope_set
@@ -127,16 +128,27 @@ class IndexedSections:
         self.writes[credential_type] = self.writes.get(credential_type, 0) + 1
         if old != entry:  # An equal entry (the app metadata of every response) is filed.
             index = self._indices.get(credential_type)
-            if isinstance(old, dict) and index is not None:
-                index.replace(key, old, entry)  # (a renewed token files as it did)
-            elif index is not None:
-                index.add(key, entry)
-            exact = self._exact
-            if exact is not None and credential_type == CredentialType.ACCESS_TOKEN:
-                if isinstance(old, dict):
-                    exact.replace(key, old, entry)
-                else:
-                    exact.add(key, entry)
+            is_at = credential_type == CredentialType.ACCESS_TOKEN
+            exact = self._exact if is_at else None
+            # An access token's fields are read once for both of its indices (not at all
+            # when it files as the entry it replaces: a renewal).
+            filing = None
+            if (
+                is_at
+                and (index is not None or exact is not None)
+                and not (isinstance(old, dict) and files_alike(old, entry))
+            ):
+                filing = filing_of(entry)
+            if isinstance(old, dict):
+                if index is not None:
+                    index.replace(key, old, entry, filing)  # (a renewal files as it did)
+                if exact is not None:
+                    exact.replace(key, old, entry, filing)
+            else:
+                if index is not None:
+                    index.add(key, entry, filing)
+                if exact is not None:
+                    exact.add(key, entry, filing)
             if credential_type in self._marks:  # (_remark: the section is this dict)
                 self._marks[credential_type] = (section, len(section))
         if self.bound is not None:
