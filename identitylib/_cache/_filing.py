@@ -62,22 +62,34 @@ def filing_of(entry: Mapping[str, Any]) -> AccessTokenFiling:
     home_account_id, assertion_hash = get("home_account_id"), get("user_assertion_hash")
     key_id, ext_cache_key = get("key_id"), get("ext_cache_key")
     env = environment.lower() if type(environment) is str else component(environment, fold=True)
-    home = home_account_id if type(home_account_id) is str else component(home_account_id)
+    # component() of each, the usual values (a string, None) without a call
+    home = (
+        home_account_id
+        if type(home_account_id) is str
+        else "" if home_account_id is None else component(home_account_id)
+    )
     filing = AccessTokenFiling()
     filing.environment, filing.client_id, filing.realm = environment, client_id, realm
     filing.home_account_id, filing.user_assertion_hash = home_account_id, assertion_hash
     filing.has_home = home_account_id is not None or "home_account_id" in entry
-    filing.app = (env, client_id if type(client_id) is str else component(client_id))
+    filing.app = (
+        env,
+        client_id if type(client_id) is str else "" if client_id is None else component(client_id),
+    )
     filing.home = home
     filing.owner = (home, env)
-    filing.assertion = (
-        assertion_hash if type(assertion_hash) is str else component(assertion_hash)
+    filing.assertion = assertion = (
+        assertion_hash
+        if type(assertion_hash) is str
+        else "" if assertion_hash is None else component(assertion_hash)
     )
     filing.partition = (
-        realm if type(realm) is str else component(realm),
-        key_id if type(key_id) is str else component(key_id),
-        ext_cache_key if type(ext_cache_key) is str else component(ext_cache_key),
-        filing.assertion,
+        realm if type(realm) is str else "" if realm is None else component(realm),
+        key_id if type(key_id) is str else "" if key_id is None else component(key_id),
+        ext_cache_key
+        if type(ext_cache_key) is str
+        else "" if ext_cache_key is None else component(ext_cache_key),
+        assertion,
     )
     filing.scopes = scope_set(get("target"))
     bound = bool(key_id or ext_cache_key)

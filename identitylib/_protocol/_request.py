@@ -93,8 +93,8 @@ def check_ssh_cert_data(data: object) -> None:
     """Refuse an SSH certificate request (``data={"token_type": "ssh-cert", ...}``) that
     lacks ``req_cnf`` (the public key, a JWK) or ``key_id`` (its name, which keys the
     cached certificate), as MSAL does: ValueError."""
-    if not isinstance(data, Mapping) or data.get("token_type") != SSH_CERT:
-        return
+    if data is None or not isinstance(data, Mapping) or data.get("token_type") != SSH_CERT:
+        return  # (None first: the usual case, without the ABC's isinstance check)
     if not data.get("req_cnf"):
         raise ValueError(
             "An SSH certificate request (data={'token_type': 'ssh-cert', ...}) needs 'req_cnf': "
