@@ -176,6 +176,7 @@ def refresh_for_account(
     authority's endpoints are discovered only when there is an RT to redeem.
     """
     partition = user_partition_key(home_account_id)
+    hooks = has_access_hooks(state.token_cache)  # (none: the lookups run in line)
     last: Optional[dict[str, Any]] = None
     metadata: Optional[OidcMetadata] = None
     for environment in state.cache_environments:
@@ -183,8 +184,10 @@ def refresh_for_account(
             refresh_token_candidates,
             state.token_cache, home_account_id, environment, state.client_id,
         )  # fmt: skip
-        family, own = yield from in_cache(
-            state.token_cache, partition, state.client_id, False, candidates
+        family, own = (
+            (yield from in_cache(state.token_cache, partition, state.client_id, False, candidates))
+            if hooks
+            else candidates()
         )
         for group, is_family in ((family, True), (own, False)):
             for entry in _usable(group):
