@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional, Union
 
-from ._filing import UNFILED_FIELDS, AccessTokenFiling, filing_of
+from ._filing import AccessTokenFiling, files_alike, filing_of
 from ._raw import RawBacked
 
 #: Scopes Entra adds to the target of user tokens beyond those requested.
@@ -28,13 +28,6 @@ SERVER_ADDED_SCOPES = frozenset({"openid", "profile", "email", "offline_access"}
 
 #: The scopes a user flow refuses in a request (``_protocol._scopes.RESERVED_SCOPES``).
 _USER_FLOW_REFUSED = frozenset({"openid", "profile", "offline_access"})
-
-#: Every field ``request_keys_of`` reads (``home_account_id``'s presence included).
-_READ_FIELDS = (
-    "environment", "client_id", "realm", "home_account_id", "user_assertion_hash", "target",
-    *UNFILED_FIELDS,
-)  # fmt: skip
-_ABSENT = object()
 
 #: One string (hashed once, compared in one go): cheaper than a tuple of its parts.
 RequestKey = str
@@ -379,15 +372,18 @@ class ExactRequestIndex:
         new: Mapping[str, Any],
         filing: Optional[AccessTokenFiling] = None,
     ) -> None:
-        """``remove(key, old)`` then ``add(key, new)`` (``filing``: the new entry's):
-        nothing when every field the request keys are made of is the same (a token
-        renewed under its key)."""
-        for name in _READ_FIELDS:
-            before, after = old.get(name, _ABSENT), new.get(name, _ABSENT)
-            if type(before) is not type(after) or before != after:
-                self.remove(key, old)
-                self.add(key, new, filing)
-                return
+        """``remove(key, old)`` then ``add(key, new)``: only :meth:`renew` when every field
+        the request keys are made of is the same (a token renewed under its key).
+        ``filing``: the new entry's, given by a caller that found it files differently."""
+        if filing is None and files_alike(old, new):
+            self.renew(key, new)
+            return
+        self.remove(key, old)
+        self.add(key, new, filing)
+
+    def renew(self, key: str, new: Mapping[str, Any]) -> None:
+        """The token under ``key`` was replaced by ``new``, which files as it did (the same
+        request keys): its requests answer the new entry."""
         token: Optional[FiledToken] = None
         for request in self._filed_keys.get(key, ()):  # filed as before: the new entry
             filed = self._keys.get(request)

@@ -263,16 +263,17 @@ class AccessTokenIndex:
         nothing when every field this index reads is the same (a token renewed under its
         key: a new secret and times). A token that moves to another partition of the same
         app and owner with the same scopes (an on-behalf-of token renewed under a new
-        assertion) moves between the two buckets alone: its scope counts stay."""
-        for name in _READ_FIELDS:
-            before, after = old.get(name), new.get(name)
-            if type(before) is not type(after) or before != after:
-                break
-        else:
-            return
-        was = filing_of(old)
+        assertion) moves between the two buckets alone: its scope counts stay. ``filing``:
+        the new entry's, given by a caller that found it files differently."""
         if filing is None:
+            for name in _READ_FIELDS:
+                before, after = old.get(name), new.get(name)
+                if type(before) is not type(after) or before != after:
+                    break
+            else:
+                return
             filing = filing_of(new)
+        was = filing_of(old)
         if was.app != filing.app or was.owner != filing.owner or was.scopes != filing.scopes:
             self.remove(key, old, was)
             self.add(key, new, filing)
