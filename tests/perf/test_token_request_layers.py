@@ -214,3 +214,51 @@ def cache_hash(assertion: str) -> str:
     from identitylib._cache import assertion_hash
 
     return assertion_hash(assertion)
+
+
+# ------------------------------------------------------------------- request ids
+
+
+def test_a_request_id_needs_no_system_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``client-request-id`` of every request is a random UUID made without reading
+    ``os.urandom`` (a system call per request): unique, version 4, canonical."""
+    import os
+    import uuid
+
+    from identitylib._protocol._request import new_request_id
+
+    def refused(size: int) -> bytes:
+        raise AssertionError("os.urandom read for a request id")
+
+    monkeypatch.setattr(os, "urandom", refused)
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for made in ids:
+        parsed = uuid.UUID(made)
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert str(parsed) == made
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_forked_workers_do_not_repeat_request_ids() -> None:
+    import os
+
+    from identitylib._protocol._request import new_request_id
+
+    new_request_id()  # (the parent's generator in use before the fork)
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        try:
+            os.write(write_end, new_request_id().encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        child_id = os.read(read_end, 64).decode()
+    finally:
+        os.close(read_end)
+        os.waitpid(child, 0)
+    assert len(child_id) == 36
+    assert child_id != new_request_id()
