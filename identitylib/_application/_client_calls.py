@@ -90,7 +90,7 @@ class ClientCalls(AppCore):
                 headers=headers,
                 fmi_path=fmi_path,
                 forwarded_client_claims=forwarded_client_claims,
-                region=self.region,
+                region=self.region if self.region_choice else None,  # (none: no call)
                 on_hit=on_hit,
                 defer_refresh=defer,
             )

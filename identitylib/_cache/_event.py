@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit
 
 from ._claims import home_account_id_from, id_token_claims, username_from
@@ -31,12 +31,9 @@ _CIAM_SUFFIX = ".ciamlogin.com"
 Entry = dict[str, Any]
 
 
-class Write(NamedTuple):
-    """One cache write: store ``entry``, or (``new_secret`` set) rotate the RT ``entry``."""
-
-    credential_type: str
-    entry: Entry
-    new_secret: Any = None
+#: One cache write: (credential type, entry, new secret): store ``entry``, or (a new secret
+#: given) rotate the RT ``entry``. (A plain tuple: one is made per entry of every response.)
+Write = tuple[str, Entry, Any]
 
 
 def seconds(value: Any) -> int | None:
@@ -128,7 +125,7 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
         at = _access_token(response, data, event, now, common, client_id, target, realm)
         if assertion_hash:
             at["user_assertion_hash"] = assertion_hash
-        writes.append(Write(CredentialType.ACCESS_TOKEN, at))
+        writes.append((CredentialType.ACCESS_TOKEN, at, None))
 
     if home_account_id is not None and not event.get("skip_account_creation"):
         account = {**common, "realm": realm}
@@ -143,17 +140,17 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
         )
         if event.get("grant_type") in ACCOUNT_ESTABLISHING_GRANTS:
             account["account_source"] = event["grant_type"]
-        writes.append(Write(CredentialType.ACCOUNT, account))
+        writes.append((CredentialType.ACCOUNT, account, None))
 
     if response.get("id_token"):
         idt = {"credential_type": CredentialType.ID_TOKEN, "secret": response["id_token"]}
         idt.update(common, realm=realm, client_id=client_id)
-        writes.append(Write(CredentialType.ID_TOKEN, idt))
+        writes.append((CredentialType.ID_TOKEN, idt, None))
 
     refresh_token = response.get("refresh_token")
     used_rt = event.get(USED_REFRESH_TOKEN) if event.get("grant_type") == "refresh_token" else None
     if refresh_token and isinstance(used_rt, dict) and _is_rt(used_rt):
-        writes.append(Write(CredentialType.REFRESH_TOKEN, used_rt, new_secret=refresh_token))
+        writes.append((CredentialType.REFRESH_TOKEN, used_rt, refresh_token))
     elif refresh_token:
         rt = {"credential_type": CredentialType.REFRESH_TOKEN, "secret": refresh_token}
         rt.update(common, client_id=client_id, target=target)
@@ -162,12 +159,12 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
             rt["family_id"] = response["foci"]
         if assertion_hash:
             rt["user_assertion_hash"] = assertion_hash
-        writes.append(Write(CredentialType.REFRESH_TOKEN, rt))
+        writes.append((CredentialType.REFRESH_TOKEN, rt, None))
 
     app_metadata: Entry = {"client_id": client_id, "environment": environment}
     if "foci" in response:
         app_metadata["family_id"] = response["foci"]
-    writes.append(Write(CredentialType.APP_METADATA, app_metadata))
+    writes.append((CredentialType.APP_METADATA, app_metadata, None))
     return writes
 
 
@@ -183,16 +180,20 @@ def _access_token(
 ) -> Entry:
     """The AT entry, its fields in MSAL's order (the standard ones first, then the
     optional ones)."""
-    if "expires_in" in response:
-        expires_in = seconds(response["expires_in"])
-        if expires_in is None:
-            expires_in = FALLBACK_EXPIRES_IN
-    else:
-        expires_on = seconds(response.get("expires_on"))
-        expires_in = expires_on - now if expires_on is not None else DEFAULT_EXPIRES_IN
-    ext_expires_in = seconds(response.get("ext_expires_in"))
-    if ext_expires_in is None:
-        ext_expires_in = expires_in
+    expires_in: Any = response.get("expires_in")
+    if type(expires_in) is not int:  # (an int: as the parser leaves it, no call)
+        if "expires_in" in response:
+            expires_in = seconds(expires_in)
+            if expires_in is None:
+                expires_in = FALLBACK_EXPIRES_IN
+        else:
+            expires_on = seconds(response.get("expires_on"))
+            expires_in = expires_on - now if expires_on is not None else DEFAULT_EXPIRES_IN
+    ext_expires_in: Any = response.get("ext_expires_in")
+    if type(ext_expires_in) is not int:
+        ext_expires_in = seconds(ext_expires_in)
+        if ext_expires_in is None:
+            ext_expires_in = expires_in
     at: Entry = {
         "credential_type": CredentialType.ACCESS_TOKEN,
         "secret": response["access_token"],
@@ -213,7 +214,9 @@ def _access_token(
         ext_cache_key = compute_ext_cache_key(data)
     if ext_cache_key:
         at["ext_cache_key"] = ext_cache_key
-    refresh_in = seconds(response.get("refresh_in"))
+    refresh_in: Any = response.get("refresh_in")
+    if refresh_in is not None and type(refresh_in) is not int:
+        refresh_in = seconds(refresh_in)
     if refresh_in is not None:
         at["refresh_on"] = str(now + refresh_in)
     return at

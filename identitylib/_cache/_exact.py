@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional, Union
 
-from ._query import FOREIGN_BINDING_FIELDS, scope_set
+from ._filing import AccessTokenFiling, files_alike, filing_of
 from ._raw import RawBacked
 
 #: Scopes Entra adds to the target of user tokens beyond those requested.
@@ -28,14 +28,6 @@ SERVER_ADDED_SCOPES = frozenset({"openid", "profile", "email", "offline_access"}
 
 #: The scopes a user flow refuses in a request (``_protocol._scopes.RESERVED_SCOPES``).
 _USER_FLOW_REFUSED = frozenset({"openid", "profile", "offline_access"})
-_UNFILED = ("key_id", "ext_cache_key", *FOREIGN_BINDING_FIELDS)
-
-#: Every field ``request_keys_of`` reads (``home_account_id``'s presence included).
-_READ_FIELDS = (
-    "environment", "client_id", "realm", "home_account_id", "user_assertion_hash", "target",
-    *_UNFILED,
-)  # fmt: skip
-_ABSENT = object()
 
 #: One string (hashed once, compared in one go): cheaper than a tuple of its parts.
 RequestKey = str
@@ -140,36 +132,40 @@ def scope_text(scopes: list[Any], *, user_flow: bool) -> Optional[str]:
 
 def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:
     """The request keys ``entry`` is filed under (none for a token it must not answer)."""
-    environment, client_id, realm = (
-        entry.get("environment"),
-        entry.get("client_id"),
-        entry.get("realm"),
-    )
+    return requests_of(filing_of(entry))
+
+
+def requests_of(filing: AccessTokenFiling) -> list[RequestKey]:
+    """:func:`request_keys_of` of a token, from its filing."""
+    environment, client_id, realm = filing.environment, filing.client_id, filing.realm
     if client_id is None:
         client_id = NO_CLIENT
     elif client_id == NO_CLIENT:
         return []  # (that part names the tokens without a client id)
     if (
         not (type(environment) is str and type(client_id) is str and type(realm) is str)
-        or "home_account_id" not in entry
+        or not filing.has_home
+        or filing.bound
     ):
         return []
-    home = entry["home_account_id"]
-    assertion = entry.get("user_assertion_hash")
+    home, assertion = filing.home_account_id, filing.user_assertion_hash
     if (home is not None and type(home) is not str) or (
         assertion is not None and type(assertion) is not str
     ):
         return []
-    for name in _UNFILED:  # (a loop: a generator costs a frame per field)
-        if entry.get(name):
-            return []
-    scopes = scope_set(entry.get("target"))
+    scopes = filing.scopes
     if not scopes:
         return []
-    keys = [request_key(environment, client_id, realm, home, assertion or None, scopes)]
+    # request_key's parts, the environment lower-cased by the filing already
+    head = f"{filing.app[0]}{_SEPARATOR}{client_id}{_SEPARATOR}{realm}{_SEPARATOR}"
+    if assertion:
+        head += f"{_SEPARATOR}{assertion}{_SEPARATOR}"
+    else:
+        head += f"{home or ''}{_SEPARATOR}{_SEPARATOR}"
+    keys = [head + " ".join(sorted(scopes))]
     requested = scopes - SERVER_ADDED_SCOPES
     if requested and requested != scopes:
-        keys.append(request_key(environment, client_id, realm, home, assertion or None, requested))
+        keys.append(head + " ".join(sorted(requested)))
     return keys
 
 
@@ -334,17 +330,29 @@ class ExactRequestIndex:
             else:
                 self._group(key, entry)
 
-    def add(self, key: str, entry: Mapping[str, Any]) -> None:
-        partition = _partition(entry)
+    def add(
+        self, key: str, entry: Mapping[str, Any], filing: Optional[AccessTokenFiling] = None
+    ) -> None:
+        """File the token ``entry`` stored under ``key`` (``filing``: its filing, when the
+        writer made it already)."""
+        if filing is None:
+            partition = _partition(entry)
+        else:
+            client_id = filing.client_id
+            partition = (NO_CLIENT if client_id is None else client_id), filing.realm
         pending = self._pending.get(partition)
         if pending is not None:
             pending.add(key)  # Filed with its partition.
         else:
             self._popped.add(partition)
-            self._file(key, entry)
+            self._file(key, entry, filing)
 
-    def _file(self, key: str, entry: Mapping[str, Any]) -> None:
-        requests = self._filed_keys[key] = request_keys_of(entry)
+    def _file(
+        self, key: str, entry: Mapping[str, Any], filing: Optional[AccessTokenFiling] = None
+    ) -> None:
+        requests = self._filed_keys[key] = (
+            request_keys_of(entry) if filing is None else requests_of(filing)
+        )
         if not requests:
             return
         token = FiledToken(key, entry)
@@ -357,15 +365,25 @@ class ExactRequestIndex:
             else:
                 filed[key] = entry
 
-    def replace(self, key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
-        """``remove(key, old)`` then ``add(key, new)``: nothing when every field the
-        request keys are made of is the same (a token renewed under its key)."""
-        for name in _READ_FIELDS:
-            before, after = old.get(name, _ABSENT), new.get(name, _ABSENT)
-            if type(before) is not type(after) or before != after:
-                self.remove(key, old)
-                self.add(key, new)
-                return
+    def replace(
+        self,
+        key: str,
+        old: Mapping[str, Any],
+        new: Mapping[str, Any],
+        filing: Optional[AccessTokenFiling] = None,
+    ) -> None:
+        """``remove(key, old)`` then ``add(key, new)``: only :meth:`renew` when every field
+        the request keys are made of is the same (a token renewed under its key).
+        ``filing``: the new entry's, given by a caller that found it files differently."""
+        if filing is None and files_alike(old, new):
+            self.renew(key, new)
+            return
+        self.remove(key, old)
+        self.add(key, new, filing)
+
+    def renew(self, key: str, new: Mapping[str, Any]) -> None:
+        """The token under ``key`` was replaced by ``new``, which files as it did (the same
+        request keys): its requests answer the new entry."""
         token: Optional[FiledToken] = None
         for request in self._filed_keys.get(key, ()):  # filed as before: the new entry
             filed = self._keys.get(request)

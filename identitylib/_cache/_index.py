@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from typing import Any
 
+from ._filing import AccessTokenFiling, filing_of
 from ._keys import CredentialType
-from ._query import ISOLATING_FIELDS, component, components, isolates, scope_set
+from ._query import ISOLATING_FIELDS, component, components, isolates
 
 Entry = Mapping[str, Any]
 _NOTHING: frozenset[str] = frozenset()
@@ -142,19 +143,25 @@ _APP_FIELDS = ("environment", "client_id")
 _FOLDED = frozenset({"environment"})
 #: Every field ``AccessTokenIndex`` files an entry by.
 _READ_FIELDS = (*_APP_FIELDS, "home_account_id", *_PARTITION_FIELDS, "target")
+_OWNER_FIELDS = ("home_account_id", "environment")
 
 
 class AccessTokenIndex:
-    """ATs grouped by (environment, client_id), home account, partition, then scope.
+    """ATs grouped by (environment, client_id), home account, partition, then scope; and
+    by owner (home account, environment), for the lookups of an account's tokens in every
+    app.
 
     A partition is (realm, key_id, ext_cache_key, user_assertion_hash) within one home
     account (app-only tokens have the home account ""). A lookup naming all of these
     touches one partition, and within it only the shortest posting list among the
-    requested scopes.
+    requested scopes. Every write files a token from its :class:`AccessTokenFiling`,
+    read once (the exact-request index files it from the same one).
     """
 
     def __init__(self) -> None:
         self._apps: dict[_App, dict[Hashable, _Partitions]] = {}
+        #: (home account, environment) -> keys of its ATs, in any app.
+        self._owners: dict[tuple[Hashable, Hashable], set[str]] = {}
         #: (app, user_assertion_hash) -> {home account: number of its ATs with that hash},
         #: so an on-behalf-of lookup (which names no home account) touches one user.
         self._assertion_homes: dict[tuple[_App, Hashable], dict[Hashable, int]] = {}
@@ -171,16 +178,30 @@ class AccessTokenIndex:
     def _home(source: Entry) -> Hashable:
         return component(source.get("home_account_id"))
 
-    def add(self, key: str, entry: Entry) -> None:
-        app, home = self._app(entry), self._home(entry)
-        homes = self._apps.setdefault(app, {})
-        partitions = homes.setdefault(home, {})
-        bucket = partitions.setdefault(components(entry, _PARTITION_FIELDS), _ScopeBucket())
-        if key not in bucket.keys and entry.get("user_assertion_hash"):
-            owners = self._assertion_homes.setdefault(self._assertion_of(app, entry), {})
+    def add(self, key: str, entry: Entry, filing: AccessTokenFiling | None = None) -> None:
+        """File ``key`` by ``entry``'s fields (``filing``: read already)."""
+        if filing is None:
+            filing = filing_of(entry)
+        app, home = filing.app, filing.home
+        homes = self._apps.get(app)
+        if homes is None:
+            homes = self._apps[app] = {}
+        partitions = homes.get(home)
+        if partitions is None:
+            partitions = homes[home] = {}
+        bucket = partitions.get(filing.partition)
+        if bucket is None:
+            bucket = partitions[filing.partition] = _ScopeBucket()
+        if filing.user_assertion_hash and key not in bucket.keys:
+            owners = self._assertion_homes.setdefault((app, filing.assertion), {})
             owners[home] = owners.get(home, 0) + 1
+        owned = self._owners.get(filing.owner)
+        if owned is None:
+            self._owners[filing.owner] = {key}
+        else:
+            owned.add(key)
         counts = self._scope_counts
-        for scope in bucket.add(key, scope_set(entry.get("target"))):
+        for scope in bucket.add(key, filing.scopes):
             counts[app, scope] = counts.get((app, scope), 0) + 1
 
     def _assertion(self, source: Entry) -> tuple[_App, Hashable]:
@@ -190,8 +211,8 @@ class AccessTokenIndex:
     def _assertion_of(app: _App, source: Entry) -> tuple[_App, Hashable]:
         return app, component(source.get("user_assertion_hash"))
 
-    def _forget_assertion(self, app: _App, home: Hashable, entry: Entry) -> None:
-        assertion = self._assertion_of(app, entry)
+    def _forget_assertion(self, app: _App, home: Hashable, assertion_part: Hashable) -> None:
+        assertion = (app, assertion_part)
         owners = self._assertion_homes.get(assertion)
         if owners is None or home not in owners:
             return
@@ -201,43 +222,108 @@ class AccessTokenIndex:
             if not owners:
                 del self._assertion_homes[assertion]
 
-    def remove(self, key: str, entry: Entry) -> None:
-        app, home = self._app(entry), self._home(entry)
-        partition = components(entry, _PARTITION_FIELDS)
+    def remove(self, key: str, entry: Entry, filing: AccessTokenFiling | None = None) -> None:
+        """Unfile ``key``, filed by ``entry``'s fields (``filing``: read already)."""
+        if filing is None:
+            filing = filing_of(entry)
+        app, home, partition = filing.app, filing.home, filing.partition
         homes = self._apps.get(app, {})
         partitions = homes.get(home, {})
         bucket = partitions.get(partition)
         if bucket is None or key not in bucket.keys:
             return
-        if entry.get("user_assertion_hash"):
-            self._forget_assertion(app, home, entry)
+        if filing.user_assertion_hash:
+            self._forget_assertion(app, home, filing.assertion)
+        self._unown(key, filing.owner)
+        self._recount(app, bucket.remove(key, filing.scopes), [])
+        if not bucket.keys:
+            self._drop_bucket(app, home, partition)
+
+    def _unown(self, key: str, owner: tuple[Hashable, Hashable]) -> None:
+        owned = self._owners.get(owner)
+        if owned is not None:
+            owned.discard(key)
+            if not owned:
+                del self._owners[owner]
+
+    def _drop_bucket(self, app: _App, home: Hashable, partition: _Partition) -> None:
+        """Forget an emptied partition (and its home and app when they are left empty)."""
+        homes = self._apps[app]
+        partitions = homes[home]
+        del partitions[partition]
+        if not partitions:
+            del homes[home]
+            if not homes:
+                del self._apps[app]
+
+    def replace(
+        self, key: str, old: Entry, new: Entry, filing: AccessTokenFiling | None = None
+    ) -> None:
+        """``remove(key, old)`` then ``add(key, new)`` (``filing``: the new entry's):
+        nothing when every field this index reads is the same (a token renewed under its
+        key: a new secret and times). A token that moves to another partition of the same
+        app and owner with the same scopes (an on-behalf-of token renewed under a new
+        assertion) moves between the two buckets alone: its scope counts stay. ``filing``:
+        the new entry's, given by a caller that found it files differently."""
+        if filing is None:
+            for name in _READ_FIELDS:
+                before, after = old.get(name), new.get(name)
+                if type(before) is not type(after) or before != after:
+                    break
+            else:
+                return
+            filing = filing_of(new)
+        was = filing_of(old)
+        if was.app != filing.app or was.owner != filing.owner or was.scopes != filing.scopes:
+            self.remove(key, old, was)
+            self.add(key, new, filing)
+            return
+        if was.partition == filing.partition:
+            return  # (filed by the same components)
+        app, home = filing.app, filing.home
+        partitions = self._apps.get(app, {}).get(home, {})
+        bucket = partitions.get(was.partition)
+        if bucket is None or key not in bucket.keys:
+            self.remove(key, old, was)
+            self.add(key, new, filing)
+            return
+        if was.user_assertion_hash:
+            self._forget_assertion(app, home, was.assertion)
+        unposted = bucket.remove(key, was.scopes)
+        if not bucket.keys:
+            del partitions[was.partition]
+        target = partitions.get(filing.partition)
+        if target is None:
+            target = partitions[filing.partition] = _ScopeBucket()
+        if filing.user_assertion_hash and key not in target.keys:
+            owners = self._assertion_homes.setdefault((app, filing.assertion), {})
+            owners[home] = owners.get(home, 0) + 1
+        posted = target.add(key, filing.scopes)
+        if len(posted) != len(unposted) or set(posted) != set(unposted):
+            self._recount(app, unposted, posted)
+
+    def _recount(self, app: _App, unposted: list[str], posted: list[str]) -> None:
         counts = self._scope_counts
-        for scope in bucket.remove(key, scope_set(entry.get("target"))):
+        for scope in unposted:
             left = counts.get((app, scope), 0) - 1
             if left > 0:
                 counts[app, scope] = left
             else:
                 counts.pop((app, scope), None)
-        if not bucket.keys:
-            del partitions[partition]
-            if not partitions:
-                del homes[home]
-                if not homes:
-                    del self._apps[app]
-
-    def replace(self, key: str, old: Entry, new: Entry) -> None:
-        """``remove(key, old)`` then ``add(key, new)``: nothing when every field this index
-        reads is the same (a token renewed under its key: a new secret and times)."""
-        for name in _READ_FIELDS:
-            before, after = old.get(name), new.get(name)
-            if type(before) is not type(after) or before != after:
-                self.remove(key, old)
-                self.add(key, new)
-                return
+        for scope in posted:
+            counts[app, scope] = counts.get((app, scope), 0) + 1
 
     @staticmethod
     def applies_to(query: Mapping[str, Any]) -> bool:
         return "environment" in query and "client_id" in query
+
+    def owned_keys(self, query: Mapping[str, Any]) -> Collection[str] | None:
+        """Keys of the ATs of the query's home account and environment, in any app (None
+        for a query that does not name both; a live view: do not mutate)."""
+        if "home_account_id" not in query or "environment" not in query:
+            return None
+        owner = components(query, _OWNER_FIELDS, _FOLDED)
+        return self._owners.get((owner[0], owner[1]), _NOTHING)
 
     def keys_for(self, query: Mapping[str, Any], scopes: frozenset[str]) -> Collection[str]:
         """Candidate keys for an AT query naming environment and client_id."""
@@ -319,9 +405,10 @@ class SectionIndex:
         self.fields = fields
         self.access_tokens = access_tokens
 
-    def add(self, key: str, entry: Entry) -> None:
+    def add(self, key: str, entry: Entry, filing: AccessTokenFiling | None = None) -> None:
+        """File ``key`` by ``entry`` (``filing``: an access token's, read already)."""
         if self.access_tokens is not None:
-            self.access_tokens.add(key, entry)
+            self.access_tokens.add(key, entry, filing)
         for index in self.fields:
             index.add(key, entry)
 
@@ -331,11 +418,14 @@ class SectionIndex:
         for index in self.fields:
             index.remove(key, entry)
 
-    def replace(self, key: str, old: Entry, new: Entry) -> None:
-        """The entry under ``key`` changed from ``old`` to ``new``: refiled where it files
-        differently, left where it files alike."""
+    def replace(
+        self, key: str, old: Entry, new: Entry, filing: AccessTokenFiling | None = None
+    ) -> None:
+        """The entry under ``key`` changed from ``old`` to ``new`` (``filing``: an access
+        token's, read already): refiled where it files differently, left where it files
+        alike."""
         if self.access_tokens is not None:
-            self.access_tokens.replace(key, old, new)
+            self.access_tokens.replace(key, old, new, filing)
         for index in self.fields:
             index.replace(key, old, new)
 
@@ -345,8 +435,10 @@ class SectionIndex:
         """Keys that may match, or None when no index applies (scan the section)."""
         if not query:
             return None
-        if self.access_tokens is not None and self.access_tokens.applies_to(query):
-            return self.access_tokens.keys_for(query, scopes)
+        if self.access_tokens is not None:
+            if self.access_tokens.applies_to(query):
+                return self.access_tokens.keys_for(query, scopes)
+            return self.access_tokens.owned_keys(query)
         best: Collection[str] | None = None
         for index in self.fields:
             if index.applies_to(query):
@@ -360,9 +452,7 @@ def new_indices() -> dict[str, SectionIndex]:
     """Empty indices for the five known sections."""
     account_owner = ("home_account_id", "environment")
     return {
-        CredentialType.ACCESS_TOKEN: SectionIndex(
-            FieldIndex(*account_owner), access_tokens=AccessTokenIndex()
-        ),
+        CredentialType.ACCESS_TOKEN: SectionIndex(access_tokens=AccessTokenIndex()),
         CredentialType.REFRESH_TOKEN: SectionIndex(
             FieldIndex(*account_owner), FieldIndex("family_id"), FieldIndex("user_assertion_hash")
         ),

@@ -73,11 +73,33 @@ def access_token_key(
     **_other_fields: Any,
 ) -> str:
     """``home-env-AccessToken-client-realm-target`` (``atext`` and a suffix if extended)."""
-    kind = CredentialType.ACCESS_TOKEN_EXTENDED if ext_cache_key else CredentialType.ACCESS_TOKEN
+    return _access_token_key(home_account_id, environment, client_id, realm, target, ext_cache_key)
+
+
+def _access_token_key(
+    home_account_id: Any, environment: Any, client_id: Any, realm: Any, target: Any, ext: Any
+) -> str:
+    kind = CredentialType.ACCESS_TOKEN_EXTENDED if ext else CredentialType.ACCESS_TOKEN
     key = _join(home_account_id, environment, kind, client_id, realm, target)
-    if ext_cache_key:
-        key = f"{key}-{ext_cache_key}"
+    if ext:
+        key = f"{key}-{ext}"
     return key.lower()
+
+
+def key_of(
+    key_makers: Mapping[str, KeyMaker], credential_type: str, entry: Mapping[str, Any]
+) -> str:
+    """``key_makers[credential_type](**entry)``: the key ``entry`` is stored under. The
+    default maker of access-token keys reads the fields it needs without a keyword call
+    (every token response stores one)."""
+    maker = key_makers[credential_type]
+    if maker is access_token_key:
+        get = entry.get
+        return _access_token_key(
+            get("home_account_id"), get("environment"), get("client_id"), get("realm"),
+            get("target"), get("ext_cache_key"),
+        )  # fmt: skip
+    return maker(**entry)
 
 
 def refresh_token_key(

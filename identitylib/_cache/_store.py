@@ -10,6 +10,7 @@ from identitylib._log import get_logger
 
 from ._bounded import CacheBound
 from ._exact import ExactRequestIndex, FiledToken, RequestKey, build_exact_index
+from ._filing import files_alike, filing_of
 from ._index import SectionIndex, build_index
 from ._keys import CredentialType
 from ._query import USER_ASSERTION_HASH, scope_set
@@ -127,16 +128,12 @@ class IndexedSections:
         self.writes[credential_type] = self.writes.get(credential_type, 0) + 1
         if old != entry:  # An equal entry (the app metadata of every response) is filed.
             index = self._indices.get(credential_type)
-            if isinstance(old, dict) and index is not None:
-                index.replace(key, old, entry)  # (a renewed token files as it did)
+            if credential_type == CredentialType.ACCESS_TOKEN:
+                self._file_access_token(key, old, entry, index)
+            elif isinstance(old, dict) and index is not None:
+                index.replace(key, old, entry)  # (a renewal files as it did)
             elif index is not None:
                 index.add(key, entry)
-            exact = self._exact
-            if exact is not None and credential_type == CredentialType.ACCESS_TOKEN:
-                if isinstance(old, dict):
-                    exact.replace(key, old, entry)
-                else:
-                    exact.add(key, entry)
             if credential_type in self._marks:  # (_remark: the section is this dict)
                 self._marks[credential_type] = (section, len(section))
         if self.bound is not None:
@@ -145,6 +142,31 @@ class IndexedSections:
                 self._written.add((credential_type, key))  # Enforced when the batch ends.
             else:
                 self._enforce(self.bound, {(credential_type, key)})
+
+    def _file_access_token(
+        self, key: str, old: Any, entry: dict[str, Any], index: Optional[SectionIndex]
+    ) -> None:
+        """File the access token ``entry`` stored under ``key`` over ``old`` in both indices
+        of its section, from one reading of its fields; a renewal (an ``old`` entry that
+        files alike: a new secret and times) only has its exact-request filing renewed."""
+        exact = self._exact
+        if index is None and exact is None:
+            return
+        if isinstance(old, dict) and files_alike(old, entry):
+            if exact is not None:
+                exact.renew(key, entry)
+            return
+        filing = filing_of(entry)
+        if isinstance(old, dict):
+            if index is not None:
+                index.replace(key, old, entry, filing)
+            if exact is not None:
+                exact.replace(key, old, entry, filing)
+        else:
+            if index is not None:
+                index.add(key, entry, filing)
+            if exact is not None:
+                exact.add(key, entry, filing)
 
     def put_new(
         self, sections: dict[str, Any], credential_type: str, key: str, entry: dict[str, Any]

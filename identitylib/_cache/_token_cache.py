@@ -15,9 +15,9 @@ from identitylib._log import get_logger, redact
 from ._access import AccessHook
 from ._access_hooks import AccessHooks
 from ._bounded import new_bound
-from ._event import seconds, writes_for_event
+from ._event import Write, seconds, writes_for_event
 from ._exact import FiledToken, RequestKey
-from ._keys import AuthorityType, CredentialType, KeyMaker, default_key_makers
+from ._keys import AuthorityType, CredentialType, KeyMaker, default_key_makers, key_of
 from ._query import component, field_matches, is_expired, matches, requested_scopes
 from ._store import IndexedSections
 
@@ -349,19 +349,18 @@ class TokenCache(AccessHooks):
     def add(self, event: Mapping[str, Any], now: Optional[float] = None) -> None:
         """Store the tokens of a successful token response (``event``)."""
         self._log_event(event)
-        moment = seconds(now)
+        moment = now if type(now) is int else seconds(now)
         writes = writes_for_event(event, int(time.time()) if moment is None else moment)
-        with self._lock, self._store.batch():  # (each write syncs its own section)
-            plain = self._store.bound is None and _plain(self.modify)  # (see put_new)
-            for credential_type, entry, new_secret in writes:
-                if new_secret is not None:
-                    self.update_rt(entry, new_secret)
-                elif not plain:
-                    self.modify(credential_type, entry, entry)
-                elif self._store.put_new(
-                    self._cache, credential_type, self.key_makers[credential_type](**entry), entry
-                ):
-                    self._changed_since_access = True
+        with self._lock:
+            if self._store.bound is None and _plain(self.modify):
+                _store_as_made(self, writes)
+                return
+            with self._store.batch():  # (each write syncs its own section)
+                for credential_type, entry, new_secret in writes:
+                    if new_secret is not None:
+                        self.update_rt(entry, new_secret)
+                    else:
+                        self.modify(credential_type, entry, entry)
 
     @staticmethod
     def _log_event(event: Mapping[str, Any]) -> None:
@@ -440,6 +439,20 @@ class TokenCache(AccessHooks):
 #: ``add`` does itself): with one of them ``add`` leaves out a write that would store an
 #: equal entry. A subclass's own ``modify`` is called for every write, as msal calls it.
 PLAIN_MODIFY: set[Callable[..., None]] = {TokenCache.modify}
+
+
+def _store_as_made(cache: TokenCache, writes: list[Write]) -> None:
+    """``add``'s writes in a cache with nothing to bound and no ``modify`` of its own (lock
+    held): each entry made for this write is stored as it is (see ``put_new``), in one
+    pass, its section synced by its own put."""
+    store, sections, key_makers = cache._store, cache._cache, cache.key_makers
+    for credential_type, entry, new_secret in writes:
+        if new_secret is not None:
+            cache.update_rt(entry, new_secret)
+        elif store.put_new(
+            sections, credential_type, key_of(key_makers, credential_type, entry), entry
+        ):
+            cache._changed_since_access = True
 
 
 def _plain(modify: Callable[..., None]) -> bool:

@@ -123,28 +123,6 @@ class SingleFlight:
             return len(self._in_flight)
 
 
-def _resume(step: Any, flow: Flow[T]) -> Generator[Any, Any, T]:
-    """Go on driving ``flow``, already started and paused at ``step``."""
-    try:
-        while True:
-            try:
-                response = yield step
-            except GeneratorExit:
-                raise
-            except BaseException as exc:
-                try:
-                    step = flow.throw(exc)
-                except StopIteration as stop:
-                    return stop.value  # type: ignore[no-any-return]
-            else:
-                try:
-                    step = flow.send(response)
-                except StopIteration as stop:
-                    return stop.value  # type: ignore[no-any-return]
-    finally:
-        flow.close()
-
-
 def coalesced(
     flights: Optional[Coalescing], key: Optional[Hashable], make_flow: Callable[[], Flow[T]]
 ) -> Flow[T]:
@@ -179,6 +157,22 @@ def _coalesced(
                 step = next(flow)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
-        return (yield from _resume(step, flow))
+        # The started flow, driven on from its first step here (no generator in between).
+        while True:
+            try:
+                response = yield step
+            except GeneratorExit:
+                raise
+            except BaseException as exc:
+                try:
+                    step = flow.throw(exc)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+            else:
+                try:
+                    step = flow.send(response)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
     finally:
+        flow.close()
         flights.leave(key, flight)

@@ -12,6 +12,7 @@ from typing import Any, Optional
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import user_partition_key
 from identitylib._cache._claims import home_account_id_from
+from identitylib._cache._own import has_access_hooks
 from identitylib._flows._state import AppState
 from identitylib._log import hide_secrets
 from identitylib._protocol._errors import INVALID_CLIENT_CREDENTIAL, FlowError, error_result
@@ -93,12 +94,15 @@ def redeem(
         data=fields,
         **dict(event_extra or {}),
     )
-    partition = partition_key
-    if partition is None:
-        home_account_id = home_account_id_from(result.get("client_info"), claims or {})
-        partition = user_partition_key(home_account_id) if home_account_id else None
-    yield from in_cache(
-        state.token_cache, partition, state.client_id, False,
-        lambda: state.token_cache.add(event, now=now),
-    )  # fmt: skip
+    if has_access_hooks(state.token_cache):
+        partition = partition_key
+        if partition is None:
+            home_account_id = home_account_id_from(result.get("client_info"), claims or {})
+            partition = user_partition_key(home_account_id) if home_account_id else None
+        yield from in_cache(
+            state.token_cache, partition, state.client_id, False,
+            lambda: state.token_cache.add(event, now=now),
+        )  # fmt: skip
+    else:
+        state.token_cache.add(event, now=now)  # (no hooks: in line)
     return provider_result(result, now)

@@ -10,7 +10,7 @@ from typing import Any, Optional
 from identitylib._authority import Authority, AuthorityKind
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import app_partition_key
-from identitylib._cache._own import environments_with_access_tokens
+from identitylib._cache._own import environments_with_access_tokens, has_access_hooks
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger
 from identitylib._protocol._errors import FlowError
@@ -67,14 +67,17 @@ def acquire_token_for_client(
         environment=state.environment, realm=realm, home_account_id=None,
     )  # fmt: skip
     partition = app_partition_key(state.client_id, realm)
+    hooks = has_access_hooks(state.token_cache)  # (none: lookups and writes in line)
     cached: dict[str, Any] | None = None
     if not claims_challenge:
         lookup = partial(
             _find_app_token,
             state, scopes, query, authority.cache_realms(realm), now,
         )  # fmt: skip
-        cached, refresh_due = yield from in_cache(
-            state.token_cache, partition, state.client_id, True, lookup
+        cached, refresh_due = (
+            (yield from in_cache(state.token_cache, partition, state.client_id, True, lookup))
+            if hooks
+            else lookup()
         )
         served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
         if served is not None:
@@ -98,13 +101,13 @@ def acquire_token_for_client(
     request = token_request(metadata.token_endpoint, fields, state.headers(correlation_id, headers))
     store = partial(
         _store_app_token,
-        state, scopes, metadata.token_endpoint, fields, ext_cache_key, partition, now,
+        state, scopes, metadata.token_endpoint, fields, ext_cache_key, partition, now, hooks,
     )  # fmt: skip
-    return (
-        yield from serve_cached_on_failure(
-            cached, now, _request_app_token(request, fields, correlation_id), then=store
-        )
-    )
+    attempt = _request_app_token(request, fields, correlation_id)
+    if cached is None:  # nothing to serve should it fail: no fallback around the request
+        result = yield from attempt
+        return result if "error" in result else (yield from store(result))
+    return (yield from serve_cached_on_failure(cached, now, attempt, then=store))
 
 
 def _find_app_token(
@@ -163,9 +166,11 @@ def _store_app_token(
     ext_cache_key: str,
     partition: str,
     now: float,
+    hooks: bool,
     result: dict[str, Any],
 ) -> Flow[dict[str, Any]]:
-    """Cache the token the endpoint issued (in the app's partition); the app's result."""
+    """Cache the token the endpoint issued (in the app's partition, between the cache's
+    access ``hooks`` if it has any); the app's result."""
     if "access_token" in result:
         event = cache_event(
             state,
@@ -176,8 +181,11 @@ def _store_app_token(
             data=fields,
             ext_cache_key=ext_cache_key,
         )
-        yield from in_cache(
-            state.token_cache, partition, state.client_id, True,
-            lambda: state.token_cache.add(event, now=now),
-        )  # fmt: skip
+        if hooks:
+            yield from in_cache(
+                state.token_cache, partition, state.client_id, True,
+                lambda: state.token_cache.add(event, now=now),
+            )  # fmt: skip
+        else:
+            state.token_cache.add(event, now=now)
     return provider_result(result, now)

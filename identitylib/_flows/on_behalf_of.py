@@ -33,7 +33,7 @@ from identitylib._cache import (
     TokenCache,
     assertion_hash,
 )
-from identitylib._cache._own import indexed_refresh_tokens, may_hold_assertion
+from identitylib._cache._own import has_access_hooks, indexed_refresh_tokens, may_hold_assertion
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._errors import FlowError
@@ -117,8 +117,10 @@ def acquire_token_on_behalf_of(
     refresh_entry: Optional[dict[str, Any]] = None
     if not claims_challenge:
         lookup = partial(_find_obo_tokens, state.token_cache, scopes, query, now)
-        cached, refresh_due, refresh_entry = yield from in_cache(
-            state.token_cache, partition, state.client_id, False, lookup
+        cached, refresh_due, refresh_entry = (
+            (yield from in_cache(state.token_cache, partition, state.client_id, False, lookup))
+            if has_access_hooks(state.token_cache)
+            else lookup()  # (no hooks: in line)
         )
         served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
         if served is not None:
@@ -153,6 +155,8 @@ def acquire_token_on_behalf_of(
             return result
         logger.debug("Refresh failed (%s); exchanging the assertion instead", result.get("error"))
     exchange = _exchange_assertion(grant, user_assertion)
+    if cached is None:  # nothing to serve should it fail: no fallback around the request
+        return (yield from exchange)
     return (yield from serve_cached_on_failure(cached, now, exchange))
 
 

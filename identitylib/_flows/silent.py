@@ -31,7 +31,11 @@ from identitylib._authority._hosts import aliases_of
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import user_partition_key
 from identitylib._cache._forms import canonical_refresh_token
-from identitylib._cache._own import environments_with_access_tokens, indexed_refresh_tokens
+from identitylib._cache._own import (
+    environments_with_access_tokens,
+    has_access_hooks,
+    indexed_refresh_tokens,
+)
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._messages import Flow
@@ -172,6 +176,7 @@ def refresh_for_account(
     authority's endpoints are discovered only when there is an RT to redeem.
     """
     partition = user_partition_key(home_account_id)
+    hooks = has_access_hooks(state.token_cache)  # (none: the lookups run in line)
     last: Optional[dict[str, Any]] = None
     metadata: Optional[OidcMetadata] = None
     for environment in state.cache_environments:
@@ -179,8 +184,10 @@ def refresh_for_account(
             refresh_token_candidates,
             state.token_cache, home_account_id, environment, state.client_id,
         )  # fmt: skip
-        family, own = yield from in_cache(
-            state.token_cache, partition, state.client_id, False, candidates
+        family, own = (
+            (yield from in_cache(state.token_cache, partition, state.client_id, False, candidates))
+            if hooks
+            else candidates()
         )
         for group, is_family in ((family, True), (own, False)):
             for entry in _usable(group):
@@ -244,8 +251,10 @@ def acquire_token_silent(
         )
         realms = tenant_authority.cache_realms(realm, home_account_id)
         lookup = partial(_find_account_token, state, scopes, query, realms, now)
-        cached, refresh_due = yield from in_cache(
-            state.token_cache, partition, state.client_id, False, lookup
+        cached, refresh_due = (
+            (yield from in_cache(state.token_cache, partition, state.client_id, False, lookup))
+            if has_access_hooks(state.token_cache)
+            else lookup()  # (no hooks: in line)
         )
         served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
         if served is not None:
@@ -263,7 +272,10 @@ def acquire_token_silent(
         headers=headers,
         ext_cache_key=ext_cache_key,
     )
-    result = yield from serve_cached_on_failure(cached, now, refresh)
+    if cached is None:  # nothing to serve should it fail: no fallback around the refresh
+        result = yield from refresh
+    else:
+        result = yield from serve_cached_on_failure(cached, now, refresh)
     return classify(result) if "error" in result else result
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 import sys
 from collections.abc import Mapping
 
@@ -17,12 +17,21 @@ SKU = "identitylib.Python"
 #: (version 4, RFC 4122 variant) UUID's.
 _V4_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
 _V4 = (0x4000 << 64) | (0x8000 << 48)
+#: The ``random`` module's own generator (re-seeded after a fork by the module itself).
+_random_bits = random.getrandbits
 
 
 def new_request_id() -> str:
-    """A random (version 4) UUID in its canonical form, as ``str(uuid.uuid4())`` makes it
-    (the same 122 random bits from ``os.urandom``), without building a ``UUID`` object."""
-    digits = f"{int.from_bytes(os.urandom(16), 'big') & _V4_MASK | _V4:032x}"
+    """A random (version 4) UUID in its canonical form, as ``str(uuid.uuid4())`` makes it,
+    without building a ``UUID`` object.
+
+    A correlation id only has to be unique, not unpredictable (it is sent in the clear and
+    logged): its 122 random bits come from the ``random`` module, without the system call
+    of ``os.urandom`` per request. That generator is seeded from the system's entropy and
+    seeded again in a forked child (``random`` does so itself), so forked workers do not
+    repeat each other's ids.
+    """
+    digits = f"{_random_bits(128) & _V4_MASK | _V4:032x}"
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
@@ -93,8 +102,8 @@ def check_ssh_cert_data(data: object) -> None:
     """Refuse an SSH certificate request (``data={"token_type": "ssh-cert", ...}``) that
     lacks ``req_cnf`` (the public key, a JWK) or ``key_id`` (its name, which keys the
     cached certificate), as MSAL does: ValueError."""
-    if not isinstance(data, Mapping) or data.get("token_type") != SSH_CERT:
-        return
+    if data is None or not isinstance(data, Mapping) or data.get("token_type") != SSH_CERT:
+        return  # (None first: the usual case, without the ABC's isinstance check)
     if not data.get("req_cnf"):
         raise ValueError(
             "An SSH certificate request (data={'token_type': 'ssh-cert', ...}) needs 'req_cnf': "

@@ -317,20 +317,21 @@ class SyncTransport:
         """``send_once``, knowing whether the own session sends it (``itself``)."""
         kwargs: dict[str, Any] = {"params": request.params, "headers": dict(request.headers)}
         follow = self._follow and request.method == "GET"
+        client = self.http_client
         if itself:
             # Passed per request so REQUESTS_CA_BUNDLE cannot override an explicit verify=.
             kwargs["timeout"] = deadline.timeout(self._timeout)
             kwargs["verify"] = self._verify
             kwargs["allow_redirects"] = follow
             kwargs["stream"] = True
-        elif not self._owns_client and not follow and _is_requests_session(self.http_client):
+        elif not self._owns_client and not follow and _is_requests_session(client):
             # requests would repost the form (client secret included) to a 307/308 target.
             kwargs["allow_redirects"] = False
         try:
             if request.method == "POST":
-                raw = self.http_client.post(request.url, data=request.body, **kwargs)
+                raw = client.post(request.url, data=request.body, **kwargs)
             else:
-                raw = self.http_client.get(request.url, **kwargs)
+                raw = client.get(request.url, **kwargs)
             if itself:
                 from ._requests import read_bounded
 

@@ -78,6 +78,17 @@ def snapshot(indices: dict[str, SectionIndex]) -> dict[str, Any]:
     def access(index: AccessTokenIndex | None) -> Any:
         if index is None:
             return None
+        return tokens(index), counted(index)
+
+    def counted(index: AccessTokenIndex) -> Any:
+        homes = index._assertion_homes
+        return (
+            {repr(k): sorted(v) for k, v in index._owners.items()},
+            {repr(k): {repr(h): n for h, n in v.items()} for k, v in homes.items()},
+            {repr(k): n for k, n in index._scope_counts.items()},
+        )
+
+    def tokens(index: AccessTokenIndex) -> Any:
         return {
             repr(app): {
                 repr(home): {

@@ -285,13 +285,13 @@ def test_an_equal_rewrite_files_nothing_again() -> None:
     filed: list[str] = []
     real_add, real_replace = index.add, index.replace
 
-    def counted(key: str, entry: Any) -> None:
+    def counted(key: str, entry: Any, *filing: Any) -> None:
         filed.append(key)
-        real_add(key, entry)
+        real_add(key, entry, *filing)
 
-    def counted_replace(key: str, old: Any, new: Any) -> None:
+    def counted_replace(key: str, old: Any, new: Any, *filing: Any) -> None:
         filed.append(key)
-        real_replace(key, old, new)
+        real_replace(key, old, new, *filing)
 
     index.add = counted  # type: ignore[method-assign]
     index.replace = counted_replace  # type: ignore[method-assign]
@@ -312,8 +312,14 @@ def test_a_renewed_token_files_as_it_did_and_a_changed_one_is_refiled() -> None:
     assert tokens is not None
     moved: list[str] = []
     real_remove, real_add = tokens.remove, tokens.add
-    tokens.remove = lambda key, entry: (moved.append("remove"), real_remove(key, entry))[1]  # type: ignore[method-assign]
-    tokens.add = lambda key, entry: (moved.append("add"), real_add(key, entry))[1]  # type: ignore[method-assign]
+    tokens.remove = lambda key, entry, *filing: (  # type: ignore[method-assign]
+        moved.append("remove"),
+        real_remove(key, entry, *filing),
+    )[1]
+    tokens.add = lambda key, entry, *filing: (  # type: ignore[method-assign]
+        moved.append("add"),
+        real_add(key, entry, *filing),
+    )[1]
     (entry,) = cache._cache["AccessToken"].values()
     cache.modify("AccessToken", entry, {"secret": "renewed", "expires_on": "9999999998"})
     assert moved == []

@@ -206,13 +206,13 @@ def test_a_renewed_access_token_keeps_its_exact_request_filing(
     request = _exact.request_key(ENV, CLIENT, TENANT, None, None, ["api://a/.default"])
     assert _own.exact_request_hit(cache, request) is not None  # (builds and files the index)
     keyed: list[object] = []
-    real = _exact.request_keys_of
+    real = _exact.requests_of
 
-    def counted(entry: Any) -> Any:
-        keyed.append(entry.get("secret"))
-        return real(entry)
+    def counted(filing: Any) -> Any:
+        keyed.append(" ".join(sorted(filing.scopes)))
+        return real(filing)
 
-    monkeypatch.setattr(_exact, "request_keys_of", counted)
+    monkeypatch.setattr(_exact, "requests_of", counted)
     cache.add(_app_event("api://a/.default", secret="renewed"))
     assert keyed == []
     hit = _own.exact_request_hit(cache, request)
@@ -220,7 +220,7 @@ def test_a_renewed_access_token_keeps_its_exact_request_filing(
     assert hit[1]["secret"] == "renewed"
     (entry,) = cache.search("AccessToken", query=query)
     cache.modify("AccessToken", entry, {"target": "api://b/.default"})
-    assert keyed == ["renewed"]  # unfiled (from the requests it was filed under), refiled
+    assert keyed == ["api://b/.default"]  # unfiled (from the requests filed), refiled
     assert _own.exact_request_hit(cache, request) is None
     moved = _exact.request_key(ENV, CLIENT, TENANT, None, None, ["api://b/.default"])
     assert _own.exact_request_hit(cache, moved) is not None
