@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from collections.abc import Mapping
@@ -17,8 +18,12 @@ SKU = "identitylib.Python"
 #: (version 4, RFC 4122 variant) UUID's.
 _V4_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
 _V4 = (0x4000 << 64) | (0x8000 << 48)
-#: The ``random`` module's own generator (re-seeded after a fork by the module itself).
-_random_bits = random.getrandbits
+#: The request ids' own generator: seeded from the system's entropy, again in a forked child,
+#: and out of reach of an app's ``random.seed()`` (which would make processes repeat ids).
+_ids = random.Random()  # noqa: S311 (an id, not a secret: see new_request_id)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.seed)
+_random_bits = _ids.getrandbits
 
 
 def new_request_id() -> str:
@@ -26,10 +31,10 @@ def new_request_id() -> str:
     without building a ``UUID`` object.
 
     A correlation id only has to be unique, not unpredictable (it is sent in the clear and
-    logged): its 122 random bits come from the ``random`` module, without the system call
-    of ``os.urandom`` per request. That generator is seeded from the system's entropy and
-    seeded again in a forked child (``random`` does so itself), so forked workers do not
-    repeat each other's ids.
+    logged): its 122 random bits come from a generator of this module's own (``_ids``),
+    without the system call of ``os.urandom`` per request. It is seeded from the system's
+    entropy, seeded again in a forked child (forked workers do not repeat each other's
+    ids), and an app seeding the ``random`` module does not make its ids repeat.
     """
     digits = f"{_random_bits(128) & _V4_MASK | _V4:032x}"
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"

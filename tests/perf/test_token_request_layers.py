@@ -262,3 +262,21 @@ def test_forked_workers_do_not_repeat_request_ids() -> None:
         os.waitpid(child, 0)
     assert len(child_id) == 36
     assert child_id != new_request_id()
+
+
+def test_an_app_seeding_random_does_not_repeat_request_ids() -> None:
+    """An app (or its test suite) calling ``random.seed`` does not make request ids repeat:
+    they come from a generator of their own."""
+    import random
+
+    from identitylib._protocol._request import new_request_id
+
+    state = random.getstate()
+    try:
+        random.seed(1234)
+        first = new_request_id()
+        random.seed(1234)
+        second = new_request_id()
+    finally:
+        random.setstate(state)
+    assert first != second
