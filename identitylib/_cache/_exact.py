@@ -17,6 +17,7 @@ uses. Like the other indices this one holds key strings only.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional, Union
 
@@ -90,6 +91,18 @@ def app_request(prefix: str, scopes: str) -> RequestKey:
     return f"{prefix}{_SEPARATOR}{_SEPARATOR}{scopes}"
 
 
+def app_shelf_parts(request: RequestKey) -> Optional[tuple[str, str]]:
+    """(``app_request(prefix, "")``, the scopes part) of an app-token request key, else
+    None (a user's or an on-behalf-of request, or a key whose parts hold the separator)."""
+    head, _, scopes = request.rpartition(_SEPARATOR)
+    if head.count(_SEPARATOR) != 4 or not head.endswith(_APP_TAIL):
+        return None
+    return head + _SEPARATOR, scopes
+
+
+_APP_TAIL = _SEPARATOR * 2
+
+
 def account_request(prefix: str, home_account_id: str, scopes: str) -> RequestKey:
     """:func:`request_key` of a silent lookup for ``home_account_id``."""
     return f"{prefix}{home_account_id}{_SEPARATOR}{_SEPARATOR}{scopes}"
@@ -115,7 +128,8 @@ def _scope_text(scopes: tuple[Any, ...]) -> Optional[tuple[str, bool]]:
     if not parts or len(parts) != len(scopes):
         return None
     found = frozenset(parts)
-    return " ".join(sorted(found)), not _USER_FLOW_REFUSED.isdisjoint(found)
+    text = sys.intern(" ".join(sorted(found)))  # (the object an app shelf files it under)
+    return text, not _USER_FLOW_REFUSED.isdisjoint(found)
 
 
 def scope_text(scopes: list[Any], *, user_flow: bool) -> Optional[str]:
@@ -253,10 +267,14 @@ class ExactRequestIndex:
         "_popped",
         "_scanned",
         "_section",
+        "_shelves",
     )
 
     def __init__(self, section: Optional[Mapping[str, Any]] = None) -> None:
         self._keys: dict[RequestKey, _Filed] = {}
+        #: The app shelves: ``app_request(prefix, "")`` -> scopes part -> the only token
+        #: filed under that app-token request (see :meth:`shelf`).
+        self._shelves: dict[str, dict[str, FiledToken]] = {}
         #: Partition -> keys of its tokens, for the partitions not filed yet.
         self._pending: dict[tuple[Any, Any], set[str]] = {}
         #: Partitions filed since the index was built, and the keys filed.
@@ -351,11 +369,47 @@ class ExactRequestIndex:
         for request in requests:
             filed = self._keys.get(request)
             if filed is None or (isinstance(filed, FiledToken) and filed.key == key):
-                self._keys[request] = token
+                self._set(request, token)
             elif isinstance(filed, FiledToken):
-                self._keys[request] = {filed.key: filed.entry, key: entry}
+                self._set(request, {filed.key: filed.entry, key: entry})
             else:
                 filed[key] = entry
+
+    def _set(self, request: RequestKey, filed: _Filed) -> None:
+        """File ``filed`` under ``request``, and on its app shelf if it is the only token
+        of an app-token request."""
+        self._keys[request] = filed
+        parts = app_shelf_parts(request)
+        if parts is None:
+            return
+        head, scopes = parts
+        shelf = self._shelves.get(head)
+        if type(filed) is FiledToken:
+            if shelf is None:
+                shelf = self._shelves[head] = {}
+            shelf[sys.intern(scopes)] = filed
+        elif shelf is not None:
+            self._unshelve(shelf, head, scopes)
+
+    def _drop(self, request: RequestKey) -> None:
+        del self._keys[request]
+        parts = app_shelf_parts(request)
+        if parts is not None:
+            shelf = self._shelves.get(parts[0])
+            if shelf is not None:
+                self._unshelve(shelf, *parts)
+
+    def _unshelve(self, shelf: dict[str, FiledToken], head: str, scopes: str) -> None:
+        shelf.pop(scopes, None)
+        if not shelf:  # (detached: emptied for good, so whoever holds it finds nothing)
+            del self._shelves[head]
+
+    def shelf(self, head: str) -> Optional[dict[str, FiledToken]]:
+        """The app shelf of ``head`` (an app's ``app_request(prefix, "")``): scopes part
+        -> the only token filed under ``head + scopes``, kept in step with the index; None
+        while it has none. A shelf once emptied is never filled again (a new one is made).
+        """
+        return self._shelves.get(head)
 
     def replace(self, key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
         """``remove(key, old)`` then ``add(key, new)``: nothing when every field the
@@ -372,7 +426,7 @@ class ExactRequestIndex:
             if isinstance(filed, FiledToken):
                 if filed.key == key:
                     token = token or FiledToken(key, new)
-                    self._keys[request] = token
+                    self._set(request, token)
             elif filed is not None and key in filed:
                 filed[key] = new
 
@@ -387,13 +441,13 @@ class ExactRequestIndex:
             filed = self._keys.get(request)
             if isinstance(filed, FiledToken):
                 if filed.key == key:
-                    del self._keys[request]
+                    self._drop(request)
             elif filed is not None:
                 filed.pop(key, None)
                 if len(filed) == 1:
-                    self._keys[request] = FiledToken(*next(iter(filed.items())))
+                    self._set(request, FiledToken(*next(iter(filed.items()))))
                 elif not filed:
-                    del self._keys[request]
+                    self._drop(request)
 
     def filed_hit(self, request: RequestKey) -> Optional[FiledToken]:
         """The only token filed under ``request`` so far, else None: one dict read, no

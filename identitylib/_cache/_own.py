@@ -180,6 +180,36 @@ def exact_reader(cache: object) -> Optional[ExactReader]:
     return reader
 
 
+#: Reads an app shelf of a cache's exact-request index: ``reader(cache, index, shelf,
+#: scopes)`` (see :func:`shelf_reader`).
+ShelfReader = Callable[[Any, Any, Mapping[str, FiledToken], str], Optional[FiledToken]]
+
+
+def shelf_reader(cache: object) -> Optional[ShelfReader]:
+    """What reads an app shelf (see :func:`app_shelf`) of caches of ``cache``'s class:
+    the token filed under the shelf's request for the given scopes part while the shelf's
+    index is the cache's and in step with its section, else None (the caller then asks
+    the :func:`exact_reader`); one read of the shelf, no lock. None for a foreign
+    cache."""
+    return None if own_cache(cache) is None else _read_shelf
+
+
+def _read_shelf(
+    cache: TokenCache, index: Any, shelf: Mapping[str, FiledToken], scopes: str
+) -> Optional[FiledToken]:
+    return cache._store.settled_shelf_token(cache._cache, index, shelf, scopes)
+
+
+def app_shelf(cache: object, head: str) -> Optional[tuple[Any, Mapping[str, FiledToken]]]:
+    """The exact-request index of ``cache`` and its app shelf of ``head``
+    (``_exact.app_request(prefix, "")`` of an app): scopes part -> the token filed under
+    ``head`` + scopes, kept in step by the index, so that an app that holds it looks its
+    tokens up in it rather than in the whole index; None if there is none yet (also for a
+    foreign cache)."""
+    own = own_cache(cache)
+    return None if own is None else own._store.app_shelf(own._cache, head)
+
+
 def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry]]:
     """The key of the only access token filed under ``request`` and the token (expired or
     not), else None (also for a foreign cache): for callers that look up once, not on
@@ -192,6 +222,8 @@ def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str,
 __all__ = [
     "ExactReader",
     "FiledToken",
+    "ShelfReader",
+    "app_shelf",
     "environments_with_access_tokens",
     "exact_reader",
     "exact_request_hit",
@@ -206,5 +238,6 @@ __all__ = [
     "own_cache",
     "plain_in_memory",
     "section_stamp",
+    "shelf_reader",
     "stamped_entry",
 ]

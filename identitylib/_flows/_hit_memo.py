@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from time import time as _time
+from types import MappingProxyType
 from typing import Any
 
 from identitylib._authority import Authority
@@ -16,7 +18,16 @@ from identitylib._cache._exact import (
     request_prefix,
     scope_text,
 )
-from identitylib._cache._own import ExactReader, exact_reader, plain_in_memory, stamped_entry
+from identitylib._cache._own import (
+    ExactReader,
+    FiledToken,
+    ShelfReader,
+    app_shelf,
+    exact_reader,
+    plain_in_memory,
+    shelf_reader,
+    stamped_entry,
+)
 from identitylib._flows._lookups import ACCESS_TOKEN
 from identitylib._flows._shaping import filed_hit_result, fresh_hit_result
 from identitylib._flows._state import unchanged_clocks
@@ -24,6 +35,14 @@ from identitylib._flows._state import unchanged_clocks
 
 def _no_reader(cache: Any, request: RequestKey) -> None:
     return None
+
+
+def _no_shelf_reader(cache: Any, index: Any, shelf: Any, scopes: str) -> None:
+    return None
+
+
+#: What an app holds before it has its app shelf: never filled.
+_NO_SHELF: Mapping[str, FiledToken] = MappingProxyType({})
 
 
 class HitMemo:
@@ -62,6 +81,9 @@ class HitMemo:
 
     __slots__ = (
         "_app_prefix",
+        "_app_shelf",
+        "_app_shelf_index",
+        "_app_shelf_read",
         "_authority",
         "_cache",
         "_client_id",
@@ -83,6 +105,11 @@ class HitMemo:
         self._prefix: str | None = None
         self._app_prefix: str | None = None  # app_request(_prefix, "")
         self._read: ExactReader = _no_reader
+        #: The app shelf of the app's app-token requests (``_app_prefix``), the index it
+        #: belongs to, and what reads it (see ``identitylib/_cache/_own.app_shelf``).
+        self._app_shelf: Mapping[str, FiledToken] = _NO_SHELF
+        self._app_shelf_index: Any = None
+        self._app_shelf_read: ShelfReader = _no_shelf_reader
         self._state: Any = None
         #: The cache served from; None: nothing is answered here.
         self._cache: Any = None
@@ -107,6 +134,8 @@ class HitMemo:
         self._memo = {}
         self._state = state
         self._read = exact_reader(cache) or _no_reader
+        self._app_shelf, self._app_shelf_index = _NO_SHELF, None
+        self._app_shelf_read = shelf_reader(cache) or _no_shelf_reader
         self._cache = cache if enabled and plain_in_memory(cache) else None
 
     @property
@@ -133,24 +162,33 @@ class HitMemo:
         prefix = request_prefix(authority.environment, self._client_id, realm)
         if known is not None:
             self._prefix = prefix
-            self._app_prefix = app_request(prefix, "")
+            if self.app_tokens:
+                self._app_prefix = app_request(prefix, "")
         return prefix
 
     def app_token(self, scopes: Any) -> dict[str, Any] | None:
         """The cache-hit result of a plain app-token request for ``scopes``, or None."""
         cache = self._cache
-        if cache is None or type(scopes) is not list or not self.app_tokens:
+        if cache is None or type(scopes) is not list:
             return None
         text = scope_text(scopes, user_flow=False)
         if text is None:
             return None
-        app_prefix = self._app_prefix
+        app_prefix = self._app_prefix  # (kept only if app_tokens)
         if app_prefix is None:
-            prefix = self._request_prefix()
+            prefix = self._request_prefix() if self.app_tokens else None
             if prefix is None:
                 return None
-            app_prefix = app_request(prefix, "")
-        found = self._read(cache, app_prefix + text)  # == app_request(prefix, text)
+            found = self._read(cache, app_request(prefix, text))
+        else:
+            found = self._app_shelf_read(cache, self._app_shelf_index, self._app_shelf, text)
+            if found is None:
+                found = self._read(cache, app_prefix + text)  # == app_request(prefix, text)
+                if found is not None:  # (filed, but not on the shelf held: a newer one)
+                    self._app_shelf_index, self._app_shelf = app_shelf(cache, app_prefix) or (
+                        None,
+                        _NO_SHELF,
+                    )
         return None if found is None else filed_hit_result(found, self._now())
 
     def account_token(self, scopes: Any, account: Any) -> dict[str, Any] | None:
