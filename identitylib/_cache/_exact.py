@@ -187,47 +187,39 @@ def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:
     return keys
 
 
-_BEARER = "Bearer"
-
-
 class FiledToken:
     """What the index files a token under each of its request keys: its key and entry, and
     what a cache hit returns of the entry, read once when filed: ``expires_on`` as an int
-    (None if it is not a number), the ``token_type`` a result names (``Bearer`` for none),
-    and the values these were made from (``expires_raw``, ``token_type_raw``,
-    ``refresh_raw``: the objects in the entry when filed, or None for absent fields).
+    (None if it is not a number, or if the token has a ``refresh_on``: such a token is
+    judged from its entry), and the objects the entry held when filed under
+    ``expires_on`` (``expires_raw``) and ``token_type`` (None for absent fields).
 
     A hit reads this object and compares the entry's current values with the ones filed
     by identity (``is``, no string is read): a field assigned in place since is seen, and
     the hit then reads the entry as it is (``_flows._shaping.filed_hit_result``). Never
     changed once made (a renewed token is filed anew), so a read without the cache lock
-    sees it whole.
+    sees it whole. Five slots: what a hit reads of it fits in one or two cache lines.
     """
 
-    __slots__ = ("entry", "expires_on", "expires_raw", "key", "refresh_raw", "token_type",
-                 "token_type_raw")  # fmt: skip
+    __slots__ = ("entry", "expires_on", "expires_raw", "key", "token_type")
 
     key: str
     entry: Mapping[str, Any]
     expires_on: Optional[int]
     expires_raw: Any
-    refresh_raw: Any
     token_type: Any
-    token_type_raw: Any
 
     def __init__(self, key: str, entry: Mapping[str, Any]) -> None:
         self.key = key
         self.entry = entry
         expires_raw: Any = entry.get("expires_on")
         self.expires_raw = expires_raw
-        self.refresh_raw = entry.get("refresh_on")
-        self.token_type_raw = entry.get("token_type")
+        self.token_type = entry.get("token_type")
         try:
-            self.expires_on = int(expires_raw)
+            expires_on: Optional[int] = int(expires_raw)
         except (TypeError, ValueError):
-            self.expires_on = None
-        token_type = self.token_type_raw or _BEARER
-        self.token_type = _BEARER if token_type == _BEARER else token_type
+            expires_on = None
+        self.expires_on = None if entry.get("refresh_on") is not None else expires_on
 
 
 #: What a request key is filed with: its only token, or the key and entry of every token

@@ -134,7 +134,8 @@ class HitMemo:
         self._memo = {}
         self._state = state
         self._read = exact_reader(cache) or _no_reader
-        self._app_shelf, self._app_shelf_index = _NO_SHELF, None
+        self._app_shelf = _NO_SHELF
+        self._app_shelf_index = None  # (after the shelf: see _hold_shelf)
         self._app_shelf_read = shelf_reader(cache) or _no_shelf_reader
         self._cache = cache if enabled and plain_in_memory(cache) else None
 
@@ -175,21 +176,33 @@ class HitMemo:
         if text is None:
             return None
         app_prefix = self._app_prefix  # (kept only if app_tokens)
-        if app_prefix is None:
+        if app_prefix is not None:
+            found = self._app_shelf_read(cache, self._app_shelf_index, self._app_shelf, text)
+            if found is not None:
+                return filed_hit_result(found, self._now())
+        else:
             prefix = self._request_prefix() if self.app_tokens else None
             if prefix is None:
                 return None
-            found = self._read(cache, app_request(prefix, text))
-        else:
-            found = self._app_shelf_read(cache, self._app_shelf_index, self._app_shelf, text)
-            if found is None:
-                found = self._read(cache, app_prefix + text)  # == app_request(prefix, text)
-                if found is not None:  # (filed, but not on the shelf held: a newer one)
-                    self._app_shelf_index, self._app_shelf = app_shelf(cache, app_prefix) or (
-                        None,
-                        _NO_SHELF,
-                    )
-        return None if found is None else filed_hit_result(found, self._now())
+            app_prefix = app_request(prefix, "")
+        found = self._read(cache, app_prefix + text)  # == app_request(prefix, text)
+        if found is None:
+            return None
+        if self._app_prefix is not None:  # (filed, but not on the shelf held: a newer one)
+            self._hold_shelf(cache, self._app_prefix)
+        return filed_hit_result(found, self._now())
+
+    def _hold_shelf(self, cache: Any, app_prefix: str) -> None:
+        """Hold the app shelf the index has for ``app_prefix`` now (none: an empty one).
+
+        The shelf is stored before its index, and a hit reads them the other way round,
+        so a hit on another thread meanwhile sees the shelf of the index it read or a
+        shelf that index does not know (its own, newer): a shelf of an index the cache
+        has dropped is never read as the current one's (see ``_cache/_own.app_shelf``).
+        """
+        index, shelf = app_shelf(cache, app_prefix) or (None, _NO_SHELF)
+        self._app_shelf = shelf
+        self._app_shelf_index = index
 
     def account_token(self, scopes: Any, account: Any) -> dict[str, Any] | None:
         """The cache-hit result of a plain silent request for ``account``, or None."""

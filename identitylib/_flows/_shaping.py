@@ -45,18 +45,18 @@ def fresh_hit_result(entry: Mapping[str, Any], now: float) -> dict[str, Any] | N
 
 def filed_hit_result(filed: FiledToken, now: float) -> dict[str, Any] | None:
     """:func:`fresh_hit_result` of a token as the exact-request index filed it: the same
-    answer, from the expiry and token type read when it was filed, while the entry still
-    holds the very values they were made from (compared by identity: no string of the
-    entry is read or parsed). A token due for refresh, expiring, or edited in place since
-    it was filed is judged from its entry as it is."""
+    answer, from the expiry read when it was filed, while the entry still holds the very
+    values it and the token type were read from (compared by identity: no string of the
+    entry is read or parsed) and no ``refresh_on``. A token due for refresh, expiring, or
+    edited in place since it was filed is judged from its entry as it is."""
     entry = filed.entry
     expires_on = filed.expires_on
+    token_type = filed.token_type
     if (
         expires_on is None
-        or filed.refresh_raw is not None
         or entry.get("expires_on") is not filed.expires_raw
+        or entry.get("token_type") is not token_type
         or entry.get("refresh_on") is not None
-        or entry.get("token_type") is not filed.token_type_raw
         or expires_on - now < EXPIRY_SKEW
     ):
         return fresh_hit_result(entry, now)
@@ -65,7 +65,7 @@ def filed_hit_result(filed: FiledToken, now: float) -> dict[str, Any] | None:
         return fresh_hit_result(entry, now)
     return {
         "access_token": secret,
-        "token_type": filed.token_type,
+        "token_type": token_type or "Bearer",
         "expires_in": expires_on - int(now),
         "token_source": "cache",
     }
