@@ -139,6 +139,10 @@ class IndexedSections:
                     exact.add(key, entry)
             if credential_type in self._marks:  # (_remark: the section is this dict)
                 self._marks[credential_type] = (section, len(section))
+        elif old is not entry and credential_type == CredentialType.ACCESS_TOKEN:
+            exact = self._exact  # (an equal token, stored as another dict: filed anew, so
+            if exact is not None:  # an edit in place of the one stored is seen by a hit)
+                exact.replace(key, old, entry)
         if self.bound is not None:
             self.bound.added(credential_type, key, entry)
             if self._written is not None:
