@@ -180,24 +180,14 @@ def exact_reader(cache: object) -> Optional[ExactReader]:
     return reader
 
 
-#: Reads an app shelf of a cache's exact-request index: ``reader(cache, index, shelf,
-#: scopes)`` (see :func:`shelf_reader`).
-ShelfReader = Callable[[Any, Any, Mapping[str, FiledToken], str], Optional[FiledToken]]
-
-
-def shelf_reader(cache: object) -> Optional[ShelfReader]:
-    """What reads an app shelf (see :func:`app_shelf`) of caches of ``cache``'s class:
-    the token filed under the shelf's request for the given scopes part while the shelf's
-    index is the cache's and in step with its section, else None (the caller then asks
-    the :func:`exact_reader`); one read of the shelf, no lock. None for a foreign
-    cache."""
-    return None if own_cache(cache) is None else _read_shelf
-
-
-def _read_shelf(
-    cache: TokenCache, index: Any, shelf: Mapping[str, FiledToken], scopes: str
+def read_app_shelf(
+    cache: Any, index: Any, shelf: Mapping[str, FiledToken], scopes: str
 ) -> Optional[FiledToken]:
-    return cache._store.settled_shelf_token(cache._cache, index, shelf, scopes)
+    """The token on ``shelf``, an app shelf of ``index`` that :func:`app_shelf` gave for
+    ``cache``, under ``scopes``, while that index is the cache's and in step with its
+    section; else None (ask the :func:`exact_reader`). One read of the shelf, no lock."""
+    own: TokenCache = cache  # (an identitylib cache: app_shelf gives no shelf for another)
+    return own._store.settled_shelf_token(own._cache, index, shelf, scopes)
 
 
 def app_shelf(cache: object, head: str) -> Optional[tuple[Any, Mapping[str, FiledToken]]]:
@@ -222,7 +212,6 @@ def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str,
 __all__ = [
     "ExactReader",
     "FiledToken",
-    "ShelfReader",
     "app_shelf",
     "environments_with_access_tokens",
     "exact_reader",
@@ -237,7 +226,7 @@ __all__ = [
     "may_match_access_token",
     "own_cache",
     "plain_in_memory",
+    "read_app_shelf",
     "section_stamp",
-    "shelf_reader",
     "stamped_entry",
 ]

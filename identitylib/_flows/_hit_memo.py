@@ -21,11 +21,10 @@ from identitylib._cache._exact import (
 from identitylib._cache._own import (
     ExactReader,
     FiledToken,
-    ShelfReader,
     app_shelf,
     exact_reader,
     plain_in_memory,
-    shelf_reader,
+    read_app_shelf,
     stamped_entry,
 )
 from identitylib._flows._lookups import ACCESS_TOKEN
@@ -34,10 +33,6 @@ from identitylib._flows._state import unchanged_clocks
 
 
 def _no_reader(cache: Any, request: RequestKey) -> None:
-    return None
-
-
-def _no_shelf_reader(cache: Any, index: Any, shelf: Any, scopes: str) -> None:
     return None
 
 
@@ -83,7 +78,6 @@ class HitMemo:
         "_app_prefix",
         "_app_shelf",
         "_app_shelf_index",
-        "_app_shelf_read",
         "_authority",
         "_cache",
         "_client_id",
@@ -105,11 +99,10 @@ class HitMemo:
         self._prefix: str | None = None
         self._app_prefix: str | None = None  # app_request(_prefix, "")
         self._read: ExactReader = _no_reader
-        #: The app shelf of the app's app-token requests (``_app_prefix``), the index it
-        #: belongs to, and what reads it (see ``identitylib/_cache/_own.app_shelf``).
+        #: The app shelf of the app's app-token requests (``_app_prefix``) and the index
+        #: it belongs to (None: no shelf; see ``identitylib/_cache/_own.app_shelf``).
         self._app_shelf: Mapping[str, FiledToken] = _NO_SHELF
         self._app_shelf_index: Any = None
-        self._app_shelf_read: ShelfReader = _no_shelf_reader
         self._state: Any = None
         #: The cache served from; None: nothing is answered here.
         self._cache: Any = None
@@ -136,7 +129,6 @@ class HitMemo:
         self._read = exact_reader(cache) or _no_reader
         self._app_shelf = _NO_SHELF
         self._app_shelf_index = None  # (after the shelf: see _hold_shelf)
-        self._app_shelf_read = shelf_reader(cache) or _no_shelf_reader
         self._cache = cache if enabled and plain_in_memory(cache) else None
 
     @property
@@ -177,9 +169,11 @@ class HitMemo:
             return None
         app_prefix = self._app_prefix  # (kept only if app_tokens)
         if app_prefix is not None:
-            found = self._app_shelf_read(cache, self._app_shelf_index, self._app_shelf, text)
-            if found is not None:
-                return filed_hit_result(found, self._now())
+            index = self._app_shelf_index  # (before the shelf: see _hold_shelf)
+            if index is not None:
+                found = read_app_shelf(cache, index, self._app_shelf, text)
+                if found is not None:
+                    return filed_hit_result(found, self._now())
         else:
             prefix = self._request_prefix() if self.app_tokens else None
             if prefix is None:
