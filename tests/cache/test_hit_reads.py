@@ -3,8 +3,10 @@
 A hit touches objects spread over the heap (its app, the index, the token), and at
 10,000 apps or tokens each one no longer in the CPU's caches shows in its time. These tests
 pin the cuts: the lane's objects sit in slots of the app object (no attribute table read),
-and the token is read as the exact-request index filed it (its expiry an int, not a string
-parsed on every hit). Both APIs take the same way.
+the token is read as the exact-request index filed it (its expiry an int, not a string
+parsed on every hit), an app token is looked up on the app's own shelf of the index (no
+request key built, no stored key compared), and the calling thread's hits are counted in
+the app object (no totals object read). Both APIs take the same way.
 """
 
 from __future__ import annotations
