@@ -187,34 +187,42 @@ def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:
     return keys
 
 
+_BEARER = "Bearer"
+
+
 class FiledToken:
     """What the index files a token under each of its request keys: its key and entry, and
     what a cache hit returns of the entry, read once when filed: ``expires_on`` as an int
     (None if it is not a number, or if the token has a ``refresh_on``: such a token is
-    judged from its entry), and the objects the entry held when filed under
-    ``expires_on`` (``expires_raw``) and ``token_type`` (None for absent fields).
+    judged from its entry), the ``token_type`` a result names (``Bearer`` for none, this
+    module's own string for ``Bearer``: a hit touches no string of the entry but its
+    secret), and the objects the entry held when filed under ``expires_on``
+    (``expires_raw``) and ``token_type`` (``token_type_raw``; None for absent fields).
 
     A hit reads this object and compares the entry's current values with the ones filed
     by identity (``is``, no string is read): a field assigned in place since is seen, and
     the hit then reads the entry as it is (``_flows._shaping.filed_hit_result``). Never
     changed once made (a renewed token is filed anew), so a read without the cache lock
-    sees it whole. Five slots: what a hit reads of it fits in one or two cache lines.
+    sees it whole. Six slots: what a hit reads of it fits in one or two cache lines.
     """
 
-    __slots__ = ("entry", "expires_on", "expires_raw", "key", "token_type")
+    __slots__ = ("entry", "expires_on", "expires_raw", "key", "token_type", "token_type_raw")
 
     key: str
     entry: Mapping[str, Any]
     expires_on: Optional[int]
     expires_raw: Any
     token_type: Any
+    token_type_raw: Any
 
     def __init__(self, key: str, entry: Mapping[str, Any]) -> None:
         self.key = key
         self.entry = entry
         expires_raw: Any = entry.get("expires_on")
         self.expires_raw = expires_raw
-        self.token_type = entry.get("token_type")
+        self.token_type_raw = entry.get("token_type")
+        token_type = self.token_type_raw or _BEARER
+        self.token_type = _BEARER if token_type == _BEARER else token_type
         try:
             expires_on: Optional[int] = int(expires_raw)
         except (TypeError, ValueError):

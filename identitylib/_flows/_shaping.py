@@ -51,11 +51,10 @@ def filed_hit_result(filed: FiledToken, now: float) -> dict[str, Any] | None:
     edited in place since it was filed is judged from its entry as it is."""
     entry = filed.entry
     expires_on = filed.expires_on
-    token_type = filed.token_type
     if (
         expires_on is None
         or entry.get("expires_on") is not filed.expires_raw
-        or entry.get("token_type") is not token_type
+        or entry.get("token_type") is not filed.token_type_raw
         or entry.get("refresh_on") is not None
         or expires_on - now < EXPIRY_SKEW
     ):
@@ -65,7 +64,7 @@ def filed_hit_result(filed: FiledToken, now: float) -> dict[str, Any] | None:
         return fresh_hit_result(entry, now)
     return {
         "access_token": secret,
-        "token_type": token_type or "Bearer",
+        "token_type": filed.token_type,
         "expires_in": expires_on - int(now),
         "token_source": "cache",
     }

@@ -48,6 +48,16 @@ class CountedExpiry(str):
         return int(str(self))
 
 
+class CountedType(str):
+    """A ``token_type`` that counts how often its truth or length is asked."""
+
+    asked = 0
+
+    def __len__(self) -> int:
+        CountedType.asked += 1
+        return super().__len__()
+
+
 def hits(api: str, app: Any, calls: int) -> list[dict[str, Any]]:
     if api == "aio":
 
@@ -68,14 +78,17 @@ def cache_holding(entry: dict[str, Any]) -> SerializableTokenCache:
 def test_a_hit_parses_no_expiry_string(no_network: responses.RequestsMock, api: str) -> None:
     entry = at("cached")
     entry["expires_on"] = CountedExpiry(int(time.time()) + 3600)
+    entry["token_type"] = CountedType("Bearer")
     app = client_app(api, cache_holding(entry))
     hits(api, app, 2)  # the first lookup files the token (its expiry parsed once)
-    CountedExpiry.parsed = 0
+    CountedExpiry.parsed = CountedType.asked = 0
     results = hits(api, app, 5)
     assert [r["access_token"] for r in results] == ["cached"] * 5
     assert {r["token_source"] for r in results} == {"cache"}
+    assert {type(r["token_type"]) for r in results} == {str}  # (the filed "Bearer")
     assert 3590 <= results[-1]["expires_in"] <= 3600
     assert CountedExpiry.parsed == 0
+    assert CountedType.asked == 0
     assert len(no_network.calls) == 0
 
 
