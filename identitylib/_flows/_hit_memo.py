@@ -52,9 +52,11 @@ class HitMemo:
     built once (:meth:`_request_prefix`), once the authority's realm is known for good.
     The token is read as the index filed it (``_flows._shaping.filed_hit_result``).
     None sends the call the full way (no such token, several, expiring, due for refresh,
-    or arguments the full path must judge). What a hit reads of the app is this object
-    (a slot of the app) and its key prefix: at 10,000 apps, every other object fetched
-    from memory per call shows in the time.
+    or arguments the full path must judge). An app token is looked up on the app's shelf
+    of the index (its app part's tokens by scopes: see ``ExactRequestIndex.shelf``),
+    held here from the first hit on (:meth:`_hold_shelf`), so the hit builds no key. What
+    a hit reads of the app is this object (a slot of the app) and its shelf or key prefix:
+    at 10,000 apps, every other object fetched from memory per call shows in the time.
 
     **The same-call memo** (:meth:`get`, :meth:`remember`): a call that the general path
     could not answer but the full path served from the cache is remembered with the entry
