@@ -17,6 +17,7 @@ uses. Like the other indices this one holds key strings only.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional, Union
 
@@ -82,6 +83,18 @@ def app_request(prefix: str, scopes: str) -> RequestKey:
     return f"{prefix}{_SEPARATOR}{_SEPARATOR}{scopes}"
 
 
+def app_shelf_parts(request: RequestKey) -> Optional[tuple[str, str]]:
+    """(``app_request(prefix, "")``, the scopes part) of an app-token request key, else
+    None (a user's or an on-behalf-of request, or a key whose parts hold the separator)."""
+    head, _, scopes = request.rpartition(_SEPARATOR)
+    if head.count(_SEPARATOR) != 4 or not head.endswith(_APP_TAIL):
+        return None
+    return head + _SEPARATOR, scopes
+
+
+_APP_TAIL = _SEPARATOR * 2
+
+
 def account_request(prefix: str, home_account_id: str, scopes: str) -> RequestKey:
     """:func:`request_key` of a silent lookup for ``home_account_id``."""
     return f"{prefix}{home_account_id}{_SEPARATOR}{_SEPARATOR}{scopes}"
@@ -107,7 +120,8 @@ def _scope_text(scopes: tuple[Any, ...]) -> Optional[tuple[str, bool]]:
     if not parts or len(parts) != len(scopes):
         return None
     found = frozenset(parts)
-    return " ".join(sorted(found)), not _USER_FLOW_REFUSED.isdisjoint(found)
+    text = sys.intern(" ".join(sorted(found)))  # (the object an app shelf files it under)
+    return text, not _USER_FLOW_REFUSED.isdisjoint(found)
 
 
 def scope_text(scopes: list[Any], *, user_flow: bool) -> Optional[str]:
@@ -175,25 +189,25 @@ _BEARER = "Bearer"
 class FiledToken:
     """What the index files a token under each of its request keys: its key and entry, and
     what a cache hit returns of the entry, read once when filed: ``expires_on`` as an int
-    (None if it is not a number), the ``token_type`` a result names (``Bearer`` for none),
-    and the values these were made from (``expires_raw``, ``token_type_raw``,
-    ``refresh_raw``: the objects in the entry when filed, or None for absent fields).
+    (None if it is not a number, or if the token has a ``refresh_on``: such a token is
+    judged from its entry), the ``token_type`` a result names (``Bearer`` for none, this
+    module's own string for ``Bearer``: a hit touches no string of the entry but its
+    secret), and the objects the entry held when filed under ``expires_on``
+    (``expires_raw``) and ``token_type`` (``token_type_raw``; None for absent fields).
 
     A hit reads this object and compares the entry's current values with the ones filed
     by identity (``is``, no string is read): a field assigned in place since is seen, and
     the hit then reads the entry as it is (``_flows._shaping.filed_hit_result``). Never
     changed once made (a renewed token is filed anew), so a read without the cache lock
-    sees it whole.
+    sees it whole. Six slots: what a hit reads of it fits in one or two cache lines.
     """
 
-    __slots__ = ("entry", "expires_on", "expires_raw", "key", "refresh_raw", "token_type",
-                 "token_type_raw")  # fmt: skip
+    __slots__ = ("entry", "expires_on", "expires_raw", "key", "token_type", "token_type_raw")
 
     key: str
     entry: Mapping[str, Any]
     expires_on: Optional[int]
     expires_raw: Any
-    refresh_raw: Any
     token_type: Any
     token_type_raw: Any
 
@@ -202,14 +216,14 @@ class FiledToken:
         self.entry = entry
         expires_raw: Any = entry.get("expires_on")
         self.expires_raw = expires_raw
-        self.refresh_raw = entry.get("refresh_on")
         self.token_type_raw = entry.get("token_type")
-        try:
-            self.expires_on = int(expires_raw)
-        except (TypeError, ValueError):
-            self.expires_on = None
         token_type = self.token_type_raw or _BEARER
         self.token_type = _BEARER if token_type == _BEARER else token_type
+        try:
+            expires_on: Optional[int] = int(expires_raw)
+        except (TypeError, ValueError):
+            expires_on = None
+        self.expires_on = None if entry.get("refresh_on") is not None else expires_on
 
 
 #: What a request key is filed with: its only token, or the key and entry of every token
@@ -249,10 +263,14 @@ class ExactRequestIndex:
         "_popped",
         "_scanned",
         "_section",
+        "_shelves",
     )
 
     def __init__(self, section: Optional[Mapping[str, Any]] = None) -> None:
         self._keys: dict[RequestKey, _Filed] = {}
+        #: The app shelves: ``app_request(prefix, "")`` -> scopes part -> the only token
+        #: filed under that app-token request (see :meth:`shelf`).
+        self._shelves: dict[str, dict[str, FiledToken]] = {}
         #: Partition -> keys of its tokens, for the partitions not filed yet.
         self._pending: dict[tuple[Any, Any], set[str]] = {}
         #: Partitions filed since the index was built, and the keys filed.
@@ -359,11 +377,47 @@ class ExactRequestIndex:
         for request in requests:
             filed = self._keys.get(request)
             if filed is None or (isinstance(filed, FiledToken) and filed.key == key):
-                self._keys[request] = token
+                self._set(request, token)
             elif isinstance(filed, FiledToken):
-                self._keys[request] = {filed.key: filed.entry, key: entry}
+                self._set(request, {filed.key: filed.entry, key: entry})
             else:
                 filed[key] = entry
+
+    def _set(self, request: RequestKey, filed: _Filed) -> None:
+        """File ``filed`` under ``request``, and on its app shelf if it is the only token
+        of an app-token request."""
+        self._keys[request] = filed
+        parts = app_shelf_parts(request)
+        if parts is None:
+            return
+        head, scopes = parts
+        shelf = self._shelves.get(head)
+        if type(filed) is FiledToken:
+            if shelf is None:
+                shelf = self._shelves[head] = {}
+            shelf[sys.intern(scopes)] = filed
+        elif shelf is not None:
+            self._unshelve(shelf, head, scopes)
+
+    def _drop(self, request: RequestKey) -> None:
+        del self._keys[request]
+        parts = app_shelf_parts(request)
+        if parts is not None:
+            shelf = self._shelves.get(parts[0])
+            if shelf is not None:
+                self._unshelve(shelf, *parts)
+
+    def _unshelve(self, shelf: dict[str, FiledToken], head: str, scopes: str) -> None:
+        shelf.pop(scopes, None)
+        if not shelf:  # (detached: emptied for good, so whoever holds it finds nothing)
+            del self._shelves[head]
+
+    def shelf(self, head: str) -> Optional[dict[str, FiledToken]]:
+        """The app shelf of ``head`` (an app's ``app_request(prefix, "")``): scopes part
+        -> the only token filed under ``head + scopes``, kept in step with the index; None
+        while it has none. A shelf once emptied is never filled again (a new one is made).
+        """
+        return self._shelves.get(head)
 
     def replace(
         self,
@@ -390,7 +444,7 @@ class ExactRequestIndex:
             if isinstance(filed, FiledToken):
                 if filed.key == key:
                     token = token or FiledToken(key, new)
-                    self._keys[request] = token
+                    self._set(request, token)
             elif filed is not None and key in filed:
                 filed[key] = new
 
@@ -405,13 +459,13 @@ class ExactRequestIndex:
             filed = self._keys.get(request)
             if isinstance(filed, FiledToken):
                 if filed.key == key:
-                    del self._keys[request]
+                    self._drop(request)
             elif filed is not None:
                 filed.pop(key, None)
                 if len(filed) == 1:
-                    self._keys[request] = FiledToken(*next(iter(filed.items())))
+                    self._set(request, FiledToken(*next(iter(filed.items()))))
                 elif not filed:
-                    del self._keys[request]
+                    self._drop(request)
 
     def filed_hit(self, request: RequestKey) -> Optional[FiledToken]:
         """The only token filed under ``request`` so far, else None: one dict read, no

@@ -180,6 +180,26 @@ def exact_reader(cache: object) -> Optional[ExactReader]:
     return reader
 
 
+def read_app_shelf(
+    cache: Any, index: Any, shelf: Mapping[str, FiledToken], scopes: str
+) -> Optional[FiledToken]:
+    """The token on ``shelf``, an app shelf of ``index`` that :func:`app_shelf` gave for
+    ``cache``, under ``scopes``, while that index is the cache's and in step with its
+    section; else None (ask the :func:`exact_reader`). One read of the shelf, no lock."""
+    own: TokenCache = cache  # (an identitylib cache: app_shelf gives no shelf for another)
+    return own._store.settled_shelf_token(own._cache, index, shelf, scopes)
+
+
+def app_shelf(cache: object, head: str) -> Optional[tuple[Any, Mapping[str, FiledToken]]]:
+    """The exact-request index of ``cache`` and its app shelf of ``head``
+    (``_exact.app_request(prefix, "")`` of an app): scopes part -> the token filed under
+    ``head`` + scopes, kept in step by the index, so that an app that holds it looks its
+    tokens up in it rather than in the whole index; None if there is none yet (also for a
+    foreign cache)."""
+    own = own_cache(cache)
+    return None if own is None else own._store.app_shelf(own._cache, head)
+
+
 def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry]]:
     """The key of the only access token filed under ``request`` and the token (expired or
     not), else None (also for a foreign cache): for callers that look up once, not on
@@ -192,6 +212,7 @@ def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str,
 __all__ = [
     "ExactReader",
     "FiledToken",
+    "app_shelf",
     "environments_with_access_tokens",
     "exact_reader",
     "exact_request_hit",
@@ -205,6 +226,7 @@ __all__ = [
     "may_match_access_token",
     "own_cache",
     "plain_in_memory",
+    "read_app_shelf",
     "section_stamp",
     "stamped_entry",
 ]

@@ -136,6 +136,10 @@ class IndexedSections:
                 index.add(key, entry)
             if credential_type in self._marks:  # (_remark: the section is this dict)
                 self._marks[credential_type] = (section, len(section))
+        elif old is not entry and credential_type == CredentialType.ACCESS_TOKEN:
+            exact = self._exact  # (an equal token, stored as another dict: filed anew, so
+            if exact is not None:  # an edit in place of the one stored is seen by a hit)
+                exact.replace(key, old, entry)
         if self.bound is not None:
             self.bound.added(credential_type, key, entry)
             if self._written is not None:
@@ -291,6 +295,46 @@ class IndexedSections:
         if hit is None or type(hit.entry) is not dict:
             return False if hit is None and exact.settled_miss(request) else None
         return hit
+
+    def settled_shelf_token(
+        self,
+        sections: dict[str, Any],
+        index: Optional[ExactRequestIndex],
+        shelf: Mapping[str, FiledToken],
+        scopes: str,
+    ) -> Optional[FiledToken]:
+        """The token on ``shelf`` (an app shelf of ``index``, see
+        ``ExactRequestIndex.shelf``) under ``scopes``, while ``index`` is this store's and
+        the section is as marked: what :meth:`exact_filed_token` answers for the shelf's
+        request, read as :meth:`settled_access_token` reads (no lock); else None (ask
+        that method)."""
+        if index is not self._exact or index is None or sections is not self.sections:
+            return None
+        section = dict.get(sections, CredentialType.ACCESS_TOKEN)
+        mark = self._marks.get(CredentialType.ACCESS_TOKEN)
+        if mark is None or mark[0] is not section or mark[1] != len(section):
+            return None
+        hit = shelf.get(scopes)
+        if hit is None or type(hit.entry) is not dict:
+            return None
+        return hit
+
+    def app_shelf(
+        self, sections: dict[str, Any], head: str
+    ) -> Optional[tuple[ExactRequestIndex, Mapping[str, FiledToken]]]:
+        """The exact-request index and its app shelf of ``head`` (see
+        ``ExactRequestIndex.shelf``), if the index is built and the section is as marked;
+        else None. Reads only, as :meth:`settled_access_token` (no lock needed).
+        """
+        exact = self._exact
+        if exact is None or sections is not self.sections:
+            return None
+        section = dict.get(sections, CredentialType.ACCESS_TOKEN)
+        mark = self._marks.get(CredentialType.ACCESS_TOKEN)
+        if mark is None or mark[0] is not section or mark[1] != len(section):
+            return None
+        shelf = exact.shelf(head)
+        return None if shelf is None else (exact, shelf)
 
     def exact_access_token(
         self, sections: dict[str, Any], request: RequestKey

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from time import time as _time
+from types import MappingProxyType
 from typing import Any
 
 from identitylib._authority import Authority
@@ -16,7 +18,15 @@ from identitylib._cache._exact import (
     request_prefix,
     scope_text,
 )
-from identitylib._cache._own import ExactReader, exact_reader, plain_in_memory, stamped_entry
+from identitylib._cache._own import (
+    ExactReader,
+    FiledToken,
+    app_shelf,
+    exact_reader,
+    plain_in_memory,
+    read_app_shelf,
+    stamped_entry,
+)
 from identitylib._flows._lookups import ACCESS_TOKEN
 from identitylib._flows._shaping import filed_hit_result, fresh_hit_result
 from identitylib._flows._state import unchanged_clocks
@@ -24,6 +34,10 @@ from identitylib._flows._state import unchanged_clocks
 
 def _no_reader(cache: Any, request: RequestKey) -> None:
     return None
+
+
+#: What an app holds before it has its app shelf: never filled.
+_NO_SHELF: Mapping[str, FiledToken] = MappingProxyType({})
 
 
 class HitMemo:
@@ -38,9 +52,11 @@ class HitMemo:
     built once (:meth:`_request_prefix`), once the authority's realm is known for good.
     The token is read as the index filed it (``_flows._shaping.filed_hit_result``).
     None sends the call the full way (no such token, several, expiring, due for refresh,
-    or arguments the full path must judge). What a hit reads of the app is this object
-    (a slot of the app) and its key prefix: at 10,000 apps, every other object fetched
-    from memory per call shows in the time.
+    or arguments the full path must judge). An app token is looked up on the app's shelf
+    of the index (its app part's tokens by scopes: see ``ExactRequestIndex.shelf``),
+    held here from the first hit on (:meth:`_hold_shelf`), so the hit builds no key. What
+    a hit reads of the app is this object (a slot of the app) and its shelf or key prefix:
+    at 10,000 apps, every other object fetched from memory per call shows in the time.
 
     **The same-call memo** (:meth:`get`, :meth:`remember`): a call that the general path
     could not answer but the full path served from the cache is remembered with the entry
@@ -62,6 +78,8 @@ class HitMemo:
 
     __slots__ = (
         "_app_prefix",
+        "_app_shelf",
+        "_app_shelf_index",
         "_authority",
         "_cache",
         "_client_id",
@@ -83,6 +101,10 @@ class HitMemo:
         self._prefix: str | None = None
         self._app_prefix: str | None = None  # app_request(_prefix, "")
         self._read: ExactReader = _no_reader
+        #: The app shelf of the app's app-token requests (``_app_prefix``) and the index
+        #: it belongs to (None: no shelf; see ``identitylib/_cache/_own.app_shelf``).
+        self._app_shelf: Mapping[str, FiledToken] = _NO_SHELF
+        self._app_shelf_index: Any = None
         self._state: Any = None
         #: The cache served from; None: nothing is answered here.
         self._cache: Any = None
@@ -107,6 +129,8 @@ class HitMemo:
         self._memo = {}
         self._state = state
         self._read = exact_reader(cache) or _no_reader
+        self._app_shelf = _NO_SHELF
+        self._app_shelf_index = None  # (after the shelf: see _hold_shelf)
         self._cache = cache if enabled and plain_in_memory(cache) else None
 
     @property
@@ -133,25 +157,48 @@ class HitMemo:
         prefix = request_prefix(authority.environment, self._client_id, realm)
         if known is not None:
             self._prefix = prefix
-            self._app_prefix = app_request(prefix, "")
+            if self.app_tokens:
+                self._app_prefix = app_request(prefix, "")
         return prefix
 
     def app_token(self, scopes: Any) -> dict[str, Any] | None:
         """The cache-hit result of a plain app-token request for ``scopes``, or None."""
         cache = self._cache
-        if cache is None or type(scopes) is not list or not self.app_tokens:
+        if cache is None or type(scopes) is not list:
             return None
         text = scope_text(scopes, user_flow=False)
         if text is None:
             return None
-        app_prefix = self._app_prefix
-        if app_prefix is None:
-            prefix = self._request_prefix()
+        app_prefix = self._app_prefix  # (kept only if app_tokens)
+        if app_prefix is not None:
+            index = self._app_shelf_index  # (before the shelf: see _hold_shelf)
+            if index is not None:
+                found = read_app_shelf(cache, index, self._app_shelf, text)
+                if found is not None:
+                    return filed_hit_result(found, self._now())
+        else:
+            prefix = self._request_prefix() if self.app_tokens else None
             if prefix is None:
                 return None
             app_prefix = app_request(prefix, "")
         found = self._read(cache, app_prefix + text)  # == app_request(prefix, text)
-        return None if found is None else filed_hit_result(found, self._now())
+        if found is None:
+            return None
+        if self._app_prefix is not None:  # (filed, but not on the shelf held: a newer one)
+            self._hold_shelf(cache, self._app_prefix)
+        return filed_hit_result(found, self._now())
+
+    def _hold_shelf(self, cache: Any, app_prefix: str) -> None:
+        """Hold the app shelf the index has for ``app_prefix`` now (none: an empty one).
+
+        The shelf is stored before its index, and a hit reads them the other way round,
+        so a hit on another thread meanwhile sees the shelf of the index it read or a
+        shelf that index does not know (its own, newer): a shelf of an index the cache
+        has dropped is never read as the current one's (see ``_cache/_own.app_shelf``).
+        """
+        index, shelf = app_shelf(cache, app_prefix) or (None, _NO_SHELF)
+        self._app_shelf = shelf
+        self._app_shelf_index = index
 
     def account_token(self, scopes: Any, account: Any) -> dict[str, Any] | None:
         """The cache-hit result of a plain silent request for ``account``, or None."""

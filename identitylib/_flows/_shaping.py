@@ -45,18 +45,17 @@ def fresh_hit_result(entry: Mapping[str, Any], now: float) -> dict[str, Any] | N
 
 def filed_hit_result(filed: FiledToken, now: float) -> dict[str, Any] | None:
     """:func:`fresh_hit_result` of a token as the exact-request index filed it: the same
-    answer, from the expiry and token type read when it was filed, while the entry still
-    holds the very values they were made from (compared by identity: no string of the
-    entry is read or parsed). A token due for refresh, expiring, or edited in place since
-    it was filed is judged from its entry as it is."""
+    answer, from the expiry read when it was filed, while the entry still holds the very
+    values it and the token type were read from (compared by identity: no string of the
+    entry is read or parsed) and no ``refresh_on``. A token due for refresh, expiring, or
+    edited in place since it was filed is judged from its entry as it is."""
     entry = filed.entry
     expires_on = filed.expires_on
     if (
         expires_on is None
-        or filed.refresh_raw is not None
         or entry.get("expires_on") is not filed.expires_raw
-        or entry.get("refresh_on") is not None
         or entry.get("token_type") is not filed.token_type_raw
+        or entry.get("refresh_on") is not None
         or expires_on - now < EXPIRY_SKEW
     ):
         return fresh_hit_result(entry, now)

@@ -39,7 +39,7 @@ from identitylib._transport._observe import HTTP_OBSERVER
 from . import _names as n
 from ._call import Call, Tally, current_call
 from ._switch import Switch
-from ._totals import TokenTotals, Totals
+from ._totals import THREAD, TokenTotals, Totals, packed_hit
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._otel import Instruments
@@ -55,6 +55,11 @@ _MARK = "__identitylib_measured__"
 #: The method's cache lane (see :func:`cache_lane`).
 _LANE = "__identitylib_cache_lane__"
 _TOTALS = "_identitylib_token_totals"
+#: The cache-lane hits of the app's first thread to have one (a sum of ``packed_hit``
+#: numbers), and that thread's mark: counted in the app object itself, so a hit reads no
+#: other object for its count (only that thread writes them; the others count in the
+#: totals' rows).
+_HITS, _HITS_OWNER = "_identitylib_hits", "_identitylib_hits_owner"
 #: The lane that was asked first and said None, for as long as the method it stood before
 #: runs: the method's builder need not ask the app's ``HitMemo`` the same question again.
 _LANE_MISSED: ContextVar[Optional[Callable[..., Any]]] = ContextVar(
@@ -85,10 +90,11 @@ def cache_lane(lane: Callable[..., Any]) -> Callable[[F], F]:
 class MeasuredCalls:
     """Mixin: the public ``acquire_token*`` methods are measured calls (module docstring)."""
 
-    # The totals in a slot: read by every cache-lane hit, from the object itself rather
-    # than from its attribute values (one object less from memory when apps rotate).
-    # Subclasses without ``__slots__`` have a ``__dict__`` as before.
-    __slots__ = (_TOTALS,)
+    # The totals and the lane's hit count in slots: a cache-lane hit counts itself in
+    # the object itself rather than in its attribute values or another object (one object
+    # less from memory per hit when apps rotate). Subclasses without ``__slots__`` have a
+    # ``__dict__`` as before.
+    __slots__ = (_HITS, _HITS_OWNER, _TOTALS)
 
     #: Prefix of this class's API names (``managed_identity.`` for the managed identity
     #: clients, whose ``acquire_token_for_client`` is not the confidential client's).
@@ -108,7 +114,7 @@ class MeasuredCalls:
         cache and from the identity provider, errors, time spent in all and in HTTP
         (identitylib extension, as MSAL.NET's ``Metrics``; kept with or without
         OpenTelemetry)."""
-        return totals_of(self).snapshot()
+        return totals_of(self).snapshot(getattr(self, _HITS, 0))
 
     def _telemetry_personal(self) -> bool:
         """Whether personal data (a username) may go into spans: ``enable_pii_log``."""
@@ -262,13 +268,30 @@ def _served_by_lane(
     if hit is not None:
         try:
             try:
-                totals = app._identitylib_token_totals  # (== _TOTALS)
+                if app._identitylib_hits_owner is THREAD.mark:  # (== _HITS_OWNER)
+                    app._identitylib_hits += packed_hit(_clock_ns() - begun)  # (== _HITS)
+                    return hit
             except AttributeError:
-                totals = totals_of(app)
-            totals.add_cached(_clock_ns() - begun)
+                _claim_hits(app)
+            _count_hit(app, _clock_ns() - begun)
         except Exception:
             _telemetry_failed()
     return hit
+
+
+def _claim_hits(app: Any) -> None:
+    """The current thread counts the app's lane hits in the app, if no thread does."""
+    with _MAKING:
+        if getattr(app, _HITS_OWNER, None) is None:
+            setattr(app, _HITS, 0)
+            setattr(app, _HITS_OWNER, THREAD.mark)
+
+
+def _count_hit(app: Any, nanoseconds: int) -> None:
+    if getattr(app, _HITS_OWNER, None) is THREAD.mark:
+        setattr(app, _HITS, getattr(app, _HITS) + packed_hit(nanoseconds))
+    else:
+        totals_of(app).add_cached(nanoseconds)
 
 
 def _telemetry_failed() -> None:

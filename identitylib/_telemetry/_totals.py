@@ -85,11 +85,15 @@ class _ThreadMark(threading.local):
         self.mark = object()
 
 
-_THREAD = _ThreadMark()
+#: ``THREAD.mark``: the current thread's mark.
+THREAD = _ThreadMark()
 
 
-def _thread_mark() -> object:
-    return _THREAD.mark
+def packed_hit(nanoseconds: int) -> int:
+    """One cache hit that took ``nanoseconds``, as a number to add to a packed count
+    (the time in nanoseconds above bit ``_COUNT_BITS``, the count below): what one thread
+    keeps of its hits on an app (see ``_measured``), given to :meth:`Totals.snapshot`."""
+    return (nanoseconds << _COUNT_BITS) + 1
 
 
 class _HttpTiming:
@@ -117,18 +121,13 @@ class Totals:
     an attempt's time is added when it ends, so a cache hit measures no HTTP at all.
     """
 
-    __slots__ = ("_cached", "_local", "_lock", "_owner", "_retired", "_rows")
+    __slots__ = ("_local", "_lock", "_retired", "_rows")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._rows: list[tuple[threading.Thread, list[float]]] = []
         self._retired = [0.0] * _COLUMNS
-        #: The cache hits of the thread that made the totals (the usual caller), kept
-        #: apart from the rows so that a hit reads two objects, this and ``_cached``
-        #: (see :meth:`add_cached`). Only that thread writes it.
-        self._owner = _thread_mark()
-        self._cached = 0
 
     def _row(self) -> list[float]:
         """This thread's row (registered on its first use)."""
@@ -162,11 +161,7 @@ class Totals:
 
     def add_cached(self, nanoseconds: int) -> None:
         """Count one call answered from the cache that took ``nanoseconds`` (``add`` of a
-        cache-hit result, without looking at it). The owner thread's count and time are
-        one number: the time in nanoseconds above bit ``_COUNT_BITS``, the count below."""
-        if _THREAD.mark is self._owner:
-            self._cached += (nanoseconds << _COUNT_BITS) + 1
-            return
+        cache-hit result, without looking at it)."""
         row = self._row()
         row[_CACHE] += 1
         row[_TOTAL] += nanoseconds / 1e9
@@ -190,12 +185,12 @@ class Totals:
     def replayed(self, request: HttpRequest, response: HttpResponse) -> None:
         """Nothing to count: no request was sent."""
 
-    def snapshot(self) -> TokenTotals:
-        """The totals so far."""
+    def snapshot(self, cached: int = 0) -> TokenTotals:
+        """The totals so far, and the hits counted apart in ``cached`` (a sum of
+        :func:`packed_hit` numbers)."""
         with self._lock:
             rows = [self._retired] + [row for _, row in self._rows]
         sums = [sum(column) for column in zip(*rows)]
-        cached = self._cached
         sums[_CACHE] += cached & _COUNT_MASK
         sums[_TOTAL] += (cached >> _COUNT_BITS) / 1e9
         return TokenTotals(

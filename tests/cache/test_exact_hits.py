@@ -28,8 +28,10 @@ from identitylib import (
 from identitylib._cache._exact import (
     NO_CLIENT,
     ExactRequestIndex,
+    app_request,
     request_key,
     request_keys_of,
+    request_prefix,
 )
 from identitylib._flows import client_credentials, on_behalf_of, silent
 
@@ -191,6 +193,42 @@ def test_two_tokens_under_one_request_key_answer_nothing() -> None:
     assert index.key_for(request) == "k1"
     index.remove("k1", plain)
     assert len(index) == 0
+
+
+def test_an_app_shelf_holds_exactly_the_app_tokens_the_index_files_alone() -> None:
+    """An app shelf (an app's app-token requests: scopes part -> token) is kept in step
+    with the index: a token on it is the one the index answers for that request; two
+    under one request, a removed token, a user's or an on-behalf-of token are not on it;
+    a renewed token is filed anew; a shelf once emptied is left behind for good (whoever
+    holds it finds nothing there and asks the index again)."""
+    index = ExactRequestIndex()
+    head = app_request(request_prefix(ENV, CLIENT, TENANT), "")
+
+    def shelved() -> dict[str, str]:
+        shelf = index.shelf(head)
+        return {} if shelf is None else {scopes: token.key for scopes, token in shelf.items()}
+
+    plain, with_oidc = at("a"), at("b", target=f"{SCOPE} {OIDC}")
+    index.add("k1", plain)
+    index.add("k-user", at("u", home_account_id=home(1)))
+    index.add("k-obo", at("o", home_account_id=home(1), user_assertion_hash=hashed("x")))
+    assert shelved() == {SCOPE: "k1"}
+    index.add("k2", with_oidc)  # two tokens under the request for SCOPE: on neither
+    assert shelved() == {" ".join(sorted([SCOPE, *OIDC.split()])): "k2"}
+    index.remove("k2", with_oidc)
+    assert shelved() == {SCOPE: "k1"}
+    held = index.shelf(head)
+    assert held is not None
+    renewed = {**plain, "secret": "a2"}
+    index.replace("k1", plain, renewed)
+    assert held[SCOPE].entry is renewed
+    assert index.hit_for(head + SCOPE) is held[SCOPE]
+    index.remove("k1", renewed)
+    assert held == {}
+    assert index.shelf(head) is None
+    index.add("k1", plain)
+    assert held == {}
+    assert shelved() == {SCOPE: "k1"}
 
 
 # --------------------------------------------------------------------- the apps

@@ -30,6 +30,7 @@ from identitylib._flows._state import AppState
 from identitylib._telemetry._totals import Totals
 from identitylib.aio._application import AsyncRunner
 
+from ._builders import client_credentials_event
 from .test_exact_hits import (
     ENV,
     OIDC,
@@ -269,7 +270,15 @@ def app_token(api: str, app: Any) -> str:
 @pytest.mark.parametrize("api", ["sync", "aio"])
 @pytest.mark.parametrize(
     "change",
-    ["expiring", "refresh due", "removed", "replaced", "edited in place", "cache reassigned"],
+    [
+        "expiring",
+        "refresh due",
+        "removed",
+        "replaced",
+        "edited in place",
+        "cache reassigned",
+        "section replaced",
+    ],
 )
 def test_a_changed_token_or_cache_is_never_served_by_the_lane(
     no_network: responses.RequestsMock, change: str, api: str
@@ -280,7 +289,8 @@ def test_a_changed_token_or_cache_is_never_served_by_the_lane(
     token = at("cached")
     cache = cache_of(token)
     app = client_app(api, cache)
-    assert app_token(api, app) == "cached"
+    assert [app_token(api, app) for _ in range(3)] == ["cached"] * 3
+    assert app._hits._app_shelf  # (the app reads its app shelf from now on)
     stored = cache._cache["AccessToken"][key_of(token)]
     expected = "fresh"
     if change == "expiring":
@@ -295,6 +305,10 @@ def test_a_changed_token_or_cache_is_never_served_by_the_lane(
     elif change == "edited in place":
         stored["secret"] = "edited"
         expected = "edited"
+    elif change == "section replaced":  # as persistence layers do: the index is rebuilt
+        other = at("other section")
+        cache._cache["AccessToken"] = {key_of(other): other}
+        expected = "other section"
     else:
         app.token_cache = cache_of(at("other cache"))
         expected = "other cache"
@@ -381,3 +395,25 @@ def test_scope_texts_keep_the_user_flows_refusal() -> None:
     assert scope_text(["a b"], user_flow=False) is None
     assert scope_text([["unhashable"]], user_flow=False) is None
     assert scope_text([], user_flow=False) is None
+
+
+@pytest.mark.parametrize("api", ["sync", "aio"])
+def test_an_equal_token_written_again_is_the_one_a_hit_reads(
+    no_network: responses.RequestsMock, api: str
+) -> None:
+    """The same token response added twice stores an equal entry as another dict; an
+    edit in place of the dict stored is what the next hit serves (the index files the
+    stored dict, not the one it replaced)."""
+    cache = SerializableTokenCache()
+    event = client_credentials_event(
+        [SCOPE], client_id="cid-0000", access_token="first", tenant=TENANT
+    )
+    written_at = time.time()
+    cache.add(event, now=written_at)
+    app = client_app(api, cache)
+    assert [app_token(api, app) for _ in range(3)] == ["first"] * 3
+    cache.add(event, now=written_at)
+    (stored,) = cache._cache["AccessToken"].values()
+    stored["secret"] = "edited"
+    assert app_token(api, app) == "edited"
+    assert len(no_network.calls) == 0
