@@ -13,6 +13,7 @@ counted (never timed), in the blocking and the asyncio API.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from typing import Any, Callable
 
 import pytest
@@ -89,3 +90,57 @@ def test_a_token_renewed_under_a_new_assertion_is_filed_from_one_reading(
     assert again["access_token"] == renewed["access_token"]
     old = call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)
     assert old["token_source"] == "identity_provider", old  # its token was replaced
+
+
+def _python_calls(run: Callable[[], Any]) -> Counter[tuple[str, str]]:
+    """(module file name, function name) of every Python function called by ``run()``
+    (comprehensions and generator expressions included), counted."""
+    seen: Counter[tuple[str, str]] = Counter()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            code = frame.f_code
+            seen[code.co_filename.replace("\\", "/").rsplit("/", 1)[-1], code.co_name] += 1
+
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return seen
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_on_behalf_of_miss_makes_its_keys_and_checks_its_scopes_in_line(
+    emulator: Emulator, api: str
+) -> None:
+    """The keys of a token response's access token, refresh token and app metadata are
+    made without a helper that joins a list (three per response), and the scopes of a
+    call are found free of reserved ones without a generator or a sort (twice per call:
+    the builder's check, the flow's decoration)."""
+    first, second = user_assertion(emulator), user_assertion(emulator)
+    cache = identitylib.TokenCache()
+    app = web_api(emulator, api, cache)()
+    before = call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)
+    assert before["token_source"] == "identity_provider", before
+    results: list[Any] = []
+    calls = _python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH))
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    assert calls[("_keys.py", "key_of")] == 5  # (AT, account, ID token, RT, app metadata)
+    in_keys = {name for (module, name) in calls if module == "_keys.py"}
+    assert in_keys.isdisjoint({"_join", "<listcomp>", "refresh_token_key", "id_token_key"})
+    assert calls[("_scopes.py", "reject_reserved")] == 2
+    assert calls[("_scopes.py", "<genexpr>")] == 0
+    (rt,) = cache.search("RefreshToken", query={"user_assertion_hash": cache_hash(second)})
+    assert rt["secret"] == results[0]["refresh_token"]
+    (metadata,) = cache.search("AppMetadata")
+    assert metadata["client_id"] == app.client_id
+
+
+def cache_hash(assertion: str) -> str:
+    """The ``user_assertion_hash`` tokens obtained with ``assertion`` are cached under."""
+    from identitylib._cache import assertion_hash
+
+    return assertion_hash(assertion)
