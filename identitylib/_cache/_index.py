@@ -25,8 +25,15 @@ class FieldIndex:
         self._field_set = frozenset(fields)
         self._folded = frozenset(folded)
         self._buckets: dict[tuple[Hashable, ...], set[str]] = {}
+        #: The field of an index of one field whose values are kept as they are.
+        self._single = fields[0] if len(fields) == 1 and fields[0] not in self._folded else None
 
     def _value(self, source: Entry) -> tuple[Hashable, ...]:
+        single = self._single
+        if single is not None:  # (one string field: its component, without a call)
+            value = source.get(single)
+            if type(value) is str:
+                return (value,)
         return components(source, self.fields, self._folded)
 
     def add(self, key: str, entry: Entry) -> None:

@@ -144,3 +144,47 @@ def cache_hash(assertion: str) -> str:
     from identitylib._cache import assertion_hash
 
     return assertion_hash(assertion)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_on_behalf_of_miss_merges_no_claims_and_refiles_its_refresh_token_in_line(
+    emulator: Emulator, api: str
+) -> None:
+    """A call with no claims challenge, no forwarded claims and an app without client
+    capabilities merges nothing (the builder's check and the flow's request each asked);
+    the refresh token renewed under the new assertion is refiled in its index by the
+    assertion hash without a component call (an index of one string field)."""
+    first, second = user_assertion(emulator), user_assertion(emulator)
+    cache = identitylib.TokenCache()
+    app = web_api(emulator, api, cache)()
+    before = call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)
+    assert before["token_source"] == "identity_provider", before
+    results: list[Any] = []
+    calls = _python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH))
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    assert calls[("_state.py", "claims")] == 2  # (the calls were counted)
+    assert calls[("_claims.py", "merge_claims")] == 0
+    assert calls[("_index.py", "replace")] >= 1  # the refresh token's index
+    assert calls[("_query.py", "components")] == 0
+    (rt,) = cache.search("RefreshToken", query={"user_assertion_hash": cache_hash(second)})
+    assert rt["secret"] == results[0]["refresh_token"]
+    old = {"user_assertion_hash": cache_hash(first)}
+    assert list(cache.search("RefreshToken", query=old)) == []
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_claims_are_still_merged_when_there_are_some(emulator: Emulator, api: str) -> None:
+    """The shortcut is for calls without claims: a challenge still reaches the request."""
+    assertion = user_assertion(emulator)
+    app = web_api(emulator, api, identitylib.TokenCache())()
+    challenge = '{"access_token": {"nbf": {"essential": true, "value": "1"}}}'
+    results: list[Any] = []
+    calls = _python_calls(
+        lambda: results.append(
+            call_on(api, app, "acquire_token_on_behalf_of", assertion, GRAPH, challenge)
+        )
+    )
+    assert "access_token" in results[0], results[0]
+    assert calls[("_claims.py", "merge_claims")] >= 1
