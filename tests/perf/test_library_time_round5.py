@@ -188,3 +188,34 @@ def test_claims_are_still_merged_when_there_are_some(emulator: Emulator, api: st
     )
     assert "access_token" in results[0], results[0]
     assert calls[("_claims.py", "merge_claims")] >= 1
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_on_behalf_of_miss_encodes_base64url_without_the_base64_module(
+    emulator: Emulator, api: str
+) -> None:
+    """The assertion's hash (and any other base64url text the call makes) is encoded
+    with binascii directly: no call of ``base64``'s two Python layers per encoding."""
+    first, second = user_assertion(emulator), user_assertion(emulator)
+    app = web_api(emulator, api, identitylib.TokenCache())()
+    call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)
+    results: list[Any] = []
+    calls = _python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH))
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    assert calls[("_access.py", "assertion_hash")] >= 1  # (the calls were counted)
+    assert calls[("base64.py", "urlsafe_b64encode")] == 0
+    assert calls[("base64.py", "b64encode")] == 0
+
+
+def test_base64url_text_is_base64s() -> None:
+    import base64
+    import random
+
+    from identitylib._protocol._jwt import b64url_encode
+
+    chosen = random.Random(5)
+    for size in range(70):
+        raw = bytes(chosen.randrange(256) for _ in range(size))
+        assert b64url_encode(raw) == base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
