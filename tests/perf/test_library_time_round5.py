@@ -8,6 +8,10 @@ counted (never timed), in the blocking and the asyncio API.
   for the same scopes) is filed from one reading of its fields: its old filing is not
   read again, and its request keys in the exact-request index are the ones it had, the
   assertion swapped, not made anew.
+- The cache keys of a token response are made without a keyword call or a joined list,
+  and an index of one string field files without a component call; the reserved scopes
+  are looked for without a generator or a sort; a call without claims merges none;
+  base64url text is made without the ``base64`` module's Python layers.
 """
 
 from __future__ import annotations
