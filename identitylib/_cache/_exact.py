@@ -366,11 +366,16 @@ class ExactRequestIndex:
             self._file(key, entry, filing)
 
     def _file(
-        self, key: str, entry: Mapping[str, Any], filing: Optional[AccessTokenFiling] = None
+        self,
+        key: str,
+        entry: Mapping[str, Any],
+        filing: Optional[AccessTokenFiling] = None,
+        requests: Optional[list[RequestKey]] = None,
     ) -> None:
-        requests = self._filed_keys[key] = (
-            request_keys_of(entry) if filing is None else requests_of(filing)
-        )
+        """File the token under its request keys (``requests``: made already)."""
+        if requests is None:
+            requests = request_keys_of(entry) if filing is None else requests_of(filing)
+        self._filed_keys[key] = requests
         if not requests:
             return
         token = FiledToken(key, entry)
@@ -434,6 +439,28 @@ class ExactRequestIndex:
             return
         self.remove(key, old)
         self.add(key, new, filing)
+
+    def reassert(
+        self, key: str, old: Mapping[str, Any], new: Mapping[str, Any], filing: AccessTokenFiling
+    ) -> None:
+        """``replace`` of a token whose fields its request keys are made of are the same but
+        its assertion hash, a non-empty string in both (``filing``: the new entry's): its
+        request keys are the ones filed, the assertion part swapped (none made anew)."""
+        requests = self._filed_keys.get(key)
+        client_id = filing.client_id
+        head = f"{filing.app[0]}{_SEPARATOR}{client_part(client_id)}{_SEPARATOR}{filing.realm}"
+        was = f"{head}{_SEPARATOR}{_SEPARATOR}{old['user_assertion_hash']}{_SEPARATOR}"
+        for request in requests or ():  # (a loop: a generator costs a frame)
+            if not request.startswith(was):
+                requests = None
+                break
+        if not requests:
+            self.replace(key, old, new, filing)  # (not filed yet, or filed otherwise)
+            return
+        now = f"{head}{_SEPARATOR}{_SEPARATOR}{filing.user_assertion_hash}{_SEPARATOR}"
+        swapped = [now + request[len(was) :] for request in requests]
+        self.remove(key, old)
+        self._file(key, new, filing, swapped)
 
     def renew(self, key: str, new: Mapping[str, Any]) -> None:
         """The token under ``key`` was replaced by ``new``, which files as it did (the same

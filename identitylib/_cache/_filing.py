@@ -105,8 +105,26 @@ def filing_of(entry: Mapping[str, Any]) -> AccessTokenFiling:
 def files_alike(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """Whether ``new`` has every field :func:`filing_of` reads as ``old`` has it (present
     or absent alike, values of the same type and equal): then it files alike."""
+    return filing_change(old, new) is ALIKE
+
+
+#: What :func:`filing_change` answers: the two entries file alike; only their (non-empty
+#: string) assertion hashes differ; or they differ otherwise.
+ALIKE, REASSERTED, REFILED = "alike", "reasserted", "refiled"
+_ASSERTION_HASH = "user_assertion_hash"
+
+
+def filing_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """How ``new`` files compared with ``old``, from one pass over the fields
+    :func:`filing_of` reads: :data:`ALIKE` (every field present or absent alike, of the
+    same type and equal), :data:`REASSERTED` (the same but for ``user_assertion_hash``,
+    a non-empty string in both: an on-behalf-of token renewed under a new assertion), or
+    :data:`REFILED`."""
+    change = ALIKE
     for name in FILED_FIELDS:
         before, after = old.get(name, _ABSENT), new.get(name, _ABSENT)
         if type(before) is not type(after) or before != after:
-            return False
-    return True
+            if name != _ASSERTION_HASH or type(before) is not str or not before or not after:
+                return REFILED
+            change = REASSERTED
+    return change

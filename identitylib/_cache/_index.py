@@ -25,8 +25,15 @@ class FieldIndex:
         self._field_set = frozenset(fields)
         self._folded = frozenset(folded)
         self._buckets: dict[tuple[Hashable, ...], set[str]] = {}
+        #: The field of an index of one field whose values are kept as they are.
+        self._single = fields[0] if len(fields) == 1 and fields[0] not in self._folded else None
 
     def _value(self, source: Entry) -> tuple[Hashable, ...]:
+        single = self._single
+        if single is not None:  # (one string field: its component, without a call)
+            value = source.get(single)
+            if type(value) is str:
+                return (value,)
         return components(source, self.fields, self._folded)
 
     def add(self, key: str, entry: Entry) -> None:
@@ -58,6 +65,15 @@ class FieldIndex:
             if not bucket:
                 del self._buckets[before]
         self._buckets.setdefault(after, set()).add(key)
+
+    @property
+    def folded(self) -> frozenset[str]:
+        """The fields compared case-insensitively."""
+        return self._folded
+
+    def holds(self, value: tuple[Hashable, ...]) -> bool:
+        """Whether a key is filed under ``value`` (the components of the fields)."""
+        return value in self._buckets
 
     def applies_to(self, query: Mapping[str, Any]) -> bool:
         """The query names every indexed field."""
@@ -280,25 +296,56 @@ class AccessTokenIndex:
             return
         if was.partition == filing.partition:
             return  # (filed by the same components)
+        forget = was.assertion if was.user_assertion_hash else None
+        self._move(key, old, new, filing, was.partition, forget, was)
+
+    def reassert(self, key: str, old: Entry, new: Entry, filing: AccessTokenFiling) -> None:
+        """``replace`` of a token whose fields this index reads are all the same but its
+        assertion hash, a non-empty string in both (an on-behalf-of token renewed under a
+        new assertion; ``filing``: the new entry's): moved to the new assertion's
+        partition, the old one's made from the new one's (no second filing read)."""
+        was_assertion = old["user_assertion_hash"]
+        was_partition = (*filing.partition[:-1], was_assertion)  # (the assertion: last)
+        self._move(key, old, new, filing, was_partition, was_assertion, None)
+
+    def _move(
+        self,
+        key: str,
+        old: Entry,
+        new: Entry,
+        filing: AccessTokenFiling,
+        was_partition: _Partition,
+        was_assertion: Hashable | None,
+        was: AccessTokenFiling | None,
+    ) -> None:
+        """Move ``key`` from ``was_partition`` (bound to ``was_assertion``, if not None) to
+        the partition of ``filing`` in the same app and owner, with the same scopes: its
+        scope counts stay. A partition left holding it alone moves whole (its postings are
+        this token's). ``was``: the old entry's filing, if read already."""
         app, home = filing.app, filing.home
         partitions = self._apps.get(app, {}).get(home, {})
-        bucket = partitions.get(was.partition)
+        bucket = partitions.get(was_partition)
         if bucket is None or key not in bucket.keys:
             self.remove(key, old, was)
             self.add(key, new, filing)
             return
-        if was.user_assertion_hash:
-            self._forget_assertion(app, home, was.assertion)
-        unposted = bucket.remove(key, was.scopes)
-        if not bucket.keys:
-            del partitions[was.partition]
+        if was_assertion is not None:
+            self._forget_assertion(app, home, was_assertion)
         target = partitions.get(filing.partition)
-        if target is None:
-            target = partitions[filing.partition] = _ScopeBucket()
-        if filing.user_assertion_hash and key not in target.keys:
+        if filing.user_assertion_hash and (target is None or key not in target.keys):
             owners = self._assertion_homes.setdefault((app, filing.assertion), {})
             owners[home] = owners.get(home, 0) + 1
-        posted = target.add(key, filing.scopes)
+        if target is None and len(bucket.keys) == 1:
+            del partitions[was_partition]
+            partitions[filing.partition] = bucket
+            return
+        scopes = filing.scopes  # (the same as the old entry's)
+        unposted = bucket.remove(key, scopes)
+        if not bucket.keys:
+            del partitions[was_partition]
+        if target is None:
+            target = partitions[filing.partition] = _ScopeBucket()
+        posted = target.add(key, scopes)
         if len(posted) != len(unposted) or set(posted) != set(unposted):
             self._recount(app, unposted, posted)
 
@@ -366,6 +413,14 @@ class AccessTokenIndex:
         lookups, whatever the cache size; True says only that a lookup may find one."""
         return self._may_match_app(self._app(query), query, scopes)
 
+    def binds(self, query: Mapping[str, Any], assertion: str) -> bool:
+        """Whether an AT of the query's app (environment and client_id, named) is bound
+        to ``assertion`` (a user_assertion_hash): one probe."""
+        environment, client_id = query["environment"], query["client_id"]
+        if type(environment) is not str or type(client_id) is not str:
+            return bool(self._assertion_homes.get((self._app(query), assertion)))
+        return bool(self._assertion_homes.get(((environment.lower(), client_id), assertion)))
+
     def environments_that_may_match(
         self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[str]
     ) -> list[str]:
@@ -428,6 +483,22 @@ class SectionIndex:
             self.access_tokens.replace(key, old, new, filing)
         for index in self.fields:
             index.replace(key, old, new)
+
+    def reassert(self, key: str, old: Entry, new: Entry, filing: AccessTokenFiling) -> None:
+        """The access token under ``key`` changed from ``old`` to ``new``, only its
+        assertion hash among the fields indexed (see ``AccessTokenIndex.reassert``)."""
+        if self.access_tokens is not None:
+            self.access_tokens.reassert(key, old, new, filing)
+        for index in self.fields:
+            index.replace(key, old, new)
+
+    def holds(self, name: str, value: Any) -> bool | None:
+        """Whether an entry's field ``name`` is ``value``, from the index of that field
+        alone (one probe); None when no index is of that field alone."""
+        for index in self.fields:
+            if index.fields == (name,):
+                return index.holds((component(value, fold=name in index.folded),))
+        return None
 
     def candidates(
         self, query: Mapping[str, Any] | None, scopes: frozenset[str] = _NOTHING

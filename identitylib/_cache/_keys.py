@@ -80,7 +80,11 @@ def _access_token_key(
     home_account_id: Any, environment: Any, client_id: Any, realm: Any, target: Any, ext: Any
 ) -> str:
     kind = CredentialType.ACCESS_TOKEN_EXTENDED if ext else CredentialType.ACCESS_TOKEN
-    key = _join(home_account_id, environment, kind, client_id, realm, target)
+    # _join's text, written out (a key per token response): a falsy part is empty
+    key = (
+        f"{home_account_id or ''}-{environment or ''}-{kind}-{client_id or ''}-{realm or ''}-"
+        f"{target or ''}"
+    )
     if ext:
         key = f"{key}-{ext}"
     return key.lower()
@@ -90,15 +94,31 @@ def key_of(
     key_makers: Mapping[str, KeyMaker], credential_type: str, entry: Mapping[str, Any]
 ) -> str:
     """``key_makers[credential_type](**entry)``: the key ``entry`` is stored under. The
-    default maker of access-token keys reads the fields it needs without a keyword call
-    (every token response stores one)."""
+    default makers' keys are made from the fields they read without a keyword call (every
+    token response stores three to five entries): ``_join``'s text, written out."""
     maker = key_makers[credential_type]
+    get = entry.get
     if maker is access_token_key:
-        get = entry.get
         return _access_token_key(
             get("home_account_id"), get("environment"), get("client_id"), get("realm"),
             get("target"), get("ext_cache_key"),
         )  # fmt: skip
+    if maker is refresh_token_key:
+        return (
+            f"{get('home_account_id') or ''}-{get('environment') or ''}-"
+            f"{CredentialType.REFRESH_TOKEN}-{get('client_id') or ''}--{get('target') or ''}"
+        ).lower()
+    if maker is app_metadata_key:
+        return f"appmetadata-{get('environment') or ''}-{get('client_id') or ''}"
+    if maker is id_token_key:
+        return (
+            f"{get('home_account_id') or ''}-{get('environment') or ''}-"
+            f"{CredentialType.ID_TOKEN}-{get('client_id') or ''}-{get('realm') or ''}-"
+        ).lower()
+    if maker is account_key:
+        return (
+            f"{get('home_account_id') or ''}-{get('environment') or ''}-{get('realm') or ''}"
+        ).lower()
     return maker(**entry)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Literal, Optional, Union, cast
 
@@ -10,10 +10,10 @@ from identitylib._log import get_logger
 
 from ._bounded import CacheBound
 from ._exact import ExactRequestIndex, FiledToken, RequestKey, build_exact_index
-from ._filing import files_alike, filing_of
+from ._filing import ALIKE, REASSERTED, REFILED, filing_change, filing_of
 from ._index import SectionIndex, build_index
 from ._keys import CredentialType
-from ._query import USER_ASSERTION_HASH, scope_set
+from ._query import USER_ASSERTION_HASH, requested_scopes, scope_set
 from ._raw import decoded_from, stored_value
 from ._serialization import KNOWN_SECTIONS
 
@@ -152,16 +152,24 @@ class IndexedSections:
     ) -> None:
         """File the access token ``entry`` stored under ``key`` over ``old`` in both indices
         of its section, from one reading of its fields; a renewal (an ``old`` entry that
-        files alike: a new secret and times) only has its exact-request filing renewed."""
+        files alike: a new secret and times) only has its exact-request filing renewed, a
+        token renewed under a new assertion (all else filed alike) is moved to it in both
+        (see ``reassert``): the fields compared once, for both."""
         exact = self._exact
         if index is None and exact is None:
             return
-        if isinstance(old, dict) and files_alike(old, entry):
+        change = filing_change(old, entry) if isinstance(old, dict) else REFILED
+        if change is ALIKE:
             if exact is not None:
                 exact.renew(key, entry)
             return
         filing = filing_of(entry)
-        if isinstance(old, dict):
+        if change is REASSERTED:  # (old is a dict: an on-behalf-of token, a new assertion)
+            if index is not None:
+                index.reassert(key, old, entry, filing)
+            if exact is not None:
+                exact.reassert(key, old, entry, filing)
+        elif isinstance(old, dict):
             if index is not None:
                 index.replace(key, old, entry, filing)
             if exact is not None:
@@ -412,19 +420,27 @@ class IndexedSections:
         return tokens.may_match(query, scopes)
 
     def may_hold_assertion(
-        self, sections: dict[str, Any], query: Mapping[str, Any], scopes: frozenset[str]
+        self, sections: dict[str, Any], query: Mapping[str, Any], target: Iterable[str]
     ) -> bool:
-        """False when no access token can match the on-behalf-of ``query`` and ``scopes``
+        """False when no access token can match the on-behalf-of ``query`` and ``target``
         (see ``may_match_access_token``) and no refresh token is bound to its assertion
-        hash: a new assertion is a miss after two index probes (the caller synced the
-        access-token section; the refresh-token one is synced here)."""
-        if self.may_match_access_token(query, scopes):
+        hash (the caller synced the access-token section; the refresh-token one is synced
+        here). An assertion no token is bound to (a new user's, each call of a web API)
+        is decided by one probe of each index, the scopes not even read."""
+        index = self._index(CredentialType.ACCESS_TOKEN)
+        tokens = index.access_tokens if index is not None else None
+        if tokens is None or not tokens.applies_to(query):
+            return True
+        assertion = query.get(USER_ASSERTION_HASH)
+        unbound = type(assertion) is str and assertion and not tokens.binds(query, assertion)
+        if not unbound and tokens.may_match(query, requested_scopes(target)):
             return True
         self.sync(sections, CredentialType.REFRESH_TOKEN)
-        bound = self.candidates(
-            CredentialType.REFRESH_TOKEN, {USER_ASSERTION_HASH: query.get(USER_ASSERTION_HASH)}
+        refresh_tokens = self._index(CredentialType.REFRESH_TOKEN)
+        bound = (
+            None if refresh_tokens is None else refresh_tokens.holds(USER_ASSERTION_HASH, assertion)
         )
-        return bound is None or len(bound) > 0
+        return bound is None or bound
 
     def environments_with_access_tokens(
         self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[str]

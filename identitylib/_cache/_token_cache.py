@@ -324,7 +324,7 @@ class TokenCache(AccessHooks):
         """False when no AT can match ``query`` and no RT carries its assertion hash."""
         with self._lock:
             store = self._synced(CredentialType.ACCESS_TOKEN)
-            return store.may_hold_assertion(self._cache, query, requested_scopes(target))
+            return store.may_hold_assertion(self._cache, query, target)
 
     def _environments_with_access_tokens(
         self, query: Mapping[str, Any], target: Iterable[str], environments: Sequence[str]

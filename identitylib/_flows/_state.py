@@ -71,7 +71,10 @@ class AppState:
     def claims(
         self, claims_challenge: str | None, forwarded_client_claims: str | None = None
     ) -> str | None:
-        """The ``claims`` parameter: capabilities merged with a challenge and forwarded claims."""
+        """The ``claims`` parameter: capabilities merged with a challenge and forwarded claims
+        (None, without a merge, when there is none of them: most calls)."""
+        if not (claims_challenge or forwarded_client_claims or self.client_capabilities):
+            return None
         return merge_claims(claims_challenge, self.client_capabilities, forwarded_client_claims)
 
 

@@ -15,9 +15,15 @@ def b64url_decode(segment: str) -> bytes:
     return base64.b64decode(cleaned, validate=True)
 
 
+#: Standard base64's two symbols -> base64url's.
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def b64url_encode(raw: bytes) -> str:
-    """Encode bytes as base64url without padding."""
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    """Encode bytes as base64url without padding (``base64.urlsafe_b64encode``'s text,
+    from binascii directly: two Python calls fewer per request id and assertion hash)."""
+    encoded = binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE)
+    return encoded.rstrip(b"=").decode("ascii")
 
 
 #: Longest base64url JSON segment decoded, in characters.

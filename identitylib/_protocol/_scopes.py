@@ -30,6 +30,11 @@ def validate_scopes(scopes: object, *, name: str = "scopes") -> list[str]:
 
 def reject_reserved(scopes: Iterable[str]) -> None:
     """Raise ValueError if an app passed one of the reserved OIDC scopes."""
+    for scope in scopes:  # (a loop: no generator frame nor sort for the usual none)
+        if scope.lower() in RESERVED_SCOPES:
+            break
+    else:
+        return
     reserved = sorted(s for s in scopes if s.lower() in RESERVED_SCOPES)
     if reserved:
         raise ValueError(
