@@ -292,6 +292,18 @@ class IndexedSections:
         GIL inside its critical section. A write running meanwhile is seen whole or not at
         all, as if this read came just before it.
         """
+        exact = self._settled_exact(sections)
+        if exact is None:
+            return None
+        hit = exact.filed_hit(request)
+        if hit is None or type(hit.entry) is not dict:
+            return False if hit is None and exact.settled_miss(request) else None
+        return hit
+
+    def _settled_exact(self, sections: dict[str, Any]) -> Optional[ExactRequestIndex]:
+        """The exact-request index while it is built for ``sections`` and the access-token
+        section is as marked at its last write (not replaced, nor resized outside the
+        store); else None. Reads only."""
         exact = self._exact
         if exact is None or sections is not self.sections:
             return None
@@ -299,10 +311,7 @@ class IndexedSections:
         mark = self._marks.get(CredentialType.ACCESS_TOKEN)
         if mark is None or mark[0] is not section or mark[1] != len(section):
             return None
-        hit = exact.filed_hit(request)
-        if hit is None or type(hit.entry) is not dict:
-            return False if hit is None and exact.settled_miss(request) else None
-        return hit
+        return exact
 
     def settled_shelf_token(
         self,
@@ -316,11 +325,7 @@ class IndexedSections:
         the section is as marked: what :meth:`exact_filed_token` answers for the shelf's
         request, read as :meth:`settled_access_token` reads (no lock); else None (ask
         that method)."""
-        if index is not self._exact or index is None or sections is not self.sections:
-            return None
-        section = dict.get(sections, CredentialType.ACCESS_TOKEN)
-        mark = self._marks.get(CredentialType.ACCESS_TOKEN)
-        if mark is None or mark[0] is not section or mark[1] != len(section):
+        if index is None or index is not self._settled_exact(sections):
             return None
         hit = shelf.get(scopes)
         if hit is None or type(hit.entry) is not dict:
@@ -334,12 +339,8 @@ class IndexedSections:
         ``ExactRequestIndex.shelf``), if the index is built and the section is as marked;
         else None. Reads only, as :meth:`settled_access_token` (no lock needed).
         """
-        exact = self._exact
-        if exact is None or sections is not self.sections:
-            return None
-        section = dict.get(sections, CredentialType.ACCESS_TOKEN)
-        mark = self._marks.get(CredentialType.ACCESS_TOKEN)
-        if mark is None or mark[0] is not section or mark[1] != len(section):
+        exact = self._settled_exact(sections)
+        if exact is None:
             return None
         shelf = exact.shelf(head)
         return None if shelf is None else (exact, shelf)
