@@ -29,8 +29,12 @@ from collections import OrderedDict
 from collections.abc import Collection, Hashable, Mapping
 from typing import Any, Callable, Optional
 
+from identitylib._log import get_logger
+
 from ._event import seconds
 from ._keys import CredentialType
+
+logger = get_logger(__name__)
 
 #: Bytes counted per entry on top of its key and JSON (quotes, colon, comma).
 ENTRY_OVERHEAD = 4
@@ -85,7 +89,8 @@ class CacheBound:
     """Bookkeeping of a bounded cache: sizes, recency and expiry of its entries.
 
     The store (``IndexedSections``) reports every entry it stores or removes, the cache
-    reports lookup hits, and the store asks for victims while ``over()`` is true.
+    reports lookup hits, and after a write the store has the bound :meth:`enforce`
+    itself, evicting through the store.
     Callers hold the cache lock.
     """
 
@@ -221,6 +226,34 @@ class CacheBound:
             heapq.heappop(heap)
             return key
         return None
+
+    def track(self, sections: Mapping[str, Any], evict: Callable[[str, str], None]) -> None:
+        """Track the whole content of ``sections`` afresh (in section order), then
+        :meth:`enforce` the bound."""
+        self.clear()
+        for credential_type, section in sections.items():  # (decodes everything)
+            if isinstance(section, dict):
+                for key, entry in section.items():
+                    if isinstance(entry, dict):
+                        self.added(credential_type, key, entry)
+        self.enforce((), evict)
+
+    def enforce(self, protect: Collection[Slot], evict: Callable[[str, str], None]) -> None:
+        """Evict until within the bound, never ``protect`` (the entries just written):
+        ``evict(credential_type, key)`` removes an entry from the store (its index
+        included), then it is no longer tracked here."""
+        evicted = 0
+        while self.over():
+            victims = self.victims(protect)
+            if not victims:
+                break
+            for credential_type, key in victims:
+                evict(credential_type, key)
+                self.removed(credential_type, key)
+                evicted += 1
+        if evicted:
+            self.evicted += evicted
+            logger.debug("Token cache over its bound: evicted %d entries", evicted)
 
     def order(self) -> list[Slot]:
         """Every tracked entry in eviction order, ignoring expiry (for tests)."""

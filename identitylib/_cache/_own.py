@@ -187,7 +187,10 @@ def read_app_shelf(
     ``cache``, under ``scopes``, while that index is the cache's and in step with its
     section; else None (ask the :func:`exact_reader`). One read of the shelf, no lock."""
     own: TokenCache = cache  # (an identitylib cache: app_shelf gives no shelf for another)
-    return own._store.settled_shelf_token(own._cache, index, shelf, scopes)
+    if index is None or index is not own._store.settled_exact(own._cache):
+        return None
+    hit = shelf.get(scopes)
+    return hit if hit is not None and type(hit.entry) is dict else None
 
 
 def app_shelf(cache: object, head: str) -> Optional[tuple[Any, Mapping[str, FiledToken]]]:
@@ -197,7 +200,9 @@ def app_shelf(cache: object, head: str) -> Optional[tuple[Any, Mapping[str, File
     tokens up in it rather than in the whole index; None if there is none yet (also for a
     foreign cache)."""
     own = own_cache(cache)
-    return None if own is None else own._store.app_shelf(own._cache, head)
+    exact = None if own is None else own._store.settled_exact(own._cache)
+    shelf = None if exact is None else exact.shelf(head)
+    return None if shelf is None else (exact, shelf)
 
 
 def exact_request_hit(cache: object, request: RequestKey) -> Optional[tuple[str, Entry]]:

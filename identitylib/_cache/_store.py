@@ -61,7 +61,7 @@ class IndexedSections:
         self.epoch += 1
         self._marks = {name: self._mark(name) for name in KNOWN_SECTIONS}
         if self.bound is not None:
-            self._rebound(self.bound)
+            self.bound.track(self.sections, self._evict)
 
     def sync(self, sections: dict[str, Any], credential_type: str | None = None) -> None:
         """Re-index if ``sections`` is not what was indexed, or a section changed size.
@@ -145,7 +145,7 @@ class IndexedSections:
             if self._written is not None:
                 self._written.add((credential_type, key))  # Enforced when the batch ends.
             else:
-                self._enforce(self.bound, {(credential_type, key)})
+                self.bound.enforce({(credential_type, key)}, self._evict)
 
     def _file_access_token(
         self, key: str, old: Any, entry: dict[str, Any], index: Optional[SectionIndex]
@@ -221,34 +221,12 @@ class IndexedSections:
             yield
         finally:
             self._written = None
-            self._enforce(bound, written)
+            bound.enforce(written, self._evict)
 
-    def _rebound(self, bound: CacheBound) -> None:
-        """Track the whole content afresh (in section order), then enforce the bound."""
-        bound.clear()
-        for credential_type, section in self.sections.items():  # (decodes everything)
-            if isinstance(section, dict):
-                for key, entry in section.items():
-                    if isinstance(entry, dict):
-                        bound.added(credential_type, key, entry)
-        self._enforce(bound, ())
-
-    def _enforce(self, bound: CacheBound, protect: Collection[tuple[str, str]]) -> None:
-        """Evict until within the bound (never ``protect``, the entries just written)."""
-        evicted = 0
-        while bound.over():
-            victims = bound.victims(protect)
-            if not victims:
-                break
-            for credential_type, key in victims:
-                section = self.section(credential_type)
-                self._unindex(credential_type, key, section.pop(key, None))
-                self._remark(credential_type)
-                bound.removed(credential_type, key)
-                evicted += 1
-        if evicted:
-            bound.evicted += evicted
-            logger.debug("Token cache over its bound: evicted %d entries", evicted)
+    def _evict(self, credential_type: str, key: str) -> None:
+        """Remove the entry under ``key`` for the bound (which stops tracking it)."""
+        self._unindex(credential_type, key, self.section(credential_type).pop(key, None))
+        self._remark(credential_type)
 
     def _unindex(self, credential_type: str, key: str, entry: Any) -> None:
         index = self._indices.get(credential_type)
@@ -292,7 +270,7 @@ class IndexedSections:
         GIL inside its critical section. A write running meanwhile is seen whole or not at
         all, as if this read came just before it.
         """
-        exact = self._settled_exact(sections)
+        exact = self.settled_exact(sections)
         if exact is None:
             return None
         hit = exact.filed_hit(request)
@@ -300,10 +278,11 @@ class IndexedSections:
             return False if hit is None and exact.settled_miss(request) else None
         return hit
 
-    def _settled_exact(self, sections: dict[str, Any]) -> Optional[ExactRequestIndex]:
+    def settled_exact(self, sections: dict[str, Any]) -> Optional[ExactRequestIndex]:
         """The exact-request index while it is built for ``sections`` and the access-token
         section is as marked at its last write (not replaced, nor resized outside the
-        store); else None. Reads only."""
+        store); else None. Reads only, without the lock, as :meth:`settled_access_token`
+        (and the app shelves' readers in ``_own.py``) read."""
         exact = self._exact
         if exact is None or sections is not self.sections:
             return None
@@ -312,38 +291,6 @@ class IndexedSections:
         if mark is None or mark[0] is not section or mark[1] != len(section):
             return None
         return exact
-
-    def settled_shelf_token(
-        self,
-        sections: dict[str, Any],
-        index: Optional[ExactRequestIndex],
-        shelf: Mapping[str, FiledToken],
-        scopes: str,
-    ) -> Optional[FiledToken]:
-        """The token on ``shelf`` (an app shelf of ``index``, see
-        ``ExactRequestIndex.shelf``) under ``scopes``, while ``index`` is this store's and
-        the section is as marked: what :meth:`exact_filed_token` answers for the shelf's
-        request, read as :meth:`settled_access_token` reads (no lock); else None (ask
-        that method)."""
-        if index is None or index is not self._settled_exact(sections):
-            return None
-        hit = shelf.get(scopes)
-        if hit is None or type(hit.entry) is not dict:
-            return None
-        return hit
-
-    def app_shelf(
-        self, sections: dict[str, Any], head: str
-    ) -> Optional[tuple[ExactRequestIndex, Mapping[str, FiledToken]]]:
-        """The exact-request index and its app shelf of ``head`` (see
-        ``ExactRequestIndex.shelf``), if the index is built and the section is as marked;
-        else None. Reads only, as :meth:`settled_access_token` (no lock needed).
-        """
-        exact = self._settled_exact(sections)
-        if exact is None:
-            return None
-        shelf = exact.shelf(head)
-        return None if shelf is None else (exact, shelf)
 
     def exact_access_token(
         self, sections: dict[str, Any], request: RequestKey
