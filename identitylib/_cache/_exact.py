@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional, Union
 
-from ._filing import AccessTokenFiling, files_alike, filing_of
+from ._filing import AccessTokenFiling, filing_of
 from ._raw import RawBacked
 
 #: Scopes Entra adds to the target of user tokens beyond those requested.
@@ -434,9 +434,11 @@ class ExactRequestIndex:
         """``remove(key, old)`` then ``add(key, new)``: only :meth:`renew` when every field
         the request keys are made of is the same (a token renewed under its key).
         ``filing``: the new entry's, given by a caller that found it files differently."""
-        if filing is None and files_alike(old, new):
-            self.renew(key, new)
-            return
+        if filing is None:
+            filing = filing_of(new, old)
+            if filing is None:  # (files alike)
+                self.renew(key, new)
+                return
         self.remove(key, old)
         self.add(key, new, filing)
 
