@@ -1,0 +1,100 @@
+"""Library time per token request (bench workload 15), round 6: the on-behalf-of miss's
+cache write, counted (never timed), in the blocking and the asyncio API.
+
+- A written access token that replaces one under its key is compared with it and filed
+  in one reading of its fields (``_filing.filing_of(entry, old)``): no separate
+  comparison that reads the new entry's fields before its filing reads them again.
+- A replaced entry of a section with several field indices (the refresh tokens: by
+  owner, family and assertion hash) has the fields they read compared in one pass, and
+  only the indices whose fields changed refile it (they do not compare them again).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from typing import Any, Callable
+
+import pytest
+
+import identitylib
+from identitylib.emulator import Emulator
+
+from ._apps import APIS, GRAPH, call_on, user_assertion, web_api
+
+
+def _python_calls(run: Callable[[], Any]) -> Counter[tuple[str, str]]:
+    """(module file name, qualified function name) of every Python function called by
+    ``run()``, counted."""
+    seen: Counter[tuple[str, str]] = Counter()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            code = frame.f_code
+            name = getattr(code, "co_qualname", code.co_name)
+            seen[code.co_filename.replace("\\", "/").rsplit("/", 1)[-1], name] += 1
+
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return seen
+
+
+def _renewed_under_a_new_assertion(
+    emulator: Emulator, api: str
+) -> tuple[identitylib.TokenCache, Any, str, str, Counter[tuple[str, str]], dict[str, Any]]:
+    """An on-behalf-of app's second call, with a new assertion of the same user (its
+    access token and refresh token replace the first call's under their keys), counted."""
+    first, second = user_assertion(emulator), user_assertion(emulator)
+    assert first != second
+    cache = identitylib.TokenCache()
+    app = web_api(emulator, api, cache)()
+    before = call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)  # (builds indices)
+    assert before["token_source"] == "identity_provider", before
+    hit = call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)
+    assert hit["token_source"] == "cache", hit
+    results: list[Any] = []
+    calls = _python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH))
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    return cache, app, first, second, calls, results[0]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_replaced_access_token_is_compared_and_filed_in_one_reading(
+    emulator: Emulator, api: str
+) -> None:
+    cache, app, first, second, calls, renewed = _renewed_under_a_new_assertion(emulator, api)
+    in_filing = {name: n for (module, name), n in calls.items() if module == "_filing.py"}
+    assert in_filing == {"filing_of": 1, "_change": 1}
+    # Filed where it belongs: the new assertion finds it, the old one no longer does.
+    again = call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH)
+    assert again["token_source"] == "cache", again
+    assert again["access_token"] == renewed["access_token"]
+    old = call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)
+    assert old["token_source"] == "identity_provider", old
+    assert len(list(cache.search("AccessToken"))) == 1
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_replaced_refresh_token_is_compared_once_for_its_field_indices(
+    emulator: Emulator, api: str
+) -> None:
+    cache, _app, first, second, calls, renewed = _renewed_under_a_new_assertion(emulator, api)
+    assert calls["_index.py", "SectionIndex.replace"] == 1  # (the refresh token's write)
+    assert calls["_index.py", "FieldIndex.replace"] == 0  # no index compares its own fields
+    assert calls["_index.py", "FieldIndex.refile"] == 1  # the assertion hash's index alone
+    from identitylib._cache import assertion_hash
+
+    (rt,) = cache.search("RefreshToken", query={"user_assertion_hash": assertion_hash(second)})
+    assert rt["secret"] == renewed["refresh_token"]
+    old = {"user_assertion_hash": assertion_hash(first)}
+    assert list(cache.search("RefreshToken", query=old)) == []
+    (owned,) = cache.search(
+        "RefreshToken",
+        query={"home_account_id": rt["home_account_id"], "environment": rt["environment"]},
+    )
+    assert owned["secret"] == rt["secret"]
