@@ -84,10 +84,11 @@ def filing_of(
     kid, ext, claims_hash = get("kid"), get("ext"), get("requestedClaimsHash")
     reasserted = False
     if old is not None:
+        # (in FILED_FIELDS' order)
         values = (
             environment, client_id, realm, home_account_id, assertion_hash, target,
             key_id, ext_cache_key, kid, ext, claims_hash,
-        )  # fmt: skip  (FILED_FIELDS' order)
+        )  # fmt: skip
         change = _change(old, entry, values)
         if change is ALIKE:
             return None
