@@ -22,7 +22,11 @@ FILED_FIELDS = (
     "environment", "client_id", "realm", "home_account_id", "user_assertion_hash", "target",
     *UNFILED_FIELDS,
 )  # fmt: skip
-_ABSENT = object()
+#: The fields :func:`_change` compares with the replaced entry's, in its order (all of
+#: :data:`FILED_FIELDS` but the assertion hash, compared on its own).
+_COMPARED = (
+    "environment", "client_id", "realm", "home_account_id", "target", *UNFILED_FIELDS,
+)  # fmt: skip
 # (filing_of reads these by name, in line)
 assert FOREIGN_BINDING_FIELDS == ("kid", "ext", "requestedClaimsHash"), FOREIGN_BINDING_FIELDS
 
@@ -84,12 +88,12 @@ def filing_of(
     kid, ext, claims_hash = get("kid"), get("ext"), get("requestedClaimsHash")
     reasserted = False
     if old is not None:
-        # (in FILED_FIELDS' order)
+        # (in _COMPARED's order)
         values = (
-            environment, client_id, realm, home_account_id, assertion_hash, target,
-            key_id, ext_cache_key, kid, ext, claims_hash,
+            environment, client_id, realm, home_account_id, target, key_id, ext_cache_key,
+            kid, ext, claims_hash,
         )  # fmt: skip
-        change = _change(old, entry, values)
+        change = _change(old, entry, values, assertion_hash)
         if change is ALIKE:
             return None
         reasserted = change is REASSERTED
@@ -129,22 +133,35 @@ def filing_of(
     return filing
 
 
-def _change(old: Mapping[str, Any], new: Mapping[str, Any], values: tuple[Any, ...]) -> str:
-    """How ``new`` files compared with ``old``, from one pass over :data:`FILED_FIELDS`
-    (``values``: ``new``'s, None for an absent one, read already): :data:`ALIKE` (every
-    field present or absent alike, of the same type and equal), :data:`REASSERTED` (the
-    same but for ``user_assertion_hash``, a non-empty string in both: an on-behalf-of
-    token renewed under a new assertion), or :data:`REFILED`."""
-    change = ALIKE
+def _change(
+    old: Mapping[str, Any], new: Mapping[str, Any], values: tuple[Any, ...], assertion_hash: Any
+) -> str:
+    """How ``new`` files compared with ``old``: :data:`ALIKE` (every field of
+    :data:`FILED_FIELDS` equal and of the same type, None and absent alike but for
+    ``home_account_id``), :data:`REASSERTED` (the same but for ``user_assertion_hash``, a
+    non-empty string in both: an on-behalf-of token renewed under a new assertion), or
+    :data:`REFILED`. ``values``: ``new``'s fields of :data:`_COMPARED` and
+    ``assertion_hash`` its ``user_assertion_hash``, read already (None for an absent one).
+    """
     get = old.get
-    for name, after in zip(FILED_FIELDS, values):
-        before = get(name, _ABSENT)
-        if type(before) is type(after) and before == after:
-            if after is not None or name in new:
-                continue  # (None in both, or equal)
-        elif before is _ABSENT and after is None and name not in new:
-            continue  # (absent from both)
-        if name != _ASSERTION_HASH or type(before) is not str or not before or not after:
-            return REFILED
-        change = REASSERTED
-    return change
+    before = (
+        get("environment"), get("client_id"), get("realm"), get("home_account_id"),
+        get("target"), get("key_id"), get("ext_cache_key"), get("kid"), get("ext"),
+        get("requestedClaimsHash"),
+    )  # fmt: skip
+    if before != values:  # (compared in C)
+        return REFILED
+    for value in values:  # equal strings or None file alike; other equal values (1 and
+        if value is not None and type(value) is not str:  # True) may not: compared by type
+            for was, now in zip(before, values):
+                if type(was) is not type(now):
+                    return REFILED
+            break
+    if values[3] is None and ("home_account_id" in old) is not ("home_account_id" in new):
+        return REFILED  # (an entry without one is not filed by the exact-request index)
+    was = get(_ASSERTION_HASH)
+    if type(was) is type(assertion_hash) and was == assertion_hash:
+        return ALIKE
+    if type(was) is str and was and assertion_hash:
+        return REASSERTED
+    return REFILED

@@ -98,3 +98,36 @@ def test_a_replaced_refresh_token_is_compared_once_for_its_field_indices(
         query={"home_account_id": rt["home_account_id"], "environment": rt["environment"]},
     )
     assert owned["secret"] == rt["secret"]
+
+
+def test_a_replaced_access_token_files_alike_only_when_its_filing_would_be_the_same() -> None:
+    """``filing_of(entry, old)``: None (alike) when every filed field is equal (None and
+    absent alike, but for ``home_account_id``, whose presence the exact-request index
+    reads); a filing otherwise, ``reasserted`` when only the assertion hash differs."""
+    from identitylib._cache._filing import filing_of
+
+    old = {
+        "environment": "login.example.com", "client_id": "c", "realm": "r",
+        "home_account_id": None, "target": "a b", "user_assertion_hash": "h1", "secret": "s1",
+    }  # fmt: skip
+    assert filing_of({**old, "secret": "s2"}, old) is None
+    assert filing_of({**old, "key_id": None}, old) is None  # (files as absent)
+    moved = filing_of({**old, "user_assertion_hash": "h2"}, old)
+    assert moved is not None
+    assert moved.reasserted
+    assert moved.partition[-1] == "h2"
+    for changed in (
+        {"realm": "r2"},
+        {"target": "a c"},
+        {"key_id": "k"},
+        {"kid": "k"},
+        {"user_assertion_hash": None},
+        {"realm": 1},
+    ):
+        refiled = filing_of({**old, **changed}, old)
+        assert refiled is not None, changed
+        assert not refiled.reasserted, changed
+    without_home = {name: value for name, value in old.items() if name != "home_account_id"}
+    assert filing_of(without_home, old) is not None  # (its presence files it or not)
+    assert filing_of({**old, "realm": True}, {**old, "realm": 1}) is not None  # 1 == True
+    assert filing_of({**old, "realm": 1}, {**old, "realm": 1}) is None
