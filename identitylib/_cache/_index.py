@@ -485,7 +485,8 @@ class SectionIndex:
         alike."""
         if self.access_tokens is not None:
             self.access_tokens.replace(key, old, new, filing)
-        self._refile_fields(key, old, new)
+        if self.fields:  # (none for access tokens)
+            self._refile_fields(key, old, new)
 
     def _refile_fields(self, key: str, old: Entry, new: Entry) -> None:
         """Refile ``key`` in the field indices where ``new`` files otherwise than ``old``:
@@ -512,7 +513,8 @@ class SectionIndex:
         assertion hash among the fields indexed (see ``AccessTokenIndex.reassert``)."""
         if self.access_tokens is not None:
             self.access_tokens.reassert(key, old, new, filing)
-        self._refile_fields(key, old, new)
+        if self.fields:  # (none for access tokens)
+            self._refile_fields(key, old, new)
 
     def holds(self, name: str, value: Any) -> bool | None:
         """Whether an entry's field ``name`` is ``value``, from the index of that field

@@ -4,6 +4,9 @@ cache write, counted (never timed), in the blocking and the asyncio API.
 - A written access token that replaces one under its key is compared with it and filed
   in one reading of its fields (``_filing.filing_of(entry, old)``): no separate
   comparison that reads the new entry's fields before its filing reads them again.
+- The request keys of an on-behalf-of token renewed under a new assertion are swapped
+  in the exact-request index without asking, for each, whether it is an app-token
+  request (an app shelf's): each names an assertion.
 - A replaced entry of a section with several field indices (the refresh tokens: by
   owner, family and assertion hash) has the fields they read compared in one pass, and
   only the indices whose fields changed refile it (they do not compare them again).
@@ -70,6 +73,10 @@ def test_a_replaced_access_token_is_compared_and_filed_in_one_reading(
     cache, app, first, second, calls, renewed = _renewed_under_a_new_assertion(emulator, api)
     in_filing = {name: n for (module, name), n in calls.items() if module == "_filing.py"}
     assert in_filing == {"filing_of": 1, "_change": 1}
+    # Its request keys (each names an assertion) are swapped without asking whether
+    # they are app-token requests, whose tokens an app shelf also holds.
+    assert calls["_exact.py", "ExactRequestIndex.reassert"] == 1
+    assert calls["_exact.py", "app_shelf_parts"] == 0
     # Filed where it belongs: the new assertion finds it, the old one no longer does.
     again = call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH)
     assert again["token_source"] == "cache", again
@@ -87,6 +94,8 @@ def test_a_replaced_refresh_token_is_compared_once_for_its_field_indices(
     assert calls["_index.py", "SectionIndex.replace"] == 1  # (the refresh token's write)
     assert calls["_index.py", "FieldIndex.replace"] == 0  # no index compares its own fields
     assert calls["_index.py", "FieldIndex.refile"] == 1  # the assertion hash's index alone
+    # (the access-token section has no field index: nothing compared for it)
+    assert calls["_index.py", "SectionIndex._refile_fields"] == 1
     from identitylib._cache import assertion_hash
 
     (rt,) = cache.search("RefreshToken", query={"user_assertion_hash": assertion_hash(second)})
