@@ -463,6 +463,11 @@ class SectionIndex:
         self.access_tokens = access_tokens
         #: Every field the field indices read, once (a replaced entry compared in one pass).
         self._read = tuple(dict.fromkeys(name for index in fields for name in index.fields))
+        #: field -> the index of that field alone (the first, as ``holds`` asks).
+        self._single: dict[str, FieldIndex] = {}
+        for index in fields:
+            if len(index.fields) == 1:
+                self._single.setdefault(index.fields[0], index)
 
     def add(self, key: str, entry: Entry, filing: AccessTokenFiling | None = None) -> None:
         """File ``key`` by ``entry`` (``filing``: an access token's, read already)."""
@@ -519,10 +524,12 @@ class SectionIndex:
     def holds(self, name: str, value: Any) -> bool | None:
         """Whether an entry's field ``name`` is ``value``, from the index of that field
         alone (one probe); None when no index is of that field alone."""
-        for index in self.fields:
-            if index.fields == (name,):
-                return index.holds((component(value, fold=name in index.folded),))
-        return None
+        index = self._single.get(name)
+        if index is None:
+            return None
+        if type(value) is str and name not in index.folded:  # (its component, no call)
+            return index.holds((value,))
+        return index.holds((component(value, fold=name in index.folded),))
 
     def candidates(
         self, query: Mapping[str, Any] | None, scopes: frozenset[str] = _NOTHING

@@ -7,6 +7,8 @@ cache write, counted (never timed), in the blocking and the asyncio API.
 - The request keys of an on-behalf-of token renewed under a new assertion are swapped
   in the exact-request index without asking, for each, whether it is an app-token
   request (an app shelf's): each names an assertion.
+- The refresh-token index's probe by a new assertion's hash is one dict read (the index
+  of that field found by name, no component made for a string).
 - A replaced entry of a section with several field indices (the refresh tokens: by
   owner, family and assertion hash) has the fields they read compared in one pass, and
   only the indices whose fields changed refile it (they do not compare them again).
@@ -23,7 +25,7 @@ import pytest
 import identitylib
 from identitylib.emulator import Emulator
 
-from ._apps import APIS, GRAPH, call_on, user_assertion, web_api
+from ._apps import APIS, BOB, GRAPH, call_on, user_assertion, web_api
 
 
 def _python_calls(run: Callable[[], Any]) -> Counter[tuple[str, str]]:
@@ -140,3 +142,24 @@ def test_a_replaced_access_token_files_alike_only_when_its_filing_would_be_the_s
     assert filing_of(without_home, old) is not None  # (its presence files it or not)
     assert filing_of({**old, "realm": True}, {**old, "realm": 1}) is not None  # 1 == True
     assert filing_of({**old, "realm": 1}, {**old, "realm": 1}) is None
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_new_assertion_probes_the_refresh_tokens_without_a_component_call(
+    emulator: Emulator, api: str
+) -> None:
+    """The refresh-token index's probe by assertion hash (a string, not folded) is one
+    dict read: the index found by its field, no component made, no index list walked."""
+    first, second = user_assertion(emulator), user_assertion(emulator, BOB)
+    app = web_api(emulator, api, identitylib.TokenCache())()
+    before = call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)  # (builds indices)
+    assert before["token_source"] == "identity_provider", before
+    results: list[Any] = []
+    calls = _python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH))
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    assert calls["_index.py", "SectionIndex.holds"] == 1  # (the probe was made)
+    assert calls["_query.py", "component"] == 0
+    again = call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)
+    assert again["token_source"] == "cache", again
