@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional, Union
 
-from ._filing import AccessTokenFiling, files_alike, filing_of
+from ._filing import AccessTokenFiling, filing_of
 from ._raw import RawBacked
 
 #: Scopes Entra adds to the target of user tokens beyond those requested.
@@ -371,8 +371,10 @@ class ExactRequestIndex:
         entry: Mapping[str, Any],
         filing: Optional[AccessTokenFiling] = None,
         requests: Optional[list[RequestKey]] = None,
+        shelved: bool = True,
     ) -> None:
-        """File the token under its request keys (``requests``: made already)."""
+        """File the token under its request keys (``requests``: made already; ``shelved``
+        False: none of them is an app-token request, see :meth:`_set`)."""
         if requests is None:
             requests = request_keys_of(entry) if filing is None else requests_of(filing)
         self._filed_keys[key] = requests
@@ -382,16 +384,19 @@ class ExactRequestIndex:
         for request in requests:
             filed = self._keys.get(request)
             if filed is None or (isinstance(filed, FiledToken) and filed.key == key):
-                self._set(request, token)
+                self._set(request, token, shelved)
             elif isinstance(filed, FiledToken):
-                self._set(request, {filed.key: filed.entry, key: entry})
+                self._set(request, {filed.key: filed.entry, key: entry}, shelved)
             else:
                 filed[key] = entry
 
-    def _set(self, request: RequestKey, filed: _Filed) -> None:
+    def _set(self, request: RequestKey, filed: _Filed, shelved: bool = True) -> None:
         """File ``filed`` under ``request``, and on its app shelf if it is the only token
-        of an app-token request."""
+        of an app-token request (``shelved`` False: the caller knows it is none, e.g. an
+        on-behalf-of request, which names an assertion)."""
         self._keys[request] = filed
+        if not shelved:
+            return
         parts = app_shelf_parts(request)
         if parts is None:
             return
@@ -404,8 +409,10 @@ class ExactRequestIndex:
         elif shelf is not None:
             self._unshelve(shelf, head, scopes)
 
-    def _drop(self, request: RequestKey) -> None:
+    def _drop(self, request: RequestKey, shelved: bool = True) -> None:
         del self._keys[request]
+        if not shelved:
+            return
         parts = app_shelf_parts(request)
         if parts is not None:
             shelf = self._shelves.get(parts[0])
@@ -434,9 +441,11 @@ class ExactRequestIndex:
         """``remove(key, old)`` then ``add(key, new)``: only :meth:`renew` when every field
         the request keys are made of is the same (a token renewed under its key).
         ``filing``: the new entry's, given by a caller that found it files differently."""
-        if filing is None and files_alike(old, new):
-            self.renew(key, new)
-            return
+        if filing is None:
+            filing = filing_of(new, old)
+            if filing is None:  # (files alike)
+                self.renew(key, new)
+                return
         self.remove(key, old)
         self.add(key, new, filing)
 
@@ -459,8 +468,8 @@ class ExactRequestIndex:
             return
         now = f"{head}{_SEPARATOR}{_SEPARATOR}{filing.user_assertion_hash}{_SEPARATOR}"
         swapped = [now + request[len(was) :] for request in requests]
-        self.remove(key, old)
-        self._file(key, new, filing, swapped)
+        self.remove(key, old, shelved=False)  # (its requests name an assertion: no
+        self._file(key, new, filing, swapped, shelved=False)  # app-token request among them)
 
     def renew(self, key: str, new: Mapping[str, Any]) -> None:
         """The token under ``key`` was replaced by ``new``, which files as it did (the same
@@ -475,7 +484,9 @@ class ExactRequestIndex:
             elif filed is not None and key in filed:
                 filed[key] = new
 
-    def remove(self, key: str, entry: Mapping[str, Any]) -> None:
+    def remove(self, key: str, entry: Mapping[str, Any], shelved: bool = True) -> None:
+        """Unfile the token under ``key`` (``shelved`` False: none of its request keys is
+        an app-token request)."""
         requests = self._filed_keys.pop(key, None)
         if requests is None:
             pending = self._pending.get(_partition(entry))
@@ -486,13 +497,13 @@ class ExactRequestIndex:
             filed = self._keys.get(request)
             if isinstance(filed, FiledToken):
                 if filed.key == key:
-                    self._drop(request)
+                    self._drop(request, shelved)
             elif filed is not None:
                 filed.pop(key, None)
                 if len(filed) == 1:
-                    self._set(request, FiledToken(*next(iter(filed.items()))))
+                    self._set(request, FiledToken(*next(iter(filed.items()))), shelved)
                 elif not filed:
-                    self._drop(request)
+                    self._drop(request, shelved)
 
     def filed_hit(self, request: RequestKey) -> Optional[FiledToken]:
         """The only token filed under ``request`` so far, else None: one dict read, no

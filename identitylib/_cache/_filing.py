@@ -11,7 +11,7 @@ token from that one reading: no field read twice, no string lower-cased twice.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from typing import Any
+from typing import Any, overload
 
 from ._query import FOREIGN_BINDING_FIELDS, component, scope_set
 
@@ -22,7 +22,18 @@ FILED_FIELDS = (
     "environment", "client_id", "realm", "home_account_id", "user_assertion_hash", "target",
     *UNFILED_FIELDS,
 )  # fmt: skip
-_ABSENT = object()
+#: The fields :func:`_change` compares with the replaced entry's, in its order (all of
+#: :data:`FILED_FIELDS` but the assertion hash, compared on its own).
+_COMPARED = (
+    "environment", "client_id", "realm", "home_account_id", "target", *UNFILED_FIELDS,
+)  # fmt: skip
+# (filing_of reads these by name, in line)
+assert FOREIGN_BINDING_FIELDS == ("kid", "ext", "requestedClaimsHash"), FOREIGN_BINDING_FIELDS
+
+#: How an entry files compared with the one it replaces (``_change``): alike; only their
+#: (non-empty string) assertion hashes differ; or they differ otherwise.
+ALIKE, REASSERTED, REFILED = "alike", "reasserted", "refiled"
+_ASSERTION_HASH = "user_assertion_hash"
 
 
 class AccessTokenFiling:
@@ -33,11 +44,14 @@ class AccessTokenFiling:
     per-account lookups name; ``partition`` (realm, key id, extended key, assertion hash).
     ``has_home`` says whether the entry has a ``home_account_id`` field at all, ``bound``
     whether it carries a binding that keeps it out of the exact-request index.
+    ``reasserted``: compared with the entry it replaces (``filing_of(entry, old)``), only
+    its assertion hash (a non-empty string in both) differs.
     """
 
     __slots__ = (
         "app", "assertion", "bound", "client_id", "environment", "has_home", "home",
-        "home_account_id", "owner", "partition", "realm", "scopes", "user_assertion_hash",
+        "home_account_id", "owner", "partition", "realm", "reasserted", "scopes",
+        "user_assertion_hash",
     )  # fmt: skip
 
     app: tuple[Hashable, Hashable]
@@ -53,14 +67,36 @@ class AccessTokenFiling:
     realm: Any
     home_account_id: Any
     user_assertion_hash: Any
+    reasserted: bool
 
 
-def filing_of(entry: Mapping[str, Any]) -> AccessTokenFiling:
-    """The filing of the access token ``entry``."""
+@overload
+def filing_of(entry: Mapping[str, Any]) -> AccessTokenFiling: ...
+@overload
+def filing_of(entry: Mapping[str, Any], old: Mapping[str, Any]) -> AccessTokenFiling | None: ...
+def filing_of(
+    entry: Mapping[str, Any], old: Mapping[str, Any] | None = None
+) -> AccessTokenFiling | None:
+    """The filing of the access token ``entry``; with ``old``, the entry it replaces under
+    its key, compared in the same reading of ``entry``'s fields: None when ``entry`` files
+    as ``old`` did (:data:`ALIKE`), else its filing, ``reasserted`` when only the
+    assertion hash differs (:data:`REASSERTED`)."""
     get = entry.get
     environment, client_id, realm = get("environment"), get("client_id"), get("realm")
     home_account_id, assertion_hash = get("home_account_id"), get("user_assertion_hash")
-    key_id, ext_cache_key = get("key_id"), get("ext_cache_key")
+    target, key_id, ext_cache_key = get("target"), get("key_id"), get("ext_cache_key")
+    kid, ext, claims_hash = get("kid"), get("ext"), get("requestedClaimsHash")
+    reasserted = False
+    if old is not None:
+        # (in _COMPARED's order)
+        values = (
+            environment, client_id, realm, home_account_id, target, key_id, ext_cache_key,
+            kid, ext, claims_hash,
+        )  # fmt: skip
+        change = _change(old, entry, values, assertion_hash)
+        if change is ALIKE:
+            return None
+        reasserted = change is REASSERTED
     env = environment.lower() if type(environment) is str else component(environment, fold=True)
     # component() of each, the usual values (a string, None) without a call
     home = (
@@ -91,40 +127,41 @@ def filing_of(entry: Mapping[str, Any]) -> AccessTokenFiling:
         else "" if ext_cache_key is None else component(ext_cache_key),
         assertion,
     )
-    filing.scopes = scope_set(get("target"))
-    bound = bool(key_id or ext_cache_key)
-    if not bound:
-        for name in FOREIGN_BINDING_FIELDS:  # (a loop: a generator costs a frame)
-            if get(name):
-                bound = True
-                break
-    filing.bound = bound
+    filing.scopes = scope_set(target)
+    filing.bound = bool(key_id or ext_cache_key or kid or ext or claims_hash)
+    filing.reasserted = reasserted
     return filing
 
 
-def files_alike(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether ``new`` has every field :func:`filing_of` reads as ``old`` has it (present
-    or absent alike, values of the same type and equal): then it files alike."""
-    return filing_change(old, new) is ALIKE
-
-
-#: What :func:`filing_change` answers: the two entries file alike; only their (non-empty
-#: string) assertion hashes differ; or they differ otherwise.
-ALIKE, REASSERTED, REFILED = "alike", "reasserted", "refiled"
-_ASSERTION_HASH = "user_assertion_hash"
-
-
-def filing_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    """How ``new`` files compared with ``old``, from one pass over the fields
-    :func:`filing_of` reads: :data:`ALIKE` (every field present or absent alike, of the
-    same type and equal), :data:`REASSERTED` (the same but for ``user_assertion_hash``,
-    a non-empty string in both: an on-behalf-of token renewed under a new assertion), or
-    :data:`REFILED`."""
-    change = ALIKE
-    for name in FILED_FIELDS:
-        before, after = old.get(name, _ABSENT), new.get(name, _ABSENT)
-        if type(before) is not type(after) or before != after:
-            if name != _ASSERTION_HASH or type(before) is not str or not before or not after:
-                return REFILED
-            change = REASSERTED
-    return change
+def _change(
+    old: Mapping[str, Any], new: Mapping[str, Any], values: tuple[Any, ...], assertion_hash: Any
+) -> str:
+    """How ``new`` files compared with ``old``: :data:`ALIKE` (every field of
+    :data:`FILED_FIELDS` equal and of the same type, None and absent alike but for
+    ``home_account_id``), :data:`REASSERTED` (the same but for ``user_assertion_hash``, a
+    non-empty string in both: an on-behalf-of token renewed under a new assertion), or
+    :data:`REFILED`. ``values``: ``new``'s fields of :data:`_COMPARED` and
+    ``assertion_hash`` its ``user_assertion_hash``, read already (None for an absent one).
+    """
+    get = old.get
+    before = (
+        get("environment"), get("client_id"), get("realm"), get("home_account_id"),
+        get("target"), get("key_id"), get("ext_cache_key"), get("kid"), get("ext"),
+        get("requestedClaimsHash"),
+    )  # fmt: skip
+    if before != values:  # (compared in C)
+        return REFILED
+    for value in values:  # equal strings or None file alike; other equal values (1 and
+        if value is not None and type(value) is not str:  # True) may not: compared by type
+            for was, now in zip(before, values):
+                if type(was) is not type(now):
+                    return REFILED
+            break
+    if values[3] is None and ("home_account_id" in old) is not ("home_account_id" in new):
+        return REFILED  # (an entry without one is not filed by the exact-request index)
+    was = get(_ASSERTION_HASH)
+    if type(was) is type(assertion_hash) and was == assertion_hash:
+        return ALIKE
+    if type(was) is str and was and assertion_hash:
+        return REASSERTED
+    return REFILED

@@ -51,11 +51,13 @@ class FieldIndex:
         """``remove(key, old)`` then ``add(key, new)``: nothing when both file alike (the
         indexed fields compared as they are first: no component made for an unchanged one)."""
         for name in self.fields:
-            before_value, after_value = old.get(name), new.get(name)
-            if type(before_value) is not type(after_value) or before_value != after_value:
-                break
-        else:
-            return
+            before, after = old.get(name), new.get(name)
+            if type(before) is not type(after) or before != after:
+                self.refile(key, old, new)
+                return
+
+    def refile(self, key: str, old: Entry, new: Entry) -> None:
+        """``replace`` of an entry some of whose indexed fields changed (compared already)."""
         before, after = self._value(old), self._value(new)
         if before == after:
             return
@@ -459,6 +461,13 @@ class SectionIndex:
     def __init__(self, *fields: FieldIndex, access_tokens: AccessTokenIndex | None = None):
         self.fields = fields
         self.access_tokens = access_tokens
+        #: Every field the field indices read, once (a replaced entry compared in one pass).
+        self._read = tuple(dict.fromkeys(name for index in fields for name in index.fields))
+        #: field -> the index of that field alone (the first, as ``holds`` asks).
+        self._single: dict[str, FieldIndex] = {}
+        for index in fields:
+            if len(index.fields) == 1:
+                self._single.setdefault(index.fields[0], index)
 
     def add(self, key: str, entry: Entry, filing: AccessTokenFiling | None = None) -> None:
         """File ``key`` by ``entry`` (``filing``: an access token's, read already)."""
@@ -481,24 +490,46 @@ class SectionIndex:
         alike."""
         if self.access_tokens is not None:
             self.access_tokens.replace(key, old, new, filing)
+        if self.fields:  # (none for access tokens)
+            self._refile_fields(key, old, new)
+
+    def _refile_fields(self, key: str, old: Entry, new: Entry) -> None:
+        """Refile ``key`` in the field indices where ``new`` files otherwise than ``old``:
+        each field they read compared once, in one pass (a field index does not compare
+        its own again)."""
+        if len(self.fields) == 1:  # (nothing to share)
+            self.fields[0].replace(key, old, new)
+            return
+        changed: list[str] = []
+        for name in self._read:
+            before, after = old.get(name), new.get(name)
+            if type(before) is not type(after) or before != after:
+                changed.append(name)
+        if not changed:
+            return
         for index in self.fields:
-            index.replace(key, old, new)
+            for name in index.fields:
+                if name in changed:
+                    index.refile(key, old, new)
+                    break
 
     def reassert(self, key: str, old: Entry, new: Entry, filing: AccessTokenFiling) -> None:
         """The access token under ``key`` changed from ``old`` to ``new``, only its
         assertion hash among the fields indexed (see ``AccessTokenIndex.reassert``)."""
         if self.access_tokens is not None:
             self.access_tokens.reassert(key, old, new, filing)
-        for index in self.fields:
-            index.replace(key, old, new)
+        if self.fields:  # (none for access tokens)
+            self._refile_fields(key, old, new)
 
     def holds(self, name: str, value: Any) -> bool | None:
         """Whether an entry's field ``name`` is ``value``, from the index of that field
         alone (one probe); None when no index is of that field alone."""
-        for index in self.fields:
-            if index.fields == (name,):
-                return index.holds((component(value, fold=name in index.folded),))
-        return None
+        index = self._single.get(name)
+        if index is None:
+            return None
+        if type(value) is str and name not in index.folded:  # (its component, no call)
+            return index.holds((value,))
+        return index.holds((component(value, fold=name in index.folded),))
 
     def candidates(
         self, query: Mapping[str, Any] | None, scopes: frozenset[str] = _NOTHING

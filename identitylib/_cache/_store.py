@@ -10,7 +10,7 @@ from identitylib._log import get_logger
 
 from ._bounded import CacheBound
 from ._exact import ExactRequestIndex, FiledToken, RequestKey, build_exact_index
-from ._filing import ALIKE, REASSERTED, REFILED, filing_change, filing_of
+from ._filing import filing_of
 from ._index import SectionIndex, build_index
 from ._keys import CredentialType
 from ._query import USER_ASSERTION_HASH, requested_scopes, scope_set
@@ -158,27 +158,27 @@ class IndexedSections:
         exact = self._exact
         if index is None and exact is None:
             return
-        change = filing_change(old, entry) if isinstance(old, dict) else REFILED
-        if change is ALIKE:
-            if exact is not None:
-                exact.renew(key, entry)
-            return
-        filing = filing_of(entry)
-        if change is REASSERTED:  # (old is a dict: an on-behalf-of token, a new assertion)
-            if index is not None:
-                index.reassert(key, old, entry, filing)
-            if exact is not None:
-                exact.reassert(key, old, entry, filing)
-        elif isinstance(old, dict):
-            if index is not None:
-                index.replace(key, old, entry, filing)
-            if exact is not None:
-                exact.replace(key, old, entry, filing)
-        else:
+        if not isinstance(old, dict):
+            filing = filing_of(entry)
             if index is not None:
                 index.add(key, entry, filing)
             if exact is not None:
                 exact.add(key, entry, filing)
+            return
+        refiled = filing_of(entry, old)  # (compared with old in the same reading)
+        if refiled is None:  # files alike: a renewal
+            if exact is not None:
+                exact.renew(key, entry)
+        elif refiled.reasserted:  # an on-behalf-of token, a new assertion
+            if index is not None:
+                index.reassert(key, old, entry, refiled)
+            if exact is not None:
+                exact.reassert(key, old, entry, refiled)
+        else:
+            if index is not None:
+                index.replace(key, old, entry, refiled)
+            if exact is not None:
+                exact.replace(key, old, entry, refiled)
 
     def put_new(
         self, sections: dict[str, Any], credential_type: str, key: str, entry: dict[str, Any]
