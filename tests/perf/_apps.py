@@ -4,14 +4,15 @@ A test names the API (``"sync"`` or ``"aio"``, see :data:`APIS`), gets a maker o
 it needs (:func:`daemon`, :func:`web_api`, :func:`public_client`) over a cache of its
 own, and calls a method with :func:`call`: on a new app object each time, blocking or
 awaited in an event loop. :func:`sign_in` and :func:`user_assertion` give it a signed-in
-user (the demo's Alice by default).
+user (the demo's Alice by default), :func:`served_once` a web API whose first
+on-behalf-of call was served.
 """
 
 from __future__ import annotations
 
 import asyncio
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import identitylib
 from identitylib import aio
@@ -105,3 +106,25 @@ def user_assertion(emu: Emulator, user: tuple[str, str] = ALICE) -> str:
         )
     assert "access_token" in result, result
     return str(result["access_token"])
+
+
+class Served(NamedTuple):
+    """A web API app whose first on-behalf-of call (``first``) was served and cached, and
+    the assertion of its next call (``second``)."""
+
+    cache: identitylib.TokenCache
+    app: Any
+    first: str
+    second: str
+    before: dict[str, Any]
+
+
+def served_once(emulator: Emulator, api: str, second_user: tuple[str, str] = ALICE) -> Served:
+    """``Served`` of a new app (``api``); ``second_user``: whose assertion ``second`` is (default:
+    the first call's user again)."""
+    first, second = user_assertion(emulator), user_assertion(emulator, second_user)
+    cache = identitylib.TokenCache()
+    app = web_api(emulator, api, cache)()
+    before = call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)  # (builds indices)
+    assert before["token_source"] == "identity_provider", before
+    return Served(cache, app, first, second, before)

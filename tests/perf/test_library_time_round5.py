@@ -17,8 +17,7 @@ counted (never timed), in the blocking and the asyncio API.
 from __future__ import annotations
 
 import sys
-from collections import Counter
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import pytest
 
@@ -26,7 +25,8 @@ import identitylib
 from identitylib._cache import _exact, _filing, _index
 from identitylib.emulator import Emulator
 
-from ._apps import ALICE, APIS, BOB, GRAPH, call_on, user_assertion, web_api
+from ._apps import APIS, BOB, GRAPH, call_on, served_once, user_assertion, web_api
+from ._counting import python_calls
 
 
 def _count(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, into: list[str]) -> None:
@@ -46,33 +46,11 @@ def _count(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, into: list[st
             monkeypatch.setattr(module, name, counted)
 
 
-class _Served(NamedTuple):
-    """A web API app whose first on-behalf-of call (``first``) was served and cached, and
-    the assertion of its next call (``second``)."""
-
-    cache: identitylib.TokenCache
-    app: Any
-    first: str
-    second: str
-    before: dict[str, Any]
-
-
-def _served_once(emulator: Emulator, api: str, second_user: tuple[str, str] = ALICE) -> _Served:
-    """``_Served`` of a new app; ``second_user``: whose assertion ``second`` is (default:
-    the first call's user again)."""
-    first, second = user_assertion(emulator), user_assertion(emulator, second_user)
-    cache = identitylib.TokenCache()
-    app = web_api(emulator, api, cache)()
-    before = call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)  # (builds indices)
-    assert before["token_source"] == "identity_provider", before
-    return _Served(cache, app, first, second, before)
-
-
 @pytest.mark.parametrize("api", APIS)
 def test_a_new_assertion_is_a_miss_after_one_probe_per_index(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
 ) -> None:
-    _cache, app, first, second, before = _served_once(emulator, api, BOB)
+    _cache, app, first, second, before = served_once(emulator, api, BOB)
     asked: list[str] = []
     _count(monkeypatch, _index.SectionIndex, "candidates", asked)
     _count(monkeypatch, _index.AccessTokenIndex, "may_match", asked)
@@ -91,7 +69,7 @@ def test_a_new_assertion_is_a_miss_after_one_probe_per_index(
 def test_a_token_renewed_under_a_new_assertion_is_filed_from_one_reading(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
 ) -> None:
-    cache, app, first, second, _before = _served_once(emulator, api)
+    cache, app, first, second, _before = served_once(emulator, api)
     assert first != second
     hit = call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)  # (the exact index)
     assert hit["token_source"] == "cache", hit
@@ -110,24 +88,6 @@ def test_a_token_renewed_under_a_new_assertion_is_filed_from_one_reading(
     assert old["token_source"] == "identity_provider", old  # its token was replaced
 
 
-def _python_calls(run: Callable[[], Any]) -> Counter[tuple[str, str]]:
-    """(module file name, function name) of every Python function called by ``run()``
-    (comprehensions and generator expressions included), counted."""
-    seen: Counter[tuple[str, str]] = Counter()
-
-    def profile(frame: Any, event: str, arg: Any) -> None:
-        if event == "call":
-            code = frame.f_code
-            seen[code.co_filename.replace("\\", "/").rsplit("/", 1)[-1], code.co_name] += 1
-
-    sys.setprofile(profile)
-    try:
-        run()
-    finally:
-        sys.setprofile(None)
-    return seen
-
-
 @pytest.mark.parametrize("api", APIS)
 def test_an_on_behalf_of_miss_makes_its_keys_and_checks_its_scopes_in_line(
     emulator: Emulator, api: str
@@ -136,9 +96,9 @@ def test_an_on_behalf_of_miss_makes_its_keys_and_checks_its_scopes_in_line(
     made without a helper that joins a list (three per response), and the scopes of a
     call are found free of reserved ones without a generator or a sort (twice per call:
     the builder's check, the flow's decoration)."""
-    cache, app, _first, second, _before = _served_once(emulator, api)
+    cache, app, _first, second, _before = served_once(emulator, api)
     results: list[Any] = []
-    calls = _python_calls(
+    calls = python_calls(
         lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH))
     )
     assert results[0]["token_source"] == "identity_provider", results[0]
@@ -168,9 +128,9 @@ def test_an_on_behalf_of_miss_merges_no_claims_and_refiles_its_refresh_token_in_
     capabilities merges nothing (the builder's check and the flow's request each asked);
     the refresh token renewed under the new assertion is refiled in its index by the
     assertion hash without a component call (an index of one string field)."""
-    cache, app, first, second, _before = _served_once(emulator, api)
+    cache, app, first, second, _before = served_once(emulator, api)
     results: list[Any] = []
-    calls = _python_calls(
+    calls = python_calls(
         lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH))
     )
     assert results[0]["token_source"] == "identity_provider", results[0]
@@ -191,7 +151,7 @@ def test_claims_are_still_merged_when_there_are_some(emulator: Emulator, api: st
     app = web_api(emulator, api, identitylib.TokenCache())()
     challenge = '{"access_token": {"nbf": {"essential": true, "value": "1"}}}'
     results: list[Any] = []
-    calls = _python_calls(
+    calls = python_calls(
         lambda: results.append(
             call_on(api, app, "acquire_token_on_behalf_of", assertion, GRAPH, challenge)
         )
@@ -206,9 +166,9 @@ def test_an_on_behalf_of_miss_encodes_base64url_without_the_base64_module(
 ) -> None:
     """The assertion's hash (and any other base64url text the call makes) is encoded
     with binascii directly: no call of ``base64``'s two Python layers per encoding."""
-    _, app, _, second, _ = _served_once(emulator, api)
+    _, app, _, second, _ = served_once(emulator, api)
     results: list[Any] = []
-    calls = _python_calls(
+    calls = python_calls(
         lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH))
     )
     assert results[0]["token_source"] == "identity_provider", results[0]

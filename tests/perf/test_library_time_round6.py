@@ -16,35 +16,16 @@ cache write, counted (never timed), in the blocking and the asyncio API.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 import identitylib
 from identitylib.emulator import Emulator
 
-from ._apps import APIS, BOB, GRAPH, call_on, user_assertion, web_api
-
-
-def _python_calls(run: Callable[[], Any]) -> Counter[tuple[str, str]]:
-    """(module file name, qualified function name) of every Python function called by
-    ``run()``, counted."""
-    seen: Counter[tuple[str, str]] = Counter()
-
-    def profile(frame: Any, event: str, arg: Any) -> None:
-        if event == "call":
-            code = frame.f_code
-            name = getattr(code, "co_qualname", code.co_name)
-            seen[code.co_filename.replace("\\", "/").rsplit("/", 1)[-1], name] += 1
-
-    sys.setprofile(profile)
-    try:
-        run()
-    finally:
-        sys.setprofile(None)
-    return seen
+from ._apps import APIS, BOB, GRAPH, call_on, served_once, user_assertion, web_api
+from ._counting import python_calls
 
 
 def _renewed_under_a_new_assertion(
@@ -52,17 +33,14 @@ def _renewed_under_a_new_assertion(
 ) -> tuple[identitylib.TokenCache, Any, str, str, Counter[tuple[str, str]], dict[str, Any]]:
     """An on-behalf-of app's second call, with a new assertion of the same user (its
     access token and refresh token replace the first call's under their keys), counted."""
-    first, second = user_assertion(emulator), user_assertion(emulator)
+    cache, app, first, second, _ = served_once(emulator, api)
     assert first != second
-    cache = identitylib.TokenCache()
-    app = web_api(emulator, api, cache)()
-    before = call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)  # (builds indices)
-    assert before["token_source"] == "identity_provider", before
     hit = call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)
     assert hit["token_source"] == "cache", hit
     results: list[Any] = []
-    calls = _python_calls(
-        lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH))
+    calls = python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH)),
+        qualified=True,
     )
     assert results[0]["token_source"] == "identity_provider", results[0]
     return cache, app, first, second, calls, results[0]
@@ -155,8 +133,9 @@ def test_a_new_assertion_probes_the_refresh_tokens_without_a_component_call(
     before = call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)  # (builds indices)
     assert before["token_source"] == "identity_provider", before
     results: list[Any] = []
-    calls = _python_calls(
-        lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH))
+    calls = python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH)),
+        qualified=True,
     )
     assert results[0]["token_source"] == "identity_provider", results[0]
     assert calls["_index.py", "SectionIndex.holds"] == 1  # (the probe was made)
