@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from ._claims import home_account_id_from, id_token_claims, username_from
+from ._filing import AccessTokenFiling, made_filing
 from ._keys import AuthorityType, CredentialType, compute_ext_cache_key
+from ._seconds import seconds
+
+__all__ = ["Write", "environment_and_realm", "seconds", "sorted_target", "writes_for_event"]
 
 #: Event key under which the protocol layer passes the refresh token entry it redeemed.
 USED_REFRESH_TOKEN = "refresh_token_item"
@@ -31,27 +34,11 @@ _CIAM_SUFFIX = ".ciamlogin.com"
 Entry = dict[str, Any]
 
 
-#: One cache write: (credential type, entry, new secret): store ``entry``, or (a new secret
-#: given) rotate the RT ``entry``. (A plain tuple: one is made per entry of every response.)
-Write = tuple[str, Entry, Any]
-
-
-def seconds(value: Any) -> int | None:
-    """An int from an int, a finite float or a numeric string; None otherwise."""
-    if type(value) is int:  # (the usual case: one check)
-        return value
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if isinstance(value, float) and math.isfinite(value):
-        return int(value)
-    return None
+#: One cache write: (credential type, entry, new secret, filing): store ``entry``, or (a new
+#: secret given) rotate the RT ``entry``; ``filing``: an access token's, made from the values
+#: the entry was made of (see ``_filing.made_filing``), else None. (A plain tuple: one is
+#: made per entry of every response.)
+Write = tuple[str, Entry, Any, Optional[AccessTokenFiling]]
 
 
 def environment_and_realm(token_endpoint: Any) -> tuple[str | None, str | None]:
@@ -125,7 +112,11 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
         at = _access_token(response, data, event, now, common, client_id, target, realm)
         if assertion_hash:
             at["user_assertion_hash"] = assertion_hash
-        writes.append((CredentialType.ACCESS_TOKEN, at, None))
+        filing = made_filing(
+            environment, client_id, realm, home_account_id, assertion_hash or None, target,
+            at.get("key_id"), at.get("ext_cache_key"),
+        )  # fmt: skip
+        writes.append((CredentialType.ACCESS_TOKEN, at, None, filing))
 
     if home_account_id is not None and not event.get("skip_account_creation"):
         account = {**common, "realm": realm}
@@ -140,17 +131,17 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
         )
         if event.get("grant_type") in ACCOUNT_ESTABLISHING_GRANTS:
             account["account_source"] = event["grant_type"]
-        writes.append((CredentialType.ACCOUNT, account, None))
+        writes.append((CredentialType.ACCOUNT, account, None, None))
 
     if response.get("id_token"):
         idt = {"credential_type": CredentialType.ID_TOKEN, "secret": response["id_token"]}
         idt.update(common, realm=realm, client_id=client_id)
-        writes.append((CredentialType.ID_TOKEN, idt, None))
+        writes.append((CredentialType.ID_TOKEN, idt, None, None))
 
     refresh_token = response.get("refresh_token")
     used_rt = event.get(USED_REFRESH_TOKEN) if event.get("grant_type") == "refresh_token" else None
     if refresh_token and isinstance(used_rt, dict) and _is_rt(used_rt):
-        writes.append((CredentialType.REFRESH_TOKEN, used_rt, refresh_token))
+        writes.append((CredentialType.REFRESH_TOKEN, used_rt, refresh_token, None))
     elif refresh_token:
         rt = {"credential_type": CredentialType.REFRESH_TOKEN, "secret": refresh_token}
         rt.update(common, client_id=client_id, target=target)
@@ -159,12 +150,12 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
             rt["family_id"] = response["foci"]
         if assertion_hash:
             rt["user_assertion_hash"] = assertion_hash
-        writes.append((CredentialType.REFRESH_TOKEN, rt, None))
+        writes.append((CredentialType.REFRESH_TOKEN, rt, None, None))
 
     app_metadata: Entry = {"client_id": client_id, "environment": environment}
     if "foci" in response:
         app_metadata["family_id"] = response["foci"]
-    writes.append((CredentialType.APP_METADATA, app_metadata, None))
+    writes.append((CredentialType.APP_METADATA, app_metadata, None, None))
     return writes
 
 

@@ -129,6 +129,13 @@ def scope_text(scopes: list[Any], *, user_flow: bool) -> Optional[str]:
     lookup may take them as they are: non-empty strings without whitespace (what
     validation keeps unchanged), and for a user flow (``user_flow``) none of the OIDC
     scopes it refuses; else None."""
+    if len(scopes) == 1:  # (the usual request: one scope, remembered by the string itself)
+        scope = scopes[0]
+        if type(scope) is str:
+            one = _ONE_SCOPE_TEXTS.get(scope)
+            if one is None:
+                one = _one_scope_text(scope)
+            return one[0] if one[0] and not (user_flow and one[1]) else None
     try:
         known = _SCOPE_TEXTS[tuple(scopes)]
     except KeyError:
@@ -142,6 +149,26 @@ def scope_text(scopes: list[Any], *, user_flow: bool) -> Optional[str]:
     if known is None or (user_flow and known[1]):
         return None
     return known[0]
+
+
+#: A single scope -> what :func:`_scope_text` makes of it, "" for the text of a scope a
+#: lookup may not take as it is (as ``_SCOPE_TEXTS``, emptied at ``_SCOPE_TEXT_LIMIT``).
+_ONE_SCOPE_TEXTS: dict[str, tuple[str, bool]] = {}
+
+
+def _one_scope_text(scope: str) -> tuple[str, bool]:
+    """:func:`_scope_text` of one scope (a string): its lower-cased text, without the
+    set, sort and join of several."""
+    parts = scope.lower().split()
+    if len(parts) == 1:
+        text = sys.intern(parts[0])  # (the object an app shelf files it under)
+        one = text, text in _USER_FLOW_REFUSED
+    else:
+        one = "", False
+    if len(_ONE_SCOPE_TEXTS) >= _SCOPE_TEXT_LIMIT:
+        _ONE_SCOPE_TEXTS.clear()
+    _ONE_SCOPE_TEXTS[scope] = one
+    return one
 
 
 def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:

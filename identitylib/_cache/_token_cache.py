@@ -17,7 +17,16 @@ from ._access_hooks import AccessHooks
 from ._bounded import new_bound
 from ._event import Write, seconds, writes_for_event
 from ._exact import FiledToken, RequestKey
-from ._keys import AuthorityType, CredentialType, KeyMaker, default_key_makers, key_of
+from ._keys import (
+    AuthorityType,
+    CredentialType,
+    KeyMaker,
+    access_token_key,
+    access_token_key_from,
+    app_metadata_key,
+    default_key_makers,
+    key_of,
+)
 from ._query import component, field_matches, is_expired, matches, requested_scopes
 from ._store import IndexedSections
 
@@ -356,7 +365,7 @@ class TokenCache(AccessHooks):
                 _store_as_made(self, writes)
                 return
             with self._store.batch():  # (each write syncs its own section)
-                for credential_type, entry, new_secret in writes:
+                for credential_type, entry, new_secret, _filing in writes:
                     if new_secret is not None:
                         self.update_rt(entry, new_secret)
                     else:
@@ -444,14 +453,39 @@ PLAIN_MODIFY: set[Callable[..., None]] = {TokenCache.modify}
 def _store_as_made(cache: TokenCache, writes: list[Write]) -> None:
     """``add``'s writes in a cache with nothing to bound and no ``modify`` of its own (lock
     held): each entry made for this write is stored as it is (see ``put_new``), in one
-    pass, its section synced by its own put."""
+    pass, its section synced by its own put. An access token is keyed and filed from the
+    values it was made of (its filing), its fields not read back; the app metadata is
+    left as it is when the one stored last is still there, equal (no key made); a refresh
+    token's rotation is ``update_rt``'s put, made here unless a subclass has its own
+    ``update_rt``."""
     store, sections, key_makers = cache._store, cache._cache, cache.key_makers
-    for credential_type, entry, new_secret in writes:
+    for credential_type, entry, new_secret, filing in writes:
         if new_secret is not None:
-            cache.update_rt(entry, new_secret)
-        elif store.put_new(
-            sections, credential_type, key_of(key_makers, credential_type, entry), entry
+            if getattr(cache.update_rt, "__func__", None) is not TokenCache.update_rt:
+                cache.update_rt(entry, new_secret)
+                continue
+            # TokenCache.update_rt's modify (a plain one: it stores, and marks a change)
+            key = key_of(key_makers, credential_type, entry)
+            store.sync(sections, credential_type)
+            rotated = {**entry, "secret": new_secret}
+            rotated["last_modification_time"] = str(int(time.time()))
+            store.put(credential_type, key, rotated)
+            cache._changed_since_access = True
+            continue
+        if filing is not None and key_makers[credential_type] is access_token_key:
+            key = access_token_key_from(
+                filing.home_account_id, filing.environment, filing.client_id, filing.realm,
+                filing.target, filing.ext_cache_key,
+            )  # fmt: skip
+        elif (
+            credential_type == CredentialType.APP_METADATA
+            and key_makers[credential_type] is app_metadata_key
+            and store.holds_app_metadata(sections, entry)
         ):
+            continue
+        else:
+            key = key_of(key_makers, credential_type, entry)
+        if store.put_new(sections, credential_type, key, entry, filing):
             cache._changed_since_access = True
 
 

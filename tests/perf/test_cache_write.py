@@ -1,0 +1,204 @@
+"""The cache write of a token response (``TokenCache.add``), counted (never timed), in
+the blocking and the asyncio API.
+
+- An access token is keyed and filed from the values its writer made it of (its filing,
+  ``_filing.made_filing``): no field of the entry is read back to key or file it.
+- The app metadata every response repeats is left as it is, without making its key, while
+  the entry stored last for it is still there and equal; one edited in place, replaced or
+  removed is written again.
+- A refresh token's rotation in a plain cache is ``update_rt``'s one put, without the
+  keyword call of ``modify``; a subclass's ``update_rt`` and ``modify`` are still called.
+- A one-scope request's scope text is made without the set, sort and join of several.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import identitylib
+from identitylib._cache import _exact
+from identitylib._cache._filing import filing_of, made_filing
+from identitylib._cache._keys import access_token_key, access_token_key_from
+from identitylib.emulator import DEMO_API_URI, Emulator
+
+from ._apps import APIS, GRAPH, call_on, daemon, public_client, sign_in
+from ._counting import python_calls
+
+_GRAPH_APP = ["https://graph.microsoft.com/.default"]
+_SLOTS = (
+    "app", "assertion", "bound", "client_id", "environment", "ext_cache_key", "has_home",
+    "home", "home_account_id", "key_id", "owner", "partition", "realm", "scopes", "target",
+    "user_assertion_hash",
+)  # fmt: skip
+
+
+def _app_miss(emulator: Emulator, api: str, cache: Any) -> tuple[Any, Any]:
+    """A daemon over ``cache`` after its first token (discovery done, app metadata
+    stored, the indices built by a hit), and the counted calls of its next miss (another
+    scope)."""
+    app = daemon(emulator, api, cache)()
+    first = call_on(api, app, "acquire_token_for_client", [f"{DEMO_API_URI}/.default"])
+    assert first["token_source"] == "identity_provider", first
+    hit = call_on(api, app, "acquire_token_for_client", [f"{DEMO_API_URI}/.default"])
+    assert hit["token_source"] == "cache", hit
+    results: list[Any] = []
+    calls = python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_for_client", _GRAPH_APP))
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    return app, calls
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_access_token_is_keyed_and_filed_from_the_values_it_was_made_of(
+    emulator: Emulator, api: str
+) -> None:
+    cache = identitylib.SerializableTokenCache()
+    app, calls = _app_miss(emulator, api, cache)
+    assert calls["_filing.py", "filing_of"] == 0
+    assert calls["_filing.py", "made_filing"] == 1
+    assert calls["_keys.py", "key_of"] == 0  # (nor the app metadata's: see below)
+    assert calls["_keys.py", "access_token_key_from"] == 1
+    # Keyed and filed as a reading of the stored entry would have keyed and filed it.
+    section = cache._cache["AccessToken"]
+    for key, entry in section.items():
+        assert key == access_token_key(**entry)
+    index = cache._store.exact_index
+    assert index is not None
+    assert index.filed == len(section) == 2
+    again = call_on(api, app, "acquire_token_for_client", _GRAPH_APP)
+    assert again["token_source"] == "cache", again
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"home_account_id": "uid.utid"},
+        {"user_assertion_hash": "h"},
+        {"key_id": "k"},
+        {"ext_cache_key": "x"},
+        {"environment": "Login.Example.COM", "target": "B a"},
+    ],
+)
+def test_a_writers_filing_is_the_one_a_reading_of_its_entry_makes(fields: dict[str, Any]) -> None:
+    entry: dict[str, Any] = {
+        "credential_type": "AccessToken", "secret": "s", "home_account_id": None,
+        "environment": "login.example.com", "client_id": "c", "realm": "r", "target": "a b",
+        **fields,
+    }  # fmt: skip
+    made = made_filing(
+        entry["environment"], entry["client_id"], entry["realm"], entry["home_account_id"],
+        entry.get("user_assertion_hash"), entry["target"], entry.get("key_id"),
+        entry.get("ext_cache_key"),
+    )  # fmt: skip
+    read = filing_of(entry)
+    assert {n: getattr(made, n) for n in _SLOTS} == {n: getattr(read, n) for n in _SLOTS}
+    assert access_token_key_from(
+        made.home_account_id, made.environment, made.client_id, made.realm, made.target,
+        made.ext_cache_key,
+    ) == access_token_key(**entry)  # fmt: skip
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_unchanged_app_metadata_is_left_without_making_its_key(
+    emulator: Emulator, api: str
+) -> None:
+    cache = identitylib.SerializableTokenCache()
+    app, calls = _app_miss(emulator, api, cache)
+    assert calls["_keys.py", "key_of"] == 0
+    assert calls["_store.py", "put_new"] == 1  # (the access token's)
+    ((key, stored),) = cache._cache["AppMetadata"].items()
+    # Edited in place: written again, equal to what the response says.
+    stored["family_id"] = "1"
+    _renewed(api, app, cache)
+    assert cache._cache["AppMetadata"][key] == {
+        "client_id": app.client_id, "environment": stored["environment"],
+    }  # fmt: skip
+    # Removed: written again.
+    cache._store.delete("AppMetadata", key)
+    _renewed(api, app, cache)
+    assert key in cache._cache["AppMetadata"]
+
+
+def _renewed(api: str, app: Any, cache: Any) -> None:
+    """The app's Graph token again from the identity provider (the cached one removed)."""
+    for entry in list(cache.search("AccessToken", target=[_GRAPH_APP[0]])):
+        cache.remove_at(entry)
+    result = call_on(api, app, "acquire_token_for_client", _GRAPH_APP)
+    assert result["token_source"] == "identity_provider", result
+
+
+class _OwnRotation(identitylib.TokenCache):
+    rotated: list[str]
+
+    def update_rt(self, rt_item: Any, new_rt: str) -> None:
+        self.rotated.append(rt_item["secret"])
+        super().update_rt(rt_item, new_rt)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_refresh_token_is_rotated_in_one_put(emulator: Emulator, api: str) -> None:
+    cache = identitylib.SerializableTokenCache()
+    account = sign_in(emulator, "sync", cache)
+    (before,) = cache._cache["RefreshToken"].values()
+    app = public_client(emulator, api, cache)()
+    results: list[Any] = []
+    calls = python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_silent", GRAPH, account)),
+        qualified=True,
+    )
+    assert results[0]["access_token"], results[0]
+    assert calls["_token_cache.py", "TokenCache.update_rt"] == 0
+    assert calls["_token_cache.py", "TokenCache.modify"] == 0
+    assert calls["_keys.py", "refresh_token_key"] == 0
+    ((key, after),) = cache._cache["RefreshToken"].items()
+    assert after["secret"] == results[0]["refresh_token"] != before["secret"]
+    assert {k: v for k, v in after.items() if k not in ("secret", "last_modification_time")} == {
+        k: v for k, v in before.items() if k not in ("secret", "last_modification_time")
+    }
+    assert key == identitylib.TokenCache().key_makers["RefreshToken"](**after)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_subclass_rotates_its_refresh_token_with_its_own_update_rt(
+    emulator: Emulator, api: str
+) -> None:
+    cache = _OwnRotation()
+    cache.rotated = []
+    account = sign_in(emulator, "sync", cache)
+    (before,) = cache._cache["RefreshToken"].values()
+    app = public_client(emulator, api, cache)()
+    result = call_on(api, app, "acquire_token_silent", GRAPH, account)
+    assert result["access_token"], result
+    assert cache.rotated == [before["secret"]]
+    ((_key, after),) = cache._cache["RefreshToken"].items()
+    assert after["secret"] == result["refresh_token"]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_one_scope_request_text_is_made_without_sorting(emulator: Emulator, api: str) -> None:
+    _exact._ONE_SCOPE_TEXTS.clear()
+    _exact._SCOPE_TEXTS.clear()
+    cache = identitylib.SerializableTokenCache()
+    _app, calls = _app_miss(emulator, api, cache)
+    assert calls["_exact.py", "_scope_text"] == 0
+    assert calls["_exact.py", "_one_scope_text"] == 1  # (a new scope: made once, kept)
+    assert _exact.scope_text(_GRAPH_APP, user_flow=False) == (
+        "https://graph.microsoft.com/.default"
+    )
+    assert calls["_exact.py", "_one_scope_text"] == 1
+
+
+def test_a_one_scope_text_is_the_text_of_several() -> None:
+    for scope in ("API://X/Read", " api://x/read ", "a b", "", "openid", "Profile", "x\ty"):
+        _exact._ONE_SCOPE_TEXTS.clear()
+        for user_flow in (False, True):
+            one = _exact.scope_text([scope], user_flow=user_flow)
+            known = _exact._scope_text((scope,))
+            several = None if known is None or (user_flow and known[1]) else known[0]
+            assert one == several, (scope, user_flow)
+    text = _exact.scope_text(["API://Y/.default"], user_flow=False)
+    assert text is _exact.scope_text(["api://y/.DEFAULT"], user_flow=False)  # (interned)
