@@ -78,6 +78,19 @@ def sorted_target(event: Mapping[str, Any], response: Mapping[str, Any]) -> str:
     return " ".join(sorted(scope for scope in scopes if isinstance(scope, str)))
 
 
+def _sorted_target(event: Mapping[str, Any], response: Mapping[str, Any]) -> str:
+    """:func:`sorted_target`, the usual forms (a granted scope string, else one requested
+    scope) without the call."""
+    scopes: Any = response.get("scope")
+    if type(scopes) is str:
+        return " ".join(sorted(scopes.split()))
+    if scopes is None:
+        scopes = event.get("scope")
+        if type(scopes) is list and len(scopes) == 1 and type(scopes[0]) is str:
+            return scopes[0]  # (one requested scope: itself, sorted and joined)
+    return sorted_target(event, response)
+
+
 def _is_rt(entry: Entry) -> bool:
     return entry.get("credential_type") == CredentialType.REFRESH_TOKEN
 
@@ -90,9 +103,18 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
     """The writes ``TokenCache.add`` performs for ``event`` at time ``now``, in order."""
-    response = _mapping(event.get("response"))
-    data = _mapping(event.get("data"))
-    environment, realm = environment_and_realm(event.get("token_endpoint"))
+    response = event.get("response")
+    if type(response) is not dict:  # (a dict: as _mapping gives it, without the call)
+        response = _mapping(response)
+    data = event.get("data")
+    if type(data) is not dict:
+        data = _mapping(data)
+    token_endpoint = event.get("token_endpoint")
+    environment, realm = (
+        _split_endpoint(token_endpoint)
+        if type(token_endpoint) is str
+        else environment_and_realm(token_endpoint)
+    )
     if "environment" in event:
         environment = event["environment"]
     if isinstance(environment, str):
@@ -101,8 +123,10 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
     if not isinstance(claims, dict) or not claims:
         id_token = response.get("id_token")
         claims = id_token_claims(id_token) if id_token is not None else {}
-    home_account_id = home_account_id_from(response.get("client_info"), claims)
-    target = sorted_target(event, response)
+    client_info = response.get("client_info")
+    # (neither: no home account, as home_account_id_from finds, without the call)
+    home_account_id = home_account_id_from(client_info, claims) if client_info or claims else None
+    target = _sorted_target(event, response)
     common = {"home_account_id": home_account_id, "environment": environment}
     client_id = event.get("client_id")
     assertion_hash = event.get("user_assertion_hash")

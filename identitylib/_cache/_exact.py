@@ -204,9 +204,10 @@ def requests_of(filing: AccessTokenFiling) -> list[RequestKey]:
     else:
         head += f"{home or ''}{_SEPARATOR}{_SEPARATOR}"
     keys = [head + " ".join(sorted(scopes))]
-    requested = scopes - SERVER_ADDED_SCOPES
-    if requested and requested != scopes:
-        keys.append(head + " ".join(sorted(requested)))
+    if not scopes.isdisjoint(SERVER_ADDED_SCOPES):  # (else no set made)
+        requested = scopes - SERVER_ADDED_SCOPES
+        if requested:
+            keys.append(head + " ".join(sorted(requested)))
     return keys
 
 
@@ -300,7 +301,8 @@ class ExactRequestIndex:
         self._shelves: dict[str, dict[str, FiledToken]] = {}
         #: Partition -> keys of its tokens, for the partitions not filed yet.
         self._pending: dict[tuple[Any, Any], set[str]] = {}
-        #: Partitions filed since the index was built, and the keys filed.
+        #: Partitions filed since the index was built (while its key text is searched: see
+        #: _group_rest), and the keys filed.
         self._popped: set[tuple[Any, Any]] = set()
         #: Key -> the requests its token is filed under (what an unfiling or a renewal
         #: reads, rather than making them again).
@@ -380,17 +382,18 @@ class ExactRequestIndex:
     ) -> None:
         """File the token ``entry`` stored under ``key`` (``filing``: its filing, when the
         writer made it already)."""
-        if filing is None:
-            partition = _partition(entry)
-        else:
-            client_id = filing.client_id
-            partition = (NO_CLIENT if client_id is None else client_id), filing.realm
-        pending = self._pending.get(partition)
-        if pending is not None:
-            pending.add(key)  # Filed with its partition.
-        else:
+        if self._pending or self._key_text:  # (else every partition is filed: no tuple)
+            if filing is None:
+                partition = _partition(entry)
+            else:
+                client_id = filing.client_id
+                partition = (NO_CLIENT if client_id is None else client_id), filing.realm
+            pending = self._pending.get(partition)
+            if pending is not None:
+                pending.add(key)  # Filed with its partition.
+                return
             self._popped.add(partition)
-            self._file(key, entry, filing)
+        self._file(key, entry, filing)
 
     def _file(
         self,
@@ -403,7 +406,12 @@ class ExactRequestIndex:
         """File the token under its request keys (``requests``: made already; ``shelved``
         False: none of them is an app-token request, see :meth:`_set`)."""
         if requests is None:
-            requests = request_keys_of(entry) if filing is None else requests_of(filing)
+            if filing is None:
+                requests = request_keys_of(entry)
+            else:
+                requests = requests_of(filing)
+                # (a user's or an on-behalf-of token's requests: none is an app-token one)
+                shelved = shelved and not (filing.home_account_id or filing.user_assertion_hash)
         self._filed_keys[key] = requests
         if not requests:
             return

@@ -11,7 +11,7 @@ token from that one reading: no field read twice, no string lower-cased twice.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from typing import Any, overload
+from typing import Any, Optional, overload
 
 from ._query import FOREIGN_BINDING_FIELDS, component, scope_set
 
@@ -103,32 +103,11 @@ def filing_of(
         if change is ALIKE:
             return None
         reasserted = change is REASSERTED
-    filing = _filing(
+    filing = made_filing(
         environment, client_id, realm, home_account_id, assertion_hash, target, key_id,
         ext_cache_key, has_home, bool(key_id or ext_cache_key or kid or ext or claims_hash),
     )  # fmt: skip
     filing.reasserted = reasserted
-    return filing
-
-
-def made_filing(
-    environment: Any,
-    client_id: Any,
-    realm: Any,
-    home_account_id: Any,
-    assertion_hash: Any,
-    target: Any,
-    key_id: Any,
-    ext_cache_key: Any,
-) -> AccessTokenFiling:
-    """:func:`filing_of` an access token its writer made with these fields (``None``: the
-    field is absent, but for ``home_account_id``, which the writer always sets) and no
-    other library's binding: from the values it made the entry of, none read back."""
-    filing = _filing(
-        environment, client_id, realm, home_account_id, assertion_hash, target, key_id,
-        ext_cache_key, True, bool(key_id or ext_cache_key),
-    )  # fmt: skip
-    filing.reasserted = False
     return filing
 
 
@@ -147,7 +126,7 @@ def refiling(filing: AccessTokenFiling, old: Mapping[str, Any]) -> AccessTokenFi
     return filing
 
 
-def _filing(
+def made_filing(
     environment: Any,
     client_id: Any,
     realm: Any,
@@ -156,10 +135,14 @@ def _filing(
     target: Any,
     key_id: Any,
     ext_cache_key: Any,
-    has_home: bool,
-    bound: bool,
+    has_home: bool = True,
+    bound: Optional[bool] = None,
 ) -> AccessTokenFiling:
-    """The filing of a token with these fields (``reasserted`` left to the caller)."""
+    """The filing of an access token with these fields (``None``: the field is absent):
+    what :func:`filing_of` reads from an entry, made by its writer from the values it
+    made the entry of, none read back. ``has_home``: whether it has a
+    ``home_account_id`` field (a writer always sets one); ``bound``: whether it carries a
+    binding (default: a key id or an extended key; a writer sets no other library's)."""
     env = environment.lower() if type(environment) is str else component(environment, fold=True)
     # component() of each, the usual values (a string, None) without a call
     home = (
@@ -198,7 +181,8 @@ def _filing(
         assertion,
     )
     filing.scopes = scope_set(target)
-    filing.bound = bound
+    filing.bound = bool(key_id or ext_cache_key) if bound is None else bound
+    filing.reasserted = False
     return filing
 
 

@@ -23,7 +23,7 @@ from identitylib._cache._filing import filing_of, made_filing
 from identitylib._cache._keys import access_token_key, access_token_key_from
 from identitylib.emulator import DEMO_API_URI, Emulator
 
-from ._apps import APIS, GRAPH, call_on, daemon, public_client, sign_in
+from ._apps import APIS, GRAPH, USER_SCOPES, call_on, daemon, public_client, sign_in
 from ._counting import python_calls
 
 _GRAPH_APP = ["https://graph.microsoft.com/.default"]
@@ -202,3 +202,59 @@ def test_a_one_scope_text_is_the_text_of_several() -> None:
             assert one == several, (scope, user_flow)
     text = _exact.scope_text(["API://Y/.default"], user_flow=False)
     assert text is _exact.scope_text(["api://y/.DEFAULT"], user_flow=False)  # (interned)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_token_response_is_read_without_helpers_for_its_usual_forms(
+    emulator: Emulator, api: str
+) -> None:
+    """A response and data that are dicts, a token endpoint that is a string, a response
+    without client_info or ID token, one requested scope: read in line."""
+    cache = identitylib.SerializableTokenCache()
+    _app, calls = _app_miss(emulator, api, cache)
+    for helper in ("_mapping", "environment_and_realm", "sorted_target"):
+        assert calls["_event.py", helper] == 0, helper
+    assert calls["_claims.py", "home_account_id_from"] == 0
+    ((_key, entry),) = [
+        (k, e) for k, e in cache._cache["AccessToken"].items() if e["target"] == _GRAPH_APP[0]
+    ]
+    assert entry["home_account_id"] is None
+    assert entry["realm"]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_user_tokens_requests_are_not_parsed_for_an_app_shelf(
+    emulator: Emulator, api: str
+) -> None:
+    cache = identitylib.SerializableTokenCache()
+    account = sign_in(emulator, "sync", cache)
+    app = public_client(emulator, api, cache)()
+    hit = call_on(api, app, "acquire_token_silent", USER_SCOPES, account)  # (the index)
+    assert hit["token_source"] == "cache", hit
+    results: list[Any] = []
+    calls = python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_silent", GRAPH, account))
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    assert calls["_exact.py", "_file"] == 1
+    assert calls["_exact.py", "app_shelf_parts"] == 0
+    again = call_on(api, app, "acquire_token_silent", GRAPH, account)
+    assert again["token_source"] == "cache", again
+
+
+def test_a_filed_partitions_new_token_is_filed_without_its_partition() -> None:
+    """Once every partition is filed (none pending, no key text to search), a new token
+    is filed at once: no partition made, none remembered."""
+    section: dict[str, Any] = {}
+    index = _exact.build_exact_index(section)
+    entry = {
+        "credential_type": "AccessToken", "secret": "s", "home_account_id": None,
+        "environment": "login.example.com", "client_id": "c", "realm": "r", "target": "a",
+    }  # fmt: skip
+    section["k"] = entry
+    index.add("k", entry)
+    assert index._popped == set()
+    request = _exact.request_key("login.example.com", "c", "r", None, None, ["a"])
+    hit = index.hit_for(request)
+    assert hit is not None
+    assert hit.key == "k"
