@@ -225,6 +225,31 @@ class IndexedSections:
             self.put(credential_type, key, entry)  # (a subclass's own put: called)
         return True
 
+    def put_rotated(
+        self, sections: dict[str, Any], key: str, used: dict[str, Any], changed: dict[str, Any]
+    ) -> None:
+        """``put`` of the refresh token ``used`` with the fields ``changed`` (a new secret and
+        modification time: no field an index reads) under ``key``, the section synced
+        first. While the entry stored under ``key`` is equal to ``used`` (the flows pass a
+        copy) it is that entry that is rotated, and the indices, which filed it, file the
+        rotated one as they are: nothing compared, nothing refiled. (Otherwise, or with a
+        bound or a subclass's ``put``: ``put`` of ``used`` rotated.)"""
+        credential_type = CredentialType.REFRESH_TOKEN
+        self.sync(sections, credential_type)
+        section = dict.get(self.sections, credential_type)
+        stored = section.get(key) if isinstance(section, dict) else None
+        if (
+            stored is None
+            or section is None
+            or self.bound is not None
+            or type(self).put is not _PLAIN_PUT
+            or (stored is not used and stored != used)
+        ):
+            self.put(credential_type, key, {**used, **changed})
+            return
+        section[key] = {**stored, **changed}  # (the same size: the section's mark stands)
+        self.writes[credential_type] = self.writes.get(credential_type, 0) + 1
+
     def holds_app_metadata(self, sections: dict[str, Any], entry: dict[str, Any]) -> bool:
         """Whether the app metadata ``put_new`` stored or found last is still stored under
         its key and equal to ``entry`` (then ``entry``, equal, has that key under the

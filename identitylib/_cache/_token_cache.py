@@ -465,11 +465,8 @@ def _store_as_made(cache: TokenCache, writes: list[Write]) -> None:
                 cache.update_rt(entry, new_secret)
                 continue
             # TokenCache.update_rt's modify (a plain one: it stores, and marks a change)
-            key = key_of(key_makers, credential_type, entry)
-            store.sync(sections, credential_type)
-            rotated = {**entry, "secret": new_secret}
-            rotated["last_modification_time"] = str(int(time.time()))
-            store.put(credential_type, key, rotated)
+            changed = {"secret": new_secret, "last_modification_time": str(int(time.time()))}
+            store.put_rotated(sections, key_of(key_makers, credential_type, entry), entry, changed)
             cache._changed_since_access = True
             continue
         if filing is not None and key_makers[credential_type] is access_token_key:

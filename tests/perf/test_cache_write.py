@@ -20,6 +20,7 @@ import pytest
 import identitylib
 from identitylib._cache import _exact
 from identitylib._cache._filing import filing_of, made_filing
+from identitylib._cache._index import SectionIndex
 from identitylib._cache._keys import access_token_key, access_token_key_from
 from identitylib.emulator import DEMO_API_URI, Emulator
 
@@ -140,11 +141,21 @@ class _OwnRotation(identitylib.TokenCache):
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_a_refresh_token_is_rotated_in_one_put(emulator: Emulator, api: str) -> None:
+def test_a_refresh_token_is_rotated_in_one_put(
+    emulator: Emulator, api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = identitylib.SerializableTokenCache()
     account = sign_in(emulator, "sync", cache)
     (before,) = cache._cache["RefreshToken"].values()
     app = public_client(emulator, api, cache)()
+    refiled: list[str] = []
+    real = SectionIndex.replace
+
+    def watched(index: SectionIndex, key: str, old: Any, new: Any, *filing: Any) -> None:
+        refiled.append(new.get("credential_type") or "Account")
+        real(index, key, old, new, *filing)
+
+    monkeypatch.setattr(SectionIndex, "replace", watched)
     results: list[Any] = []
     calls = python_calls(
         lambda: results.append(call_on(api, app, "acquire_token_silent", GRAPH, account)),
@@ -154,12 +165,41 @@ def test_a_refresh_token_is_rotated_in_one_put(emulator: Emulator, api: str) -> 
     assert calls["_token_cache.py", "TokenCache.update_rt"] == 0
     assert calls["_token_cache.py", "TokenCache.modify"] == 0
     assert calls["_keys.py", "refresh_token_key"] == 0
+    # The stored entry rotated: its indices file the new one as they filed it, untouched.
+    assert calls["_store.py", "IndexedSections.put_rotated"] == 1
+    query = {"home_account_id": account["home_account_id"], "environment": after_env(cache)}
+    assert [e["secret"] for e in cache.search("RefreshToken", query=query)] == [
+        results[0]["refresh_token"]
+    ]
+    assert "RefreshToken" not in refiled
     ((key, after),) = cache._cache["RefreshToken"].items()
     assert after["secret"] == results[0]["refresh_token"] != before["secret"]
     assert {k: v for k, v in after.items() if k not in ("secret", "last_modification_time")} == {
         k: v for k, v in before.items() if k not in ("secret", "last_modification_time")
     }
     assert key == identitylib.TokenCache().key_makers["RefreshToken"](**after)
+
+
+def after_env(cache: Any) -> str:
+    ((_key, entry),) = cache._cache["RefreshToken"].items()
+    return str(entry["environment"])
+
+
+def test_a_rotation_of_a_copy_is_refiled() -> None:
+    """A rotation made from a refresh token that is not the one stored under its key (a
+    copy since replaced by another) is a ``put``: the indices refile what changed."""
+    cache = identitylib.TokenCache()
+    store = cache._store
+    rt = {
+        "credential_type": "RefreshToken", "secret": "s1", "home_account_id": "u.t",
+        "environment": "login.example.com", "client_id": "c", "target": "a",
+    }  # fmt: skip
+    key = cache.key_makers["RefreshToken"](**rt)
+    store.put("RefreshToken", key, {**rt, "family_id": "1"})
+    assert list(cache.search("RefreshToken", query={"family_id": "1"}))
+    store.put_rotated(cache._cache, key, rt, {**rt, "secret": "s2"})
+    assert not list(cache.search("RefreshToken", query={"family_id": "1"}))
+    assert [e["secret"] for e in cache.search("RefreshToken", query={"client_id": "c"})] == ["s2"]
 
 
 @pytest.mark.parametrize("api", APIS)
