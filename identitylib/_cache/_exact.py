@@ -178,37 +178,52 @@ def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:
 
 def requests_of(filing: AccessTokenFiling) -> list[RequestKey]:
     """:func:`request_keys_of` of a token, from its filing."""
+    parts = request_parts(filing)
+    if parts is None:
+        return []
+    head, texts = parts
+    return [head + text for text in texts]
+
+
+def request_parts(filing: AccessTokenFiling) -> Optional[tuple[str, list[str]]]:
+    """The head of the request keys of a token (all but the scopes part) and their scopes
+    parts, from its filing (:func:`requests_of` joins them); None for a token filed under
+    none."""
     environment, client_id, realm = filing.environment, filing.client_id, filing.realm
     if client_id is None:
         client_id = NO_CLIENT
     elif client_id == NO_CLIENT:
-        return []  # (that part names the tokens without a client id)
+        return None  # (that part names the tokens without a client id)
     if (
         not (type(environment) is str and type(client_id) is str and type(realm) is str)
         or not filing.has_home
         or filing.bound
     ):
-        return []
+        return None
     home, assertion = filing.home_account_id, filing.user_assertion_hash
     if (home is not None and type(home) is not str) or (
         assertion is not None and type(assertion) is not str
     ):
-        return []
+        return None
     scopes = filing.scopes
     if not scopes:
-        return []
+        return None
     # request_key's parts, the environment lower-cased by the filing already
-    head = f"{filing.app[0]}{_SEPARATOR}{client_id}{_SEPARATOR}{realm}{_SEPARATOR}"
+    env, sep = filing.app[0], _SEPARATOR
     if assertion:
-        head += f"{_SEPARATOR}{assertion}{_SEPARATOR}"
+        head = f"{env}{sep}{client_id}{sep}{realm}{sep}{sep}{assertion}{sep}"
     else:
-        head += f"{home or ''}{_SEPARATOR}{_SEPARATOR}"
-    keys = [head + " ".join(sorted(scopes))]
+        head = f"{env}{sep}{client_id}{sep}{realm}{sep}{home or ''}{sep}{sep}"
+    texts = [" ".join(sorted(scopes))]
     if not scopes.isdisjoint(SERVER_ADDED_SCOPES):  # (else no set made)
         requested = scopes - SERVER_ADDED_SCOPES
         if requested:
-            keys.append(head + " ".join(sorted(requested)))
-    return keys
+            texts.append(" ".join(sorted(requested)))
+    return head, texts
+
+
+#: The separators of the head of an app-token request whose parts hold none.
+_APP_HEAD_SEPARATORS = 5
 
 
 _BEARER = "Bearer"
@@ -405,36 +420,77 @@ class ExactRequestIndex:
     ) -> None:
         """File the token under its request keys (``requests``: made already; ``shelved``
         False: none of them is an app-token request, see :meth:`_set`)."""
+        if requests is None and filing is not None:
+            self._file_made(key, entry, filing, shelved)
+            return
         if requests is None:
-            if filing is None:
-                requests = request_keys_of(entry)
-            else:
-                requests = requests_of(filing)
-                # (a user's or an on-behalf-of token's requests: none is an app-token one)
-                shelved = shelved and not (filing.home_account_id or filing.user_assertion_hash)
+            requests = request_keys_of(entry)
         self._filed_keys[key] = requests
         if not requests:
             return
         token = FiledToken(key, entry)
         for request in requests:
-            filed = self._keys.get(request)
-            if filed is None or (isinstance(filed, FiledToken) and filed.key == key):
-                self._set(request, token, shelved)
-            elif isinstance(filed, FiledToken):
-                self._set(request, {filed.key: filed.entry, key: entry}, shelved)
-            else:
-                filed[key] = entry
+            self._set_filed(key, entry, request, token, shelved, None)
 
-    def _set(self, request: RequestKey, filed: _Filed, shelved: bool = True) -> None:
+    def _file_made(
+        self, key: str, entry: Mapping[str, Any], filing: AccessTokenFiling, shelved: bool
+    ) -> None:
+        """``_file`` of a token whose filing its writer made: its requests made from their
+        parts, and an app token's app shelf known from them (no request parsed back)."""
+        parts = request_parts(filing)
+        if parts is None:
+            self._filed_keys[key] = []
+            return
+        head, texts = parts
+        requests = [head + text for text in texts]
+        self._filed_keys[key] = requests
+        token = FiledToken(key, entry)
+        if filing.home_account_id or filing.user_assertion_hash or not shelved:
+            for request in requests:  # (a user's or an on-behalf-of token's: no app shelf)
+                self._set_filed(key, entry, request, token, False, None)
+            return
+        plain = head.count(_SEPARATOR) == _APP_HEAD_SEPARATORS  # (as app_shelf_parts finds)
+        for request, text in zip(requests, texts):
+            known = (head, text) if plain and _SEPARATOR not in text else None
+            self._set_filed(key, entry, request, token, known is not None, known)
+
+    def _set_filed(
+        self,
+        key: str,
+        entry: Mapping[str, Any],
+        request: RequestKey,
+        token: FiledToken,
+        shelved: bool,
+        parts: Optional[tuple[str, str]],
+    ) -> None:
+        """File ``token`` (the token under ``key``) under ``request``, beside any other
+        token filed there (ambiguous then); ``parts``: its app shelf's, see :meth:`_set`."""
+        filed = self._keys.get(request)
+        if filed is None or (isinstance(filed, FiledToken) and filed.key == key):
+            self._set(request, token, shelved, parts)
+        elif isinstance(filed, FiledToken):
+            self._set(request, {filed.key: filed.entry, key: entry}, shelved, parts)
+        else:
+            filed[key] = entry
+
+    def _set(
+        self,
+        request: RequestKey,
+        filed: _Filed,
+        shelved: bool = True,
+        parts: Optional[tuple[str, str]] = None,
+    ) -> None:
         """File ``filed`` under ``request``, and on its app shelf if it is the only token
         of an app-token request (``shelved`` False: the caller knows it is none, e.g. an
-        on-behalf-of request, which names an assertion)."""
+        on-behalf-of request, which names an assertion; ``parts``: the request's
+        ``app_shelf_parts``, known to the caller)."""
         self._keys[request] = filed
         if not shelved:
             return
-        parts = app_shelf_parts(request)
         if parts is None:
-            return
+            parts = app_shelf_parts(request)
+            if parts is None:
+                return
         head, scopes = parts
         shelf = self._shelves.get(head)
         if type(filed) is FiledToken:

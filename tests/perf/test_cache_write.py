@@ -298,3 +298,42 @@ def test_a_filed_partitions_new_token_is_filed_without_its_partition() -> None:
     hit = index.hit_for(request)
     assert hit is not None
     assert hit.key == "k"
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_app_tokens_shelf_is_known_from_its_request_parts(emulator: Emulator, api: str) -> None:
+    """An app token the writer filed goes on its app shelf from the parts its request was
+    made of: the request is not parsed back (``app_shelf_parts``)."""
+    cache = identitylib.SerializableTokenCache()
+    app, calls = _app_miss(emulator, api, cache)
+    assert calls["_exact.py", "app_shelf_parts"] == 0
+    assert calls["_exact.py", "request_parts"] == 1
+    index = cache._store.exact_index
+    assert index is not None
+    (entry,) = [e for e in cache._cache["AccessToken"].values() if e["target"] == _GRAPH_APP[0]]
+    head = _exact.app_request(
+        _exact.request_prefix(entry["environment"], entry["client_id"], entry["realm"]), ""
+    )
+    shelf = index.shelf(head)
+    assert shelf is not None
+    assert shelf[_GRAPH_APP[0]].entry is entry
+    hit = call_on(api, app, "acquire_token_for_client", _GRAPH_APP)
+    assert hit["token_source"] == "cache", hit
+
+
+def test_a_request_whose_parts_hold_the_separator_is_not_shelved() -> None:
+    """As ``app_shelf_parts`` finds: a client id holding the separator puts no token on a
+    shelf (the request is still filed)."""
+    section: dict[str, Any] = {}
+    index = _exact.build_exact_index(section)
+    client = "c\x1fd"
+    entry = {
+        "credential_type": "AccessToken", "secret": "s", "home_account_id": None,
+        "environment": "login.example.com", "client_id": client, "realm": "r", "target": "a",
+    }  # fmt: skip
+    section["k"] = entry
+    filing = made_filing("login.example.com", client, "r", None, None, "a", None, None)
+    index.add("k", entry, filing)
+    request = _exact.request_key("login.example.com", client, "r", None, None, ["a"])
+    assert index.filed_hit(request) is not None
+    assert index._shelves == {}
