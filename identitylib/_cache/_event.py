@@ -126,7 +126,11 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
     client_info = response.get("client_info")
     # (neither: no home account, as home_account_id_from finds, without the call)
     home_account_id = home_account_id_from(client_info, claims) if client_info or claims else None
-    target = _sorted_target(event, response)
+    scopes = response.get("scope")
+    if type(scopes) is str:  # (the granted scopes: _sorted_target's usual case, in line)
+        target = " ".join(sorted(scopes.split()))
+    else:
+        target = _sorted_target(event, response)
     common = {"home_account_id": home_account_id, "environment": environment}
     client_id = event.get("client_id")
     assertion_hash = event.get("user_assertion_hash")

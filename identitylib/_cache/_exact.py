@@ -408,7 +408,10 @@ class ExactRequestIndex:
                 pending.add(key)  # Filed with its partition.
                 return
             self._popped.add(partition)
-        self._file(key, entry, filing)
+        if filing is None:
+            self._file(key, entry)
+        else:
+            self._file_made(key, entry, filing, True)  # (_file's, without its frame)
 
     def _file(
         self,
@@ -450,9 +453,17 @@ class ExactRequestIndex:
                 self._set_filed(key, entry, request, token, False, None)
             return
         plain = head.count(_SEPARATOR) == _APP_HEAD_SEPARATORS  # (as app_shelf_parts finds)
+        keys = self._keys
         for request, text in zip(requests, texts):
-            known = (head, text) if plain and _SEPARATOR not in text else None
-            self._set_filed(key, entry, request, token, known is not None, known)
+            known = plain and _SEPARATOR not in text
+            if keys.get(request) is not None or not known:
+                self._set_filed(key, entry, request, token, known, (head, text) if known else None)
+                continue
+            keys[request] = token  # (_set_filed's usual case: a request of this token alone,
+            shelf = self._shelves.get(head)  # on its app shelf; in line)
+            if shelf is None:
+                shelf = self._shelves[head] = {}
+            shelf[sys.intern(text)] = token
 
     def _set_filed(
         self,
@@ -548,19 +559,33 @@ class ExactRequestIndex:
         request keys are the ones filed, the assertion part swapped (none made anew)."""
         requests = self._filed_keys.get(key)
         client_id = filing.client_id
-        head = f"{filing.app[0]}{_SEPARATOR}{client_part(client_id)}{_SEPARATOR}{filing.realm}"
-        was = f"{head}{_SEPARATOR}{_SEPARATOR}{old['user_assertion_hash']}{_SEPARATOR}"
+        sep = _SEPARATOR
+        head = f"{filing.app[0]}{sep}{NO_CLIENT if client_id is None else client_id}{sep}"
+        was = f"{head}{filing.realm}{sep}{sep}{old['user_assertion_hash']}{sep}"
+        keys = self._keys
         for request in requests or ():  # (a loop: a generator costs a frame)
-            if not request.startswith(was):
-                requests = None
+            filed = keys.get(request)
+            if not request.startswith(was) or type(filed) is not FiledToken or filed.key != key:
+                requests = None  # (filed otherwise, or beside another token: ambiguous)
                 break
         if not requests:
             self.replace(key, old, new, filing)  # (not filed yet, or filed otherwise)
             return
-        now = f"{head}{_SEPARATOR}{_SEPARATOR}{filing.user_assertion_hash}{_SEPARATOR}"
-        swapped = [now + request[len(was) :] for request in requests]
-        self.remove(key, old, shelved=False)  # (its requests name an assertion: no
-        self._file(key, new, filing, swapped, shelved=False)  # app-token request among them)
+        # remove() and _file() of the usual case, in line: each request this token's alone,
+        # none an app-token one (each names an assertion), the swapped ones filed alone
+        now = f"{head}{filing.realm}{sep}{sep}{filing.user_assertion_hash}{sep}"
+        cut = len(was)
+        swapped = []
+        for request in requests:
+            del keys[request]
+            swapped.append(now + request[cut:])
+        token = FiledToken(key, new)
+        self._filed_keys[key] = swapped
+        for request in swapped:
+            if keys.get(request) is None:
+                keys[request] = token
+            else:
+                self._set_filed(key, new, request, token, False, None)
 
     def renew(self, key: str, new: Mapping[str, Any]) -> None:
         """The token under ``key`` was replaced by ``new``, which files as it did (the same

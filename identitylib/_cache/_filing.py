@@ -180,7 +180,8 @@ def made_filing(
         else component(ext_cache_key),
         assertion,
     )
-    filing.scopes = scope_set(target)
+    # (scope_set, in line for a string)
+    filing.scopes = frozenset(target.lower().split()) if type(target) is str else scope_set(target)
     filing.bound = bool(key_id or ext_cache_key) if bound is None else bound
     filing.reasserted = False
     return filing

@@ -181,7 +181,11 @@ class IndexedSections:
         if not isinstance(old, dict):
             filing = filing_of(entry) if made is None else made
             if index is not None:
-                index.add(key, entry, filing)
+                tokens = index.access_tokens
+                if tokens is not None and not index.fields:  # (SectionIndex.add's, in line)
+                    tokens.add(key, entry, filing)
+                else:
+                    index.add(key, entry, filing)
             if exact is not None:
                 exact.add(key, entry, filing)
             return
@@ -192,7 +196,11 @@ class IndexedSections:
                 exact.renew(key, entry)
         elif refiled.reasserted:  # an on-behalf-of token, a new assertion
             if index is not None:
-                index.reassert(key, old, entry, refiled)
+                tokens = index.access_tokens
+                if tokens is not None and not index.fields:  # (SectionIndex's, in line)
+                    tokens.reassert(key, old, entry, refiled)
+                else:
+                    index.reassert(key, old, entry, refiled)
             if exact is not None:
                 exact.reassert(key, old, entry, refiled)
         else:
@@ -212,14 +220,22 @@ class IndexedSections:
         """``put`` of an entry made for this write (no one else holds it), the section
         synced first; the app metadata is not written when an equal one is stored (every
         response repeats it). Whether it was written. ``filing``: see ``_put``."""
-        self.sync(sections, credential_type)
+        recorded = self._marks.get(credential_type)  # (sync's hot path, in line:)
+        section = dict.get(sections, credential_type)
+        if not (
+            sections is self.sections
+            and recorded is not None
+            and recorded[0] is section is not None
+            and recorded[1] == len(section)
+        ):
+            self.sync(sections, credential_type)
         if credential_type == CredentialType.APP_METADATA:
             stored = self.entry(credential_type, key)
             if stored == entry:
                 self._app_metadata = key, stored
                 return False
             self._app_metadata = key, entry
-        if filing is not None and type(self).put is _PLAIN_PUT:
+        if type(self).put is _PLAIN_PUT:  # (put's frame left out)
             self._put(credential_type, key, entry, filing)
         else:
             self.put(credential_type, key, entry)  # (a subclass's own put: called)
@@ -259,8 +275,16 @@ class IndexedSections:
         last = self._app_metadata
         if last is None:
             return False
-        self.sync(sections, CredentialType.APP_METADATA)
-        section = dict.get(self.sections, CredentialType.APP_METADATA)
+        recorded = self._marks.get(CredentialType.APP_METADATA)  # (sync's hot path, in line:)
+        section = dict.get(sections, CredentialType.APP_METADATA)
+        if not (
+            sections is self.sections
+            and recorded is not None
+            and recorded[0] is section is not None
+            and recorded[1] == len(section)
+        ):
+            self.sync(sections, CredentialType.APP_METADATA)
+            section = dict.get(self.sections, CredentialType.APP_METADATA)
         return (
             type(section) is dict
             and self._app_metadata is last  # (not reset by the sync)

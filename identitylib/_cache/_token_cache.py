@@ -8,6 +8,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from math import isfinite
 from typing import Any, Callable, Optional
 
 from identitylib._log import get_logger, redact
@@ -357,11 +358,13 @@ class TokenCache(AccessHooks):
 
     def add(self, event: Mapping[str, Any], now: Optional[float] = None) -> None:
         """Store the tokens of a successful token response (``event``)."""
-        self._log_event(event)
-        moment = now if type(now) is int else seconds(now)
+        if logger.isEnabledFor(logging.DEBUG):
+            _log_event(event)
+        # (seconds() of a time.time() or an int, in line)
+        moment = int(now) if type(now) is float and isfinite(now) else seconds(now)
         writes = writes_for_event(event, int(time.time()) if moment is None else moment)
-        with self._lock:
-            if self._store.bound is None and _plain(self.modify):
+        with self._lock:  # (a modify of PLAIN_MODIFY's: not a subclass's, nor the instance's)
+            if self._store.bound is None and getattr(self.modify, "__func__", None) in PLAIN_MODIFY:
                 _store_as_made(self, writes)
                 return
             with self._store.batch():  # (each write syncs its own section)
@@ -370,16 +373,6 @@ class TokenCache(AccessHooks):
                         self.update_rt(entry, new_secret)
                     else:
                         self.modify(credential_type, entry, entry)
-
-    @staticmethod
-    def _log_event(event: Mapping[str, Any]) -> None:
-        if not logger.isEnabledFor(logging.DEBUG):
-            return
-        try:
-            safe = json.dumps(redact(event, pii=False), sort_keys=True, default=str)
-        except (TypeError, ValueError, RecursionError):
-            safe = "(not loggable)"
-        logger.debug("Adding a token event to the cache: %s", safe)
 
     def modify(
         self,
@@ -486,10 +479,13 @@ def _store_as_made(cache: TokenCache, writes: list[Write]) -> None:
             cache._changed_since_access = True
 
 
-def _plain(modify: Callable[..., None]) -> bool:
-    """Whether a cache's bound ``modify`` is one of ``PLAIN_MODIFY`` (not a subclass's
-    own, nor a function assigned to the instance)."""
-    return getattr(modify, "__func__", None) in PLAIN_MODIFY
+def _log_event(event: Mapping[str, Any]) -> None:
+    """Log ``event`` at debug level, its secrets hidden (``add`` checks the level first)."""
+    try:
+        safe = json.dumps(redact(event, pii=False), sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):
+        safe = "(not loggable)"
+    logger.debug("Adding a token event to the cache: %s", safe)
 
 
 def _expect_type(item: Mapping[str, Any], credential_type: str) -> None:

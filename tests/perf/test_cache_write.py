@@ -13,7 +13,9 @@ the blocking and the asyncio API.
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from collections import Counter
+from typing import Any, Callable
 
 import pytest
 
@@ -24,7 +26,16 @@ from identitylib._cache._index import SectionIndex
 from identitylib._cache._keys import access_token_key, access_token_key_from
 from identitylib.emulator import DEMO_API_URI, Emulator
 
-from ._apps import APIS, GRAPH, USER_SCOPES, call_on, daemon, public_client, sign_in
+from ._apps import (
+    APIS,
+    GRAPH,
+    USER_SCOPES,
+    call_on,
+    daemon,
+    public_client,
+    served_once,
+    sign_in,
+)
 from ._counting import python_calls
 
 _GRAPH_APP = ["https://graph.microsoft.com/.default"]
@@ -276,7 +287,7 @@ def test_a_user_tokens_requests_are_not_parsed_for_an_app_shelf(
         lambda: results.append(call_on(api, app, "acquire_token_silent", GRAPH, account))
     )
     assert results[0]["token_source"] == "identity_provider", results[0]
-    assert calls["_exact.py", "_file"] == 1
+    assert calls["_exact.py", "_file_made"] == 1
     assert calls["_exact.py", "app_shelf_parts"] == 0
     again = call_on(api, app, "acquire_token_silent", GRAPH, account)
     assert again["token_source"] == "cache", again
@@ -337,3 +348,98 @@ def test_a_request_whose_parts_hold_the_separator_is_not_shelved() -> None:
     request = _exact.request_key("login.example.com", client, "r", None, None, ["a"])
     assert index.filed_hit(request) is not None
     assert index._shelves == {}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_token_renewed_under_a_new_assertion_is_swapped_in_line(
+    emulator: Emulator, api: str
+) -> None:
+    """An on-behalf-of call with a new assertion of the same user: its access token is
+    moved to the new assertion's requests without unfiling and filing them one by one,
+    and its refresh token is refiled (by its assertion hash) without a component read of
+    either entry; no store write goes through ``put``'s own frame."""
+    served = served_once(emulator, api)
+    hit = call_on(api, served.app, "acquire_token_on_behalf_of", served.first, GRAPH)
+    assert hit["token_source"] == "cache", hit
+    results: list[Any] = []
+    calls = python_calls(
+        lambda: results.append(
+            call_on(api, served.app, "acquire_token_on_behalf_of", served.second, GRAPH)
+        ),
+        qualified=True,
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    assert calls["_exact.py", "ExactRequestIndex.reassert"] == 1
+    for name in ("remove", "_drop", "_file", "_set", "replace"):
+        assert calls["_exact.py", f"ExactRequestIndex.{name}"] == 0, name
+    assert calls["_index.py", "SectionIndex.reassert"] == 0
+    assert calls["_index.py", "AccessTokenIndex.reassert"] == 1
+    assert calls["_index.py", "FieldIndex.refile"] == 1  # (the refresh token's hash)
+    assert calls["_index.py", "FieldIndex._value"] == 0
+    assert calls["_store.py", "IndexedSections.put"] == 0
+    # Each assertion finds its own token alone; the old one no longer does.
+    again = call_on(api, served.app, "acquire_token_on_behalf_of", served.second, GRAPH)
+    assert again["token_source"] == "cache", again
+    assert again["access_token"] == results[0]["access_token"]
+    old = call_on(api, served.app, "acquire_token_on_behalf_of", served.first, GRAPH)
+    assert old["token_source"] == "identity_provider", old
+
+
+def _calls_in_add(run: Callable[[], Any]) -> Counter[tuple[str, str]]:
+    """``python_calls(run, qualified=True)`` of the calls made inside ``TokenCache.add``
+    alone (the request's lookups left out)."""
+    seen: Counter[tuple[str, str]] = Counter()
+    depth = [0]
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            code = frame.f_code
+            name = code.co_qualname
+            if name == "TokenCache.add" or depth[0]:
+                depth[0] += 1
+                seen[code.co_filename.replace("\\", "/").rsplit("/", 1)[-1], name] += 1
+        elif event == "return" and depth[0]:
+            depth[0] -= 1
+
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return seen
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_app_token_is_written_without_the_helpers_of_the_general_path(
+    emulator: Emulator, api: str
+) -> None:
+    """The write of a client-credentials miss in a plain cache: the debug level, the time
+    and the plain ``modify`` checked in line, each section's sync found unneeded in line,
+    the access-token index and the exact-request index asked directly, the new request
+    filed alone on its app shelf in line."""
+    cache = identitylib.SerializableTokenCache()
+    app, _unqualified = _app_miss(emulator, api, cache)
+    for entry in list(cache.search("AccessToken", target=_GRAPH_APP)):
+        cache.remove_at(entry)
+    results: list[Any] = []
+    calls = _calls_in_add(
+        lambda: results.append(call_on(api, app, "acquire_token_for_client", _GRAPH_APP))
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    assert calls["_token_cache.py", "TokenCache.add"] == 1
+    for module, name in (
+        ("_token_cache.py", "_log_event"),
+        ("_seconds.py", "seconds"),
+        ("_store.py", "IndexedSections.sync"),
+        ("_store.py", "IndexedSections.put"),
+        ("_index.py", "SectionIndex.add"),
+        ("_query.py", "scope_set"),
+        ("_exact.py", "ExactRequestIndex._file"),
+        ("_exact.py", "ExactRequestIndex._set_filed"),
+        ("_exact.py", "ExactRequestIndex._set"),
+    ):
+        assert calls[module, name] == 0, name
+    assert calls["_index.py", "AccessTokenIndex.add"] == 1
+    assert calls["_exact.py", "ExactRequestIndex._file_made"] == 1
+    hit = call_on(api, app, "acquire_token_for_client", _GRAPH_APP)
+    assert hit["token_source"] == "cache", hit
