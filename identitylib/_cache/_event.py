@@ -78,19 +78,6 @@ def sorted_target(event: Mapping[str, Any], response: Mapping[str, Any]) -> str:
     return " ".join(sorted(scope for scope in scopes if isinstance(scope, str)))
 
 
-def _sorted_target(event: Mapping[str, Any], response: Mapping[str, Any]) -> str:
-    """:func:`sorted_target`, the usual forms (a granted scope string, else one requested
-    scope) without the call."""
-    scopes: Any = response.get("scope")
-    if type(scopes) is str:
-        return " ".join(sorted(scopes.split()))
-    if scopes is None:
-        scopes = event.get("scope")
-        if type(scopes) is list and len(scopes) == 1 and type(scopes[0]) is str:
-            return scopes[0]  # (one requested scope: itself, sorted and joined)
-    return sorted_target(event, response)
-
-
 def _is_rt(entry: Entry) -> bool:
     return entry.get("credential_type") == CredentialType.REFRESH_TOKEN
 
@@ -126,23 +113,71 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
     client_info = response.get("client_info")
     # (neither: no home account, as home_account_id_from finds, without the call)
     home_account_id = home_account_id_from(client_info, claims) if client_info or claims else None
+    # sorted_target's usual cases, in line: the granted scopes, else one requested scope
     scopes = response.get("scope")
-    if type(scopes) is str:  # (the granted scopes: _sorted_target's usual case, in line)
+    if type(scopes) is str:
         target = " ".join(sorted(scopes.split()))
+    elif (
+        scopes is None
+        and type(requested := event.get("scope")) is list
+        and len(requested) == 1
+        and type(requested[0]) is str
+    ):
+        target = requested[0]
     else:
-        target = _sorted_target(event, response)
+        target = sorted_target(event, response)
     common = {"home_account_id": home_account_id, "environment": environment}
     client_id = event.get("client_id")
     assertion_hash = event.get("user_assertion_hash")
     writes: list[Write] = []
 
     if response.get("access_token"):
-        at = _access_token(response, data, event, now, common, client_id, target, realm)
+        # The AT entry, its fields in MSAL's order (the standard ones first, then the
+        # optional ones); in line (a frame per response)
+        expires_in: Any = response.get("expires_in")
+        if type(expires_in) is not int:  # (an int: as the parser leaves it, no call)
+            if "expires_in" in response:
+                expires_in = seconds(expires_in)
+                if expires_in is None:
+                    expires_in = FALLBACK_EXPIRES_IN
+            else:
+                expires_on = seconds(response.get("expires_on"))
+                expires_in = expires_on - now if expires_on is not None else DEFAULT_EXPIRES_IN
+        ext_expires_in: Any = response.get("ext_expires_in")
+        if type(ext_expires_in) is not int:
+            ext_expires_in = seconds(ext_expires_in)
+            if ext_expires_in is None:
+                ext_expires_in = expires_in
+        at: Entry = {
+            "credential_type": CredentialType.ACCESS_TOKEN,
+            "secret": response["access_token"],
+            "home_account_id": home_account_id,
+            "environment": environment,
+            "client_id": client_id,
+            "target": target,
+            "realm": realm,
+            "token_type": response.get("token_type") or "Bearer",
+            "cached_at": str(now),
+            "expires_on": str(now + expires_in),
+            "extended_expires_on": str(now + ext_expires_in),
+        }
+        if "key_id" in data:
+            at["key_id"] = data["key_id"]
+        ext_cache_key = event.get("ext_cache_key")
+        if ext_cache_key is None:
+            ext_cache_key = compute_ext_cache_key(data)
+        if ext_cache_key:
+            at["ext_cache_key"] = ext_cache_key
+        refresh_in: Any = response.get("refresh_in")
+        if refresh_in is not None and type(refresh_in) is not int:
+            refresh_in = seconds(refresh_in)
+        if refresh_in is not None:
+            at["refresh_on"] = str(now + refresh_in)
         if assertion_hash:
             at["user_assertion_hash"] = assertion_hash
         filing = made_filing(
             environment, client_id, realm, home_account_id, assertion_hash or None, target,
-            at.get("key_id"), at.get("ext_cache_key"),
+            data.get("key_id"), ext_cache_key or None,
         )  # fmt: skip
         writes.append((CredentialType.ACCESS_TOKEN, at, None, filing))
 
@@ -185,57 +220,3 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
         app_metadata["family_id"] = response["foci"]
     writes.append((CredentialType.APP_METADATA, app_metadata, None, None))
     return writes
-
-
-def _access_token(
-    response: Mapping[str, Any],
-    data: Mapping[str, Any],
-    event: Mapping[str, Any],
-    now: int,
-    common: Mapping[str, Any],
-    client_id: Any,
-    target: str,
-    realm: Any,
-) -> Entry:
-    """The AT entry, its fields in MSAL's order (the standard ones first, then the
-    optional ones)."""
-    expires_in: Any = response.get("expires_in")
-    if type(expires_in) is not int:  # (an int: as the parser leaves it, no call)
-        if "expires_in" in response:
-            expires_in = seconds(expires_in)
-            if expires_in is None:
-                expires_in = FALLBACK_EXPIRES_IN
-        else:
-            expires_on = seconds(response.get("expires_on"))
-            expires_in = expires_on - now if expires_on is not None else DEFAULT_EXPIRES_IN
-    ext_expires_in: Any = response.get("ext_expires_in")
-    if type(ext_expires_in) is not int:
-        ext_expires_in = seconds(ext_expires_in)
-        if ext_expires_in is None:
-            ext_expires_in = expires_in
-    at: Entry = {
-        "credential_type": CredentialType.ACCESS_TOKEN,
-        "secret": response["access_token"],
-        "home_account_id": common["home_account_id"],
-        "environment": common["environment"],
-        "client_id": client_id,
-        "target": target,
-        "realm": realm,
-        "token_type": response.get("token_type") or "Bearer",
-        "cached_at": str(now),
-        "expires_on": str(now + expires_in),
-        "extended_expires_on": str(now + ext_expires_in),
-    }
-    if "key_id" in data:
-        at["key_id"] = data["key_id"]
-    ext_cache_key = event.get("ext_cache_key")
-    if ext_cache_key is None:
-        ext_cache_key = compute_ext_cache_key(data)
-    if ext_cache_key:
-        at["ext_cache_key"] = ext_cache_key
-    refresh_in: Any = response.get("refresh_in")
-    if refresh_in is not None and type(refresh_in) is not int:
-        refresh_in = seconds(refresh_in)
-    if refresh_in is not None:
-        at["refresh_on"] = str(now + refresh_in)
-    return at

@@ -445,7 +445,9 @@ class ExactRequestIndex:
             self._filed_keys[key] = []
             return
         head, texts = parts
-        requests = [head + text for text in texts]
+        requests = []
+        for text in texts:  # (a loop: a comprehension costs a frame)
+            requests.append(head + text)
         self._filed_keys[key] = requests
         token = FiledToken(key, entry)
         if filing.home_account_id or filing.user_assertion_hash or not shelved:

@@ -437,8 +437,14 @@ def test_an_app_token_is_written_without_the_helpers_of_the_general_path(
         ("_exact.py", "ExactRequestIndex._file"),
         ("_exact.py", "ExactRequestIndex._set_filed"),
         ("_exact.py", "ExactRequestIndex._set"),
+        ("_exact.py", "ExactRequestIndex._file_made.<locals>.<listcomp>"),
+        ("_event.py", "_access_token"),
+        ("_event.py", "_sorted_target"),
     ):
         assert calls[module, name] == 0, name
+    # The whole write: add and these frames (38 before this work), logging's level check
+    # among them.
+    assert sum(calls.values()) <= 16, sorted(calls)
     assert calls["_index.py", "AccessTokenIndex.add"] == 1
     assert calls["_exact.py", "ExactRequestIndex._file_made"] == 1
     hit = call_on(api, app, "acquire_token_for_client", _GRAPH_APP)
