@@ -13,6 +13,7 @@ the blocking and the asyncio API.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections import Counter
 from typing import Any, Callable
@@ -411,12 +412,13 @@ def _calls_in_add(run: Callable[[], Any]) -> Counter[tuple[str, str]]:
 
 @pytest.mark.parametrize("api", APIS)
 def test_an_app_token_is_written_without_the_helpers_of_the_general_path(
-    emulator: Emulator, api: str
+    emulator: Emulator, api: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The write of a client-credentials miss in a plain cache: the debug level, the time
     and the plain ``modify`` checked in line, each section's sync found unneeded in line,
     the access-token index and the exact-request index asked directly, the new request
     filed alone on its app shelf in line."""
+    caplog.set_level(logging.INFO, logger="identitylib._cache._token_cache")  # (no DEBUG)
     cache = identitylib.SerializableTokenCache()
     app, _unqualified = _app_miss(emulator, api, cache)
     for entry in list(cache.search("AccessToken", target=_GRAPH_APP)):
