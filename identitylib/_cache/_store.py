@@ -216,10 +216,14 @@ class IndexedSections:
         key: str,
         entry: dict[str, Any],
         filing: Optional[AccessTokenFiling] = None,
+        *,
+        remember: bool = False,
     ) -> bool:
         """``put`` of an entry made for this write (no one else holds it), the section
         synced first; the app metadata is not written when an equal one is stored (every
-        response repeats it). Whether it was written. ``filing``: see ``_put``."""
+        response repeats it). Whether it was written. ``filing``: see ``_put``;
+        ``remember``: the app metadata's key is the default key maker's, and the entry
+        stored (or found equal) is the one ``holds_app_metadata`` asks about next."""
         recorded = self._marks.get(credential_type)  # (sync's hot path, in line:)
         section = dict.get(sections, credential_type)
         if not (
@@ -232,9 +236,10 @@ class IndexedSections:
         if credential_type == CredentialType.APP_METADATA:
             stored = self.entry(credential_type, key)
             if stored == entry:
-                self._app_metadata = key, stored
+                if remember:
+                    self._app_metadata = key, stored
                 return False
-            self._app_metadata = key, entry
+            self._app_metadata = (key, entry) if remember else None
         if type(self).put is _PLAIN_PUT:  # (put's frame left out)
             self._put(credential_type, key, entry, filing)
         else:
@@ -267,9 +272,9 @@ class IndexedSections:
         self.writes[credential_type] = self.writes.get(credential_type, 0) + 1
 
     def holds_app_metadata(self, sections: dict[str, Any], entry: dict[str, Any]) -> bool:
-        """Whether the app metadata ``put_new`` stored or found last is still stored under
-        its key and equal to ``entry`` (then ``entry``, equal, has that key under the
-        default key maker): an app's every token response repeats it, decided without
+        """Whether the app metadata ``put_new`` stored or found last (``remember``) is still
+        stored under its key and equal to ``entry`` (then ``entry``, equal, has that key
+        under the default key maker): an app's every token response repeats it, decided without
         making its key. An entry edited in place or replaced since is not equal or not
         the one remembered: False (``put_new`` decides)."""
         last = self._app_metadata

@@ -470,8 +470,12 @@ def _store_as_made(cache: TokenCache, writes: list[Write]) -> None:
         elif (
             credential_type == CredentialType.APP_METADATA
             and key_makers[credential_type] is app_metadata_key
-            and store.holds_app_metadata(sections, entry)
         ):
+            if store.holds_app_metadata(sections, entry):
+                continue
+            key = key_of(key_makers, credential_type, entry)
+            if store.put_new(sections, credential_type, key, entry, remember=True):
+                cache._changed_since_access = True
             continue
         else:
             key = key_of(key_makers, credential_type, entry)

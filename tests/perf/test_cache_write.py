@@ -451,3 +451,21 @@ def test_an_app_token_is_written_without_the_helpers_of_the_general_path(
     assert calls["_exact.py", "ExactRequestIndex._file_made"] == 1
     hit = call_on(api, app, "acquire_token_for_client", _GRAPH_APP)
     assert hit["token_source"] == "cache", hit
+
+
+def test_an_app_metadata_key_of_another_maker_is_not_remembered() -> None:
+    """The app metadata written under a key maker of the app's own is not what the default
+    maker's next write is decided by: that write stores it under the default key."""
+    from identitylib._cache._keys import app_metadata_key
+
+    cache = identitylib.TokenCache()
+    cache.key_makers["AppMetadata"] = lambda **entry: f"own-{entry['client_id']}"
+    event = {
+        "client_id": "c", "scope": ["api://a/.default"],
+        "token_endpoint": "https://login.example.com/t/oauth2/v2.0/token",
+        "response": {"access_token": "at", "expires_in": 3600}, "data": {},
+    }  # fmt: skip
+    cache.add(event)
+    cache.key_makers["AppMetadata"] = app_metadata_key
+    cache.add({**event, "scope": ["api://b/.default"]})
+    assert sorted(cache._cache["AppMetadata"]) == ["appmetadata-login.example.com-c", "own-c"]
