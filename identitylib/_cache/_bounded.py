@@ -31,8 +31,8 @@ from typing import Any, Callable, Optional
 
 from identitylib._log import get_logger
 
-from ._event import seconds
 from ._keys import CredentialType
+from ._seconds import seconds
 
 logger = get_logger(__name__)
 

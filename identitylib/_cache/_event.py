@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from ._claims import home_account_id_from, id_token_claims, username_from
+from ._filing import AccessTokenFiling, made_filing
 from ._keys import AuthorityType, CredentialType, compute_ext_cache_key
+from ._seconds import seconds
+
+__all__ = ["Write", "environment_and_realm", "seconds", "sorted_target", "writes_for_event"]
 
 #: Event key under which the protocol layer passes the refresh token entry it redeemed.
 USED_REFRESH_TOKEN = "refresh_token_item"
@@ -31,27 +34,11 @@ _CIAM_SUFFIX = ".ciamlogin.com"
 Entry = dict[str, Any]
 
 
-#: One cache write: (credential type, entry, new secret): store ``entry``, or (a new secret
-#: given) rotate the RT ``entry``. (A plain tuple: one is made per entry of every response.)
-Write = tuple[str, Entry, Any]
-
-
-def seconds(value: Any) -> int | None:
-    """An int from an int, a finite float or a numeric string; None otherwise."""
-    if type(value) is int:  # (the usual case: one check)
-        return value
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if isinstance(value, float) and math.isfinite(value):
-        return int(value)
-    return None
+#: One cache write: (credential type, entry, new secret, filing): store ``entry``, or (a new
+#: secret given) rotate the RT ``entry``; ``filing``: an access token's, made from the values
+#: the entry was made of (see ``_filing.made_filing``), else None. (A plain tuple: one is
+#: made per entry of every response.)
+Write = tuple[str, Entry, Any, Optional[AccessTokenFiling]]
 
 
 def environment_and_realm(token_endpoint: Any) -> tuple[str | None, str | None]:
@@ -103,9 +90,18 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
     """The writes ``TokenCache.add`` performs for ``event`` at time ``now``, in order."""
-    response = _mapping(event.get("response"))
-    data = _mapping(event.get("data"))
-    environment, realm = environment_and_realm(event.get("token_endpoint"))
+    response = event.get("response")
+    if type(response) is not dict:  # (a dict: as _mapping gives it, without the call)
+        response = _mapping(response)
+    data = event.get("data")
+    if type(data) is not dict:
+        data = _mapping(data)
+    token_endpoint = event.get("token_endpoint")
+    environment, realm = (
+        _split_endpoint(token_endpoint)
+        if type(token_endpoint) is str
+        else environment_and_realm(token_endpoint)
+    )
     if "environment" in event:
         environment = event["environment"]
     if isinstance(environment, str):
@@ -114,18 +110,76 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
     if not isinstance(claims, dict) or not claims:
         id_token = response.get("id_token")
         claims = id_token_claims(id_token) if id_token is not None else {}
-    home_account_id = home_account_id_from(response.get("client_info"), claims)
-    target = sorted_target(event, response)
+    client_info = response.get("client_info")
+    # (neither: no home account, as home_account_id_from finds, without the call)
+    home_account_id = home_account_id_from(client_info, claims) if client_info or claims else None
+    # sorted_target's usual cases, in line: the granted scopes, else one requested scope
+    scopes = response.get("scope")
+    if type(scopes) is str:
+        target = " ".join(sorted(scopes.split()))
+    elif (
+        scopes is None
+        and type(requested := event.get("scope")) is list
+        and len(requested) == 1
+        and type(requested[0]) is str
+    ):
+        target = requested[0]
+    else:
+        target = sorted_target(event, response)
     common = {"home_account_id": home_account_id, "environment": environment}
     client_id = event.get("client_id")
     assertion_hash = event.get("user_assertion_hash")
     writes: list[Write] = []
 
     if response.get("access_token"):
-        at = _access_token(response, data, event, now, common, client_id, target, realm)
+        # The AT entry, its fields in MSAL's order (the standard ones first, then the
+        # optional ones); in line (a frame per response)
+        expires_in: Any = response.get("expires_in")
+        if type(expires_in) is not int:  # (an int: as the parser leaves it, no call)
+            if "expires_in" in response:
+                expires_in = seconds(expires_in)
+                if expires_in is None:
+                    expires_in = FALLBACK_EXPIRES_IN
+            else:
+                expires_on = seconds(response.get("expires_on"))
+                expires_in = expires_on - now if expires_on is not None else DEFAULT_EXPIRES_IN
+        ext_expires_in: Any = response.get("ext_expires_in")
+        if type(ext_expires_in) is not int:
+            ext_expires_in = seconds(ext_expires_in)
+            if ext_expires_in is None:
+                ext_expires_in = expires_in
+        at: Entry = {
+            "credential_type": CredentialType.ACCESS_TOKEN,
+            "secret": response["access_token"],
+            "home_account_id": home_account_id,
+            "environment": environment,
+            "client_id": client_id,
+            "target": target,
+            "realm": realm,
+            "token_type": response.get("token_type") or "Bearer",
+            "cached_at": str(now),
+            "expires_on": str(now + expires_in),
+            "extended_expires_on": str(now + ext_expires_in),
+        }
+        if "key_id" in data:
+            at["key_id"] = data["key_id"]
+        ext_cache_key = event.get("ext_cache_key")
+        if ext_cache_key is None:
+            ext_cache_key = compute_ext_cache_key(data)
+        if ext_cache_key:
+            at["ext_cache_key"] = ext_cache_key
+        refresh_in: Any = response.get("refresh_in")
+        if refresh_in is not None and type(refresh_in) is not int:
+            refresh_in = seconds(refresh_in)
+        if refresh_in is not None:
+            at["refresh_on"] = str(now + refresh_in)
         if assertion_hash:
             at["user_assertion_hash"] = assertion_hash
-        writes.append((CredentialType.ACCESS_TOKEN, at, None))
+        filing = made_filing(
+            environment, client_id, realm, home_account_id, assertion_hash or None, target,
+            data.get("key_id"), ext_cache_key or None,
+        )  # fmt: skip
+        writes.append((CredentialType.ACCESS_TOKEN, at, None, filing))
 
     if home_account_id is not None and not event.get("skip_account_creation"):
         account = {**common, "realm": realm}
@@ -140,17 +194,17 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
         )
         if event.get("grant_type") in ACCOUNT_ESTABLISHING_GRANTS:
             account["account_source"] = event["grant_type"]
-        writes.append((CredentialType.ACCOUNT, account, None))
+        writes.append((CredentialType.ACCOUNT, account, None, None))
 
     if response.get("id_token"):
         idt = {"credential_type": CredentialType.ID_TOKEN, "secret": response["id_token"]}
         idt.update(common, realm=realm, client_id=client_id)
-        writes.append((CredentialType.ID_TOKEN, idt, None))
+        writes.append((CredentialType.ID_TOKEN, idt, None, None))
 
     refresh_token = response.get("refresh_token")
     used_rt = event.get(USED_REFRESH_TOKEN) if event.get("grant_type") == "refresh_token" else None
     if refresh_token and isinstance(used_rt, dict) and _is_rt(used_rt):
-        writes.append((CredentialType.REFRESH_TOKEN, used_rt, refresh_token))
+        writes.append((CredentialType.REFRESH_TOKEN, used_rt, refresh_token, None))
     elif refresh_token:
         rt = {"credential_type": CredentialType.REFRESH_TOKEN, "secret": refresh_token}
         rt.update(common, client_id=client_id, target=target)
@@ -159,64 +213,10 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
             rt["family_id"] = response["foci"]
         if assertion_hash:
             rt["user_assertion_hash"] = assertion_hash
-        writes.append((CredentialType.REFRESH_TOKEN, rt, None))
+        writes.append((CredentialType.REFRESH_TOKEN, rt, None, None))
 
     app_metadata: Entry = {"client_id": client_id, "environment": environment}
     if "foci" in response:
         app_metadata["family_id"] = response["foci"]
-    writes.append((CredentialType.APP_METADATA, app_metadata, None))
+    writes.append((CredentialType.APP_METADATA, app_metadata, None, None))
     return writes
-
-
-def _access_token(
-    response: Mapping[str, Any],
-    data: Mapping[str, Any],
-    event: Mapping[str, Any],
-    now: int,
-    common: Mapping[str, Any],
-    client_id: Any,
-    target: str,
-    realm: Any,
-) -> Entry:
-    """The AT entry, its fields in MSAL's order (the standard ones first, then the
-    optional ones)."""
-    expires_in: Any = response.get("expires_in")
-    if type(expires_in) is not int:  # (an int: as the parser leaves it, no call)
-        if "expires_in" in response:
-            expires_in = seconds(expires_in)
-            if expires_in is None:
-                expires_in = FALLBACK_EXPIRES_IN
-        else:
-            expires_on = seconds(response.get("expires_on"))
-            expires_in = expires_on - now if expires_on is not None else DEFAULT_EXPIRES_IN
-    ext_expires_in: Any = response.get("ext_expires_in")
-    if type(ext_expires_in) is not int:
-        ext_expires_in = seconds(ext_expires_in)
-        if ext_expires_in is None:
-            ext_expires_in = expires_in
-    at: Entry = {
-        "credential_type": CredentialType.ACCESS_TOKEN,
-        "secret": response["access_token"],
-        "home_account_id": common["home_account_id"],
-        "environment": common["environment"],
-        "client_id": client_id,
-        "target": target,
-        "realm": realm,
-        "token_type": response.get("token_type") or "Bearer",
-        "cached_at": str(now),
-        "expires_on": str(now + expires_in),
-        "extended_expires_on": str(now + ext_expires_in),
-    }
-    if "key_id" in data:
-        at["key_id"] = data["key_id"]
-    ext_cache_key = event.get("ext_cache_key")
-    if ext_cache_key is None:
-        ext_cache_key = compute_ext_cache_key(data)
-    if ext_cache_key:
-        at["ext_cache_key"] = ext_cache_key
-    refresh_in: Any = response.get("refresh_in")
-    if refresh_in is not None and type(refresh_in) is not int:
-        refresh_in = seconds(refresh_in)
-    if refresh_in is not None:
-        at["refresh_on"] = str(now + refresh_in)
-    return at

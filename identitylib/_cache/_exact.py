@@ -129,6 +129,13 @@ def scope_text(scopes: list[Any], *, user_flow: bool) -> Optional[str]:
     lookup may take them as they are: non-empty strings without whitespace (what
     validation keeps unchanged), and for a user flow (``user_flow``) none of the OIDC
     scopes it refuses; else None."""
+    if len(scopes) == 1:  # (the usual request: one scope, remembered by the string itself)
+        scope = scopes[0]
+        if type(scope) is str:
+            one = _ONE_SCOPE_TEXTS.get(scope)
+            if one is None:
+                one = _one_scope_text(scope)
+            return one[0] if one[0] and not (user_flow and one[1]) else None
     try:
         known = _SCOPE_TEXTS[tuple(scopes)]
     except KeyError:
@@ -144,6 +151,26 @@ def scope_text(scopes: list[Any], *, user_flow: bool) -> Optional[str]:
     return known[0]
 
 
+#: A single scope -> what :func:`_scope_text` makes of it, "" for the text of a scope a
+#: lookup may not take as it is (as ``_SCOPE_TEXTS``, emptied at ``_SCOPE_TEXT_LIMIT``).
+_ONE_SCOPE_TEXTS: dict[str, tuple[str, bool]] = {}
+
+
+def _one_scope_text(scope: str) -> tuple[str, bool]:
+    """:func:`_scope_text` of one scope (a string): its lower-cased text, without the
+    set, sort and join of several."""
+    parts = scope.lower().split()
+    if len(parts) == 1:
+        text = sys.intern(parts[0])  # (the object an app shelf files it under)
+        one = text, text in _USER_FLOW_REFUSED
+    else:
+        one = "", False
+    if len(_ONE_SCOPE_TEXTS) >= _SCOPE_TEXT_LIMIT:
+        _ONE_SCOPE_TEXTS.clear()
+    _ONE_SCOPE_TEXTS[scope] = one
+    return one
+
+
 def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:
     """The request keys ``entry`` is filed under (none for a token it must not answer)."""
     return requests_of(filing_of(entry))
@@ -151,36 +178,52 @@ def request_keys_of(entry: Mapping[str, Any]) -> list[RequestKey]:
 
 def requests_of(filing: AccessTokenFiling) -> list[RequestKey]:
     """:func:`request_keys_of` of a token, from its filing."""
+    parts = request_parts(filing)
+    if parts is None:
+        return []
+    head, texts = parts
+    return [head + text for text in texts]
+
+
+def request_parts(filing: AccessTokenFiling) -> Optional[tuple[str, list[str]]]:
+    """The head of the request keys of a token (all but the scopes part) and their scopes
+    parts, from its filing (:func:`requests_of` joins them); None for a token filed under
+    none."""
     environment, client_id, realm = filing.environment, filing.client_id, filing.realm
     if client_id is None:
         client_id = NO_CLIENT
     elif client_id == NO_CLIENT:
-        return []  # (that part names the tokens without a client id)
+        return None  # (that part names the tokens without a client id)
     if (
         not (type(environment) is str and type(client_id) is str and type(realm) is str)
         or not filing.has_home
         or filing.bound
     ):
-        return []
+        return None
     home, assertion = filing.home_account_id, filing.user_assertion_hash
     if (home is not None and type(home) is not str) or (
         assertion is not None and type(assertion) is not str
     ):
-        return []
+        return None
     scopes = filing.scopes
     if not scopes:
-        return []
+        return None
     # request_key's parts, the environment lower-cased by the filing already
-    head = f"{filing.app[0]}{_SEPARATOR}{client_id}{_SEPARATOR}{realm}{_SEPARATOR}"
+    env, sep = filing.app[0], _SEPARATOR
     if assertion:
-        head += f"{_SEPARATOR}{assertion}{_SEPARATOR}"
+        head = f"{env}{sep}{client_id}{sep}{realm}{sep}{sep}{assertion}{sep}"
     else:
-        head += f"{home or ''}{_SEPARATOR}{_SEPARATOR}"
-    keys = [head + " ".join(sorted(scopes))]
-    requested = scopes - SERVER_ADDED_SCOPES
-    if requested and requested != scopes:
-        keys.append(head + " ".join(sorted(requested)))
-    return keys
+        head = f"{env}{sep}{client_id}{sep}{realm}{sep}{home or ''}{sep}{sep}"
+    texts = [" ".join(sorted(scopes))]
+    if not scopes.isdisjoint(SERVER_ADDED_SCOPES):  # (else no set made)
+        requested = scopes - SERVER_ADDED_SCOPES
+        if requested:
+            texts.append(" ".join(sorted(requested)))
+    return head, texts
+
+
+#: The separators of the head of an app-token request whose parts hold none.
+_APP_HEAD_SEPARATORS = 5
 
 
 _BEARER = "Bearer"
@@ -273,7 +316,8 @@ class ExactRequestIndex:
         self._shelves: dict[str, dict[str, FiledToken]] = {}
         #: Partition -> keys of its tokens, for the partitions not filed yet.
         self._pending: dict[tuple[Any, Any], set[str]] = {}
-        #: Partitions filed since the index was built, and the keys filed.
+        #: Partitions filed since the index was built (while its key text is searched: see
+        #: _group_rest), and the keys filed.
         self._popped: set[tuple[Any, Any]] = set()
         #: Key -> the requests its token is filed under (what an unfiling or a renewal
         #: reads, rather than making them again).
@@ -353,17 +397,21 @@ class ExactRequestIndex:
     ) -> None:
         """File the token ``entry`` stored under ``key`` (``filing``: its filing, when the
         writer made it already)."""
-        if filing is None:
-            partition = _partition(entry)
-        else:
-            client_id = filing.client_id
-            partition = (NO_CLIENT if client_id is None else client_id), filing.realm
-        pending = self._pending.get(partition)
-        if pending is not None:
-            pending.add(key)  # Filed with its partition.
-        else:
+        if self._pending or self._key_text:  # (else every partition is filed: no tuple)
+            if filing is None:
+                partition = _partition(entry)
+            else:
+                client_id = filing.client_id
+                partition = (NO_CLIENT if client_id is None else client_id), filing.realm
+            pending = self._pending.get(partition)
+            if pending is not None:
+                pending.add(key)  # Filed with its partition.
+                return
             self._popped.add(partition)
-            self._file(key, entry, filing)
+        if filing is None:
+            self._file(key, entry)
+        else:
+            self._file_made(key, entry, filing, True)  # (_file's, without its frame)
 
     def _file(
         self,
@@ -375,31 +423,87 @@ class ExactRequestIndex:
     ) -> None:
         """File the token under its request keys (``requests``: made already; ``shelved``
         False: none of them is an app-token request, see :meth:`_set`)."""
+        if requests is None and filing is not None:
+            self._file_made(key, entry, filing, shelved)
+            return
         if requests is None:
-            requests = request_keys_of(entry) if filing is None else requests_of(filing)
+            requests = request_keys_of(entry)
         self._filed_keys[key] = requests
         if not requests:
             return
         token = FiledToken(key, entry)
         for request in requests:
-            filed = self._keys.get(request)
-            if filed is None or (isinstance(filed, FiledToken) and filed.key == key):
-                self._set(request, token, shelved)
-            elif isinstance(filed, FiledToken):
-                self._set(request, {filed.key: filed.entry, key: entry}, shelved)
-            else:
-                filed[key] = entry
+            self._set_filed(key, entry, request, token, shelved, None)
 
-    def _set(self, request: RequestKey, filed: _Filed, shelved: bool = True) -> None:
+    def _file_made(
+        self, key: str, entry: Mapping[str, Any], filing: AccessTokenFiling, shelved: bool
+    ) -> None:
+        """``_file`` of a token whose filing its writer made: its requests made from their
+        parts, and an app token's app shelf known from them (no request parsed back)."""
+        parts = request_parts(filing)
+        if parts is None:
+            self._filed_keys[key] = []
+            return
+        head, texts = parts
+        requests = []
+        for text in texts:  # (a loop: a comprehension costs a frame)
+            requests.append(head + text)
+        self._filed_keys[key] = requests
+        token = FiledToken(key, entry)
+        if filing.home_account_id or filing.user_assertion_hash or not shelved:
+            for request in requests:  # (a user's or an on-behalf-of token's: no app shelf)
+                self._set_filed(key, entry, request, token, False, None)
+            return
+        plain = head.count(_SEPARATOR) == _APP_HEAD_SEPARATORS  # (as app_shelf_parts finds)
+        keys = self._keys
+        for request, text in zip(requests, texts):
+            known = plain and _SEPARATOR not in text
+            if keys.get(request) is not None or not known:
+                self._set_filed(key, entry, request, token, known, (head, text) if known else None)
+                continue
+            keys[request] = token  # (_set_filed's usual case: a request of this token alone,
+            shelf = self._shelves.get(head)  # on its app shelf; in line)
+            if shelf is None:
+                shelf = self._shelves[head] = {}
+            shelf[sys.intern(text)] = token
+
+    def _set_filed(
+        self,
+        key: str,
+        entry: Mapping[str, Any],
+        request: RequestKey,
+        token: FiledToken,
+        shelved: bool,
+        parts: Optional[tuple[str, str]],
+    ) -> None:
+        """File ``token`` (the token under ``key``) under ``request``, beside any other
+        token filed there (ambiguous then); ``parts``: its app shelf's, see :meth:`_set`."""
+        filed = self._keys.get(request)
+        if filed is None or (isinstance(filed, FiledToken) and filed.key == key):
+            self._set(request, token, shelved, parts)
+        elif isinstance(filed, FiledToken):
+            self._set(request, {filed.key: filed.entry, key: entry}, shelved, parts)
+        else:
+            filed[key] = entry
+
+    def _set(
+        self,
+        request: RequestKey,
+        filed: _Filed,
+        shelved: bool = True,
+        parts: Optional[tuple[str, str]] = None,
+    ) -> None:
         """File ``filed`` under ``request``, and on its app shelf if it is the only token
         of an app-token request (``shelved`` False: the caller knows it is none, e.g. an
-        on-behalf-of request, which names an assertion)."""
+        on-behalf-of request, which names an assertion; ``parts``: the request's
+        ``app_shelf_parts``, known to the caller)."""
         self._keys[request] = filed
         if not shelved:
             return
-        parts = app_shelf_parts(request)
         if parts is None:
-            return
+            parts = app_shelf_parts(request)
+            if parts is None:
+                return
         head, scopes = parts
         shelf = self._shelves.get(head)
         if type(filed) is FiledToken:
@@ -457,19 +561,33 @@ class ExactRequestIndex:
         request keys are the ones filed, the assertion part swapped (none made anew)."""
         requests = self._filed_keys.get(key)
         client_id = filing.client_id
-        head = f"{filing.app[0]}{_SEPARATOR}{client_part(client_id)}{_SEPARATOR}{filing.realm}"
-        was = f"{head}{_SEPARATOR}{_SEPARATOR}{old['user_assertion_hash']}{_SEPARATOR}"
+        sep = _SEPARATOR
+        head = f"{filing.app[0]}{sep}{NO_CLIENT if client_id is None else client_id}{sep}"
+        was = f"{head}{filing.realm}{sep}{sep}{old['user_assertion_hash']}{sep}"
+        keys = self._keys
         for request in requests or ():  # (a loop: a generator costs a frame)
-            if not request.startswith(was):
-                requests = None
+            filed = keys.get(request)
+            if not request.startswith(was) or type(filed) is not FiledToken or filed.key != key:
+                requests = None  # (filed otherwise, or beside another token: ambiguous)
                 break
         if not requests:
             self.replace(key, old, new, filing)  # (not filed yet, or filed otherwise)
             return
-        now = f"{head}{_SEPARATOR}{_SEPARATOR}{filing.user_assertion_hash}{_SEPARATOR}"
-        swapped = [now + request[len(was) :] for request in requests]
-        self.remove(key, old, shelved=False)  # (its requests name an assertion: no
-        self._file(key, new, filing, swapped, shelved=False)  # app-token request among them)
+        # remove() and _file() of the usual case, in line: each request this token's alone,
+        # none an app-token one (each names an assertion), the swapped ones filed alone
+        now = f"{head}{filing.realm}{sep}{sep}{filing.user_assertion_hash}{sep}"
+        cut = len(was)
+        swapped = []
+        for request in requests:
+            del keys[request]
+            swapped.append(now + request[cut:])
+        token = FiledToken(key, new)
+        self._filed_keys[key] = swapped
+        for request in swapped:
+            if keys.get(request) is None:
+                keys[request] = token
+            else:
+                self._set_filed(key, new, request, token, False, None)
 
     def renew(self, key: str, new: Mapping[str, Any]) -> None:
         """The token under ``key`` was replaced by ``new``, which files as it did (the same

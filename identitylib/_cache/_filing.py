@@ -11,7 +11,7 @@ token from that one reading: no field read twice, no string lower-cased twice.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from typing import Any, overload
+from typing import Any, Optional, overload
 
 from ._query import FOREIGN_BINDING_FIELDS, component, scope_set
 
@@ -45,13 +45,15 @@ class AccessTokenFiling:
     ``has_home`` says whether the entry has a ``home_account_id`` field at all, ``bound``
     whether it carries a binding that keeps it out of the exact-request index.
     ``reasserted``: compared with the entry it replaces (``filing_of(entry, old)``), only
-    its assertion hash (a non-empty string in both) differs.
+    its assertion hash (a non-empty string in both) differs. ``target``, ``key_id`` and
+    ``ext_cache_key`` are the raw fields too (what its cache key is made of, with the
+    others).
     """
 
     __slots__ = (
-        "app", "assertion", "bound", "client_id", "environment", "has_home", "home",
-        "home_account_id", "owner", "partition", "realm", "reasserted", "scopes",
-        "user_assertion_hash",
+        "app", "assertion", "bound", "client_id", "environment", "ext_cache_key", "has_home",
+        "home", "home_account_id", "key_id", "owner", "partition", "realm", "reasserted",
+        "scopes", "target", "user_assertion_hash",
     )  # fmt: skip
 
     app: tuple[Hashable, Hashable]
@@ -67,6 +69,9 @@ class AccessTokenFiling:
     realm: Any
     home_account_id: Any
     user_assertion_hash: Any
+    target: Any
+    key_id: Any
+    ext_cache_key: Any
     reasserted: bool
 
 
@@ -86,6 +91,7 @@ def filing_of(
     home_account_id, assertion_hash = get("home_account_id"), get("user_assertion_hash")
     target, key_id, ext_cache_key = get("target"), get("key_id"), get("ext_cache_key")
     kid, ext, claims_hash = get("kid"), get("ext"), get("requestedClaimsHash")
+    has_home = home_account_id is not None or "home_account_id" in entry
     reasserted = False
     if old is not None:
         # (in _COMPARED's order)
@@ -93,21 +99,64 @@ def filing_of(
             environment, client_id, realm, home_account_id, target, key_id, ext_cache_key,
             kid, ext, claims_hash,
         )  # fmt: skip
-        change = _change(old, entry, values, assertion_hash)
+        change = _change(old, values, assertion_hash, has_home)
         if change is ALIKE:
             return None
         reasserted = change is REASSERTED
+    filing = made_filing(
+        environment, client_id, realm, home_account_id, assertion_hash, target, key_id,
+        ext_cache_key, has_home, bool(key_id or ext_cache_key or kid or ext or claims_hash),
+    )  # fmt: skip
+    filing.reasserted = reasserted
+    return filing
+
+
+def refiling(filing: AccessTokenFiling, old: Mapping[str, Any]) -> AccessTokenFiling | None:
+    """``filing_of(entry, old)`` of an entry whose filing its writer made
+    (:func:`made_filing`): None when it files as ``old`` did, else ``filing``, marked
+    ``reasserted`` when only the assertion hash differs."""
+    values = (
+        filing.environment, filing.client_id, filing.realm, filing.home_account_id,
+        filing.target, filing.key_id, filing.ext_cache_key, None, None, None,
+    )  # fmt: skip
+    change = _change(old, values, filing.user_assertion_hash, filing.has_home)
+    if change is ALIKE:
+        return None
+    filing.reasserted = change is REASSERTED
+    return filing
+
+
+def made_filing(
+    environment: Any,
+    client_id: Any,
+    realm: Any,
+    home_account_id: Any,
+    assertion_hash: Any,
+    target: Any,
+    key_id: Any,
+    ext_cache_key: Any,
+    has_home: bool = True,
+    bound: Optional[bool] = None,
+) -> AccessTokenFiling:
+    """The filing of an access token with these fields (``None``: the field is absent):
+    what :func:`filing_of` reads from an entry, made by its writer from the values it
+    made the entry of, none read back. ``has_home``: whether it has a
+    ``home_account_id`` field (a writer always sets one); ``bound``: whether it carries a
+    binding (default: a key id or an extended key; a writer sets no other library's)."""
     env = environment.lower() if type(environment) is str else component(environment, fold=True)
     # component() of each, the usual values (a string, None) without a call
     home = (
         home_account_id
         if type(home_account_id) is str
-        else "" if home_account_id is None else component(home_account_id)
+        else ""
+        if home_account_id is None
+        else component(home_account_id)
     )
     filing = AccessTokenFiling()
     filing.environment, filing.client_id, filing.realm = environment, client_id, realm
     filing.home_account_id, filing.user_assertion_hash = home_account_id, assertion_hash
-    filing.has_home = home_account_id is not None or "home_account_id" in entry
+    filing.target, filing.key_id, filing.ext_cache_key = target, key_id, ext_cache_key
+    filing.has_home = has_home
     filing.app = (
         env,
         client_id if type(client_id) is str else "" if client_id is None else component(client_id),
@@ -117,31 +166,37 @@ def filing_of(
     filing.assertion = assertion = (
         assertion_hash
         if type(assertion_hash) is str
-        else "" if assertion_hash is None else component(assertion_hash)
+        else ""
+        if assertion_hash is None
+        else component(assertion_hash)
     )
     filing.partition = (
         realm if type(realm) is str else "" if realm is None else component(realm),
         key_id if type(key_id) is str else "" if key_id is None else component(key_id),
         ext_cache_key
         if type(ext_cache_key) is str
-        else "" if ext_cache_key is None else component(ext_cache_key),
+        else ""
+        if ext_cache_key is None
+        else component(ext_cache_key),
         assertion,
     )
-    filing.scopes = scope_set(target)
-    filing.bound = bool(key_id or ext_cache_key or kid or ext or claims_hash)
-    filing.reasserted = reasserted
+    # (scope_set, in line for a string)
+    filing.scopes = frozenset(target.lower().split()) if type(target) is str else scope_set(target)
+    filing.bound = bool(key_id or ext_cache_key) if bound is None else bound
+    filing.reasserted = False
     return filing
 
 
 def _change(
-    old: Mapping[str, Any], new: Mapping[str, Any], values: tuple[Any, ...], assertion_hash: Any
+    old: Mapping[str, Any], values: tuple[Any, ...], assertion_hash: Any, has_home: bool
 ) -> str:
     """How ``new`` files compared with ``old``: :data:`ALIKE` (every field of
     :data:`FILED_FIELDS` equal and of the same type, None and absent alike but for
     ``home_account_id``), :data:`REASSERTED` (the same but for ``user_assertion_hash``, a
     non-empty string in both: an on-behalf-of token renewed under a new assertion), or
     :data:`REFILED`. ``values``: ``new``'s fields of :data:`_COMPARED` and
-    ``assertion_hash`` its ``user_assertion_hash``, read already (None for an absent one).
+    ``assertion_hash`` its ``user_assertion_hash``, read already (None for an absent one);
+    ``has_home``: whether ``new`` has a ``home_account_id`` field.
     """
     get = old.get
     before = (
@@ -157,7 +212,7 @@ def _change(
                 if type(was) is not type(now):
                     return REFILED
             break
-    if values[3] is None and ("home_account_id" in old) is not ("home_account_id" in new):
+    if values[3] is None and ("home_account_id" in old) is not has_home:
         return REFILED  # (an entry without one is not filed by the exact-request index)
     was = get(_ASSERTION_HASH)
     if type(was) is type(assertion_hash) and was == assertion_hash:

@@ -58,7 +58,13 @@ class FieldIndex:
 
     def refile(self, key: str, old: Entry, new: Entry) -> None:
         """``replace`` of an entry some of whose indexed fields changed (compared already)."""
-        before, after = self._value(old), self._value(new)
+        single = self._single
+        was, now = (None, None) if single is None else (old.get(single), new.get(single))
+        if type(was) is str and type(now) is str:  # (_value's of one string field, in line)
+            before: tuple[Hashable, ...] = (was,)
+            after: tuple[Hashable, ...] = (now,)
+        else:
+            before, after = self._value(old), self._value(new)
         if before == after:
             return
         bucket = self._buckets.get(before)

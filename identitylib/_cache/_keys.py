@@ -73,12 +73,15 @@ def access_token_key(
     **_other_fields: Any,
 ) -> str:
     """``home-env-AccessToken-client-realm-target`` (``atext`` and a suffix if extended)."""
-    return _access_token_key(home_account_id, environment, client_id, realm, target, ext_cache_key)
+    return access_token_key_from(
+        home_account_id, environment, client_id, realm, target, ext_cache_key
+    )
 
 
-def _access_token_key(
+def access_token_key_from(
     home_account_id: Any, environment: Any, client_id: Any, realm: Any, target: Any, ext: Any
 ) -> str:
+    """:func:`access_token_key` of the values of these fields (``ext``: the extended key)."""
     kind = CredentialType.ACCESS_TOKEN_EXTENDED if ext else CredentialType.ACCESS_TOKEN
     # _join's text, written out (a key per token response): a falsy part is empty
     key = (
@@ -99,7 +102,7 @@ def key_of(
     maker = key_makers[credential_type]
     get = entry.get
     if maker is access_token_key:
-        return _access_token_key(
+        return access_token_key_from(
             get("home_account_id"), get("environment"), get("client_id"), get("realm"),
             get("target"), get("ext_cache_key"),
         )  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
-from ._event import seconds
+from ._seconds import seconds
 
 #: Query fields compared case-insensitively.
 CASE_INSENSITIVE_FIELDS = frozenset({"environment"})

@@ -10,7 +10,7 @@ from identitylib._log import get_logger
 
 from ._bounded import CacheBound
 from ._exact import ExactRequestIndex, FiledToken, RequestKey, build_exact_index
-from ._filing import filing_of
+from ._filing import AccessTokenFiling, filing_of, refiling
 from ._index import SectionIndex, build_index
 from ._keys import CredentialType
 from ._query import USER_ASSERTION_HASH, requested_scopes, scope_set
@@ -40,6 +40,8 @@ class IndexedSections:
         self._indices: dict[str, SectionIndex] = {}  # the sections indexed so far
         self._exact: Optional[ExactRequestIndex] = None
         self._marks: dict[str, _Mark] = {}
+        #: (key, entry) of the app metadata ``put_new`` stored or found equal last.
+        self._app_metadata: Optional[tuple[str, dict[str, Any]]] = None
         #: Bumped by every reset (re-index); ``writes`` counts puts and deletes per section.
         #: Together they stamp a section's content for callers that memoize derived data.
         self.epoch = 0
@@ -57,6 +59,7 @@ class IndexedSections:
         # JSON parse only, and a cache that only ever serves exact-key hits builds none.
         self._indices = {}
         self._exact = None
+        self._app_metadata = None
         self.sections = sections
         self.epoch += 1
         self._marks = {name: self._mark(name) for name in KNOWN_SECTIONS}
@@ -122,6 +125,17 @@ class IndexedSections:
 
     def put(self, credential_type: str, key: str, entry: dict[str, Any]) -> None:
         """Store ``entry`` under ``key`` (an overwrite keeps the key's position)."""
+        self._put(credential_type, key, entry, None)
+
+    def _put(
+        self,
+        credential_type: str,
+        key: str,
+        entry: dict[str, Any],
+        filing: Optional[AccessTokenFiling],
+    ) -> None:
+        """``put`` (``filing``: an access token's, made by its writer, see
+        ``_filing.made_filing``; then none is read from ``entry``)."""
         section = self.sections.setdefault(credential_type, {})
         old = section.get(key)
         section[key] = entry
@@ -129,7 +143,7 @@ class IndexedSections:
         if old != entry:  # An equal entry (the app metadata of every response) is filed.
             index = self._indices.get(credential_type)
             if credential_type == CredentialType.ACCESS_TOKEN:
-                self._file_access_token(key, old, entry, index)
+                self._file_access_token(key, old, entry, index, filing)
             elif isinstance(old, dict) and index is not None:
                 index.replace(key, old, entry)  # (a renewal files as it did)
             elif index is not None:
@@ -148,30 +162,45 @@ class IndexedSections:
                 self.bound.enforce({(credential_type, key)}, self._evict)
 
     def _file_access_token(
-        self, key: str, old: Any, entry: dict[str, Any], index: Optional[SectionIndex]
+        self,
+        key: str,
+        old: Any,
+        entry: dict[str, Any],
+        index: Optional[SectionIndex],
+        made: Optional[AccessTokenFiling] = None,
     ) -> None:
         """File the access token ``entry`` stored under ``key`` over ``old`` in both indices
         of its section, from one reading of its fields; a renewal (an ``old`` entry that
         files alike: a new secret and times) only has its exact-request filing renewed, a
         token renewed under a new assertion (all else filed alike) is moved to it in both
-        (see ``reassert``): the fields compared once, for both."""
+        (see ``reassert``): the fields compared once, for both. ``made``: the filing its
+        writer made (then none is read from ``entry``)."""
         exact = self._exact
         if index is None and exact is None:
             return
         if not isinstance(old, dict):
-            filing = filing_of(entry)
+            filing = filing_of(entry) if made is None else made
             if index is not None:
-                index.add(key, entry, filing)
+                tokens = index.access_tokens
+                if tokens is not None and not index.fields:  # (SectionIndex.add's, in line)
+                    tokens.add(key, entry, filing)
+                else:
+                    index.add(key, entry, filing)
             if exact is not None:
                 exact.add(key, entry, filing)
             return
-        refiled = filing_of(entry, old)  # (compared with old in the same reading)
+        # (compared with old in the same reading)
+        refiled = filing_of(entry, old) if made is None else refiling(made, old)
         if refiled is None:  # files alike: a renewal
             if exact is not None:
                 exact.renew(key, entry)
         elif refiled.reasserted:  # an on-behalf-of token, a new assertion
             if index is not None:
-                index.reassert(key, old, entry, refiled)
+                tokens = index.access_tokens
+                if tokens is not None and not index.fields:  # (SectionIndex's, in line)
+                    tokens.reassert(key, old, entry, refiled)
+                else:
+                    index.reassert(key, old, entry, refiled)
             if exact is not None:
                 exact.reassert(key, old, entry, refiled)
         else:
@@ -181,19 +210,92 @@ class IndexedSections:
                 exact.replace(key, old, entry, refiled)
 
     def put_new(
-        self, sections: dict[str, Any], credential_type: str, key: str, entry: dict[str, Any]
+        self,
+        sections: dict[str, Any],
+        credential_type: str,
+        key: str,
+        entry: dict[str, Any],
+        filing: Optional[AccessTokenFiling] = None,
+        *,
+        remember: bool = False,
     ) -> bool:
         """``put`` of an entry made for this write (no one else holds it), the section
         synced first; the app metadata is not written when an equal one is stored (every
-        response repeats it). Whether it was written."""
-        self.sync(sections, credential_type)
-        if (
-            credential_type == CredentialType.APP_METADATA
-            and self.entry(credential_type, key) == entry
+        response repeats it). Whether it was written. ``filing``: see ``_put``;
+        ``remember``: the app metadata's key is the default key maker's, and the entry
+        stored (or found equal) is the one ``holds_app_metadata`` asks about next."""
+        recorded = self._marks.get(credential_type)  # (sync's hot path, in line:)
+        section = dict.get(sections, credential_type)
+        if not (
+            sections is self.sections
+            and recorded is not None
+            and recorded[0] is section is not None
+            and recorded[1] == len(section)
         ):
-            return False
-        self.put(credential_type, key, entry)
+            self.sync(sections, credential_type)
+        if credential_type == CredentialType.APP_METADATA:
+            stored = self.entry(credential_type, key)
+            if stored == entry:
+                if remember:
+                    self._app_metadata = key, stored
+                return False
+            self._app_metadata = (key, entry) if remember else None
+        if type(self).put is _PLAIN_PUT:  # (put's frame left out)
+            self._put(credential_type, key, entry, filing)
+        else:
+            self.put(credential_type, key, entry)  # (a subclass's own put: called)
         return True
+
+    def put_rotated(
+        self, sections: dict[str, Any], key: str, used: dict[str, Any], changed: dict[str, Any]
+    ) -> None:
+        """``put`` of the refresh token ``used`` with the fields ``changed`` (a new secret and
+        modification time: no field an index reads) under ``key``, the section synced
+        first. While the entry stored under ``key`` is equal to ``used`` (the flows pass a
+        copy) it is that entry that is rotated, and the indices, which filed it, file the
+        rotated one as they are: nothing compared, nothing refiled. (Otherwise, or with a
+        bound or a subclass's ``put``: ``put`` of ``used`` rotated.)"""
+        credential_type = CredentialType.REFRESH_TOKEN
+        self.sync(sections, credential_type)
+        section = dict.get(self.sections, credential_type)
+        stored = section.get(key) if isinstance(section, dict) else None
+        if (
+            stored is None
+            or section is None
+            or self.bound is not None
+            or type(self).put is not _PLAIN_PUT
+            or (stored is not used and stored != used)
+        ):
+            self.put(credential_type, key, {**used, **changed})
+            return
+        section[key] = {**stored, **changed}  # (the same size: the section's mark stands)
+        self.writes[credential_type] = self.writes.get(credential_type, 0) + 1
+
+    def holds_app_metadata(self, sections: dict[str, Any], entry: dict[str, Any]) -> bool:
+        """Whether the app metadata ``put_new`` stored or found last (``remember``) is still
+        stored under its key and equal to ``entry`` (then ``entry``, equal, has that key
+        under the default key maker): an app's every token response repeats it, decided without
+        making its key. An entry edited in place or replaced since is not equal or not
+        the one remembered: False (``put_new`` decides)."""
+        last = self._app_metadata
+        if last is None:
+            return False
+        recorded = self._marks.get(CredentialType.APP_METADATA)  # (sync's hot path, in line:)
+        section = dict.get(sections, CredentialType.APP_METADATA)
+        if not (
+            sections is self.sections
+            and recorded is not None
+            and recorded[0] is section is not None
+            and recorded[1] == len(section)
+        ):
+            self.sync(sections, CredentialType.APP_METADATA)
+            section = dict.get(self.sections, CredentialType.APP_METADATA)
+        return (
+            type(section) is dict
+            and self._app_metadata is last  # (not reset by the sync)
+            and dict.get(section, last[0]) is last[1]
+            and last[1] == entry
+        )
 
     def delete(self, credential_type: str, key: str) -> None:
         """Remove the entry under ``key``, if any (the section is created, as MSAL does)."""
@@ -418,6 +520,11 @@ class IndexedSections:
         for credential_type in KNOWN_SECTIONS:
             self._index(credential_type)
         return self._indices
+
+
+#: ``IndexedSections.put`` as defined here: ``put_new`` files a writer's filing through it
+#: directly, and calls any other ``put`` (a subclass's, one patched in) as ``put``.
+_PLAIN_PUT = IndexedSections.put
 
 
 def _same(current: _Mark, recorded: _Mark) -> bool:

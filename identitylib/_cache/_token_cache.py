@@ -8,6 +8,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from math import isfinite
 from typing import Any, Callable, Optional
 
 from identitylib._log import get_logger, redact
@@ -17,7 +18,16 @@ from ._access_hooks import AccessHooks
 from ._bounded import new_bound
 from ._event import Write, seconds, writes_for_event
 from ._exact import FiledToken, RequestKey
-from ._keys import AuthorityType, CredentialType, KeyMaker, default_key_makers, key_of
+from ._keys import (
+    AuthorityType,
+    CredentialType,
+    KeyMaker,
+    access_token_key,
+    access_token_key_from,
+    app_metadata_key,
+    default_key_makers,
+    key_of,
+)
 from ._query import component, field_matches, is_expired, matches, requested_scopes
 from ._store import IndexedSections
 
@@ -348,29 +358,21 @@ class TokenCache(AccessHooks):
 
     def add(self, event: Mapping[str, Any], now: Optional[float] = None) -> None:
         """Store the tokens of a successful token response (``event``)."""
-        self._log_event(event)
-        moment = now if type(now) is int else seconds(now)
+        if logger.isEnabledFor(logging.DEBUG):
+            _log_event(event)
+        # (seconds() of a time.time() or an int, in line)
+        moment = int(now) if type(now) is float and isfinite(now) else seconds(now)
         writes = writes_for_event(event, int(time.time()) if moment is None else moment)
-        with self._lock:
-            if self._store.bound is None and _plain(self.modify):
+        with self._lock:  # (a modify of PLAIN_MODIFY's: not a subclass's, nor the instance's)
+            if self._store.bound is None and getattr(self.modify, "__func__", None) in PLAIN_MODIFY:
                 _store_as_made(self, writes)
                 return
             with self._store.batch():  # (each write syncs its own section)
-                for credential_type, entry, new_secret in writes:
+                for credential_type, entry, new_secret, _filing in writes:
                     if new_secret is not None:
                         self.update_rt(entry, new_secret)
                     else:
                         self.modify(credential_type, entry, entry)
-
-    @staticmethod
-    def _log_event(event: Mapping[str, Any]) -> None:
-        if not logger.isEnabledFor(logging.DEBUG):
-            return
-        try:
-            safe = json.dumps(redact(event, pii=False), sort_keys=True, default=str)
-        except (TypeError, ValueError, RecursionError):
-            safe = "(not loggable)"
-        logger.debug("Adding a token event to the cache: %s", safe)
 
     def modify(
         self,
@@ -444,21 +446,50 @@ PLAIN_MODIFY: set[Callable[..., None]] = {TokenCache.modify}
 def _store_as_made(cache: TokenCache, writes: list[Write]) -> None:
     """``add``'s writes in a cache with nothing to bound and no ``modify`` of its own (lock
     held): each entry made for this write is stored as it is (see ``put_new``), in one
-    pass, its section synced by its own put."""
+    pass, its section synced by its own put. An access token is keyed and filed from the
+    values it was made of (its filing), its fields not read back; the app metadata is
+    left as it is when the one stored last is still there, equal (no key made); a refresh
+    token's rotation is ``update_rt``'s put, made here unless a subclass has its own
+    ``update_rt``."""
     store, sections, key_makers = cache._store, cache._cache, cache.key_makers
-    for credential_type, entry, new_secret in writes:
+    for credential_type, entry, new_secret, filing in writes:
         if new_secret is not None:
-            cache.update_rt(entry, new_secret)
-        elif store.put_new(
-            sections, credential_type, key_of(key_makers, credential_type, entry), entry
+            if getattr(cache.update_rt, "__func__", None) is not TokenCache.update_rt:
+                cache.update_rt(entry, new_secret)
+                continue
+            # TokenCache.update_rt's modify (a plain one: it stores, and marks a change)
+            changed = {"secret": new_secret, "last_modification_time": str(int(time.time()))}
+            store.put_rotated(sections, key_of(key_makers, credential_type, entry), entry, changed)
+            cache._changed_since_access = True
+            continue
+        if filing is not None and key_makers[credential_type] is access_token_key:
+            key = access_token_key_from(
+                filing.home_account_id, filing.environment, filing.client_id, filing.realm,
+                filing.target, filing.ext_cache_key,
+            )  # fmt: skip
+        elif (
+            credential_type == CredentialType.APP_METADATA
+            and key_makers[credential_type] is app_metadata_key
         ):
+            if store.holds_app_metadata(sections, entry):
+                continue
+            key = key_of(key_makers, credential_type, entry)
+            if store.put_new(sections, credential_type, key, entry, remember=True):
+                cache._changed_since_access = True
+            continue
+        else:
+            key = key_of(key_makers, credential_type, entry)
+        if store.put_new(sections, credential_type, key, entry, filing):
             cache._changed_since_access = True
 
 
-def _plain(modify: Callable[..., None]) -> bool:
-    """Whether a cache's bound ``modify`` is one of ``PLAIN_MODIFY`` (not a subclass's
-    own, nor a function assigned to the instance)."""
-    return getattr(modify, "__func__", None) in PLAIN_MODIFY
+def _log_event(event: Mapping[str, Any]) -> None:
+    """Log ``event`` at debug level, its secrets hidden (``add`` checks the level first)."""
+    try:
+        safe = json.dumps(redact(event, pii=False), sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):
+        safe = "(not loggable)"
+    logger.debug("Adding a token event to the cache: %s", safe)
 
 
 def _expect_type(item: Mapping[str, Any], credential_type: str) -> None:

@@ -206,13 +206,13 @@ def test_a_renewed_access_token_keeps_its_exact_request_filing(
     request = _exact.request_key(ENV, CLIENT, TENANT, None, None, ["api://a/.default"])
     assert _own.exact_request_hit(cache, request) is not None  # (builds and files the index)
     keyed: list[object] = []
-    real = _exact.requests_of
+    real = _exact.request_parts  # (what makes a token's request keys, requests_of's too)
 
     def counted(filing: Any) -> Any:
         keyed.append(" ".join(sorted(filing.scopes)))
         return real(filing)
 
-    monkeypatch.setattr(_exact, "requests_of", counted)
+    monkeypatch.setattr(_exact, "request_parts", counted)
     cache.add(_app_event("api://a/.default", secret="renewed"))
     assert keyed == []
     hit = _own.exact_request_hit(cache, request)

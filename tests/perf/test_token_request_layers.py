@@ -20,7 +20,7 @@ from typing import Any, Callable
 import pytest
 
 import identitylib
-from identitylib._cache import _index, _query
+from identitylib._cache import _filing, _index, _query
 from identitylib._flows import _user_tokens, client_credentials, on_behalf_of, silent
 from identitylib.emulator import DEMO_API_URI, Emulator
 
@@ -167,9 +167,24 @@ def test_an_access_token_write_reads_its_scopes_once(
     for name, module in list(sys.modules.items()):  # wherever the cache modules bound it
         if name.startswith("identitylib._cache.") and getattr(module, "scope_set", None) is real:
             monkeypatch.setattr(module, "scope_set", counted)
+    filings: list[object] = []
+    real_made = _filing.made_filing
+
+    def made(*args: Any) -> Any:
+        filings.append(args[5])  # (its target)
+        return real_made(*args)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("identitylib._cache.") and getattr(module, "made_filing", None) is (
+            real_made
+        ):
+            monkeypatch.setattr(module, "made_filing", made)
     result = call_on(api, app, "acquire_token_for_client", ["https://graph.microsoft.com/.default"])
     assert result["token_source"] == "identity_provider", result
-    assert read == ["https://graph.microsoft.com/.default"]
+    # One filing, its writer's (see test_cache_write.py), reads the scopes (a string: in
+    # line, scope_set not called); neither index reads them again.
+    assert filings == ["https://graph.microsoft.com/.default"]
+    assert read == []
     again = call_on(api, app, "acquire_token_for_client", ["https://graph.microsoft.com/.default"])
     assert again["access_token"] == result["access_token"]
 
