@@ -40,6 +40,12 @@ Entry = dict[str, Any]
 #: made per entry of every response.)
 Write = tuple[str, Entry, Any, Optional[AccessTokenFiling]]
 
+#: What every entry of an event is made of: (event, response, data, environment, realm,
+#: home account id, target, now), read once by ``writes_for_event``.
+_Made = tuple[
+    Mapping[str, Any], Mapping[str, Any], Mapping[str, Any], Any, Any, Optional[str], str, int
+]
+
 
 def environment_and_realm(token_endpoint: Any) -> tuple[str | None, str | None]:
     """Host and tenant segment of a token endpoint (CIAM hosts imply a tenant)."""
@@ -126,97 +132,112 @@ def writes_for_event(event: Mapping[str, Any], now: int) -> list[Write]:
         target = requested[0]
     else:
         target = sorted_target(event, response)
-    common = {"home_account_id": home_account_id, "environment": environment}
-    client_id = event.get("client_id")
-    assertion_hash = event.get("user_assertion_hash")
+    # (what every entry is made of, read once: a tuple, made without a frame)
+    made: _Made = (event, response, data, environment, realm, home_account_id, target, now)
     writes: list[Write] = []
-
     if response.get("access_token"):
-        # The AT entry, its fields in MSAL's order (the standard ones first, then the
-        # optional ones); in line (a frame per response)
-        expires_in: Any = response.get("expires_in")
-        if type(expires_in) is not int:  # (an int: as the parser leaves it, no call)
-            if "expires_in" in response:
-                expires_in = seconds(expires_in)
-                if expires_in is None:
-                    expires_in = FALLBACK_EXPIRES_IN
-            else:
-                expires_on = seconds(response.get("expires_on"))
-                expires_in = expires_on - now if expires_on is not None else DEFAULT_EXPIRES_IN
-        ext_expires_in: Any = response.get("ext_expires_in")
-        if type(ext_expires_in) is not int:
-            ext_expires_in = seconds(ext_expires_in)
-            if ext_expires_in is None:
-                ext_expires_in = expires_in
-        at: Entry = {
-            "credential_type": CredentialType.ACCESS_TOKEN,
-            "secret": response["access_token"],
-            "home_account_id": home_account_id,
-            "environment": environment,
-            "client_id": client_id,
-            "target": target,
-            "realm": realm,
-            "token_type": response.get("token_type") or "Bearer",
-            "cached_at": str(now),
-            "expires_on": str(now + expires_in),
-            "extended_expires_on": str(now + ext_expires_in),
-        }
-        if "key_id" in data:
-            at["key_id"] = data["key_id"]
-        ext_cache_key = event.get("ext_cache_key")
-        if ext_cache_key is None:
-            ext_cache_key = compute_ext_cache_key(data)
-        if ext_cache_key:
-            at["ext_cache_key"] = ext_cache_key
-        refresh_in: Any = response.get("refresh_in")
-        if refresh_in is not None and type(refresh_in) is not int:
-            refresh_in = seconds(refresh_in)
-        if refresh_in is not None:
-            at["refresh_on"] = str(now + refresh_in)
-        if assertion_hash:
-            at["user_assertion_hash"] = assertion_hash
-        filing = made_filing(
-            environment, client_id, realm, home_account_id, assertion_hash or None, target,
-            data.get("key_id"), ext_cache_key or None,
-        )  # fmt: skip
-        writes.append((CredentialType.ACCESS_TOKEN, at, None, filing))
-
+        writes.append(_access_token(made))
     if home_account_id is not None and not event.get("skip_account_creation"):
-        account = {**common, "realm": realm}
-        account["local_account_id"] = (
-            event["_account_id"] if "_account_id" in event else claims.get("oid", claims.get("sub"))
-        )
-        account["username"] = (
-            username_from(claims) or data.get("username") or event.get("username") or ""
-        )
-        account["authority_type"] = event.get(
-            "authority_type", AuthorityType.ADFS if realm == "adfs" else AuthorityType.MSSTS
-        )
-        if event.get("grant_type") in ACCOUNT_ESTABLISHING_GRANTS:
-            account["account_source"] = event["grant_type"]
-        writes.append((CredentialType.ACCOUNT, account, None, None))
-
+        writes.append(_account(made, claims))
     if response.get("id_token"):
         idt = {"credential_type": CredentialType.ID_TOKEN, "secret": response["id_token"]}
-        idt.update(common, realm=realm, client_id=client_id)
+        idt.update(home_account_id=home_account_id, environment=environment)
+        idt.update(realm=realm, client_id=event.get("client_id"))
         writes.append((CredentialType.ID_TOKEN, idt, None, None))
-
-    refresh_token = response.get("refresh_token")
-    used_rt = event.get(USED_REFRESH_TOKEN) if event.get("grant_type") == "refresh_token" else None
-    if refresh_token and isinstance(used_rt, dict) and _is_rt(used_rt):
-        writes.append((CredentialType.REFRESH_TOKEN, used_rt, refresh_token, None))
-    elif refresh_token:
-        rt = {"credential_type": CredentialType.REFRESH_TOKEN, "secret": refresh_token}
-        rt.update(common, client_id=client_id, target=target)
-        rt["last_modification_time"] = str(now)
-        if "foci" in response:
-            rt["family_id"] = response["foci"]
-        if assertion_hash:
-            rt["user_assertion_hash"] = assertion_hash
-        writes.append((CredentialType.REFRESH_TOKEN, rt, None, None))
-
-    app_metadata: Entry = {"client_id": client_id, "environment": environment}
+    if response.get("refresh_token"):
+        writes.append(_refresh_token(made))
+    app_metadata: Entry = {"client_id": event.get("client_id"), "environment": environment}
     if "foci" in response:
         app_metadata["family_id"] = response["foci"]
     writes.append((CredentialType.APP_METADATA, app_metadata, None, None))
     return writes
+
+
+def _access_token(made: _Made) -> Write:
+    """The AT entry, its fields in MSAL's order (the standard ones first, then the optional
+    ones), and its filing, made of the same values."""
+    event, response, data, environment, realm, home_account_id, target, now = made
+    expires_in: Any = response.get("expires_in")
+    if type(expires_in) is not int:  # (an int: as the parser leaves it, no call)
+        if "expires_in" in response:
+            expires_in = seconds(expires_in)
+            if expires_in is None:
+                expires_in = FALLBACK_EXPIRES_IN
+        else:
+            expires_on = seconds(response.get("expires_on"))
+            expires_in = expires_on - now if expires_on is not None else DEFAULT_EXPIRES_IN
+    ext_expires_in: Any = response.get("ext_expires_in")
+    if type(ext_expires_in) is not int:
+        ext_expires_in = seconds(ext_expires_in)
+        if ext_expires_in is None:
+            ext_expires_in = expires_in
+    client_id = event.get("client_id")
+    at: Entry = {
+        "credential_type": CredentialType.ACCESS_TOKEN,
+        "secret": response["access_token"],
+        "home_account_id": home_account_id,
+        "environment": environment,
+        "client_id": client_id,
+        "target": target,
+        "realm": realm,
+        "token_type": response.get("token_type") or "Bearer",
+        "cached_at": str(now),
+        "expires_on": str(now + expires_in),
+        "extended_expires_on": str(now + ext_expires_in),
+    }
+    if "key_id" in data:
+        at["key_id"] = data["key_id"]
+    ext_cache_key = event.get("ext_cache_key")
+    if ext_cache_key is None:
+        ext_cache_key = compute_ext_cache_key(data)
+    if ext_cache_key:
+        at["ext_cache_key"] = ext_cache_key
+    refresh_in: Any = response.get("refresh_in")
+    if refresh_in is not None and type(refresh_in) is not int:
+        refresh_in = seconds(refresh_in)
+    if refresh_in is not None:
+        at["refresh_on"] = str(now + refresh_in)
+    assertion_hash = event.get("user_assertion_hash")
+    if assertion_hash:
+        at["user_assertion_hash"] = assertion_hash
+    filing = made_filing(
+        environment, client_id, realm, home_account_id, assertion_hash or None, target,
+        data.get("key_id"), ext_cache_key or None,
+    )  # fmt: skip
+    return CredentialType.ACCESS_TOKEN, at, None, filing
+
+
+def _account(made: _Made, claims: dict[str, Any]) -> Write:
+    event, _response, data, environment, realm, home_account_id, _target, _now = made
+    account = {"home_account_id": home_account_id, "environment": environment, "realm": realm}
+    account["local_account_id"] = (
+        event["_account_id"] if "_account_id" in event else claims.get("oid", claims.get("sub"))
+    )
+    account["username"] = (
+        username_from(claims) or data.get("username") or event.get("username") or ""
+    )
+    account["authority_type"] = event.get(
+        "authority_type", AuthorityType.ADFS if realm == "adfs" else AuthorityType.MSSTS
+    )
+    if event.get("grant_type") in ACCOUNT_ESTABLISHING_GRANTS:
+        account["account_source"] = event["grant_type"]
+    return CredentialType.ACCOUNT, account, None, None
+
+
+def _refresh_token(made: _Made) -> Write:
+    """The new RT entry, or (a refresh token grant) the redeemed one with its new secret."""
+    event, response, _data, environment, _realm, home_account_id, target, now = made
+    refresh_token = response["refresh_token"]
+    used_rt = event.get(USED_REFRESH_TOKEN) if event.get("grant_type") == "refresh_token" else None
+    if isinstance(used_rt, dict) and _is_rt(used_rt):
+        return CredentialType.REFRESH_TOKEN, used_rt, refresh_token, None
+    rt = {"credential_type": CredentialType.REFRESH_TOKEN, "secret": refresh_token}
+    rt.update(home_account_id=home_account_id, environment=environment)
+    rt.update(client_id=event.get("client_id"), target=target)
+    rt["last_modification_time"] = str(now)
+    if "foci" in response:
+        rt["family_id"] = response["foci"]
+    assertion_hash = event.get("user_assertion_hash")
+    if assertion_hash:
+        rt["user_assertion_hash"] = assertion_hash
+    return CredentialType.REFRESH_TOKEN, rt, None, None

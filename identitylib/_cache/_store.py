@@ -6,52 +6,34 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Literal, Optional, Union, cast
 
-from identitylib._log import get_logger
-
 from ._bounded import CacheBound
 from ._exact import ExactRequestIndex, FiledToken, RequestKey, build_exact_index
-from ._filing import AccessTokenFiling, filing_of, refiling
+from ._file_access import file_access_token
+from ._filing import AccessTokenFiling
 from ._index import SectionIndex, build_index
 from ._keys import CredentialType
+from ._marked import MarkedSections
 from ._query import USER_ASSERTION_HASH, requested_scopes, scope_set
-from ._raw import decoded_from, stored_value
 from ._serialization import KNOWN_SECTIONS
 
-logger = get_logger(__name__)
-
-_Mark = tuple[Any, int]
 _NO_BATCH: AbstractContextManager[None] = nullcontext()  # (reusable: it holds nothing)
 
 
-class IndexedSections:
-    """Indices over a sections dict (credential type -> key -> entry).
-
-    ``sync`` notices when the dict was replaced or edited without this class (apps and
-    persistence layers poke at ``TokenCache._cache``) and then rebuilds the indices (a
-    section still raw JSON, see ``_raw.py``, is decoded by its first read: not an edit).
-    Callers hold the cache lock. With a ``bound`` (see ``_bounded.py``) every put may
-    evict other entries to stay within it.
+class IndexedSections(MarkedSections):
+    """Indices over a sections dict (credential type -> key -> entry), kept in step with
+    the store's writes, and rebuilt when ``sync`` (``_marked.py``) finds the dict edited
+    or replaced outside the store. Callers hold the cache lock. With a ``bound`` (see
+    ``_bounded.py``) every put may evict other entries to stay within it.
     """
 
     def __init__(self, sections: dict[str, Any], bound: Optional[CacheBound] = None) -> None:
-        self.sections = sections
         self.bound = bound
         self._written: Optional[set[tuple[str, str]]] = None  # slots of the current batch
         self._indices: dict[str, SectionIndex] = {}  # the sections indexed so far
         self._exact: Optional[ExactRequestIndex] = None
-        self._marks: dict[str, _Mark] = {}
         #: (key, entry) of the app metadata ``put_new`` stored or found equal last.
         self._app_metadata: Optional[tuple[str, dict[str, Any]]] = None
-        #: Bumped by every reset (re-index); ``writes`` counts puts and deletes per section.
-        #: Together they stamp a section's content for callers that memoize derived data.
-        self.epoch = 0
-        self.writes: dict[str, int] = {}
-        self.reset(sections)
-
-    def stamp(self, credential_type: str) -> tuple[int, int]:
-        """Changes whenever the section's content may have changed (caller holds the lock
-        and has synced the store)."""
-        return self.epoch, self.writes.get(credential_type, 0)
+        super().__init__(sections)
 
     def reset(self, sections: dict[str, Any]) -> None:
         """Index ``sections`` from scratch, in one pass."""
@@ -60,68 +42,9 @@ class IndexedSections:
         self._indices = {}
         self._exact = None
         self._app_metadata = None
-        self.sections = sections
-        self.epoch += 1
-        self._marks = {name: self._mark(name) for name in KNOWN_SECTIONS}
+        super().reset(sections)
         if self.bound is not None:
             self.bound.track(self.sections, self._evict)
-
-    def sync(self, sections: dict[str, Any], credential_type: str | None = None) -> None:
-        """Re-index if ``sections`` is not what was indexed, or a section changed size.
-
-        With ``credential_type``, only that section is checked (the others are checked
-        when they are used): the hot path stays one dict lookup and one ``len``.
-        """
-        if sections is self.sections:
-            if credential_type is not None:
-                recorded = self._marks.get(credential_type)
-                section = dict.get(sections, credential_type)  # (as _mark reads it)
-                if (  # (the hot path: _unchanged, inlined)
-                    recorded is not None
-                    and recorded[0] is section is not None
-                    and recorded[1] == len(section)
-                ):
-                    return
-                if self._unchanged(credential_type):
-                    return
-            elif all(self._unchanged(name) for name in self._marks):
-                return
-        logger.debug("Token cache content changed outside the cache API; re-indexing")
-        self.reset(sections)
-
-    def _unchanged(self, credential_type: str) -> bool:
-        """The section is what was marked (a read that decoded it re-marks it)."""
-        recorded = self._marks.get(credential_type)
-        if recorded is None:
-            return True
-        current = self._mark(credential_type)
-        if _same(current, recorded):
-            return True
-        if recorded[0] is None and decoded_from(current[0], recorded[1]):
-            self._marks[credential_type] = current  # Decoded by a read since marked.
-            return True
-        return False
-
-    def _mark(self, credential_type: str) -> _Mark:
-        """(section, size) of a dict section; (None, id) of anything else (a section still
-        raw: marked without holding on to it)."""
-        section = stored_value(self.sections, credential_type)
-        if isinstance(section, dict):
-            return section, len(section)
-        return None, id(section)
-
-    def section(self, credential_type: str) -> dict[str, Any]:
-        """The section's entries ({} when absent or not a dict)."""
-        section = dict.get(self.sections, credential_type)  # (the C lookup first:)
-        if not isinstance(section, dict):
-            section = self.sections.get(credential_type)  # decodes a section still raw
-        return section if isinstance(section, dict) else {}
-
-    def entry(self, credential_type: str, key: str) -> Any:
-        """The entry under ``key`` (decoded if still raw), else None."""
-        section = self.section(credential_type)
-        entry = dict.get(section, key)
-        return entry if entry is None or isinstance(entry, dict) else section.get(key)
 
     def put(self, credential_type: str, key: str, entry: dict[str, Any]) -> None:
         """Store ``entry`` under ``key`` (an overwrite keeps the key's position)."""
@@ -143,7 +66,7 @@ class IndexedSections:
         if old != entry:  # An equal entry (the app metadata of every response) is filed.
             index = self._indices.get(credential_type)
             if credential_type == CredentialType.ACCESS_TOKEN:
-                self._file_access_token(key, old, entry, index, filing)
+                file_access_token(index, self._exact, key, old, entry, filing)
             elif isinstance(old, dict) and index is not None:
                 index.replace(key, old, entry)  # (a renewal files as it did)
             elif index is not None:
@@ -160,54 +83,6 @@ class IndexedSections:
                 self._written.add((credential_type, key))  # Enforced when the batch ends.
             else:
                 self.bound.enforce({(credential_type, key)}, self._evict)
-
-    def _file_access_token(
-        self,
-        key: str,
-        old: Any,
-        entry: dict[str, Any],
-        index: Optional[SectionIndex],
-        made: Optional[AccessTokenFiling] = None,
-    ) -> None:
-        """File the access token ``entry`` stored under ``key`` over ``old`` in both indices
-        of its section, from one reading of its fields; a renewal (an ``old`` entry that
-        files alike: a new secret and times) only has its exact-request filing renewed, a
-        token renewed under a new assertion (all else filed alike) is moved to it in both
-        (see ``reassert``): the fields compared once, for both. ``made``: the filing its
-        writer made (then none is read from ``entry``)."""
-        exact = self._exact
-        if index is None and exact is None:
-            return
-        if not isinstance(old, dict):
-            filing = filing_of(entry) if made is None else made
-            if index is not None:
-                tokens = index.access_tokens
-                if tokens is not None and not index.fields:  # (SectionIndex.add's, in line)
-                    tokens.add(key, entry, filing)
-                else:
-                    index.add(key, entry, filing)
-            if exact is not None:
-                exact.add(key, entry, filing)
-            return
-        # (compared with old in the same reading)
-        refiled = filing_of(entry, old) if made is None else refiling(made, old)
-        if refiled is None:  # files alike: a renewal
-            if exact is not None:
-                exact.renew(key, entry)
-        elif refiled.reasserted:  # an on-behalf-of token, a new assertion
-            if index is not None:
-                tokens = index.access_tokens
-                if tokens is not None and not index.fields:  # (SectionIndex's, in line)
-                    tokens.reassert(key, old, entry, refiled)
-                else:
-                    index.reassert(key, old, entry, refiled)
-            if exact is not None:
-                exact.reassert(key, old, entry, refiled)
-        else:
-            if index is not None:
-                index.replace(key, old, entry, refiled)
-            if exact is not None:
-                exact.replace(key, old, entry, refiled)
 
     def put_new(
         self,
@@ -341,10 +216,6 @@ class IndexedSections:
             and isinstance(entry, dict)
         ):
             exact.remove(key, entry)
-
-    def _remark(self, credential_type: str) -> None:
-        if credential_type in self._marks:
-            self._marks[credential_type] = self._mark(credential_type)
 
     def _index(self, credential_type: str) -> SectionIndex | None:
         """The section's index (None for an unindexed section); the first lookup that
@@ -525,7 +396,3 @@ class IndexedSections:
 #: ``IndexedSections.put`` as defined here: ``put_new`` files a writer's filing through it
 #: directly, and calls any other ``put`` (a subclass's, one patched in) as ``put``.
 _PLAIN_PUT = IndexedSections.put
-
-
-def _same(current: _Mark, recorded: _Mark) -> bool:
-    return current[0] is recorded[0] and current[1] == recorded[1]

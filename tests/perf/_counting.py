@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 
-def python_calls(run: Callable[[], Any], *, qualified: bool = False) -> Counter[tuple[str, str]]:
+def python_calls(
+    run: Callable[[], Any], *, qualified: bool = False, within: Optional[str] = None
+) -> Counter[tuple[str, str]]:
     """(module file name, function name) of every Python function ``run()`` calls,
-    counted; ``qualified``: the qualified name (``Class.method``) where Python has it."""
+    counted; ``qualified``: the qualified name (``Class.method``) where Python has it;
+    ``within``: only the calls made inside the function of that qualified name (itself
+    counted), e.g. ``"TokenCache.add"``."""
     seen: Counter[tuple[str, str]] = Counter()
+    depth = 0  # (within: how deep inside it)
 
     def profile(frame: Any, event: str, arg: Any) -> None:
+        nonlocal depth
         if event == "call":
             code = frame.f_code
-            name = getattr(code, "co_qualname", code.co_name) if qualified else code.co_name
+            qualname = getattr(code, "co_qualname", code.co_name)
+            if within is not None:
+                if not depth and qualname != within:
+                    return
+                depth += 1
+            name = qualname if qualified else code.co_name
             seen[code.co_filename.replace("\\", "/").rsplit("/", 1)[-1], name] += 1
+        elif event == "return" and depth:
+            depth -= 1
 
     sys.setprofile(profile)
     try:

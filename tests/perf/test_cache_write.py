@@ -14,9 +14,7 @@ the blocking and the asyncio API.
 from __future__ import annotations
 
 import logging
-import sys
-from collections import Counter
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -386,30 +384,6 @@ def test_a_token_renewed_under_a_new_assertion_is_swapped_in_line(
     assert old["token_source"] == "identity_provider", old
 
 
-def _calls_in_add(run: Callable[[], Any]) -> Counter[tuple[str, str]]:
-    """``python_calls(run, qualified=True)`` of the calls made inside ``TokenCache.add``
-    alone (the request's lookups left out)."""
-    seen: Counter[tuple[str, str]] = Counter()
-    depth = [0]
-
-    def profile(frame: Any, event: str, arg: Any) -> None:
-        if event == "call":
-            code = frame.f_code
-            name = code.co_qualname
-            if name == "TokenCache.add" or depth[0]:
-                depth[0] += 1
-                seen[code.co_filename.replace("\\", "/").rsplit("/", 1)[-1], name] += 1
-        elif event == "return" and depth[0]:
-            depth[0] -= 1
-
-    sys.setprofile(profile)
-    try:
-        run()
-    finally:
-        sys.setprofile(None)
-    return seen
-
-
 @pytest.mark.parametrize("api", APIS)
 def test_an_app_token_is_written_without_the_helpers_of_the_general_path(
     emulator: Emulator, api: str, caplog: pytest.LogCaptureFixture
@@ -424,15 +398,17 @@ def test_an_app_token_is_written_without_the_helpers_of_the_general_path(
     for entry in list(cache.search("AccessToken", target=_GRAPH_APP)):
         cache.remove_at(entry)
     results: list[Any] = []
-    calls = _calls_in_add(
-        lambda: results.append(call_on(api, app, "acquire_token_for_client", _GRAPH_APP))
+    calls = python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_for_client", _GRAPH_APP)),
+        qualified=True,
+        within="TokenCache.add",
     )
     assert results[0]["token_source"] == "identity_provider", results[0]
     assert calls["_token_cache.py", "TokenCache.add"] == 1
     for module, name in (
         ("_token_cache.py", "_log_event"),
         ("_seconds.py", "seconds"),
-        ("_store.py", "IndexedSections.sync"),
+        ("_marked.py", "MarkedSections.sync"),
         ("_store.py", "IndexedSections.put"),
         ("_index.py", "SectionIndex.add"),
         ("_query.py", "scope_set"),
@@ -440,13 +416,12 @@ def test_an_app_token_is_written_without_the_helpers_of_the_general_path(
         ("_exact.py", "ExactRequestIndex._set_filed"),
         ("_exact.py", "ExactRequestIndex._set"),
         ("_exact.py", "ExactRequestIndex._file_made.<locals>.<listcomp>"),
-        ("_event.py", "_access_token"),
         ("_event.py", "_sorted_target"),
     ):
         assert calls[module, name] == 0, name
     # The whole write: add and these frames (38 before this work), logging's level check
-    # among them.
-    assert sum(calls.values()) <= 16, sorted(calls)
+    # and the access token's entry (``_event._access_token``) among them.
+    assert sum(calls.values()) <= 17, sorted(calls)
     assert calls["_index.py", "AccessTokenIndex.add"] == 1
     assert calls["_exact.py", "ExactRequestIndex._file_made"] == 1
     hit = call_on(api, app, "acquire_token_for_client", _GRAPH_APP)
