@@ -48,6 +48,36 @@ SECRET_FIELDS = frozenset(
     }
 )
 
+#: Field names every token request sends that are not secrets, as written: a name found
+#: here needs no lower-casing to be told apart from :data:`SECRET_FIELDS` (a name in
+#: neither is lower-cased and looked up).
+PLAIN_FIELDS = frozenset(
+    {
+        "grant_type",
+        "client_id",
+        "scope",
+        "client_info",
+        "requested_token_use",
+        "client_assertion_type",
+        "token_type",
+        "key_id",
+        "fmi_path",
+        "redirect_uri",
+    }
+)
+if not SECRET_FIELDS.isdisjoint(name.lower() for name in PLAIN_FIELDS):  # pragma: no cover
+    raise AssertionError("a plain field is a secret one")
+
+
+def is_secret_field(name: Any) -> bool:
+    """Whether the field ``name`` (any letter case) is one of :data:`SECRET_FIELDS`."""
+    if name in SECRET_FIELDS:
+        return True
+    if name in PLAIN_FIELDS:
+        return False
+    return (name if type(name) is str else str(name)).lower() in SECRET_FIELDS
+
+
 #: Fields that identify a person. Logged only with ``enable_pii_log=True``.
 PII_FIELDS = frozenset(
     {
@@ -110,7 +140,10 @@ def hide(value: T) -> T:
 def hide_secrets(fields: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``fields`` in which the values of :data:`SECRET_FIELDS` are hidden."""
     return {
-        k: hide(v) if (k if type(k) is str else str(k)).lower() in SECRET_FIELDS else v
+        k: hide(v)
+        if k in SECRET_FIELDS
+        or (k not in PLAIN_FIELDS and (k if type(k) is str else str(k)).lower() in SECRET_FIELDS)
+        else v
         for k, v in fields.items()
     }
 

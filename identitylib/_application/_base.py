@@ -27,7 +27,7 @@ from ._calls import CommonCalls
 from ._core import set_up
 from ._lanes import silent_lane
 from ._names import MsalNames
-from ._plan import Answer, Blocking, Plan, Steps
+from ._plan import Answer, Blocking, Plan, Steps, as_is
 
 if TYPE_CHECKING:
     from identitylib._transport import SyncTransport
@@ -88,12 +88,37 @@ class Runner:
         self._refreshing_lock = threading.Lock()
 
     def _perform(self, plan: Plan[R]) -> R:
-        """Run a builder's plan: its answer, or its flow (shared per key) and ``finish``."""
+        """Run a builder's plan: its answer, or its flow (shared per key) and ``finish``.
+
+        A shared call with the app's own :class:`SingleFlight` is driven by ``run_sync``
+        joining the flight itself: no generator, closure or strategy call between the
+        driver and the flow (see ``run_sync``).
+        """
         if isinstance(plan, Answer):
             return plan.value
-        defer = self._deferred_refresh(plan.key, plan.background_flow)
-        flow = coalesced(self._flights, plan.key, lambda: plan.make_flow(defer))
-        return plan.finish(self._run(flow))
+        key = plan.key
+        make_flow = plan.make_flow
+        defer = (
+            self._deferred_refresh(key, plan.background_flow)
+            if self._background_refresh and key is not None
+            else None
+        )
+        flights = self._flights
+        if key is None or self._timing or type(flights).coalesce is not SingleFlight.coalesce:
+            flow = coalesced(flights, key, lambda: make_flow(defer))
+            result = self._run(flow)
+        else:
+            from identitylib._transport import run_sync
+
+            try:
+                result = run_sync(
+                    make_flow(defer), self._transport, sleep=self._sleep,
+                    flights=flights, key=key, again=lambda: make_flow(defer),  # type: ignore[arg-type]
+                )  # fmt: skip
+            except FlowError as failure:
+                result = failure.result
+        finish = plan.finish
+        return result if finish is as_is else finish(result)
 
     def _perform_steps(self, steps: Steps[R]) -> R:
         """Run a method made of several plans and blocking steps, in order."""

@@ -30,7 +30,8 @@ class Answer(Generic[R]):
     value: R
 
 
-def _same(result: Any) -> Any:
+def as_is(result: Any) -> Any:
+    """The result itself (a call's ``finish`` when it has none of its own)."""
     return result
 
 
@@ -44,7 +45,7 @@ class Call(Generic[T, R]):
     """
 
     make_flow: Callable[[Defer], Flow[T]]
-    finish: Callable[[T], R] = _same
+    finish: Callable[[T], R] = as_is
     key: Optional[Hashable] = None
 
     def background_flow(self) -> Flow[T]:
@@ -60,7 +61,7 @@ Plan = Union[Answer[R], Call[Any, R]]
 def run(flow: Flow[T]) -> Call[T, T]: ...
 @overload
 def run(flow: Flow[T], finish: Callable[[T], R]) -> Call[T, R]: ...
-def run(flow: Flow[T], finish: Callable[[T], Any] = _same) -> Call[T, Any]:
+def run(flow: Flow[T], finish: Callable[[T], Any] = as_is) -> Call[T, Any]:
     """The call that runs ``flow`` once (never shared) and returns ``finish(result)``."""
     return Call(lambda _defer: flow, finish)
 

@@ -41,12 +41,13 @@ def redeem_refresh_token(
     headers: Optional[Mapping[str, str]] = None,
     used_entry: Optional[Mapping[str, Any]] = None,
     ext_cache_key: Optional[str] = None,
+    hooks: Optional[bool] = None,
 ) -> Flow[dict[str, Any]]:
     """Redeem ``refresh_token`` for ``scopes`` (already decorated).
 
     With ``used_entry`` (the cached RT entry) the new RT replaces it and no Account entry
     is (re)created, as MSAL's silent flow does so that a concurrent ``remove_account``
-    wins.
+    wins. ``hooks``: whether the cache has access hooks, when the caller asked already.
     """
     home_account_id = used_entry.get("home_account_id") if used_entry else None
     if state.authority.is_oidc:
@@ -62,7 +63,8 @@ def redeem_refresh_token(
         extra=data,
     )
     request_headers = anchor_header(home_account_id)
-    request_headers.update(headers or {})
+    if headers:
+        request_headers.update(headers)
     event_extra: dict[str, Any] = {}
     if used_entry is not None:
         event_extra[USED_REFRESH_TOKEN] = dict(used_entry)
@@ -78,6 +80,7 @@ def redeem_refresh_token(
         correlation_id=correlation_id,
         headers=request_headers,
         event_extra=event_extra,
+        hooks=hooks,
     )
     new_rt = result.get("refresh_token")
     cache = state.token_cache

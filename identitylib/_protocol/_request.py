@@ -7,7 +7,7 @@ import random
 import sys
 from collections.abc import Mapping
 
-from identitylib._log import SECRET_FIELDS, hide
+from identitylib._log import PLAIN_FIELDS, SECRET_FIELDS, hide
 from identitylib._version import __version__
 
 from ._messages import HttpRequest
@@ -72,7 +72,9 @@ def form_fields(*parts: Mapping[str, object] | None) -> dict[str, str]:
         for name, value in part.items():
             if value is None or value == "":
                 merged.pop(name, None)
-            elif name.lower() in SECRET_FIELDS:
+            elif name in PLAIN_FIELDS:  # (most fields: told without lower-casing)
+                merged[name] = value if type(value) is str else str(value)
+            elif name in SECRET_FIELDS or name.lower() in SECRET_FIELDS:
                 merged[name] = hide(str(value))
             else:
                 merged[name] = str(value)
@@ -89,13 +91,15 @@ def token_request(
     token_endpoint: str, fields: Mapping[str, str], headers: Mapping[str, str]
 ) -> HttpRequest:
     """A POST of form ``fields`` to the token endpoint (``one_time`` for the grants of
-    :data:`ONE_TIME_GRANTS`)."""
+    :data:`ONE_TIME_GRANTS`). The request holds ``fields`` and ``headers`` themselves,
+    not copies: the caller made them for it and changes neither afterwards."""
     return HttpRequest(
         "POST",
         token_endpoint,
-        data=dict(fields),
-        headers=dict(headers),
-        one_time=fields.get("grant_type") in ONE_TIME_GRANTS,
+        None,
+        fields,
+        headers,
+        fields.get("grant_type") in ONE_TIME_GRANTS,
     )
 
 

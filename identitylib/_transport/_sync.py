@@ -28,8 +28,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Mapping, MutableMapping
-from typing import Any, Callable, Optional, TypeVar
+from collections.abc import Hashable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from identitylib._log import get_logger, safe_url
 from identitylib._protocol._messages import (
@@ -56,6 +56,9 @@ from ._bounds import (
 from ._observe import HTTP_OBSERVER
 from ._policy import DEFAULT_RETRY_POLICY, NO_RETRY, ErrorKind, RetryPolicy
 from ._throttle import Throttle
+
+if TYPE_CHECKING:  # pragma: no cover
+    from identitylib._flows._single_flight import Flight, SingleFlight
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -362,7 +365,13 @@ def normalise_response(raw: Any) -> HttpResponse:
 
 
 def run_sync(
-    flow: Flow[T], transport: SyncTransport, *, sleep: Callable[[float], None] = time.sleep
+    flow: Flow[T],
+    transport: SyncTransport,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    flights: Optional[SingleFlight] = None,
+    key: Hashable = None,
+    again: Optional[Callable[[], Flow[T]]] = None,
 ) -> T:
     """Drive a flow to completion, sending each request it yields through ``transport``.
 
@@ -372,10 +381,21 @@ def run_sync(
     cache's access (its hooks, its lock) in this thread; a failing hook is thrown into the
     flow, and an access left open by a failure is closed here. A cache whose hooks are
     coroutines is refused with :class:`TypeError`.
+
+    With ``flights`` (and ``key``, and ``again``, which makes the same flow afresh) the
+    flow's I/O is shared with concurrent callers of the same key, as
+    :meth:`SingleFlight.coalesce` shares it, without a generator between this driver and
+    the flow: a flow that ends at its first step (a cache hit) joins no flight; else the
+    caller joins ``key``'s flight at that step, as its leader, or as a follower that drops
+    its flow, waits for the leader, and runs ``again()`` on its own.
     """
-    accesses = OpenAccesses()
+    accesses: Optional[OpenAccesses] = None  # (made at the flow's first cache access)
+    flight: Optional[Flight] = None
     try:
-        step = next(flow)
+        if flights is None:
+            step = next(flow)
+        else:
+            flow, step, flight = _joined(flow, flights, key, again)
         while True:
             if isinstance(step, Wait):
                 sleep(max(0.0, step.seconds))
@@ -384,6 +404,8 @@ def run_sync(
             try:
                 if isinstance(step, CacheHook):
                     if step.entering:
+                        if accesses is None:
+                            accesses = OpenAccesses()
                         accesses.enter(step)
                     elif accesses:
                         accesses.exit_last()
@@ -398,4 +420,32 @@ def run_sync(
         return stop.value  # type: ignore[no-any-return]
     finally:
         flow.close()
-        accesses.exit_all()  # the flow ended (failed) inside a cache access
+        if flight is not None:
+            flights.leave(key, flight)  # type: ignore[union-attr]
+        if accesses is not None:
+            accesses.exit_all()  # the flow ended (failed) inside a cache access
+
+
+def _joined(
+    flow: Flow[T], flights: SingleFlight, key: Hashable, again: Optional[Callable[[], Flow[T]]]
+) -> tuple[Flow[T], Any, Optional[Flight]]:
+    """The flow to drive on, its first step, and the flight it leads (None: it leads
+    none); StopIteration when the flow ended at its first step (see ``_single_flight``)."""
+    ended = flights.ended  # before the flow's cache lookup (an int read: no lock)
+    step = next(flow)
+    leader, flight = flights.join(key)
+    if not leader:
+        flow.close()
+        flights.follow(flight)  # then a fresh flow: the leader's token, or its own request
+        flow = again()  # type: ignore[misc]
+        return flow, next(flow), None
+    if flights.ended != ended:  # a leader left during our lookup: it may be stale
+        flow.close()
+        try:
+            flow = again()  # type: ignore[misc]
+            step = next(flow)
+        except BaseException:
+            flow.close()
+            flights.leave(key, flight)
+            raise
+    return flow, step, flight
