@@ -54,7 +54,7 @@ from ._bounds import (
     split_timeout,
 )
 from ._observe import HTTP_OBSERVER
-from ._policy import DEFAULT_RETRY_POLICY, NO_RETRY, ErrorKind, RetryPolicy
+from ._policy import DEFAULT_RETRY_POLICY, NO_RETRY, STOP, ErrorKind, RetryPolicy
 from ._throttle import Throttle
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -177,6 +177,9 @@ class SyncTransport:
         if not self._owns_client:
             _check_client(http_client)
         self._client: Any = http_client  # the own session is made on first use
+        #: Whether an app's ``http_client`` is a ``requests.Session`` (told once: a
+        #: session exists only once requests is loaded).
+        self._client_is_session = _is_requests_session(http_client)
         self._session_options = (verify, proxies, trust_env)
         self._making = threading.Lock()  # one own session, whichever thread asks first
         self._verify = verify
@@ -222,6 +225,7 @@ class SyncTransport:
         assign ``app.http_client``): called as given, retried only by an explicit policy."""
         _check_client(client)
         self._client, self._owns_client, self._own_methods = client, False, {}
+        self._client_is_session = _is_requests_session(client)
         self.retry = self._replaced_retry
 
     def close(self) -> None:
@@ -284,14 +288,20 @@ class SyncTransport:
             else:
                 if watch is not None:
                     watch.answered(response)
-                decision = policy.after_response(
-                    request.method,
-                    response.status_code,
-                    response.headers,
-                    attempt,
-                    one_time=request.one_time,
-                    time_left=deadline.left(),
-                )
+                if (
+                    response.status_code not in policy.retry_statuses
+                    and type(policy) is RetryPolicy
+                ):
+                    decision = STOP  # (what the policy answers first, the deadline unread)
+                else:
+                    decision = policy.after_response(
+                        request.method,
+                        response.status_code,
+                        response.headers,
+                        attempt,
+                        one_time=request.one_time,
+                        time_left=deadline.left(),
+                    )
                 if not decision.retry:
                     if decision.reason:
                         logger.info("Not retrying %s: %s", safe_url(request.url), decision.reason)
@@ -320,19 +330,22 @@ class SyncTransport:
         """``send_once``, knowing whether the own session sends it (``itself``)."""
         kwargs: dict[str, Any] = {"params": request.params, "headers": dict(request.headers)}
         follow = self._follow and request.method == "GET"
-        client = self.http_client
+        client = self._client
+        if client is None:
+            client = self.http_client
         if itself:
             # Passed per request so REQUESTS_CA_BUNDLE cannot override an explicit verify=.
             kwargs["timeout"] = deadline.timeout(self._timeout)
             kwargs["verify"] = self._verify
             kwargs["allow_redirects"] = follow
             kwargs["stream"] = True
-        elif not self._owns_client and not follow and _is_requests_session(client):
+        elif not self._owns_client and not follow and self._client_is_session:
             # requests would repost the form (client secret included) to a 307/308 target.
             kwargs["allow_redirects"] = False
         try:
             if request.method == "POST":
-                raw = client.post(request.url, data=request.body, **kwargs)
+                body = request.data if request.content is None else request.content  # (.body)
+                raw = client.post(request.url, data=body, **kwargs)
             else:
                 raw = client.get(request.url, **kwargs)
             if itself:
@@ -350,12 +363,13 @@ def normalise_response(raw: Any) -> HttpResponse:
     status = getattr(raw, "status_code", 0)
     text = getattr(raw, "text", "")
     headers = getattr(raw, "headers", None) or {}
-    if not isinstance(status, int) or isinstance(status, bool):
+    if type(status) is not int and (not isinstance(status, int) or isinstance(status, bool)):
         status = 0
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    if not isinstance(text, str):
-        text = ""
+    if type(text) is not str:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        if not isinstance(text, str):
+            text = ""
     try:
         lowered = {str(k).lower(): str(v) for k, v in headers.items()}
     except AttributeError:
