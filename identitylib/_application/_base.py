@@ -108,7 +108,7 @@ class Runner:
             flow = coalesced(flights, key, lambda: make_flow(defer))
             result = self._run(flow)
         else:
-            from identitylib._transport import run_sync
+            from identitylib._transport._sync import run_sync  # (a module: no package lookup)
 
             try:
                 result = run_sync(

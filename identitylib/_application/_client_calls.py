@@ -68,12 +68,15 @@ class ClientCalls(AppCore):
         if kwargs.pop("force_refresh", None) is not None:
             raise ValueError(_FORCE_REFRESH)
         scope_list = self._client_scopes(scopes, fmi_path)
-        _check_claims_text(forwarded_client_claims)
+        if forwarded_client_claims is not None:
+            _check_claims_text(forwarded_client_claims)
         state = self.state  # this call's (and its refreshes') cache, whatever is assigned later
         state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
-        data = kwargs.pop("data", None)
-        check_ssh_cert_data(data)
-        headers = kwargs.pop("headers", None)
+        data = headers = None
+        if kwargs:  # (a plain call has none to look at)
+            data = kwargs.pop("data", None)
+            check_ssh_cert_data(data)
+            headers = kwargs.pop("headers", None)
         shared = not (claims_challenge or data or headers)
         key = (
             ("client", id(state.token_cache), tuple(scope_list), fmi_path, forwarded_client_claims)
@@ -145,12 +148,15 @@ class ClientCalls(AppCore):
                 return Answer(hit)
         scope_list = self._obo_scopes(user_assertion, scopes)
         hashed = self.hits.hashed(user_assertion)  # the hit path's, when it made one
-        _check_claims_text(forwarded_client_claims)
+        if forwarded_client_claims is not None:
+            _check_claims_text(forwarded_client_claims)
         state = self.state  # this call's (and its refreshes') cache, whatever is assigned later
         state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
-        data = kwargs.pop("data", None)
-        check_ssh_cert_data(data)
-        headers = kwargs.pop("headers", None)
+        data = headers = None
+        if kwargs:  # (a plain call has none to look at)
+            data = kwargs.pop("data", None)
+            check_ssh_cert_data(data)
+            headers = kwargs.pop("headers", None)
         # After the cache-hit path: '***' in the locals a crash reporter prints.
         user_assertion = hide(user_assertion)
         assertion = hide(user_assertion.strip())

@@ -220,7 +220,7 @@ def measured(api: str, method: F) -> F:
                 if hit is not None:
                     return hit
                 missed = _LANE_MISSED.set(lane)
-            totals = totals_of(self)
+            totals = getattr(self, _TOTALS, None) or totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
             try:
                 result = method(self, *args, **kwargs)
@@ -232,7 +232,10 @@ def measured(api: str, method: F) -> F:
                 HTTP_OBSERVER.reset(watching)
                 if missed is not None:
                     _LANE_MISSED.reset(missed)
-            _count(totals, (_clock_ns() - begun) / 1e9, result, False)
+            try:  # (_count, in line)
+                totals.add(result, False, (_clock_ns() - begun) / 1e9)
+            except Exception:
+                _telemetry_failed()
             return result
         tally = _start_traced(self, api, method, args, kwargs, otel)
         watching = HTTP_OBSERVER.set(tally)
@@ -318,7 +321,7 @@ def _measured_async(
                 if hit is not None:
                     return hit
                 missed = _LANE_MISSED.set(lane)
-            totals = totals_of(self)
+            totals = getattr(self, _TOTALS, None) or totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
             try:
                 result = await method(self, *args, **kwargs)
@@ -330,7 +333,10 @@ def _measured_async(
                 HTTP_OBSERVER.reset(watching)
                 if missed is not None:
                     _LANE_MISSED.reset(missed)
-            _count(totals, (_clock_ns() - begun) / 1e9, result, False)
+            try:  # (_count, in line)
+                totals.add(result, False, (_clock_ns() - begun) / 1e9)
+            except Exception:
+                _telemetry_failed()
             return result
         tally = _start_traced(self, api, method, args, kwargs, otel)
         watching = HTTP_OBSERVER.set(tally)
