@@ -48,9 +48,9 @@ SECRET_FIELDS = frozenset(
     }
 )
 
-#: Field names every token request sends that are not secrets, as written: a name found
-#: here needs no lower-casing to be told apart from :data:`SECRET_FIELDS` (a name in
-#: neither is lower-cased and looked up).
+#: Field names of token requests and cache entries that are not secrets, as written: a
+#: name found here needs no lower-casing to be told apart from :data:`SECRET_FIELDS` (a
+#: name in neither is lower-cased and looked up).
 PLAIN_FIELDS = frozenset(
     {
         "grant_type",
@@ -63,6 +63,20 @@ PLAIN_FIELDS = frozenset(
         "key_id",
         "fmi_path",
         "redirect_uri",
+        # the fields of cached entries beside their "secret" (a flow hides entries' secrets)
+        "credential_type",
+        "home_account_id",
+        "environment",
+        "realm",
+        "target",
+        "family_id",
+        "cached_at",
+        "expires_on",
+        "extended_expires_on",
+        "refresh_on",
+        "last_modification_time",
+        "user_assertion_hash",
+        "ext_cache_key",
     }
 )
 if not SECRET_FIELDS.isdisjoint(name.lower() for name in PLAIN_FIELDS):  # pragma: no cover

@@ -245,7 +245,7 @@ class AccountCalls(AppCore):
             raise ValueError("forwarded_client_claims must be a JSON object string")
         if not account:
             return Answer(None)
-        if not isinstance(account, Mapping):
+        if type(account) is not dict and not isinstance(account, Mapping):
             raise ValueError("account must be an account dict returned by get_accounts()")
         home = account.get("home_account_id")
         if not isinstance(home, str) or not home:

@@ -86,6 +86,10 @@ class Runner:
         self._background_refresh = background_refresh
         self._refreshing: set[Hashable] = set()
         self._refreshing_lock = threading.Lock()
+        from identitylib._transport._sync import run_sync
+
+        #: The driver of a shared call (imported once here, not per call).
+        self._drive = run_sync
 
     def _perform(self, plan: Plan[R]) -> R:
         """Run a builder's plan: its answer, or its flow (shared per key) and ``finish``.
@@ -108,10 +112,8 @@ class Runner:
             flow = coalesced(flights, key, lambda: make_flow(defer))
             result = self._run(flow)
         else:
-            from identitylib._transport._sync import run_sync  # (a module: no package lookup)
-
             try:
-                result = run_sync(
+                result = self._drive(
                     make_flow(defer), self._transport, sleep=self._sleep,
                     flights=flights, key=key, again=lambda: make_flow(defer),  # type: ignore[arg-type]
                 )  # fmt: skip

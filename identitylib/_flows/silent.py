@@ -138,10 +138,13 @@ def refresh_token_candidates(
     if family_id:
         family = _refresh_tokens(cache, {**owner, "family_id": family_id})
     own = _refresh_tokens(cache, {**owner, "client_id": client_id})
-    tried = {entry.get("secret") for entry in family}
-    own = [entry for entry in own if entry.get("secret") not in tried]
-    family.sort(key=_modified, reverse=True)
-    own.sort(key=_modified, reverse=True)
+    if family:
+        tried = {entry.get("secret") for entry in family}
+        own = [entry for entry in own if entry.get("secret") not in tried]
+        if len(family) > 1:
+            family.sort(key=_modified, reverse=True)
+    if len(own) > 1:
+        own.sort(key=_modified, reverse=True)
     return [hide_secrets(e) for e in family], [hide_secrets(e) for e in own]
 
 
