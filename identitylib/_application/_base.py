@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping, MutableMapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, cast
 
 from identitylib._authority import TrustKey
@@ -103,7 +104,9 @@ class Runner:
         key = plan.key
         make_flow = plan.make_flow
         defer = (
-            self._deferred_refresh(key, plan.background_flow)
+            # What a flow calls, instead of refreshing in line, for a token in its refresh
+            # window: one background refresh per key at a time (none when disabled).
+            partial(self._start_refresh, key, plan.background_flow)
             if self._background_refresh and key is not None
             else None
         )
@@ -174,29 +177,20 @@ class Runner:
             }
         return result  # type: ignore[no-any-return]
 
-    def _deferred_refresh(
-        self, key: Optional[Hashable], make_flow: Callable[[], Flow[Any]]
-    ) -> Optional[Callable[[], None]]:
-        """What a flow calls, instead of refreshing in line, for a token in its refresh
-        window: one background refresh per cache key at a time (None when disabled)."""
-        if not self._background_refresh or key is None:
-            return None
-
-        def start() -> None:
-            with self._refreshing_lock:
-                if key in self._refreshing:
-                    return
-                self._refreshing.add(key)
-            measured = BackgroundRefresh(self)
-            thread = threading.Thread(
-                target=self._refresh_now,
-                args=(key, make_flow, measured),
-                name="identitylib-refresh",
-            )
-            thread.daemon = True
-            thread.start()
-
-        return start
+    def _start_refresh(self, key: Hashable, make_flow: Callable[[], Flow[Any]]) -> None:
+        """Refresh ``key``'s token in a background thread, unless one does already."""
+        with self._refreshing_lock:
+            if key in self._refreshing:
+                return
+            self._refreshing.add(key)
+        measured = BackgroundRefresh(self)
+        thread = threading.Thread(
+            target=self._refresh_now,
+            args=(key, make_flow, measured),
+            name="identitylib-refresh",
+        )
+        thread.daemon = True
+        thread.start()
 
     def _refresh_now(
         self, key: Hashable, make_flow: Callable[[], Flow[Any]], measured: BackgroundRefresh

@@ -14,7 +14,7 @@ from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import reject_reserved, validate_scopes
 from identitylib._telemetry import lane_missed
 
-from ._core import SHARED_TENANTS, AppCore
+from ._core import AppCore
 from ._lanes import client_lane, obo_lane
 from ._plan import Answer, Call, Defer, Plan, run
 
@@ -39,7 +39,7 @@ class ClientCalls(AppCore):
             raise ValueError(
                 "scopes must name at least one scope, e.g. ['api://<app id>/.default']"
             )
-        if self.authority.parsed.tenant.lower() in SHARED_TENANTS:
+        if not self.hits.app_tokens:  # (== the tenant is one of SHARED_TENANTS)
             warn_caller(
                 "Use a specific tenant (GUID or domain) in the authority for client credentials; "
                 "'common' and 'organizations' cannot identify the app's tenant",

@@ -216,9 +216,13 @@ def measured(api: str, method: F) -> F:
             begun = _clock_ns()
             missed = None
             if lane is not None:
-                hit = _served_by_lane(self, lane, begun, args, kwargs)
+                try:  # (_served_by_lane's miss, in line)
+                    hit = lane(self, *args, **kwargs)
+                except Exception:
+                    logger.debug("Cache lane failed; the call goes the full way", exc_info=True)
+                    hit = None
                 if hit is not None:
-                    return hit
+                    return _counted_hit(self, hit, begun)
                 missed = _LANE_MISSED.set(lane)
             totals = getattr(self, _TOTALS, None) or totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
@@ -258,27 +262,19 @@ def measured(api: str, method: F) -> F:
     return cast(F, call)
 
 
-def _served_by_lane(
-    app: Any, lane: Callable[..., Any], begun: int, args: Any, kwargs: dict[str, Any]
-) -> Any:
-    """The lane's answer (a cache hit, counted in the app's totals), or None: the method
-    runs (also when the lane raised: the method decides, and reports bad arguments)."""
+def _counted_hit(app: Any, hit: Any, begun: int) -> Any:
+    """``hit``, a cache lane's answer to a call begun at ``begun``, counted in the app's
+    totals (a lane that raised or said None: the method runs, and reports bad arguments)."""
     try:
-        hit = lane(app, *args, **kwargs)
-    except Exception:
-        logger.debug("Cache lane failed; the call goes the full way", exc_info=True)
-        return None
-    if hit is not None:
         try:
-            try:
-                if app._identitylib_hits_owner is THREAD.mark:  # (== _HITS_OWNER)
-                    app._identitylib_hits += packed_hit(_clock_ns() - begun)  # (== _HITS)
-                    return hit
-            except AttributeError:
-                _claim_hits(app)
-            _count_hit(app, _clock_ns() - begun)
-        except Exception:
-            _telemetry_failed()
+            if app._identitylib_hits_owner is THREAD.mark:  # (== _HITS_OWNER)
+                app._identitylib_hits += packed_hit(_clock_ns() - begun)  # (== _HITS)
+                return hit
+        except AttributeError:
+            _claim_hits(app)
+        _count_hit(app, _clock_ns() - begun)
+    except Exception:
+        _telemetry_failed()
     return hit
 
 
@@ -317,9 +313,13 @@ def _measured_async(
             begun = _clock_ns()
             missed = None
             if lane is not None:
-                hit = _served_by_lane(self, lane, begun, args, kwargs)
+                try:  # (_served_by_lane's miss, in line)
+                    hit = lane(self, *args, **kwargs)
+                except Exception:
+                    logger.debug("Cache lane failed; the call goes the full way", exc_info=True)
+                    hit = None
                 if hit is not None:
-                    return hit
+                    return _counted_hit(self, hit, begun)
                 missed = _LANE_MISSED.set(lane)
             totals = getattr(self, _TOTALS, None) or totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
