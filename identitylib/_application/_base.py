@@ -89,6 +89,12 @@ class Runner:
         self._refreshing_lock = threading.Lock()
         from identitylib._transport._sync import run_sync
 
+        #: Whether a shared call's driver joins the app's single-flight itself (its own
+        #: ``SingleFlight``, not another strategy; not with ``timing``: see ``_perform``).
+        self._joins_itself = (
+            not self._timing and type(self._flights).coalesce is SingleFlight.coalesce
+        )
+
         #: The driver of a shared call (imported once here, not per call).
         self._drive = run_sync
 
@@ -111,7 +117,7 @@ class Runner:
             else None
         )
         flights = self._flights
-        if key is None or self._timing or type(flights).coalesce is not SingleFlight.coalesce:
+        if key is None or not self._joins_itself:
             flow = coalesced(flights, key, lambda: make_flow(defer))
             result = self._run(flow)
         else:

@@ -35,7 +35,7 @@ def as_is(result: Any) -> Any:
     return result
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Call(Generic[T, R]):
     """A flow to run and what turns its result into the method's return value.
 
@@ -47,6 +47,18 @@ class Call(Generic[T, R]):
     make_flow: Callable[[Defer], Flow[T]]
     finish: Callable[[T], R] = as_is
     key: Optional[Hashable] = None
+
+    def __init__(
+        self,
+        make_flow: Callable[[Defer], Flow[T]],
+        finish: Callable[[T], R] = as_is,
+        key: Optional[Hashable] = None,
+    ) -> None:
+        # The fields in one step (a frozen dataclass's own __init__ sets them one by one):
+        # a builder makes one per call that needs I/O.
+        object.__setattr__(
+            self, "__dict__", {"make_flow": make_flow, "finish": finish, "key": key}
+        )
 
     def background_flow(self) -> Flow[T]:
         """The flow a background refresh runs: the same call, refreshing in line."""

@@ -7,7 +7,7 @@ import random
 import sys
 from collections.abc import Mapping
 
-from identitylib._log import PLAIN_FIELDS, SECRET_FIELDS, hide
+from identitylib._log import PLAIN_FIELDS, SECRET_FIELDS, Secret, hide
 from identitylib._version import __version__
 
 from ._messages import HttpRequest
@@ -36,7 +36,8 @@ def new_request_id() -> str:
     entropy, seeded again in a forked child (forked workers do not repeat each other's
     ids), and an app seeding the ``random`` module does not make its ids repeat.
     """
-    digits = f"{_random_bits(128) & _V4_MASK | _V4:032x}"
+    digits = (_random_bits(128) & _V4_MASK | _V4).to_bytes(16, "big").hex()  # (faster
+    # than formatting the int)
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
@@ -75,7 +76,7 @@ def form_fields(*parts: Mapping[str, object] | None) -> dict[str, str]:
             elif name in PLAIN_FIELDS:  # (most fields: told without lower-casing)
                 merged[name] = value if type(value) is str else str(value)
             elif name in SECRET_FIELDS or name.lower() in SECRET_FIELDS:
-                merged[name] = hide(str(value))
+                merged[name] = value if type(value) is Secret else hide(str(value))
             else:
                 merged[name] = str(value)
     return merged

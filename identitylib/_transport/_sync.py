@@ -371,7 +371,10 @@ def normalise_response(raw: Any) -> HttpResponse:
         if not isinstance(text, str):
             text = ""
     try:
-        lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+        lowered = {
+            (k if type(k) is str else str(k)).lower(): v if type(v) is str else str(v)
+            for k, v in headers.items()
+        }
     except AttributeError:
         lowered = {}
     lowered.pop(TRUNCATED_HEADER, None)  # only identitylib's own reader may set it
