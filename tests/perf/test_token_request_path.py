@@ -1,0 +1,230 @@
+"""The path of a token request, from the public method to the flow and back, less the
+cache write (bench workload 15's library time): what it runs, counted (never timed), for
+a client-credentials miss, a silent refresh through the refresh token and an on-behalf-of
+miss, in the blocking and the asyncio API.
+
+- The blocking driver joins the single-flight itself: no coalescing generator, strategy
+  call or closure between the driver and the flow.
+- What is the same for every request of an app is made once: the credential's fields
+  (a secret), the client headers; a miss makes no partition key, realm list or partial
+  it does not use, and asks once whether the cache has access hooks.
+- The parsed response is the cache event's (not copied); the app's result is its one copy.
+- The transport decides a success without the throttle rule or the retry policy's call;
+  the response is parsed without ``json.loads``'s wrapper or coercions of what is
+  already an int or ``Bearer``.
+- A plain call looks at no option it was not given; the telemetry wrapper counts it in
+  line; messages and plans set their fields in one step; no frame around the clock.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from typing import Any, Callable
+
+import pytest
+
+import identitylib
+from identitylib.emulator import Emulator
+
+from ._apps import (
+    APIS,
+    APP_SCOPES,
+    BOB,
+    GRAPH,
+    USER_SCOPES,
+    call_on,
+    daemon,
+    public_client,
+    served_once,
+    sign_in,
+)
+from ._counting import python_calls
+
+Calls = Counter[tuple[str, str]]
+CASES = ("cc", "rt", "obo")
+
+
+def _counted_miss(emulator: Emulator, api: str, case: str) -> tuple[Calls, dict[str, Any]]:
+    """One miss of ``case`` on an app whose authority is known and whose telemetry totals
+    are made (as after any call before), counted; and its result."""
+    results: list[Any] = []
+    if case == "cc":
+        app = daemon(emulator, api, identitylib.TokenCache())()
+        assert "access_token" in call_on(api, app, "acquire_token_for_client", APP_SCOPES)
+        call_on(api, app, "remove_tokens_for_client")
+        calls = python_calls(
+            lambda: results.append(call_on(api, app, "acquire_token_for_client", APP_SCOPES))
+        )
+    elif case == "rt":
+        cache = identitylib.TokenCache()
+        account = sign_in(emulator, "sync", cache)
+        app = public_client(emulator, api, cache)()
+        hit = call_on(api, app, "acquire_token_silent", USER_SCOPES, account)
+        assert hit["token_source"] == "cache", hit  # (its authority's realm known now)
+        app.get_token_totals()  # (its totals made, as any call before would have)
+        calls = python_calls(
+            lambda: results.append(call_on(api, app, "acquire_token_silent", GRAPH, account))
+        )
+    else:
+        served = served_once(emulator, api, BOB)
+        calls = python_calls(
+            lambda: results.append(
+                call_on(api, served.app, "acquire_token_on_behalf_of", served.second, GRAPH)
+            )
+        )
+    result = results[0]
+    assert result["token_source"] == "identity_provider", result
+    return calls, result
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_shared_miss_joins_its_flight_in_the_driver(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    for name in ("_coalesced", "coalesce", "coalesced"):
+        assert calls["_single_flight.py", name] == 0, name
+    if api == "sync":  # (the asyncio API shares a task instead)
+        assert calls["_single_flight.py", "join"] == 1
+        assert calls["_single_flight.py", "leave"] == 1
+        # The driver, imported once per app: no package lookup per call.
+        assert calls["<frozen importlib._bootstrap>", "_handle_fromlist"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_the_credential_fields_and_client_headers_are_made_once_per_app(
+    emulator: Emulator, api: str
+) -> None:
+    from identitylib._credential import _base as credential
+
+    app = daemon(emulator, api, identitylib.TokenCache())()
+    asked: list[str] = []
+    real = credential.ClientSecret.auth_fields
+
+    def auth_fields(self: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs["token_endpoint"])
+        return real(self, **kwargs)
+
+    calls: Calls = Counter()
+    patch = pytest.MonkeyPatch()
+    patch.setattr(credential.ClientSecret, "auth_fields", auth_fields)
+    try:
+        for _ in range(3):  # three misses of one app
+            call_on(api, app, "remove_tokens_for_client")
+            calls += python_calls(
+                lambda: call_on(api, app, "acquire_token_for_client", APP_SCOPES)
+            )
+    finally:
+        patch.undo()
+    assert len(asked) == 1  # the first request's: a secret's fields are the same for all
+    assert calls["_request.py", "client_headers"] == 1
+    assert calls["_request.py", "new_request_id"] == 3  # (each request its own id)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_miss_makes_nothing_it_does_not_use(emulator: Emulator, api: str, case: str) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_own.py", "has_access_hooks"] == 1  # asked once (no hooks here)
+    assert calls["_access.py", "app_partition_key"] == 0  # (a partition: for hooks only)
+    assert calls["_access.py", "user_partition_key"] == 0
+    assert calls["_authority.py", "cache_realms"] == 0  # (for other libraries' forms only)
+    assert calls["_token_query.py", "cache_realm"] == 0  # (a realm known: no generator)
+    assert calls["_authority.py", "metadata_flow"] == 0  # (metadata known: no generator)
+    assert calls["_state.py", "now"] == 0  # (the clock itself, no frame of ours)
+    assert calls["_state.py", "new_correlation_id"] == 0
+    assert calls["_authority.py", "environment"] == 0  # (made once per authority)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_the_cache_event_holds_the_parsed_response_itself(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str, case: str
+) -> None:
+    from identitylib._cache import TokenCache
+    from identitylib._flows import _user_tokens, client_credentials
+
+    parsed: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+
+    def recorded(parse: Callable[..., Any]) -> Callable[..., Any]:
+        def parse_token_response(*args: Any, **kwargs: Any) -> Any:
+            parsed.append(parse(*args, **kwargs))
+            return parsed[-1]
+
+        return parse_token_response
+
+    for module in (client_credentials, _user_tokens):
+        monkeypatch.setattr(module, "parse_token_response", recorded(module.parse_token_response))
+    real_add = TokenCache.add
+
+    def add(self: TokenCache, event: Any, now: Any = None) -> None:
+        events.append(event)
+        real_add(self, event, now)
+
+    monkeypatch.setattr(TokenCache, "add", add)
+    _, result = _counted_miss(emulator, api, case)
+    assert events[-1]["response"] is parsed[-1]  # (not a copy of it)
+    assert result is not parsed[-1]  # the app's result: its one copy
+    assert result["access_token"] == parsed[-1]["access_token"]
+    assert "token_source" not in parsed[-1]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_success_asks_neither_the_throttle_rule_nor_the_retry_policy(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_throttle.py", "is_token_post"] == 0
+    assert calls["_throttle.py", "throttle_seconds"] == 0
+    assert calls["_policy.py", "after_response"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_token_response_is_parsed_without_wrappers_or_coercions(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, result = _counted_miss(emulator, api, case)
+    assert calls["_token_response.py", "parse_token_response"] == 1
+    assert calls["_token_response.py", "coerce_seconds"] == 0  # (ints, as sent)
+    assert calls["_token_response.py", "token_type_problem"] == 0  # (Bearer, as sent)
+    assert calls["_messages.py", "is_success"] == 0
+    # The body is decoded by the decoder itself; json.loads decodes only an ID token's
+    # claims (rt, obo), through the same decoder.
+    in_json = sys.modules["json"].loads.__code__.co_filename.replace("\\", "/")
+    loads = calls[in_json.rsplit("/", 1)[-1], "loads"]
+    assert calls["decoder.py", "decode"] == loads + 1
+    assert isinstance(result["expires_in"], int)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_plain_call_looks_at_no_option_it_was_not_given(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_request.py", "check_ssh_cert_data"] == 0
+    assert calls["_client_calls.py", "_check_claims_text"] == 0
+    assert calls["_accounts.py", "_tenant_authority"] == 0
+    assert calls["_plan.py", "then"] == 0  # (acquire_token_silent: one finish, no wrapper)
+    assert calls["_plan.py", "<lambda>"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_the_telemetry_wrapper_and_the_messages_take_one_step_each(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_measured.py", "_count"] == 0  # counted in line
+    assert calls["_measured.py", "totals_of"] == 0  # (the app's totals, read in line)
+    # The request, its answer and the plan set their fields in one step each (not the
+    # generated __init__ of a frozen dataclass, one call per field); the on-behalf-of
+    # grant's shared values are a tuple.
+    assert calls["_messages.py", "__init__"] == 2
+    assert calls["_plan.py", "__init__"] == 1
+    assert calls["on_behalf_of.py", "__init__"] == 0
