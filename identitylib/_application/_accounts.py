@@ -17,10 +17,8 @@ from identitylib._log import get_logger, hide
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import decorate, reject_reserved, validate_scopes
-from identitylib._telemetry import lane_missed
 
 from ._core import AppCore
-from ._lanes import silent_lane
 from ._plan import Answer, Call, Defer, Plan, run
 
 logger = get_logger(__name__)
@@ -211,7 +209,8 @@ class AccountCalls(AppCore):
         calls with the entry it served, for the same-call memo)."""
         if not (plain and type(scopes) is list and isinstance(account, dict)):
             return None, None
-        hit = None if lane_missed(silent_lane) else self.hits.account_token(scopes, account)
+        hits = self.hits
+        hit = None if hits.lane_missed(scopes) else hits.account_token(scopes, account)
         if hit is not None:
             return hit, None
         return self.remembered(("silent", account.get("home_account_id"), *scopes))

@@ -12,10 +12,8 @@ from identitylib._flows._cache_hooks import in_cache
 from identitylib._log import hide, warn_caller
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import reject_reserved, validate_scopes
-from identitylib._telemetry import lane_missed
 
 from ._core import AppCore
-from ._lanes import client_lane, obo_lane
 from ._plan import Answer, Call, Defer, Plan, run
 
 _FORCE_REFRESH = (
@@ -60,7 +58,8 @@ class ClientCalls(AppCore):
         """Cache first (the memo, then the flow's lookup), else the client credentials grant."""
         on_hit = None
         if not (claims_challenge or fmi_path or forwarded_client_claims or kwargs):
-            hit = None if lane_missed(client_lane) else self.hits.app_token(scopes)
+            hits = self.hits
+            hit = None if hits.lane_missed(scopes) else hits.app_token(scopes)
             if hit is None and type(scopes) is list and self.hits.app_tokens:
                 hit, on_hit = self.remembered(("client", *scopes))
             if hit is not None:
@@ -139,7 +138,7 @@ class ClientCalls(AppCore):
         if not (claims_challenge or forwarded_client_claims or kwargs):
             hit = (
                 None
-                if lane_missed(obo_lane)
+                if self.hits.lane_missed(scopes)
                 else self.hits.assertion_token(user_assertion, scopes)
             )
             if hit is None and type(scopes) is list and isinstance(user_assertion, str):

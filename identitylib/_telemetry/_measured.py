@@ -29,7 +29,6 @@ import inspect
 import threading
 import time
 from collections.abc import Awaitable, Mapping
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, TypeVar, cast
 
 from identitylib._flows._refresh_reason import REFRESH_REASON
@@ -60,20 +59,6 @@ _TOTALS = "_identitylib_token_totals"
 #: other object for its count (only that thread writes them; the others count in the
 #: totals' rows).
 _HITS, _HITS_OWNER = "_identitylib_hits", "_identitylib_hits_owner"
-#: The lane that was asked first and said None, for as long as the method it stood before
-#: runs: the method's builder need not ask the app's ``HitMemo`` the same question again.
-_LANE_MISSED: ContextVar[Optional[Callable[..., Any]]] = ContextVar(
-    "identitylib_lane_missed", default=None
-)
-
-
-def lane_missed(lane: Callable[..., Any]) -> bool:
-    """Whether ``lane`` was asked about the current call and said None (a builder then
-    skips the lookup the lane made; skipping it is never wrong, as the flow looks in the
-    cache itself)."""
-    return _LANE_MISSED.get() is lane
-
-
 def cache_lane(lane: Callable[..., Any]) -> Callable[[F], F]:
     """Decorator of a public ``acquire_token*`` method: ``lane(self, *args, **kwargs)``
     answers the same call from the cache, without I/O and without calling another public
@@ -214,7 +199,6 @@ def measured(api: str, method: F) -> F:
         otel = Switch.instruments
         if otel is None:  # the cheap path: the totals only
             begun = _clock_ns()
-            missed = None
             if lane is not None:
                 try:  # (_served_by_lane's miss, in line)
                     hit = lane(self, *args, **kwargs)
@@ -223,7 +207,6 @@ def measured(api: str, method: F) -> F:
                     hit = None
                 if hit is not None:
                     return _counted_hit(self, hit, begun)
-                missed = _LANE_MISSED.set(lane)
             totals = getattr(self, _TOTALS, None) or totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
             try:
@@ -234,8 +217,6 @@ def measured(api: str, method: F) -> F:
                 raise
             finally:
                 HTTP_OBSERVER.reset(watching)
-                if missed is not None:
-                    _LANE_MISSED.reset(missed)
             try:  # (_count, in line)
                 totals.add(result, False, (_clock_ns() - begun) / 1e9)
             except Exception:
@@ -311,7 +292,6 @@ def _measured_async(
         otel = Switch.instruments
         if otel is None:  # the cheap path: the totals only
             begun = _clock_ns()
-            missed = None
             if lane is not None:
                 try:  # (_served_by_lane's miss, in line)
                     hit = lane(self, *args, **kwargs)
@@ -320,7 +300,6 @@ def _measured_async(
                     hit = None
                 if hit is not None:
                     return _counted_hit(self, hit, begun)
-                missed = _LANE_MISSED.set(lane)
             totals = getattr(self, _TOTALS, None) or totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
             try:
@@ -331,8 +310,6 @@ def _measured_async(
                 raise
             finally:
                 HTTP_OBSERVER.reset(watching)
-                if missed is not None:
-                    _LANE_MISSED.reset(missed)
             try:  # (_count, in line)
                 totals.add(result, False, (_clock_ns() - begun) / 1e9)
             except Exception:

@@ -228,3 +228,18 @@ def test_the_telemetry_wrapper_and_the_messages_take_one_step_each(
     assert calls["_messages.py", "__init__"] == 2
     assert calls["_plan.py", "__init__"] == 1
     assert calls["on_behalf_of.py", "__init__"] == 0
+
+
+#: The exact-request lookup each case's cache lane makes.
+LOOKUPS = {"cc": "app_token", "rt": "account_token", "obo": "assertion_token"}
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_lane_miss_is_noted_in_the_memo_not_in_a_context_variable(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_hit_memo.py", LOOKUPS[case]] == 1  # the lane's; the builder skips it
+    assert calls["_hit_memo.py", "lane_missed"] == 1
+    assert calls["_measured.py", "lane_missed"] == 0  # (no context variable set per call)
