@@ -243,3 +243,15 @@ def test_a_lane_miss_is_noted_in_the_memo_not_in_a_context_variable(
     assert calls["_hit_memo.py", LOOKUPS[case]] == 1  # the lane's; the builder skips it
     assert calls["_hit_memo.py", "lane_missed"] == 1
     assert calls["_measured.py", "lane_missed"] == 0  # (no context variable set per call)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_refresh_token_is_redeemed_without_a_generator_of_its_own(
+    emulator: Emulator, api: str
+) -> None:
+    """Redeeming the cached RT (identitylib's cache replaces it itself) is the redemption's
+    flow as it is: run once to build the request, no generator resumed around it."""
+    calls, _ = _counted_miss(emulator, api, "rt")
+    assert calls["refresh_token.py", "redeem_refresh_token"] == 1
+    assert calls["refresh_token.py", "_rotated_in_foreign_cache"] == 0
+    assert calls["_user_tokens.py", "redeem"] == 2  # its first step, then the answer
