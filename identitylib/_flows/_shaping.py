@@ -123,18 +123,18 @@ def provider_result(response: Mapping[str, Any], now: float) -> dict[str, Any]:
 
 def cache_event(
     state: AppState,
-    *,
     scopes: Sequence[str],
     token_endpoint: str,
     grant_type: str,
     response: Mapping[str, Any],
     data: Mapping[str, Any] | None = None,
-    **extra: Any,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The event a token cache's ``add()`` receives (MSAL's event shape, minus secrets).
 
     It holds ``response`` itself, not a copy: the parsed body, which the flow no longer
-    uses once it made the app's result from it (:func:`provider_result`, made first)."""
+    uses once it made the app's result from it (:func:`provider_result`, made first).
+    ``extra``: more event keys (e.g. ``ext_cache_key``, ``user_assertion_hash``)."""
     event: dict[str, Any] = {
         "client_id": state.client_id,
         "scope": list(scopes),
@@ -148,6 +148,7 @@ def cache_event(
             if k in PLAIN_FIELDS or (k not in SECRET_FIELDS and k.lower() not in SECRET_FIELDS)
         },
         "environment": state.authority.environment,
-        **extra,
     }
+    if extra:
+        event.update(extra)
     return event

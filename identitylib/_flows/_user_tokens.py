@@ -99,15 +99,7 @@ def redeem(
         if problem:
             return error_result(INVALID_ID_TOKEN, problem, correlation_id=correlation_id)
     result = provider_result(body, now)  # (first: the event holds the body itself)
-    event = cache_event(
-        state,
-        scopes=scopes,
-        token_endpoint=token_endpoint,
-        grant_type=grant_type,
-        response=body,
-        data=fields,
-        **(event_extra or {}),
-    )
+    event = cache_event(state, scopes, token_endpoint, grant_type, body, fields, event_extra)
     if hooks is None:
         hooks = has_access_hooks(state.token_cache)
     if hooks:

@@ -69,9 +69,15 @@ def acquire_token_for_client(
     if realm is None:
         realm = yield from cache_realm(authority)
     query = access_token_query(
-        state.client_id, extra, ext_cache_key,
-        environment=authority.environment, realm=realm, home_account_id=None,
-    )  # fmt: skip
+        {
+            "client_id": state.client_id,
+            "environment": authority.environment,
+            "realm": realm,
+            "home_account_id": None,
+        },
+        extra,
+        ext_cache_key,
+    )
     cache = state.token_cache
     hooks = has_access_hooks(cache)  # (none: lookups and writes in line)
     cached: dict[str, Any] | None = None
@@ -239,10 +245,10 @@ def _app_token_event(
 ) -> dict[str, Any]:
     return cache_event(
         state,
-        scopes=scopes,
-        token_endpoint=token_endpoint,
-        grant_type=client_credentials.GRANT_TYPE,
-        response=body,
-        data=fields,
-        ext_cache_key=ext_cache_key,
+        scopes,
+        token_endpoint,
+        client_credentials.GRANT_TYPE,
+        body,
+        fields,
+        {"ext_cache_key": ext_cache_key},
     )

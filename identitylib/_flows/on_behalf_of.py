@@ -115,9 +115,15 @@ def acquire_token_on_behalf_of(
     if realm is None:
         realm = yield from cache_realm(authority)
     query = access_token_query(
-        state.client_id, extra, ext_cache_key,
-        environment=authority.environment, realm=realm, **{USER_ASSERTION_HASH: hashed},
-    )  # fmt: skip
+        {
+            "client_id": state.client_id,
+            "environment": authority.environment,
+            "realm": realm,
+            USER_ASSERTION_HASH: hashed,
+        },
+        extra,
+        ext_cache_key,
+    )
     cache = state.token_cache
     hooks = has_access_hooks(cache)  # (none: lookups and writes in line)
     cached: Optional[dict[str, Any]] = None

@@ -263,7 +263,9 @@ def acquire_token_silent(
         if realm is None:
             realm = yield from cache_realm(tenant_authority)
         query = access_token_query(
-            state.client_id, extra, ext_cache_key, realm=realm, home_account_id=home_account_id
+            {"client_id": state.client_id, "realm": realm, "home_account_id": home_account_id},
+            extra,
+            ext_cache_key,
         )
         if hooks:
             lookup = partial(

@@ -23,8 +23,9 @@ def validate_scopes(scopes: object, *, name: str = "scopes") -> list[str]:
     for scope in scopes:
         if not isinstance(scope, str):
             raise TypeError(f"every scope must be a string, got {type(scope).__name__}")
-        if scope.strip():
-            result.append(scope.strip())
+        stripped = scope.strip()
+        if stripped:
+            result.append(stripped)
     return result
 
 
@@ -47,7 +48,8 @@ def decorate(scopes: Collection[str], exclude: Collection[str] = ()) -> list[str
     """Add the reserved OIDC scopes (minus ``exclude``) to a user flow's scopes."""
     reject_reserved(scopes)
     decorated = set(scopes) | RESERVED_SCOPES
-    decorated -= set(exclude)
+    if exclude:
+        decorated.difference_update(exclude)
     return sorted(decorated)
 
 

@@ -113,9 +113,7 @@ def test_the_credential_fields_and_client_headers_are_made_once_per_app(
     try:
         for _ in range(3):  # three misses of one app
             call_on(api, app, "remove_tokens_for_client")
-            calls += python_calls(
-                lambda: call_on(api, app, "acquire_token_for_client", APP_SCOPES)
-            )
+            calls += python_calls(lambda: call_on(api, app, "acquire_token_for_client", APP_SCOPES))
     finally:
         patch.undo()
     assert len(asked) == 1  # the first request's: a secret's fields are the same for all
@@ -255,3 +253,39 @@ def test_a_refresh_token_is_redeemed_without_a_generator_of_its_own(
     assert calls["refresh_token.py", "redeem_refresh_token"] == 1
     assert calls["refresh_token.py", "_rotated_in_foreign_cache"] == 0
     assert calls["_user_tokens.py", "redeem"] == 2  # its first step, then the answer
+
+
+def test_a_flow_makes_its_cache_query_and_event_as_one_dict_each() -> None:
+    """The query is the flow's own literal, completed in place (no keyword dict, no copy);
+    the event takes its extra keys as a mapping (no keyword dict) and holds the response."""
+    from identitylib._authority import Authority, TrustKey, parse_authority
+    from identitylib._flows._shaping import cache_event
+    from identitylib._flows._state import AppState
+    from identitylib._flows._token_query import access_token_query
+
+    query = {"client_id": "c", "environment": "e", "realm": "r", "home_account_id": None}
+    assert access_token_query(query, {}, "") is query
+    assert access_token_query(query, {"key_id": "k"}, "x") is query
+    assert list(query)[-2:] == ["key_id", "ext_cache_key"]
+    authority = Authority(parse_authority("https://login.example.com/tenant"), trust=TrustKey.of())
+    state = AppState("c", authority, None)
+    body = {"access_token": "at"}
+    event = cache_event(state, ["s"], "https://e/t", "g", body, {"scope": "s"}, {"k": 1})
+    assert event["response"] is body
+    assert event["k"] == 1
+    assert event["data"] == {"scope": "s"}
+    assert event["environment"] == "login.example.com"
+
+
+def test_scopes_are_validated_with_one_strip_each() -> None:
+    from identitylib._protocol._scopes import validate_scopes
+
+    stripped: list[str] = []
+
+    class Scope(str):
+        def strip(self, chars: Any = None) -> str:
+            stripped.append(str(self))
+            return str.strip(self, chars)
+
+    assert validate_scopes([Scope(" a "), Scope("b")]) == ["a", "b"]
+    assert stripped == [" a ", "b"]
