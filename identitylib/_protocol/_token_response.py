@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import json.scanner
 import math
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,8 +30,21 @@ BEARER = "bearer"
 #: Longest refused ``token_type`` quoted in an error description.
 MAX_SHOWN_TYPE = 40
 #: What ``json.loads`` calls for a str (a text that starts with a byte-order mark is not
-#: JSON either way).
-_decode = json.JSONDecoder().decode
+#: JSON either way), and its scanner: a body that is one JSON value from its first to its
+#: last character (every server's) is scanned by it alone.
+_DECODER = json.JSONDecoder()
+_decode = _DECODER.decode
+_scan = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]
+
+
+def decode_json(text: str) -> Any:
+    """``json.loads(text)`` of a str: the scanner itself when the text is one value and
+    nothing else; else the decoder (surrounding whitespace, or the error it raises)."""
+    try:
+        value, end = _scan(text, 0)
+    except (StopIteration, ValueError):
+        return _decode(text)
+    return value if end == len(text) else _decode(text)
 
 
 def parse_json_object(response: HttpResponse, what: str) -> dict[str, Any] | str:
@@ -44,7 +58,7 @@ def parse_json_object(response: HttpResponse, what: str) -> dict[str, Any] | str
             f"{_location_host(response)}), which is not followed"
         )
     try:
-        body = _decode(text)  # (json.loads of a str, without its wrapper's checks)
+        body = decode_json(text)
     except (json.JSONDecodeError, RecursionError):
         content_type = response.headers.get("content-type", "unknown content type")
         return (

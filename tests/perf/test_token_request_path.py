@@ -191,11 +191,12 @@ def test_a_token_response_is_parsed_without_wrappers_or_coercions(
     assert calls["_token_response.py", "coerce_seconds"] == 0  # (ints, as sent)
     assert calls["_token_response.py", "token_type_problem"] == 0  # (Bearer, as sent)
     assert calls["_messages.py", "is_success"] == 0
-    # The body is decoded by the decoder itself; json.loads decodes only an ID token's
-    # claims (rt, obo), through the same decoder.
+    # The body is one JSON value, read by the scanner alone; json.loads (and the decoder
+    # around the scanner) decodes only an ID token's claims (rt, obo).
     in_json = sys.modules["json"].loads.__code__.co_filename.replace("\\", "/")
     loads = calls[in_json.rsplit("/", 1)[-1], "loads"]
-    assert calls["decoder.py", "decode"] == loads + 1
+    assert calls["_token_response.py", "decode_json"] == 1
+    assert calls["decoder.py", "decode"] == loads
     assert isinstance(result["expires_in"], int)
 
 
@@ -220,6 +221,8 @@ def test_the_telemetry_wrapper_and_the_messages_take_one_step_each(
     calls, _ = _counted_miss(emulator, api, case)
     assert calls["_measured.py", "_count"] == 0  # counted in line
     assert calls["_measured.py", "totals_of"] == 0  # (the app's totals, read in line)
+    assert calls["_totals.py", "_kind"] == 0  # (a token: counted in line)
+    assert calls["_totals.py", "add_http"] == 0  # (the attempt's time: added in line)
     # The request, its answer and the plan set their fields in one step each (not the
     # generated __init__ of a frozen dataclass, one call per field); the on-behalf-of
     # grant's shared values are a tuple.
@@ -289,3 +292,17 @@ def test_scopes_are_validated_with_one_strip_each() -> None:
 
     assert validate_scopes([Scope(" a "), Scope("b")]) == ["a", "b"]
     assert stripped == [" a ", "b"]
+
+
+def test_a_body_is_decoded_as_json_loads_decodes_it() -> None:
+    """The scanner alone reads a body that is one value; anything else goes through the
+    decoder, with the same value or the same error as ``json.loads``."""
+    import json
+
+    from identitylib._protocol._token_response import decode_json
+
+    for text in ('{"a": 1}', ' {"a": 1} ', '{"a": [1, {"b": null}]}\n', "[1]", '"x"', "NaN"):
+        assert decode_json(text) == json.loads(text) or text == "NaN"
+    for text in ('{"a": 1} x', "", "\ufeff{}", '{"a": }', '{"a": "b', "{} {}"):
+        with pytest.raises(json.JSONDecodeError):
+            decode_json(text)
