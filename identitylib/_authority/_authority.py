@@ -140,9 +140,9 @@ class Authority:
         """True for a B2C authority."""
         return self.parsed.is_b2c
 
-    @property
+    @cached_property
     def is_oidc(self) -> bool:
-        """True for a generic OpenID Connect issuer."""
+        """True for a generic OpenID Connect issuer (told once: a refresh asks it)."""
         return self.parsed.kind is AuthorityKind.OIDC
 
     @property

@@ -306,3 +306,14 @@ def test_a_body_is_decoded_as_json_loads_decodes_it() -> None:
     for text in ('{"a": 1} x', "", "\ufeff{}", '{"a": }', '{"a": "b', "{} {}"):
         with pytest.raises(json.JSONDecodeError):
             decode_json(text)
+
+
+def test_what_a_request_asks_of_its_authority_is_told_once() -> None:
+    """The cache environment and whether the issuer is a generic OIDC one: read by every
+    request (a refresh asks the latter), made once per authority."""
+    from functools import cached_property
+
+    from identitylib._authority import Authority
+
+    for name in ("environment", "is_oidc", "cache_environments"):
+        assert isinstance(Authority.__dict__[name], cached_property), name
