@@ -28,7 +28,7 @@ from ._calls import CommonCalls
 from ._core import set_up
 from ._lanes import silent_lane
 from ._names import MsalNames
-from ._plan import Answer, Blocking, Plan, Steps, as_is
+from ._plan import Answer, Blocking, Call, Plan, Steps, as_is
 
 if TYPE_CHECKING:
     from identitylib._transport import SyncTransport
@@ -111,20 +111,21 @@ class Runner:
         make_flow = plan.make_flow
         defer = (
             # What a flow calls, instead of refreshing in line, for a token in its refresh
-            # window: one background refresh per key at a time (none when disabled).
-            partial(self._start_refresh, key, plan.background_flow)
+            # window: one background refresh per key at a time (none when disabled). One
+            # object per call (no bound method or closure made for it).
+            partial(type(self)._start_refresh, self, key, plan)
             if self._background_refresh and key is not None
             else None
         )
         flights = self._flights
         if key is None or not self._joins_itself:
-            flow = coalesced(flights, key, lambda: make_flow(defer))
+            flow = coalesced(flights, key, partial(make_flow, defer))
             result = self._run(flow)
         else:
             try:
                 result = self._drive(
                     make_flow(defer), self._transport, sleep=self._sleep,
-                    flights=flights, key=key, again=lambda: make_flow(defer),  # type: ignore[arg-type]
+                    flights=flights, key=key, again=partial(make_flow, defer),  # type: ignore[arg-type]
                 )  # fmt: skip
             except FlowError as failure:
                 result = failure.result
@@ -183,8 +184,9 @@ class Runner:
             }
         return result  # type: ignore[no-any-return]
 
-    def _start_refresh(self, key: Hashable, make_flow: Callable[[], Flow[Any]]) -> None:
-        """Refresh ``key``'s token in a background thread, unless one does already."""
+    def _start_refresh(self, key: Hashable, plan: Call[Any, Any]) -> None:
+        """Refresh ``key``'s token (``plan``'s flow, refreshing in line) in a background
+        thread, unless one does already."""
         with self._refreshing_lock:
             if key in self._refreshing:
                 return
@@ -192,7 +194,7 @@ class Runner:
         measured = BackgroundRefresh(self)
         thread = threading.Thread(
             target=self._refresh_now,
-            args=(key, make_flow, measured),
+            args=(key, plan.background_flow, measured),
             name="identitylib-refresh",
         )
         thread.daemon = True

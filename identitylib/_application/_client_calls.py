@@ -64,7 +64,7 @@ class ClientCalls(AppCore):
                 hit, on_hit = self.remembered(("client", *scopes))
             if hit is not None:
                 return Answer(hit)
-        if kwargs.pop("force_refresh", None) is not None:
+        if kwargs and kwargs.pop("force_refresh", None) is not None:
             raise ValueError(_FORCE_REFRESH)
         scope_list = self._client_scopes(scopes, fmi_path)
         if forwarded_client_claims is not None:

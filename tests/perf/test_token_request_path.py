@@ -317,3 +317,30 @@ def test_what_a_request_asks_of_its_authority_is_told_once() -> None:
 
     for name in ("environment", "is_oidc", "cache_environments"):
         assert isinstance(Authority.__dict__[name], cached_property), name
+
+
+def test_the_blocking_shell_hands_a_flow_its_background_refresh_as_one_object(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a confidential app's flow may call to refresh in the background is one
+    partial of the shell's ``_start_refresh`` (no closure, nor bound methods, per call);
+    the asyncio API schedules its refresh on its loop instead."""
+    from functools import partial
+
+    from identitylib._application._base import Runner
+    from identitylib._flows import client_credentials
+
+    handed: list[Any] = []
+    real = client_credentials.acquire_token_for_client
+
+    def flow(*args: Any, **kwargs: Any) -> Any:
+        handed.append(kwargs["defer_refresh"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client_credentials, "acquire_token_for_client", flow)
+    app = daemon(emulator, "sync", identitylib.TokenCache())()
+    assert app.acquire_token_for_client(APP_SCOPES)["token_source"] == "identity_provider"
+    (defer,) = handed
+    assert isinstance(defer, partial)
+    assert defer.func is Runner._start_refresh
+    assert defer.args[0] is app
