@@ -82,6 +82,29 @@ def form_fields(*parts: Mapping[str, object] | None) -> dict[str, str]:
     return merged
 
 
+def grant_fields(
+    extra: Mapping[str, object] | None,
+    grant: Mapping[str, str | None],
+    client_auth: Mapping[str, object],
+) -> dict[str, str]:
+    """``form_fields(extra, grant, client_auth)`` of a grant's own fields ``grant``, which
+    the grant writes itself: its names, its values strings (secret ones hidden, see
+    :func:`~identitylib._log.hide`) or None. Without ``extra`` (the usual request) they are
+    taken in one step; the app's ``data=`` and the credential's fields are checked as
+    :func:`form_fields` checks them."""
+    if extra:
+        return form_fields(extra, grant, client_auth)
+    merged = {name: value for name, value in grant.items() if value is not None and value != ""}
+    for name, value in client_auth.items():
+        if value is None or value == "":
+            merged.pop(name, None)
+        elif name in SECRET_FIELDS or name.lower() in SECRET_FIELDS:
+            merged[name] = value if type(value) is Secret else hide(str(value))
+        else:
+            merged[name] = str(value)
+    return merged
+
+
 #: Grants whose request carries a credential the server accepts once, so the request is never
 #: sent twice (RFC 6749 §4.1.2: a code is single use; §10.4: refresh tokens may rotate).
 #: A device-code poll also sends ``code`` (MSAL's duplicate of ``device_code``): not one-time.

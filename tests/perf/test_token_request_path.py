@@ -89,6 +89,7 @@ def test_a_shared_miss_joins_its_flight_in_the_driver(
     if api == "sync":  # (the asyncio API shares a task instead)
         assert calls["_single_flight.py", "join"] == 1
         assert calls["_single_flight.py", "leave"] == 1
+        assert calls["_single_flight.py", "__init__"] == 0  # (a Flight: no frame of ours)
         # The driver, imported once per app: no package lookup per call.
         assert calls["<frozen importlib._bootstrap>", "_handle_fromlist"] == 0
 
@@ -344,3 +345,25 @@ def test_the_blocking_shell_hands_a_flow_its_background_refresh_as_one_object(
     assert isinstance(defer, partial)
     assert defer.func is Runner._start_refresh
     assert defer.args[0] is app
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_grant_writes_its_own_fields_in_one_step(emulator: Emulator, api: str, case: str) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_request.py", "grant_fields"] == 1
+    assert calls["_request.py", "form_fields"] == 0  # (no data=: nothing to check field by field)
+
+
+def test_grant_fields_are_the_form_fields_of_the_same_parts() -> None:
+    from identitylib._log import Secret, hide
+    from identitylib._protocol._request import form_fields, grant_fields
+
+    grant = {"grant_type": "g", "client_id": "c", "refresh_token": hide("rt"), "claims": None}
+    for extra in (None, {}, {"key_id": "k", "grant_type": "other"}, {"x": ""}):
+        for auth in ({}, {"client_secret": "s"}, {"client_secret": hide("s"), "client_id": ""}):
+            made = grant_fields(extra, grant, auth)
+            assert made == form_fields(extra, grant, auth)
+            assert list(made) == list(form_fields(extra, grant, auth))
+            for name in ("refresh_token", "client_secret"):
+                assert name not in made or type(made[name]) is Secret
