@@ -152,14 +152,13 @@ def hide(value: T) -> T:
 
 
 def hide_secrets(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``fields`` in which the values of :data:`SECRET_FIELDS` are hidden."""
-    return {
-        k: hide(v)
-        if k in SECRET_FIELDS
-        or (k not in PLAIN_FIELDS and (k if type(k) is str else str(k)).lower() in SECRET_FIELDS)
-        else v
-        for k, v in fields.items()
-    }
+    """A copy of ``fields`` in which the values of :data:`SECRET_FIELDS` are hidden (the
+    names of :data:`PLAIN_FIELDS` not even looked at: a cache entry has one secret)."""
+    hidden = dict(fields)
+    for k in fields.keys() - PLAIN_FIELDS:
+        if k in SECRET_FIELDS or (k if type(k) is str else str(k)).lower() in SECRET_FIELDS:
+            hidden[k] = hide(hidden[k])
+    return hidden
 
 
 def hide_credential(credential: T) -> T:

@@ -156,7 +156,7 @@ def acquire_token_on_behalf_of(
         state,
         metadata,
         auth,
-        decorate(scopes, state.exclude_scopes),
+        decorate(scopes, state.exclude_scopes, checked=True),  # (by the builder)
         state.claims(claims_challenge, forwarded_client_claims),
         extra,
         headers,

@@ -145,7 +145,9 @@ def refresh_token_candidates(
             family.sort(key=_modified, reverse=True)
     if len(own) > 1:
         own.sort(key=_modified, reverse=True)
-    return [hide_secrets(e) for e in family], [hide_secrets(e) for e in own]
+    return [hide_secrets(e) for e in family] if family else family, [
+        hide_secrets(e) for e in own
+    ]
 
 
 def _refresh_tokens(cache: Any, query: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -291,7 +293,7 @@ def acquire_token_silent(
         state,
         tenant_authority,
         home_account_id=home_account_id,
-        scopes=decorate(scopes, state.exclude_scopes),
+        scopes=decorate(scopes, state.exclude_scopes, checked=True),  # (by the builder)
         correlation_id=state.new_correlation_id(),
         claims=state.claims(claims_challenge, forwarded_client_claims),
         data=extra,

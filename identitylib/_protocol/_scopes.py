@@ -44,9 +44,14 @@ def reject_reserved(scopes: Iterable[str]) -> None:
         )
 
 
-def decorate(scopes: Collection[str], exclude: Collection[str] = ()) -> list[str]:
-    """Add the reserved OIDC scopes (minus ``exclude``) to a user flow's scopes."""
-    reject_reserved(scopes)
+def decorate(
+    scopes: Collection[str], exclude: Collection[str] = (), *, checked: bool = False
+) -> list[str]:
+    """Add the reserved OIDC scopes (minus ``exclude``) to a user flow's scopes
+    (``checked``: the caller has rejected reserved ones already, see
+    :func:`reject_reserved`)."""
+    if not checked:
+        reject_reserved(scopes)
     decorated = set(scopes) | RESERVED_SCOPES
     if exclude:
         decorated.difference_update(exclude)

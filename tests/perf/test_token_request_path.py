@@ -367,3 +367,26 @@ def test_grant_fields_are_the_form_fields_of_the_same_parts() -> None:
             assert list(made) == list(form_fields(extra, grant, auth))
             for name in ("refresh_token", "client_secret"):
                 assert name not in made or type(made[name]) is Secret
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", ["rt", "obo"])
+def test_a_user_flow_checks_its_scopes_and_hides_entries_once(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """The builder rejects reserved scopes, the flow's decoration trusts it; a cached
+    refresh token's secret is hidden without a comprehension over its plain fields."""
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_scopes.py", "reject_reserved"] == 1
+    assert calls["_log.py", "<dictcomp>"] == 0
+
+
+def test_secrets_are_hidden_whatever_their_letter_case() -> None:
+    from identitylib._log import Secret, hide_secrets
+
+    entry = {"secret": "s", "Refresh_Token": "r", "target": "t", 1: "x", "CLIENT_ID": "c"}
+    hidden = hide_secrets(entry)
+    assert hidden == entry
+    assert hidden is not entry
+    assert list(hidden) == list(entry)
+    assert {k for k, v in hidden.items() if type(v) is Secret} == {"secret", "Refresh_Token"}
