@@ -22,7 +22,7 @@ from identitylib._protocol.grants import client_credentials
 from ._cache_hooks import in_cache
 from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token, find_access_token_in_forms
-from ._refresh_reason import note_refresh_reason
+from ._refresh_reason import REFRESH_REASON, note_refresh_reason
 from ._shaping import cache_event, provider_result, serve_cached
 from ._token_query import access_token_query, cache_realm, extended_cache_key
 from ._user_tokens import client_auth_fields
@@ -68,16 +68,14 @@ def acquire_token_for_client(
     realm = authority.expected_realm
     if realm is None:
         realm = yield from cache_realm(authority)
-    query = access_token_query(
-        {
-            "client_id": state.client_id,
-            "environment": authority.environment,
-            "realm": realm,
-            "home_account_id": None,
-        },
-        extra,
-        ext_cache_key,
-    )
+    query = {
+        "client_id": state.client_id,
+        "environment": authority.environment,
+        "realm": realm,
+        "home_account_id": None,
+    }
+    if extra or ext_cache_key:  # (a plain request's query is complete)
+        access_token_query(query, extra, ext_cache_key)
     cache = state.token_cache
     hooks = has_access_hooks(cache)  # (none: lookups and writes in line)
     cached: dict[str, Any] | None = None
@@ -97,7 +95,8 @@ def acquire_token_for_client(
             if served is not None:
                 return served
 
-    note_refresh_reason(cached, claims_challenge)
+    if REFRESH_REASON.get() is not None:  # (a call that notes why: telemetry, timing)
+        note_refresh_reason(cached, claims_challenge)
     metadata = authority.known_metadata
     if metadata is None:
         metadata = yield from authority.metadata_flow()

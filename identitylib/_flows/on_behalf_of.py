@@ -44,7 +44,7 @@ from identitylib._protocol.grants import refresh_token as refresh_grant
 from ._cache_hooks import in_cache
 from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token
-from ._refresh_reason import note_refresh_reason
+from ._refresh_reason import REFRESH_REASON, note_refresh_reason
 from ._shaping import serve_cached
 from ._token_query import access_token_query, cache_realm, extended_cache_key
 from ._user_tokens import client_auth_fields, redeem
@@ -114,16 +114,14 @@ def acquire_token_on_behalf_of(
     realm = authority.expected_realm
     if realm is None:
         realm = yield from cache_realm(authority)
-    query = access_token_query(
-        {
-            "client_id": state.client_id,
-            "environment": authority.environment,
-            "realm": realm,
-            USER_ASSERTION_HASH: hashed,
-        },
-        extra,
-        ext_cache_key,
-    )
+    query = {
+        "client_id": state.client_id,
+        "environment": authority.environment,
+        "realm": realm,
+        USER_ASSERTION_HASH: hashed,
+    }
+    if extra or ext_cache_key:  # (a plain request's query is complete)
+        access_token_query(query, extra, ext_cache_key)
     cache = state.token_cache
     hooks = has_access_hooks(cache)  # (none: lookups and writes in line)
     cached: Optional[dict[str, Any]] = None
@@ -143,7 +141,8 @@ def acquire_token_on_behalf_of(
             if served is not None:
                 return served
 
-    note_refresh_reason(cached, claims_challenge)
+    if REFRESH_REASON.get() is not None:  # (a call that notes why: telemetry, timing)
+        note_refresh_reason(cached, claims_challenge)
     metadata = authority.known_metadata
     if metadata is None:
         metadata = yield from authority.metadata_flow()

@@ -44,7 +44,7 @@ from identitylib._protocol._scopes import decorate
 from ._cache_hooks import in_cache
 from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token, find_access_token_in_forms
-from ._refresh_reason import note_refresh_reason
+from ._refresh_reason import REFRESH_REASON, note_refresh_reason
 from ._shaping import serve_cached
 from ._token_query import access_token_query, cache_realm, extended_cache_key
 from .refresh_token import redeem_refresh_token
@@ -264,11 +264,9 @@ def acquire_token_silent(
         realm = tenant_authority.expected_realm
         if realm is None:
             realm = yield from cache_realm(tenant_authority)
-        query = access_token_query(
-            {"client_id": state.client_id, "realm": realm, "home_account_id": home_account_id},
-            extra,
-            ext_cache_key,
-        )
+        query = {"client_id": state.client_id, "realm": realm, "home_account_id": home_account_id}
+        if extra or ext_cache_key:  # (a plain request's query is complete)
+            access_token_query(query, extra, ext_cache_key)
         if hooks:
             lookup = partial(
                 _find_account_token, state, scopes, query, tenant_authority, realm, now
@@ -288,7 +286,8 @@ def acquire_token_silent(
             if served is not None:
                 return served
 
-    note_refresh_reason(cached, force_refresh or claims_challenge)
+    if REFRESH_REASON.get() is not None:  # (a call that notes why: telemetry, timing)
+        note_refresh_reason(cached, force_refresh or claims_challenge)
     refresh = refresh_for_account(
         state,
         tenant_authority,
