@@ -18,6 +18,7 @@ miss, in the blocking and the asyncio API.
 
 from __future__ import annotations
 
+import contextvars
 import sys
 from collections import Counter
 from typing import Any, Callable
@@ -47,7 +48,12 @@ CASES = ("cc", "rt", "obo")
 
 def _counted_miss(emulator: Emulator, api: str, case: str) -> tuple[Calls, dict[str, Any]]:
     """One miss of ``case`` on an app whose authority is known and whose telemetry totals
-    are made (as after any call before), counted; and its result."""
+    are made (as after any call before), counted (in a context of its own, as an app's
+    thread has: no earlier test's context variable seen); and its result."""
+    return contextvars.Context().run(_counted_miss_here, emulator, api, case)
+
+
+def _counted_miss_here(emulator: Emulator, api: str, case: str) -> tuple[Calls, dict[str, Any]]:
     results: list[Any] = []
     if case == "cc":
         app = daemon(emulator, api, identitylib.TokenCache())()
