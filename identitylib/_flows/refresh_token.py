@@ -45,9 +45,10 @@ def redeem_refresh_token(
 ) -> Flow[dict[str, Any]]:
     """Redeem ``refresh_token`` for ``scopes`` (already decorated).
 
-    With ``used_entry`` (the cached RT entry) the new RT replaces it and no Account entry
-    is (re)created, as MSAL's silent flow does so that a concurrent ``remove_account``
-    wins. The request is built when this is called; the flow it returns sends it.
+    With ``used_entry`` (a copy of the cached RT entry, which the cache event then holds)
+    the new RT replaces it and no Account entry is (re)created, as MSAL's silent flow does
+    so that a concurrent ``remove_account`` wins. The request is built when this is
+    called; the flow it returns sends it.
     ``hooks``: whether the cache has access hooks, when the caller asked already.
     """
     home_account_id = used_entry.get("home_account_id") if used_entry else None
@@ -68,7 +69,7 @@ def redeem_refresh_token(
         request_headers.update(headers)
     event_extra: dict[str, Any] = {}
     if used_entry is not None:
-        event_extra[USED_REFRESH_TOKEN] = dict(used_entry)
+        event_extra[USED_REFRESH_TOKEN] = used_entry  # (the caller's copy: see above)
         event_extra["skip_account_creation"] = True
     if ext_cache_key is not None:
         event_extra["ext_cache_key"] = ext_cache_key

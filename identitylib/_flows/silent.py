@@ -131,13 +131,22 @@ def refresh_token_candidates(
     metadata yet (it may be a family member signing in for the first time). The entries
     are copies whose secrets show as ``'***'`` in the flow's locals (see ``_log.hide``).
     """
-    owner = {"home_account_id": home_account_id, "environment": environment}
     metadata = app_metadata(cache, environment, client_id)
     family_id = metadata.get("family_id") if metadata else DEFAULT_FAMILY
     family: list[dict[str, Any]] = []
     if family_id:
-        family = _refresh_tokens(cache, {**owner, "family_id": family_id})
-    own = _refresh_tokens(cache, {**owner, "client_id": client_id})
+        family = _refresh_tokens(
+            cache,
+            {
+                "home_account_id": home_account_id,
+                "environment": environment,
+                "family_id": family_id,
+            },
+        )
+    own = _refresh_tokens(
+        cache,
+        {"home_account_id": home_account_id, "environment": environment, "client_id": client_id},
+    )
     if family:
         tried = {entry.get("secret") for entry in family}
         own = [entry for entry in own if entry.get("secret") not in tried]

@@ -398,3 +398,31 @@ def test_secrets_are_hidden_whatever_their_letter_case() -> None:
     assert hidden is not entry
     assert list(hidden) == list(entry)
     assert {k for k, v in hidden.items() if type(v) is Secret} == {"secret", "Refresh_Token"}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_the_used_refresh_token_is_copied_once(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
+) -> None:
+    """The cache event holds the canonical copy of the refresh token the flow redeemed
+    (``canonical_refresh_token`` makes one), not a copy of that copy."""
+    from identitylib._cache import USED_REFRESH_TOKEN, TokenCache
+    from identitylib._flows import silent
+
+    made: list[dict[str, Any]] = []
+    events: list[Any] = []
+    real_canonical = silent.canonical_refresh_token
+    real_add = TokenCache.add
+
+    def canonical(*args: Any) -> Any:
+        made.append(real_canonical(*args))
+        return made[-1]
+
+    def add(self: TokenCache, event: Any, now: Any = None) -> None:
+        events.append(event)
+        real_add(self, event, now)
+
+    monkeypatch.setattr(silent, "canonical_refresh_token", canonical)
+    monkeypatch.setattr(TokenCache, "add", add)
+    _counted_miss(emulator, api, "rt")
+    assert events[-1][USED_REFRESH_TOKEN] is made[-1]
