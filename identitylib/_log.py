@@ -83,15 +83,6 @@ if not SECRET_FIELDS.isdisjoint(name.lower() for name in PLAIN_FIELDS):  # pragm
     raise AssertionError("a plain field is a secret one")
 
 
-def is_secret_field(name: Any) -> bool:
-    """Whether the field ``name`` (any letter case) is one of :data:`SECRET_FIELDS`."""
-    if name in SECRET_FIELDS:
-        return True
-    if name in PLAIN_FIELDS:
-        return False
-    return (name if type(name) is str else str(name)).lower() in SECRET_FIELDS
-
-
 #: Fields that identify a person. Logged only with ``enable_pii_log=True``.
 PII_FIELDS = frozenset(
     {
