@@ -48,6 +48,41 @@ SECRET_FIELDS = frozenset(
     }
 )
 
+#: Field names of token requests and cache entries that are not secrets, as written: a
+#: name found here needs no lower-casing to be told apart from :data:`SECRET_FIELDS` (a
+#: name in neither is lower-cased and looked up).
+PLAIN_FIELDS = frozenset(
+    {
+        "grant_type",
+        "client_id",
+        "scope",
+        "client_info",
+        "requested_token_use",
+        "client_assertion_type",
+        "token_type",
+        "key_id",
+        "fmi_path",
+        "redirect_uri",
+        # the fields of cached entries beside their "secret" (a flow hides entries' secrets)
+        "credential_type",
+        "home_account_id",
+        "environment",
+        "realm",
+        "target",
+        "family_id",
+        "cached_at",
+        "expires_on",
+        "extended_expires_on",
+        "refresh_on",
+        "last_modification_time",
+        "user_assertion_hash",
+        "ext_cache_key",
+    }
+)
+if not SECRET_FIELDS.isdisjoint(name.lower() for name in PLAIN_FIELDS):  # pragma: no cover
+    raise AssertionError("a plain field is a secret one")
+
+
 #: Fields that identify a person. Logged only with ``enable_pii_log=True``.
 PII_FIELDS = frozenset(
     {
@@ -108,11 +143,13 @@ def hide(value: T) -> T:
 
 
 def hide_secrets(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``fields`` in which the values of :data:`SECRET_FIELDS` are hidden."""
-    return {
-        k: hide(v) if (k if type(k) is str else str(k)).lower() in SECRET_FIELDS else v
-        for k, v in fields.items()
-    }
+    """A copy of ``fields`` in which the values of :data:`SECRET_FIELDS` are hidden (the
+    names of :data:`PLAIN_FIELDS` not even looked at: a cache entry has one secret)."""
+    hidden = dict(fields)
+    for k in fields.keys() - PLAIN_FIELDS:
+        if k in SECRET_FIELDS or (k if type(k) is str else str(k)).lower() in SECRET_FIELDS:
+            hidden[k] = hide(hidden[k])
+    return hidden
 
 
 def hide_credential(credential: T) -> T:

@@ -17,11 +17,9 @@ from identitylib._log import get_logger, hide
 from identitylib._protocol._messages import Flow
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import decorate, reject_reserved, validate_scopes
-from identitylib._telemetry import lane_missed
 
 from ._core import AppCore
-from ._lanes import silent_lane
-from ._plan import Answer, Call, Defer, Plan, run, then
+from ._plan import Answer, Call, Defer, Plan, run
 
 logger = get_logger(__name__)
 
@@ -74,8 +72,9 @@ def _or_none(result: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
     return result or None
 
 
-def _no_error(result: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
-    return None if result is None or "error" in result else result
+def _token_or_none(result: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """``acquire_token_silent``'s answer: a token, else None (no error dict, nor ``{}``)."""
+    return None if not result or "error" in result else result
 
 
 class AccountCalls(AppCore):
@@ -210,7 +209,8 @@ class AccountCalls(AppCore):
         calls with the entry it served, for the same-call memo)."""
         if not (plain and type(scopes) is list and isinstance(account, dict)):
             return None, None
-        hit = None if lane_missed(silent_lane) else self.hits.account_token(scopes, account)
+        hits = self.hits
+        hit = None if hits.lane_missed(scopes) else hits.account_token(scopes, account)
         if hit is not None:
             return hit, None
         return self.remembered(("silent", account.get("home_account_id"), *scopes))
@@ -225,8 +225,10 @@ class AccountCalls(AppCore):
         forwarded_client_claims: Optional[str],
         auth_scheme: Any,
         kwargs: dict[str, Any],
+        finish: Callable[[Any], Optional[dict[str, Any]]] = _or_none,
     ) -> Plan[Optional[dict[str, Any]]]:
-        """A cached token for ``account``, refreshed when needed; None: nothing usable."""
+        """A cached token for ``account``, refreshed when needed; None: nothing usable.
+        ``finish`` turns the flow's result into the method's (an answer is one already)."""
         plain = authority is None and auth_scheme is None
         plain = plain and not (force_refresh or claims_challenge or forwarded_client_claims)
         hit, on_hit = self._silent_memo(scopes, account, plain and not kwargs)
@@ -234,23 +236,24 @@ class AccountCalls(AppCore):
             return Answer(hit)
         scope_list = validate_scopes(scopes)
         reject_reserved(scope_list)
-        check_ssh_cert_data(kwargs.get("data"))
+        if kwargs:
+            check_ssh_cert_data(kwargs.get("data"))
         if auth_scheme is not None:
             raise ValueError(_AUTH_SCHEME_UNSUPPORTED)
         if forwarded_client_claims is not None and not isinstance(forwarded_client_claims, str):
             raise ValueError("forwarded_client_claims must be a JSON object string")
         if not account:
             return Answer(None)
-        if not isinstance(account, Mapping):
+        if type(account) is not dict and not isinstance(account, Mapping):
             raise ValueError("account must be an account dict returned by get_accounts()")
         home = account.get("home_account_id")
         if not isinstance(home, str) or not home:
             return Answer(None)
         state = self.state  # this call's (and its refreshes') cache, whatever is assigned later
         state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
-        data = kwargs.pop("data", None)
-        headers = kwargs.pop("headers", None)
-        tenant = self._tenant_authority(authority)
+        data = kwargs.pop("data", None) if kwargs else None
+        headers = kwargs.pop("headers", None) if kwargs else None
+        tenant = None if authority is None else self._tenant_authority(authority)
         shared = not (force_refresh or claims_challenge or data or headers)
         tenant_url = tenant.parsed.url if tenant is not None else None
         key = (
@@ -275,7 +278,7 @@ class AccountCalls(AppCore):
                 defer_refresh=defer,
             )
 
-        return Call(make_flow, _or_none, key)
+        return Call(make_flow, finish, key)
 
     def acquire_token_silent_with_error(
         self,
@@ -305,12 +308,12 @@ class AccountCalls(AppCore):
         auth_scheme: Any = None,
         **kwargs: Any,
     ) -> Plan[Optional[dict[str, Any]]]:
-        """:meth:`acquire_token_silent_with_error`, None instead of an error dict."""
-        plan = self._silent(
+        """:meth:`acquire_token_silent_with_error`, None instead of an error dict (one
+        ``finish`` for both: no plan wrapped in another)."""
+        return self._silent(
             scopes, account, authority, force_refresh, claims_challenge,
-            forwarded_client_claims, auth_scheme, kwargs,
+            forwarded_client_claims, auth_scheme, kwargs, _token_or_none,
         )  # fmt: skip
-        return then(plan, _no_error)
 
     # ------------------------------------------------------------------ migration
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping, MutableMapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, cast
 
 from identitylib._authority import TrustKey
@@ -27,7 +28,7 @@ from ._calls import CommonCalls
 from ._core import set_up
 from ._lanes import silent_lane
 from ._names import MsalNames
-from ._plan import Answer, Blocking, Plan, Steps
+from ._plan import Answer, Blocking, Call, Plan, Steps, as_is
 
 if TYPE_CHECKING:
     from identitylib._transport import SyncTransport
@@ -86,14 +87,50 @@ class Runner:
         self._background_refresh = background_refresh
         self._refreshing: set[Hashable] = set()
         self._refreshing_lock = threading.Lock()
+        from identitylib._transport._sync import run_sync
+
+        #: Whether a shared call's driver joins the app's single-flight itself (its own
+        #: ``SingleFlight``, not another strategy; not with ``timing``: see ``_perform``).
+        self._joins_itself = (
+            not self._timing and type(self._flights).coalesce is SingleFlight.coalesce
+        )
+
+        #: The driver of a shared call (imported once here, not per call).
+        self._drive = run_sync
 
     def _perform(self, plan: Plan[R]) -> R:
-        """Run a builder's plan: its answer, or its flow (shared per key) and ``finish``."""
+        """Run a builder's plan: its answer, or its flow (shared per key) and ``finish``.
+
+        A shared call with the app's own :class:`SingleFlight` is driven by ``run_sync``
+        joining the flight itself: no generator, closure or strategy call between the
+        driver and the flow (see ``run_sync``).
+        """
         if isinstance(plan, Answer):
             return plan.value
-        defer = self._deferred_refresh(plan.key, plan.background_flow)
-        flow = coalesced(self._flights, plan.key, lambda: plan.make_flow(defer))
-        return plan.finish(self._run(flow))
+        key = plan.key
+        make_flow = plan.make_flow
+        defer = (
+            # What a flow calls, instead of refreshing in line, for a token in its refresh
+            # window: one background refresh per key at a time (none when disabled). One
+            # object per call (no bound method or closure made for it).
+            partial(type(self)._start_refresh, self, key, plan)
+            if self._background_refresh and key is not None
+            else None
+        )
+        flights = self._flights
+        if key is None or not self._joins_itself:
+            flow = coalesced(flights, key, partial(make_flow, defer))
+            result = self._run(flow)
+        else:
+            try:
+                result = self._drive(
+                    make_flow(defer), self._transport, sleep=self._sleep,
+                    flights=flights, key=key, again=partial(make_flow, defer),  # type: ignore[arg-type]
+                )  # fmt: skip
+            except FlowError as failure:
+                result = failure.result
+        finish = plan.finish
+        return result if finish is as_is else finish(result)
 
     def _perform_steps(self, steps: Steps[R]) -> R:
         """Run a method made of several plans and blocking steps, in order."""
@@ -147,29 +184,21 @@ class Runner:
             }
         return result  # type: ignore[no-any-return]
 
-    def _deferred_refresh(
-        self, key: Optional[Hashable], make_flow: Callable[[], Flow[Any]]
-    ) -> Optional[Callable[[], None]]:
-        """What a flow calls, instead of refreshing in line, for a token in its refresh
-        window: one background refresh per cache key at a time (None when disabled)."""
-        if not self._background_refresh or key is None:
-            return None
-
-        def start() -> None:
-            with self._refreshing_lock:
-                if key in self._refreshing:
-                    return
-                self._refreshing.add(key)
-            measured = BackgroundRefresh(self)
-            thread = threading.Thread(
-                target=self._refresh_now,
-                args=(key, make_flow, measured),
-                name="identitylib-refresh",
-            )
-            thread.daemon = True
-            thread.start()
-
-        return start
+    def _start_refresh(self, key: Hashable, plan: Call[Any, Any]) -> None:
+        """Refresh ``key``'s token (``plan``'s flow, refreshing in line) in a background
+        thread, unless one does already."""
+        with self._refreshing_lock:
+            if key in self._refreshing:
+                return
+            self._refreshing.add(key)
+        measured = BackgroundRefresh(self)
+        thread = threading.Thread(
+            target=self._refresh_now,
+            args=(key, plan.background_flow, measured),
+            name="identitylib-refresh",
+        )
+        thread.daemon = True
+        thread.start()
 
     def _refresh_now(
         self, key: Hashable, make_flow: Callable[[], Flow[Any]], measured: BackgroundRefresh

@@ -12,10 +12,8 @@ from identitylib._flows._cache_hooks import in_cache
 from identitylib._log import hide, warn_caller
 from identitylib._protocol._request import check_ssh_cert_data
 from identitylib._protocol._scopes import reject_reserved, validate_scopes
-from identitylib._telemetry import lane_missed
 
-from ._core import SHARED_TENANTS, AppCore
-from ._lanes import client_lane, obo_lane
+from ._core import AppCore
 from ._plan import Answer, Call, Defer, Plan, run
 
 _FORCE_REFRESH = (
@@ -39,7 +37,7 @@ class ClientCalls(AppCore):
             raise ValueError(
                 "scopes must name at least one scope, e.g. ['api://<app id>/.default']"
             )
-        if self.authority.parsed.tenant.lower() in SHARED_TENANTS:
+        if not self.hits.app_tokens:  # (== the tenant is one of SHARED_TENANTS)
             warn_caller(
                 "Use a specific tenant (GUID or domain) in the authority for client credentials; "
                 "'common' and 'organizations' cannot identify the app's tenant",
@@ -60,20 +58,24 @@ class ClientCalls(AppCore):
         """Cache first (the memo, then the flow's lookup), else the client credentials grant."""
         on_hit = None
         if not (claims_challenge or fmi_path or forwarded_client_claims or kwargs):
-            hit = None if lane_missed(client_lane) else self.hits.app_token(scopes)
+            hits = self.hits
+            hit = None if hits.lane_missed(scopes) else hits.app_token(scopes)
             if hit is None and type(scopes) is list and self.hits.app_tokens:
                 hit, on_hit = self.remembered(("client", *scopes))
             if hit is not None:
                 return Answer(hit)
-        if kwargs.pop("force_refresh", None) is not None:
+        if kwargs and kwargs.pop("force_refresh", None) is not None:
             raise ValueError(_FORCE_REFRESH)
         scope_list = self._client_scopes(scopes, fmi_path)
-        _check_claims_text(forwarded_client_claims)
+        if forwarded_client_claims is not None:
+            _check_claims_text(forwarded_client_claims)
         state = self.state  # this call's (and its refreshes') cache, whatever is assigned later
         state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
-        data = kwargs.pop("data", None)
-        check_ssh_cert_data(data)
-        headers = kwargs.pop("headers", None)
+        data = headers = None
+        if kwargs:  # (a plain call has none to look at)
+            data = kwargs.pop("data", None)
+            check_ssh_cert_data(data)
+            headers = kwargs.pop("headers", None)
         shared = not (claims_challenge or data or headers)
         key = (
             ("client", id(state.token_cache), tuple(scope_list), fmi_path, forwarded_client_claims)
@@ -136,7 +138,7 @@ class ClientCalls(AppCore):
         if not (claims_challenge or forwarded_client_claims or kwargs):
             hit = (
                 None
-                if lane_missed(obo_lane)
+                if self.hits.lane_missed(scopes)
                 else self.hits.assertion_token(user_assertion, scopes)
             )
             if hit is None and type(scopes) is list and isinstance(user_assertion, str):
@@ -145,12 +147,15 @@ class ClientCalls(AppCore):
                 return Answer(hit)
         scope_list = self._obo_scopes(user_assertion, scopes)
         hashed = self.hits.hashed(user_assertion)  # the hit path's, when it made one
-        _check_claims_text(forwarded_client_claims)
+        if forwarded_client_claims is not None:
+            _check_claims_text(forwarded_client_claims)
         state = self.state  # this call's (and its refreshes') cache, whatever is assigned later
         state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
-        data = kwargs.pop("data", None)
-        check_ssh_cert_data(data)
-        headers = kwargs.pop("headers", None)
+        data = headers = None
+        if kwargs:  # (a plain call has none to look at)
+            data = kwargs.pop("data", None)
+            check_ssh_cert_data(data)
+            headers = kwargs.pop("headers", None)
         # After the cache-hit path: '***' in the locals a crash reporter prints.
         user_assertion = hide(user_assertion)
         assertion = hide(user_assertion.strip())

@@ -4,7 +4,9 @@ A lane (see ``identitylib/_telemetry/_measured.cache_lane``) takes the public me
 arguments and answers a plain call (no claims, no extra options) from the cache without a
 plan or a flow: the app's ``HitMemo`` (``app._hits``, its core's ``hits``, which the
 builders use as well). Any other call, or a call it cannot answer, gets None and runs the
-method. The managed identity clients' lane is ``identitylib/_managed_identity/_lane.py``.
+method; a lane that missed notes the call's scopes in the ``HitMemo`` (``missed``), so
+the method's builder does not ask the same question again. The managed identity clients'
+lane is ``identitylib/_managed_identity/_lane.py``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ def client_lane(
     """``acquire_token_for_client``'s lane."""
     if claims_challenge or fmi_path or forwarded_client_claims or kwargs:
         return None
-    hit: Hit = app._hits.app_token(scopes)
+    hits = app._hits
+    hit: Hit = hits.app_token(scopes)
+    if hit is None:
+        hits.missed = scopes  # (the builder, next, skips this lookup)
     return hit
 
 
@@ -50,7 +55,10 @@ def silent_lane(
         or kwargs
     ):
         return None
-    hit: Hit = app._hits.account_token(scopes, account)
+    hits = app._hits
+    hit: Hit = hits.account_token(scopes, account)
+    if hit is None:
+        hits.missed = scopes
     return hit
 
 
@@ -65,5 +73,8 @@ def obo_lane(
     """``acquire_token_on_behalf_of``'s lane."""
     if claims_challenge or forwarded_client_claims or kwargs:
         return None
-    hit: Hit = app._hits.assertion_token(user_assertion, scopes)
+    hits = app._hits
+    hit: Hit = hits.assertion_token(user_assertion, scopes)
+    if hit is None:
+        hits.missed = scopes
     return hit

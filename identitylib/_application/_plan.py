@@ -30,11 +30,12 @@ class Answer(Generic[R]):
     value: R
 
 
-def _same(result: Any) -> Any:
+def as_is(result: Any) -> Any:
+    """The result itself (a call's ``finish`` when it has none of its own)."""
     return result
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Call(Generic[T, R]):
     """A flow to run and what turns its result into the method's return value.
 
@@ -44,8 +45,20 @@ class Call(Generic[T, R]):
     """
 
     make_flow: Callable[[Defer], Flow[T]]
-    finish: Callable[[T], R] = _same
+    finish: Callable[[T], R] = as_is
     key: Optional[Hashable] = None
+
+    def __init__(
+        self,
+        make_flow: Callable[[Defer], Flow[T]],
+        finish: Callable[[T], R] = as_is,
+        key: Optional[Hashable] = None,
+    ) -> None:
+        # The fields in one step (a frozen dataclass's own __init__ sets them one by one):
+        # a builder makes one per call that needs I/O.
+        object.__setattr__(
+            self, "__dict__", {"make_flow": make_flow, "finish": finish, "key": key}
+        )
 
     def background_flow(self) -> Flow[T]:
         """The flow a background refresh runs: the same call, refreshing in line."""
@@ -60,7 +73,7 @@ Plan = Union[Answer[R], Call[Any, R]]
 def run(flow: Flow[T]) -> Call[T, T]: ...
 @overload
 def run(flow: Flow[T], finish: Callable[[T], R]) -> Call[T, R]: ...
-def run(flow: Flow[T], finish: Callable[[T], Any] = _same) -> Call[T, Any]:
+def run(flow: Flow[T], finish: Callable[[T], Any] = as_is) -> Call[T, Any]:
     """The call that runs ``flow`` once (never shared) and returns ``finish(result)``."""
     return Call(lambda _defer: flow, finish)
 

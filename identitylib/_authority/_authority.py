@@ -76,9 +76,10 @@ class Authority:
         """Host of the authority (lower-cased); the cache ``environment``."""
         return self.parsed.host
 
-    @property
+    @cached_property
     def environment(self) -> str:
-        """The cache ``environment`` of this authority's tokens.
+        """The cache ``environment`` of this authority's tokens (made once: a flow reads it
+        for every request).
 
         For Microsoft authorities it is the host, as in MSAL (so caches are shared with msal
         and Azure CLI). For a generic OIDC issuer it is host, port and path, so that two
@@ -139,9 +140,9 @@ class Authority:
         """True for a B2C authority."""
         return self.parsed.is_b2c
 
-    @property
+    @cached_property
     def is_oidc(self) -> bool:
-        """True for a generic OpenID Connect issuer."""
+        """True for a generic OpenID Connect issuer (told once: a refresh asks it)."""
         return self.parsed.kind is AuthorityKind.OIDC
 
     @property

@@ -86,6 +86,7 @@ class StaticClientAssertion(ClientCredential):
     """A fixed assertion sent as-is on every token request (it will expire eventually)."""
 
     kind: ClassVar[CredentialKind] = "assertion"
+    fixed_fields: ClassVar[bool] = True
     __slots__ = ("_assertion",)
 
     def __init__(self, assertion: str | bytes) -> None:

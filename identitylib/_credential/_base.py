@@ -42,6 +42,9 @@ class ClientCredential(abc.ABC):
 
     #: ``"secret"``, ``"certificate"`` or ``"assertion"``; for logs and telemetry.
     kind: ClassVar[CredentialKind]
+    #: Whether :meth:`auth_fields` gives the same fields for every request (a secret, a
+    #: fixed assertion): a flow may then ask once and keep them for the app's life.
+    fixed_fields: ClassVar[bool] = False
 
     @abc.abstractmethod
     def auth_fields(
@@ -70,6 +73,7 @@ class ClientSecret(ClientCredential):
     """A shared secret, sent as the ``client_secret`` body field (``client_secret_post``)."""
 
     kind: ClassVar[CredentialKind] = "secret"
+    fixed_fields: ClassVar[bool] = True
     __slots__ = ("_secret",)
 
     def __init__(self, secret: str) -> None:

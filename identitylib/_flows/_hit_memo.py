@@ -89,6 +89,7 @@ class HitMemo:
         "_read",
         "_state",
         "app_tokens",
+        "missed",
     )
 
     def __init__(self, authority: Authority | None, client_id: str, *, app_tokens: bool) -> None:
@@ -112,6 +113,12 @@ class HitMemo:
         #: The last assertion hashed and its hash: one call's cache lane, builder and flow
         #: share one hash (the memo's keys hold assertions already).
         self._last_assertion: tuple[str, str] = ("", "")
+        #: The scopes (the list object itself) of the last call a cache lane asked about
+        #: here and that missed: the method's builder, which runs next, need not ask the
+        #: same question again (:meth:`lane_missed`). Read and written without a lock: a
+        #: builder that wrongly skips the question loses nothing, the flow looks in the
+        #: cache itself.
+        self.missed: Any = None
 
     @classmethod
     def fixed(cls, environment: str, client_id: str | None, realm: str) -> HitMemo:
@@ -122,6 +129,14 @@ class HitMemo:
         memo._prefix = request_prefix(environment, client_part(client_id), realm)
         memo._app_prefix = app_request(memo._prefix, "")
         return memo
+
+    def lane_missed(self, scopes: Any) -> bool:
+        """Whether a cache lane just missed the call of these ``scopes`` (the same list
+        object), forgetting it: the builder of that call skips the lookup the lane made."""
+        if self.missed is scopes:
+            self.missed = None
+            return True
+        return False
 
     def use(self, cache: Any, state: Any, *, enabled: bool = True) -> None:
         """Answer the next calls from ``cache`` (``state``: the app's, for its clock), if

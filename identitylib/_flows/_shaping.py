@@ -8,7 +8,7 @@ from typing import Any
 from identitylib._cache._exact import FiledToken
 from identitylib._flows._lookups import EXPIRY_SKEW, as_int
 from identitylib._flows._state import AppState
-from identitylib._log import SECRET_FIELDS, get_logger
+from identitylib._log import PLAIN_FIELDS, SECRET_FIELDS, get_logger
 
 logger = get_logger(__name__)
 
@@ -111,8 +111,9 @@ def serve_cached(
 
 
 def provider_result(response: Mapping[str, Any], now: float) -> dict[str, Any]:
-    """A token endpoint result as returned to the app (MSAL's ``_clean_up`` rules)."""
-    result = {k: v for k, v in response.items() if not k.startswith("_")}
+    """A token endpoint result as returned to the app (MSAL's ``_clean_up`` rules): a
+    new dict, ``response`` unchanged."""
+    result = {k: v for k, v in response.items() if k[:1] != "_"}
     refresh_in = result.pop("refresh_in", None)
     if isinstance(refresh_in, int):
         result["refresh_on"] = int(now) + refresh_in
@@ -122,24 +123,32 @@ def provider_result(response: Mapping[str, Any], now: float) -> dict[str, Any]:
 
 def cache_event(
     state: AppState,
-    *,
     scopes: Sequence[str],
     token_endpoint: str,
     grant_type: str,
     response: Mapping[str, Any],
     data: Mapping[str, Any] | None = None,
-    **extra: Any,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The event a token cache's ``add()`` receives (MSAL's event shape, minus secrets)."""
+    """The event a token cache's ``add()`` receives (MSAL's event shape, minus secrets).
+
+    It holds ``response`` itself, not a copy: the parsed body, which the flow no longer
+    uses once it made the app's result from it (:func:`provider_result`, made first).
+    ``extra``: more event keys (e.g. ``ext_cache_key``, ``user_assertion_hash``)."""
     event: dict[str, Any] = {
         "client_id": state.client_id,
         "scope": list(scopes),
         "token_endpoint": token_endpoint,
         "grant_type": grant_type,
-        "response": dict(response),
+        "response": response,
         "params": {},
-        "data": {k: v for k, v in (data or {}).items() if k.lower() not in SECRET_FIELDS},
-        "environment": state.environment,
+        "data": {
+            k: v
+            for k, v in (data or {}).items()
+            if k in PLAIN_FIELDS or (k not in SECRET_FIELDS and k.lower() not in SECRET_FIELDS)
+        },
+        "environment": state.authority.environment,
     }
-    event.update(extra)
+    if extra:
+        event.update(extra)
     return event

@@ -59,12 +59,10 @@ NO_COALESCING = NoCoalescing()
 
 class Flight:
     """One key's I/O in flight. Its followers wait on ``event``, made by the first of them
-    (under the flights' lock): a leader alone, the usual case, makes none."""
+    (under the flights' lock): a leader alone, the usual case, makes none. (No __init__:
+    a leader's flight is made without a frame of ours; ``event`` reads None until set.)"""
 
-    __slots__ = ("event",)
-
-    def __init__(self) -> None:
-        self.event: Optional[threading.Event] = None
+    event: Optional[threading.Event] = None
 
 
 class SingleFlight:

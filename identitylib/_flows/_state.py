@@ -27,6 +27,14 @@ class AppState:
     app_version: str | None = None
     enable_pii_log: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The credential's form fields, secrets hidden, kept from the first token request
+    #: on when they are the same for every request (``ClientCredential.fixed_fields``).
+    fixed_auth: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    #: The client headers before and after ``client-request-id``: the same for every
+    #: request of the app (made on first use).
+    _header_parts: tuple[dict[str, str], dict[str, str]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def environment(self) -> str:
@@ -47,26 +55,24 @@ class AppState:
             note_replaced_clock()
         object.__setattr__(self, name, value)
 
-    @staticmethod
-    def now() -> float:
-        """Current time (a seam for tests)."""
-        return time.time()
+    #: Current time (a seam for tests): ``time.time`` itself, no frame of ours around it.
+    now = staticmethod(time.time)
 
-    @staticmethod
-    def new_correlation_id() -> str:
-        """A fresh ``client-request-id`` (a random UUID)."""
-        return new_request_id()
+    #: A fresh ``client-request-id`` (a random UUID): ``new_request_id`` itself.
+    new_correlation_id = staticmethod(new_request_id)
 
     def headers(
         self, correlation_id: str, extra: Mapping[str, str] | None = None
     ) -> dict[str, str]:
-        """Client headers for a token request, plus any ``headers=`` the app passed."""
-        headers = client_headers(
-            correlation_id, app_name=self.app_name, app_version=self.app_version
-        )
+        """Client headers for a token request, plus any ``headers=`` the app passed (a new
+        dict each time, from the parts every request of the app shares)."""
+        parts = self._header_parts
+        if parts is None:
+            parts = self._header_parts = _header_parts(self.app_name, self.app_version)
+        head, tail = parts
         if extra:
-            headers.update(extra)
-        return headers
+            return {**head, "client-request-id": correlation_id, **tail, **extra}
+        return {**head, "client-request-id": correlation_id, **tail}
 
     def claims(
         self, claims_challenge: str | None, forwarded_client_claims: str | None = None
@@ -79,6 +85,21 @@ class AppState:
 
 
 _CLOCK = AppState.now
+
+
+def _header_parts(
+    app_name: str | None, app_version: str | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``client_headers`` split around its ``client-request-id``."""
+    head: dict[str, str] = {}
+    tail: dict[str, str] = {}
+    part = head
+    for name, value in client_headers("", app_name=app_name, app_version=app_version).items():
+        if name == "client-request-id":
+            part = tail
+        else:
+            part[name] = value
+    return head, tail
 
 
 def note_replaced_clock() -> None:

@@ -27,12 +27,12 @@ def cache_realm(authority: Authority) -> Flow[str]:
 
 
 def access_token_query(
-    client_id: str, extra: Mapping[str, Any], ext_cache_key: str, **keys: Any
+    query: dict[str, Any], extra: Mapping[str, Any], ext_cache_key: str
 ) -> dict[str, Any]:
-    """The cache query of an access token: the client, ``keys`` (in order), then the SSH
-    certificate's ``key_id`` and the extended cache key when the request has them."""
-    query: dict[str, Any] = {"client_id": client_id, **keys}
-    if extra.get("key_id"):
+    """The cache query of an access token: ``query`` (the client, then the flow's keys, in
+    order: made by the flow as a literal), then the SSH certificate's ``key_id`` and the
+    extended cache key when the request has them (added to ``query`` itself, returned)."""
+    if extra and extra.get("key_id"):
         query["key_id"] = extra["key_id"]
     if ext_cache_key:
         query["ext_cache_key"] = ext_cache_key

@@ -31,15 +31,23 @@ INVALID_ID_TOKEN = "invalid_id_token"
 def client_auth_fields(
     state: AppState, metadata: OidcMetadata, *, fmi_path: Optional[str] = None
 ) -> dict[str, str]:
-    """The credential fields of a confidential app (none for a public one).
+    """The credential fields of a confidential app (none for a public one), secrets
+    hidden; not to be changed (the fields of a credential whose fields are the same for
+    every request are made once and kept in ``state``).
 
     Raises :class:`FlowError` with an error result when the credential fails.
     """
-    if state.credential is None:
+    credential = state.credential
+    if credential is None:
         return {}
+    fixed = credential.fixed_fields
+    if fixed:
+        kept = state.fixed_auth
+        if kept is not None:
+            return kept
     try:
-        return hide_secrets(
-            state.credential.auth_fields(
+        fields = hide_secrets(
+            credential.auth_fields(
                 client_id=state.client_id,
                 token_endpoint=metadata.token_endpoint,
                 is_adfs=state.authority.is_adfs,
@@ -48,6 +56,9 @@ def client_auth_fields(
         )
     except ValueError as exc:
         raise FlowError(error_result(INVALID_CLIENT_CREDENTIAL, str(exc))) from None
+    if fixed:
+        state.fixed_auth = fields
+    return fields
 
 
 def redeem(
@@ -62,42 +73,39 @@ def redeem(
     nonce: Optional[str] = None,
     event_extra: Optional[Mapping[str, Any]] = None,
     partition_key: Optional[str] = None,
+    hooks: Optional[bool] = None,
 ) -> Flow[dict[str, Any]]:
     """POST ``fields`` to the token endpoint and turn the answer into a result.
 
     A success has its ID token checked (audience, issuer, lifetime, ``nonce`` when given)
     and is written to the cache under ``partition_key`` (default: the user's home account,
     the suggested partition of user tokens); ``event_extra`` adds cache event keys (e.g.
-    ``refresh_token_item``, ``user_assertion_hash``).
+    ``refresh_token_item``, ``user_assertion_hash``). ``hooks``: whether the cache has
+    access hooks, when the caller knows it already (None: asked here).
     """
     now = state.now()
-    request = token_request(metadata.token_endpoint, fields, state.headers(correlation_id, headers))
-    response = yield request
-    result = parse_token_response(
+    token_endpoint = metadata.token_endpoint
+    response = yield token_request(token_endpoint, fields, state.headers(correlation_id, headers))
+    body = parse_token_response(
         response, correlation_id=correlation_id, requested_token_type=fields.get("token_type")
     )
-    if "error" in result:
-        return result
-    claims = result.get("id_token_claims")
+    if "error" in body:
+        return body
+    claims = body.get("id_token_claims")
     if claims is not None:
         problem = check_id_token(
             claims, client_id=state.client_id, now=now, issuer=metadata.issuer, nonce=nonce
         )
         if problem:
             return error_result(INVALID_ID_TOKEN, problem, correlation_id=correlation_id)
-    event = cache_event(
-        state,
-        scopes=scopes,
-        token_endpoint=metadata.token_endpoint,
-        grant_type=grant_type,
-        response=result,
-        data=fields,
-        **dict(event_extra or {}),
-    )
-    if has_access_hooks(state.token_cache):
+    result = provider_result(body, now)  # (first: the event holds the body itself)
+    event = cache_event(state, scopes, token_endpoint, grant_type, body, fields, event_extra)
+    if hooks is None:
+        hooks = has_access_hooks(state.token_cache)
+    if hooks:
         partition = partition_key
         if partition is None:
-            home_account_id = home_account_id_from(result.get("client_info"), claims or {})
+            home_account_id = home_account_id_from(body.get("client_info"), claims or {})
             partition = user_partition_key(home_account_id) if home_account_id else None
         yield from in_cache(
             state.token_cache, partition, state.client_id, False,
@@ -105,4 +113,4 @@ def redeem(
         )  # fmt: skip
     else:
         state.token_cache.add(event, now=now)  # (no hooks: in line)
-    return provider_result(result, now)
+    return result

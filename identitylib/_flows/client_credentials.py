@@ -22,7 +22,7 @@ from identitylib._protocol.grants import client_credentials
 from ._cache_hooks import in_cache
 from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token, find_access_token_in_forms
-from ._refresh_reason import note_refresh_reason
+from ._refresh_reason import REFRESH_REASON, note_refresh_reason
 from ._shaping import cache_event, provider_result, serve_cached
 from ._token_query import access_token_query, cache_realm, extended_cache_key
 from ._user_tokens import client_auth_fields
@@ -56,36 +56,52 @@ def acquire_token_for_client(
     entry that served a cache hit (the app's fast path remembers it).
     """
     authority = state.authority
-    extra = dict(data or {})
+    extra = dict(data) if data else {}
     if fmi_path:
         extra["fmi_path"] = fmi_path
-    ext_cache_key = extended_cache_key(extra, forwarded_client_claims)
+    ext_cache_key = (
+        extended_cache_key(extra, forwarded_client_claims)
+        if extra or forwarded_client_claims
+        else ""
+    )
     now = state.now()
-    realm = yield from cache_realm(authority)
-    query = access_token_query(
-        state.client_id, extra, ext_cache_key,
-        environment=state.environment, realm=realm, home_account_id=None,
-    )  # fmt: skip
-    partition = app_partition_key(state.client_id, realm)
-    hooks = has_access_hooks(state.token_cache)  # (none: lookups and writes in line)
+    realm = authority.expected_realm
+    if realm is None:
+        realm = yield from cache_realm(authority)
+    query = {
+        "client_id": state.client_id,
+        "environment": authority.environment,
+        "realm": realm,
+        "home_account_id": None,
+    }
+    if extra or ext_cache_key:  # (a plain request's query is complete)
+        access_token_query(query, extra, ext_cache_key)
+    cache = state.token_cache
+    hooks = has_access_hooks(cache)  # (none: lookups and writes in line)
     cached: dict[str, Any] | None = None
     if not claims_challenge:
-        lookup = partial(
-            _find_app_token,
-            state, scopes, query, authority.cache_realms(realm), now,
-        )  # fmt: skip
-        cached, refresh_due = (
-            (yield from in_cache(state.token_cache, partition, state.client_id, True, lookup))
-            if hooks
-            else lookup()
-        )
-        served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
-        if served is not None:
-            return served
+        if hooks:
+            lookup = partial(_find_app_token, state, scopes, query, authority, realm, now)
+            partition = app_partition_key(state.client_id, realm)
+            cached, refresh_due = yield from in_cache(
+                cache, partition, state.client_id, True, lookup
+            )
+        else:
+            cached, refresh_due = _find_app_token(state, scopes, query, authority, realm, now)
+        if cached is not None:
+            served = serve_cached(
+                cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh
+            )
+            if served is not None:
+                return served
 
-    note_refresh_reason(cached, claims_challenge)
-    metadata = yield from authority.metadata_flow()
-    metadata = _regional(authority, metadata, region() if region is not None else None)
+    if REFRESH_REASON.get() is not None:  # (a call that notes why: telemetry, timing)
+        note_refresh_reason(cached, claims_challenge)
+    metadata = authority.known_metadata
+    if metadata is None:
+        metadata = yield from authority.metadata_flow()
+    if region is not None:
+        metadata = _regional(authority, metadata, region())
     correlation_id = state.new_correlation_id()
     try:
         auth = client_auth_fields(state, metadata, fmi_path=fmi_path)
@@ -98,15 +114,27 @@ def acquire_token_for_client(
         claims=state.claims(claims_challenge, forwarded_client_claims),
         extra=extra,
     )
-    request = token_request(metadata.token_endpoint, fields, state.headers(correlation_id, headers))
+    token_endpoint = metadata.token_endpoint
+    request = token_request(token_endpoint, fields, state.headers(correlation_id, headers))
+    if cached is None:  # nothing to serve should it fail: no fallback around the request
+        response = yield request
+        body = parse_token_response(
+            response, correlation_id=correlation_id, requested_token_type=fields.get("token_type")
+        )
+        if "error" in body:
+            return body
+        if not hooks:
+            return _stored(state, scopes, token_endpoint, fields, ext_cache_key, now, body)
+        return (
+            yield from _store_app_token(
+                state, scopes, token_endpoint, fields, ext_cache_key, realm, now, hooks, body
+            )
+        )
     store = partial(
         _store_app_token,
-        state, scopes, metadata.token_endpoint, fields, ext_cache_key, partition, now, hooks,
+        state, scopes, token_endpoint, fields, ext_cache_key, realm, now, hooks,
     )  # fmt: skip
     attempt = _request_app_token(request, fields, correlation_id)
-    if cached is None:  # nothing to serve should it fail: no fallback around the request
-        result = yield from attempt
-        return result if "error" in result else (yield from store(result))
     return (yield from serve_cached_on_failure(cached, now, attempt, then=store))
 
 
@@ -114,20 +142,22 @@ def _find_app_token(
     state: AppState,
     scopes: Sequence[str],
     query: Mapping[str, Any],
-    realms: Sequence[str],
+    authority: Authority,
+    realm: str,
     now: float,
 ) -> tuple[dict[str, Any] | None, bool]:
     """The cached app token for ``scopes``: msal Python's form, else another library's
     (only in the environments where the cache's index says one could match: none is the
-    usual miss, decided at once)."""
+    usual miss, decided at once; the realms other libraries use are asked for only then)."""
     environments = environments_with_access_tokens(
-        state.token_cache, query, scopes, state.cache_environments
+        state.token_cache, query, scopes, authority.cache_environments
     )
     if not environments:
         return None, False
     found = find_access_token(state.token_cache, scopes, query, now)
     if found[0] is not None:
         return found
+    realms = authority.cache_realms(realm)
     return find_access_token_in_forms(state.token_cache, scopes, query, environments, realms, now)
 
 
@@ -164,28 +194,60 @@ def _store_app_token(
     token_endpoint: str,
     fields: Mapping[str, str],
     ext_cache_key: str,
-    partition: str,
+    realm: str,
     now: float,
     hooks: bool,
-    result: dict[str, Any],
+    body: dict[str, Any],
 ) -> Flow[dict[str, Any]]:
-    """Cache the token the endpoint issued (in the app's partition, between the cache's
-    access ``hooks`` if it has any); the app's result."""
-    if "access_token" in result:
-        event = cache_event(
-            state,
-            scopes=scopes,
-            token_endpoint=token_endpoint,
-            grant_type=client_credentials.GRANT_TYPE,
-            response=result,
-            data=fields,
-            ext_cache_key=ext_cache_key,
+    """Cache the token the endpoint issued (in the app's partition of ``realm``, between
+    the cache's access ``hooks`` if it has any); the app's result, made before the cache
+    event, which holds ``body`` itself."""
+    if not hooks:
+        return _stored(state, scopes, token_endpoint, fields, ext_cache_key, now, body)
+    result = provider_result(body, now)
+    if "access_token" in body:
+        event = _app_token_event(state, scopes, token_endpoint, fields, ext_cache_key, body)
+        partition = app_partition_key(state.client_id, realm)
+        yield from in_cache(
+            state.token_cache, partition, state.client_id, True,
+            lambda: state.token_cache.add(event, now=now),
+        )  # fmt: skip
+    return result
+
+
+def _stored(
+    state: AppState,
+    scopes: Sequence[str],
+    token_endpoint: str,
+    fields: Mapping[str, str],
+    ext_cache_key: str,
+    now: float,
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    """``_store_app_token`` for a cache without access hooks: in line, no generator."""
+    result = provider_result(body, now)
+    if "access_token" in body:
+        state.token_cache.add(
+            _app_token_event(state, scopes, token_endpoint, fields, ext_cache_key, body),
+            now=now,
         )
-        if hooks:
-            yield from in_cache(
-                state.token_cache, partition, state.client_id, True,
-                lambda: state.token_cache.add(event, now=now),
-            )  # fmt: skip
-        else:
-            state.token_cache.add(event, now=now)
-    return provider_result(result, now)
+    return result
+
+
+def _app_token_event(
+    state: AppState,
+    scopes: Sequence[str],
+    token_endpoint: str,
+    fields: Mapping[str, str],
+    ext_cache_key: str,
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    return cache_event(
+        state,
+        scopes,
+        token_endpoint,
+        client_credentials.GRANT_TYPE,
+        body,
+        fields,
+        {"ext_cache_key": ext_cache_key},
+    )

@@ -23,9 +23,8 @@ exchanges the assertion, exactly as msal does (tests/test_foreign_token_caches.p
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import (
@@ -45,7 +44,7 @@ from identitylib._protocol.grants import refresh_token as refresh_grant
 from ._cache_hooks import in_cache
 from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token
-from ._refresh_reason import note_refresh_reason
+from ._refresh_reason import REFRESH_REASON, note_refresh_reason
 from ._shaping import serve_cached
 from ._token_query import access_token_query, cache_realm, extended_cache_key
 from ._user_tokens import client_auth_fields, redeem
@@ -103,47 +102,67 @@ def acquire_token_on_behalf_of(
     """Tokens for ``scopes`` on behalf of the user of ``user_assertion`` (see the module);
     ``hashed_assertion``: its hash, when the caller made it already."""
     authority = state.authority
-    extra = dict(data or {})
-    ext_cache_key = extended_cache_key(extra, forwarded_client_claims)
+    extra = dict(data) if data else {}
+    ext_cache_key = (
+        extended_cache_key(extra, forwarded_client_claims)
+        if extra or forwarded_client_claims
+        else ""
+    )
     hashed = hashed_assertion or assertion_hash(user_assertion)
     partition = hashed  # = obo_partition_key(user_assertion): the same hash, made once
     now = state.now()
-    realm = yield from cache_realm(authority)
-    query = access_token_query(
-        state.client_id, extra, ext_cache_key,
-        environment=state.environment, realm=realm, **{USER_ASSERTION_HASH: hashed},
-    )  # fmt: skip
+    realm = authority.expected_realm
+    if realm is None:
+        realm = yield from cache_realm(authority)
+    query = {
+        "client_id": state.client_id,
+        "environment": authority.environment,
+        "realm": realm,
+        USER_ASSERTION_HASH: hashed,
+    }
+    if extra or ext_cache_key:  # (a plain request's query is complete)
+        access_token_query(query, extra, ext_cache_key)
+    cache = state.token_cache
+    hooks = has_access_hooks(cache)  # (none: lookups and writes in line)
     cached: Optional[dict[str, Any]] = None
     refresh_entry: Optional[dict[str, Any]] = None
     if not claims_challenge:
-        lookup = partial(_find_obo_tokens, state.token_cache, scopes, query, now)
-        cached, refresh_due, refresh_entry = (
-            (yield from in_cache(state.token_cache, partition, state.client_id, False, lookup))
-            if has_access_hooks(state.token_cache)
-            else lookup()  # (no hooks: in line)
-        )
-        served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
-        if served is not None:
-            return served
+        if hooks:
+            lookup = partial(_find_obo_tokens, cache, scopes, query, now)
+            cached, refresh_due, refresh_entry = yield from in_cache(
+                cache, partition, state.client_id, False, lookup
+            )
+        else:
+            cached, refresh_due, refresh_entry = _find_obo_tokens(cache, scopes, query, now)
+        if cached is not None:
+            served = serve_cached(
+                cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh
+            )
+            if served is not None:
+                return served
 
-    note_refresh_reason(cached, claims_challenge)
-    metadata = yield from authority.metadata_flow()
+    if REFRESH_REASON.get() is not None:  # (a call that notes why: telemetry, timing)
+        note_refresh_reason(cached, claims_challenge)
+    metadata = authority.known_metadata
+    if metadata is None:
+        metadata = yield from authority.metadata_flow()
     correlation_id = state.new_correlation_id()
     try:
         auth = client_auth_fields(state, metadata)
     except FlowError as failure:
         return {**failure.result, "correlation_id": correlation_id}
     grant = _Grant(
-        state=state,
-        metadata=metadata,
-        client_auth=auth,
-        scopes=decorate(scopes, state.exclude_scopes),
-        claims=state.claims(claims_challenge, forwarded_client_claims),
-        extra=extra,
-        headers=headers,
-        correlation_id=correlation_id,
-        partition=partition,
-        event_keys={USER_ASSERTION_HASH: hashed, "ext_cache_key": ext_cache_key},
+        state,
+        metadata,
+        auth,
+        decorate(scopes, state.exclude_scopes, checked=True),  # (by the builder)
+        state.claims(claims_challenge, forwarded_client_claims),
+        extra,
+        headers,
+        correlation_id,
+        partition,
+        {USER_ASSERTION_HASH: hashed, "ext_cache_key": ext_cache_key},
+        hooks,
     )
     if refresh_entry is not None:
         logger.debug("Redeeming the refresh token cached with this assertion")
@@ -160,9 +179,9 @@ def acquire_token_on_behalf_of(
     return (yield from serve_cached_on_failure(cached, now, exchange))
 
 
-@dataclass(frozen=True, eq=False)
-class _Grant:
-    """What both of the flow's token requests share, once the cache could not serve."""
+class _Grant(NamedTuple):
+    """What both of the flow's token requests share, once the cache could not serve (a
+    tuple: made in one step)."""
 
     state: AppState
     metadata: OidcMetadata
@@ -174,6 +193,8 @@ class _Grant:
     correlation_id: str
     partition: str
     event_keys: Mapping[str, Any]
+    #: Whether the cache has access hooks.
+    hooks: bool
 
     def post(
         self,
@@ -192,7 +213,8 @@ class _Grant:
             correlation_id=self.correlation_id,
             partition_key=self.partition,
             headers=headers,
-            event_extra={**self.event_keys, **event_extra},
+            event_extra={**self.event_keys, **event_extra} if event_extra else self.event_keys,
+            hooks=self.hooks,
         )
 
 

@@ -41,12 +41,15 @@ def redeem_refresh_token(
     headers: Optional[Mapping[str, str]] = None,
     used_entry: Optional[Mapping[str, Any]] = None,
     ext_cache_key: Optional[str] = None,
+    hooks: Optional[bool] = None,
 ) -> Flow[dict[str, Any]]:
     """Redeem ``refresh_token`` for ``scopes`` (already decorated).
 
-    With ``used_entry`` (the cached RT entry) the new RT replaces it and no Account entry
-    is (re)created, as MSAL's silent flow does so that a concurrent ``remove_account``
-    wins.
+    With ``used_entry`` (a copy of the cached RT entry, which the cache event then holds)
+    the new RT replaces it and no Account entry is (re)created, as MSAL's silent flow does
+    so that a concurrent ``remove_account`` wins. The request is built when this is
+    called; the flow it returns sends it.
+    ``hooks``: whether the cache has access hooks, when the caller asked already.
     """
     home_account_id = used_entry.get("home_account_id") if used_entry else None
     if state.authority.is_oidc:
@@ -62,14 +65,15 @@ def redeem_refresh_token(
         extra=data,
     )
     request_headers = anchor_header(home_account_id)
-    request_headers.update(headers or {})
+    if headers:
+        request_headers.update(headers)
     event_extra: dict[str, Any] = {}
     if used_entry is not None:
-        event_extra[USED_REFRESH_TOKEN] = dict(used_entry)
+        event_extra[USED_REFRESH_TOKEN] = used_entry  # (the caller's copy: see above)
         event_extra["skip_account_creation"] = True
     if ext_cache_key is not None:
         event_extra["ext_cache_key"] = ext_cache_key
-    result = yield from redeem(
+    redeemed = redeem(
         state,
         metadata,
         fields=fields,
@@ -78,11 +82,25 @@ def redeem_refresh_token(
         correlation_id=correlation_id,
         headers=request_headers,
         event_extra=event_extra,
+        hooks=hooks,
     )
+    if used_entry is None or isinstance(state.token_cache, TokenCache):
+        return redeemed  # (the cache replaces the used RT: no generator of ours around it)
+    return _rotated_in_foreign_cache(state, used_entry, home_account_id, redeemed)
+
+
+def _rotated_in_foreign_cache(
+    state: AppState,
+    used_entry: Mapping[str, Any],
+    home_account_id: Optional[str],
+    redeemed: Flow[dict[str, Any]],
+) -> Flow[dict[str, Any]]:
+    """``redeemed``, then, for a foreign cache (msal's own), which ignores the used-RT
+    event key, the used RT rotated explicitly."""
+    result = yield from redeemed
     new_rt = result.get("refresh_token")
-    cache = state.token_cache
-    if used_entry is not None and isinstance(new_rt, str) and not isinstance(cache, TokenCache):
-        # A foreign cache (msal's own) ignores the used-RT event key: rotate it explicitly.
+    if isinstance(new_rt, str):
+        cache = state.token_cache
         partition = user_partition_key(home_account_id) if home_account_id else None
         with cache_access(cache, partition, state.client_id, is_app_cache=False):
             cache.update_rt(dict(used_entry), new_rt)

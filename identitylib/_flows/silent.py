@@ -22,7 +22,7 @@ The flow returns ``{}`` when the cache holds nothing usable (``None`` to the app
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, Optional
 
@@ -44,7 +44,7 @@ from identitylib._protocol._scopes import decorate
 from ._cache_hooks import in_cache
 from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token, find_access_token_in_forms
-from ._refresh_reason import note_refresh_reason
+from ._refresh_reason import REFRESH_REASON, note_refresh_reason
 from ._shaping import serve_cached
 from ._token_query import access_token_query, cache_realm, extended_cache_key
 from .refresh_token import redeem_refresh_token
@@ -131,18 +131,32 @@ def refresh_token_candidates(
     metadata yet (it may be a family member signing in for the first time). The entries
     are copies whose secrets show as ``'***'`` in the flow's locals (see ``_log.hide``).
     """
-    owner = {"home_account_id": home_account_id, "environment": environment}
     metadata = app_metadata(cache, environment, client_id)
     family_id = metadata.get("family_id") if metadata else DEFAULT_FAMILY
     family: list[dict[str, Any]] = []
     if family_id:
-        family = _refresh_tokens(cache, {**owner, "family_id": family_id})
-    own = _refresh_tokens(cache, {**owner, "client_id": client_id})
-    tried = {entry.get("secret") for entry in family}
-    own = [entry for entry in own if entry.get("secret") not in tried]
-    family.sort(key=_modified, reverse=True)
-    own.sort(key=_modified, reverse=True)
-    return [hide_secrets(e) for e in family], [hide_secrets(e) for e in own]
+        family = _refresh_tokens(
+            cache,
+            {
+                "home_account_id": home_account_id,
+                "environment": environment,
+                "family_id": family_id,
+            },
+        )
+    own = _refresh_tokens(
+        cache,
+        {"home_account_id": home_account_id, "environment": environment, "client_id": client_id},
+    )
+    if family:
+        tried = {entry.get("secret") for entry in family}
+        own = [entry for entry in own if entry.get("secret") not in tried]
+        if len(family) > 1:
+            family.sort(key=_modified, reverse=True)
+    if len(own) > 1:
+        own.sort(key=_modified, reverse=True)
+    return [hide_secrets(e) for e in family] if family else family, [
+        hide_secrets(e) for e in own
+    ]
 
 
 def _refresh_tokens(cache: Any, query: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -150,12 +164,6 @@ def _refresh_tokens(cache: Any, query: Mapping[str, Any]) -> list[dict[str, Any]
     (no search generator), else by the cache's ``search``."""
     found = indexed_refresh_tokens(cache, query)
     return found if found is not None else search_entries(cache, REFRESH_TOKEN, query)
-
-
-def _usable(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for entry in entries:
-        if isinstance(entry.get("secret"), str) and entry["secret"]:
-            yield entry
 
 
 def refresh_for_account(
@@ -169,33 +177,44 @@ def refresh_for_account(
     data: Optional[Mapping[str, Any]],
     headers: Optional[Mapping[str, str]],
     ext_cache_key: str,
+    hooks: Optional[bool] = None,
 ) -> Flow[dict[str, Any]]:
     """Try the account's RTs in each environment; the first success, else the last error.
 
     ``{}`` when there was no RT to try (or only family RTs this app may not use). The
-    authority's endpoints are discovered only when there is an RT to redeem.
+    authority's endpoints are discovered only when there is an RT to redeem. ``hooks``:
+    whether the cache has access hooks, when the caller asked already.
     """
-    partition = user_partition_key(home_account_id)
-    hooks = has_access_hooks(state.token_cache)  # (none: the lookups run in line)
+    cache = state.token_cache
+    if hooks is None:
+        hooks = has_access_hooks(cache)  # (none: the lookups run in line)
     last: Optional[dict[str, Any]] = None
     metadata: Optional[OidcMetadata] = None
-    for environment in state.cache_environments:
-        candidates = partial(
-            refresh_token_candidates,
-            state.token_cache, home_account_id, environment, state.client_id,
-        )  # fmt: skip
-        family, own = (
-            (yield from in_cache(state.token_cache, partition, state.client_id, False, candidates))
-            if hooks
-            else candidates()
-        )
+    for environment in state.authority.cache_environments:
+        if hooks:
+            candidates = partial(
+                refresh_token_candidates, cache, home_account_id, environment, state.client_id
+            )
+            partition = user_partition_key(home_account_id)
+            family, own = yield from in_cache(
+                cache, partition, state.client_id, False, candidates
+            )
+        else:
+            family, own = refresh_token_candidates(
+                cache, home_account_id, environment, state.client_id
+            )
         for group, is_family in ((family, True), (own, False)):
-            for entry in _usable(group):
+            for entry in group:
+                secret = entry.get("secret")
+                if not (isinstance(secret, str) and secret):
+                    continue  # (not usable)
                 logger.debug(
                     "Refreshing with a cached %s refresh token", "family" if is_family else "own"
                 )
                 if metadata is None:
-                    metadata = yield from authority.metadata_flow()
+                    metadata = authority.known_metadata
+                    if metadata is None:
+                        metadata = yield from authority.metadata_flow()
                 result = yield from redeem_refresh_token(
                     state,
                     metadata,
@@ -205,8 +224,9 @@ def refresh_for_account(
                     claims=claims,
                     data=data,
                     headers=headers,
-                    used_entry=canonical_refresh_token(entry, state.environment),
+                    used_entry=canonical_refresh_token(entry, state.authority.environment),
                     ext_cache_key=ext_cache_key,
+                    hooks=hooks,
                 )
                 if "error" not in result:
                     return result
@@ -239,38 +259,55 @@ def acquire_token_silent(
     use that tenant's realm and token endpoint; the cache environment stays the app's.
     """
     tenant_authority = authority or state.authority
-    extra = dict(data or {})
-    ext_cache_key = extended_cache_key(extra, forwarded_client_claims)
+    extra = dict(data) if data else {}
+    ext_cache_key = (
+        extended_cache_key(extra, forwarded_client_claims)
+        if extra or forwarded_client_claims
+        else ""
+    )
     now = state.now()
-    partition = user_partition_key(home_account_id)
+    cache = state.token_cache
+    hooks = has_access_hooks(cache)  # (none: lookups and writes in line)
     cached: Optional[dict[str, Any]] = None
     if not (force_refresh or claims_challenge):
-        realm = yield from cache_realm(tenant_authority)
-        query = access_token_query(
-            state.client_id, extra, ext_cache_key, realm=realm, home_account_id=home_account_id
-        )
-        realms = tenant_authority.cache_realms(realm, home_account_id)
-        lookup = partial(_find_account_token, state, scopes, query, realms, now)
-        cached, refresh_due = (
-            (yield from in_cache(state.token_cache, partition, state.client_id, False, lookup))
-            if has_access_hooks(state.token_cache)
-            else lookup()  # (no hooks: in line)
-        )
-        served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
-        if served is not None:
-            return served
+        realm = tenant_authority.expected_realm
+        if realm is None:
+            realm = yield from cache_realm(tenant_authority)
+        query = {"client_id": state.client_id, "realm": realm, "home_account_id": home_account_id}
+        if extra or ext_cache_key:  # (a plain request's query is complete)
+            access_token_query(query, extra, ext_cache_key)
+        if hooks:
+            lookup = partial(
+                _find_account_token, state, scopes, query, tenant_authority, realm, now
+            )
+            partition = user_partition_key(home_account_id)
+            cached, refresh_due = yield from in_cache(
+                cache, partition, state.client_id, False, lookup
+            )
+        else:
+            cached, refresh_due = _find_account_token(
+                state, scopes, query, tenant_authority, realm, now
+            )
+        if cached is not None:
+            served = serve_cached(
+                cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh
+            )
+            if served is not None:
+                return served
 
-    note_refresh_reason(cached, force_refresh or claims_challenge)
+    if REFRESH_REASON.get() is not None:  # (a call that notes why: telemetry, timing)
+        note_refresh_reason(cached, force_refresh or claims_challenge)
     refresh = refresh_for_account(
         state,
         tenant_authority,
         home_account_id=home_account_id,
-        scopes=decorate(scopes, state.exclude_scopes),
+        scopes=decorate(scopes, state.exclude_scopes, checked=True),  # (by the builder)
         correlation_id=state.new_correlation_id(),
         claims=state.claims(claims_challenge, forwarded_client_claims),
         data=extra,
         headers=headers,
         ext_cache_key=ext_cache_key,
+        hooks=hooks,
     )
     if cached is None:  # nothing to serve should it fail: no fallback around the refresh
         result = yield from refresh
@@ -283,14 +320,16 @@ def _find_account_token(
     state: AppState,
     scopes: Sequence[str],
     query: Mapping[str, Any],
-    realms: Sequence[str],
+    authority: Authority,
+    realm: str,
     now: float,
 ) -> tuple[Optional[dict[str, Any]], bool]:
     """The account's cached access token: msal Python's form in each of the app's cache
     environments, else the form another MSAL library wrote (only in the environments where
-    the cache's index says one could match: none is the usual miss, decided at once)."""
+    the cache's index says one could match: none is the usual miss, decided at once; the
+    realms other libraries use are asked of ``authority`` only then)."""
     environments = environments_with_access_tokens(
-        state.token_cache, query, scopes, state.cache_environments
+        state.token_cache, query, scopes, state.authority.cache_environments
     )
     if not environments:
         return None, False
@@ -300,4 +339,5 @@ def _find_account_token(
         )
         if found[0] is not None:
             return found
+    realms = authority.cache_realms(realm, query["home_account_id"])
     return find_access_token_in_forms(state.token_cache, scopes, query, environments, realms, now)

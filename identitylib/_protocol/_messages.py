@@ -11,7 +11,7 @@ from identitylib._log import safe_repr
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class HttpRequest:
     """An HTTP request a flow wants sent. ``data`` is form-encoded by the transport;
     ``content`` is a body sent as it is (the SOAP envelope of a WS-Trust request), instead
@@ -35,19 +35,59 @@ class HttpRequest:
     one_time: bool = False
     content: bytes | None = None
 
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        one_time: bool = False,
+        content: bytes | None = None,
+    ) -> None:
+        # The fields in one step (a frozen dataclass's own __init__ sets them one by one):
+        # a flow makes one per token request. No ``headers``: none (an empty dict).
+        object.__setattr__(
+            self,
+            "__dict__",
+            {
+                "method": method,
+                "url": url,
+                "params": params,
+                "data": data,
+                "headers": {} if headers is None else headers,
+                "one_time": one_time,
+                "content": content,
+            },
+        )
+
     @property
     def body(self) -> Mapping[str, str] | bytes | None:
         """What a transport sends as the body: ``content`` when set, else the form ``data``."""
         return self.data if self.content is None else self.content
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class HttpResponse:
     """What a transport got back: status, decoded body text and lower-cased headers."""
 
     status_code: int
     text: str
     headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __init__(
+        self, status_code: int, text: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        # The fields in one step, as HttpRequest's: one per answer.
+        object.__setattr__(
+            self,
+            "__dict__",
+            {
+                "status_code": status_code,
+                "text": text,
+                "headers": {} if headers is None else headers,
+            },
+        )
 
     def __repr__(self) -> str:  # the body may hold tokens: its length only
         return safe_repr(self, hidden=("text",))

@@ -23,8 +23,9 @@ def validate_scopes(scopes: object, *, name: str = "scopes") -> list[str]:
     for scope in scopes:
         if not isinstance(scope, str):
             raise TypeError(f"every scope must be a string, got {type(scope).__name__}")
-        if scope.strip():
-            result.append(scope.strip())
+        stripped = scope.strip()
+        if stripped:
+            result.append(stripped)
     return result
 
 
@@ -43,11 +44,17 @@ def reject_reserved(scopes: Iterable[str]) -> None:
         )
 
 
-def decorate(scopes: Collection[str], exclude: Collection[str] = ()) -> list[str]:
-    """Add the reserved OIDC scopes (minus ``exclude``) to a user flow's scopes."""
-    reject_reserved(scopes)
+def decorate(
+    scopes: Collection[str], exclude: Collection[str] = (), *, checked: bool = False
+) -> list[str]:
+    """Add the reserved OIDC scopes (minus ``exclude``) to a user flow's scopes
+    (``checked``: the caller has rejected reserved ones already, see
+    :func:`reject_reserved`)."""
+    if not checked:
+        reject_reserved(scopes)
     decorated = set(scopes) | RESERVED_SCOPES
-    decorated -= set(exclude)
+    if exclude:
+        decorated.difference_update(exclude)
     return sorted(decorated)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import json.scanner
 import math
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +29,22 @@ TRUNCATED_HEADER = "x-identitylib-body-truncated"
 BEARER = "bearer"
 #: Longest refused ``token_type`` quoted in an error description.
 MAX_SHOWN_TYPE = 40
+#: What ``json.loads`` calls for a str (a text that starts with a byte-order mark is not
+#: JSON either way), and its scanner: a body that is one JSON value from its first to its
+#: last character (every server's) is scanned by it alone.
+_DECODER = json.JSONDecoder()
+_decode = _DECODER.decode
+_scan = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]
+
+
+def decode_json(text: str) -> Any:
+    """``json.loads(text)`` of a str: the scanner itself when the text is one value and
+    nothing else; else the decoder (surrounding whitespace, or the error it raises)."""
+    try:
+        value, end = _scan(text, 0)
+    except (StopIteration, ValueError):
+        return _decode(text)
+    return value if end == len(text) else _decode(text)
 
 
 def parse_json_object(response: HttpResponse, what: str) -> dict[str, Any] | str:
@@ -41,7 +58,7 @@ def parse_json_object(response: HttpResponse, what: str) -> dict[str, Any] | str
             f"{_location_host(response)}), which is not followed"
         )
     try:
-        body = json.loads(text)
+        body = decode_json(text)
     except (json.JSONDecodeError, RecursionError):
         content_type = response.headers.get("content-type", "unknown content type")
         return (
@@ -64,6 +81,8 @@ def _location_host(response: HttpResponse) -> str:
 
 def coerce_seconds(value: Any) -> int | None:
     """An int number of seconds from an int, float or numeric string; None otherwise."""
+    if type(value) is int:
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -96,15 +115,22 @@ def _error_body(body: dict[str, Any], status: int, correlation_id: str | None) -
 
 
 def _normalise_lifetimes(body: dict[str, Any]) -> str | None:
-    expires_in = coerce_seconds(body.get("expires_in"))
     if "expires_in" not in body:
-        expires_in = DEFAULT_LIFETIME
+        expires_in: int | None = DEFAULT_LIFETIME
+    else:
+        expires_in = body["expires_in"]
+        if type(expires_in) is not int:  # (an int, the usual answer, is taken as it is)
+            expires_in = coerce_seconds(expires_in)
     if expires_in is None or expires_in < 0:
         return f"'expires_in' is not a non-negative number of seconds: {body.get('expires_in')!r}"
-    body["expires_in"] = min(expires_in, MAX_LIFETIME)
-    ext = coerce_seconds(body.get("ext_expires_in"))
+    if expires_in > MAX_LIFETIME:
+        expires_in = MAX_LIFETIME
+    body["expires_in"] = expires_in
+    ext = body.get("ext_expires_in")
+    if type(ext) is not int:
+        ext = coerce_seconds(ext)
     body["ext_expires_in"] = (
-        body["expires_in"] if ext is None or ext < 0 else min(ext, MAX_LIFETIME)
+        expires_in if ext is None or ext < 0 else ext if ext <= MAX_LIFETIME else MAX_LIFETIME
     )
     if "refresh_in" in body:
         refresh_in = coerce_seconds(body["refresh_in"])
@@ -172,7 +198,7 @@ def parse_token_response(
     body = parse_json_object(response, "token endpoint")
     if isinstance(body, str):
         return error_result(INVALID_RESPONSE, body, correlation_id=correlation_id)
-    if "error" in body or not response.is_success:
+    if "error" in body or not 200 <= response.status_code < 300:  # (not .is_success)
         if "error" not in body:
             return error_result(
                 INVALID_RESPONSE,
@@ -181,8 +207,9 @@ def parse_token_response(
             )
         return _error_body(body, response.status_code, correlation_id)
     problem = _check_strings(body)
-    if problem is None and body.get("token_type"):
-        problem = token_type_problem(body["token_type"], requested_token_type)
+    token_type = body.get("token_type")
+    if problem is None and token_type and token_type != "Bearer":  # (Bearer: no problem)
+        problem = token_type_problem(token_type, requested_token_type)
     if problem is None and not body.get("access_token") and not body.get("id_token"):
         problem = "the response has neither an 'access_token' nor an 'id_token'"
     if problem is None and body.get("access_token"):
@@ -198,6 +225,6 @@ def parse_token_response(
         return error_result(
             INVALID_RESPONSE, f"Malformed token response: {problem}", correlation_id=correlation_id
         )
-    if not body.get("token_type"):
+    if not token_type:
         body["token_type"] = "Bearer"
     return body

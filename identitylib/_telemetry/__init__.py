@@ -6,7 +6,7 @@ Nothing here imports ``opentelemetry`` until :meth:`Switch.enable` is called (se
 """
 
 from ._call import current_call, note_managed_identity_source
-from ._measured import BackgroundRefresh, MeasuredCalls, cache_lane, lane_missed
+from ._measured import BackgroundRefresh, MeasuredCalls, cache_lane
 from ._switch import Switch
 from ._totals import TokenTotals
 
@@ -16,7 +16,6 @@ __all__ = [
     "Switch",
     "TokenTotals",
     "cache_lane",
-    "lane_missed",
     "current_call",
     "note_managed_identity_source",
 ]

@@ -29,7 +29,6 @@ import inspect
 import threading
 import time
 from collections.abc import Awaitable, Mapping
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, TypeVar, cast
 
 from identitylib._flows._refresh_reason import REFRESH_REASON
@@ -60,20 +59,6 @@ _TOTALS = "_identitylib_token_totals"
 #: other object for its count (only that thread writes them; the others count in the
 #: totals' rows).
 _HITS, _HITS_OWNER = "_identitylib_hits", "_identitylib_hits_owner"
-#: The lane that was asked first and said None, for as long as the method it stood before
-#: runs: the method's builder need not ask the app's ``HitMemo`` the same question again.
-_LANE_MISSED: ContextVar[Optional[Callable[..., Any]]] = ContextVar(
-    "identitylib_lane_missed", default=None
-)
-
-
-def lane_missed(lane: Callable[..., Any]) -> bool:
-    """Whether ``lane`` was asked about the current call and said None (a builder then
-    skips the lookup the lane made; skipping it is never wrong, as the flow looks in the
-    cache itself)."""
-    return _LANE_MISSED.get() is lane
-
-
 def cache_lane(lane: Callable[..., Any]) -> Callable[[F], F]:
     """Decorator of a public ``acquire_token*`` method: ``lane(self, *args, **kwargs)``
     answers the same call from the cache, without I/O and without calling another public
@@ -214,13 +199,15 @@ def measured(api: str, method: F) -> F:
         otel = Switch.instruments
         if otel is None:  # the cheap path: the totals only
             begun = _clock_ns()
-            missed = None
             if lane is not None:
-                hit = _served_by_lane(self, lane, begun, args, kwargs)
+                try:  # (_served_by_lane's miss, in line)
+                    hit = lane(self, *args, **kwargs)
+                except Exception:
+                    logger.debug("Cache lane failed; the call goes the full way", exc_info=True)
+                    hit = None
                 if hit is not None:
-                    return hit
-                missed = _LANE_MISSED.set(lane)
-            totals = totals_of(self)
+                    return _counted_hit(self, hit, begun)
+            totals = getattr(self, _TOTALS, None) or totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
             try:
                 result = method(self, *args, **kwargs)
@@ -230,9 +217,10 @@ def measured(api: str, method: F) -> F:
                 raise
             finally:
                 HTTP_OBSERVER.reset(watching)
-                if missed is not None:
-                    _LANE_MISSED.reset(missed)
-            _count(totals, (_clock_ns() - begun) / 1e9, result, False)
+            try:  # (_count, in line)
+                totals.add(result, False, (_clock_ns() - begun) / 1e9)
+            except Exception:
+                _telemetry_failed()
             return result
         tally = _start_traced(self, api, method, args, kwargs, otel)
         watching = HTTP_OBSERVER.set(tally)
@@ -255,27 +243,19 @@ def measured(api: str, method: F) -> F:
     return cast(F, call)
 
 
-def _served_by_lane(
-    app: Any, lane: Callable[..., Any], begun: int, args: Any, kwargs: dict[str, Any]
-) -> Any:
-    """The lane's answer (a cache hit, counted in the app's totals), or None: the method
-    runs (also when the lane raised: the method decides, and reports bad arguments)."""
+def _counted_hit(app: Any, hit: Any, begun: int) -> Any:
+    """``hit``, a cache lane's answer to a call begun at ``begun``, counted in the app's
+    totals (a lane that raised or said None: the method runs, and reports bad arguments)."""
     try:
-        hit = lane(app, *args, **kwargs)
-    except Exception:
-        logger.debug("Cache lane failed; the call goes the full way", exc_info=True)
-        return None
-    if hit is not None:
         try:
-            try:
-                if app._identitylib_hits_owner is THREAD.mark:  # (== _HITS_OWNER)
-                    app._identitylib_hits += packed_hit(_clock_ns() - begun)  # (== _HITS)
-                    return hit
-            except AttributeError:
-                _claim_hits(app)
-            _count_hit(app, _clock_ns() - begun)
-        except Exception:
-            _telemetry_failed()
+            if app._identitylib_hits_owner is THREAD.mark:  # (== _HITS_OWNER)
+                app._identitylib_hits += packed_hit(_clock_ns() - begun)  # (== _HITS)
+                return hit
+        except AttributeError:
+            _claim_hits(app)
+        _count_hit(app, _clock_ns() - begun)
+    except Exception:
+        _telemetry_failed()
     return hit
 
 
@@ -312,13 +292,15 @@ def _measured_async(
         otel = Switch.instruments
         if otel is None:  # the cheap path: the totals only
             begun = _clock_ns()
-            missed = None
             if lane is not None:
-                hit = _served_by_lane(self, lane, begun, args, kwargs)
+                try:  # (_served_by_lane's miss, in line)
+                    hit = lane(self, *args, **kwargs)
+                except Exception:
+                    logger.debug("Cache lane failed; the call goes the full way", exc_info=True)
+                    hit = None
                 if hit is not None:
-                    return hit
-                missed = _LANE_MISSED.set(lane)
-            totals = totals_of(self)
+                    return _counted_hit(self, hit, begun)
+            totals = getattr(self, _TOTALS, None) or totals_of(self)
             watching = HTTP_OBSERVER.set(totals)
             try:
                 result = await method(self, *args, **kwargs)
@@ -328,9 +310,10 @@ def _measured_async(
                 raise
             finally:
                 HTTP_OBSERVER.reset(watching)
-                if missed is not None:
-                    _LANE_MISSED.reset(missed)
-            _count(totals, (_clock_ns() - begun) / 1e9, result, False)
+            try:  # (_count, in line)
+                totals.add(result, False, (_clock_ns() - begun) / 1e9)
+            except Exception:
+                _telemetry_failed()
             return result
         tally = _start_traced(self, api, method, args, kwargs, otel)
         watching = HTTP_OBSERVER.set(tally)

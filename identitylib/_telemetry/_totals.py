@@ -107,7 +107,7 @@ class _HttpTiming:
 
     def answered(self, response: HttpResponse) -> None:
         """The attempt is over."""
-        self._totals.add_http(_clock() - self._started)
+        self._totals._row()[_HTTP] += _clock() - self._started  # (add_http, in line)
 
     def failed(self, error: BaseException) -> None:
         """The attempt is over."""
@@ -154,7 +154,13 @@ class Totals:
     ) -> None:
         """Count one call by what it returned (``failed``: it raised)."""
         row = self._row()
-        row[_kind(result, failed)] += 1
+        if failed:  # (_kind, in line)
+            kind = _ERROR
+        elif type(result) is dict and "access_token" in result:
+            kind = _CACHE if result.get("token_source") == SOURCE_CACHE else _PROVIDER
+        else:
+            kind = _kind(result, failed)
+        row[kind] += 1
         row[_TOTAL] += total_seconds
         if http_seconds:
             row[_HTTP] += http_seconds

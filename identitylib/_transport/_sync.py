@@ -28,8 +28,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Mapping, MutableMapping
-from typing import Any, Callable, Optional, TypeVar
+from collections.abc import Hashable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from identitylib._log import get_logger, safe_url
 from identitylib._protocol._messages import (
@@ -54,8 +54,11 @@ from ._bounds import (
     split_timeout,
 )
 from ._observe import HTTP_OBSERVER
-from ._policy import DEFAULT_RETRY_POLICY, NO_RETRY, ErrorKind, RetryPolicy
+from ._policy import DEFAULT_RETRY_POLICY, NO_RETRY, STOP, ErrorKind, RetryPolicy
 from ._throttle import Throttle
+
+if TYPE_CHECKING:  # pragma: no cover
+    from identitylib._flows._single_flight import Flight, SingleFlight
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -174,6 +177,9 @@ class SyncTransport:
         if not self._owns_client:
             _check_client(http_client)
         self._client: Any = http_client  # the own session is made on first use
+        #: Whether an app's ``http_client`` is a ``requests.Session`` (told once: a
+        #: session exists only once requests is loaded).
+        self._client_is_session = _is_requests_session(http_client)
         self._session_options = (verify, proxies, trust_env)
         self._making = threading.Lock()  # one own session, whichever thread asks first
         self._verify = verify
@@ -219,6 +225,7 @@ class SyncTransport:
         assign ``app.http_client``): called as given, retried only by an explicit policy."""
         _check_client(client)
         self._client, self._owns_client, self._own_methods = client, False, {}
+        self._client_is_session = _is_requests_session(client)
         self.retry = self._replaced_retry
 
     def close(self) -> None:
@@ -281,14 +288,20 @@ class SyncTransport:
             else:
                 if watch is not None:
                     watch.answered(response)
-                decision = policy.after_response(
-                    request.method,
-                    response.status_code,
-                    response.headers,
-                    attempt,
-                    one_time=request.one_time,
-                    time_left=deadline.left(),
-                )
+                if (
+                    response.status_code not in policy.retry_statuses
+                    and type(policy) is RetryPolicy
+                ):
+                    decision = STOP  # (what the policy answers first, the deadline unread)
+                else:
+                    decision = policy.after_response(
+                        request.method,
+                        response.status_code,
+                        response.headers,
+                        attempt,
+                        one_time=request.one_time,
+                        time_left=deadline.left(),
+                    )
                 if not decision.retry:
                     if decision.reason:
                         logger.info("Not retrying %s: %s", safe_url(request.url), decision.reason)
@@ -317,19 +330,22 @@ class SyncTransport:
         """``send_once``, knowing whether the own session sends it (``itself``)."""
         kwargs: dict[str, Any] = {"params": request.params, "headers": dict(request.headers)}
         follow = self._follow and request.method == "GET"
-        client = self.http_client
+        client = self._client
+        if client is None:
+            client = self.http_client
         if itself:
             # Passed per request so REQUESTS_CA_BUNDLE cannot override an explicit verify=.
             kwargs["timeout"] = deadline.timeout(self._timeout)
             kwargs["verify"] = self._verify
             kwargs["allow_redirects"] = follow
             kwargs["stream"] = True
-        elif not self._owns_client and not follow and _is_requests_session(client):
+        elif not self._owns_client and not follow and self._client_is_session:
             # requests would repost the form (client secret included) to a 307/308 target.
             kwargs["allow_redirects"] = False
         try:
             if request.method == "POST":
-                raw = client.post(request.url, data=request.body, **kwargs)
+                body = request.data if request.content is None else request.content  # (.body)
+                raw = client.post(request.url, data=body, **kwargs)
             else:
                 raw = client.get(request.url, **kwargs)
             if itself:
@@ -347,14 +363,18 @@ def normalise_response(raw: Any) -> HttpResponse:
     status = getattr(raw, "status_code", 0)
     text = getattr(raw, "text", "")
     headers = getattr(raw, "headers", None) or {}
-    if not isinstance(status, int) or isinstance(status, bool):
+    if type(status) is not int and (not isinstance(status, int) or isinstance(status, bool)):
         status = 0
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    if not isinstance(text, str):
-        text = ""
+    if type(text) is not str:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        if not isinstance(text, str):
+            text = ""
     try:
-        lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+        lowered = {
+            (k if type(k) is str else str(k)).lower(): v if type(v) is str else str(v)
+            for k, v in headers.items()
+        }
     except AttributeError:
         lowered = {}
     lowered.pop(TRUNCATED_HEADER, None)  # only identitylib's own reader may set it
@@ -362,7 +382,13 @@ def normalise_response(raw: Any) -> HttpResponse:
 
 
 def run_sync(
-    flow: Flow[T], transport: SyncTransport, *, sleep: Callable[[float], None] = time.sleep
+    flow: Flow[T],
+    transport: SyncTransport,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    flights: Optional[SingleFlight] = None,
+    key: Hashable = None,
+    again: Optional[Callable[[], Flow[T]]] = None,
 ) -> T:
     """Drive a flow to completion, sending each request it yields through ``transport``.
 
@@ -372,10 +398,21 @@ def run_sync(
     cache's access (its hooks, its lock) in this thread; a failing hook is thrown into the
     flow, and an access left open by a failure is closed here. A cache whose hooks are
     coroutines is refused with :class:`TypeError`.
+
+    With ``flights`` (and ``key``, and ``again``, which makes the same flow afresh) the
+    flow's I/O is shared with concurrent callers of the same key, as
+    :meth:`SingleFlight.coalesce` shares it, without a generator between this driver and
+    the flow: a flow that ends at its first step (a cache hit) joins no flight; else the
+    caller joins ``key``'s flight at that step, as its leader, or as a follower that drops
+    its flow, waits for the leader, and runs ``again()`` on its own.
     """
-    accesses = OpenAccesses()
+    accesses: Optional[OpenAccesses] = None  # (made at the flow's first cache access)
+    flight: Optional[Flight] = None
     try:
-        step = next(flow)
+        if flights is None:
+            step = next(flow)
+        else:
+            flow, step, flight = _joined(flow, flights, key, again)
         while True:
             if isinstance(step, Wait):
                 sleep(max(0.0, step.seconds))
@@ -384,6 +421,8 @@ def run_sync(
             try:
                 if isinstance(step, CacheHook):
                     if step.entering:
+                        if accesses is None:
+                            accesses = OpenAccesses()
                         accesses.enter(step)
                     elif accesses:
                         accesses.exit_last()
@@ -398,4 +437,32 @@ def run_sync(
         return stop.value  # type: ignore[no-any-return]
     finally:
         flow.close()
-        accesses.exit_all()  # the flow ended (failed) inside a cache access
+        if flight is not None:
+            flights.leave(key, flight)  # type: ignore[union-attr]
+        if accesses is not None:
+            accesses.exit_all()  # the flow ended (failed) inside a cache access
+
+
+def _joined(
+    flow: Flow[T], flights: SingleFlight, key: Hashable, again: Optional[Callable[[], Flow[T]]]
+) -> tuple[Flow[T], Any, Optional[Flight]]:
+    """The flow to drive on, its first step, and the flight it leads (None: it leads
+    none); StopIteration when the flow ended at its first step (see ``_single_flight``)."""
+    ended = flights.ended  # before the flow's cache lookup (an int read: no lock)
+    step = next(flow)
+    leader, flight = flights.join(key)
+    if not leader:
+        flow.close()
+        flights.follow(flight)  # then a fresh flow: the leader's token, or its own request
+        flow = again()  # type: ignore[misc]
+        return flow, next(flow), None
+    if flights.ended != ended:  # a leader left during our lookup: it may be stale
+        flow.close()
+        try:
+            flow = again()  # type: ignore[misc]
+            step = next(flow)
+        except BaseException:
+            flow.close()
+            flights.leave(key, flight)
+            raise
+    return flow, step, flight

@@ -94,10 +94,14 @@ def is_token_post(request: HttpRequest) -> bool:
     return request.method.upper() == "POST" and request.content is None
 
 
+#: The only answers the token rule remembers.
+THROTTLED_STATUSES = frozenset({400, 429})
+
+
 def throttle_seconds(request: HttpRequest, response: HttpResponse, now: float) -> float:
     """How long the identical request should be answered locally (0: not at all)."""
     status = response.status_code
-    if status not in (400, 429) or not is_token_post(request):
+    if status not in THROTTLED_STATUSES or not is_token_post(request):
         return 0.0  # (a success, every token response: decided first)
     retry_after = header(response.headers, "retry-after")
     if status == 429:
@@ -166,6 +170,8 @@ class Throttle:
 
     def check(self, request: HttpRequest) -> Optional[HttpResponse]:
         """The remembered answer for this request if its window is still open."""
+        if self._persisted is None and not self._memory:
+            return None  # Nothing remembered anywhere: the path of every request.
         if not self._rule.applies(request):
             return None
         store = self._store_for(request)
@@ -193,6 +199,8 @@ class Throttle:
 
     def record(self, request: HttpRequest, response: HttpResponse) -> None:
         """Remember ``response`` for ``request`` if it deserves throttling."""
+        if self._rule is TOKEN_RULE and response.status_code not in THROTTLED_STATUSES:
+            return  # (every success: what the token rule decides first)
         now = self._clock()
         seconds = self._rule.seconds(request, response, now) if self._rule.applies(request) else 0.0
         if seconds <= 0 or len(response.text) > MAX_REPLAY_BODY:

@@ -1,10 +1,11 @@
 """A cache hit answered without I/O does no single-flight work, in both APIs.
 
 The single-flight (concurrent identical calls share one request) is for calls that send
-one: the blocking shell coalesces a flow, the asyncio shell freezes the call's arguments
-into a key. A hit that the builder answers at once (the memo, or the token filed under the
-request's exact key) must do neither: in the asyncio API the frozen key cost as much as
-the hit itself (bench workload 16). Functional tests: what runs is counted, never timed.
+one: the blocking shell's flow joins its key's flight, the asyncio shell freezes the
+call's arguments into a key. A hit that the builder answers at once (the memo, or the
+token filed under the request's exact key) must do neither: in the asyncio API the frozen
+key cost as much as the hit itself (bench workload 16). Functional tests: what runs is
+counted, never timed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 import identitylib
-from identitylib._application import _base as blocking_shell
+from identitylib._flows._single_flight import SingleFlight
 from identitylib.aio import _application as aio_shell
 from identitylib.emulator import Emulator
 
@@ -25,21 +26,22 @@ from ._apps import APIS, APP_SCOPES, GRAPH, daemon, public_client, sign_in, user
 
 @pytest.fixture
 def flight_work(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The single-flight work of the application shells, in call order: ``"coalesced"``
-    (the blocking API shares a flow) and ``"key"`` (the asyncio API freezes a call's key)."""
+    """The single-flight work of the application shells, in call order: ``"join"``
+    (the blocking API's flow joins its key's flight) and ``"key"`` (the asyncio API
+    freezes a call's key)."""
     done: list[str] = []
-    real_coalesced = blocking_shell.coalesced
+    real_join = SingleFlight.join
     real_key = aio_shell.flight_key
 
-    def coalesced(*args: Any) -> Any:
-        done.append("coalesced")
-        return real_coalesced(*args)
+    def join(self: SingleFlight, key: Any) -> Any:
+        done.append("join")
+        return real_join(self, key)
 
     def flight_key(*parts: Any) -> Any:
         done.append("key")
         return real_key(*parts)
 
-    monkeypatch.setattr(blocking_shell, "coalesced", coalesced)
+    monkeypatch.setattr(SingleFlight, "join", join)
     monkeypatch.setattr(aio_shell, "flight_key", flight_key)
     return done
 
@@ -71,7 +73,7 @@ def _moved(work: list[str], into: list[list[str]]) -> Callable[[], None]:
 
 
 def _expected_work(api: str) -> list[str]:
-    return ["coalesced"] if api == "sync" else ["key"]
+    return ["join"] if api == "sync" else ["key"]
 
 
 def _client_credentials(emu: Emulator, api: str) -> tuple[Any, str, tuple[Any, ...]]:

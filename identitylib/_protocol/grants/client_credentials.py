@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from identitylib._protocol._request import form_fields
+from identitylib._log import hide
+from identitylib._protocol._request import grant_fields
 from identitylib._protocol._scopes import to_wire
 
 GRANT_TYPE = "client_credentials"
@@ -23,14 +24,14 @@ def request_fields(
     ``extra`` (the app's ``data=``) may add fields but never replaces the grant type,
     the client id or the credential.
     """
-    return form_fields(
+    return grant_fields(
         extra,
         {
             "grant_type": GRANT_TYPE,
             "client_id": client_id,
             "scope": to_wire(scopes),
             "client_info": "1",
-            "claims": claims,
+            "claims": hide(claims) if claims else None,
         },
         client_auth,
     )

@@ -1,0 +1,428 @@
+"""The path of a token request, from the public method to the flow and back, less the
+cache write (bench workload 15's library time): what it runs, counted (never timed), for
+a client-credentials miss, a silent refresh through the refresh token and an on-behalf-of
+miss, in the blocking and the asyncio API.
+
+- The blocking driver joins the single-flight itself: no coalescing generator, strategy
+  call or closure between the driver and the flow.
+- What is the same for every request of an app is made once: the credential's fields
+  (a secret), the client headers; a miss makes no partition key, realm list or partial
+  it does not use, and asks once whether the cache has access hooks.
+- The parsed response is the cache event's (not copied); the app's result is its one copy.
+- The transport decides a success without the throttle rule or the retry policy's call;
+  the response is parsed without ``json.loads``'s wrapper or coercions of what is
+  already an int or ``Bearer``.
+- A plain call looks at no option it was not given; the telemetry wrapper counts it in
+  line; messages and plans set their fields in one step; no frame around the clock.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import sys
+from collections import Counter
+from typing import Any, Callable
+
+import pytest
+
+import identitylib
+from identitylib.emulator import Emulator
+
+from ._apps import (
+    APIS,
+    APP_SCOPES,
+    BOB,
+    GRAPH,
+    USER_SCOPES,
+    call_on,
+    daemon,
+    public_client,
+    served_once,
+    sign_in,
+)
+from ._counting import python_calls
+
+Calls = Counter[tuple[str, str]]
+CASES = ("cc", "rt", "obo")
+
+
+def _counted_miss(emulator: Emulator, api: str, case: str) -> tuple[Calls, dict[str, Any]]:
+    """One miss of ``case`` on an app whose authority is known and whose telemetry totals
+    are made (as after any call before), counted (in a context of its own, as an app's
+    thread has: no earlier test's context variable seen); and its result."""
+    return contextvars.Context().run(_counted_miss_here, emulator, api, case)
+
+
+def _counted_miss_here(emulator: Emulator, api: str, case: str) -> tuple[Calls, dict[str, Any]]:
+    results: list[Any] = []
+    if case == "cc":
+        app = daemon(emulator, api, identitylib.TokenCache())()
+        assert "access_token" in call_on(api, app, "acquire_token_for_client", APP_SCOPES)
+        call_on(api, app, "remove_tokens_for_client")
+        calls = python_calls(
+            lambda: results.append(call_on(api, app, "acquire_token_for_client", APP_SCOPES))
+        )
+    elif case == "rt":
+        cache = identitylib.TokenCache()
+        account = sign_in(emulator, "sync", cache)
+        app = public_client(emulator, api, cache)()
+        hit = call_on(api, app, "acquire_token_silent", USER_SCOPES, account)
+        assert hit["token_source"] == "cache", hit  # (its authority's realm known now)
+        app.get_token_totals()  # (its totals made, as any call before would have)
+        calls = python_calls(
+            lambda: results.append(call_on(api, app, "acquire_token_silent", GRAPH, account))
+        )
+    else:
+        served = served_once(emulator, api, BOB)
+        calls = python_calls(
+            lambda: results.append(
+                call_on(api, served.app, "acquire_token_on_behalf_of", served.second, GRAPH)
+            )
+        )
+    result = results[0]
+    assert result["token_source"] == "identity_provider", result
+    return calls, result
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_shared_miss_joins_its_flight_in_the_driver(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    for name in ("_coalesced", "coalesce", "coalesced"):
+        assert calls["_single_flight.py", name] == 0, name
+    if api == "sync":  # (the asyncio API shares a task instead)
+        assert calls["_single_flight.py", "join"] == 1
+        assert calls["_single_flight.py", "leave"] == 1
+        assert calls["_single_flight.py", "__init__"] == 0  # (a Flight: no frame of ours)
+        # The driver, imported once per app: no package lookup per call.
+        assert calls["<frozen importlib._bootstrap>", "_handle_fromlist"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_the_credential_fields_and_client_headers_are_made_once_per_app(
+    emulator: Emulator, api: str
+) -> None:
+    from identitylib._credential import _base as credential
+
+    app = daemon(emulator, api, identitylib.TokenCache())()
+    asked: list[str] = []
+    real = credential.ClientSecret.auth_fields
+
+    def auth_fields(self: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs["token_endpoint"])
+        return real(self, **kwargs)
+
+    calls: Calls = Counter()
+    patch = pytest.MonkeyPatch()
+    patch.setattr(credential.ClientSecret, "auth_fields", auth_fields)
+    try:
+        for _ in range(3):  # three misses of one app
+            call_on(api, app, "remove_tokens_for_client")
+            calls += python_calls(lambda: call_on(api, app, "acquire_token_for_client", APP_SCOPES))
+    finally:
+        patch.undo()
+    assert len(asked) == 1  # the first request's: a secret's fields are the same for all
+    assert calls["_request.py", "client_headers"] == 1
+    assert calls["_request.py", "new_request_id"] == 3  # (each request its own id)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_miss_makes_nothing_it_does_not_use(emulator: Emulator, api: str, case: str) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_own.py", "has_access_hooks"] == 1  # asked once (no hooks here)
+    assert calls["_access.py", "app_partition_key"] == 0  # (a partition: for hooks only)
+    assert calls["_access.py", "user_partition_key"] == 0
+    assert calls["_authority.py", "cache_realms"] == 0  # (for other libraries' forms only)
+    assert calls["_token_query.py", "cache_realm"] == 0  # (a realm known: no generator)
+    assert calls["_authority.py", "metadata_flow"] == 0  # (metadata known: no generator)
+    assert calls["_state.py", "now"] == 0  # (the clock itself, no frame of ours)
+    assert calls["_state.py", "new_correlation_id"] == 0
+    assert calls["_authority.py", "environment"] == 0  # (made once per authority)
+    assert calls["_token_query.py", "access_token_query"] == 0  # (a plain query: complete)
+    assert calls["_refresh_reason.py", "note_refresh_reason"] == 0  # (nobody asks why)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_the_cache_event_holds_the_parsed_response_itself(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str, case: str
+) -> None:
+    from identitylib._cache import TokenCache
+    from identitylib._flows import _user_tokens, client_credentials
+
+    parsed: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+
+    def recorded(parse: Callable[..., Any]) -> Callable[..., Any]:
+        def parse_token_response(*args: Any, **kwargs: Any) -> Any:
+            parsed.append(parse(*args, **kwargs))
+            return parsed[-1]
+
+        return parse_token_response
+
+    for module in (client_credentials, _user_tokens):
+        monkeypatch.setattr(module, "parse_token_response", recorded(module.parse_token_response))
+    real_add = TokenCache.add
+
+    def add(self: TokenCache, event: Any, now: Any = None) -> None:
+        events.append(event)
+        real_add(self, event, now)
+
+    monkeypatch.setattr(TokenCache, "add", add)
+    _, result = _counted_miss(emulator, api, case)
+    assert events[-1]["response"] is parsed[-1]  # (not a copy of it)
+    assert result is not parsed[-1]  # the app's result: its one copy
+    assert result["access_token"] == parsed[-1]["access_token"]
+    assert "token_source" not in parsed[-1]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_success_asks_neither_the_throttle_rule_nor_the_retry_policy(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_throttle.py", "is_token_post"] == 0
+    assert calls["_throttle.py", "throttle_seconds"] == 0
+    assert calls["_policy.py", "after_response"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_token_response_is_parsed_without_wrappers_or_coercions(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, result = _counted_miss(emulator, api, case)
+    assert calls["_token_response.py", "parse_token_response"] == 1
+    assert calls["_token_response.py", "coerce_seconds"] == 0  # (ints, as sent)
+    assert calls["_token_response.py", "token_type_problem"] == 0  # (Bearer, as sent)
+    assert calls["_messages.py", "is_success"] == 0
+    # The body is one JSON value, read by the scanner alone; json.loads (and the decoder
+    # around the scanner) decodes only an ID token's claims (rt, obo).
+    in_json = sys.modules["json"].loads.__code__.co_filename.replace("\\", "/")
+    loads = calls[in_json.rsplit("/", 1)[-1], "loads"]
+    assert calls["_token_response.py", "decode_json"] == 1
+    assert calls["decoder.py", "decode"] == loads
+    assert isinstance(result["expires_in"], int)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_plain_call_looks_at_no_option_it_was_not_given(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_request.py", "check_ssh_cert_data"] == 0
+    assert calls["_client_calls.py", "_check_claims_text"] == 0
+    assert calls["_accounts.py", "_tenant_authority"] == 0
+    assert calls["_plan.py", "then"] == 0  # (acquire_token_silent: one finish, no wrapper)
+    assert calls["_plan.py", "<lambda>"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_the_telemetry_wrapper_and_the_messages_take_one_step_each(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_measured.py", "_count"] == 0  # counted in line
+    assert calls["_measured.py", "totals_of"] == 0  # (the app's totals, read in line)
+    assert calls["_totals.py", "_kind"] == 0  # (a token: counted in line)
+    assert calls["_totals.py", "add_http"] == 0  # (the attempt's time: added in line)
+    # The request, its answer and the plan set their fields in one step each (not the
+    # generated __init__ of a frozen dataclass, one call per field); the on-behalf-of
+    # grant's shared values are a tuple.
+    assert calls["_messages.py", "__init__"] == 2
+    assert calls["_plan.py", "__init__"] == 1
+    assert calls["on_behalf_of.py", "__init__"] == 0
+
+
+#: The exact-request lookup each case's cache lane makes.
+LOOKUPS = {"cc": "app_token", "rt": "account_token", "obo": "assertion_token"}
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_lane_miss_is_noted_in_the_memo_not_in_a_context_variable(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_hit_memo.py", LOOKUPS[case]] == 1  # the lane's; the builder skips it
+    assert calls["_hit_memo.py", "lane_missed"] == 1
+    assert calls["_measured.py", "lane_missed"] == 0  # (no context variable set per call)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_refresh_token_is_redeemed_without_a_generator_of_its_own(
+    emulator: Emulator, api: str
+) -> None:
+    """Redeeming the cached RT (identitylib's cache replaces it itself) is the redemption's
+    flow as it is: run once to build the request, no generator resumed around it."""
+    calls, _ = _counted_miss(emulator, api, "rt")
+    assert calls["refresh_token.py", "redeem_refresh_token"] == 1
+    assert calls["refresh_token.py", "_rotated_in_foreign_cache"] == 0
+    assert calls["_user_tokens.py", "redeem"] == 2  # its first step, then the answer
+
+
+def test_a_flow_makes_its_cache_query_and_event_as_one_dict_each() -> None:
+    """The query is the flow's own literal, completed in place (no keyword dict, no copy);
+    the event takes its extra keys as a mapping (no keyword dict) and holds the response."""
+    from identitylib._authority import Authority, TrustKey, parse_authority
+    from identitylib._flows._shaping import cache_event
+    from identitylib._flows._state import AppState
+    from identitylib._flows._token_query import access_token_query
+
+    query = {"client_id": "c", "environment": "e", "realm": "r", "home_account_id": None}
+    assert access_token_query(query, {}, "") is query
+    assert access_token_query(query, {"key_id": "k"}, "x") is query
+    assert list(query)[-2:] == ["key_id", "ext_cache_key"]
+    authority = Authority(parse_authority("https://login.example.com/tenant"), trust=TrustKey.of())
+    state = AppState("c", authority, None)
+    body = {"access_token": "at"}
+    event = cache_event(state, ["s"], "https://e/t", "g", body, {"scope": "s"}, {"k": 1})
+    assert event["response"] is body
+    assert event["k"] == 1
+    assert event["data"] == {"scope": "s"}
+    assert event["environment"] == "login.example.com"
+
+
+def test_scopes_are_validated_with_one_strip_each() -> None:
+    from identitylib._protocol._scopes import validate_scopes
+
+    stripped: list[str] = []
+
+    class Scope(str):
+        def strip(self, chars: Any = None) -> str:
+            stripped.append(str(self))
+            return str.strip(self, chars)
+
+    assert validate_scopes([Scope(" a "), Scope("b")]) == ["a", "b"]
+    assert stripped == [" a ", "b"]
+
+
+def test_a_body_is_decoded_as_json_loads_decodes_it() -> None:
+    """The scanner alone reads a body that is one value; anything else goes through the
+    decoder, with the same value or the same error as ``json.loads``."""
+    import json
+
+    from identitylib._protocol._token_response import decode_json
+
+    for text in ('{"a": 1}', ' {"a": 1} ', '{"a": [1, {"b": null}]}\n', "[1]", '"x"', "NaN"):
+        assert decode_json(text) == json.loads(text) or text == "NaN"
+    for text in ('{"a": 1} x', "", "\ufeff{}", '{"a": }', '{"a": "b', "{} {}"):
+        with pytest.raises(json.JSONDecodeError):
+            decode_json(text)
+
+
+def test_what_a_request_asks_of_its_authority_is_told_once() -> None:
+    """The cache environment and whether the issuer is a generic OIDC one: read by every
+    request (a refresh asks the latter), made once per authority."""
+    from functools import cached_property
+
+    from identitylib._authority import Authority
+
+    for name in ("environment", "is_oidc", "cache_environments"):
+        assert isinstance(Authority.__dict__[name], cached_property), name
+
+
+def test_the_blocking_shell_hands_a_flow_its_background_refresh_as_one_object(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a confidential app's flow may call to refresh in the background is one
+    partial of the shell's ``_start_refresh`` (no closure, nor bound methods, per call);
+    the asyncio API schedules its refresh on its loop instead."""
+    from functools import partial
+
+    from identitylib._application._base import Runner
+    from identitylib._flows import client_credentials
+
+    handed: list[Any] = []
+    real = client_credentials.acquire_token_for_client
+
+    def flow(*args: Any, **kwargs: Any) -> Any:
+        handed.append(kwargs["defer_refresh"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client_credentials, "acquire_token_for_client", flow)
+    app = daemon(emulator, "sync", identitylib.TokenCache())()
+    assert app.acquire_token_for_client(APP_SCOPES)["token_source"] == "identity_provider"
+    (defer,) = handed
+    assert isinstance(defer, partial)
+    assert defer.func is Runner._start_refresh
+    assert defer.args[0] is app
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_grant_writes_its_own_fields_in_one_step(emulator: Emulator, api: str, case: str) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_request.py", "grant_fields"] == 1
+    assert calls["_request.py", "form_fields"] == 0  # (no data=: nothing to check field by field)
+
+
+def test_grant_fields_are_the_form_fields_of_the_same_parts() -> None:
+    from identitylib._log import Secret, hide
+    from identitylib._protocol._request import form_fields, grant_fields
+
+    grant = {"grant_type": "g", "client_id": "c", "refresh_token": hide("rt"), "claims": None}
+    for extra in (None, {}, {"key_id": "k", "grant_type": "other"}, {"x": ""}):
+        for auth in ({}, {"client_secret": "s"}, {"client_secret": hide("s"), "client_id": ""}):
+            made = grant_fields(extra, grant, auth)
+            assert made == form_fields(extra, grant, auth)
+            assert list(made) == list(form_fields(extra, grant, auth))
+            for name in ("refresh_token", "client_secret"):
+                assert name not in made or type(made[name]) is Secret
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", ["rt", "obo"])
+def test_a_user_flow_checks_its_scopes_and_hides_entries_once(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """The builder rejects reserved scopes, the flow's decoration trusts it; a cached
+    refresh token's secret is hidden without a comprehension over its plain fields."""
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_scopes.py", "reject_reserved"] == 1
+    assert calls["_log.py", "<dictcomp>"] == 0
+
+
+def test_secrets_are_hidden_whatever_their_letter_case() -> None:
+    from identitylib._log import Secret, hide_secrets
+
+    entry = {"secret": "s", "Refresh_Token": "r", "target": "t", 1: "x", "CLIENT_ID": "c"}
+    hidden = hide_secrets(entry)
+    assert hidden == entry
+    assert hidden is not entry
+    assert list(hidden) == list(entry)
+    assert {k for k, v in hidden.items() if type(v) is Secret} == {"secret", "Refresh_Token"}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_the_used_refresh_token_is_copied_once(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
+) -> None:
+    """The cache event holds the canonical copy of the refresh token the flow redeemed
+    (``canonical_refresh_token`` makes one), not a copy of that copy."""
+    from identitylib._cache import USED_REFRESH_TOKEN, TokenCache
+    from identitylib._flows import silent
+
+    made: list[dict[str, Any]] = []
+    events: list[Any] = []
+    real_canonical = silent.canonical_refresh_token
+    real_add = TokenCache.add
+
+    def canonical(*args: Any) -> Any:
+        made.append(real_canonical(*args))
+        return made[-1]
+
+    def add(self: TokenCache, event: Any, now: Any = None) -> None:
+        events.append(event)
+        real_add(self, event, now)
+
+    monkeypatch.setattr(silent, "canonical_refresh_token", canonical)
+    monkeypatch.setattr(TokenCache, "add", add)
+    _counted_miss(emulator, api, "rt")
+    assert events[-1][USED_REFRESH_TOKEN] is made[-1]
