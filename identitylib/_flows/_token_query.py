@@ -17,6 +17,21 @@ def extended_cache_key(extra: Mapping[str, Any], forwarded_client_claims: Option
     return compute_ext_cache_key(extra)
 
 
+def extra_fields(
+    data: Optional[Mapping[str, Any]],
+    forwarded_client_claims: Optional[str],
+    fmi_path: Optional[str] = None,
+) -> tuple[dict[str, Any], str]:
+    """A request's extra body fields (a copy of ``data``, and ``fmi_path``) and MSAL's
+    extended cache key of them and the forwarded claims ("" when there are none)."""
+    extra = dict(data) if data else {}
+    if fmi_path:
+        extra["fmi_path"] = fmi_path
+    if not (extra or forwarded_client_claims):
+        return extra, ""
+    return extra, extended_cache_key(extra, forwarded_client_claims)
+
+
 def cache_realm(authority: Authority) -> Flow[str]:
     """The realm the authority's tokens are cached under, discovered only when the
     authority's URL does not tell it."""
@@ -36,4 +51,22 @@ def access_token_query(
         query["key_id"] = extra["key_id"]
     if ext_cache_key:
         query["ext_cache_key"] = ext_cache_key
+    return query
+
+
+def bound_query(
+    client_id: str,
+    environment: str,
+    realm: str,
+    bound_to: str,
+    value: Optional[str],
+    extra: Mapping[str, Any],
+    ext_cache_key: str,
+) -> dict[str, Any]:
+    """The cache query of an app's or an on-behalf-of access token: the client's, then the
+    field the token is bound to (``bound_to``: ``home_account_id``, None for an app token,
+    or ``user_assertion_hash``), completed by ``access_token_query``."""
+    query = {"client_id": client_id, "environment": environment, "realm": realm, bound_to: value}
+    if extra or ext_cache_key:  # (a plain request's query is complete)
+        access_token_query(query, extra, ext_cache_key)
     return query

@@ -22,9 +22,9 @@ from identitylib._protocol.grants import client_credentials
 from ._cache_hooks import in_cache
 from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token, find_access_token_in_forms
-from ._refresh_reason import REFRESH_REASON, note_refresh_reason
+from ._refresh_reason import note_refresh_reason
 from ._shaping import cache_event, provider_result, serve_cached
-from ._token_query import access_token_query, cache_realm, extended_cache_key
+from ._token_query import bound_query, cache_realm, extra_fields
 from ._user_tokens import client_auth_fields
 
 logger = get_logger(__name__)
@@ -45,77 +45,49 @@ def acquire_token_for_client(
 ) -> Flow[dict[str, Any]]:
     """Serve a cached app token, refreshing it proactively; else request one.
 
-    Extra body fields (``data``, ``fmi_path``) and ``forwarded_client_claims`` key the
-    cached token by MSAL's extended cache key, so different values never share a token;
-    so does an SSH certificate's ``key_id``. ``region`` is called only when a token must
-    be requested (a cache hit never detects the region); when it names one (an Entra
-    authority only) the token is requested from the regional endpoint (ESTS-R): the
-    discovered token endpoint on the regional host, with no second discovery. The cache
-    entry keeps the authority's own environment, as in MSAL. A token another MSAL library
-    cached in its own form (msal-node, MSAL.NET) is served too. ``on_hit`` is told the
-    entry that served a cache hit (the app's fast path remembers it).
+    Extra body fields (``data``, ``fmi_path``), ``forwarded_client_claims`` and an SSH
+    certificate's ``key_id`` key the cached token by MSAL's extended cache key. ``region``
+    is called only when a token must be requested; when it names one (an Entra authority
+    only) the token comes from the regional endpoint (ESTS-R), the discovered one on the
+    regional host; the cache entry keeps the authority's own environment, as in MSAL. A
+    token another MSAL library cached in its own form (msal-node, MSAL.NET) is served
+    too. ``on_hit`` is told the entry that served a cache hit (the app's memo keeps it).
     """
     authority = state.authority
-    extra = dict(data) if data else {}
-    if fmi_path:
-        extra["fmi_path"] = fmi_path
-    ext_cache_key = (
-        extended_cache_key(extra, forwarded_client_claims)
-        if extra or forwarded_client_claims
-        else ""
-    )
+    extra, ext_cache_key = extra_fields(data, forwarded_client_claims, fmi_path)
     now = state.now()
-    realm = authority.expected_realm
-    if realm is None:
-        realm = yield from cache_realm(authority)
-    query = {
-        "client_id": state.client_id,
-        "environment": authority.environment,
-        "realm": realm,
-        "home_account_id": None,
-    }
-    if extra or ext_cache_key:  # (a plain request's query is complete)
-        access_token_query(query, extra, ext_cache_key)
-    cache = state.token_cache
-    hooks = has_access_hooks(cache)  # (none: lookups and writes in line)
+    realm = authority.expected_realm or (yield from cache_realm(authority))
+    query = bound_query(
+        state.client_id, authority.environment, realm, "home_account_id", None, extra, ext_cache_key
+    )
+    hooks = has_access_hooks(state.token_cache)  # (none: lookups and writes in line)
     cached: dict[str, Any] | None = None
     if not claims_challenge:
         if hooks:
             lookup = partial(_find_app_token, state, scopes, query, authority, realm, now)
             partition = app_partition_key(state.client_id, realm)
             cached, refresh_due = yield from in_cache(
-                cache, partition, state.client_id, True, lookup
+                state.token_cache, partition, state.client_id, True, lookup
             )
         else:
             cached, refresh_due = _find_app_token(state, scopes, query, authority, realm, now)
-        if cached is not None:
-            served = serve_cached(
-                cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh
-            )
-            if served is not None:
-                return served
+        served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
+        if served is not None:
+            return served
 
-    if REFRESH_REASON.get() is not None:  # (a call that notes why: telemetry, timing)
-        note_refresh_reason(cached, claims_challenge)
-    metadata = authority.known_metadata
-    if metadata is None:
-        metadata = yield from authority.metadata_flow()
+    note_refresh_reason(cached, claims_challenge)
+    metadata = authority.known_metadata or (yield from authority.metadata_flow())
     if region is not None:
         metadata = _regional(authority, metadata, region())
     correlation_id = state.new_correlation_id()
+    claims = state.claims(claims_challenge, forwarded_client_claims)
     try:
-        auth = client_auth_fields(state, metadata, fmi_path=fmi_path)
+        request, fields = _token_request(
+            state, scopes, metadata, extra, fmi_path, claims, headers, correlation_id
+        )
     except FlowError as failure:
         return {**failure.result, "correlation_id": correlation_id}
-    fields = client_credentials.request_fields(
-        client_id=state.client_id,
-        scopes=scopes,
-        client_auth=auth,
-        claims=state.claims(claims_challenge, forwarded_client_claims),
-        extra=extra,
-    )
     token_endpoint = metadata.token_endpoint
-    request = token_request(token_endpoint, fields, state.headers(correlation_id, headers))
     if cached is None:  # nothing to serve should it fail: no fallback around the request
         response = yield request
         body = parse_token_response(
@@ -136,6 +108,30 @@ def acquire_token_for_client(
     )  # fmt: skip
     attempt = _request_app_token(request, fields, correlation_id)
     return (yield from serve_cached_on_failure(cached, now, attempt, then=store))
+
+
+def _token_request(
+    state: AppState,
+    scopes: Sequence[str],
+    metadata: OidcMetadata,
+    extra: Mapping[str, Any],
+    fmi_path: Optional[str],
+    claims: Optional[str],
+    headers: Optional[Mapping[str, str]],
+    correlation_id: str,
+) -> tuple[HttpRequest, dict[str, str]]:
+    """The token request of an app token, and its form fields (FlowError: the app's
+    credential could not be made)."""
+    fields = client_credentials.request_fields(
+        client_id=state.client_id,
+        scopes=scopes,
+        client_auth=client_auth_fields(state, metadata, fmi_path=fmi_path),
+        claims=claims,
+        extra=extra,
+    )
+    return token_request(
+        metadata.token_endpoint, fields, state.headers(correlation_id, headers)
+    ), fields
 
 
 def _find_app_token(

@@ -44,9 +44,9 @@ from identitylib._protocol.grants import refresh_token as refresh_grant
 from ._cache_hooks import in_cache
 from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token
-from ._refresh_reason import REFRESH_REASON, note_refresh_reason
+from ._refresh_reason import note_refresh_reason
 from ._shaping import serve_cached
-from ._token_query import access_token_query, cache_realm, extended_cache_key
+from ._token_query import bound_query, cache_realm, extra_fields
 from ._user_tokens import client_auth_fields, redeem
 from .refresh_token import anchor_header
 
@@ -102,26 +102,17 @@ def acquire_token_on_behalf_of(
     """Tokens for ``scopes`` on behalf of the user of ``user_assertion`` (see the module);
     ``hashed_assertion``: its hash, when the caller made it already."""
     authority = state.authority
-    extra = dict(data) if data else {}
-    ext_cache_key = (
-        extended_cache_key(extra, forwarded_client_claims)
-        if extra or forwarded_client_claims
-        else ""
-    )
+    extra, ext_cache_key = extra_fields(data, forwarded_client_claims)
     hashed = hashed_assertion or assertion_hash(user_assertion)
     partition = hashed  # = obo_partition_key(user_assertion): the same hash, made once
     now = state.now()
     realm = authority.expected_realm
     if realm is None:
         realm = yield from cache_realm(authority)
-    query = {
-        "client_id": state.client_id,
-        "environment": authority.environment,
-        "realm": realm,
-        USER_ASSERTION_HASH: hashed,
-    }
-    if extra or ext_cache_key:  # (a plain request's query is complete)
-        access_token_query(query, extra, ext_cache_key)
+    query = bound_query(
+        state.client_id, authority.environment, realm, USER_ASSERTION_HASH, hashed, extra,
+        ext_cache_key,
+    )  # fmt: skip
     cache = state.token_cache
     hooks = has_access_hooks(cache)  # (none: lookups and writes in line)
     cached: Optional[dict[str, Any]] = None
@@ -134,18 +125,12 @@ def acquire_token_on_behalf_of(
             )
         else:
             cached, refresh_due, refresh_entry = _find_obo_tokens(cache, scopes, query, now)
-        if cached is not None:
-            served = serve_cached(
-                cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh
-            )
-            if served is not None:
-                return served
+        served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
+        if served is not None:
+            return served
 
-    if REFRESH_REASON.get() is not None:  # (a call that notes why: telemetry, timing)
-        note_refresh_reason(cached, claims_challenge)
-    metadata = authority.known_metadata
-    if metadata is None:
-        metadata = yield from authority.metadata_flow()
+    note_refresh_reason(cached, claims_challenge)
+    metadata = authority.known_metadata or (yield from authority.metadata_flow())
     correlation_id = state.new_correlation_id()
     try:
         auth = client_auth_fields(state, metadata)

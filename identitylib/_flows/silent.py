@@ -44,9 +44,9 @@ from identitylib._protocol._scopes import decorate
 from ._cache_hooks import in_cache
 from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token, find_access_token_in_forms
-from ._refresh_reason import REFRESH_REASON, note_refresh_reason
+from ._refresh_reason import note_refresh_reason
 from ._shaping import serve_cached
-from ._token_query import access_token_query, cache_realm, extended_cache_key
+from ._token_query import access_token_query, cache_realm, extra_fields
 from .refresh_token import redeem_refresh_token
 
 logger = get_logger(__name__)
@@ -154,9 +154,7 @@ def refresh_token_candidates(
             family.sort(key=_modified, reverse=True)
     if len(own) > 1:
         own.sort(key=_modified, reverse=True)
-    return [hide_secrets(e) for e in family] if family else family, [
-        hide_secrets(e) for e in own
-    ]
+    return [hide_secrets(e) for e in family] if family else family, [hide_secrets(e) for e in own]
 
 
 def _refresh_tokens(cache: Any, query: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -196,9 +194,7 @@ def refresh_for_account(
                 refresh_token_candidates, cache, home_account_id, environment, state.client_id
             )
             partition = user_partition_key(home_account_id)
-            family, own = yield from in_cache(
-                cache, partition, state.client_id, False, candidates
-            )
+            family, own = yield from in_cache(cache, partition, state.client_id, False, candidates)
         else:
             family, own = refresh_token_candidates(
                 cache, home_account_id, environment, state.client_id
@@ -212,9 +208,7 @@ def refresh_for_account(
                     "Refreshing with a cached %s refresh token", "family" if is_family else "own"
                 )
                 if metadata is None:
-                    metadata = authority.known_metadata
-                    if metadata is None:
-                        metadata = yield from authority.metadata_flow()
+                    metadata = authority.known_metadata or (yield from authority.metadata_flow())
                 result = yield from redeem_refresh_token(
                     state,
                     metadata,
@@ -259,12 +253,7 @@ def acquire_token_silent(
     use that tenant's realm and token endpoint; the cache environment stays the app's.
     """
     tenant_authority = authority or state.authority
-    extra = dict(data) if data else {}
-    ext_cache_key = (
-        extended_cache_key(extra, forwarded_client_claims)
-        if extra or forwarded_client_claims
-        else ""
-    )
+    extra, ext_cache_key = extra_fields(data, forwarded_client_claims)
     now = state.now()
     cache = state.token_cache
     hooks = has_access_hooks(cache)  # (none: lookups and writes in line)
@@ -288,15 +277,11 @@ def acquire_token_silent(
             cached, refresh_due = _find_account_token(
                 state, scopes, query, tenant_authority, realm, now
             )
-        if cached is not None:
-            served = serve_cached(
-                cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh
-            )
-            if served is not None:
-                return served
+        served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
+        if served is not None:
+            return served
 
-    if REFRESH_REASON.get() is not None:  # (a call that notes why: telemetry, timing)
-        note_refresh_reason(cached, force_refresh or claims_challenge)
+    note_refresh_reason(cached, force_refresh or claims_challenge)
     refresh = refresh_for_account(
         state,
         tenant_authority,

@@ -50,7 +50,7 @@ from ._bounds import (
     split_timeout,
 )
 from ._observe import HTTP_OBSERVER
-from ._policy import DEFAULT_RETRY_POLICY, STOP, ErrorKind, RetryPolicy
+from ._policy import DEFAULT_RETRY_POLICY, ErrorKind, RetryPolicy, answer_decision
 from ._sync import SyncTransport
 from ._throttle import Throttle
 
@@ -295,20 +295,7 @@ class AsyncTransport:
                 if policy is None:
                     await self._record_throttle(request, response)
                     return response
-                if (
-                    response.status_code not in policy.retry_statuses
-                    and type(policy) is RetryPolicy
-                ):
-                    decision = STOP  # (what the policy answers first, the deadline unread)
-                else:
-                    decision = policy.after_response(
-                        request.method,
-                        response.status_code,
-                        response.headers,
-                        attempt,
-                        one_time=request.one_time,
-                        time_left=deadline.left(),
-                    )
+                decision = answer_decision(policy, request, response, attempt, deadline)
                 if not decision.retry:
                     # The final answer (retries done) is what the throttle may remember.
                     await self._record_throttle(request, response)

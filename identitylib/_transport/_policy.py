@@ -86,7 +86,9 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Optional
+from typing import Callable, Literal, Optional, Protocol
+
+from identitylib._protocol._messages import HttpRequest, HttpResponse
 
 #: What went wrong when an attempt raised instead of answering.
 ErrorKind = Literal["connect", "dropped", "read", "other"]
@@ -257,3 +259,29 @@ DEFAULT_RETRY_POLICY = RetryPolicy()
 
 #: A policy that never retries (for tests and for callers that retry themselves).
 NO_RETRY = RetryPolicy(retries=0)
+
+
+class _TimeLeft(Protocol):
+    def left(self) -> float: ...
+
+
+def answer_decision(
+    policy: RetryPolicy,
+    request: HttpRequest,
+    response: HttpResponse,
+    attempt: int,
+    deadline: _TimeLeft,
+) -> Decision:
+    """``policy.after_response`` for ``response`` to ``request``: a status this module's
+    policy never retries (every success) is decided without the call or the deadline's
+    clock; a subclass's rule is always asked."""
+    if response.status_code not in policy.retry_statuses and type(policy) is RetryPolicy:
+        return STOP  # (what after_response answers first)
+    return policy.after_response(
+        request.method,
+        response.status_code,
+        response.headers,
+        attempt,
+        one_time=request.one_time,
+        time_left=deadline.left(),
+    )

@@ -54,7 +54,7 @@ from ._bounds import (
     split_timeout,
 )
 from ._observe import HTTP_OBSERVER
-from ._policy import DEFAULT_RETRY_POLICY, NO_RETRY, STOP, ErrorKind, RetryPolicy
+from ._policy import DEFAULT_RETRY_POLICY, NO_RETRY, ErrorKind, RetryPolicy, answer_decision
 from ._throttle import Throttle
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -288,20 +288,7 @@ class SyncTransport:
             else:
                 if watch is not None:
                     watch.answered(response)
-                if (
-                    response.status_code not in policy.retry_statuses
-                    and type(policy) is RetryPolicy
-                ):
-                    decision = STOP  # (what the policy answers first, the deadline unread)
-                else:
-                    decision = policy.after_response(
-                        request.method,
-                        response.status_code,
-                        response.headers,
-                        attempt,
-                        one_time=request.one_time,
-                        time_left=deadline.left(),
-                    )
+                decision = answer_decision(policy, request, response, attempt, deadline)
                 if not decision.retry:
                     if decision.reason:
                         logger.info("Not retrying %s: %s", safe_url(request.url), decision.reason)
@@ -317,9 +304,7 @@ class SyncTransport:
             sleep_in_slices(decision.wait, self._sleep, self._clock)
             attempt += 1
 
-    def send_once(
-        self, request: HttpRequest, deadline: Optional[Deadline] = None
-    ) -> HttpResponse:
+    def send_once(self, request: HttpRequest, deadline: Optional[Deadline] = None) -> HttpResponse:
         """One attempt, no throttling and no retry, over by ``deadline`` (own session)."""
         itself = self._sends_itself(request.method)
         if deadline is None:
@@ -357,6 +342,7 @@ class SyncTransport:
         except Exception as exc:
             raise detached(exc)  # noqa: B904 - the same exception, its chain kept
         return normalise_response(raw)
+
 
 def normalise_response(raw: Any) -> HttpResponse:
     """Turn whatever an http_client returned into an :class:`HttpResponse`."""
