@@ -8,7 +8,8 @@ what its cache reads run, counted (never timed), in the blocking and the asyncio
   its last write left it; a section edited outside the cache API is synced first, under
   the lock, as before.
 - The requested scopes are lower-cased without a generator; the index reads the
-  client's part of a string without a helper.
+  client's part of a string without a helper; the response of an app's own
+  ``http_client`` is normalised without a comprehension's frame.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 
 import identitylib
 from identitylib._cache._query import requested_scopes
+from identitylib._transport._sync import normalise_response
 from identitylib.emulator import Emulator
 
 from ._apps import APIS, APP_SCOPES, call_on, daemon
@@ -117,3 +119,20 @@ def test_requested_scopes_are_lower_cased_without_a_generator() -> None:
     assert requested_scopes(("A", 3, "b")) == frozenset({"a", "b"})  # (strings only)
     assert requested_scopes(iter(["A", None])) == frozenset({"a"})
     assert requested_scopes(None) == frozenset()
+
+
+class _Answer:
+    """What an ``http_client`` of the app's own may return (a ``requests``-like response)."""
+
+    status_code = 200
+    text = "{}"
+    headers = {"Content-Type": "application/json", "X-Ms-Request-Id": 7}
+
+
+def test_a_response_of_an_apps_http_client_is_normalised_in_one_frame() -> None:
+    calls = python_calls(lambda: normalise_response(_Answer()))
+    assert calls["_sync.py", "<dictcomp>"] == 0
+    assert calls["_sync.py", "normalise_response"] == 1
+    response = normalise_response(_Answer())
+    assert response.headers == {"content-type": "application/json", "x-ms-request-id": "7"}
+    assert normalise_response(object()).headers == {}
