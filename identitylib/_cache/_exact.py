@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from ._filing import AccessTokenFiling, filing_of
 from ._raw import RawBacked
@@ -630,15 +630,19 @@ class ExactRequestIndex:
         filed = self._keys.get(request)
         return filed if type(filed) is FiledToken else None
 
-    def settled_miss(self, request: RequestKey) -> bool:
-        """Nothing is filed under ``request`` and nothing can be until the next write: its
-        partition is filed already (:meth:`hit_for` would file nothing more). Reads only."""
-        if request in self._keys or self._key_text:
-            return False
+    def settled_hit(self, request: RequestKey) -> Union[FiledToken, Literal[False], None]:
+        """:meth:`filed_hit`, and False when nothing is filed under ``request`` and nothing
+        can be until the next write: its partition is filed already (:meth:`hit_for`
+        would file nothing more); None for neither. Reads only, as :meth:`filed_hit`."""
+        filed = self._keys.get(request)
+        if type(filed) is FiledToken:
+            return filed
+        if filed is not None or self._key_text:
+            return None
         if not self._pending:
-            return True
+            return False
         _, client_id, realm, _ = request.split(_SEPARATOR, 3)
-        return (client_id, realm) not in self._pending
+        return False if (client_id, realm) not in self._pending else None
 
     def hit_for(self, request: RequestKey) -> Optional[FiledToken]:
         """The only token filed under ``request``, else None (files the request's

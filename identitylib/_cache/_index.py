@@ -434,7 +434,9 @@ class AccessTokenIndex:
     ) -> list[str]:
         """Those of ``environments`` (in order) where ``may_match`` is True for ``query``
         with its environment replaced: the client's component made once, no query copied."""
-        client_id = components(query, ("client_id",))[0]
+        client_id = query.get("client_id")  # (component() of a string: itself)
+        if type(client_id) is not str:
+            client_id = components(query, ("client_id",))[0]
         found = []
         for environment in environments:
             folded = environment.lower() if type(environment) is str else component(environment)

@@ -72,7 +72,12 @@ def scope_set(target: Any) -> frozenset[str]:
 
 
 def requested_scopes(target: Iterable[Any] | None) -> frozenset[str]:
-    """Lower-cased requested scopes."""
+    """Lower-cased requested scopes (those that are strings)."""
+    if type(target) is list or type(target) is tuple:
+        try:  # (the usual scopes, all strings: lower-cased without a generator's frame)
+            return frozenset(map(str.lower, target))
+        except TypeError:  # (not all strings: those that are, below)
+            pass
     return frozenset(scope.lower() for scope in target or () if isinstance(scope, str))
 
 

@@ -246,10 +246,8 @@ class IndexedSections(MarkedSections):
         exact = self.settled_exact(sections)
         if exact is None:
             return None
-        hit = exact.filed_hit(request)
-        if hit is None or type(hit.entry) is not dict:
-            return False if hit is None and exact.settled_miss(request) else None
-        return hit
+        hit = exact.settled_hit(request)
+        return None if hit and type(hit.entry) is not dict else hit
 
     def settled_exact(self, sections: dict[str, Any]) -> Optional[ExactRequestIndex]:
         """The exact-request index while it is built for ``sections`` and the access-token
@@ -264,6 +262,29 @@ class IndexedSections(MarkedSections):
         if mark is None or mark[0] is not section or mark[1] != len(section):
             return None
         return exact
+
+    def settled_environments(
+        self,
+        sections: dict[str, Any],
+        query: Mapping[str, Any],
+        scopes: frozenset[str],
+        environments: Sequence[str],
+    ) -> Optional[list[str]]:
+        """:meth:`environments_with_access_tokens`, when the access-token index is built for
+        ``sections`` and the section is as marked at its last write; else None (ask that
+        method, the section synced under the lock). Reads only, without the lock, as
+        :meth:`settled_access_token`: a write running meanwhile is seen whole or not at
+        all, and a token it adds is at worst not found (the caller requests a token)."""
+        if sections is not self.sections or "client_id" not in query:
+            return None
+        section = dict.get(sections, CredentialType.ACCESS_TOKEN)
+        mark = self._marks.get(CredentialType.ACCESS_TOKEN)
+        index = self._indices.get(CredentialType.ACCESS_TOKEN)
+        if index is None or index.access_tokens is None or section is None or mark is None:
+            return None
+        if mark[0] is not section or mark[1] != len(section):
+            return None
+        return index.access_tokens.environments_that_may_match(query, scopes, environments)
 
     def exact_access_token(
         self, sections: dict[str, Any], request: RequestKey

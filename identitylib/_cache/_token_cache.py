@@ -339,8 +339,12 @@ class TokenCache(AccessHooks):
     def _environments_with_access_tokens(
         self, query: Mapping[str, Any], target: Iterable[str], environments: Sequence[str]
     ) -> list[str]:
-        """Those of ``environments`` where a stored AT may match ``query`` and ``target``."""
+        """Those of ``environments`` where a stored AT may match ``query`` and ``target``
+        (read without the lock while the section is settled: see ``settled_environments``)."""
         scopes = requested_scopes(target)
+        found = self._store.settled_environments(self._cache, query, scopes, environments)
+        if found is not None:
+            return found
         with self._lock:
             store = self._synced(CredentialType.ACCESS_TOKEN)
             return store.environments_with_access_tokens(query, scopes, environments)

@@ -356,11 +356,10 @@ def normalise_response(raw: Any) -> HttpResponse:
             text = text.decode("utf-8", "replace")
         if not isinstance(text, str):
             text = ""
+    lowered: dict[str, str] = {}
     try:
-        lowered = {
-            (k if type(k) is str else str(k)).lower(): v if type(v) is str else str(v)
-            for k, v in headers.items()
-        }
+        for k, v in headers.items():  # (a loop: a comprehension costs a frame)
+            lowered[(k if type(k) is str else str(k)).lower()] = v if type(v) is str else str(v)
     except AttributeError:
         lowered = {}
     lowered.pop(TRUNCATED_HEADER, None)  # only identitylib's own reader may set it

@@ -137,8 +137,8 @@ def test_a_miss_in_every_environment_makes_the_client_component_once(
     assert _own.environments_with_access_tokens(cache, query, ["api://a/.default"], ALIASES) == [
         ENV
     ]
-    # One component per question, not one per environment:
-    assert components_made == [("client_id",), ("client_id",)]
+    # No component per environment (nor per question: a string client id is its own):
+    assert components_made == []
     assert (
         _own.environments_with_access_tokens(
             cache, {**query, "client_id": "other"}, ["api://a/.default"], ALIASES
