@@ -10,6 +10,7 @@ import pytest
 
 import identitylib
 from identitylib import _log
+from identitylib._cache._keys import app_metadata_key
 from identitylib._cache._query import matches
 from identitylib._flows import silent
 from identitylib.emulator import Emulator
@@ -59,7 +60,7 @@ def test_a_silent_refresh_checks_the_refresh_tokens_without_a_generator_or_a_kee
     comprehension: no generator over the keys, no callable per entry."""
     calls = _refresh_reads(emulator, api)
     assert not [name for name in calls if "<genexpr>" in name[1] or "<lambda>" in name[1]]
-    assert sum(calls.values()) <= 35, calls  # (67 when read per group, with a generator)
+    assert sum(calls.values()) <= 31, calls  # (67 when read per group, with a generator)
 
 
 def test_matches_compares_equal_strings_without_a_call_per_field() -> None:
@@ -133,3 +134,15 @@ def test_the_one_read_finds_what_the_searches_find() -> None:
     assert [sorted(e["secret"] for e in group) for group in searched] == [
         sorted(e["secret"] for e in group) for group in indexed
     ]
+
+
+def test_an_app_metadata_key_is_made_in_one_call() -> None:
+    """The key a silent refresh reads the app's metadata under is formatted at once (no
+    join of a list made for it)."""
+    calls = python_calls(
+        lambda: app_metadata_key(environment=ENV, client_id="cid"), within="app_metadata_key"
+    )
+    assert calls == Counter({("_keys.py", "app_metadata_key"): 1})
+    assert app_metadata_key(environment=ENV, client_id="cid") == f"appmetadata-{ENV}-cid"
+    assert app_metadata_key(environment=None, client_id="cid") == "appmetadata--cid"
+    assert app_metadata_key() == "appmetadata--"
