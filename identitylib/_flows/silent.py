@@ -36,7 +36,6 @@ from identitylib._cache._own import (
     has_access_hooks,
     indexed_account_refresh_tokens,
 )
-from identitylib._cache._query import field_matches
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._messages import Flow
@@ -136,10 +135,11 @@ def refresh_token_candidates(
     if indexed is None:
         family, own = _searched_refresh_tokens(cache, home_account_id, environment, client_id)
     else:  # the account's RTs, in one read with the metadata: those of each group picked
+        # (by their field's value: equal to one that is not None, as field_matches finds)
         metadata, found = indexed
         family_id = _family_of(metadata)
-        family = [e for e in found if field_matches(e, "family_id", family_id)] if family_id else []
-        own = [e for e in found if field_matches(e, "client_id", client_id)]
+        family = [e for e in found if e.get("family_id") == family_id] if family_id else []
+        own = [e for e in found if e.get("client_id") == client_id]
     if family:
         tried = {entry.get("secret") for entry in family}
         own = [entry for entry in own if entry.get("secret") not in tried]
