@@ -12,6 +12,7 @@ import requests
 import responses
 
 from identitylib import PublicClientApplication, SerializableTokenCache, TokenCache
+from identitylib._cache._store import IndexedSections
 from tests._servers import require_module
 
 from .conftest import CLIENT_ID, TENANT, add_discovery, oidc_config
@@ -400,14 +401,14 @@ def test_lookups_never_list_the_whole_cache(
         queries.append((credential_type, query))
         return original(self, credential_type, target=target, query=query, **kw)
 
-    looked_up = TokenCache._lookup
+    looked_up = IndexedSections.found
 
-    def spy_index(self: Any, credential_type: str, probe: Any, keep: Any) -> Any:
+    def spy_index(self: Any, credential_type: str, probe: Any, keep: Any = None) -> Any:
         queries.append((credential_type, probe))  # refresh tokens: through the index
         return looked_up(self, credential_type, probe, keep)
 
     monkeypatch.setattr(TokenCache, "search", spy)
-    monkeypatch.setattr(TokenCache, "_lookup", spy_index)
+    monkeypatch.setattr(IndexedSections, "found", spy_index)
     http.upsert(responses.POST, TOKEN_ENDPOINT, json=user_token("at-2", "rt-2"))
     app.acquire_token_silent(["User.Read"], account)
     app.acquire_token_silent(["User.Read"], account, force_refresh=True)

@@ -22,7 +22,8 @@ class FieldIndex:
 
     def __init__(self, *fields: str, folded: Collection[str] = ("environment",)) -> None:
         self.fields = fields
-        self._field_set = frozenset(fields)
+        #: The indexed fields as a set: a query that names them all is answered here.
+        self.field_set = frozenset(fields)
         self._folded = frozenset(folded)
         self._buckets: dict[tuple[Hashable, ...], set[str]] = {}
         #: The field of an index of one field whose values are kept as they are.
@@ -85,7 +86,7 @@ class FieldIndex:
 
     def applies_to(self, query: Mapping[str, Any]) -> bool:
         """The query names every indexed field."""
-        return self._field_set <= query.keys()
+        return self.field_set <= query.keys()
 
     def keys_for(self, query: Mapping[str, Any]) -> Collection[str]:
         """Keys whose indexed fields equal the query's (a live view: do not mutate)."""
@@ -550,8 +551,9 @@ class SectionIndex:
                 return self.access_tokens.keys_for(query, scopes)
             return self.access_tokens.owned_keys(query)
         best: Collection[str] | None = None
+        names = query.keys()
         for index in self.fields:
-            if index.applies_to(query):
+            if index.field_set <= names:  # (applies_to, in line: asked of every index)
                 keys = index.keys_for(query)
                 if best is None or len(keys) < len(best):
                     best = keys

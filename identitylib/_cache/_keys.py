@@ -165,8 +165,8 @@ def account_key(
 def app_metadata_key(
     *, environment: Any = None, client_id: Any = None, **_other_fields: Any
 ) -> str:
-    """``appmetadata-env-client`` (not lower-cased)."""
-    return _join("appmetadata", environment, client_id)
+    """``appmetadata-env-client`` (not lower-cased; as msal formats it, without a join)."""
+    return f"appmetadata-{environment or ''}-{client_id or ''}"
 
 
 def default_key_makers() -> dict[str, KeyMaker]:

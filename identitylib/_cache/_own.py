@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional, cast
 
 from ._exact import FiledToken, RequestKey
 from ._forms import access_tokens_in_forms
+from ._keys import CredentialType
 from ._serializable import SerializableTokenCache
 from ._token_cache import Entry, Stamp, TokenCache
 
@@ -100,13 +101,39 @@ def indexed_refresh_tokens(cache: object, query: Mapping[str, Any]) -> Optional[
     one whose ``search`` is its own, or one with a bound (a search marks what it finds as
     recently used)."""
     own = own_cache(cache)
+    return None if own is None or not _reads_as_indexed(own) else own._refresh_tokens(query)
+
+
+def _reads_as_indexed(own: TokenCache) -> bool:
+    """Whether a search of ``own`` may be answered from its index: its ``search`` is
+    TokenCache's and nothing bounds it (a search marks what it finds as recently used)."""
+    return getattr(own.search, "__func__", None) is TokenCache.search and own._store.bound is None
+
+
+def indexed_account_refresh_tokens(
+    cache: object, home_account_id: str, environment: str, client_id: str
+) -> Optional[tuple[Any, list[Entry]]]:
+    """The AppMetadata entry of ``client_id`` in ``environment`` (None when there is none)
+    and the refresh tokens ``cache.search("RefreshToken", query=account)`` yields for
+    ``account`` = the home account id and the environment, read together in one hold of
+    the lock: the metadata by its key, the RTs from the index of the account (each checked
+    against ``account``). None when the cache must be asked as msal asks it: a foreign one,
+    one with its own ``search`` or ``_get_app_metadata``, or one with a bound."""
+    own = own_cache(cache)
     if (
         own is None
-        or getattr(own.search, "__func__", None) is not TokenCache.search
-        or own._store.bound is not None
+        or not _reads_as_indexed(own)
+        or getattr(own._get_app_metadata, "__func__", None) is not TokenCache._get_app_metadata
     ):
         return None
-    return own._refresh_tokens(query)
+    key = own.key_makers[CredentialType.APP_METADATA](environment=environment, client_id=client_id)
+    account = {"home_account_id": home_account_id, "environment": environment}
+    with own._lock:
+        store = own._store
+        store.sync(own._cache, CredentialType.APP_METADATA)
+        metadata = store.entry(CredentialType.APP_METADATA, key)
+        store.sync(own._cache, CredentialType.REFRESH_TOKEN)
+        return metadata, store.found(CredentialType.REFRESH_TOKEN, account)
 
 
 def indexed_access_tokens_in_forms(
@@ -224,6 +251,7 @@ __all__ = [
     "has_access_hooks",
     "has_async_hooks",
     "indexed_access_tokens_in_forms",
+    "indexed_account_refresh_tokens",
     "indexed_accounts",
     "indexed_app_tokens",
     "indexed_entries_of_account",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Literal, Optional, Union, cast
 
@@ -13,10 +13,12 @@ from ._filing import AccessTokenFiling
 from ._index import SectionIndex, build_index
 from ._keys import CredentialType
 from ._marked import MarkedSections
-from ._query import USER_ASSERTION_HASH, requested_scopes, scope_set
+from ._query import USER_ASSERTION_HASH, matches, requested_scopes, scope_set
 from ._serialization import KNOWN_SECTIONS
 
 _NO_BATCH: AbstractContextManager[None] = nullcontext()  # (reusable: it holds nothing)
+#: No scope asked (``found`` without a ``keep``: a target is not looked at).
+_ANY: frozenset[str] = frozenset()
 
 
 class IndexedSections(MarkedSections):
@@ -337,6 +339,24 @@ class IndexedSections(MarkedSections):
         """Keys that may match ``query``, or None when the section must be scanned."""
         index = self._index(credential_type)
         return index.candidates(query, scopes) if index is not None else None
+
+    def found(
+        self,
+        credential_type: str,
+        probe: Mapping[str, Any],
+        keep: Optional[Callable[[Any], bool]] = None,
+    ) -> list[dict[str, Any]]:
+        """The entries of the section (synced by the caller) found through the narrowest
+        index for ``probe`` that pass ``keep`` (None: that ``search`` finds for ``probe``,
+        asked without a target)."""
+        section = self.section(credential_type)
+        keys = self.candidates(credential_type, probe)
+        entries = section.values() if keys is None else [section.get(k) for k in keys]
+        if keep is None:
+            return [
+                e for e in entries if isinstance(e, dict) and matches(e, probe, _ANY, isolate=False)
+            ]
+        return [e for e in entries if isinstance(e, dict) and keep(e)]
 
     def other_keys_of(self, credential_type: str, entry: Mapping[str, Any], key: str) -> list[str]:
         """Keys other than ``key`` that hold an entry equal to ``entry``, found through the

@@ -254,20 +254,15 @@ class TokenCache(AccessHooks):
     ) -> list[Entry]:
         """Entries found through the narrowest index for ``probe`` that pass ``keep``."""
         with self._lock:
-            store = self._synced(credential_type)
-            section = store.section(credential_type)
-            keys = store.candidates(credential_type, probe)
-            entries = section.values() if keys is None else (section.get(k) for k in keys)
-            return [e for e in entries if isinstance(e, dict) and keep(e)]
+            return self._synced(credential_type).found(credential_type, probe, keep)
 
     def _refresh_tokens(self, query: Mapping[str, Any]) -> list[Entry]:
         """The RTs ``search`` yields for ``query``, in its order, found through the same
         index without a search generator (an RT does not expire: nothing to purge)."""
-        return self._lookup(
-            CredentialType.REFRESH_TOKEN,
-            query,
-            lambda entry: matches(entry, query, _NO_SCOPES, isolate=False),
-        )
+        with self._lock:
+            return self._synced(CredentialType.REFRESH_TOKEN).found(
+                CredentialType.REFRESH_TOKEN, query
+            )
 
     def _accounts(self, environment: str | None, username: str | None = None) -> list[Entry]:
         """Account entries of ``environment`` (any if None), optionally of one username.

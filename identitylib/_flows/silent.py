@@ -34,7 +34,7 @@ from identitylib._cache._forms import canonical_refresh_token
 from identitylib._cache._own import (
     environments_with_access_tokens,
     has_access_hooks,
-    indexed_refresh_tokens,
+    indexed_account_refresh_tokens,
 )
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
@@ -131,22 +131,15 @@ def refresh_token_candidates(
     metadata yet (it may be a family member signing in for the first time). The entries
     are copies whose secrets show as ``'***'`` in the flow's locals (see ``_log.hide``).
     """
-    metadata = app_metadata(cache, environment, client_id)
-    family_id = metadata.get("family_id") if metadata else DEFAULT_FAMILY
-    family: list[dict[str, Any]] = []
-    if family_id:
-        family = _refresh_tokens(
-            cache,
-            {
-                "home_account_id": home_account_id,
-                "environment": environment,
-                "family_id": family_id,
-            },
-        )
-    own = _refresh_tokens(
-        cache,
-        {"home_account_id": home_account_id, "environment": environment, "client_id": client_id},
-    )
+    indexed = indexed_account_refresh_tokens(cache, home_account_id, environment, client_id)
+    if indexed is None:
+        family, own = _searched_refresh_tokens(cache, home_account_id, environment, client_id)
+    else:  # the account's RTs, in one read with the metadata: those of each group picked
+        # (by their field's value: equal to one that is not None, as field_matches finds)
+        metadata, found = indexed
+        family_id = _family_of(metadata)
+        family = [e for e in found if e.get("family_id") == family_id] if family_id else []
+        own = [e for e in found if e.get("client_id") == client_id]
     if family:
         tried = {entry.get("secret") for entry in family}
         own = [entry for entry in own if entry.get("secret") not in tried]
@@ -157,11 +150,24 @@ def refresh_token_candidates(
     return [hide_secrets(e) for e in family] if family else family, [hide_secrets(e) for e in own]
 
 
-def _refresh_tokens(cache: Any, query: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The RTs a search finds for ``query``: through the index of identitylib's own cache
-    (no search generator), else by the cache's ``search``."""
-    found = indexed_refresh_tokens(cache, query)
-    return found if found is not None else search_entries(cache, REFRESH_TOKEN, query)
+def _family_of(metadata: Any) -> Any:
+    """The family whose RTs the app tries first: its metadata's, else (no metadata yet)
+    the family it may belong to."""
+    return metadata.get("family_id") if isinstance(metadata, dict) and metadata else DEFAULT_FAMILY
+
+
+def _searched_refresh_tokens(
+    cache: Any, home_account_id: str, environment: str, client_id: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(family RTs, the app's own RTs) of a cache asked as msal asks it: its app metadata,
+    then a search per group."""
+    family_id = _family_of(app_metadata(cache, environment, client_id))
+    account = {"home_account_id": home_account_id, "environment": environment}
+    family: list[dict[str, Any]] = []
+    if family_id:
+        family = search_entries(cache, REFRESH_TOKEN, {**account, "family_id": family_id})
+    own = search_entries(cache, REFRESH_TOKEN, {**account, "client_id": client_id})
+    return family, own
 
 
 def refresh_for_account(

@@ -1,0 +1,149 @@
+"""What a silent refresh reads of the cache before it redeems a refresh token: the app's
+metadata and the account's refresh tokens, counted (never timed), in both APIs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+import identitylib
+from identitylib import _log
+from identitylib._cache._keys import app_metadata_key
+from identitylib._cache._query import matches
+from identitylib._flows import silent
+from identitylib.emulator import Emulator
+
+from ._apps import APIS, GRAPH, call_on, public_client, sign_in
+from ._counting import python_calls
+
+ENV = "login.microsoftonline.com"
+
+
+def _refresh_reads(emulator: Emulator, api: str) -> Counter[tuple[str, str]]:
+    """The Python calls of a forced silent refresh's refresh-token read
+    (``refresh_token_candidates``), in ``api``."""
+    cache = identitylib.TokenCache()
+    account = sign_in(emulator, api, cache)
+    app = public_client(emulator, api, cache)()
+    call_on(api, app, "acquire_token_silent", GRAPH, account, None, True)  # (indices built)
+    calls = python_calls(
+        lambda: call_on(api, app, "acquire_token_silent", GRAPH, account, None, True),
+        qualified=True,
+        within="refresh_token_candidates",
+    )
+    assert calls[("silent.py", "refresh_token_candidates")] == 1
+    return calls
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_silent_refresh_reads_the_app_metadata_with_the_refresh_tokens(
+    emulator: Emulator, api: str
+) -> None:
+    """The app's metadata and the account's refresh tokens come from one read of the
+    cache (one index probe for both groups of refresh tokens, the family's and the app's
+    own), not from a metadata read and a lookup per group."""
+    calls = _refresh_reads(emulator, api)
+    assert calls[("_own.py", "indexed_account_refresh_tokens")] == 1
+    assert calls[("_store.py", "IndexedSections.candidates")] == 1
+    assert calls[("_token_cache.py", "TokenCache._get_app_metadata")] == 0
+    assert calls[("_token_cache.py", "TokenCache._lookup")] == 0
+    assert calls[("_marked.py", "MarkedSections.sync")] == 2  # (the two sections read)
+    assert calls[("_query.py", "field_matches")] == 0  # (the groups picked by value)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_silent_refresh_checks_the_refresh_tokens_without_a_generator_or_a_keep_call(
+    emulator: Emulator, api: str
+) -> None:
+    """The refresh tokens the index names are checked against the account in one list
+    comprehension: no generator over the keys, no callable per entry."""
+    calls = _refresh_reads(emulator, api)
+    assert not [name for name in calls if "<genexpr>" in name[1] or "<lambda>" in name[1]]
+    assert sum(calls.values()) <= 29, calls  # (67 when read per group, with a generator)
+
+
+def test_matches_compares_equal_strings_without_a_call_per_field() -> None:
+    entry = {"home_account_id": "uid.utid", "environment": ENV, "client_id": "cid"}
+    query = dict(entry)
+    calls = python_calls(lambda: matches(entry, query, frozenset(), isolate=False))
+    assert calls[("_query.py", "matches")] == 1
+    assert calls[("_query.py", "field_matches")] == 0
+    # (a field that differs, or one compared case-insensitively, is still field_matches's)
+    assert matches(entry, {**query, "environment": ENV.upper()}, frozenset(), isolate=False)
+    assert not matches(entry, {**query, "client_id": "other"}, frozenset(), isolate=False)
+    assert not matches(entry, {**query, "family_id": "1"}, frozenset(), isolate=False)
+
+
+def test_hide_secrets_looks_up_each_field_name_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The field names of the entry are each looked up in the plain fields (no pass over
+    the whole set of plain field names, as a set difference makes)."""
+    looked_up: list[Any] = []
+
+    class Counted(frozenset[str]):
+        def __contains__(self, name: object) -> bool:
+            looked_up.append(name)
+            return super().__contains__(name)
+
+    monkeypatch.setattr(_log, "PLAIN_FIELDS", Counted(_log.PLAIN_FIELDS))
+    entry = {"credential_type": "RefreshToken", "secret": "rt", "environment": ENV}
+    hidden = _log.hide_secrets(entry)
+    assert looked_up == list(entry)
+    assert hidden == entry
+    assert repr(hidden["secret"]) != repr("rt")
+
+
+def _rt(home: str, secret: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "credential_type": "RefreshToken",
+        "secret": secret,
+        "home_account_id": home,
+        "environment": ENV,
+        "client_id": "cid",
+        "target": "",
+        "last_modification_time": "1",
+        **fields,
+    }
+
+
+def test_the_one_read_finds_what_the_searches_find() -> None:
+    """The family's and the app's own refresh tokens of the one read are those a search
+    per group finds (the environment compared case-insensitively, other clients' and other
+    accounts' tokens left out), an entry edited in place judged as it is now."""
+    cache = identitylib.TokenCache()
+    entries = {
+        "own": _rt("u.t", "rt-own"),
+        "family": _rt("u.t", "rt-family", client_id="other", family_id="1"),
+        "upper": _rt("u.t", "rt-upper", environment=ENV.upper(), last_modification_time="2"),
+        "stranger": _rt("u.t", "rt-stranger", client_id="other"),
+        "someone": _rt("v.t", "rt-someone"),
+        "edited": _rt("u.t", "rt-edited"),
+    }
+    cache._cache["RefreshToken"] = dict(entries)
+    cache._cache["AppMetadata"] = {
+        f"appmetadata-{ENV}-cid": {"client_id": "cid", "environment": ENV, "family_id": "1"}
+    }
+    assert silent.refresh_token_candidates(cache, "u.t", ENV, "cid")  # (indices built)
+    entries["edited"]["home_account_id"] = "w.t"  # (in place: no index notices)
+    indexed = silent.refresh_token_candidates(cache, "u.t", ENV, "cid")
+    searched = silent._searched_refresh_tokens(cache, "u.t", ENV, "cid")
+    assert [[e["secret"] for e in group] for group in indexed] == [
+        ["rt-family"],
+        ["rt-upper", "rt-own"],
+    ]
+    assert [sorted(e["secret"] for e in group) for group in searched] == [
+        sorted(e["secret"] for e in group) for group in indexed
+    ]
+
+
+def test_an_app_metadata_key_is_made_in_one_call() -> None:
+    """The key a silent refresh reads the app's metadata under is formatted at once (no
+    join of a list made for it)."""
+    calls = python_calls(
+        lambda: app_metadata_key(environment=ENV, client_id="cid"), within="app_metadata_key"
+    )
+    assert calls == Counter({("_keys.py", "app_metadata_key"): 1})
+    assert app_metadata_key(environment=ENV, client_id="cid") == f"appmetadata-{ENV}-cid"
+    assert app_metadata_key(environment=None, client_id="cid") == "appmetadata--cid"
+    assert app_metadata_key() == "appmetadata--"
