@@ -56,19 +56,30 @@ class MarkedSections:
         if sections is self.sections:
             if credential_type is not None:
                 recorded = self._marks.get(credential_type)
-                section = dict.get(sections, credential_type)  # (as _mark reads it)
-                if (  # (the hot path: _unchanged, inlined)
+                section = dict.get(sections, credential_type)  # (as_marked, in line: every
+                if (  # read and write syncs its section)
                     recorded is not None
                     and recorded[0] is section is not None
                     and recorded[1] == len(section)
-                ):
-                    return
-                if self._unchanged(credential_type):
+                ) or self._unchanged(credential_type):
                     return
             elif all(self._unchanged(name) for name in self._marks):
                 return
         logger.debug("Token cache content changed outside the cache API; re-indexing")
         self.reset(sections)
+
+    def as_marked(self, sections: dict[str, Any], credential_type: str) -> bool:
+        """Whether ``sections`` is the dict marked and its ``credential_type`` section the
+        dict marked, at the size marked: then ``sync`` has nothing to do. Reads only (dict
+        reads are atomic): callers without the lock may ask."""
+        recorded = self._marks.get(credential_type)
+        section = dict.get(sections, credential_type)  # (as _mark reads it)
+        return (
+            sections is self.sections
+            and recorded is not None
+            and recorded[0] is section is not None
+            and recorded[1] == len(section)
+        )
 
     def _unchanged(self, credential_type: str) -> bool:
         """The section is what was marked (a read that decoded it re-marks it)."""

@@ -101,14 +101,7 @@ class IndexedSections(MarkedSections):
         response repeats it). Whether it was written. ``filing``: see ``_put``;
         ``remember``: the app metadata's key is the default key maker's, and the entry
         stored (or found equal) is the one ``holds_app_metadata`` asks about next."""
-        recorded = self._marks.get(credential_type)  # (sync's hot path, in line:)
-        section = dict.get(sections, credential_type)
-        if not (
-            sections is self.sections
-            and recorded is not None
-            and recorded[0] is section is not None
-            and recorded[1] == len(section)
-        ):
+        if not self.as_marked(sections, credential_type):
             self.sync(sections, credential_type)
         if credential_type == CredentialType.APP_METADATA:
             stored = self.entry(credential_type, key)
@@ -157,16 +150,9 @@ class IndexedSections(MarkedSections):
         last = self._app_metadata
         if last is None:
             return False
-        recorded = self._marks.get(CredentialType.APP_METADATA)  # (sync's hot path, in line:)
-        section = dict.get(sections, CredentialType.APP_METADATA)
-        if not (
-            sections is self.sections
-            and recorded is not None
-            and recorded[0] is section is not None
-            and recorded[1] == len(section)
-        ):
+        if not self.as_marked(sections, CredentialType.APP_METADATA):
             self.sync(sections, CredentialType.APP_METADATA)
-            section = dict.get(self.sections, CredentialType.APP_METADATA)
+        section = dict.get(self.sections, CredentialType.APP_METADATA)
         return (
             type(section) is dict
             and self._app_metadata is last  # (not reset by the sync)
@@ -259,8 +245,8 @@ class IndexedSections(MarkedSections):
         exact = self._exact
         if exact is None or sections is not self.sections:
             return None
-        section = dict.get(sections, CredentialType.ACCESS_TOKEN)
-        mark = self._marks.get(CredentialType.ACCESS_TOKEN)
+        section = dict.get(sections, CredentialType.ACCESS_TOKEN)  # (as_marked, in line:
+        mark = self._marks.get(CredentialType.ACCESS_TOKEN)  # every hit reads it)
         if mark is None or mark[0] is not section or mark[1] != len(section):
             return None
         return exact
@@ -277,14 +263,13 @@ class IndexedSections(MarkedSections):
         method, the section synced under the lock). Reads only, without the lock, as
         :meth:`settled_access_token`: a write running meanwhile is seen whole or not at
         all, and a token it adds is at worst not found (the caller requests a token)."""
-        if sections is not self.sections or "client_id" not in query:
-            return None
-        section = dict.get(sections, CredentialType.ACCESS_TOKEN)
-        mark = self._marks.get(CredentialType.ACCESS_TOKEN)
         index = self._indices.get(CredentialType.ACCESS_TOKEN)
-        if index is None or index.access_tokens is None or section is None or mark is None:
-            return None
-        if mark[0] is not section or mark[1] != len(section):
+        if (
+            index is None
+            or index.access_tokens is None
+            or "client_id" not in query
+            or not self.as_marked(sections, CredentialType.ACCESS_TOKEN)
+        ):
             return None
         return index.access_tokens.environments_that_may_match(query, scopes, environments)
 
