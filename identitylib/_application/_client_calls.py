@@ -156,8 +156,8 @@ class ClientCalls(AppCore):
             data = kwargs.pop("data", None)
             check_ssh_cert_data(data)
             headers = kwargs.pop("headers", None)
-        # After the cache-hit path: '***' in the locals a crash reporter prints.
-        user_assertion = hide(user_assertion)
+        # '***' in the locals a crash reporter prints (``user_assertion``: hidden by the
+        # public methods, after their cache lane).
         assertion = hide(user_assertion.strip())
         shared = not (claims_challenge or data or headers)
         key = (

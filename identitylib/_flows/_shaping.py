@@ -113,7 +113,10 @@ def serve_cached(
 def provider_result(response: Mapping[str, Any], now: float) -> dict[str, Any]:
     """A token endpoint result as returned to the app (MSAL's ``_clean_up`` rules): a
     new dict, ``response`` unchanged."""
-    result = {k: v for k, v in response.items() if k[:1] != "_"}
+    result: dict[str, Any] = {}
+    for k, v in response.items():  # (a loop: a comprehension costs a frame)
+        if k[:1] != "_":
+            result[k] = v
     refresh_in = result.pop("refresh_in", None)
     if isinstance(refresh_in, int):
         result["refresh_on"] = int(now) + refresh_in
@@ -135,6 +138,11 @@ def cache_event(
     It holds ``response`` itself, not a copy: the parsed body, which the flow no longer
     uses once it made the app's result from it (:func:`provider_result`, made first).
     ``extra``: more event keys (e.g. ``ext_cache_key``, ``user_assertion_hash``)."""
+    plain: dict[str, Any] = {}
+    if data:
+        for k, v in data.items():  # (a loop: a comprehension costs a frame)
+            if k in PLAIN_FIELDS or (k not in SECRET_FIELDS and k.lower() not in SECRET_FIELDS):
+                plain[k] = v
     event: dict[str, Any] = {
         "client_id": state.client_id,
         "scope": list(scopes),
@@ -142,11 +150,7 @@ def cache_event(
         "grant_type": grant_type,
         "response": response,
         "params": {},
-        "data": {
-            k: v
-            for k, v in (data or {}).items()
-            if k in PLAIN_FIELDS or (k not in SECRET_FIELDS and k.lower() not in SECRET_FIELDS)
-        },
+        "data": plain,
         "environment": state.authority.environment,
     }
     if extra:

@@ -103,10 +103,10 @@ def acquire_token_on_behalf_of(
     ``hashed_assertion``: its hash, when the caller made it already."""
     authority = state.authority
     extra, ext_cache_key = extra_fields(data, forwarded_client_claims)
-    hashed = hashed_assertion or assertion_hash(user_assertion)
-    partition = hashed  # = obo_partition_key(user_assertion): the same hash, made once
+    hashed = partition = hashed_assertion or assertion_hash(user_assertion)  # (obo_partition_key)
     now = state.now()
-    realm = authority.expected_realm
+    metadata = authority.known_metadata  # (read once: the realm, then the request's)
+    realm = metadata.realm if metadata is not None else authority.expected_realm
     if realm is None:
         realm = yield from cache_realm(authority)
     query = bound_query(
@@ -125,12 +125,16 @@ def acquire_token_on_behalf_of(
             )
         else:
             cached, refresh_due, refresh_entry = _find_obo_tokens(cache, scopes, query, now)
-        served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
-        if served is not None:
-            return served
+        if cached is not None:  # (a new assertion's miss: nothing to shape)
+            served = serve_cached(
+                cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh
+            )
+            if served is not None:
+                return served
 
     note_refresh_reason(cached, claims_challenge)
-    metadata = authority.known_metadata or (yield from authority.metadata_flow())
+    if metadata is None:
+        metadata = authority.known_metadata or (yield from authority.metadata_flow())
     correlation_id = state.new_correlation_id()
     try:
         auth = client_auth_fields(state, metadata)

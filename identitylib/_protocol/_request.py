@@ -94,7 +94,10 @@ def grant_fields(
     :func:`form_fields` checks them."""
     if extra:
         return form_fields(extra, grant, client_auth)
-    merged = {name: value for name, value in grant.items() if value is not None and value != ""}
+    merged: dict[str, str] = {}
+    for name, text in grant.items():  # (a loop: a comprehension costs a frame)
+        if text is not None and text != "":
+            merged[name] = text
     for name, value in client_auth.items():
         if value is None or value == "":
             merged.pop(name, None)
