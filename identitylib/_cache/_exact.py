@@ -388,17 +388,24 @@ class ExactRequestIndex:
             if entry is None:
                 continue
             if _partition(entry) in self._popped:
-                self._file(key, entry)
+                self.add(key, entry, None, True)
             else:
                 self._group(key, entry)
 
     def add(
-        self, key: str, entry: Mapping[str, Any], filing: Optional[AccessTokenFiling] = None
+        self,
+        key: str,
+        entry: Mapping[str, Any],
+        filing: Optional[AccessTokenFiling] = None,
+        grouped: bool = False,
     ) -> None:
-        """File the token ``entry`` stored under ``key`` (``filing``: its filing, when the
-        writer made it already)."""
-        if self._pending or self._key_text:  # (else every partition is filed: no tuple)
-            if filing is None:
+        """File the token ``entry`` stored under ``key`` under its request keys
+        (``filing``: its filing, when the writer made it already; ``grouped``: its
+        partition is being filed, no pending one holds it): its requests made from their
+        parts, and an app token's app shelf known from them (no request parsed back). One
+        frame for a write (no filing helper of its own)."""
+        if not grouped and (self._pending or self._key_text):  # (else every partition is
+            if filing is None:  # filed: no tuple)
                 partition = _partition(entry)
             else:
                 client_id = filing.client_id
@@ -409,37 +416,7 @@ class ExactRequestIndex:
                 return
             self._popped.add(partition)
         if filing is None:
-            self._file(key, entry)
-        else:
-            self._file_made(key, entry, filing, True)  # (_file's, without its frame)
-
-    def _file(
-        self,
-        key: str,
-        entry: Mapping[str, Any],
-        filing: Optional[AccessTokenFiling] = None,
-        requests: Optional[list[RequestKey]] = None,
-        shelved: bool = True,
-    ) -> None:
-        """File the token under its request keys (``requests``: made already; ``shelved``
-        False: none of them is an app-token request, see :meth:`_set`)."""
-        if requests is None and filing is not None:
-            self._file_made(key, entry, filing, shelved)
-            return
-        if requests is None:
-            requests = request_keys_of(entry)
-        self._filed_keys[key] = requests
-        if not requests:
-            return
-        token = FiledToken(key, entry)
-        for request in requests:
-            self._set_filed(key, entry, request, token, shelved, None)
-
-    def _file_made(
-        self, key: str, entry: Mapping[str, Any], filing: AccessTokenFiling, shelved: bool
-    ) -> None:
-        """``_file`` of a token whose filing its writer made: its requests made from their
-        parts, and an app token's app shelf known from them (no request parsed back)."""
+            filing = filing_of(entry)
         parts = request_parts(filing)
         if parts is None:
             self._filed_keys[key] = []
@@ -450,7 +427,7 @@ class ExactRequestIndex:
             requests.append(head + text)
         self._filed_keys[key] = requests
         token = FiledToken(key, entry)
-        if filing.home_account_id or filing.user_assertion_hash or not shelved:
+        if filing.home_account_id or filing.user_assertion_hash:
             for request in requests:  # (a user's or an on-behalf-of token's: no app shelf)
                 self._set_filed(key, entry, request, token, False, None)
             return
@@ -573,7 +550,7 @@ class ExactRequestIndex:
         if not requests:
             self.replace(key, old, new, filing)  # (not filed yet, or filed otherwise)
             return
-        # remove() and _file() of the usual case, in line: each request this token's alone,
+        # remove() and add() of the usual case, in line: each request this token's alone,
         # none an app-token one (each names an assertion), the swapped ones filed alone
         now = f"{head}{filing.realm}{sep}{sep}{filing.user_assertion_hash}{sep}"
         cut = len(was)
@@ -659,7 +636,7 @@ class ExactRequestIndex:
                 for key in pending:
                     entry = self._section.get(key)
                     if type(entry) is dict:
-                        self._file(key, entry)
+                        self.add(key, entry, None, True)
                 filed = self._keys.get(request)
         return filed if type(filed) is FiledToken else None
 

@@ -22,7 +22,7 @@ FILED_FIELDS = (
     "environment", "client_id", "realm", "home_account_id", "user_assertion_hash", "target",
     *UNFILED_FIELDS,
 )  # fmt: skip
-#: The fields :func:`_change` compares with the replaced entry's, in its order (all of
+#: The fields :func:`refiling` compares with the replaced entry's, in its order (all of
 #: :data:`FILED_FIELDS` but the assertion hash, compared on its own).
 _COMPARED = (
     "environment", "client_id", "realm", "home_account_id", "target", *UNFILED_FIELDS,
@@ -30,7 +30,7 @@ _COMPARED = (
 # (filing_of reads these by name, in line)
 assert FOREIGN_BINDING_FIELDS == ("kid", "ext", "requestedClaimsHash"), FOREIGN_BINDING_FIELDS
 
-#: How an entry files compared with the one it replaces (``_change``): alike; only their
+#: How an entry files compared with the one it replaces (:func:`refiling`): alike; only their
 #: (non-empty string) assertion hashes differ; or they differ otherwise.
 ALIKE, REASSERTED, REFILED = "alike", "reasserted", "refiled"
 _ASSERTION_HASH = "user_assertion_hash"
@@ -92,37 +92,54 @@ def filing_of(
     target, key_id, ext_cache_key = get("target"), get("key_id"), get("ext_cache_key")
     kid, ext, claims_hash = get("kid"), get("ext"), get("requestedClaimsHash")
     has_home = home_account_id is not None or "home_account_id" in entry
-    reasserted = False
-    if old is not None:
-        # (in _COMPARED's order)
-        values = (
-            environment, client_id, realm, home_account_id, target, key_id, ext_cache_key,
-            kid, ext, claims_hash,
-        )  # fmt: skip
-        change = _change(old, values, assertion_hash, has_home)
-        if change is ALIKE:
-            return None
-        reasserted = change is REASSERTED
     filing = made_filing(
         environment, client_id, realm, home_account_id, assertion_hash, target, key_id,
         ext_cache_key, has_home, bool(key_id or ext_cache_key or kid or ext or claims_hash),
     )  # fmt: skip
-    filing.reasserted = reasserted
-    return filing
+    if old is None:
+        return filing
+    return refiling(filing, old, (kid, ext, claims_hash))
 
 
-def refiling(filing: AccessTokenFiling, old: Mapping[str, Any]) -> AccessTokenFiling | None:
-    """``filing_of(entry, old)`` of an entry whose filing its writer made
-    (:func:`made_filing`): None when it files as ``old`` did, else ``filing``, marked
-    ``reasserted`` when only the assertion hash differs."""
+def refiling(
+    filing: AccessTokenFiling,
+    old: Mapping[str, Any],
+    foreign: tuple[Any, Any, Any] = (None, None, None),
+) -> AccessTokenFiling | None:
+    """How the entry of ``filing`` files compared with ``old``, the entry it replaces
+    under its key: None when alike (:data:`ALIKE`: every field of :data:`FILED_FIELDS`
+    equal and of the same type, None and absent alike but for ``home_account_id``), else
+    ``filing``, marked ``reasserted`` when only the assertion hash differs, a non-empty
+    string in both (:data:`REASSERTED`: an on-behalf-of token renewed under a new
+    assertion). ``foreign``: the entry's other libraries' bindings (by
+    :data:`FOREIGN_BINDING_FIELDS`; a writer sets none). One frame for a writer's
+    filing, compared in line."""
+    # (in _COMPARED's order)
     values = (
         filing.environment, filing.client_id, filing.realm, filing.home_account_id,
-        filing.target, filing.key_id, filing.ext_cache_key, None, None, None,
+        filing.target, filing.key_id, filing.ext_cache_key, *foreign,
     )  # fmt: skip
-    change = _change(old, values, filing.user_assertion_hash, filing.has_home)
-    if change is ALIKE:
+    get = old.get
+    before = (
+        get("environment"), get("client_id"), get("realm"), get("home_account_id"),
+        get("target"), get("key_id"), get("ext_cache_key"), get("kid"), get("ext"),
+        get("requestedClaimsHash"),
+    )  # fmt: skip
+    if before != values:  # (compared in C)
+        return filing
+    for value in values:  # equal strings or None file alike; other equal values (1 and
+        if value is not None and type(value) is not str:  # True) may not: compared by type
+            for was, now in zip(before, values):
+                if type(was) is not type(now):
+                    return filing
+            break
+    if values[3] is None and ("home_account_id" in old) is not filing.has_home:
+        return filing  # (an entry without one is not filed by the exact-request index)
+    was = get(_ASSERTION_HASH)
+    assertion_hash = filing.user_assertion_hash
+    if type(was) is type(assertion_hash) and was == assertion_hash:
         return None
-    filing.reasserted = change is REASSERTED
+    filing.reasserted = bool(type(was) is str and was and assertion_hash)
     return filing
 
 
@@ -185,38 +202,3 @@ def made_filing(
     filing.bound = bool(key_id or ext_cache_key) if bound is None else bound
     filing.reasserted = False
     return filing
-
-
-def _change(
-    old: Mapping[str, Any], values: tuple[Any, ...], assertion_hash: Any, has_home: bool
-) -> str:
-    """How ``new`` files compared with ``old``: :data:`ALIKE` (every field of
-    :data:`FILED_FIELDS` equal and of the same type, None and absent alike but for
-    ``home_account_id``), :data:`REASSERTED` (the same but for ``user_assertion_hash``, a
-    non-empty string in both: an on-behalf-of token renewed under a new assertion), or
-    :data:`REFILED`. ``values``: ``new``'s fields of :data:`_COMPARED` and
-    ``assertion_hash`` its ``user_assertion_hash``, read already (None for an absent one);
-    ``has_home``: whether ``new`` has a ``home_account_id`` field.
-    """
-    get = old.get
-    before = (
-        get("environment"), get("client_id"), get("realm"), get("home_account_id"),
-        get("target"), get("key_id"), get("ext_cache_key"), get("kid"), get("ext"),
-        get("requestedClaimsHash"),
-    )  # fmt: skip
-    if before != values:  # (compared in C)
-        return REFILED
-    for value in values:  # equal strings or None file alike; other equal values (1 and
-        if value is not None and type(value) is not str:  # True) may not: compared by type
-            for was, now in zip(before, values):
-                if type(was) is not type(now):
-                    return REFILED
-            break
-    if values[3] is None and ("home_account_id" in old) is not has_home:
-        return REFILED  # (an entry without one is not filed by the exact-request index)
-    was = get(_ASSERTION_HASH)
-    if type(was) is type(assertion_hash) and was == assertion_hash:
-        return ALIKE
-    if type(was) is str and was and assertion_hash:
-        return REASSERTED
-    return REFILED

@@ -306,31 +306,32 @@ class AccessTokenIndex:
         if was.partition == filing.partition:
             return  # (filed by the same components)
         forget = was.assertion if was.user_assertion_hash else None
-        self._move(key, old, new, filing, was.partition, forget, was)
+        self.reassert(key, old, new, filing, was.partition, forget, was)
 
-    def reassert(self, key: str, old: Entry, new: Entry, filing: AccessTokenFiling) -> None:
-        """``replace`` of a token whose fields this index reads are all the same but its
-        assertion hash, a non-empty string in both (an on-behalf-of token renewed under a
-        new assertion; ``filing``: the new entry's): moved to the new assertion's
-        partition, the old one's made from the new one's (no second filing read)."""
-        was_assertion = old["user_assertion_hash"]
-        was_partition = (*filing.partition[:-1], was_assertion)  # (the assertion: last)
-        self._move(key, old, new, filing, was_partition, was_assertion, None)
-
-    def _move(
+    def reassert(
         self,
         key: str,
         old: Entry,
         new: Entry,
         filing: AccessTokenFiling,
-        was_partition: _Partition,
-        was_assertion: Hashable | None,
-        was: AccessTokenFiling | None,
+        was_partition: _Partition | None = None,
+        was_assertion: Hashable | None = None,
+        was: AccessTokenFiling | None = None,
     ) -> None:
-        """Move ``key`` from ``was_partition`` (bound to ``was_assertion``, if not None) to
-        the partition of ``filing`` in the same app and owner, with the same scopes: its
-        scope counts stay. A partition left holding it alone moves whole (its postings are
-        this token's). ``was``: the old entry's filing, if read already."""
+        """``replace`` of a token whose fields this index reads are all the same but its
+        assertion hash, a non-empty string in both (an on-behalf-of token renewed under a
+        new assertion; ``filing``: the new entry's): moved to the new assertion's
+        partition, the old one's made from the new one's (no second filing read).
+
+        Given ``was_partition`` (``replace``'s move): move ``key`` from that partition
+        (bound to ``was_assertion``, if not None) to the partition of ``filing`` in the
+        same app and owner, with the same scopes; ``was``: the old entry's filing, if read
+        already. Either way its scope counts stay, and a partition left holding it alone
+        moves whole (its postings are this token's). One frame for the refiling of an
+        on-behalf-of token (no helper of its own)."""
+        if was_partition is None:
+            was_assertion = old["user_assertion_hash"]
+            was_partition = (*filing.partition[:-1], was_assertion)  # (the assertion: last)
         app, home = filing.app, filing.home
         partitions = self._apps.get(app, {}).get(home, {})
         bucket = partitions.get(was_partition)
@@ -500,12 +501,13 @@ class SectionIndex:
         if self.access_tokens is not None:
             self.access_tokens.replace(key, old, new, filing)
         if self.fields:  # (none for access tokens)
-            self._refile_fields(key, old, new)
+            self.refile_fields(key, old, new)
 
-    def _refile_fields(self, key: str, old: Entry, new: Entry) -> None:
+    def refile_fields(self, key: str, old: Entry, new: Entry) -> None:
         """Refile ``key`` in the field indices where ``new`` files otherwise than ``old``:
         each field they read compared once, in one pass (a field index does not compare
-        its own again)."""
+        its own again). All of :meth:`replace` for a section without an access-token index
+        (what the store calls for one: a frame less per write)."""
         if len(self.fields) == 1:  # (nothing to share)
             self.fields[0].replace(key, old, new)
             return
@@ -528,7 +530,7 @@ class SectionIndex:
         if self.access_tokens is not None:
             self.access_tokens.reassert(key, old, new, filing)
         if self.fields:  # (none for access tokens)
-            self._refile_fields(key, old, new)
+            self.refile_fields(key, old, new)
 
     def holds(self, name: str, value: Any) -> bool | None:
         """Whether an entry's field ``name`` is ``value``, from the index of that field

@@ -69,8 +69,8 @@ class IndexedSections(MarkedSections):
             index = self._indices.get(credential_type)
             if credential_type == CredentialType.ACCESS_TOKEN:
                 file_access_token(index, self._exact, key, old, entry, filing)
-            elif isinstance(old, dict) and index is not None:
-                index.replace(key, old, entry)  # (a renewal files as it did)
+            elif isinstance(old, dict) and index is not None:  # (a renewal files as it did;
+                index.refile_fields(key, old, entry)  # replace's, no access-token index here)
             elif index is not None:
                 index.add(key, entry)
             if credential_type in self._marks:  # (_remark: the section is this dict)

@@ -159,13 +159,13 @@ def test_a_refresh_token_is_rotated_in_one_put(
     (before,) = cache._cache["RefreshToken"].values()
     app = public_client(emulator, api, cache)()
     refiled: list[str] = []
-    real = SectionIndex.replace
+    real = SectionIndex.refile_fields  # (what the store and replace refile a field index by)
 
-    def watched(index: SectionIndex, key: str, old: Any, new: Any, *filing: Any) -> None:
+    def watched(index: SectionIndex, key: str, old: Any, new: Any) -> None:
         refiled.append(new.get("credential_type") or "Account")
-        real(index, key, old, new, *filing)
+        real(index, key, old, new)
 
-    monkeypatch.setattr(SectionIndex, "replace", watched)
+    monkeypatch.setattr(SectionIndex, "refile_fields", watched)
     results: list[Any] = []
     calls = python_calls(
         lambda: results.append(call_on(api, app, "acquire_token_silent", GRAPH, account)),
@@ -286,7 +286,7 @@ def test_a_user_tokens_requests_are_not_parsed_for_an_app_shelf(
         lambda: results.append(call_on(api, app, "acquire_token_silent", GRAPH, account))
     )
     assert results[0]["token_source"] == "identity_provider", results[0]
-    assert calls["_exact.py", "_file_made"] == 1
+    assert calls["_exact.py", "add"] == 1  # (filed in its own frame)
     assert calls["_exact.py", "app_shelf_parts"] == 0
     again = call_on(api, app, "acquire_token_silent", GRAPH, account)
     assert again["token_source"] == "cache", again
@@ -349,6 +349,20 @@ def test_a_request_whose_parts_hold_the_separator_is_not_shelved() -> None:
     assert index._shelves == {}
 
 
+def _second_assertion(api: str, served: Any) -> tuple[Any, list[Any]]:
+    """The counted calls (qualified) of ``served``'s on-behalf-of call with its second
+    assertion, a miss, and its result."""
+    results: list[Any] = []
+    calls = python_calls(
+        lambda: results.append(
+            call_on(api, served.app, "acquire_token_on_behalf_of", served.second, GRAPH)
+        ),
+        qualified=True,
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    return calls, results
+
+
 @pytest.mark.parametrize("api", APIS)
 def test_a_token_renewed_under_a_new_assertion_is_swapped_in_line(
     emulator: Emulator, api: str
@@ -360,14 +374,7 @@ def test_a_token_renewed_under_a_new_assertion_is_swapped_in_line(
     served = served_once(emulator, api)
     hit = call_on(api, served.app, "acquire_token_on_behalf_of", served.first, GRAPH)
     assert hit["token_source"] == "cache", hit
-    results: list[Any] = []
-    calls = python_calls(
-        lambda: results.append(
-            call_on(api, served.app, "acquire_token_on_behalf_of", served.second, GRAPH)
-        ),
-        qualified=True,
-    )
-    assert results[0]["token_source"] == "identity_provider", results[0]
+    calls, results = _second_assertion(api, served)
     assert calls["_exact.py", "ExactRequestIndex.reassert"] == 1
     for name in ("remove", "_drop", "_file", "_set", "replace"):
         assert calls["_exact.py", f"ExactRequestIndex.{name}"] == 0, name
@@ -382,6 +389,45 @@ def test_a_token_renewed_under_a_new_assertion_is_swapped_in_line(
     assert again["access_token"] == results[0]["access_token"]
     old = call_on(api, served.app, "acquire_token_on_behalf_of", served.first, GRAPH)
     assert old["token_source"] == "identity_provider", old
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_on_behalf_of_tokens_refiling_takes_one_frame_per_index(
+    emulator: Emulator, api: str
+) -> None:
+    """An on-behalf-of call with a new assertion of the same user: the access token moves
+    to the new assertion's partition in ``AccessTokenIndex.reassert``'s own frame (no
+    helper of its own), and the store refiles the refresh token in its field indices
+    without ``SectionIndex.replace``'s frame; each found under its new assertion alone."""
+    served = served_once(emulator, api)
+    calls, results = _second_assertion(api, served)
+    # (the index's frames of the call but the lookups' reads)
+    reads = ("applies_to", "binds", "folded", "holds")
+    in_index = {
+        name: n
+        for (module, name), n in calls.items()
+        if module == "_index.py" and name.rpartition(".")[2] not in reads
+    }
+    assert in_index == {
+        "AccessTokenIndex.reassert": 1,
+        "AccessTokenIndex._forget_assertion": 1,
+        "SectionIndex.refile_fields": 1,
+        "FieldIndex.refile": 1,
+    }
+    cache = served.cache
+    from identitylib._cache import assertion_hash
+
+    (at,) = cache.search(
+        "AccessToken", query={"user_assertion_hash": assertion_hash(served.second)}
+    )
+    assert at["secret"] == results[0]["access_token"]
+    (rt,) = cache.search(
+        "RefreshToken", query={"user_assertion_hash": assertion_hash(served.second)}
+    )
+    assert rt["secret"] == results[0]["refresh_token"]
+    old = {"user_assertion_hash": assertion_hash(served.first)}
+    assert list(cache.search("AccessToken", query=old)) == []
+    assert list(cache.search("RefreshToken", query=old)) == []
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -415,16 +461,20 @@ def test_an_app_token_is_written_without_the_helpers_of_the_general_path(
         ("_exact.py", "ExactRequestIndex._file"),
         ("_exact.py", "ExactRequestIndex._set_filed"),
         ("_exact.py", "ExactRequestIndex._set"),
-        ("_exact.py", "ExactRequestIndex._file_made.<locals>.<listcomp>"),
+        ("_exact.py", "ExactRequestIndex.add.<locals>.<listcomp>"),
         ("_event.py", "_sorted_target"),
     ):
         assert calls[module, name] == 0, name
     # The whole write: add and these frames (38 before this work), logging's level check,
     # the access token's entry (``_event._access_token``) and the sections' checks
     # (``MarkedSections.as_marked``, one per section written) among them.
-    assert sum(calls.values()) <= 19, sorted(calls)
+    assert sum(calls.values()) <= 18, sorted(calls)
     assert calls["_index.py", "AccessTokenIndex.add"] == 1
-    assert calls["_exact.py", "ExactRequestIndex._file_made"] == 1
+    # the exact-request index files it in add's own frame (no filing helper of its own)
+    in_exact = {name: n for (module, name), n in calls.items() if module == "_exact.py"}
+    assert in_exact == {
+        "ExactRequestIndex.add": 1, "request_parts": 1, "FiledToken.__init__": 1,
+    }  # fmt: skip
     hit = call_on(api, app, "acquire_token_for_client", _GRAPH_APP)
     assert hit["token_source"] == "cache", hit
 

@@ -141,7 +141,7 @@ def test_an_on_behalf_of_miss_merges_no_claims_and_refiles_its_refresh_token_in_
     assert results[0]["token_source"] == "identity_provider", results[0]
     assert calls[("_state.py", "claims")] == 2  # (the calls were counted)
     assert calls[("_claims.py", "merge_claims")] == 0
-    assert calls[("_index.py", "replace")] >= 1  # the refresh token's index
+    assert calls[("_index.py", "refile_fields")] >= 1  # the refresh token's index
     assert calls[("_query.py", "components")] == 0
     (rt,) = cache.search("RefreshToken", query={"user_assertion_hash": cache_hash(second)})
     assert rt["secret"] == results[0]["refresh_token"]

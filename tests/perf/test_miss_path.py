@@ -283,18 +283,18 @@ def test_an_equal_rewrite_files_nothing_again() -> None:
     cache.add(event)
     index = cache._store.indices["AppMetadata"]
     filed: list[str] = []
-    real_add, real_replace = index.add, index.replace
+    real_add, real_replace = index.add, index.refile_fields  # (the store's refiling)
 
     def counted(key: str, entry: Any, *filing: Any) -> None:
         filed.append(key)
         real_add(key, entry, *filing)
 
-    def counted_replace(key: str, old: Any, new: Any, *filing: Any) -> None:
+    def counted_replace(key: str, old: Any, new: Any) -> None:
         filed.append(key)
-        real_replace(key, old, new, *filing)
+        real_replace(key, old, new)
 
     index.add = counted  # type: ignore[method-assign]
-    index.replace = counted_replace  # type: ignore[method-assign]
+    index.refile_fields = counted_replace  # type: ignore[method-assign]
     cache.add({**event, "scope": ["api://b/.default"]})
     assert filed == []
     (metadata,) = cache._cache["AppMetadata"].values()
