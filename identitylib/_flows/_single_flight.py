@@ -1,7 +1,8 @@
 """Single-flight per cache key: concurrent identical misses share one token request.
 
-The sync application layer wraps a flow with :func:`coalesced`. A flow that finishes
-without yielding (a cache hit) costs one extra generator step and no locking. A flow that
+The sync application layer wraps a flow with :func:`coalesced`, or lets the blocking driver
+join the flight itself (``run_sync(flights=...)``); both start the flow through
+:func:`joined`. A flow that finishes without yielding (a cache hit) joins nothing. A flow that
 needs I/O (a miss, a refresh, a discovery) first joins the app's :class:`SingleFlight`
 for its key: the first caller (the leader) goes on and sends the request; callers that
 arrive while it is in flight (followers) drop their own flow, wait for the leader to
@@ -134,27 +135,43 @@ def coalesced(
     return flights.coalesce(key, make_flow)
 
 
-def _coalesced(
+def joined(
     flights: SingleFlight, key: Hashable, flow: Flow[T], make_flow: Callable[[], Flow[T]]
-) -> Generator[Any, Any, T]:
+) -> tuple[Flow[T], Any, Optional[Flight]]:
+    """Start ``flow`` as one caller of ``key``'s flight: the flow to drive on, its first
+    step, and the flight it leads (the driver leaves it when the flow ends), or None: a
+    follower, which waited for the leader and drives a fresh flow on its own. A flow that
+    ends at its first step (a cache hit) joins nothing: StopIteration, its value the
+    result. Used by :func:`coalesced`'s generator and by the blocking driver, which joins
+    itself (``run_sync``)."""
     ended = flights.ended  # before the flow's cache lookup (an int read: no lock)
-    try:
-        step = next(flow)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+    step = next(flow)
     leader, flight = flights.join(key)
     if not leader:
         flow.close()
         flights.follow(flight)  # then a fresh flow: the leader's token, or its own request
-        return (yield from make_flow())
-    try:
-        if flights.ended != ended:  # a leader left during our lookup: it may be stale
-            flow.close()
+        flow = make_flow()
+        return flow, next(flow), None
+    if flights.ended != ended:  # a leader left during our lookup: it may be stale
+        flow.close()
+        try:
             flow = make_flow()
-            try:
-                step = next(flow)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+            step = next(flow)
+        except BaseException:  # (StopIteration too: the fresh flow ended at once)
+            flow.close()
+            flights.leave(key, flight)
+            raise
+    return flow, step, flight
+
+
+def _coalesced(
+    flights: SingleFlight, key: Hashable, flow: Flow[T], make_flow: Callable[[], Flow[T]]
+) -> Generator[Any, Any, T]:
+    try:
+        flow, step, flight = joined(flights, key, flow, make_flow)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    try:
         # The started flow, driven on from its first step here (no generator in between).
         while True:
             try:
@@ -173,4 +190,5 @@ def _coalesced(
                     return stop.value  # type: ignore[no-any-return]
     finally:
         flow.close()
-        flights.leave(key, flight)
+        if flight is not None:
+            flights.leave(key, flight)

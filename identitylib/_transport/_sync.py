@@ -31,6 +31,7 @@ import time
 from collections.abc import Hashable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
+from identitylib._flows._single_flight import joined
 from identitylib._log import get_logger, safe_url
 from identitylib._protocol._messages import (
     WAITED,
@@ -397,7 +398,7 @@ def run_sync(
         if flights is None:
             step = next(flow)
         else:
-            flow, step, flight = _joined(flow, flights, key, again)
+            flow, step, flight = joined(flights, key, flow, again)  # type: ignore[arg-type]
         while True:
             if isinstance(step, Wait):
                 sleep(max(0.0, step.seconds))
@@ -426,28 +427,3 @@ def run_sync(
             flights.leave(key, flight)  # type: ignore[union-attr]
         if accesses is not None:
             accesses.exit_all()  # the flow ended (failed) inside a cache access
-
-
-def _joined(
-    flow: Flow[T], flights: SingleFlight, key: Hashable, again: Optional[Callable[[], Flow[T]]]
-) -> tuple[Flow[T], Any, Optional[Flight]]:
-    """The flow to drive on, its first step, and the flight it leads (None: it leads
-    none); StopIteration when the flow ended at its first step (see ``_single_flight``)."""
-    ended = flights.ended  # before the flow's cache lookup (an int read: no lock)
-    step = next(flow)
-    leader, flight = flights.join(key)
-    if not leader:
-        flow.close()
-        flights.follow(flight)  # then a fresh flow: the leader's token, or its own request
-        flow = again()  # type: ignore[misc]
-        return flow, next(flow), None
-    if flights.ended != ended:  # a leader left during our lookup: it may be stale
-        flow.close()
-        try:
-            flow = again()  # type: ignore[misc]
-            step = next(flow)
-        except BaseException:
-            flow.close()
-            flights.leave(key, flight)
-            raise
-    return flow, step, flight
