@@ -326,7 +326,8 @@ class ExactRequestIndex:
         #: The keys of a lazily loaded section, one per line, while not all grouped: the
         #: ones neither filed nor pending are not grouped yet.
         self._key_text = ""
-        #: (client id, realm), lower-cased, of the partitions searched for in _key_text.
+        #: (client id, realm) of the partitions searched for in _key_text (as requests name
+        #: them: the search folds their case).
         self._scanned: set[tuple[str, str]] = set()
         if isinstance(self._section, RawBacked) and self._section:
             self._key_text = "\n".join(self._section)
@@ -361,15 +362,15 @@ class ExactRequestIndex:
     def _search_key_text(self, client_id: str, realm: str) -> None:
         """Group the tokens whose keys name this client and realm (once per pair; after a
         few pairs, every token not grouped yet is grouped instead)."""
-        pair = (client_id.lower(), realm.lower())
+        pair = (client_id, realm)
         if pair in self._scanned:
             return
-        self._scanned.add(pair)
-        if len(self._scanned) > _MAX_KEY_TEXT_SEARCHES:
+        if len(self._scanned) >= _MAX_KEY_TEXT_SEARCHES:
+            self._scanned.add(pair)
             self._group_rest()
             return
         text, found = self._key_text, []
-        needle = f"-{pair[0]}-{pair[1]}-"
+        needle = f"-{client_id.lower()}-{realm.lower()}-"
         at = text.find(needle)
         while at >= 0:
             end = text.find("\n", at)
@@ -380,9 +381,10 @@ class ExactRequestIndex:
             entry = self._ungrouped(key)
             if entry is not None:
                 self.add(key, entry)
+        self._scanned.add(pair)  # (once its tokens are filed: see settled_hit)
 
     def _group_rest(self) -> None:
-        text, self._key_text = self._key_text, ""
+        text = self._key_text
         for key in text.split("\n"):
             entry = self._ungrouped(key)
             if entry is None:
@@ -391,6 +393,7 @@ class ExactRequestIndex:
                 self.add(key, entry, None, True)
             else:
                 self._group(key, entry)
+        self._key_text = ""  # (once every token is grouped: see settled_hit)
 
     def add(
         self,
@@ -614,12 +617,15 @@ class ExactRequestIndex:
         filed = self._keys.get(request)
         if type(filed) is FiledToken:
             return filed
-        if filed is not None or self._key_text:
+        if filed is not None:
             return None
-        if not self._pending:
+        if not (self._pending or self._key_text):
             return False
         _, client_id, realm, _ = request.split(_SEPARATOR, 3)
-        return False if (client_id, realm) not in self._pending else None
+        partition = (client_id, realm)
+        if self._key_text and partition not in self._scanned:
+            return None  # (a lazily loaded section: settled once searched for the partition)
+        return False if partition not in self._pending else None
 
     def hit_for(self, request: RequestKey) -> Optional[FiledToken]:
         """The only token filed under ``request``, else None (files the request's

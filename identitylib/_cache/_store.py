@@ -14,6 +14,7 @@ from ._index import SectionIndex, build_index
 from ._keys import CredentialType
 from ._marked import MarkedSections
 from ._query import USER_ASSERTION_HASH, matches, requested_scopes, scope_set
+from ._raw import RawBacked
 from ._serialization import KNOWN_SECTIONS
 
 _NO_BATCH: AbstractContextManager[None] = nullcontext()  # (reusable: it holds nothing)
@@ -61,8 +62,12 @@ class IndexedSections(MarkedSections):
     ) -> None:
         """``put`` (``filing``: an access token's, made by its writer, see
         ``_filing.made_filing``; then none is read from ``entry``)."""
-        section = self.sections.setdefault(credential_type, {})
-        old = section.get(key)
+        section = dict.get(self.sections, credential_type)  # (dict's reads: a lazily loaded
+        if type(section) is not dict and type(section) is not RawBacked:  # value once read
+            section = self.sections.setdefault(credential_type, {})  # is as stored: _raw.py)
+        old = dict.get(section, key)
+        if old is not None and type(old) is not dict:  # (an entry still raw: decoded)
+            old = section.get(key)
         section[key] = entry
         self.writes[credential_type] = self.writes.get(credential_type, 0) + 1
         if old != entry:  # An equal entry (the app metadata of every response) is filed.
@@ -154,7 +159,7 @@ class IndexedSections(MarkedSections):
             self.sync(sections, CredentialType.APP_METADATA)
         section = dict.get(self.sections, CredentialType.APP_METADATA)
         return (
-            type(section) is dict
+            (type(section) is dict or type(section) is RawBacked)
             and self._app_metadata is last  # (not reset by the sync)
             and dict.get(section, last[0]) is last[1]
             and last[1] == entry
@@ -287,12 +292,9 @@ class IndexedSections(MarkedSections):
     def exact_filed_token(
         self, sections: dict[str, Any], request: RequestKey
     ) -> Optional[FiledToken]:
-        """The only access token filed under ``request`` (see ``_exact.py``), as filed;
-        else None.
-
-        ``sync`` of the access-token section, inlined (the hot path of every cache hit);
-        the index is built on first use, from the access-token section alone.
-        """
+        """The only access token filed under ``request`` (see ``_exact.py``), as filed; else
+        None. ``sync`` of the access-token section, inlined (the hot path of every cache
+        hit); the index is built on first use, from the access-token section alone."""
         # dict.get: the C lookup first (see ``section``).
         section = dict.get(sections, CredentialType.ACCESS_TOKEN)
         if not isinstance(section, dict):
