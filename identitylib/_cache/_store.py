@@ -373,23 +373,26 @@ class IndexedSections(MarkedSections):
     ) -> bool:
         """False when no access token can match the on-behalf-of ``query`` and ``target``
         (see ``may_match_access_token``) and no refresh token is bound to its assertion
-        hash (the caller synced the access-token section; the refresh-token one is synced
-        here). An assertion no token is bound to (a new user's, each call of a web API)
-        is decided by one probe of each index, the scopes not even read."""
-        index = self._index(CredentialType.ACCESS_TOKEN)
-        tokens = index.access_tokens if index is not None else None
-        if tokens is None or not tokens.applies_to(query):
-            return True
-        assertion = query.get(USER_ASSERTION_HASH)
-        unbound = type(assertion) is str and assertion and not tokens.binds(query, assertion)
-        if not unbound and tokens.may_match(query, requested_scopes(target)):
-            return True
-        self.sync(sections, CredentialType.REFRESH_TOKEN)
-        refresh_tokens = self._index(CredentialType.REFRESH_TOKEN)
-        bound = (
-            None if refresh_tokens is None else refresh_tokens.holds(USER_ASSERTION_HASH, assertion)
-        )
-        return bound is None or bound
+        hash (the caller synced the access-token section): an assertion no token is bound
+        to (a new user's) is decided by one probe of each index, no scope read."""
+        return _may_hold(self, sections, self._index(CredentialType.ACCESS_TOKEN), query, target)
+
+    def settled_assertion(
+        self, sections: dict[str, Any], query: Mapping[str, Any], target: Iterable[str]
+    ) -> Optional[bool]:
+        """:meth:`may_hold_assertion` while both token sections' indices are built and as
+        marked at their last write, else None (ask it under the lock). Reads only, as
+        :meth:`settled_access_token` (a token a write binds meanwhile is at worst unseen)."""
+        tokens = self._indices.get(CredentialType.ACCESS_TOKEN)
+        refresh_tokens = self._indices.get(CredentialType.REFRESH_TOKEN)
+        if (
+            tokens is None
+            or refresh_tokens is None
+            or not self.as_marked(sections, CredentialType.ACCESS_TOKEN)
+            or not self.as_marked(sections, CredentialType.REFRESH_TOKEN)
+        ):
+            return None
+        return _may_hold(self, sections, tokens, query, target, refresh_tokens)
 
     def environments_with_access_tokens(
         self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[str]
@@ -424,3 +427,27 @@ class IndexedSections(MarkedSections):
 #: ``IndexedSections.put`` as defined here: ``put_new`` files a writer's filing through it
 #: directly, and calls any other ``put`` (a subclass's, one patched in) as ``put``.
 _PLAIN_PUT = IndexedSections.put
+
+
+def _may_hold(
+    store: IndexedSections,
+    sections: dict[str, Any],
+    index: Optional[SectionIndex],
+    query: Mapping[str, Any],
+    target: Iterable[str],
+    refresh_tokens: Optional[SectionIndex] = None,
+) -> bool:
+    """``store.may_hold_assertion`` from the access-token section's ``index`` and the
+    refresh-token one's (None: synced and built here, if needed)."""
+    tokens = index.access_tokens if index is not None else None
+    if tokens is None or not tokens.applies_to(query):
+        return True
+    assertion = query.get(USER_ASSERTION_HASH)
+    unbound = type(assertion) is str and assertion and not tokens.binds(query, assertion)
+    if not unbound and tokens.may_match(query, requested_scopes(target)):
+        return True
+    if refresh_tokens is None:
+        store.sync(sections, CredentialType.REFRESH_TOKEN)
+        refresh_tokens = store._index(CredentialType.REFRESH_TOKEN)
+    bound = None if refresh_tokens is None else refresh_tokens.holds(USER_ASSERTION_HASH, assertion)
+    return bound is None or bound
