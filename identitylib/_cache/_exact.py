@@ -305,6 +305,7 @@ class ExactRequestIndex:
         "_pending",
         "_popped",
         "_scanned",
+        "_scanned_heads",
         "_section",
         "_shelves",
     )
@@ -326,9 +327,11 @@ class ExactRequestIndex:
         #: The keys of a lazily loaded section, one per line, while not all grouped: the
         #: ones neither filed nor pending are not grouped yet.
         self._key_text = ""
-        #: (client id, realm) of the partitions searched for in _key_text (as requests name
-        #: them: the search folds their case).
+        #: (client id, realm), lower-cased, of the partitions searched for in _key_text.
         self._scanned: set[tuple[str, str]] = set()
+        #: The heads (environment, client id and realm parts) of the requests whose
+        #: partition was searched for in _key_text: what :meth:`settled_hit` tells by.
+        self._scanned_heads: tuple[str, ...] = ()
         if isinstance(self._section, RawBacked) and self._section:
             self._key_text = "\n".join(self._section)
             return
@@ -362,7 +365,7 @@ class ExactRequestIndex:
     def _search_key_text(self, client_id: str, realm: str) -> None:
         """Group the tokens whose keys name this client and realm (once per pair; after a
         few pairs, every token not grouped yet is grouped instead)."""
-        pair = (client_id, realm)
+        pair = (client_id.lower(), realm.lower())
         if pair in self._scanned:
             return
         if len(self._scanned) >= _MAX_KEY_TEXT_SEARCHES:
@@ -370,7 +373,7 @@ class ExactRequestIndex:
             self._group_rest()
             return
         text, found = self._key_text, []
-        needle = f"-{client_id.lower()}-{realm.lower()}-"
+        needle = f"-{pair[0]}-{pair[1]}-"
         at = text.find(needle)
         while at >= 0:
             end = text.find("\n", at)
@@ -619,20 +622,23 @@ class ExactRequestIndex:
             return filed
         if filed is not None:
             return None
-        if not (self._pending or self._key_text):
+        if self._key_text:  # (a lazily loaded section: settled once searched for the partition)
+            return False if request.startswith(self._scanned_heads) and not self._pending else None
+        if not self._pending:
             return False
         _, client_id, realm, _ = request.split(_SEPARATOR, 3)
-        partition = (client_id, realm)
-        if self._key_text and partition not in self._scanned:
-            return None  # (a lazily loaded section: settled once searched for the partition)
-        return False if partition not in self._pending else None
+        return False if (client_id, realm) not in self._pending else None
 
     def hit_for(self, request: RequestKey) -> Optional[FiledToken]:
         """The only token filed under ``request``, else None (files the request's
         partition first if it is not filed yet)."""
         if self._key_text:
-            _, client_id, realm, _ = request.split(_SEPARATOR, 3)
+            environment, client_id, realm, _ = request.split(_SEPARATOR, 3)
             self._search_key_text(client_id, realm)
+            head = _SEPARATOR.join((environment, client_id, realm, ""))
+            heads = self._scanned_heads  # (settled from now on)
+            if self._key_text and head not in heads and len(heads) < _MAX_SCANNED_HEADS:
+                self._scanned_heads = (*heads, head)
         filed = self._keys.get(request)
         if filed is None and self._pending:
             _, client_id, realm, _ = request.split(_SEPARATOR, 3)
@@ -657,6 +663,9 @@ class ExactRequestIndex:
 
 #: Partitions searched for in the key text before the remaining tokens are grouped.
 _MAX_KEY_TEXT_SEARCHES = 4
+#: Request heads :meth:`ExactRequestIndex.settled_hit` tells a searched partition by (the
+#: others' requests are answered under the lock, by ``hit_for``).
+_MAX_SCANNED_HEADS = 16
 
 
 def build_exact_index(section: Mapping[str, Any]) -> ExactRequestIndex:

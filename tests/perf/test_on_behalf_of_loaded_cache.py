@@ -16,6 +16,7 @@ replaces the one stored under its key. Once the first calls have read what they 
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 
 import identitylib
+from identitylib._cache._exact import request_key
 from identitylib._cache._raw import RawBacked
 from identitylib._cache._serialization import FAST_PATH_MIN_CHARS
 from identitylib.emulator import Emulator
@@ -135,3 +137,31 @@ def test_the_app_metadata_of_a_loaded_cache_is_found_unchanged(
     assert calls[("_store.py", "IndexedSections.holds_app_metadata")] == 1
     assert calls[("_marked.py", "MarkedSections.entry")] == 0
     assert calls[("_keys.py", "app_metadata_key")] == 0
+
+
+def test_a_searched_partition_of_a_loaded_cache_settles_a_request_without_splitting_it(
+    emulator: Emulator, blobs: dict[str, str]
+) -> None:
+    cache, _calls = _misses(emulator, "sync", blobs["big"])
+    exact = cache._store.exact_index
+    assert exact is not None
+    (token,) = [t for t in cache._cache["AccessToken"].values() if t["secret"].startswith("ey")]
+    parts = (token["environment"], token["client_id"])
+    new = request_key(*parts, token["realm"], None, "never-seen", ["user.read"])
+    elsewhere = request_key(*parts, "another-realm", None, "never-seen", ["user.read"])
+    called: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "c_call":
+            called.append(getattr(arg, "__qualname__", ""))
+
+    sys.setprofile(profile)
+    try:
+        settled = exact.settled_hit(new)
+    finally:
+        sys.setprofile(None)
+    assert settled is False
+    assert "str.split" not in called
+    assert exact.settled_hit(elsewhere) is None  # (not searched yet: asked under the lock)
+    assert exact.hit_for(elsewhere) is None
+    assert exact.settled_hit(elsewhere) is False
