@@ -383,16 +383,16 @@ class IndexedSections(MarkedSections):
         """:meth:`may_hold_assertion` while both token sections' indices are built and as
         marked at their last write, else None (ask it under the lock). Reads only, as
         :meth:`settled_access_token` (a token a write binds meanwhile is at worst unseen)."""
-        tokens = self._indices.get(CredentialType.ACCESS_TOKEN)
+        index = self._indices.get(CredentialType.ACCESS_TOKEN)
         refresh_tokens = self._indices.get(CredentialType.REFRESH_TOKEN)
         if (
-            tokens is None
+            index is None
             or refresh_tokens is None
             or not self.as_marked(sections, CredentialType.ACCESS_TOKEN)
             or not self.as_marked(sections, CredentialType.REFRESH_TOKEN)
         ):
             return None
-        return _may_hold(self, sections, tokens, query, target, refresh_tokens)
+        return _may_hold(self, sections, index, query, target, refresh_tokens)
 
     def environments_with_access_tokens(
         self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[str]
