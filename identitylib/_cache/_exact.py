@@ -305,6 +305,7 @@ class ExactRequestIndex:
         "_pending",
         "_popped",
         "_scanned",
+        "_scanned_heads",
         "_section",
         "_shelves",
     )
@@ -328,6 +329,9 @@ class ExactRequestIndex:
         self._key_text = ""
         #: (client id, realm), lower-cased, of the partitions searched for in _key_text.
         self._scanned: set[tuple[str, str]] = set()
+        #: The heads (environment, client id and realm parts) of the requests whose
+        #: partition was searched for in _key_text: what :meth:`settled_hit` tells by.
+        self._scanned_heads: tuple[str, ...] = ()
         if isinstance(self._section, RawBacked) and self._section:
             self._key_text = "\n".join(self._section)
             return
@@ -364,8 +368,8 @@ class ExactRequestIndex:
         pair = (client_id.lower(), realm.lower())
         if pair in self._scanned:
             return
-        self._scanned.add(pair)
-        if len(self._scanned) > _MAX_KEY_TEXT_SEARCHES:
+        if len(self._scanned) >= _MAX_KEY_TEXT_SEARCHES:
+            self._scanned.add(pair)
             self._group_rest()
             return
         text, found = self._key_text, []
@@ -380,9 +384,10 @@ class ExactRequestIndex:
             entry = self._ungrouped(key)
             if entry is not None:
                 self.add(key, entry)
+        self._scanned.add(pair)  # (once its tokens are filed: see settled_hit)
 
     def _group_rest(self) -> None:
-        text, self._key_text = self._key_text, ""
+        text = self._key_text
         for key in text.split("\n"):
             entry = self._ungrouped(key)
             if entry is None:
@@ -391,6 +396,7 @@ class ExactRequestIndex:
                 self.add(key, entry, None, True)
             else:
                 self._group(key, entry)
+        self._key_text = ""  # (once every token is grouped: see settled_hit)
 
     def add(
         self,
@@ -614,8 +620,10 @@ class ExactRequestIndex:
         filed = self._keys.get(request)
         if type(filed) is FiledToken:
             return filed
-        if filed is not None or self._key_text:
+        if filed is not None:
             return None
+        if self._key_text:  # (a lazily loaded section: settled once searched for the partition)
+            return False if request.startswith(self._scanned_heads) and not self._pending else None
         if not self._pending:
             return False
         _, client_id, realm, _ = request.split(_SEPARATOR, 3)
@@ -625,8 +633,12 @@ class ExactRequestIndex:
         """The only token filed under ``request``, else None (files the request's
         partition first if it is not filed yet)."""
         if self._key_text:
-            _, client_id, realm, _ = request.split(_SEPARATOR, 3)
+            environment, client_id, realm, _ = request.split(_SEPARATOR, 3)
             self._search_key_text(client_id, realm)
+            head = _SEPARATOR.join((environment, client_id, realm, ""))
+            heads = self._scanned_heads  # (settled from now on)
+            if self._key_text and head not in heads and len(heads) < _MAX_SCANNED_HEADS:
+                self._scanned_heads = (*heads, head)
         filed = self._keys.get(request)
         if filed is None and self._pending:
             _, client_id, realm, _ = request.split(_SEPARATOR, 3)
@@ -651,6 +663,9 @@ class ExactRequestIndex:
 
 #: Partitions searched for in the key text before the remaining tokens are grouped.
 _MAX_KEY_TEXT_SEARCHES = 4
+#: Request heads :meth:`ExactRequestIndex.settled_hit` tells a searched partition by (the
+#: others' requests are answered under the lock, by ``hit_for``).
+_MAX_SCANNED_HEADS = 16
 
 
 def build_exact_index(section: Mapping[str, Any]) -> ExactRequestIndex:

@@ -28,6 +28,8 @@ class FieldIndex:
         self._buckets: dict[tuple[Hashable, ...], set[str]] = {}
         #: The field of an index of one field whose values are kept as they are.
         self._single = fields[0] if len(fields) == 1 and fields[0] not in self._folded else None
+        #: Whether it is an index of one field whose values are kept as they are.
+        self.kept_as_is = self._single is not None
 
     def _value(self, source: Entry) -> tuple[Hashable, ...]:
         single = self._single
@@ -538,7 +540,7 @@ class SectionIndex:
         index = self._single.get(name)
         if index is None:
             return None
-        if type(value) is str and name not in index.folded:  # (its component, no call)
+        if type(value) is str and index.kept_as_is:  # (its component, no call)
             return index.holds((value,))
         return index.holds((component(value, fold=name in index.folded),))
 

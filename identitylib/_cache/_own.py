@@ -173,7 +173,8 @@ def may_hold_assertion(cache: object, query: Mapping[str, Any], target: Iterable
     own = own_cache(cache)
     if own is None or getattr(own.search, "__func__", None) is not TokenCache.search:
         return True
-    return own._may_hold_assertion(query, target)
+    settled = own._store.settled_assertion(own._cache, query, target)  # (without the lock)
+    return own._may_hold_assertion(query, target) if settled is None else settled
 
 
 def environments_with_access_tokens(

@@ -14,6 +14,7 @@ from ._index import SectionIndex, build_index
 from ._keys import CredentialType
 from ._marked import MarkedSections
 from ._query import USER_ASSERTION_HASH, matches, requested_scopes, scope_set
+from ._raw import RawBacked
 from ._serialization import KNOWN_SECTIONS
 
 _NO_BATCH: AbstractContextManager[None] = nullcontext()  # (reusable: it holds nothing)
@@ -61,8 +62,12 @@ class IndexedSections(MarkedSections):
     ) -> None:
         """``put`` (``filing``: an access token's, made by its writer, see
         ``_filing.made_filing``; then none is read from ``entry``)."""
-        section = self.sections.setdefault(credential_type, {})
-        old = section.get(key)
+        section = dict.get(self.sections, credential_type)  # (dict's reads: a lazily loaded
+        if type(section) is not dict and type(section) is not RawBacked:  # value once read
+            section = self.sections.setdefault(credential_type, {})  # is as stored: _raw.py)
+        old = dict.get(section, key)
+        if old is not None and type(old) is not dict:  # (an entry still raw: decoded)
+            old = section.get(key)
         section[key] = entry
         self.writes[credential_type] = self.writes.get(credential_type, 0) + 1
         if old != entry:  # An equal entry (the app metadata of every response) is filed.
@@ -154,7 +159,7 @@ class IndexedSections(MarkedSections):
             self.sync(sections, CredentialType.APP_METADATA)
         section = dict.get(self.sections, CredentialType.APP_METADATA)
         return (
-            type(section) is dict
+            (type(section) is dict or type(section) is RawBacked)
             and self._app_metadata is last  # (not reset by the sync)
             and dict.get(section, last[0]) is last[1]
             and last[1] == entry
@@ -287,12 +292,9 @@ class IndexedSections(MarkedSections):
     def exact_filed_token(
         self, sections: dict[str, Any], request: RequestKey
     ) -> Optional[FiledToken]:
-        """The only access token filed under ``request`` (see ``_exact.py``), as filed;
-        else None.
-
-        ``sync`` of the access-token section, inlined (the hot path of every cache hit);
-        the index is built on first use, from the access-token section alone.
-        """
+        """The only access token filed under ``request`` (see ``_exact.py``), as filed; else
+        None. ``sync`` of the access-token section, inlined (the hot path of every cache
+        hit); the index is built on first use, from the access-token section alone."""
         # dict.get: the C lookup first (see ``section``).
         section = dict.get(sections, CredentialType.ACCESS_TOKEN)
         if not isinstance(section, dict):
@@ -371,23 +373,26 @@ class IndexedSections(MarkedSections):
     ) -> bool:
         """False when no access token can match the on-behalf-of ``query`` and ``target``
         (see ``may_match_access_token``) and no refresh token is bound to its assertion
-        hash (the caller synced the access-token section; the refresh-token one is synced
-        here). An assertion no token is bound to (a new user's, each call of a web API)
-        is decided by one probe of each index, the scopes not even read."""
-        index = self._index(CredentialType.ACCESS_TOKEN)
-        tokens = index.access_tokens if index is not None else None
-        if tokens is None or not tokens.applies_to(query):
-            return True
-        assertion = query.get(USER_ASSERTION_HASH)
-        unbound = type(assertion) is str and assertion and not tokens.binds(query, assertion)
-        if not unbound and tokens.may_match(query, requested_scopes(target)):
-            return True
-        self.sync(sections, CredentialType.REFRESH_TOKEN)
-        refresh_tokens = self._index(CredentialType.REFRESH_TOKEN)
-        bound = (
-            None if refresh_tokens is None else refresh_tokens.holds(USER_ASSERTION_HASH, assertion)
-        )
-        return bound is None or bound
+        hash (the caller synced the access-token section): an assertion no token is bound
+        to (a new user's) is decided by one probe of each index, no scope read."""
+        return _may_hold(self, sections, self._index(CredentialType.ACCESS_TOKEN), query, target)
+
+    def settled_assertion(
+        self, sections: dict[str, Any], query: Mapping[str, Any], target: Iterable[str]
+    ) -> Optional[bool]:
+        """:meth:`may_hold_assertion` while both token sections' indices are built and as
+        marked at their last write, else None (ask it under the lock). Reads only, as
+        :meth:`settled_access_token` (a token a write binds meanwhile is at worst unseen)."""
+        index = self._indices.get(CredentialType.ACCESS_TOKEN)
+        refresh_tokens = self._indices.get(CredentialType.REFRESH_TOKEN)
+        if (
+            index is None
+            or refresh_tokens is None
+            or not self.as_marked(sections, CredentialType.ACCESS_TOKEN)
+            or not self.as_marked(sections, CredentialType.REFRESH_TOKEN)
+        ):
+            return None
+        return _may_hold(self, sections, index, query, target, refresh_tokens)
 
     def environments_with_access_tokens(
         self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[str]
@@ -422,3 +427,27 @@ class IndexedSections(MarkedSections):
 #: ``IndexedSections.put`` as defined here: ``put_new`` files a writer's filing through it
 #: directly, and calls any other ``put`` (a subclass's, one patched in) as ``put``.
 _PLAIN_PUT = IndexedSections.put
+
+
+def _may_hold(
+    store: IndexedSections,
+    sections: dict[str, Any],
+    index: Optional[SectionIndex],
+    query: Mapping[str, Any],
+    target: Iterable[str],
+    refresh_tokens: Optional[SectionIndex] = None,
+) -> bool:
+    """``store.may_hold_assertion`` from the access-token section's ``index`` and the
+    refresh-token one's (None: synced and built here, if needed)."""
+    tokens = index.access_tokens if index is not None else None
+    if tokens is None or not tokens.applies_to(query):
+        return True
+    assertion = query.get(USER_ASSERTION_HASH)
+    unbound = type(assertion) is str and assertion and not tokens.binds(query, assertion)
+    if not unbound and tokens.may_match(query, requested_scopes(target)):
+        return True
+    if refresh_tokens is None:
+        store.sync(sections, CredentialType.REFRESH_TOKEN)
+        refresh_tokens = store._index(CredentialType.REFRESH_TOKEN)
+    bound = None if refresh_tokens is None else refresh_tokens.holds(USER_ASSERTION_HASH, assertion)
+    return bound is None or bound

@@ -55,6 +55,37 @@ def test_an_on_behalf_of_miss_reads_the_authority_metadata_once(
 
 
 @pytest.mark.parametrize("api", APIS)
+def test_a_new_assertion_is_found_unbound_without_the_cache_lock(
+    emulator: Emulator, api: str
+) -> None:
+    _cache, _app, _second, miss = _new_assertion_miss(emulator, api)
+    calls = miss["calls"]
+    assert calls[("_store.py", "IndexedSections.settled_assertion")] == 1
+    assert calls[("_token_cache.py", "TokenCache._may_hold_assertion")] == 0
+    assert calls[("_marked.py", "MarkedSections.sync")] == 0
+    assert calls[("_index.py", "FieldIndex.folded")] == 0  # (the assertion's field: as it is)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_assertion_bound_to_a_refresh_token_alone_is_found_without_the_lock(
+    emulator: Emulator, api: str
+) -> None:
+    cache, app, first, _second, before = served_once(emulator, api, BOB)
+    for entry in list(cache.search("AccessToken")):
+        cache.remove_at(entry)  # (the refresh token bound to ``first`` is left)
+    results: list[Any] = []
+    calls = python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", first, GRAPH)),
+        qualified=True,
+    )
+    assert calls[("_store.py", "IndexedSections.settled_assertion")] == 1
+    assert calls[("_token_cache.py", "TokenCache._may_hold_assertion")] == 0
+    assert calls[("on_behalf_of.py", "_redeem_cached_refresh_token")] == 1
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    assert results[0]["access_token"] != before["access_token"]
+
+
+@pytest.mark.parametrize("api", APIS)
 def test_the_on_behalf_of_builder_hides_the_assertion_once(
     emulator: Emulator, api: str
 ) -> None:
