@@ -96,22 +96,19 @@ def packed_hit(nanoseconds: int) -> int:
     return (nanoseconds << _COUNT_BITS) + 1
 
 
-class _HttpTiming:
-    """One HTTP attempt timed for the totals (a call's, without OpenTelemetry)."""
+class _HttpTiming(tuple):  # type: ignore[type-arg]
+    """One HTTP attempt timed for the totals (a call's, without OpenTelemetry): the totals
+    and the attempt's start, made as a tuple is (no ``__init__`` frame per attempt)."""
 
-    __slots__ = ("_started", "_totals")
-
-    def __init__(self, totals: Totals) -> None:
-        self._totals = totals
-        self._started = _clock()
+    __slots__ = ()
 
     def answered(self, response: HttpResponse) -> None:
         """The attempt is over."""
-        self._totals._row()[_HTTP] += _clock() - self._started  # (add_http, in line)
+        self[0]._row()[_HTTP] += _clock() - self[1]  # (add_http, in line)
 
     def failed(self, error: BaseException) -> None:
         """The attempt is over."""
-        self._totals.add_http(_clock() - self._started)
+        self[0].add_http(_clock() - self[1])
 
 
 class Totals:
@@ -186,7 +183,7 @@ class Totals:
 
     def attempt(self, request: HttpRequest, resend_count: int) -> _HttpTiming:
         """An attempt of a call's request starts (the HTTP observer's part)."""
-        return _HttpTiming(self)
+        return _HttpTiming((self, _clock()))
 
     def replayed(self, request: HttpRequest, response: HttpResponse) -> None:
         """Nothing to count: no request was sent."""

@@ -191,6 +191,47 @@ def test_a_success_asks_neither_the_throttle_rule_nor_the_retry_policy(
 
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("case", CASES)
+def test_a_success_calls_no_throttle_or_policy_method_and_is_timed_in_one_step(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """Nothing remembered to replay and a final answer the throttle does not remember: the
+    transport calls neither the throttle's ``check`` nor its ``record``, nor the policy's
+    decision; the totals time the attempt without an object ``__init__``."""
+    calls, _ = _counted_miss(emulator, api, case)
+    for name in ("check", "record", "_check_throttle", "_record_throttle", "answer_decision"):
+        assert calls["_throttle.py", name] + calls["_async.py", name] == 0, name
+        assert calls["_policy.py", name] == 0, name
+    assert calls["_totals.py", "attempt"] == 1
+    assert calls["_totals.py", "answered"] == 1
+    assert calls["_totals.py", "__init__"] == 0
+
+
+def test_a_throttle_replays_once_it_has_recorded_or_when_it_shares_an_http_cache() -> None:
+    """``may_replay`` is False only while ``check`` could answer nothing."""
+    from identitylib._protocol._messages import HttpRequest, HttpResponse
+    from identitylib._transport._throttle import NoThrottle, Throttle
+
+    request = HttpRequest("POST", "https://idp.example/t", None, {"grant_type": "g"}, {}, False)
+    refused = HttpResponse(400, '{"error": "invalid_grant"}', {})
+    throttle = Throttle()
+    assert not throttle.may_replay
+    throttle.record(request, HttpResponse(200, "{}", {}))
+    assert not throttle.may_replay
+    assert throttle.check(request) is None
+    throttle.record(request, refused)
+    assert throttle.may_replay
+    assert throttle.check(request) is not None
+    shared: dict[str, object] = {}
+    Throttle(shared).record(request, refused)
+    other = Throttle(shared)
+    assert other.may_replay
+    assert other.check(request) is not None
+    assert not NoThrottle().may_replay
+    assert NoThrottle().statuses == frozenset()
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
 def test_a_token_response_is_parsed_without_wrappers_or_coercions(
     emulator: Emulator, api: str, case: str
 ) -> None:
