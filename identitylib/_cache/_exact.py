@@ -214,6 +214,9 @@ def request_parts(filing: AccessTokenFiling) -> Optional[tuple[str, list[str]]]:
         head = f"{env}{sep}{client_id}{sep}{realm}{sep}{sep}{assertion}{sep}"
     else:
         head = f"{env}{sep}{client_id}{sep}{realm}{sep}{home or ''}{sep}{sep}"
+    if len(scopes) == 1:  # (one scope, an app token's usual target: nothing to sort)
+        (text,) = scopes
+        return head, [text]
     texts = [" ".join(sorted(scopes))]
     if not scopes.isdisjoint(SERVER_ADDED_SCOPES):  # (else no set made)
         requested = scopes - SERVER_ADDED_SCOPES

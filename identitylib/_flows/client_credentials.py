@@ -56,7 +56,9 @@ def acquire_token_for_client(
     authority = state.authority
     extra, ext_cache_key = extra_fields(data, forwarded_client_claims, fmi_path)
     now = state.now()
-    realm = authority.expected_realm or (yield from cache_realm(authority))
+    metadata = authority.known_metadata  # (asked once: its realm, then its endpoints)
+    realm = metadata.realm if metadata is not None else authority.expected_realm
+    realm = realm or (yield from cache_realm(authority))
     query = bound_query(
         state.client_id, authority.environment, realm, "home_account_id", None, extra, ext_cache_key
     )
@@ -76,7 +78,7 @@ def acquire_token_for_client(
             return served
 
     note_refresh_reason(cached, claims_challenge)
-    metadata = authority.known_metadata or (yield from authority.metadata_flow())
+    metadata = metadata or authority.known_metadata or (yield from authority.metadata_flow())
     if region is not None:
         metadata = _regional(authority, metadata, region())
     correlation_id = state.new_correlation_id()

@@ -35,7 +35,7 @@ from ._apps import (
     served_once,
     sign_in,
 )
-from ._counting import python_calls
+from ._counting import builtin_calls, python_calls
 
 _GRAPH_APP = ["https://graph.microsoft.com/.default"]
 _SLOTS = (
@@ -240,6 +240,29 @@ def test_a_one_scope_request_text_is_made_without_sorting(emulator: Emulator, ap
         "https://graph.microsoft.com/.default"
     )
     assert calls["_exact.py", "_one_scope_text"] == 1
+
+
+@pytest.mark.parametrize("target", ["api://x/.default", "openid", "User.Read"])
+def test_a_one_scope_token_is_filed_under_its_scope_without_a_sort(target: str) -> None:
+    """The request keys of a one-scope token: its lower-cased scope as it is (no sort, no
+    join), the keys a token of several scopes would be filed under."""
+    filing = made_filing("login.example.com", "cid", "tid", None, None, target, None, None)
+    calls = builtin_calls(lambda: _exact.request_parts(filing))
+    assert calls["_exact.py", "sorted"] == 0
+    assert calls["_exact.py", "str.join"] == 0
+    assert _exact.request_keys_of({**_entry_of(filing), "target": target}) == [
+        _exact.request_key("login.example.com", "cid", "tid", None, None, [target.lower()])
+    ]
+
+
+def _entry_of(filing: Any) -> dict[str, Any]:
+    return {
+        "credential_type": "AccessToken",
+        "environment": filing.environment,
+        "client_id": filing.client_id,
+        "realm": filing.realm,
+        "home_account_id": None,
+    }
 
 
 def test_a_one_scope_text_is_the_text_of_several() -> None:

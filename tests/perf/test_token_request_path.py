@@ -40,20 +40,25 @@ from ._apps import (
     served_once,
     sign_in,
 )
-from ._counting import python_calls
+from ._counting import builtin_calls, python_calls
 
 Calls = Counter[tuple[str, str]]
 CASES = ("cc", "rt", "obo")
 
 
-def _counted_miss(emulator: Emulator, api: str, case: str) -> tuple[Calls, dict[str, Any]]:
+def _counted_miss(
+    emulator: Emulator, api: str, case: str, count: Callable[..., Any] = python_calls
+) -> tuple[Calls, dict[str, Any]]:
     """One miss of ``case`` on an app whose authority is known and whose telemetry totals
     are made (as after any call before), counted (in a context of its own, as an app's
-    thread has: no earlier test's context variable seen); and its result."""
-    return contextvars.Context().run(_counted_miss_here, emulator, api, case)
+    thread has: no earlier test's context variable seen); and its result. ``count``:
+    what counts (``python_calls``, or ``builtin_calls``: keys are names then)."""
+    return contextvars.Context().run(_counted_miss_here, emulator, api, case, count)
 
 
-def _counted_miss_here(emulator: Emulator, api: str, case: str) -> tuple[Calls, dict[str, Any]]:
+def _counted_miss_here(
+    emulator: Emulator, api: str, case: str, python_calls: Callable[..., Any]
+) -> tuple[Calls, dict[str, Any]]:
     results: list[Any] = []
     if case == "cc":
         app = daemon(emulator, api, identitylib.TokenCache())()
@@ -278,6 +283,35 @@ def test_the_telemetry_wrapper_and_the_messages_take_one_step_each(
     assert calls["_messages.py", "__init__"] == 2
     assert calls["_plan.py", "__init__"] == 1
     assert calls["on_behalf_of.py", "__init__"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", ["cc", "rt"])
+def test_a_miss_asks_its_authority_for_its_metadata_once(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """The known metadata gives the realm of the lookup and the endpoint of the request:
+    asked once (not the expected realm, which asks it again)."""
+    calls, _ = _counted_miss(emulator, api, case)
+    lane = calls["_hit_memo.py", "_request_prefix"]  # (the lane's, for its key, if it has none)
+    assert calls["_authority.py", "known_metadata"] == 1 + lane
+    assert calls["_authority.py", "expected_realm"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_one_scope_app_token_request_sorts_nothing_for_the_wire_or_the_index(
+    emulator: Emulator, api: str
+) -> None:
+    """The wire's scope text of one scope is that scope, and the exact-request index files
+    a one-scope token under its scope as it is: nothing sorted for either."""
+    calls, _ = _counted_miss(emulator, api, "cc", builtin_calls)
+    assert calls["_scopes.py", "sorted"] == 0
+    assert calls["_exact.py", "sorted"] == 0
+    from identitylib._protocol._scopes import to_wire
+
+    assert to_wire(["b"]) == "b"
+    assert to_wire(["b", "a", "b"]) == "a b"
+    assert to_wire(("b",)) == "b"
 
 
 #: The exact-request lookup each case's cache lane makes.
