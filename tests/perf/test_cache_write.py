@@ -315,6 +315,36 @@ def test_a_user_tokens_requests_are_not_parsed_for_an_app_shelf(
     assert again["token_source"] == "cache", again
 
 
+@pytest.mark.parametrize("api", APIS)
+def test_a_user_token_is_filed_under_its_requests_in_adds_own_frame(
+    emulator: Emulator, api: str
+) -> None:
+    """A user token's two requests (its target with and without the scopes the server
+    adds) are filed in ``add``'s own frame when nothing else is filed there (and found by
+    the next call's lookup)."""
+    cache = identitylib.SerializableTokenCache()
+    account = sign_in(emulator, "sync", cache)
+    app = public_client(emulator, api, cache)()
+    hit = call_on(api, app, "acquire_token_silent", USER_SCOPES, account)  # (the index)
+    assert hit["token_source"] == "cache", hit
+    calls = python_calls(lambda: call_on(api, app, "acquire_token_silent", GRAPH, account))
+    assert calls["_exact.py", "add"] == 1
+    assert calls["_exact.py", "_set_filed"] == 0
+    assert calls["_exact.py", "_set"] == 0
+    again = call_on(api, app, "acquire_token_silent", GRAPH, account)
+    assert again["token_source"] == "cache", again
+
+
+def test_a_user_tokens_request_texts_are_made_from_one_sort() -> None:
+    target = "User.Read openid Profile offline_access"
+    filing = made_filing("login.example.com", "cid", "tid", "u.t", None, target, None, None)
+    sorts = builtin_calls(lambda: _exact.request_parts(filing))
+    assert sorts["_exact.py", "sorted"] == 1
+    parts = _exact.request_parts(filing)
+    assert parts is not None
+    assert parts[1] == ["offline_access openid profile user.read", "user.read"]
+
+
 def test_a_filed_partitions_new_token_is_filed_without_its_partition() -> None:
     """Once every partition is filed (none pending, no key text to search), a new token
     is filed at once: no partition made, none remembered."""
