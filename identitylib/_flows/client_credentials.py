@@ -10,7 +10,7 @@ from typing import Any, Optional
 from identitylib._authority import Authority, AuthorityKind
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import app_partition_key
-from identitylib._cache._own import environments_with_access_tokens, has_access_hooks
+from identitylib._cache._own import environments_with_access_tokens
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger
 from identitylib._protocol._errors import FlowError
@@ -62,7 +62,7 @@ def acquire_token_for_client(
     query = bound_query(
         state.client_id, authority.environment, realm, "home_account_id", None, extra, ext_cache_key
     )
-    hooks = has_access_hooks(state.token_cache)  # (none: lookups and writes in line)
+    hooks = state.cache_has_hooks()  # (none: lookups and writes in line)
     cached: dict[str, Any] | None = None
     if not claims_challenge:
         if hooks:

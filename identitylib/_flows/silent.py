@@ -33,7 +33,6 @@ from identitylib._cache import user_partition_key
 from identitylib._cache._forms import canonical_refresh_token
 from identitylib._cache._own import (
     environments_with_access_tokens,
-    has_access_hooks,
     indexed_account_refresh_tokens,
 )
 from identitylib._flows._state import AppState
@@ -220,7 +219,7 @@ def refresh_for_account(
     """
     cache = state.token_cache
     if hooks is None:
-        hooks = has_access_hooks(cache)  # (none: the lookups run in line)
+        hooks = state.cache_has_hooks()  # (none: the lookups run in line)
     last: Optional[dict[str, Any]] = None
     for environment in state.authority.cache_environments:
         if hooks:
@@ -290,7 +289,7 @@ def acquire_token_silent(
     extra, ext_cache_key = extra_fields(data, forwarded_client_claims)
     now = state.now()
     cache = state.token_cache
-    hooks = has_access_hooks(cache)  # (none: lookups and writes in line)
+    hooks = state.cache_has_hooks()  # (none: lookups and writes in line)
     cached: Optional[dict[str, Any]] = None
     known = tenant_authority.known_metadata  # (asked once: its realm, then its endpoints)
     if not (force_refresh or claims_challenge):
