@@ -89,6 +89,7 @@ class HitMemo:
         "_read",
         "_state",
         "app_tokens",
+        "enabled",
         "missed",
     )
 
@@ -109,6 +110,9 @@ class HitMemo:
         self._state: Any = None
         #: The cache served from; None: nothing is answered here.
         self._cache: Any = None
+        #: Whether calls are answered here (``_cache`` is not None; see :meth:`use`): an
+        #: attribute, read by every builder without a property's frame.
+        self.enabled = False
         self._memo: dict[Any, tuple[str, dict[str, Any], Any]] = {}
         #: The last assertion hashed and its hash: one call's cache lane, builder and flow
         #: share one hash (the memo's keys hold assertions already).
@@ -147,11 +151,7 @@ class HitMemo:
         self._app_shelf = _NO_SHELF
         self._app_shelf_index = None  # (after the shelf: see _hold_shelf)
         self._cache = cache if enabled and plain_in_memory(cache) else None
-
-    @property
-    def enabled(self) -> bool:
-        """Whether calls are answered here (see :meth:`use`)."""
-        return self._cache is not None
+        self.enabled = self._cache is not None
 
     def _now(self) -> float:
         return _time() if unchanged_clocks() else float(self._state.now())

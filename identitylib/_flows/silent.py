@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from logging import DEBUG
 from typing import Any, Optional
 
 from identitylib._authority import Authority
@@ -52,6 +53,8 @@ logger = get_logger(__name__)
 
 REFRESH_TOKEN = "RefreshToken"
 APP_METADATA = "AppMetadata"
+#: How the debug log names the refresh tokens of each group (by ``is_family``).
+_GROUPS = {True: "family", False: "own"}
 #: The family MSAL assumes an app of unknown family may belong to (FOCI has only "1").
 DEFAULT_FAMILY = "1"
 #: Suberrors MSAL reports with an empty ``classification`` (MSAL Python issue #57).
@@ -237,9 +240,8 @@ def refresh_for_account(
                 secret = entry.get("secret")
                 if not (isinstance(secret, str) and secret):
                     continue  # (not usable)
-                logger.debug(
-                    "Refreshing with a cached %s refresh token", "family" if is_family else "own"
-                )
+                if logger.isEnabledFor(DEBUG):  # (else no call of logging's debug per RT)
+                    logger.debug("Refreshing with a cached %s refresh token", _GROUPS[is_family])
                 if metadata is None:
                     metadata = authority.known_metadata or (yield from authority.metadata_flow())
                 result = yield from redeem_refresh_token(

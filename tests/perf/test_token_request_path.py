@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextvars
 import sys
 from collections import Counter
+from functools import partial
 from typing import Any, Callable
 
 import pytest
@@ -365,6 +366,29 @@ def test_a_lane_miss_is_noted_in_the_memo_not_in_a_context_variable(
     assert calls["_hit_memo.py", LOOKUPS[case]] == 1  # the lane's; the builder skips it
     assert calls["_hit_memo.py", "lane_missed"] == 1
     assert calls["_measured.py", "lane_missed"] == 0  # (no context variable set per call)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_builder_reads_whether_its_memo_answers_without_a_property_frame(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_core.py", "remembered"] == 1
+    assert calls["_hit_memo.py", "enabled"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_refresh_calls_logging_only_when_it_would_log(
+    emulator: Emulator, api: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    within = partial(python_calls, qualified=True, within="refresh_for_account")
+    calls, _ = _counted_miss(emulator, api, "rt", within)
+    assert calls["silent.py", "refresh_for_account"] >= 1
+    assert calls["__init__.py", "Logger.debug"] == 0
+    with caplog.at_level("DEBUG", logger="identitylib"):
+        _counted_miss(emulator, api, "rt")
+    assert "Refreshing with a cached family refresh token" in caplog.text
 
 
 @pytest.mark.parametrize("api", APIS)
