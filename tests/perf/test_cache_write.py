@@ -175,6 +175,7 @@ def test_a_refresh_token_is_rotated_in_one_put(
     assert calls["_token_cache.py", "TokenCache.update_rt"] == 0
     assert calls["_token_cache.py", "TokenCache.modify"] == 0
     assert calls["_keys.py", "refresh_token_key"] == 0
+    assert calls["_event.py", "_is_rt"] == 0  # (the used entry's type read in line)
     # The stored entry rotated: its indices file the new one as they filed it, untouched.
     assert calls["_store.py", "IndexedSections.put_rotated"] == 1
     query = {"home_account_id": account["home_account_id"], "environment": after_env(cache)}

@@ -101,6 +101,17 @@ def test_hide_secrets_looks_up_each_field_name_once(monkeypatch: pytest.MonkeyPa
     assert repr(hidden["secret"]) != repr("rt")
 
 
+def test_hide_secrets_hides_a_plain_string_without_a_call_of_hide() -> None:
+    entry = {"credential_type": "RefreshToken", "secret": "rt", "private_key": b"k", "claims": 3}
+    calls = python_calls(lambda: _log.hide_secrets(entry))
+    assert calls[("_log.py", "hide")] == 2  # (the bytes and the number: hide's own cases)
+    hidden = _log.hide_secrets(entry)
+    assert type(hidden["secret"]) is _log.Secret
+    assert hidden == entry
+    secret = _log.hide("s")
+    assert _log.hide_secrets({"secret": secret})["secret"] is secret
+
+
 def _rt(home: str, secret: str, **fields: Any) -> dict[str, Any]:
     return {
         "credential_type": "RefreshToken",
