@@ -313,9 +313,12 @@ def acquire_token_silent(
             cached, refresh_due = _find_account_token(
                 state, scopes, query, tenant_authority, realm, now
             )
-        served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
-        if served is not None:
-            return served
+        if cached is not None:  # (else nothing to serve: no call)
+            served = serve_cached(
+                cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh
+            )
+            if served is not None:
+                return served
 
     note_refresh_reason(cached, force_refresh or claims_challenge)
     refresh = refresh_for_account(

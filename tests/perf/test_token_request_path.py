@@ -379,6 +379,14 @@ def test_a_builder_reads_whether_its_memo_answers_without_a_property_frame(
 
 
 @pytest.mark.parametrize("api", APIS)
+def test_a_silent_refresh_with_nothing_cached_asks_nothing_to_serve_it(
+    emulator: Emulator, api: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, "rt")
+    assert calls["_shaping.py", "serve_cached"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
 def test_a_refresh_calls_logging_only_when_it_would_log(
     emulator: Emulator, api: str, caplog: pytest.LogCaptureFixture
 ) -> None:
