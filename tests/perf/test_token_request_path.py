@@ -250,6 +250,19 @@ def test_a_success_calls_no_throttle_or_policy_method_and_is_timed_in_one_step(
     assert calls["_totals.py", "__init__"] == 0
 
 
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_call_and_its_request_are_counted_in_the_threads_row_without_a_call_for_it(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """The thread's row of the app's totals is a thread-local attribute, registered on the
+    thread's first read: the call's count and its request's time read it without a call."""
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_totals.py", "add"] == 1
+    assert calls["_totals.py", "_row"] == 0
+    assert calls["_totals.py", "_register"] == 0  # (the app's thread: registered before)
+
+
 def test_a_throttle_replays_once_it_has_recorded_or_when_it_shares_an_http_cache() -> None:
     """``may_replay`` is False only while ``check`` could answer nothing."""
     from identitylib._protocol._messages import HttpRequest, HttpResponse
