@@ -392,6 +392,17 @@ def test_a_builder_reads_whether_its_memo_answers_without_a_property_frame(
 
 
 @pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", ["cc", "rt"])
+def test_a_call_without_claims_makes_its_claims_once(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """Neither a challenge nor forwarded claims: nothing the builder could refuse before
+    I/O (the app's capabilities were checked when it was made), the flow's claims alone."""
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_state.py", "claims"] == 1
+
+
+@pytest.mark.parametrize("api", APIS)
 def test_a_silent_refresh_with_nothing_cached_asks_nothing_to_serve_it(
     emulator: Emulator, api: str
 ) -> None:
