@@ -66,17 +66,15 @@ def acquire_token_for_client(
     cached: dict[str, Any] | None = None
     if not claims_challenge:
         if hooks:
-            lookup = partial(_find_app_token, state, scopes, query, authority, realm, now)
-            partition = app_partition_key(state.client_id, realm)
-            cached, refresh_due = yield from in_cache(
-                state.token_cache, partition, state.client_id, True, lookup
-            )
+            cached, refresh_due = yield from _hooked_lookup(state, scopes, query, realm, now)
         else:
             cached, refresh_due = _find_app_token(state, scopes, query, authority, realm, now)
-        served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
-        if served is not None:
-            return served
-
+        if cached is not None:  # (else nothing to serve: no call)
+            served = serve_cached(
+                cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh
+            )
+            if served is not None:
+                return served
     note_refresh_reason(cached, claims_challenge)
     metadata = metadata or authority.known_metadata or (yield from authority.metadata_flow())
     if region is not None:
@@ -134,6 +132,16 @@ def _token_request(
     return token_request(
         metadata.token_endpoint, fields, state.headers(correlation_id, headers)
     ), fields
+
+
+def _hooked_lookup(
+    state: AppState, scopes: Sequence[str], query: Mapping[str, Any], realm: str, now: float
+) -> Flow[tuple[dict[str, Any] | None, bool]]:
+    """:func:`_find_app_token` between the cache's access hooks (the app's partition of
+    ``realm``)."""
+    lookup = partial(_find_app_token, state, scopes, query, state.authority, realm, now)
+    partition = app_partition_key(state.client_id, realm)
+    return (yield from in_cache(state.token_cache, partition, state.client_id, True, lookup))
 
 
 def _find_app_token(

@@ -403,10 +403,11 @@ def test_a_call_without_claims_makes_its_claims_once(
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_a_silent_refresh_with_nothing_cached_asks_nothing_to_serve_it(
-    emulator: Emulator, api: str
+@pytest.mark.parametrize("case", ["cc", "rt"])
+def test_a_miss_with_nothing_cached_asks_nothing_to_serve_it(
+    emulator: Emulator, api: str, case: str
 ) -> None:
-    calls, _ = _counted_miss(emulator, api, "rt")
+    calls, _ = _counted_miss(emulator, api, case)
     assert calls["_shaping.py", "serve_cached"] == 0
 
 
