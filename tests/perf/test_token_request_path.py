@@ -389,6 +389,7 @@ def test_a_builder_reads_whether_its_memo_answers_without_a_property_frame(
     calls, _ = _counted_miss(emulator, api, case)
     assert calls["_core.py", "remembered"] == 1
     assert calls["_hit_memo.py", "enabled"] == 0
+    assert calls["_hit_memo.py", "get"] == 0  # (nothing remembered: not asked)
 
 
 @pytest.mark.parametrize("api", APIS)
