@@ -269,7 +269,8 @@ class SyncTransport:
                 if observer is not None:
                     observer.replayed(request, replay)
                 return replay
-        itself = self._sends_itself(request.method)
+        # (_sends_itself, in line: an app's http_client is told without a call)
+        itself = self._owns_client and not self.replaced(request.method)
         policy = self.retry if itself or not self._owns_client else self._replaced_retry
         deadline = Deadline.after(self._deadline, self._clock) if itself else self._endless
         attempt = 1

@@ -248,6 +248,7 @@ def test_a_success_calls_no_throttle_or_policy_method_and_is_timed_in_one_step(
     assert calls["_totals.py", "attempt"] == 1
     assert calls["_totals.py", "answered"] == 1
     assert calls["_totals.py", "__init__"] == 0
+    assert calls["_sync.py", "_sends_itself"] == 0  # (the app's own client: a field read)
 
 
 @pytest.mark.parametrize("api", APIS)
