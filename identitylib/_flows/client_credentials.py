@@ -206,19 +206,16 @@ def _store_app_token(
     body: dict[str, Any],
 ) -> Flow[dict[str, Any]]:
     """Cache the token the endpoint issued (in the app's partition of ``realm``, between
-    the cache's access ``hooks`` if it has any); the app's result, made before the cache
-    event, which holds ``body`` itself."""
-    if not hooks:
+    the cache's access ``hooks`` if it has any): :func:`_stored`'s result."""
+    if not hooks or "access_token" not in body:
         return _stored(state, scopes, token_endpoint, fields, ext_cache_key, now, body)
-    result = provider_result(body, now)
-    if "access_token" in body:
-        event = _app_token_event(state, scopes, token_endpoint, fields, ext_cache_key, body)
-        partition = app_partition_key(state.client_id, realm)
+    partition = app_partition_key(state.client_id, realm)
+    return (
         yield from in_cache(
             state.token_cache, partition, state.client_id, True,
-            lambda: state.token_cache.add(event, now=now),
-        )  # fmt: skip
-    return result
+            lambda: _stored(state, scopes, token_endpoint, fields, ext_cache_key, now, body),
+        )
+    )  # fmt: skip
 
 
 def _stored(
@@ -230,30 +227,13 @@ def _stored(
     now: float,
     body: dict[str, Any],
 ) -> dict[str, Any]:
-    """``_store_app_token`` for a cache without access hooks: in line, no generator."""
+    """The app's result of the token the endpoint issued, made before the token is cached
+    (the cache event holds ``body`` itself); between the hooks, if any (see
+    :func:`_store_app_token`)."""
     result = provider_result(body, now)
     if "access_token" in body:
-        state.token_cache.add(
-            _app_token_event(state, scopes, token_endpoint, fields, ext_cache_key, body),
-            now=now,
-        )
+        extra = {"ext_cache_key": ext_cache_key}
+        grant = client_credentials.GRANT_TYPE
+        event = cache_event(state, scopes, token_endpoint, grant, body, fields, extra)
+        state.token_cache.add(event, now=now)
     return result
-
-
-def _app_token_event(
-    state: AppState,
-    scopes: Sequence[str],
-    token_endpoint: str,
-    fields: Mapping[str, str],
-    ext_cache_key: str,
-    body: dict[str, Any],
-) -> dict[str, Any]:
-    return cache_event(
-        state,
-        scopes,
-        token_endpoint,
-        client_credentials.GRANT_TYPE,
-        body,
-        fields,
-        {"ext_cache_key": ext_cache_key},
-    )

@@ -405,6 +405,16 @@ def test_a_call_without_claims_makes_its_claims_once(
 
 
 @pytest.mark.parametrize("api", APIS)
+def test_an_app_token_is_stored_with_its_event_made_in_the_writers_frame(
+    emulator: Emulator, api: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, "cc")
+    assert calls["client_credentials.py", "_stored"] == 1
+    assert calls["client_credentials.py", "_app_token_event"] == 0
+    assert calls["_shaping.py", "cache_event"] == 1
+
+
+@pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("case", ["cc", "rt"])
 def test_a_miss_with_nothing_cached_asks_nothing_to_serve_it(
     emulator: Emulator, api: str, case: str
