@@ -148,7 +148,9 @@ class Throttle:
     Two attributes let a transport leave out the calls that cannot do anything (the path
     of every successful request): ``may_replay`` is False while nothing can be replayed
     (no ``http_cache``, and nothing recorded yet: :meth:`check` would answer None), and
-    ``statuses`` names the only statuses :meth:`record` may remember (None: any).
+    ``statuses`` names the only statuses :meth:`record` may remember (None: any). A
+    subclass whose own :meth:`check` may answer what :meth:`record` did not store sets
+    ``may_replay`` True (and ``statuses`` None if its ``record`` keeps other answers).
     """
 
     def __init__(
