@@ -150,7 +150,8 @@ def hide_secrets(fields: Mapping[str, Any]) -> dict[str, Any]:
         if k in PLAIN_FIELDS:
             continue
         if k in SECRET_FIELDS or (k if type(k) is str else str(k)).lower() in SECRET_FIELDS:
-            hidden[k] = hide(hidden[k])
+            value = hidden[k]  # (a plain string, an entry's secret: hide's, in line)
+            hidden[k] = Secret(value) if type(value) is str else hide(value)
     return hidden
 
 

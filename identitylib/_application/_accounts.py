@@ -250,7 +250,8 @@ class AccountCalls(AppCore):
         if not isinstance(home, str) or not home:
             return Answer(None)
         state = self.state  # this call's (and its refreshes') cache, whatever is assigned later
-        state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
+        if claims_challenge or forwarded_client_claims:  # (capabilities alone: none to fail)
+            state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
         data = kwargs.pop("data", None) if kwargs else None
         headers = kwargs.pop("headers", None) if kwargs else None
         tenant = None if authority is None else self._tenant_authority(authority)

@@ -136,7 +136,7 @@ class AppCore:
         hits = self.hits
         if not hits.enabled:
             return None, None
-        hit = hits.get(memo_key)
+        hit = hits.get(memo_key) if hits.memo else None  # (an empty memo: not asked)
         if hit is not None:
             return hit, None
         return None, lambda found: hits.remember(memo_key, found)

@@ -84,10 +84,6 @@ def sorted_target(event: Mapping[str, Any], response: Mapping[str, Any]) -> str:
     return " ".join(sorted(scope for scope in scopes if isinstance(scope, str)))
 
 
-def _is_rt(entry: Entry) -> bool:
-    return entry.get("credential_type") == CredentialType.REFRESH_TOKEN
-
-
 def _mapping(value: Any) -> Mapping[str, Any]:
     if type(value) is dict:  # (the usual case, without the ABC's isinstance check)
         return value
@@ -229,7 +225,7 @@ def _refresh_token(made: _Made) -> Write:
     event, response, _data, environment, _realm, home_account_id, target, now = made
     refresh_token = response["refresh_token"]
     used_rt = event.get(USED_REFRESH_TOKEN) if event.get("grant_type") == "refresh_token" else None
-    if isinstance(used_rt, dict) and _is_rt(used_rt):
+    if isinstance(used_rt, dict) and used_rt.get("credential_type") == CredentialType.REFRESH_TOKEN:
         return CredentialType.REFRESH_TOKEN, used_rt, refresh_token, None
     rt = {"credential_type": CredentialType.REFRESH_TOKEN, "secret": refresh_token}
     rt.update(home_account_id=home_account_id, environment=environment)

@@ -214,11 +214,18 @@ def request_parts(filing: AccessTokenFiling) -> Optional[tuple[str, list[str]]]:
         head = f"{env}{sep}{client_id}{sep}{realm}{sep}{sep}{assertion}{sep}"
     else:
         head = f"{env}{sep}{client_id}{sep}{realm}{sep}{home or ''}{sep}{sep}"
-    texts = [" ".join(sorted(scopes))]
-    if not scopes.isdisjoint(SERVER_ADDED_SCOPES):  # (else no set made)
-        requested = scopes - SERVER_ADDED_SCOPES
+    if len(scopes) == 1:  # (one scope, an app token's usual target: nothing to sort)
+        (text,) = scopes
+        return head, [text]
+    ordered = sorted(scopes)
+    texts = [" ".join(ordered)]
+    if not scopes.isdisjoint(SERVER_ADDED_SCOPES):  # (else no list made)
+        requested = []
+        for scope in ordered:  # (in order already: no second sort; a loop, no frame)
+            if scope not in SERVER_ADDED_SCOPES:
+                requested.append(scope)
         if requested:
-            texts.append(" ".join(sorted(requested)))
+            texts.append(" ".join(requested))
     return head, texts
 
 
@@ -433,12 +440,15 @@ class ExactRequestIndex:
             requests.append(head + text)
         self._filed_keys[key] = requests
         token = FiledToken(key, entry)
+        keys = self._keys
         if filing.home_account_id or filing.user_assertion_hash:
             for request in requests:  # (a user's or an on-behalf-of token's: no app shelf)
-                self._set_filed(key, entry, request, token, False, None)
+                if keys.get(request) is None:
+                    keys[request] = token  # (_set_filed's usual case, in line)
+                else:
+                    self._set_filed(key, entry, request, token, False, None)
             return
         plain = head.count(_SEPARATOR) == _APP_HEAD_SEPARATORS  # (as app_shelf_parts finds)
-        keys = self._keys
         for request, text in zip(requests, texts):
             known = plain and _SEPARATOR not in text
             if keys.get(request) is not None or not known:

@@ -84,11 +84,12 @@ class HitMemo:
         "_cache",
         "_client_id",
         "_last_assertion",
-        "_memo",
         "_prefix",
         "_read",
         "_state",
         "app_tokens",
+        "enabled",
+        "memo",
         "missed",
     )
 
@@ -109,7 +110,12 @@ class HitMemo:
         self._state: Any = None
         #: The cache served from; None: nothing is answered here.
         self._cache: Any = None
-        self._memo: dict[Any, tuple[str, dict[str, Any], Any]] = {}
+        #: Whether calls are answered here (``_cache`` is not None; see :meth:`use`): an
+        #: attribute, read by every builder without a property's frame.
+        self.enabled = False
+        #: The same-call memo: call -> (key, entry, section stamp) of the entry that served
+        #: it (see :meth:`get`); a caller that finds it empty need not ask :meth:`get`.
+        self.memo: dict[Any, tuple[str, dict[str, Any], Any]] = {}
         #: The last assertion hashed and its hash: one call's cache lane, builder and flow
         #: share one hash (the memo's keys hold assertions already).
         self._last_assertion: tuple[str, str] = ("", "")
@@ -141,17 +147,13 @@ class HitMemo:
     def use(self, cache: Any, state: Any, *, enabled: bool = True) -> None:
         """Answer the next calls from ``cache`` (``state``: the app's, for its clock), if
         ``enabled`` and the cache is one this path may read; forget what was remembered."""
-        self._memo = {}
+        self.memo = {}
         self._state = state
         self._read = exact_reader(cache) or _no_reader
         self._app_shelf = _NO_SHELF
         self._app_shelf_index = None  # (after the shelf: see _hold_shelf)
         self._cache = cache if enabled and plain_in_memory(cache) else None
-
-    @property
-    def enabled(self) -> bool:
-        """Whether calls are answered here (see :meth:`use`)."""
-        return self._cache is not None
+        self.enabled = self._cache is not None
 
     def _now(self) -> float:
         return _time() if unchanged_clocks() else float(self._state.now())
@@ -263,7 +265,7 @@ class HitMemo:
         cache = self._cache
         if cache is None:
             return None
-        memo = self._memo
+        memo = self.memo
         try:
             found = memo.get(key)
         except TypeError:  # unhashable (invalid) arguments: the full path reports them
@@ -279,7 +281,7 @@ class HitMemo:
 
     def remember(self, key: Any, entry: dict[str, Any]) -> None:
         """``entry`` served the call ``key`` (a cache hit on the full path)."""
-        cache, memo = self._cache, self._memo
+        cache, memo = self._cache, self.memo
         if cache is None:
             return
         raw_key = cache.key_makers[ACCESS_TOKEN](**entry)

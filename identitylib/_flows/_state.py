@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from identitylib._authority import Authority
+from identitylib._cache._own import has_access_hooks
 from identitylib._credential import ClientCredential
 from identitylib._protocol._claims import merge_claims
 from identitylib._protocol._request import client_headers, new_request_id
@@ -35,6 +36,8 @@ class AppState:
     _header_parts: tuple[dict[str, str], dict[str, str]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    #: Whether ``token_cache`` has access hooks, once asked (see :meth:`cache_has_hooks`).
+    _cache_hooks: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def environment(self) -> str:
@@ -73,6 +76,15 @@ class AppState:
         if extra:
             return {**head, "client-request-id": correlation_id, **tail, **extra}
         return {**head, "client-request-id": correlation_id, **tail}
+
+    def cache_has_hooks(self) -> bool:
+        """Whether ``token_cache`` has access hooks (``_cache._own.has_access_hooks``),
+        asked once per state: what decides it (the cache's class, the hooks it was made
+        with) does not change afterwards, and another cache is another state."""
+        hooks = self._cache_hooks
+        if hooks is None:
+            hooks = self._cache_hooks = has_access_hooks(self.token_cache)
+        return hooks
 
     def claims(
         self, claims_challenge: str | None, forwarded_client_claims: str | None = None

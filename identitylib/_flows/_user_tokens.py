@@ -12,7 +12,6 @@ from typing import Any, Optional
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import user_partition_key
 from identitylib._cache._claims import home_account_id_from
-from identitylib._cache._own import has_access_hooks
 from identitylib._flows._state import AppState
 from identitylib._log import hide_secrets
 from identitylib._protocol._errors import INVALID_CLIENT_CREDENTIAL, FlowError, error_result
@@ -101,7 +100,7 @@ def redeem(
     result = provider_result(body, now)  # (first: the event holds the body itself)
     event = cache_event(state, scopes, token_endpoint, grant_type, body, fields, event_extra)
     if hooks is None:
-        hooks = has_access_hooks(state.token_cache)
+        hooks = state.cache_has_hooks()
     if hooks:
         partition = partition_key
         if partition is None:

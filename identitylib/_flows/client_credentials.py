@@ -10,7 +10,7 @@ from typing import Any, Optional
 from identitylib._authority import Authority, AuthorityKind
 from identitylib._authority._metadata import OidcMetadata
 from identitylib._cache import app_partition_key
-from identitylib._cache._own import environments_with_access_tokens, has_access_hooks
+from identitylib._cache._own import environments_with_access_tokens
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger
 from identitylib._protocol._errors import FlowError
@@ -56,27 +56,27 @@ def acquire_token_for_client(
     authority = state.authority
     extra, ext_cache_key = extra_fields(data, forwarded_client_claims, fmi_path)
     now = state.now()
-    realm = authority.expected_realm or (yield from cache_realm(authority))
+    metadata = authority.known_metadata  # (asked once: its realm, then its endpoints)
+    realm = metadata.realm if metadata is not None else authority.expected_realm
+    realm = realm or (yield from cache_realm(authority))
     query = bound_query(
         state.client_id, authority.environment, realm, "home_account_id", None, extra, ext_cache_key
     )
-    hooks = has_access_hooks(state.token_cache)  # (none: lookups and writes in line)
+    hooks = state.cache_has_hooks()  # (none: lookups and writes in line)
     cached: dict[str, Any] | None = None
     if not claims_challenge:
         if hooks:
-            lookup = partial(_find_app_token, state, scopes, query, authority, realm, now)
-            partition = app_partition_key(state.client_id, realm)
-            cached, refresh_due = yield from in_cache(
-                state.token_cache, partition, state.client_id, True, lookup
-            )
+            cached, refresh_due = yield from _hooked_lookup(state, scopes, query, realm, now)
         else:
             cached, refresh_due = _find_app_token(state, scopes, query, authority, realm, now)
-        served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
-        if served is not None:
-            return served
-
+        if cached is not None:  # (else nothing to serve: no call)
+            served = serve_cached(
+                cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh
+            )
+            if served is not None:
+                return served
     note_refresh_reason(cached, claims_challenge)
-    metadata = authority.known_metadata or (yield from authority.metadata_flow())
+    metadata = metadata or authority.known_metadata or (yield from authority.metadata_flow())
     if region is not None:
         metadata = _regional(authority, metadata, region())
     correlation_id = state.new_correlation_id()
@@ -132,6 +132,16 @@ def _token_request(
     return token_request(
         metadata.token_endpoint, fields, state.headers(correlation_id, headers)
     ), fields
+
+
+def _hooked_lookup(
+    state: AppState, scopes: Sequence[str], query: Mapping[str, Any], realm: str, now: float
+) -> Flow[tuple[dict[str, Any] | None, bool]]:
+    """:func:`_find_app_token` between the cache's access hooks (the app's partition of
+    ``realm``)."""
+    lookup = partial(_find_app_token, state, scopes, query, state.authority, realm, now)
+    partition = app_partition_key(state.client_id, realm)
+    return (yield from in_cache(state.token_cache, partition, state.client_id, True, lookup))
 
 
 def _find_app_token(
@@ -196,19 +206,16 @@ def _store_app_token(
     body: dict[str, Any],
 ) -> Flow[dict[str, Any]]:
     """Cache the token the endpoint issued (in the app's partition of ``realm``, between
-    the cache's access ``hooks`` if it has any); the app's result, made before the cache
-    event, which holds ``body`` itself."""
-    if not hooks:
+    the cache's access ``hooks`` if it has any): :func:`_stored`'s result."""
+    if not hooks or "access_token" not in body:
         return _stored(state, scopes, token_endpoint, fields, ext_cache_key, now, body)
-    result = provider_result(body, now)
-    if "access_token" in body:
-        event = _app_token_event(state, scopes, token_endpoint, fields, ext_cache_key, body)
-        partition = app_partition_key(state.client_id, realm)
+    partition = app_partition_key(state.client_id, realm)
+    return (
         yield from in_cache(
             state.token_cache, partition, state.client_id, True,
-            lambda: state.token_cache.add(event, now=now),
-        )  # fmt: skip
-    return result
+            lambda: _stored(state, scopes, token_endpoint, fields, ext_cache_key, now, body),
+        )
+    )  # fmt: skip
 
 
 def _stored(
@@ -220,30 +227,13 @@ def _stored(
     now: float,
     body: dict[str, Any],
 ) -> dict[str, Any]:
-    """``_store_app_token`` for a cache without access hooks: in line, no generator."""
+    """The app's result of the token the endpoint issued, made before the token is cached
+    (the cache event holds ``body`` itself); between the hooks, if any (see
+    :func:`_store_app_token`)."""
     result = provider_result(body, now)
     if "access_token" in body:
-        state.token_cache.add(
-            _app_token_event(state, scopes, token_endpoint, fields, ext_cache_key, body),
-            now=now,
-        )
+        extra = {"ext_cache_key": ext_cache_key}
+        grant = client_credentials.GRANT_TYPE
+        event = cache_event(state, scopes, token_endpoint, grant, body, fields, extra)
+        state.token_cache.add(event, now=now)
     return result
-
-
-def _app_token_event(
-    state: AppState,
-    scopes: Sequence[str],
-    token_endpoint: str,
-    fields: Mapping[str, str],
-    ext_cache_key: str,
-    body: dict[str, Any],
-) -> dict[str, Any]:
-    return cache_event(
-        state,
-        scopes,
-        token_endpoint,
-        client_credentials.GRANT_TYPE,
-        body,
-        fields,
-        {"ext_cache_key": ext_cache_key},
-    )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from logging import DEBUG
 from typing import Any, Optional
 
 from identitylib._authority import Authority
@@ -33,7 +34,6 @@ from identitylib._cache import user_partition_key
 from identitylib._cache._forms import canonical_refresh_token
 from identitylib._cache._own import (
     environments_with_access_tokens,
-    has_access_hooks,
     indexed_account_refresh_tokens,
 )
 from identitylib._flows._state import AppState
@@ -53,6 +53,8 @@ logger = get_logger(__name__)
 
 REFRESH_TOKEN = "RefreshToken"
 APP_METADATA = "AppMetadata"
+#: How the debug log names the refresh tokens of each group (by ``is_family``).
+_GROUPS = {True: "family", False: "own"}
 #: The family MSAL assumes an app of unknown family may belong to (FOCI has only "1").
 DEFAULT_FAMILY = "1"
 #: Suberrors MSAL reports with an empty ``classification`` (MSAL Python issue #57).
@@ -135,19 +137,46 @@ def refresh_token_candidates(
     if indexed is None:
         family, own = _searched_refresh_tokens(cache, home_account_id, environment, client_id)
     else:  # the account's RTs, in one read with the metadata: those of each group picked
-        # (by their field's value: equal to one that is not None, as field_matches finds)
+        # (by their field's value: equal to one that is not None, as field_matches finds),
+        # in one loop (no comprehension's frame)
         metadata, found = indexed
         family_id = _family_of(metadata)
-        family = [e for e in found if e.get("family_id") == family_id] if family_id else []
-        own = [e for e in found if e.get("client_id") == client_id]
-    if family:
-        tried = {entry.get("secret") for entry in family}
-        own = [entry for entry in own if entry.get("secret") not in tried]
-        if len(family) > 1:
-            family.sort(key=_modified, reverse=True)
-    if len(own) > 1:
-        own.sort(key=_modified, reverse=True)
-    return [hide_secrets(e) for e in family] if family else family, [hide_secrets(e) for e in own]
+        family, own = [], []
+        for entry in found:
+            if family_id and entry.get("family_id") == family_id:
+                family.append(entry)
+            if entry.get("client_id") == client_id:
+                own.append(entry)
+    if family:  # (loops: a comprehension costs a frame)
+        tried = set()
+        for entry in family:
+            tried.add(entry.get("secret"))
+        untried = []
+        for entry in own:
+            if entry.get("secret") not in tried:
+                untried.append(entry)
+        own = untried
+    return _newest_first_hidden(family) if family else family, _newest_first_hidden(own)
+
+
+def _newest_first_hidden(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``entries`` with their secrets hidden, newest first (two compared without
+    a sort and its key function's calls: the usual account's own RTs are one or two)."""
+    if len(entries) == 2:
+        first = entries[0].get("last_modification_time")
+        second = entries[1].get("last_modification_time")
+        if type(first) is str and type(second) is str and first.isdecimal() and second.isdecimal():
+            swap = int(second) > int(first)  # (msal's field, a string of digits: no call each)
+        else:
+            swap = _modified(entries[1]) > _modified(entries[0])
+        if swap:
+            entries.reverse()
+    elif len(entries) > 2:
+        entries.sort(key=_modified, reverse=True)
+    hidden = []
+    for entry in entries:  # (a loop: a comprehension costs a frame)
+        hidden.append(hide_secrets(entry))
+    return hidden
 
 
 def _family_of(metadata: Any) -> Any:
@@ -182,18 +211,19 @@ def refresh_for_account(
     headers: Optional[Mapping[str, str]],
     ext_cache_key: str,
     hooks: Optional[bool] = None,
+    metadata: Optional[OidcMetadata] = None,
 ) -> Flow[dict[str, Any]]:
     """Try the account's RTs in each environment; the first success, else the last error.
 
     ``{}`` when there was no RT to try (or only family RTs this app may not use). The
     authority's endpoints are discovered only when there is an RT to redeem. ``hooks``:
-    whether the cache has access hooks, when the caller asked already.
+    whether the cache has access hooks, ``metadata``: the authority's, known to the
+    caller (None: asked when needed).
     """
     cache = state.token_cache
     if hooks is None:
-        hooks = has_access_hooks(cache)  # (none: the lookups run in line)
+        hooks = state.cache_has_hooks()  # (none: the lookups run in line)
     last: Optional[dict[str, Any]] = None
-    metadata: Optional[OidcMetadata] = None
     for environment in state.authority.cache_environments:
         if hooks:
             candidates = partial(
@@ -210,9 +240,8 @@ def refresh_for_account(
                 secret = entry.get("secret")
                 if not (isinstance(secret, str) and secret):
                     continue  # (not usable)
-                logger.debug(
-                    "Refreshing with a cached %s refresh token", "family" if is_family else "own"
-                )
+                if logger.isEnabledFor(DEBUG):  # (else no call of logging's debug per RT)
+                    logger.debug("Refreshing with a cached %s refresh token", _GROUPS[is_family])
                 if metadata is None:
                     metadata = authority.known_metadata or (yield from authority.metadata_flow())
                 result = yield from redeem_refresh_token(
@@ -262,10 +291,11 @@ def acquire_token_silent(
     extra, ext_cache_key = extra_fields(data, forwarded_client_claims)
     now = state.now()
     cache = state.token_cache
-    hooks = has_access_hooks(cache)  # (none: lookups and writes in line)
+    hooks = state.cache_has_hooks()  # (none: lookups and writes in line)
     cached: Optional[dict[str, Any]] = None
+    known = tenant_authority.known_metadata  # (asked once: its realm, then its endpoints)
     if not (force_refresh or claims_challenge):
-        realm = tenant_authority.expected_realm
+        realm = known.realm if known is not None else tenant_authority.expected_realm
         if realm is None:
             realm = yield from cache_realm(tenant_authority)
         query = {"client_id": state.client_id, "realm": realm, "home_account_id": home_account_id}
@@ -283,9 +313,12 @@ def acquire_token_silent(
             cached, refresh_due = _find_account_token(
                 state, scopes, query, tenant_authority, realm, now
             )
-        served = serve_cached(cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh)
-        if served is not None:
-            return served
+        if cached is not None:  # (else nothing to serve: no call)
+            served = serve_cached(
+                cached, refresh_due, now, on_hit=on_hit, defer_refresh=defer_refresh
+            )
+            if served is not None:
+                return served
 
     note_refresh_reason(cached, force_refresh or claims_challenge)
     refresh = refresh_for_account(
@@ -299,6 +332,7 @@ def acquire_token_silent(
         headers=headers,
         ext_cache_key=ext_cache_key,
         hooks=hooks,
+        metadata=known,
     )
     if cached is None:  # nothing to serve should it fail: no fallback around the refresh
         result = yield from refresh

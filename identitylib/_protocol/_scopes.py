@@ -59,7 +59,10 @@ def decorate(
 
 
 def to_wire(scopes: Iterable[str]) -> str:
-    """Scopes as sent on the wire: de-duplicated, sorted, space-joined."""
+    """Scopes as sent on the wire: de-duplicated, sorted, space-joined (a list of one
+    scope, the usual app-token request: that scope, nothing to sort)."""
+    if type(scopes) is list and len(scopes) == 1 and type(scopes[0]) is str:
+        return scopes[0]
     return " ".join(sorted(set(scopes)))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from identitylib._protocol._messages import HttpRequest, HttpResponse
 
@@ -96,22 +96,28 @@ def packed_hit(nanoseconds: int) -> int:
     return (nanoseconds << _COUNT_BITS) + 1
 
 
-class _HttpTiming:
-    """One HTTP attempt timed for the totals (a call's, without OpenTelemetry)."""
+class _HttpTiming(tuple):  # type: ignore[type-arg]
+    """One HTTP attempt timed for the totals (a call's, without OpenTelemetry): the totals
+    and the attempt's start, made as a tuple is (no ``__init__`` frame per attempt)."""
 
-    __slots__ = ("_started", "_totals")
-
-    def __init__(self, totals: Totals) -> None:
-        self._totals = totals
-        self._started = _clock()
+    __slots__ = ()
 
     def answered(self, response: HttpResponse) -> None:
         """The attempt is over."""
-        self._totals._row()[_HTTP] += _clock() - self._started  # (add_http, in line)
+        self[0]._local.row[_HTTP] += _clock() - self[1]  # (add_http, in line)
 
     def failed(self, error: BaseException) -> None:
         """The attempt is over."""
-        self._totals.add_http(_clock() - self._started)
+        self[0].add_http(_clock() - self[1])
+
+
+class _ThreadRow(threading.local):
+    """``row``: the current thread's row of one :class:`Totals`, registered there the
+    first time the thread reads it (``threading.local`` runs ``__init__`` once per thread):
+    every later read is an attribute read, no call and no ``try``."""
+
+    def __init__(self, register: Callable[[], list[float]]) -> None:
+        self.row = register()
 
 
 class Totals:
@@ -125,17 +131,14 @@ class Totals:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._local = threading.local()
         self._rows: list[tuple[threading.Thread, list[float]]] = []
         self._retired = [0.0] * _COLUMNS
+        #: ``_local.row``: this thread's row (see :class:`_ThreadRow`).
+        self._local = _ThreadRow(self._register)
 
-    def _row(self) -> list[float]:
-        """This thread's row (registered on its first use)."""
-        try:
-            row: list[float] = self._local.row
-            return row
-        except AttributeError:
-            pass
+    def _register(self) -> list[float]:
+        """A new row for the current thread, registered (the rows of threads that ended
+        folded into the retired row)."""
         row = [0.0] * _COLUMNS
         with self._lock:
             alive = []
@@ -146,14 +149,13 @@ class Totals:
                     self._retired = [a + b for a, b in zip(self._retired, other)]
             alive.append((threading.current_thread(), row))
             self._rows = alive
-        self._local.row = row
         return row
 
     def add(
         self, result: Any, failed: bool, total_seconds: float, http_seconds: float = 0.0
     ) -> None:
         """Count one call by what it returned (``failed``: it raised)."""
-        row = self._row()
+        row = self._local.row
         if failed:  # (_kind, in line)
             kind = _ERROR
         elif type(result) is dict and "access_token" in result:
@@ -168,17 +170,17 @@ class Totals:
     def add_cached(self, nanoseconds: int) -> None:
         """Count one call answered from the cache that took ``nanoseconds`` (``add`` of a
         cache-hit result, without looking at it)."""
-        row = self._row()
+        row = self._local.row
         row[_CACHE] += 1
         row[_TOTAL] += nanoseconds / 1e9
 
     def add_http(self, seconds: float) -> None:
         """Time a call spent in HTTP."""
-        self._row()[_HTTP] += seconds
+        self._local.row[_HTTP] += seconds
 
     def add_background(self, got_token: bool, seconds: float) -> None:
         """One background refresh: whether it got a new token, how long it took."""
-        row = self._row()
+        row = self._local.row
         row[_REFRESHES] += 1
         if not got_token:
             row[_REFRESH_ERRORS] += 1
@@ -186,7 +188,7 @@ class Totals:
 
     def attempt(self, request: HttpRequest, resend_count: int) -> _HttpTiming:
         """An attempt of a call's request starts (the HTTP observer's part)."""
-        return _HttpTiming(self)
+        return _HttpTiming((self, _clock()))
 
     def replayed(self, request: HttpRequest, response: HttpResponse) -> None:
         """Nothing to count: no request was sent."""

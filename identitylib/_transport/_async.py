@@ -50,7 +50,7 @@ from ._bounds import (
     split_timeout,
 )
 from ._observe import HTTP_OBSERVER
-from ._policy import DEFAULT_RETRY_POLICY, ErrorKind, RetryPolicy, answer_decision
+from ._policy import DEFAULT_RETRY_POLICY, STOP, ErrorKind, RetryPolicy, answer_decision
 from ._sync import SyncTransport
 from ._throttle import Throttle
 
@@ -261,13 +261,18 @@ class AsyncTransport:
             self.throttle.record(request, response)
 
     async def send(self, request: HttpRequest) -> HttpResponse:
-        """Send one request (throttled, retried per the policy); return its normalised response."""
+        """Send one request (throttled, retried per the policy); return its normalised response.
+
+        The usual request (nothing the throttle could replay, a final answer that it does
+        not remember, a policy that retries no such answer) asks neither of them."""
         observer = HTTP_OBSERVER.get()
-        replay = await self._check_throttle(request)
-        if replay is not None:
-            if observer is not None:
-                observer.replayed(request, replay)
-            return replay
+        throttle = self.throttle
+        if throttle.may_replay:
+            replay = await self._check_throttle(request)
+            if replay is not None:
+                if observer is not None:
+                    observer.replayed(request, replay)
+                return replay
         policy = self._policy
         deadline = Deadline.after(self._deadline, self._clock)
         attempt = 1
@@ -292,13 +297,17 @@ class AsyncTransport:
             else:
                 if watch is not None:
                     watch.answered(response)
-                if policy is None:
-                    await self._record_throttle(request, response)
-                    return response
-                decision = answer_decision(policy, request, response, attempt, deadline)
+                status = response.status_code
+                decision = (
+                    STOP  # (no policy, or a plain one's answer to a status it never retries)
+                    if policy is None
+                    or (status not in policy.retry_statuses and type(policy) is RetryPolicy)
+                    else answer_decision(policy, request, response, attempt, deadline)
+                )
                 if not decision.retry:
                     # The final answer (retries done) is what the throttle may remember.
-                    await self._record_throttle(request, response)
+                    if throttle.statuses is None or status in throttle.statuses:
+                        await self._record_throttle(request, response)
                     return response
             logger.debug("Retrying %s %s in %.2f s: %s", request.method, safe_url(request.url),
                          decision.wait, decision.reason)  # fmt: skip

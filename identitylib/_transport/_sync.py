@@ -55,7 +55,14 @@ from ._bounds import (
     split_timeout,
 )
 from ._observe import HTTP_OBSERVER
-from ._policy import DEFAULT_RETRY_POLICY, NO_RETRY, ErrorKind, RetryPolicy, answer_decision
+from ._policy import (
+    DEFAULT_RETRY_POLICY,
+    NO_RETRY,
+    STOP,
+    ErrorKind,
+    RetryPolicy,
+    answer_decision,
+)
 from ._throttle import Throttle
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -250,14 +257,20 @@ class SyncTransport:
         return self._owns_client and not self.replaced(method)
 
     def send(self, request: HttpRequest) -> HttpResponse:
-        """Send one request (throttled, retried) and return its normalised response."""
+        """Send one request (throttled, retried) and return its normalised response.
+
+        The usual request (nothing the throttle could replay, a final answer that it does
+        not remember, a policy that retries no such answer) asks neither of them."""
         observer = HTTP_OBSERVER.get()
-        replay = self.throttle.check(request)
-        if replay is not None:
-            if observer is not None:
-                observer.replayed(request, replay)
-            return replay
-        itself = self._sends_itself(request.method)
+        throttle = self.throttle
+        if throttle.may_replay:
+            replay = throttle.check(request)
+            if replay is not None:
+                if observer is not None:
+                    observer.replayed(request, replay)
+                return replay
+        # (_sends_itself, in line: an app's http_client is told without a call)
+        itself = self._owns_client and not self.replaced(request.method)
         policy = self.retry if itself or not self._owns_client else self._replaced_retry
         deadline = Deadline.after(self._deadline, self._clock) if itself else self._endless
         attempt = 1
@@ -289,17 +302,23 @@ class SyncTransport:
             else:
                 if watch is not None:
                     watch.answered(response)
-                decision = answer_decision(policy, request, response, attempt, deadline)
+                status = response.status_code
+                decision = (
+                    STOP  # (a plain policy's answer to a status it never retries)
+                    if status not in policy.retry_statuses and type(policy) is RetryPolicy
+                    else answer_decision(policy, request, response, attempt, deadline)
+                )
                 if not decision.retry:
                     if decision.reason:
                         logger.info("Not retrying %s: %s", safe_url(request.url), decision.reason)
-                    self.throttle.record(request, response)
+                    if throttle.statuses is None or status in throttle.statuses:
+                        throttle.record(request, response)
                     return response
                 logger.warning(
                     "HTTP %s %s answered %s; retrying in %.2f s",
                     request.method,
                     safe_url(request.url),
-                    response.status_code,
+                    status,
                     decision.wait,
                 )
             sleep_in_slices(decision.wait, self._sleep, self._clock)

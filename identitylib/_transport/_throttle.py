@@ -130,18 +130,28 @@ def _oauth_error(response: HttpResponse) -> Optional[str]:
 @dataclass(frozen=True)
 class ThrottleRule:
     """Which requests a :class:`Throttle` answers locally (``applies``), and for how many
-    seconds after an answer (``seconds(request, response, now)``, 0: not remembered)."""
+    seconds after an answer (``seconds(request, response, now)``, 0: not remembered);
+    ``statuses``: the only statuses whose answers ``seconds`` may remember (None: any)."""
 
     applies: Callable[[HttpRequest], bool]
     seconds: Callable[[HttpRequest, HttpResponse, float], float]
+    statuses: Optional[frozenset[int]] = None
 
 
 #: The token requests' rule (see the module docstring).
-TOKEN_RULE = ThrottleRule(is_token_post, throttle_seconds)
+TOKEN_RULE = ThrottleRule(is_token_post, throttle_seconds, THROTTLED_STATUSES)
 
 
 class Throttle:
-    """Remembered failing answers, per request key, until their window ends."""
+    """Remembered failing answers, per request key, until their window ends.
+
+    Two attributes let a transport leave out the calls that cannot do anything (the path
+    of every successful request): ``may_replay`` is False while nothing can be replayed
+    (no ``http_cache``, and nothing recorded yet: :meth:`check` would answer None), and
+    ``statuses`` names the only statuses :meth:`record` may remember (None: any). A
+    subclass whose own :meth:`check` may answer what :meth:`record` did not store sets
+    ``may_replay`` True (and ``statuses`` None if its ``record`` keeps other answers).
+    """
 
     def __init__(
         self,
@@ -155,6 +165,10 @@ class Throttle:
         self._memory: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._clock = clock
+        #: False while :meth:`check` answers None whatever it is asked (set once for good).
+        self.may_replay = http_cache is not None
+        #: The statuses whose answers :meth:`record` may remember (None: any).
+        self.statuses: Optional[frozenset[int]] = rule.statuses
 
     @property
     def uses_http_cache(self) -> bool:
@@ -199,8 +213,9 @@ class Throttle:
 
     def record(self, request: HttpRequest, response: HttpResponse) -> None:
         """Remember ``response`` for ``request`` if it deserves throttling."""
-        if self._rule is TOKEN_RULE and response.status_code not in THROTTLED_STATUSES:
-            return  # (every success: what the token rule decides first)
+        statuses = self.statuses
+        if statuses is not None and response.status_code not in statuses:
+            return  # (every success of a token request: decided first)
         now = self._clock()
         seconds = self._rule.seconds(request, response, now) if self._rule.applies(request) else 0.0
         if seconds <= 0 or len(response.text) > MAX_REPLAY_BODY:
@@ -215,6 +230,7 @@ class Throttle:
         try:
             with self._lock:
                 store[request_key(request)] = record
+                self.may_replay = True
                 if store is self._memory and len(self._memory) > MAX_MEMORY_RECORDS:
                     self._memory.pop(next(iter(self._memory)))
         except Exception as exc:
@@ -235,6 +251,7 @@ class NoThrottle(Throttle):
 
     def __init__(self) -> None:
         super().__init__()
+        self.statuses = frozenset()
 
     def check(self, request: HttpRequest) -> Optional[HttpResponse]:
         """Never a remembered answer."""

@@ -35,7 +35,7 @@ from ._apps import (
     served_once,
     sign_in,
 )
-from ._counting import python_calls
+from ._counting import builtin_calls, python_calls
 
 _GRAPH_APP = ["https://graph.microsoft.com/.default"]
 _SLOTS = (
@@ -175,6 +175,7 @@ def test_a_refresh_token_is_rotated_in_one_put(
     assert calls["_token_cache.py", "TokenCache.update_rt"] == 0
     assert calls["_token_cache.py", "TokenCache.modify"] == 0
     assert calls["_keys.py", "refresh_token_key"] == 0
+    assert calls["_event.py", "_is_rt"] == 0  # (the used entry's type read in line)
     # The stored entry rotated: its indices file the new one as they filed it, untouched.
     assert calls["_store.py", "IndexedSections.put_rotated"] == 1
     query = {"home_account_id": account["home_account_id"], "environment": after_env(cache)}
@@ -242,6 +243,29 @@ def test_a_one_scope_request_text_is_made_without_sorting(emulator: Emulator, ap
     assert calls["_exact.py", "_one_scope_text"] == 1
 
 
+@pytest.mark.parametrize("target", ["api://x/.default", "openid", "User.Read"])
+def test_a_one_scope_token_is_filed_under_its_scope_without_a_sort(target: str) -> None:
+    """The request keys of a one-scope token: its lower-cased scope as it is (no sort, no
+    join), the keys a token of several scopes would be filed under."""
+    filing = made_filing("login.example.com", "cid", "tid", None, None, target, None, None)
+    calls = builtin_calls(lambda: _exact.request_parts(filing))
+    assert calls["_exact.py", "sorted"] == 0
+    assert calls["_exact.py", "str.join"] == 0
+    assert _exact.request_keys_of({**_entry_of(filing), "target": target}) == [
+        _exact.request_key("login.example.com", "cid", "tid", None, None, [target.lower()])
+    ]
+
+
+def _entry_of(filing: Any) -> dict[str, Any]:
+    return {
+        "credential_type": "AccessToken",
+        "environment": filing.environment,
+        "client_id": filing.client_id,
+        "realm": filing.realm,
+        "home_account_id": None,
+    }
+
+
 def test_a_one_scope_text_is_the_text_of_several() -> None:
     for scope in ("API://X/Read", " api://x/read ", "a b", "", "openid", "Profile", "x\ty"):
         _exact._ONE_SCOPE_TEXTS.clear()
@@ -290,6 +314,36 @@ def test_a_user_tokens_requests_are_not_parsed_for_an_app_shelf(
     assert calls["_exact.py", "app_shelf_parts"] == 0
     again = call_on(api, app, "acquire_token_silent", GRAPH, account)
     assert again["token_source"] == "cache", again
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_user_token_is_filed_under_its_requests_in_adds_own_frame(
+    emulator: Emulator, api: str
+) -> None:
+    """A user token's two requests (its target with and without the scopes the server
+    adds) are filed in ``add``'s own frame when nothing else is filed there (and found by
+    the next call's lookup)."""
+    cache = identitylib.SerializableTokenCache()
+    account = sign_in(emulator, "sync", cache)
+    app = public_client(emulator, api, cache)()
+    hit = call_on(api, app, "acquire_token_silent", USER_SCOPES, account)  # (the index)
+    assert hit["token_source"] == "cache", hit
+    calls = python_calls(lambda: call_on(api, app, "acquire_token_silent", GRAPH, account))
+    assert calls["_exact.py", "add"] == 1
+    assert calls["_exact.py", "_set_filed"] == 0
+    assert calls["_exact.py", "_set"] == 0
+    again = call_on(api, app, "acquire_token_silent", GRAPH, account)
+    assert again["token_source"] == "cache", again
+
+
+def test_a_user_tokens_request_texts_are_made_from_one_sort() -> None:
+    target = "User.Read openid Profile offline_access"
+    filing = made_filing("login.example.com", "cid", "tid", "u.t", None, target, None, None)
+    sorts = builtin_calls(lambda: _exact.request_parts(filing))
+    assert sorts["_exact.py", "sorted"] == 1
+    parts = _exact.request_parts(filing)
+    assert parts is not None
+    assert parts[1] == ["offline_access openid profile user.read", "user.read"]
 
 
 def test_a_filed_partitions_new_token_is_filed_without_its_partition() -> None:

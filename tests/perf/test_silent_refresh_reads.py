@@ -21,11 +21,18 @@ from ._counting import python_calls
 ENV = "login.microsoftonline.com"
 
 
-def _refresh_reads(emulator: Emulator, api: str) -> Counter[tuple[str, str]]:
+def _refresh_reads(
+    emulator: Emulator, api: str, *, older_rt: bool = False
+) -> Counter[tuple[str, str]]:
     """The Python calls of a forced silent refresh's refresh-token read
-    (``refresh_token_candidates``), in ``api``."""
+    (``refresh_token_candidates``), in ``api``; ``older_rt``: the account has a second
+    refresh token, older (put into the section as another library would)."""
     cache = identitylib.TokenCache()
     account = sign_in(emulator, api, cache)
+    if older_rt:
+        ((key, rt),) = cache._cache["RefreshToken"].items()
+        older = {**rt, "secret": "older", "last_modification_time": "1"}
+        cache._cache["RefreshToken"][key + "-older"] = older
     app = public_client(emulator, api, cache)()
     call_on(api, app, "acquire_token_silent", GRAPH, account, None, True)  # (indices built)
     calls = python_calls(
@@ -94,6 +101,17 @@ def test_hide_secrets_looks_up_each_field_name_once(monkeypatch: pytest.MonkeyPa
     assert repr(hidden["secret"]) != repr("rt")
 
 
+def test_hide_secrets_hides_a_plain_string_without_a_call_of_hide() -> None:
+    entry = {"credential_type": "RefreshToken", "secret": "rt", "private_key": b"k", "claims": 3}
+    calls = python_calls(lambda: _log.hide_secrets(entry))
+    assert calls[("_log.py", "hide")] == 2  # (the bytes and the number: hide's own cases)
+    hidden = _log.hide_secrets(entry)
+    assert type(hidden["secret"]) is _log.Secret
+    assert hidden == entry
+    secret = _log.hide("s")
+    assert _log.hide_secrets({"secret": secret})["secret"] is secret
+
+
 def _rt(home: str, secret: str, **fields: Any) -> dict[str, Any]:
     return {
         "credential_type": "RefreshToken",
@@ -147,3 +165,29 @@ def test_an_app_metadata_key_is_made_in_one_call() -> None:
     assert app_metadata_key(environment=ENV, client_id="cid") == f"appmetadata-{ENV}-cid"
     assert app_metadata_key(environment=None, client_id="cid") == "appmetadata--cid"
     assert app_metadata_key() == "appmetadata--"
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_accounts_two_refresh_tokens_are_ordered_and_hidden_without_helper_frames(
+    emulator: Emulator, api: str
+) -> None:
+    """The account's own RTs picked in one loop (no list comprehension), two of them
+    ordered newest first by comparing their modification times (no sort and no key
+    function's call per entry), each hidden in a loop."""
+    calls = _refresh_reads(emulator, api, older_rt=True)
+    assert calls[("silent.py", "_modified")] == 0
+    assert not [name for name in calls if name[0] == "silent.py" and "<listcomp>" in name[1]]
+    assert calls[("_log.py", "hide_secrets")] == 2
+
+
+def test_two_refresh_tokens_are_ordered_as_the_sort_by_modification_time_orders_them() -> None:
+    values = ["1", "2", "10", None, "", "x", " 4", "+5", "٣", 7]
+    for first in values:
+        for second in values:
+            entries = [
+                {"secret": "a", "last_modification_time": first},
+                {"secret": "b", "last_modification_time": second},
+            ]
+            expected = sorted(entries, key=silent._modified, reverse=True)
+            ordered = silent._newest_first_hidden(list(entries))
+            assert [e["secret"] for e in ordered] == [e["secret"] for e in expected]

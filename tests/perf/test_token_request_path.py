@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextvars
 import sys
 from collections import Counter
+from functools import partial
 from typing import Any, Callable
 
 import pytest
@@ -40,20 +41,25 @@ from ._apps import (
     served_once,
     sign_in,
 )
-from ._counting import python_calls
+from ._counting import builtin_calls, python_calls
 
 Calls = Counter[tuple[str, str]]
 CASES = ("cc", "rt", "obo")
 
 
-def _counted_miss(emulator: Emulator, api: str, case: str) -> tuple[Calls, dict[str, Any]]:
+def _counted_miss(
+    emulator: Emulator, api: str, case: str, count: Callable[..., Any] = python_calls
+) -> tuple[Calls, dict[str, Any]]:
     """One miss of ``case`` on an app whose authority is known and whose telemetry totals
     are made (as after any call before), counted (in a context of its own, as an app's
-    thread has: no earlier test's context variable seen); and its result."""
-    return contextvars.Context().run(_counted_miss_here, emulator, api, case)
+    thread has: no earlier test's context variable seen); and its result. ``count``:
+    what counts (``python_calls``, or ``builtin_calls``: keys are names then)."""
+    return contextvars.Context().run(_counted_miss_here, emulator, api, case, count)
 
 
-def _counted_miss_here(emulator: Emulator, api: str, case: str) -> tuple[Calls, dict[str, Any]]:
+def _counted_miss_here(
+    emulator: Emulator, api: str, case: str, python_calls: Callable[..., Any]
+) -> tuple[Calls, dict[str, Any]]:
     results: list[Any] = []
     if case == "cc":
         app = daemon(emulator, api, identitylib.TokenCache())()
@@ -132,7 +138,7 @@ def test_the_credential_fields_and_client_headers_are_made_once_per_app(
 @pytest.mark.parametrize("case", CASES)
 def test_a_miss_makes_nothing_it_does_not_use(emulator: Emulator, api: str, case: str) -> None:
     calls, _ = _counted_miss(emulator, api, case)
-    assert calls["_own.py", "has_access_hooks"] == 1  # asked once (no hooks here)
+    assert calls["_own.py", "has_access_hooks"] <= 1  # asked once at most (no hooks here)
     assert calls["_access.py", "app_partition_key"] == 0  # (a partition: for hooks only)
     assert calls["_access.py", "user_partition_key"] == 0
     assert calls["_authority.py", "cache_realms"] == 0  # (for other libraries' forms only)
@@ -142,6 +148,44 @@ def test_a_miss_makes_nothing_it_does_not_use(emulator: Emulator, api: str, case
     assert calls["_state.py", "new_correlation_id"] == 0
     assert calls["_authority.py", "environment"] == 0  # (made once per authority)
     assert calls["_token_query.py", "access_token_query"] == 0  # (a plain query: complete)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", ["cc", "rt"])
+def test_whether_the_cache_has_access_hooks_is_asked_once_per_app_state(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """A cache's access hooks are its class's and those it was made with: the app's state
+    asks once, its next misses do not ask again."""
+    cache = identitylib.TokenCache()
+    if case == "cc":
+        app = daemon(emulator, api, cache)()
+        method, args = "acquire_token_for_client", [APP_SCOPES]
+    else:  # (forced: a refresh each time)
+        app = public_client(emulator, api, cache)()
+        method, args = "acquire_token_silent", [GRAPH, sign_in(emulator, "sync", cache), None, True]
+    counts = []
+    for _ in range(2):
+        if case == "cc":
+            call_on(api, app, "remove_tokens_for_client")
+        calls = python_calls(lambda: call_on(api, app, method, *args))
+        assert calls["_state.py", "cache_has_hooks"] >= 1
+        counts.append(calls["_own.py", "has_access_hooks"])
+    assert counts == [1, 0]
+
+
+def test_another_cache_is_asked_for_its_access_hooks_by_its_own_state() -> None:
+    from dataclasses import replace
+
+    from identitylib._authority import Authority, TrustKey, parse_authority
+    from identitylib._flows._state import AppState
+
+    authority = Authority(parse_authority("https://login.example.com/tenant"), trust=TrustKey.of())
+    state = AppState("c", authority, identitylib.TokenCache())
+    assert state.cache_has_hooks() is False
+    hooked = identitylib.TokenCache(before_access=lambda access: None)
+    assert replace(state, token_cache=hooked).cache_has_hooks() is True
+    assert state.cache_has_hooks() is False
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -187,6 +231,61 @@ def test_a_success_asks_neither_the_throttle_rule_nor_the_retry_policy(
     assert calls["_throttle.py", "is_token_post"] == 0
     assert calls["_throttle.py", "throttle_seconds"] == 0
     assert calls["_policy.py", "after_response"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_success_calls_no_throttle_or_policy_method_and_is_timed_in_one_step(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """Nothing remembered to replay and a final answer the throttle does not remember: the
+    transport calls neither the throttle's ``check`` nor its ``record``, nor the policy's
+    decision; the totals time the attempt without an object ``__init__``."""
+    calls, _ = _counted_miss(emulator, api, case)
+    for name in ("check", "record", "_check_throttle", "_record_throttle", "answer_decision"):
+        assert calls["_throttle.py", name] + calls["_async.py", name] == 0, name
+        assert calls["_policy.py", name] == 0, name
+    assert calls["_totals.py", "attempt"] == 1
+    assert calls["_totals.py", "answered"] == 1
+    assert calls["_totals.py", "__init__"] == 0
+    assert calls["_sync.py", "_sends_itself"] == 0  # (the app's own client: a field read)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_call_and_its_request_are_counted_in_the_threads_row_without_a_call_for_it(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """The thread's row of the app's totals is a thread-local attribute, registered on the
+    thread's first read: the call's count and its request's time read it without a call."""
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_totals.py", "add"] == 1
+    assert calls["_totals.py", "_row"] == 0
+    assert calls["_totals.py", "_register"] == 0  # (the app's thread: registered before)
+
+
+def test_a_throttle_replays_once_it_has_recorded_or_when_it_shares_an_http_cache() -> None:
+    """``may_replay`` is False only while ``check`` could answer nothing."""
+    from identitylib._protocol._messages import HttpRequest, HttpResponse
+    from identitylib._transport._throttle import NoThrottle, Throttle
+
+    request = HttpRequest("POST", "https://idp.example/t", None, {"grant_type": "g"}, {}, False)
+    refused = HttpResponse(400, '{"error": "invalid_grant"}', {})
+    throttle = Throttle()
+    assert not throttle.may_replay
+    throttle.record(request, HttpResponse(200, "{}", {}))
+    assert not throttle.may_replay
+    assert throttle.check(request) is None
+    throttle.record(request, refused)
+    assert throttle.may_replay
+    assert throttle.check(request) is not None
+    shared: dict[str, object] = {}
+    Throttle(shared).record(request, refused)
+    other = Throttle(shared)
+    assert other.may_replay
+    assert other.check(request) is not None
+    assert not NoThrottle().may_replay
+    assert NoThrottle().statuses == frozenset()
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -239,6 +338,35 @@ def test_the_telemetry_wrapper_and_the_messages_take_one_step_each(
     assert calls["on_behalf_of.py", "__init__"] == 0
 
 
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", ["cc", "rt"])
+def test_a_miss_asks_its_authority_for_its_metadata_once(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """The known metadata gives the realm of the lookup and the endpoint of the request:
+    asked once (not the expected realm, which asks it again)."""
+    calls, _ = _counted_miss(emulator, api, case)
+    lane = calls["_hit_memo.py", "_request_prefix"]  # (the lane's, for its key, if it has none)
+    assert calls["_authority.py", "known_metadata"] == 1 + lane
+    assert calls["_authority.py", "expected_realm"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_one_scope_app_token_request_sorts_nothing_for_the_wire_or_the_index(
+    emulator: Emulator, api: str
+) -> None:
+    """The wire's scope text of one scope is that scope, and the exact-request index files
+    a one-scope token under its scope as it is: nothing sorted for either."""
+    calls, _ = _counted_miss(emulator, api, "cc", builtin_calls)
+    assert calls["_scopes.py", "sorted"] == 0
+    assert calls["_exact.py", "sorted"] == 0
+    from identitylib._protocol._scopes import to_wire
+
+    assert to_wire(["b"]) == "b"
+    assert to_wire(["b", "a", "b"]) == "a b"
+    assert to_wire(("b",)) == "b"
+
+
 #: The exact-request lookup each case's cache lane makes.
 LOOKUPS = {"cc": "app_token", "rt": "account_token", "obo": "assertion_token"}
 
@@ -252,6 +380,61 @@ def test_a_lane_miss_is_noted_in_the_memo_not_in_a_context_variable(
     assert calls["_hit_memo.py", LOOKUPS[case]] == 1  # the lane's; the builder skips it
     assert calls["_hit_memo.py", "lane_missed"] == 1
     assert calls["_measured.py", "lane_missed"] == 0  # (no context variable set per call)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_builder_reads_whether_its_memo_answers_without_a_property_frame(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_core.py", "remembered"] == 1
+    assert calls["_hit_memo.py", "enabled"] == 0
+    assert calls["_hit_memo.py", "get"] == 0  # (nothing remembered: not asked)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", ["cc", "rt"])
+def test_a_call_without_claims_makes_its_claims_once(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """Neither a challenge nor forwarded claims: nothing the builder could refuse before
+    I/O (the app's capabilities were checked when it was made), the flow's claims alone."""
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_state.py", "claims"] == 1
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_app_token_is_stored_with_its_event_made_in_the_writers_frame(
+    emulator: Emulator, api: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, "cc")
+    assert calls["client_credentials.py", "_stored"] == 1
+    assert calls["client_credentials.py", "_app_token_event"] == 0
+    assert calls["_shaping.py", "cache_event"] == 1
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", ["cc", "rt"])
+def test_a_miss_with_nothing_cached_asks_nothing_to_serve_it(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_shaping.py", "serve_cached"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_refresh_calls_logging_only_when_it_would_log(
+    emulator: Emulator, api: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    within = partial(python_calls, qualified=True, within="refresh_for_account")
+    with caplog.at_level("INFO", logger="identitylib"):  # (whatever an earlier test set)
+        calls, _ = _counted_miss(emulator, api, "rt", within)
+    assert calls["silent.py", "refresh_for_account"] >= 1
+    assert calls["__init__.py", "Logger.debug"] == 0
+    with caplog.at_level("DEBUG", logger="identitylib"):
+        _counted_miss(emulator, api, "rt")
+    assert "Refreshing with a cached family refresh token" in caplog.text
 
 
 @pytest.mark.parametrize("api", APIS)
