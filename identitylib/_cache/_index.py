@@ -94,6 +94,11 @@ class FieldIndex:
         """Keys whose indexed fields equal the query's (a live view: do not mutate)."""
         return self._buckets.get(self._value(query), _NOTHING)
 
+    def keys_under(self, value: tuple[Hashable, ...]) -> Collection[str]:
+        """Keys filed under ``value``, the components of the indexed fields, made by the
+        caller (a live view: do not mutate)."""
+        return self._buckets.get(value, _NOTHING)
+
 
 class _ScopeBucket:
     """The ATs of one partition and, per lower-cased scope, those granting it.
@@ -477,9 +482,14 @@ class SectionIndex:
         self._read = tuple(dict.fromkeys(name for index in fields for name in index.fields))
         #: field -> the index of that field alone (the first, as ``holds`` asks).
         self._single: dict[str, FieldIndex] = {}
+        #: The index of (home account, environment), the fields an account's entries are
+        #: looked up by (see ``_store.account_entries``), if the section has one.
+        self.owners: FieldIndex | None = None
         for index in fields:
             if len(index.fields) == 1:
                 self._single.setdefault(index.fields[0], index)
+            elif index.fields == _OWNER_FIELDS and index.folded == _FOLDED and self.owners is None:
+                self.owners = index
 
     def add(self, key: str, entry: Entry, filing: AccessTokenFiling | None = None) -> None:
         """File ``key`` by ``entry`` (``filing``: an access token's, read already)."""

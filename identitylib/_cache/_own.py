@@ -24,6 +24,7 @@ from ._exact import FiledToken, RequestKey
 from ._forms import access_tokens_in_forms
 from ._keys import CredentialType
 from ._serializable import SerializableTokenCache
+from ._store import account_entries
 from ._token_cache import Entry, Stamp, TokenCache
 
 
@@ -127,13 +128,15 @@ def indexed_account_refresh_tokens(
     ):
         return None
     key = own.key_makers[CredentialType.APP_METADATA](environment=environment, client_id=client_id)
-    account = {"home_account_id": home_account_id, "environment": environment}
     with own._lock:
         store = own._store
         store.sync(own._cache, CredentialType.APP_METADATA)
         metadata = store.entry(CredentialType.APP_METADATA, key)
         store.sync(own._cache, CredentialType.REFRESH_TOKEN)
-        return metadata, store.found(CredentialType.REFRESH_TOKEN, account)
+        refresh_tokens = account_entries(
+            store, CredentialType.REFRESH_TOKEN, home_account_id, environment
+        )
+        return metadata, refresh_tokens
 
 
 def indexed_access_tokens_in_forms(
