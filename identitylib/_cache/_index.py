@@ -125,7 +125,7 @@ class _ScopeBucket:
             if posting is None:
                 by_scope[scope] = key
                 posted.append(scope)
-            elif type(posting) is str:
+            elif isinstance(posting, str):
                 if posting != key:
                     by_scope[scope] = {posting, key}
             else:
