@@ -12,6 +12,7 @@ import requests
 import responses
 
 from identitylib import PublicClientApplication, SerializableTokenCache, TokenCache
+from identitylib._cache import _own
 from identitylib._cache._store import IndexedSections
 from tests._servers import require_module
 
@@ -407,8 +408,15 @@ def test_lookups_never_list_the_whole_cache(
         queries.append((credential_type, probe))  # refresh tokens: through the index
         return looked_up(self, credential_type, probe, keep)
 
+    read_account = _own.account_entries
+
+    def spy_account(store: Any, credential_type: str, home: Any, environment: Any) -> Any:
+        queries.append((credential_type, {"home_account_id": home, "environment": environment}))
+        return read_account(store, credential_type, home, environment)
+
     monkeypatch.setattr(TokenCache, "search", spy)
     monkeypatch.setattr(IndexedSections, "found", spy_index)
+    monkeypatch.setattr(_own, "account_entries", spy_account)  # (an account's RTs: its index)
     http.upsert(responses.POST, TOKEN_ENDPOINT, json=user_token("at-2", "rt-2"))
     app.acquire_token_silent(["User.Read"], account)
     app.acquire_token_silent(["User.Read"], account, force_refresh=True)

@@ -94,6 +94,11 @@ class FieldIndex:
         """Keys whose indexed fields equal the query's (a live view: do not mutate)."""
         return self._buckets.get(self._value(query), _NOTHING)
 
+    def keys_under(self, value: tuple[Hashable, ...]) -> Collection[str]:
+        """Keys filed under ``value``, the components of the indexed fields, made by the
+        caller (a live view: do not mutate)."""
+        return self._buckets.get(value, _NOTHING)
+
 
 class _ScopeBucket:
     """The ATs of one partition and, per lower-cased scope, those granting it.
@@ -109,26 +114,27 @@ class _ScopeBucket:
         self.by_scope: dict[str, str | set[str]] = {}
 
     def add(self, key: str, scopes: frozenset[str]) -> list[str]:
-        """File ``key`` under ``scopes``; the scopes it was not filed under yet."""
+        """File ``key`` under ``scopes``; the scopes the bucket had no posting for yet (a
+        scope another of its tokens grants already is not counted again: see
+        ``AccessTokenIndex._scope_counts``)."""
         self.keys.add(key)
         posted = []
+        by_scope = self.by_scope
         for scope in scopes:
-            posting = self.by_scope.get(scope)
+            posting = by_scope.get(scope)
             if posting is None:
-                self.by_scope[scope] = key
+                by_scope[scope] = key
+                posted.append(scope)
             elif isinstance(posting, str):
-                if posting == key:
-                    continue
-                self.by_scope[scope] = {posting, key}
-            elif key in posting:
-                continue
+                if posting != key:
+                    by_scope[scope] = {posting, key}
             else:
                 posting.add(key)
-            posted.append(scope)
         return posted
 
     def remove(self, key: str, scopes: frozenset[str]) -> list[str]:
-        """Unfile ``key``; the scopes it was filed under."""
+        """Unfile ``key``; the scopes whose posting it emptied (no token of the bucket
+        grants them any more)."""
         self.keys.discard(key)
         unposted = []
         for scope in scopes:
@@ -139,11 +145,11 @@ class _ScopeBucket:
                     unposted.append(scope)
             elif posting is not None and key in posting:
                 posting.discard(key)
-                unposted.append(scope)
                 if len(posting) == 1:
                     self.by_scope[scope] = next(iter(posting))
                 elif not posting:
                     del self.by_scope[scope]
+                    unposted.append(scope)
         return unposted
 
     def keys_granting(self, scopes: frozenset[str]) -> Collection[str]:
@@ -192,8 +198,10 @@ class AccessTokenIndex:
         #: (app, user_assertion_hash) -> {home account: number of its ATs with that hash},
         #: so an on-behalf-of lookup (which names no home account) touches one user.
         self._assertion_homes: dict[tuple[_App, Hashable], dict[Hashable, int]] = {}
-        #: (app, lower-cased scope) -> number of the app's ATs granting it, in any
-        #: partition: a scope the app has no token for is a miss without a lookup.
+        #: (app, lower-cased scope) -> number of the app's partitions (buckets) with a
+        #: token granting it: a scope the app has no token for is a miss without a lookup.
+        #: (Counted per bucket, not per token: a token granting scopes its bucket's other
+        #: tokens grant, as a user's renewed tokens do the OIDC scopes, counts nothing.)
         self._scope_counts: dict[tuple[_App, str], int] = {}
 
     @staticmethod
@@ -477,9 +485,14 @@ class SectionIndex:
         self._read = tuple(dict.fromkeys(name for index in fields for name in index.fields))
         #: field -> the index of that field alone (the first, as ``holds`` asks).
         self._single: dict[str, FieldIndex] = {}
+        #: The index of (home account, environment), the fields an account's entries are
+        #: looked up by (see ``_store.account_entries``), if the section has one.
+        self.owners: FieldIndex | None = None
         for index in fields:
             if len(index.fields) == 1:
                 self._single.setdefault(index.fields[0], index)
+            elif index.fields == _OWNER_FIELDS and index.folded == _FOLDED and self.owners is None:
+                self.owners = index
 
     def add(self, key: str, entry: Entry, filing: AccessTokenFiling | None = None) -> None:
         """File ``key`` by ``entry`` (``filing``: an access token's, read already)."""

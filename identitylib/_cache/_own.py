@@ -23,7 +23,9 @@ from typing import Any, Callable, Optional, cast
 from ._exact import FiledToken, RequestKey
 from ._forms import access_tokens_in_forms
 from ._keys import CredentialType
+from ._query import requested_scopes
 from ._serializable import SerializableTokenCache
+from ._store import account_entries
 from ._token_cache import Entry, Stamp, TokenCache
 
 
@@ -127,13 +129,15 @@ def indexed_account_refresh_tokens(
     ):
         return None
     key = own.key_makers[CredentialType.APP_METADATA](environment=environment, client_id=client_id)
-    account = {"home_account_id": home_account_id, "environment": environment}
     with own._lock:
         store = own._store
         store.sync(own._cache, CredentialType.APP_METADATA)
         metadata = store.entry(CredentialType.APP_METADATA, key)
         store.sync(own._cache, CredentialType.REFRESH_TOKEN)
-        return metadata, store.found(CredentialType.REFRESH_TOKEN, account)
+        refresh_tokens = account_entries(
+            store, CredentialType.REFRESH_TOKEN, home_account_id, environment
+        )
+        return metadata, refresh_tokens
 
 
 def indexed_access_tokens_in_forms(
@@ -186,7 +190,14 @@ def environments_with_access_tokens(
     own = own_cache(cache)
     if own is None or getattr(own.search, "__func__", None) is not TokenCache.search:
         return list(environments)
-    return own._environments_with_access_tokens(query, target, environments)
+    # (read without the lock while the section is settled: see settled_environments)
+    scopes = requested_scopes(target)
+    found = own._store.settled_environments(own._cache, query, scopes, environments)
+    if found is not None:
+        return found
+    with own._lock:
+        store = own._synced(CredentialType.ACCESS_TOKEN)
+        return store.environments_with_access_tokens(query, scopes, environments)
 
 
 #: Reads the exact-request index of a cache: ``reader(cache, request)`` (see

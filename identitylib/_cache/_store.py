@@ -451,3 +451,32 @@ def _may_hold(
         refresh_tokens = store._index(CredentialType.REFRESH_TOKEN)
     bound = None if refresh_tokens is None else refresh_tokens.holds(USER_ASSERTION_HASH, assertion)
     return bound is None or bound
+
+
+def account_entries(
+    store: IndexedSections, credential_type: str, home_account_id: str, environment: str
+) -> list[dict[str, Any]]:
+    """``store.found(credential_type, account)`` of ``account`` = ``home_account_id`` and
+    ``environment`` (the section synced by the caller): the keys its (home account,
+    environment) index files under them, read in one probe, each entry checked against
+    the two fields in line, as ``matches`` checks them (an entry edited in place since it
+    was filed is judged as it is now). ``found`` itself for a section without that index,
+    or values that are not strings."""
+    index = store._indices.get(credential_type)
+    if index is None:
+        index = store._index(credential_type)
+    owners = None if index is None else index.owners
+    if owners is None or type(home_account_id) is not str or type(environment) is not str:
+        account = {"home_account_id": home_account_id, "environment": environment}
+        return store.found(credential_type, account)
+    section = store.section(credential_type)
+    folded = environment.lower()
+    entries = []
+    for key in owners.keys_under((home_account_id, folded)):  # (a loop: no frame)
+        entry = section.get(key)
+        if not isinstance(entry, dict) or entry.get("home_account_id") != home_account_id:
+            continue
+        found = entry.get("environment")  # (field_matches's comparison, in line)
+        if found == environment or (isinstance(found, str) and found.lower() == folded):
+            entries.append(entry)
+    return entries

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from math import isfinite
 from typing import Any, Callable, Optional
 
@@ -330,19 +330,6 @@ class TokenCache(AccessHooks):
         with self._lock:
             store = self._synced(CredentialType.ACCESS_TOKEN)
             return store.may_hold_assertion(self._cache, query, target)
-
-    def _environments_with_access_tokens(
-        self, query: Mapping[str, Any], target: Iterable[str], environments: Sequence[str]
-    ) -> list[str]:
-        """Those of ``environments`` where a stored AT may match ``query`` and ``target``
-        (read without the lock while the section is settled: see ``settled_environments``)."""
-        scopes = requested_scopes(target)
-        found = self._store.settled_environments(self._cache, query, scopes, environments)
-        if found is not None:
-            return found
-        with self._lock:
-            store = self._synced(CredentialType.ACCESS_TOKEN)
-            return store.environments_with_access_tokens(query, scopes, environments)
 
     def _get_app_metadata(self, environment: Any, client_id: Any, default: Any = None) -> Any:
         """The AppMetadata entry of an app (O(1) key lookup), else ``default``."""

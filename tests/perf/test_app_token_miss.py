@@ -72,12 +72,25 @@ def test_a_lane_miss_is_settled_in_one_read_of_the_exact_index(
 def test_the_flows_lookup_asks_a_settled_index_without_the_lock(
     emulator: Emulator, api: str
 ) -> None:
-    calls, _ = _counted_miss(emulator, api, "TokenCache._environments_with_access_tokens")
+    calls, _ = _counted_miss(emulator, api, "environments_with_access_tokens")
     assert calls["_store.py", "IndexedSections.settled_environments"] == 1
     assert calls["_token_cache.py", "TokenCache._synced"] == 0
     assert calls["_store.py", "IndexedSections.environments_with_access_tokens"] == 0
     assert calls["_query.py", "requested_scopes.<locals>.<genexpr>"] == 0
     assert calls["_query.py", "components"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_the_flows_environment_question_reads_the_index_without_a_cache_method(
+    emulator: Emulator, api: str
+) -> None:
+    """The flow's question (which environments could hold a matching token) is read from
+    the settled index by the cache's interface function itself: no method of the cache in
+    between, five frames below it for the usual miss."""
+    calls, _ = _counted_miss(emulator, api, "environments_with_access_tokens")
+    assert calls["_own.py", "environments_with_access_tokens"] == 1
+    assert not [name for name in calls if name[0] == "_token_cache.py"], calls
+    assert sum(calls.values()) <= 6, calls
 
 
 class _OwnCache(identitylib.TokenCache):
@@ -102,7 +115,7 @@ def test_a_token_put_into_the_section_directly_is_found_by_the_flows_lookup(
     calls = python_calls(
         lambda: results.append(call_on(api, app, "acquire_token_for_client", [wanted])),
         qualified=True,
-        within="TokenCache._environments_with_access_tokens",
+        within="environments_with_access_tokens",
     )
     assert results[0]["token_source"] == "cache", results[0]
     assert results[0]["access_token"] == "put"

@@ -549,3 +549,42 @@ def test_an_app_metadata_key_of_another_maker_is_not_remembered() -> None:
     cache.key_makers["AppMetadata"] = app_metadata_key
     cache.add({**event, "scope": ["api://b/.default"]})
     assert sorted(cache._cache["AppMetadata"]) == ["appmetadata-login.example.com-c", "own-c"]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_scope_its_bucket_grants_already_is_not_counted_again(
+    emulator: Emulator, api: str
+) -> None:
+    """A user's token for another scope lands in the bucket of the account's tokens, which
+    grant the scopes the server adds already: only its new scope is counted (the scope
+    counts are per bucket, not per token), and removing it uncounts only that one."""
+    cache = identitylib.SerializableTokenCache()
+    account = sign_in(emulator, "sync", cache)
+    app = public_client(emulator, api, cache)()
+    hit = call_on(api, app, "acquire_token_silent", USER_SCOPES, account)  # (the index)
+    assert hit["token_source"] == "cache", hit
+    index = cache._store.indices["AccessToken"].access_tokens
+    assert index is not None
+    before = dict(index._scope_counts)
+    added = [scope for _app, scope in before if scope in {"openid", "profile"}]
+    assert added, before  # (the server adds them: granted by the account's first token)
+    result = call_on(api, app, "acquire_token_silent", GRAPH, account)
+    assert result["token_source"] == "identity_provider", result
+    after = dict(index._scope_counts)
+    assert {k: n for k, n in after.items() if k not in before} == {
+        (k[0], "user.read"): 1 for k in before
+    }
+    assert {k: after[k] for k in before} == before  # (nothing counted twice)
+    (token,) = [
+        e for e in cache._cache["AccessToken"].values() if e["target"].startswith("User.Read")
+    ]
+    cache.remove_at(token)
+    assert dict(index._scope_counts) == before
+    assert index.may_match(
+        {"environment": token["environment"], "client_id": token["client_id"]},
+        frozenset({"openid"}),
+    )
+    assert not index.may_match(
+        {"environment": token["environment"], "client_id": token["client_id"]},
+        frozenset({"user.read"}),
+    )

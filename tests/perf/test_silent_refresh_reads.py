@@ -12,6 +12,7 @@ import identitylib
 from identitylib import _log
 from identitylib._cache._keys import app_metadata_key
 from identitylib._cache._query import matches
+from identitylib._cache._store import account_entries
 from identitylib._flows import silent
 from identitylib.emulator import Emulator
 
@@ -53,7 +54,7 @@ def test_a_silent_refresh_reads_the_app_metadata_with_the_refresh_tokens(
     own), not from a metadata read and a lookup per group."""
     calls = _refresh_reads(emulator, api)
     assert calls[("_own.py", "indexed_account_refresh_tokens")] == 1
-    assert calls[("_store.py", "IndexedSections.candidates")] == 1
+    assert calls[("_store.py", "account_entries")] == 1
     assert calls[("_token_cache.py", "TokenCache._get_app_metadata")] == 0
     assert calls[("_token_cache.py", "TokenCache._lookup")] == 0
     assert calls[("_marked.py", "MarkedSections.sync")] == 2  # (the two sections read)
@@ -69,6 +70,64 @@ def test_a_silent_refresh_checks_the_refresh_tokens_without_a_generator_or_a_kee
     calls = _refresh_reads(emulator, api)
     assert not [name for name in calls if "<genexpr>" in name[1] or "<lambda>" in name[1]]
     assert sum(calls.values()) <= 29, calls  # (67 when read per group, with a generator)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("older_rt", [False, True])
+def test_an_accounts_refresh_tokens_are_read_from_their_bucket_and_checked_in_line(
+    emulator: Emulator, api: str, older_rt: bool
+) -> None:
+    """The account's refresh tokens come from the bucket of its (home account,
+    environment) index, probed with the two values as they are (no index picked, no
+    query's components made), and each is checked against the two fields in the same
+    frame (no ``matches`` per entry, no list comprehension)."""
+    calls = _refresh_reads(emulator, api, older_rt=older_rt)
+    assert calls[("_store.py", "account_entries")] == 1
+    for name in (
+        ("_store.py", "IndexedSections.found"),
+        ("_store.py", "IndexedSections.candidates"),
+        ("_index.py", "SectionIndex.candidates"),
+        ("_index.py", "FieldIndex.keys_for"),
+        ("_query.py", "components"),
+        ("_query.py", "matches"),
+    ):
+        assert calls[name] == 0, name
+    assert not [name for name in calls if name[0] == "_store.py" and "<listcomp>" in name[1]]
+    assert sum(calls.values()) <= (17 if older_rt else 16), calls  # (29 and 31 with a match each)
+
+
+def test_an_accounts_refresh_tokens_are_those_found_for_the_account() -> None:
+    """``account_entries`` finds what ``found`` finds for the account's query: the
+    environment compared case-insensitively, another account's, a non-dict and an entry
+    edited in place (to another account or environment) left out; a section without the
+    index, or a value that is not a string, is answered by ``found`` itself."""
+    cache = identitylib.TokenCache()
+    entries: dict[str, Any] = {
+        "own": _rt("u.t", "rt-own"),
+        "upper": _rt("u.t", "rt-upper", environment=ENV.upper()),
+        "someone": _rt("v.t", "rt-someone"),
+        "moved": _rt("u.t", "rt-moved"),
+        "elsewhere": _rt("u.t", "rt-elsewhere"),
+    }
+    cache._cache["RefreshToken"] = dict(entries)
+    store = cache._synced("RefreshToken")
+    account_entries(store, "RefreshToken", "u.t", ENV)  # (the index built)
+    entries["moved"]["home_account_id"] = "w.t"  # (in place: no index notices)
+    entries["elsewhere"]["environment"] = "login.example.com"
+    account = {"home_account_id": "u.t", "environment": ENV.title()}
+    expected = store.found("RefreshToken", account)
+    assert sorted(e["secret"] for e in expected) == ["rt-own", "rt-upper"]
+    found = account_entries(store, "RefreshToken", "u.t", ENV.title())
+    assert [e["secret"] for e in found] == [e["secret"] for e in expected]
+    assert account_entries(store, "RefreshToken", "x.t", ENV) == []
+    assert account_entries(store, "AppMetadata", "u.t", ENV) == []  # (found's answer)
+    unusual = {"home_account_id": 1, "environment": ENV}
+    cache._cache["RefreshToken"]["odd"] = {**entries["own"], "home_account_id": 1}
+    store = cache._synced("RefreshToken")
+    assert account_entries(store, "RefreshToken", 1, ENV) == store.found(  # type: ignore[arg-type]
+        "RefreshToken", unusual
+    )
+    assert len(account_entries(store, "RefreshToken", 1, ENV)) == 1  # type: ignore[arg-type]
 
 
 def test_matches_compares_equal_strings_without_a_call_per_field() -> None:
