@@ -151,7 +151,8 @@ class ClientCalls(AppCore):
         if forwarded_client_claims is not None:
             _check_claims_text(forwarded_client_claims)
         state = self.state  # this call's (and its refreshes') cache, whatever is assigned later
-        state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
+        if claims_challenge or forwarded_client_claims:  # (capabilities alone: none to fail)
+            state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
         data = headers = None
         if kwargs:  # (a plain call has none to look at)
             data = kwargs.pop("data", None)

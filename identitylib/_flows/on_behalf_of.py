@@ -32,7 +32,7 @@ from identitylib._cache import (
     TokenCache,
     assertion_hash,
 )
-from identitylib._cache._own import has_access_hooks, indexed_refresh_tokens, may_hold_assertion
+from identitylib._cache._own import indexed_refresh_tokens, may_hold_assertion
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._errors import FlowError
@@ -114,7 +114,7 @@ def acquire_token_on_behalf_of(
         ext_cache_key,
     )  # fmt: skip
     cache = state.token_cache
-    hooks = has_access_hooks(cache)  # (none: lookups and writes in line)
+    hooks = state.cache_has_hooks()  # (none: lookups and writes in line)
     cached: Optional[dict[str, Any]] = None
     refresh_entry: Optional[dict[str, Any]] = None
     if not claims_challenge:

@@ -167,3 +167,35 @@ def test_grant_fields_drop_empty_values_and_hide_the_credential() -> None:
     )
     assert merged == {"grant_type": "g", "client_secret": "s"}
     assert type(merged["client_secret"]) is Secret
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_on_behalf_of_miss_reads_the_apps_answer_on_access_hooks(
+    emulator: Emulator, api: str
+) -> None:
+    """Whether the cache has access hooks is the app state's answer, asked by its first
+    call (``AppState.cache_has_hooks``): a later miss asks the cache nothing."""
+    _cache, _app, _second, miss = _new_assertion_miss(emulator, api)
+    calls = miss["calls"]
+    assert calls[("_state.py", "AppState.cache_has_hooks")] == 1
+    assert calls[("_own.py", "has_access_hooks")] == 0
+    assert calls[("_access_hooks.py", "has_access_hooks")] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_on_behalf_of_call_without_claims_makes_its_claims_once(
+    emulator: Emulator, api: str
+) -> None:
+    """Neither a challenge nor forwarded claims: nothing the builder could refuse before
+    I/O (the app's capabilities were checked when it was made), the flow's claims alone."""
+    _cache, _app, _second, miss = _new_assertion_miss(emulator, api)
+    assert miss["calls"][("_state.py", "AppState.claims")] == 1
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_on_behalf_of_call_with_bad_forwarded_claims_fails_before_io(
+    emulator: Emulator, api: str
+) -> None:
+    _cache, app, _first, second, _before = served_once(emulator, api, BOB)
+    with pytest.raises(ValueError):
+        call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH, None, "{not json")
