@@ -70,12 +70,17 @@ class FieldIndex:
             before, after = self._value(old), self._value(new)
         if before == after:
             return
-        bucket = self._buckets.get(before)
+        buckets = self._buckets
+        bucket = buckets.get(before)
         if bucket is not None:
+            if len(bucket) == 1 and key in bucket and after not in buckets:
+                del buckets[before]  # (its value's only key, to a value of none: the
+                buckets[after] = bucket  # set moves as it is)
+                return
             bucket.discard(key)
             if not bucket:
-                del self._buckets[before]
-        self._buckets.setdefault(after, set()).add(key)
+                del buckets[before]
+        buckets.setdefault(after, set()).add(key)
 
     @property
     def folded(self) -> frozenset[str]:
@@ -164,6 +169,9 @@ class _ScopeBucket:
 
 _Partition = tuple[Hashable, ...]
 _Partitions = dict[_Partition, _ScopeBucket]
+#: What a lookup of an app or a home that has no token reads (never written to).
+_NO_PARTITIONS: _Partitions = {}
+_NO_HOMES: dict[Hashable, _Partitions] = {}
 _App = tuple[Hashable, Hashable]
 _PARTITION_FIELDS = ("realm", *ISOLATING_FIELDS)
 _APP_FIELDS = ("environment", "client_id")
@@ -335,18 +343,28 @@ class AccessTokenIndex:
             was_assertion = old["user_assertion_hash"]
             was_partition = (*filing.partition[:-1], was_assertion)  # (the assertion: last)
         app, home = filing.app, filing.home
-        partitions = self._apps.get(app, {}).get(home, {})
+        partitions = self._apps.get(app, _NO_HOMES).get(home, _NO_PARTITIONS)
         bucket = partitions.get(was_partition)
         if bucket is None or key not in bucket.keys:
             self.remove(key, old, was)
             self.add(key, new, filing)
             return
-        if was_assertion is not None:
-            self._forget_assertion(app, home, was_assertion)
         target = partitions.get(filing.partition)
-        if filing.user_assertion_hash and (target is None or key not in target.keys):
-            owners = self._assertion_homes.setdefault((app, filing.assertion), {})
-            owners[home] = owners.get(home, 0) + 1
+        gains = bool(filing.user_assertion_hash) and (target is None or key not in target.keys)
+        assertions, now = self._assertion_homes, (app, filing.assertion)
+        moved = False
+        if gains and was_assertion is not None and now not in assertions:
+            owners = assertions.get((app, was_assertion))
+            if owners is not None and len(owners) == 1 and owners.get(home) == 1:
+                del assertions[app, was_assertion]  # (the old assertion's only token: its
+                assertions[now] = owners  # count of owners moves with it, as it is)
+                moved = True
+        if not moved:
+            if was_assertion is not None:
+                self._forget_assertion(app, home, was_assertion)
+            if gains:
+                owners = assertions.setdefault(now, {})
+                owners[home] = owners.get(home, 0) + 1
         if target is None and len(bucket.keys) == 1:
             del partitions[was_partition]
             partitions[filing.partition] = bucket
