@@ -493,6 +493,10 @@ class SectionIndex:
         self.access_tokens = access_tokens
         #: Every field the field indices read, once (a replaced entry compared in one pass).
         self._read = tuple(dict.fromkeys(name for index in fields for name in index.fields))
+        #: field -> the indices that read it (what a change of that field refiles).
+        self._readers: dict[str, tuple[FieldIndex, ...]] = {
+            name: tuple(index for index in fields if name in index.fields) for name in self._read
+        }
         #: field -> the index of that field alone (the first, as ``holds`` asks).
         self._single: dict[str, FieldIndex] = {}
         for index in fields:
@@ -526,23 +530,20 @@ class SectionIndex:
     def refile_fields(self, key: str, old: Entry, new: Entry) -> None:
         """Refile ``key`` in the field indices where ``new`` files otherwise than ``old``:
         each field they read compared once, in one pass (a field index does not compare
-        its own again). All of :meth:`replace` for a section without an access-token index
-        (what the store calls for one: a frame less per write)."""
+        its own again), and each index that reads a changed field refiled once. All of
+        :meth:`replace` for a section without an access-token index (what the store calls
+        for one: a frame less per write)."""
         if len(self.fields) == 1:  # (nothing to share)
             self.fields[0].replace(key, old, new)
             return
-        changed: list[str] = []
+        refiled: tuple[FieldIndex, ...] = ()  # (the usual change: one field, one index)
         for name in self._read:
             before, after = old.get(name), new.get(name)
             if type(before) is not type(after) or before != after:
-                changed.append(name)
-        if not changed:
-            return
-        for index in self.fields:
-            for name in index.fields:
-                if name in changed:
-                    index.refile(key, old, new)
-                    break
+                for index in self._readers[name]:
+                    if index not in refiled:
+                        index.refile(key, old, new)
+                        refiled += (index,)
 
     def reassert(self, key: str, old: Entry, new: Entry, filing: AccessTokenFiling) -> None:
         """The access token under ``key`` changed from ``old`` to ``new``, only its

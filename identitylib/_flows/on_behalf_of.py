@@ -102,7 +102,9 @@ def acquire_token_on_behalf_of(
     """Tokens for ``scopes`` on behalf of the user of ``user_assertion`` (see the module);
     ``hashed_assertion``: its hash, when the caller made it already."""
     authority = state.authority
-    extra, ext_cache_key = extra_fields(data, forwarded_client_claims)
+    extra, ext_cache_key = (
+        extra_fields(data, forwarded_client_claims) if data or forwarded_client_claims else ({}, "")
+    )  # (a plain call's: none)
     hashed = partition = hashed_assertion or assertion_hash(user_assertion)  # (obo_partition_key)
     now = state.now()
     metadata = authority.known_metadata  # (read once: the realm, then the request's)

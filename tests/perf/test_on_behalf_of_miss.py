@@ -86,9 +86,7 @@ def test_an_assertion_bound_to_a_refresh_token_alone_is_found_without_the_lock(
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_the_on_behalf_of_builder_hides_the_assertion_once(
-    emulator: Emulator, api: str
-) -> None:
+def test_the_on_behalf_of_builder_hides_the_assertion_once(emulator: Emulator, api: str) -> None:
     _cache, app, first, _second, _before = served_once(emulator, api, BOB)
     new = f"  {_second} "  # (stripped by the builder)
     seen: dict[str, Any] = {}
@@ -199,3 +197,11 @@ def test_an_on_behalf_of_call_with_bad_forwarded_claims_fails_before_io(
     _cache, app, _first, second, _before = served_once(emulator, api, BOB)
     with pytest.raises(ValueError):
         call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH, None, "{not json")
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_plain_on_behalf_of_call_makes_no_extra_fields(emulator: Emulator, api: str) -> None:
+    """No ``data`` and no forwarded claims: no extra fields and no extended cache key,
+    known without a call."""
+    _cache, _app, _second, miss = _new_assertion_miss(emulator, api)
+    assert miss["calls"][("_token_query.py", "extra_fields")] == 0

@@ -18,7 +18,7 @@ import pytest
 
 from identitylib._cache import assertion_hash
 from identitylib._cache._filing import filing_of
-from identitylib._cache._index import AccessTokenIndex, FieldIndex, build_indices
+from identitylib._cache._index import AccessTokenIndex, FieldIndex, SectionIndex, build_indices
 from identitylib.emulator import Emulator
 
 from ._apps import APIS, GRAPH, call_on, served_once
@@ -117,3 +117,28 @@ def test_a_field_index_moves_a_key_beside_others_one_by_one() -> None:
     assert index._buckets == {("a2",): {"r1"}, ("a3",): {"r2", "r3"}}
     index.refile("r1", {"user_assertion_hash": "a2"}, {"user_assertion_hash": "a4"})
     assert index._buckets == {("a3",): {"r2", "r3"}, ("a4",): {"r1"}}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_refresh_tokens_changed_fields_are_not_listed_to_refile_it(
+    emulator: Emulator, api: str
+) -> None:
+    """The field indices a changed field is read by are known per field: the refresh
+    token's new assertion hash refiles the one index of it, no list of changes made."""
+    _served, calls, _result = _new_assertion(emulator, api, builtin_calls)
+    assert calls["_index.py", "list.append"] == 0
+
+
+def test_each_field_index_reading_a_changed_field_is_refiled_once() -> None:
+    entry = {"home_account_id": "h", "environment": "e", "family_id": "1", "username": "u"}
+    section = SectionIndex(
+        FieldIndex("home_account_id", "environment"), FieldIndex("family_id"),
+        FieldIndex("environment"),
+    )  # fmt: skip
+    section.add("k", entry)
+    moved = {**entry, "home_account_id": "h2", "environment": "e2"}
+    refiled = python_calls(lambda: section.refile_fields("k", entry, moved), qualified=True)
+    assert refiled["_index.py", "FieldIndex.refile"] == 2  # (not 3: the owner's once)
+    assert section.candidates({"home_account_id": "h2", "environment": "e2"}) == {"k"}
+    assert section.candidates({"environment": "e"}) == set()
+    assert section.candidates({"family_id": "1"}) == {"k"}
