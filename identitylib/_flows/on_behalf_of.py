@@ -143,18 +143,12 @@ def acquire_token_on_behalf_of(
     except FlowError as failure:
         return {**failure.result, "correlation_id": correlation_id}
     grant = _Grant(
-        state,
-        metadata,
-        auth,
+        state, metadata, auth,
         decorate(scopes, state.exclude_scopes, checked=True),  # (by the builder)
         state.claims(claims_challenge, forwarded_client_claims),
-        extra,
-        headers,
-        correlation_id,
-        partition,
-        {USER_ASSERTION_HASH: hashed, "ext_cache_key": ext_cache_key},
-        hooks,
-    )
+        extra, headers, correlation_id, partition,
+        {USER_ASSERTION_HASH: hashed, "ext_cache_key": ext_cache_key}, hooks,
+    )  # fmt: skip
     if refresh_entry is not None:
         logger.debug("Redeeming the refresh token cached with this assertion")
         rotate = partial(_rotate_in_foreign_cache, state, refresh_entry, partition)
