@@ -22,7 +22,7 @@ from identitylib._protocol._request import grant_fields
 from identitylib.emulator import Emulator
 
 from ._apps import APIS, BOB, GRAPH, call_on, served_once
-from ._counting import python_calls
+from ._counting import builtin_calls, python_calls
 
 BUILDER = "ClientCalls.acquire_token_on_behalf_of"
 
@@ -205,3 +205,23 @@ def test_a_plain_on_behalf_of_call_makes_no_extra_fields(emulator: Emulator, api
     known without a call."""
     _cache, _app, _second, miss = _new_assertion_miss(emulator, api)
     assert miss["calls"][("_token_query.py", "extra_fields")] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_on_behalf_of_miss_strips_the_assertion_once_in_the_lane_and_once_in_the_builder(
+    emulator: Emulator, api: str
+) -> None:
+    """The lane hashes the assertion it stripped to check it; the builder hides, hashes
+    (the lane's hash) and hands on the assertion it stripped to check it."""
+    _cache, app, _first, second, _before = served_once(emulator, api, BOB)
+    results: list[Any] = []
+    calls = builtin_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH))
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    strips = {
+        module: n
+        for (module, name), n in calls.items()
+        if name in ("str.strip", "Secret.strip") and module in ("_hit_memo.py", "_client_calls.py")
+    }
+    assert strips == {"_hit_memo.py": 1, "_client_calls.py": 1}
