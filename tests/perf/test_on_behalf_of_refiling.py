@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from identitylib._cache import assertion_hash
+from identitylib._cache._exact import ExactRequestIndex, request_key
 from identitylib._cache._filing import filing_of
 from identitylib._cache._index import AccessTokenIndex, FieldIndex, SectionIndex, build_indices
 from identitylib.emulator import Emulator
@@ -69,6 +70,9 @@ def test_a_refresh_tokens_new_assertion_takes_its_old_set_in_the_field_index(
     assert rt["secret"] == result["refresh_token"]
     old = {"user_assertion_hash": assertion_hash(served.first)}
     assert list(cache.search("RefreshToken", query=old)) == []
+
+
+_KEY = "home-login.example.com-accesstoken-client-tenant-user.read"
 
 
 def _assertion_homes(indices: Any) -> Any:
@@ -142,3 +146,56 @@ def test_each_field_index_reading_a_changed_field_is_refiled_once() -> None:
     assert section.candidates({"home_account_id": "h2", "environment": "e2"}) == {"k"}
     assert section.candidates({"environment": "e"}) == set()
     assert section.candidates({"family_id": "1"}) == {"k"}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_reasserted_tokens_requests_are_checked_for_their_head_once(
+    emulator: Emulator, api: str
+) -> None:
+    """The requests of a token are made from one filing (one head): the first one tells
+    whether they name the old assertion; each is still checked for being the token's
+    alone, and unfiled and its new one filed in one pass."""
+    served, calls, result = _new_assertion(emulator, api, builtin_calls)
+    assert calls["_exact.py", "str.startswith"] == 1
+    again = call_on(api, served.app, "acquire_token_on_behalf_of", served.second, GRAPH)
+    assert again["token_source"] == "cache", again
+    assert again["access_token"] == result["access_token"]
+
+
+def _user_request(assertion: str, scopes: list[str]) -> str:
+    return request_key("login.example.com", "client", "tenant", None, assertion, scopes)
+
+
+def test_an_exact_index_moves_a_token_to_its_new_assertions_requests() -> None:
+    exact = ExactRequestIndex()
+    old, new = _entry("a1", "User.Read openid"), _entry("a2", "User.Read openid")
+    exact.add(_KEY, old)
+    assert exact.key_for(_user_request("a1", ["user.read"])) == _KEY
+    exact.reassert(_KEY, old, new, filing_of(new))
+    assert exact.key_for(_user_request("a2", ["user.read"])) == _KEY
+    assert exact.key_for(_user_request("a2", ["openid", "user.read"])) == _KEY
+    assert exact.key_for(_user_request("a1", ["user.read"])) is None
+    assert exact.filed_hit(_user_request("a2", ["user.read"])).entry is new
+
+
+def test_an_exact_index_moves_a_token_beside_one_of_its_new_requests_as_ambiguous() -> None:
+    exact = ExactRequestIndex()
+    old, new = _entry("a1"), _entry("a2")
+    other = _entry("a2", "User.Read openid")
+    exact.add(_KEY, old)
+    exact.add("other", other)
+    exact.reassert(_KEY, old, new, filing_of(new))
+    assert exact.key_for(_user_request("a2", ["user.read"])) is None  # (two tokens: ambiguous)
+    assert exact.key_for(_user_request("a2", ["openid", "user.read"])) == "other"
+    assert exact.key_for(_user_request("a1", ["user.read"])) is None
+
+
+def test_an_exact_index_refiles_a_token_filed_under_another_head_anew() -> None:
+    exact = ExactRequestIndex()
+    filed = _entry("a1")
+    exact.add(_KEY, filed)
+    edited = {**filed, "realm": "other"}  # (as edited in place since it was filed)
+    new = {**edited, "user_assertion_hash": "a2"}
+    exact.reassert(_KEY, edited, new, filing_of(new))
+    moved = request_key("login.example.com", "client", "other", None, "a2", ["user.read"])
+    assert exact.key_for(moved) == _KEY
