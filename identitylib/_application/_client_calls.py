@@ -111,8 +111,11 @@ class ClientCalls(AppCore):
 
         return resolve_region(self.region_choice)
 
-    def _obo_scopes(self, user_assertion: object, scopes: object) -> list[str]:
-        if not isinstance(user_assertion, str) or not user_assertion.strip():
+    def _obo_request(self, user_assertion: object, scopes: object) -> tuple[str, list[str]]:
+        """(the assertion stripped, hidden: '***' in the locals a crash reporter prints;
+        the scopes validated) of an on-behalf-of call."""
+        assertion = hide(user_assertion.strip()) if isinstance(user_assertion, str) else ""
+        if not assertion:
             raise ValueError(
                 "user_assertion must be the incoming access token (a non-empty string), as "
                 "taken from the request's 'Authorization: Bearer ...' header"
@@ -124,7 +127,7 @@ class ClientCalls(AppCore):
                 "scopes must name the downstream API's scopes, e.g. ['User.Read'] or "
                 "['api://<downstream app id>/.default']"
             )
-        return scope_list
+        return assertion, scope_list
 
     def acquire_token_on_behalf_of(
         self,
@@ -146,20 +149,19 @@ class ClientCalls(AppCore):
                 hit, on_hit = self.remembered(("obo", user_assertion, *scopes))
             if hit is not None:
                 return Answer(hit)
-        scope_list = self._obo_scopes(user_assertion, scopes)
-        hashed = self.hits.hashed(user_assertion)  # the hit path's, when it made one
+        assertion, scope_list = self._obo_request(user_assertion, scopes)  # (hidden)
+        hashed = self.hits.hashed(user_assertion, assertion)  # the hit path's, when it made one
         if forwarded_client_claims is not None:
             _check_claims_text(forwarded_client_claims)
         state = self.state  # this call's (and its refreshes') cache, whatever is assigned later
-        state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
+        if claims_challenge or forwarded_client_claims:  # (capabilities alone: none to fail)
+            state.claims(claims_challenge, forwarded_client_claims)  # ValueError before I/O
         data = headers = None
         if kwargs:  # (a plain call has none to look at)
             data = kwargs.pop("data", None)
             check_ssh_cert_data(data)
             headers = kwargs.pop("headers", None)
-        # '***' in the locals a crash reporter prints (``user_assertion``: hidden by the
-        # public methods, after their cache lane).
-        assertion = hide(user_assertion.strip())
+        # (``user_assertion``: hidden by the public methods, after their cache lane)
         shared = not (claims_challenge or data or headers)
         key = (
             ("obo", id(state.token_cache), assertion, tuple(scope_list), forwarded_client_claims)

@@ -558,29 +558,32 @@ class ExactRequestIndex:
         head = f"{filing.app[0]}{sep}{NO_CLIENT if client_id is None else client_id}{sep}"
         was = f"{head}{filing.realm}{sep}{sep}{old['user_assertion_hash']}{sep}"
         keys = self._keys
-        for request in requests or ():  # (a loop: a generator costs a frame)
-            filed = keys.get(request)
-            if not request.startswith(was) or type(filed) is not FiledToken or filed.key != key:
-                requests = None  # (filed otherwise, or beside another token: ambiguous)
-                break
+        if requests and requests[0].startswith(was):  # (all made from one filing: one head)
+            for request in requests:  # (a loop: a generator costs a frame)
+                filed = keys.get(request)
+                if type(filed) is not FiledToken or filed.key != key:
+                    requests = None  # (beside another token: ambiguous)
+                    break
+        else:
+            requests = None  # (not filed yet, or filed otherwise)
         if not requests:
-            self.replace(key, old, new, filing)  # (not filed yet, or filed otherwise)
+            self.replace(key, old, new, filing)
             return
         # remove() and add() of the usual case, in line: each request this token's alone,
         # none an app-token one (each names an assertion), the swapped ones filed alone
         now = f"{head}{filing.realm}{sep}{sep}{filing.user_assertion_hash}{sep}"
         cut = len(was)
         swapped = []
-        for request in requests:
-            del keys[request]
-            swapped.append(now + request[cut:])
         token = FiledToken(key, new)
-        self._filed_keys[key] = swapped
-        for request in swapped:
+        for request in requests:  # (each old request unfiled, its new one filed)
+            del keys[request]
+            request = now + request[cut:]
+            swapped.append(request)
             if keys.get(request) is None:
                 keys[request] = token
             else:
                 self._set_filed(key, new, request, token, False, None)
+        self._filed_keys[key] = swapped
 
     def renew(self, key: str, new: Mapping[str, Any]) -> None:
         """The token under ``key`` was replaced by ``new``, which files as it did (the same

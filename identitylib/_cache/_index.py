@@ -70,12 +70,17 @@ class FieldIndex:
             before, after = self._value(old), self._value(new)
         if before == after:
             return
-        bucket = self._buckets.get(before)
+        buckets = self._buckets
+        bucket = buckets.get(before)
         if bucket is not None:
+            if len(bucket) == 1 and key in bucket and after not in buckets:
+                del buckets[before]  # (its value's only key, to a value of none: the
+                buckets[after] = bucket  # set moves as it is)
+                return
             bucket.discard(key)
             if not bucket:
-                del self._buckets[before]
-        self._buckets.setdefault(after, set()).add(key)
+                del buckets[before]
+        buckets.setdefault(after, set()).add(key)
 
     @property
     def folded(self) -> frozenset[str]:
@@ -170,6 +175,9 @@ class _ScopeBucket:
 
 _Partition = tuple[Hashable, ...]
 _Partitions = dict[_Partition, _ScopeBucket]
+#: What a lookup of an app or a home that has no token reads (never written to).
+_NO_PARTITIONS: _Partitions = {}
+_NO_HOMES: dict[Hashable, _Partitions] = {}
 _App = tuple[Hashable, Hashable]
 _PARTITION_FIELDS = ("realm", *ISOLATING_FIELDS)
 _APP_FIELDS = ("environment", "client_id")
@@ -343,18 +351,28 @@ class AccessTokenIndex:
             was_assertion = old["user_assertion_hash"]
             was_partition = (*filing.partition[:-1], was_assertion)  # (the assertion: last)
         app, home = filing.app, filing.home
-        partitions = self._apps.get(app, {}).get(home, {})
+        partitions = self._apps.get(app, _NO_HOMES).get(home, _NO_PARTITIONS)
         bucket = partitions.get(was_partition)
         if bucket is None or key not in bucket.keys:
             self.remove(key, old, was)
             self.add(key, new, filing)
             return
-        if was_assertion is not None:
-            self._forget_assertion(app, home, was_assertion)
         target = partitions.get(filing.partition)
-        if filing.user_assertion_hash and (target is None or key not in target.keys):
-            owners = self._assertion_homes.setdefault((app, filing.assertion), {})
-            owners[home] = owners.get(home, 0) + 1
+        gains = bool(filing.user_assertion_hash) and (target is None or key not in target.keys)
+        assertions, now = self._assertion_homes, (app, filing.assertion)
+        moved = False
+        if gains and was_assertion is not None and now not in assertions:
+            owners = assertions.get((app, was_assertion))
+            if owners is not None and len(owners) == 1 and owners.get(home) == 1:
+                del assertions[app, was_assertion]  # (the old assertion's only token: its
+                assertions[now] = owners  # count of owners moves with it, as it is)
+                moved = True
+        if not moved:
+            if was_assertion is not None:
+                self._forget_assertion(app, home, was_assertion)
+            if gains:
+                owners = assertions.setdefault(now, {})
+                owners[home] = owners.get(home, 0) + 1
         if target is None and len(bucket.keys) == 1:
             del partitions[was_partition]
             partitions[filing.partition] = bucket
@@ -483,6 +501,10 @@ class SectionIndex:
         self.access_tokens = access_tokens
         #: Every field the field indices read, once (a replaced entry compared in one pass).
         self._read = tuple(dict.fromkeys(name for index in fields for name in index.fields))
+        #: field -> the indices that read it (what a change of that field refiles).
+        self._readers: dict[str, tuple[FieldIndex, ...]] = {
+            name: tuple(index for index in fields if name in index.fields) for name in self._read
+        }
         #: field -> the index of that field alone (the first, as ``holds`` asks).
         self._single: dict[str, FieldIndex] = {}
         #: The index of (home account, environment), the fields an account's entries are
@@ -521,23 +543,20 @@ class SectionIndex:
     def refile_fields(self, key: str, old: Entry, new: Entry) -> None:
         """Refile ``key`` in the field indices where ``new`` files otherwise than ``old``:
         each field they read compared once, in one pass (a field index does not compare
-        its own again). All of :meth:`replace` for a section without an access-token index
-        (what the store calls for one: a frame less per write)."""
+        its own again), and each index that reads a changed field refiled once. All of
+        :meth:`replace` for a section without an access-token index (what the store calls
+        for one: a frame less per write)."""
         if len(self.fields) == 1:  # (nothing to share)
             self.fields[0].replace(key, old, new)
             return
-        changed: list[str] = []
+        refiled: tuple[FieldIndex, ...] = ()  # (the usual change: one field, one index)
         for name in self._read:
             before, after = old.get(name), new.get(name)
             if type(before) is not type(after) or before != after:
-                changed.append(name)
-        if not changed:
-            return
-        for index in self.fields:
-            for name in index.fields:
-                if name in changed:
-                    index.refile(key, old, new)
-                    break
+                for index in self._readers[name]:
+                    if index not in refiled:
+                        index.refile(key, old, new)
+                        refiled += (index,)
 
     def reassert(self, key: str, old: Entry, new: Entry, filing: AccessTokenFiling) -> None:
         """The access token under ``key`` changed from ``old`` to ``new``, only its

@@ -241,15 +241,17 @@ class HitMemo:
         assertion = user_assertion.strip()
         if prefix is None or text is None or not assertion:
             return None
-        return self._served(cache, assertion_request(prefix, self.hashed(user_assertion), text))
+        hashed = self.hashed(user_assertion, assertion)
+        return self._served(cache, assertion_request(prefix, hashed, text))
 
-    def hashed(self, user_assertion: str) -> str:
+    def hashed(self, user_assertion: str, stripped: str | None = None) -> str:
         """``assertion_hash`` of the stripped assertion, made once for the calls in a row
-        that pass the same one (the cache lane, the builder and the flow of one call)."""
+        that pass the same one (the cache lane, the builder and the flow of one call);
+        ``stripped``: ``user_assertion.strip()``, when the caller made it already."""
         last = self._last_assertion
         if last[0] == user_assertion and last[1]:
             return last[1]
-        hashed = assertion_hash(user_assertion.strip())
+        hashed = assertion_hash(user_assertion.strip() if stripped is None else stripped)
         self._last_assertion = (user_assertion, hashed)
         return hashed
 

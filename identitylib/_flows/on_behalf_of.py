@@ -32,7 +32,7 @@ from identitylib._cache import (
     TokenCache,
     assertion_hash,
 )
-from identitylib._cache._own import has_access_hooks, indexed_refresh_tokens, may_hold_assertion
+from identitylib._cache._own import indexed_refresh_tokens, may_hold_assertion
 from identitylib._flows._state import AppState
 from identitylib._log import get_logger, hide_secrets
 from identitylib._protocol._errors import FlowError
@@ -102,7 +102,9 @@ def acquire_token_on_behalf_of(
     """Tokens for ``scopes`` on behalf of the user of ``user_assertion`` (see the module);
     ``hashed_assertion``: its hash, when the caller made it already."""
     authority = state.authority
-    extra, ext_cache_key = extra_fields(data, forwarded_client_claims)
+    extra, ext_cache_key = (
+        extra_fields(data, forwarded_client_claims) if data or forwarded_client_claims else ({}, "")
+    )  # (a plain call's: none)
     hashed = partition = hashed_assertion or assertion_hash(user_assertion)  # (obo_partition_key)
     now = state.now()
     metadata = authority.known_metadata  # (read once: the realm, then the request's)
@@ -114,7 +116,7 @@ def acquire_token_on_behalf_of(
         ext_cache_key,
     )  # fmt: skip
     cache = state.token_cache
-    hooks = has_access_hooks(cache)  # (none: lookups and writes in line)
+    hooks = state.cache_has_hooks()  # (none: lookups and writes in line)
     cached: Optional[dict[str, Any]] = None
     refresh_entry: Optional[dict[str, Any]] = None
     if not claims_challenge:
@@ -141,18 +143,12 @@ def acquire_token_on_behalf_of(
     except FlowError as failure:
         return {**failure.result, "correlation_id": correlation_id}
     grant = _Grant(
-        state,
-        metadata,
-        auth,
+        state, metadata, auth,
         decorate(scopes, state.exclude_scopes, checked=True),  # (by the builder)
         state.claims(claims_challenge, forwarded_client_claims),
-        extra,
-        headers,
-        correlation_id,
-        partition,
-        {USER_ASSERTION_HASH: hashed, "ext_cache_key": ext_cache_key},
-        hooks,
-    )
+        extra, headers, correlation_id, partition,
+        {USER_ASSERTION_HASH: hashed, "ext_cache_key": ext_cache_key}, hooks,
+    )  # fmt: skip
     if refresh_entry is not None:
         logger.debug("Redeeming the refresh token cached with this assertion")
         rotate = partial(_rotate_in_foreign_cache, state, refresh_entry, partition)

@@ -464,7 +464,6 @@ def test_an_on_behalf_of_tokens_refiling_takes_one_frame_per_index(
     }
     assert in_index == {
         "AccessTokenIndex.reassert": 1,
-        "AccessTokenIndex._forget_assertion": 1,
         "SectionIndex.refile_fields": 1,
         "FieldIndex.refile": 1,
     }

@@ -22,7 +22,7 @@ from identitylib._protocol._request import grant_fields
 from identitylib.emulator import Emulator
 
 from ._apps import APIS, BOB, GRAPH, call_on, served_once
-from ._counting import python_calls
+from ._counting import builtin_calls, python_calls
 
 BUILDER = "ClientCalls.acquire_token_on_behalf_of"
 
@@ -86,9 +86,7 @@ def test_an_assertion_bound_to_a_refresh_token_alone_is_found_without_the_lock(
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_the_on_behalf_of_builder_hides_the_assertion_once(
-    emulator: Emulator, api: str
-) -> None:
+def test_the_on_behalf_of_builder_hides_the_assertion_once(emulator: Emulator, api: str) -> None:
     _cache, app, first, _second, _before = served_once(emulator, api, BOB)
     new = f"  {_second} "  # (stripped by the builder)
     seen: dict[str, Any] = {}
@@ -167,3 +165,63 @@ def test_grant_fields_drop_empty_values_and_hide_the_credential() -> None:
     )
     assert merged == {"grant_type": "g", "client_secret": "s"}
     assert type(merged["client_secret"]) is Secret
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_on_behalf_of_miss_reads_the_apps_answer_on_access_hooks(
+    emulator: Emulator, api: str
+) -> None:
+    """Whether the cache has access hooks is the app state's answer, asked by its first
+    call (``AppState.cache_has_hooks``): a later miss asks the cache nothing."""
+    _cache, _app, _second, miss = _new_assertion_miss(emulator, api)
+    calls = miss["calls"]
+    assert calls[("_state.py", "AppState.cache_has_hooks")] == 1
+    assert calls[("_own.py", "has_access_hooks")] == 0
+    assert calls[("_access_hooks.py", "has_access_hooks")] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_on_behalf_of_call_without_claims_makes_its_claims_once(
+    emulator: Emulator, api: str
+) -> None:
+    """Neither a challenge nor forwarded claims: nothing the builder could refuse before
+    I/O (the app's capabilities were checked when it was made), the flow's claims alone."""
+    _cache, _app, _second, miss = _new_assertion_miss(emulator, api)
+    assert miss["calls"][("_state.py", "AppState.claims")] == 1
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_on_behalf_of_call_with_bad_forwarded_claims_fails_before_io(
+    emulator: Emulator, api: str
+) -> None:
+    _cache, app, _first, second, _before = served_once(emulator, api, BOB)
+    with pytest.raises(ValueError):
+        call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH, None, "{not json")
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_plain_on_behalf_of_call_makes_no_extra_fields(emulator: Emulator, api: str) -> None:
+    """No ``data`` and no forwarded claims: no extra fields and no extended cache key,
+    known without a call."""
+    _cache, _app, _second, miss = _new_assertion_miss(emulator, api)
+    assert miss["calls"][("_token_query.py", "extra_fields")] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_on_behalf_of_miss_strips_the_assertion_once_in_the_lane_and_once_in_the_builder(
+    emulator: Emulator, api: str
+) -> None:
+    """The lane hashes the assertion it stripped to check it; the builder hides, hashes
+    (the lane's hash) and hands on the assertion it stripped to check it."""
+    _cache, app, _first, second, _before = served_once(emulator, api, BOB)
+    results: list[Any] = []
+    calls = builtin_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_on_behalf_of", second, GRAPH))
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    strips = {
+        module: n
+        for (module, name), n in calls.items()
+        if name in ("str.strip", "Secret.strip") and module in ("_hit_memo.py", "_client_calls.py")
+    }
+    assert strips == {"_hit_memo.py": 1, "_client_calls.py": 1}
