@@ -608,3 +608,17 @@ def test_the_used_refresh_token_is_copied_once(
     monkeypatch.setattr(TokenCache, "add", add)
     _counted_miss(emulator, api, "rt")
     assert events[-1][USED_REFRESH_TOKEN] is made[-1]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_plan_sets_its_fields_as_slots(emulator: Emulator, api: str, case: str) -> None:
+    """A miss's plan (a :class:`Call`) sets its three fields as slots in its own frame:
+    no ``object.__setattr__`` of a ``__dict__`` (a frozen dataclass's way), no dict made."""
+    calls, _ = _counted_miss(emulator, api, case, builtin_calls)
+    assert calls["_plan.py", "object.__setattr__"] == 0
+    from identitylib._application._plan import Call
+
+    plan = Call(lambda _defer: iter(()), key="k")
+    assert not hasattr(plan, "__dict__")
+    assert (plan.key, plan.finish(1)) == ("k", 1)
