@@ -622,3 +622,23 @@ def test_a_plan_sets_its_fields_as_slots(emulator: Emulator, api: str, case: str
     plan = Call(lambda _defer: iter(()), key="k")
     assert not hasattr(plan, "__dict__")
     assert (plan.key, plan.finish(1)) == ("k", 1)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_request_and_its_answer_set_their_fields_as_slots(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """The token request and its response set their fields as slots in their own frame
+    (no ``object.__setattr__``, no ``__dict__``); still dataclasses to compare and show
+    (secrets hidden)."""
+    calls, _ = _counted_miss(emulator, api, case, builtin_calls)
+    assert calls["_messages.py", "object.__setattr__"] == 0
+    from identitylib._protocol._messages import HttpRequest, HttpResponse
+
+    request = HttpRequest("POST", "https://x/token", None, {"client_secret": "s3cret"})
+    response = HttpResponse(200, "{}")
+    assert not hasattr(request, "__dict__") and not hasattr(response, "__dict__")
+    assert request == HttpRequest("POST", "https://x/token", None, {"client_secret": "s3cret"})
+    assert request.headers == {} and response.headers == {}
+    assert "s3cret" not in repr(request)
