@@ -638,7 +638,9 @@ def test_a_request_and_its_answer_set_their_fields_as_slots(
 
     request = HttpRequest("POST", "https://x/token", None, {"client_secret": "s3cret"})
     response = HttpResponse(200, "{}")
-    assert not hasattr(request, "__dict__") and not hasattr(response, "__dict__")
+    assert not hasattr(request, "__dict__")
+    assert not hasattr(response, "__dict__")
     assert request == HttpRequest("POST", "https://x/token", None, {"client_secret": "s3cret"})
-    assert request.headers == {} and response.headers == {}
+    assert request.headers == {}
+    assert response.headers == {}
     assert "s3cret" not in repr(request)
