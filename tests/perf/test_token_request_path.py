@@ -644,3 +644,15 @@ def test_a_request_and_its_answer_set_their_fields_as_slots(
     assert request.headers == {}
     assert response.headers == {}
     assert "s3cret" not in repr(request)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_lone_miss_joins_and_leaves_its_flight_without_a_lock(
+    emulator: Emulator, case: str
+) -> None:
+    """A miss nobody else asks for leads its flight without taking the flights' lock (a
+    dict step to join, one to leave). The blocking API only: the asyncio API shares a
+    task on its loop instead, without a SingleFlight."""
+    calls, _ = _counted_miss(emulator, "sync", case, builtin_calls)
+    assert calls["_single_flight.py", "dict.setdefault"] == 1
+    assert calls["_single_flight.py", "lock.__exit__"] == 0
