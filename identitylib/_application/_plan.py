@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Hashable
 from dataclasses import dataclass
-from typing import Any, Generic, Optional, TypeVar, Union, overload
+from typing import Any, Final, Generic, Optional, TypeVar, Union, overload
 
 from identitylib._protocol._messages import Flow
 
@@ -35,18 +35,19 @@ def as_is(result: Any) -> Any:
     return result
 
 
-@dataclass(frozen=True, init=False)
 class Call(Generic[T, R]):
     """A flow to run and what turns its result into the method's return value.
 
     ``make_flow(defer)`` builds the flow (a call with a ``key`` builds a fresh one each
     time it is asked); ``finish`` is applied to the flow's result, an error dict included.
     Concurrent calls with the same ``key`` share their I/O; None never shares.
+
+    Its fields are slots, set once by ``__init__`` and final (mypy refuses an
+    assignment): a builder makes one per call that needs I/O, and a frozen dataclass's
+    fields are set through ``object.__setattr__`` (a ``__dict__`` of their own).
     """
 
-    make_flow: Callable[[Defer], Flow[T]]
-    finish: Callable[[T], R] = as_is
-    key: Optional[Hashable] = None
+    __slots__ = ("finish", "key", "make_flow")
 
     def __init__(
         self,
@@ -54,11 +55,9 @@ class Call(Generic[T, R]):
         finish: Callable[[T], R] = as_is,
         key: Optional[Hashable] = None,
     ) -> None:
-        # The fields in one step (a frozen dataclass's own __init__ sets them one by one):
-        # a builder makes one per call that needs I/O.
-        object.__setattr__(
-            self, "__dict__", {"make_flow": make_flow, "finish": finish, "key": key}
-        )
+        self.make_flow: Final[Callable[[Defer], Flow[T]]] = make_flow
+        self.finish: Final[Callable[[T], R]] = finish
+        self.key: Final[Optional[Hashable]] = key
 
     def background_flow(self) -> Flow[T]:
         """The flow a background refresh runs: the same call, refreshing in line."""

@@ -60,7 +60,7 @@ NO_COALESCING = NoCoalescing()
 
 class Flight:
     """One key's I/O in flight. Its followers wait on ``event``, made by the first of them
-    (under the flights' lock): a leader alone, the usual case, makes none. (No __init__:
+    (under the followers' lock): a leader alone, the usual case, makes none. (No __init__:
     a leader's flight is made without a frame of ours; ``event`` reads None until set.)"""
 
     event: Optional[threading.Event] = None
@@ -70,36 +70,47 @@ class SingleFlight:
     """Keys whose I/O is in flight, each with the :class:`Flight` its followers wait on.
 
     A follower waits at most ``limit`` seconds (``inf``: unbounded) with ``wait``.
+
+    A leader takes no lock (a caller alone, the usual miss): it files its flight with
+    one ``dict.setdefault`` (atomic: a key's first caller alone finds its own flight
+    filed), and when it leaves, takes it out, marks the flights' ``ended`` with it (one
+    attribute store) and then sets the event its followers made, if any. Followers make
+    that event under a lock of their own (one event per flight) and look again
+    afterwards: a flight taken out meanwhile is over (its leader may have left before
+    the event was there to be set), so the follower sets the event itself.
     """
 
     def __init__(self, limit: float, wait: EventWait = threading.Event.wait) -> None:
         self.limit = limit
         self._wait = wait
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # (followers making a flight's event)
         self._in_flight: dict[Hashable, Flight] = {}
-        #: Flights ended so far (any key), bumped by ``leave`` after the leader's flow
-        #: finished (its cache writes done): a caller notes it before its lookup.
-        self.ended = 0
+        #: The flight that ended last (any key), stored by ``leave`` after the leader's
+        #: flow finished (its cache writes done): a caller notes it before its lookup and
+        #: tells a flight ended since by another object there (the noted one is kept
+        #: alive by the note: no later flight can be the same object).
+        self.ended: Optional[Flight] = None
 
     def join(self, key: Hashable) -> tuple[bool, Flight]:
         """(True, a new flight) for the leader of ``key``; (False, the leader's flight,
         with its event) otherwise."""
+        mine = Flight()
+        flight = self._in_flight.setdefault(key, mine)
+        if flight is mine:
+            return True, mine
         with self._lock:
-            flight = self._in_flight.get(key)
-            if flight is not None:
-                if flight.event is None:
-                    flight.event = threading.Event()
-                return False, flight
-            flight = self._in_flight[key] = Flight()
-            return True, flight
+            if flight.event is None:
+                flight.event = threading.Event()
+        if self._in_flight.get(key) is not flight:  # its leader left, the event perhaps unseen
+            flight.event.set()
+        return False, flight
 
     def leave(self, key: Hashable, flight: Flight) -> None:
         """The leader is done (whatever the outcome): wake its followers, if any."""
-        with self._lock:
-            if self._in_flight.get(key) is flight:
-                del self._in_flight[key]
-            self.ended += 1
-            event = flight.event
+        if self._in_flight.get(key) is flight:  # (only its leader takes a flight out)
+            del self._in_flight[key]
+        self.ended = flight
+        event = flight.event
         if event is not None:
             event.set()
 
@@ -118,8 +129,7 @@ class SingleFlight:
         return _coalesced(self, key, make_flow(), make_flow)
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._in_flight)
+        return len(self._in_flight)
 
 
 def coalesced(
@@ -144,7 +154,7 @@ def joined(
     ends at its first step (a cache hit) joins nothing: StopIteration, its value the
     result. Used by :func:`coalesced`'s generator and by the blocking driver, which joins
     itself (``run_sync``)."""
-    ended = flights.ended  # before the flow's cache lookup (an int read: no lock)
+    ended = flights.ended  # before the flow's cache lookup (an attribute read: no lock)
     step = next(flow)
     leader, flight = flights.join(key)
     if not leader:
@@ -152,7 +162,7 @@ def joined(
         flights.follow(flight)  # then a fresh flow: the leader's token, or its own request
         flow = make_flow()
         return flow, next(flow), None
-    if flights.ended != ended:  # a leader left during our lookup: it may be stale
+    if flights.ended is not ended:  # a leader left during our lookup: it may be stale
         flow.close()
         try:
             flow = make_flow()

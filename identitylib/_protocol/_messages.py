@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar, Union
 
 from identitylib._log import safe_repr
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(init=False, slots=True)
 class HttpRequest:
     """An HTTP request a flow wants sent. ``data`` is form-encoded by the transport;
     ``content`` is a body sent as it is (the SOAP envelope of a WS-Trust request), instead
@@ -22,18 +22,22 @@ class HttpRequest:
     sent to a federation server, where every failed try counts towards a lockout). A
     transport never sends such a request again once the server may have read it (see
     ``_transport/_policy.py``).
+
+    Its fields are final (mypy refuses an assignment) slots, set by ``__init__`` as plain
+    attributes: a flow makes one per token request, and a frozen dataclass sets each
+    field, or its ``__dict__``, through ``object.__setattr__``.
     """
 
     def __repr__(self) -> str:  # every field; secret form fields and headers as '***'
         return safe_repr(self, hidden=("content",))
 
-    method: str
-    url: str
-    params: Mapping[str, str] | None = None
-    data: Mapping[str, str] | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    one_time: bool = False
-    content: bytes | None = None
+    method: Final[str]
+    url: Final[str]
+    params: Final[Mapping[str, str] | None]
+    data: Final[Mapping[str, str] | None]
+    headers: Final[Mapping[str, str]]
+    one_time: Final[bool]
+    content: Final[bytes | None]
 
     def __init__(
         self,
@@ -45,21 +49,14 @@ class HttpRequest:
         one_time: bool = False,
         content: bytes | None = None,
     ) -> None:
-        # The fields in one step (a frozen dataclass's own __init__ sets them one by one):
-        # a flow makes one per token request. No ``headers``: none (an empty dict).
-        object.__setattr__(
-            self,
-            "__dict__",
-            {
-                "method": method,
-                "url": url,
-                "params": params,
-                "data": data,
-                "headers": {} if headers is None else headers,
-                "one_time": one_time,
-                "content": content,
-            },
-        )
+        # No ``headers``: none (an empty dict).
+        self.method = method
+        self.url = url
+        self.params = params
+        self.data = data
+        self.headers = {} if headers is None else headers
+        self.one_time = one_time
+        self.content = content
 
     @property
     def body(self) -> Mapping[str, str] | bytes | None:
@@ -67,27 +64,21 @@ class HttpRequest:
         return self.data if self.content is None else self.content
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(init=False, slots=True)
 class HttpResponse:
-    """What a transport got back: status, decoded body text and lower-cased headers."""
+    """What a transport got back: status, decoded body text and lower-cased headers (final
+    slots, as :class:`HttpRequest`'s: one per answer)."""
 
-    status_code: int
-    text: str
-    headers: Mapping[str, str] = field(default_factory=dict)
+    status_code: Final[int]
+    text: Final[str]
+    headers: Final[Mapping[str, str]]
 
     def __init__(
         self, status_code: int, text: str, headers: Mapping[str, str] | None = None
     ) -> None:
-        # The fields in one step, as HttpRequest's: one per answer.
-        object.__setattr__(
-            self,
-            "__dict__",
-            {
-                "status_code": status_code,
-                "text": text,
-                "headers": {} if headers is None else headers,
-            },
-        )
+        self.status_code = status_code
+        self.text = text
+        self.headers = {} if headers is None else headers
 
     def __repr__(self) -> str:  # the body may hold tokens: its length only
         return safe_repr(self, hidden=("text",))

@@ -37,16 +37,6 @@ _decode = _DECODER.decode
 _scan = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]
 
 
-def decode_json(text: str) -> Any:
-    """``json.loads(text)`` of a str: the scanner itself when the text is one value and
-    nothing else; else the decoder (surrounding whitespace, or the error it raises)."""
-    try:
-        value, end = _scan(text, 0)
-    except (StopIteration, ValueError):
-        return _decode(text)
-    return value if end == len(text) else _decode(text)
-
-
 def parse_json_object(response: HttpResponse, what: str) -> dict[str, Any] | str:
     """Decode a JSON object body; return a description of the problem instead on failure."""
     text = response.text
@@ -57,8 +47,14 @@ def parse_json_object(response: HttpResponse, what: str) -> dict[str, Any] | str
             f"the {what} answered with a redirect (HTTP {response.status_code} to "
             f"{_location_host(response)}), which is not followed"
         )
-    try:
-        body = decode_json(text)
+    try:  # (``json.loads``, in line: the scanner alone reads a body that is one value and
+        # nothing else, every server's; else the decoder, its value or its error)
+        try:
+            body, end = _scan(text, 0)
+        except (StopIteration, ValueError):
+            end = -1
+        if end != len(text):
+            body = _decode(text)
     except (json.JSONDecodeError, RecursionError):
         content_type = response.headers.get("content-type", "unknown content type")
         return (

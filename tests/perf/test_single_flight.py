@@ -201,6 +201,66 @@ def test_a_leader_without_followers_makes_no_event() -> None:
     assert same.event.is_set()
 
 
+class _LeavingFirst:
+    """A followers' lock whose taking lets the leader leave first: the window between a
+    follower finding the flight and making its event, in which the leader may leave."""
+
+    def __init__(self, leave: Any) -> None:
+        self.leave = leave
+
+    def __enter__(self) -> None:
+        self.leave()
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def test_a_leader_joins_and_leaves_without_a_lock() -> None:
+    """A key's leader (the usual, lone miss) takes no lock to join or to leave: its
+    flight is filed and taken out with one dict step each; only followers lock (to make
+    the one event of a flight)."""
+    flights = SingleFlight(25.0)
+    taken: list[str] = []
+
+    class Counting:
+        def __enter__(self) -> None:
+            taken.append("lock")
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    flights._lock = Counting()  # type: ignore[assignment]
+    ended = flights.ended
+    leader, flight = flights.join("k")
+    flights.leave("k", flight)
+    assert leader
+    assert taken == []
+    assert flights.ended is not ended  # (a flight ended since the note: told)
+    assert len(flights) == 0
+
+
+def test_a_follower_whose_leader_left_before_its_event_waits_for_nothing() -> None:
+    """A follower that found the flight, but whose leader left before the follower's
+    event was made (so the leader could not set it), finds its event set: it does not
+    wait its limit for a leader that is gone."""
+    waited: list[float] = []
+
+    def wait(event: threading.Event, limit: float) -> bool:
+        waited.append(limit)
+        return event.is_set()
+
+    flights = SingleFlight(25.0, wait=wait)
+    leader, flight = flights.join("k")
+    flights._lock = _LeavingFirst(lambda: flights.leave("k", flight))  # type: ignore[assignment]
+    follower, same = flights.join("k")
+    assert (leader, follower) == (True, False)
+    assert same is flight
+    assert same.event is not None
+    assert same.event.is_set()
+    assert flights.follow(same)
+    assert len(flights) == 0
+
+
 def test_silent_refresh_stampede_sends_one_request(emulator: Emulator) -> None:
     """Twenty threads want a token for another API of a signed-in account: one redeems the
     refresh token, the others get what it cached."""

@@ -302,7 +302,6 @@ def test_a_token_response_is_parsed_without_wrappers_or_coercions(
     # around the scanner) decodes only an ID token's claims (rt, obo).
     in_json = sys.modules["json"].loads.__code__.co_filename.replace("\\", "/")
     loads = calls[in_json.rsplit("/", 1)[-1], "loads"]
-    assert calls["_token_response.py", "decode_json"] == 1
     assert calls["decoder.py", "decode"] == loads
     assert isinstance(result["expires_in"], int)
 
@@ -487,16 +486,36 @@ def test_scopes_are_validated_with_one_strip_each() -> None:
 
 def test_a_body_is_decoded_as_json_loads_decodes_it() -> None:
     """The scanner alone reads a body that is one value; anything else goes through the
-    decoder, with the same value or the same error as ``json.loads``."""
+    decoder, with the same value as ``json.loads``, or, where it raises, "not JSON"."""
     import json
 
-    from identitylib._protocol._token_response import decode_json
+    from identitylib._protocol._messages import HttpResponse
+    from identitylib._protocol._token_response import parse_json_object
 
-    for text in ('{"a": 1}', ' {"a": 1} ', '{"a": [1, {"b": null}]}\n', "[1]", '"x"', "NaN"):
-        assert decode_json(text) == json.loads(text) or text == "NaN"
-    for text in ('{"a": 1} x', "", "\ufeff{}", '{"a": }', '{"a": "b', "{} {}"):
-        with pytest.raises(json.JSONDecodeError):
-            decode_json(text)
+    for text in ('{"a": 1}', ' {"a": 1} ', '{"a": [1, {"b": null}]}\n', '{"a": NaN}'):
+        assert parse_json_object(HttpResponse(200, text), "x") == json.loads(text)
+    for text in ("[1]", '"x"', "NaN", " 2 "):
+        assert parse_json_object(HttpResponse(200, text), "x") == (
+            "the x answered HTTP 200 with JSON that is not an object"
+        )
+    for text in ('{"a": 1} x', "", "\ufeff{}", '{"a": }', '{"a": "b', "{} {}", "[" * 100_000):
+        with pytest.raises((json.JSONDecodeError, RecursionError)):
+            json.loads(text)
+        problem = parse_json_object(HttpResponse(200, text), "x")
+        assert problem == (
+            "the x answered HTTP 200 with a body that is not JSON (unknown content type)"
+        )
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_token_response_is_decoded_in_the_parsers_own_frame(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """The body's JSON is read in ``parse_json_object``'s frame: no decoding helper's."""
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_token_response.py", "parse_json_object"] == 1
+    assert calls["_token_response.py", "decode_json"] == 0
 
 
 def test_what_a_request_asks_of_its_authority_is_told_once() -> None:
@@ -608,3 +627,51 @@ def test_the_used_refresh_token_is_copied_once(
     monkeypatch.setattr(TokenCache, "add", add)
     _counted_miss(emulator, api, "rt")
     assert events[-1][USED_REFRESH_TOKEN] is made[-1]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_plan_sets_its_fields_as_slots(emulator: Emulator, api: str, case: str) -> None:
+    """A miss's plan (a :class:`Call`) sets its three fields as slots in its own frame:
+    no ``object.__setattr__`` of a ``__dict__`` (a frozen dataclass's way), no dict made."""
+    calls, _ = _counted_miss(emulator, api, case, builtin_calls)
+    assert calls["_plan.py", "object.__setattr__"] == 0
+    from identitylib._application._plan import Call
+
+    plan = Call(lambda _defer: iter(()), key="k")
+    assert not hasattr(plan, "__dict__")
+    assert (plan.key, plan.finish(1)) == ("k", 1)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", CASES)
+def test_a_request_and_its_answer_set_their_fields_as_slots(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """The token request and its response set their fields as slots in their own frame
+    (no ``object.__setattr__``, no ``__dict__``); still dataclasses to compare and show
+    (secrets hidden)."""
+    calls, _ = _counted_miss(emulator, api, case, builtin_calls)
+    assert calls["_messages.py", "object.__setattr__"] == 0
+    from identitylib._protocol._messages import HttpRequest, HttpResponse
+
+    request = HttpRequest("POST", "https://x/token", None, {"client_secret": "s3cret"})
+    response = HttpResponse(200, "{}")
+    assert not hasattr(request, "__dict__")
+    assert not hasattr(response, "__dict__")
+    assert request == HttpRequest("POST", "https://x/token", None, {"client_secret": "s3cret"})
+    assert request.headers == {}
+    assert response.headers == {}
+    assert "s3cret" not in repr(request)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_lone_miss_joins_and_leaves_its_flight_without_a_lock(
+    emulator: Emulator, case: str
+) -> None:
+    """A miss nobody else asks for leads its flight without taking the flights' lock (a
+    dict step to join, one to leave). The blocking API only: the asyncio API shares a
+    task on its loop instead, without a SingleFlight."""
+    calls, _ = _counted_miss(emulator, "sync", case, builtin_calls)
+    assert calls["_single_flight.py", "dict.setdefault"] == 1
+    assert calls["_single_flight.py", "lock.__exit__"] == 0
