@@ -256,7 +256,7 @@ def memo_off(lib: ModuleType, app: Any) -> Any:
     """identitylib's same-call memo stops remembering, so every hit takes the general
     (exact-key) path: the rows below measure that path, not the memo."""
     if lib.__name__ == "identitylib":
-        app._core.hits._memo = _Forgetful()  # an AttributeError here: the bench is stale
+        app._core.hits.memo = _Forgetful()  # an AttributeError here: the bench is stale
     return app
 
 

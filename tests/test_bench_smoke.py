@@ -70,3 +70,11 @@ def test_asyncio_benchmark_runs() -> None:
     for case in ("token requests: identitylib.aio", "token requests: blocking API"):
         assert case in printed
     assert "targets met: 2 of 2" in printed  # one token request in each stampede
+
+
+@pytest.mark.msal
+def test_rotating_hits_benchmark_runs() -> None:
+    printed = quick_run("12")  # (identitylib's same-call memo switched off: see memo_off)
+    for case in ("cc hit, rotating tenant", "silent hit, rotating account"):
+        assert f"12 {case}" in printed
+    assert "12 on-behalf-of hit, rotating assertion" in printed

@@ -1,4 +1,4 @@
-"""Library time per token request (bench workload 15), round 5: the on-behalf-of miss,
+"""The on-behalf-of miss (library time per token request, bench workload 15): its probes,
 counted (never timed), in the blocking and the asyncio API.
 
 - An assertion no cached token is bound to is a miss after one probe of each index

@@ -1,5 +1,5 @@
-"""Library time per token request (bench workload 15), round 6: the on-behalf-of miss's
-cache write, counted (never timed), in the blocking and the asyncio API.
+"""The on-behalf-of miss's cache write (library time per token request, bench workload 15),
+counted (never timed), in the blocking and the asyncio API.
 
 - A written access token that replaces one under its key is compared with it and filed
   in one reading of its fields (``_filing.filing_of(entry, old)``): no separate
