@@ -44,23 +44,35 @@ def reject_reserved(scopes: Iterable[str]) -> None:
         )
 
 
+class WireOrdered(list[str]):
+    """A list of scopes known to be de-duplicated and sorted, as :func:`decorate` makes
+    them: :func:`to_wire` joins it as it is."""
+
+    __slots__ = ()
+
+
 def decorate(
     scopes: Collection[str], exclude: Collection[str] = (), *, checked: bool = False
 ) -> list[str]:
     """Add the reserved OIDC scopes (minus ``exclude``) to a user flow's scopes
     (``checked``: the caller has rejected reserved ones already, see
-    :func:`reject_reserved`)."""
+    :func:`reject_reserved`), sorted and de-duplicated (a :class:`WireOrdered`)."""
     if not checked:
         reject_reserved(scopes)
     decorated = set(scopes) | RESERVED_SCOPES
     if exclude:
         decorated.difference_update(exclude)
-    return sorted(decorated)
+    ordered = WireOrdered(decorated)
+    ordered.sort()
+    return ordered
 
 
 def to_wire(scopes: Iterable[str]) -> str:
     """Scopes as sent on the wire: de-duplicated, sorted, space-joined (a list of one
-    scope, the usual app-token request: that scope, nothing to sort)."""
+    scope, the usual app-token request: that scope, nothing to sort; a
+    :class:`WireOrdered` list, a user flow's decorated scopes: joined as it is)."""
+    if type(scopes) is WireOrdered:
+        return " ".join(scopes)
     if type(scopes) is list and len(scopes) == 1 and type(scopes[0]) is str:
         return scopes[0]
     return " ".join(sorted(set(scopes)))

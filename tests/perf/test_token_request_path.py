@@ -675,3 +675,23 @@ def test_a_lone_miss_joins_and_leaves_its_flight_without_a_lock(
     calls, _ = _counted_miss(emulator, "sync", case, builtin_calls)
     assert calls["_single_flight.py", "dict.setdefault"] == 1
     assert calls["_single_flight.py", "lock.__exit__"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_refresh_sorts_its_decorated_scopes_once_for_the_wire(
+    emulator: Emulator, api: str
+) -> None:
+    """The decorated scopes of a user flow are in wire order already: the refresh's scope
+    text joins them as they are (one sort, the decoration's), and says the same as
+    before for any other input."""
+    calls, _ = _counted_miss(emulator, api, "rt", builtin_calls)
+    sorts = [name for (file, name) in calls.elements() if file == "_scopes.py"]
+    assert [name for name in sorts if name.endswith(("sorted", "sort"))] == [
+        "WireOrdered.sort"
+    ]  # (two sorts, ``sorted``, before: the decoration's and the wire's)
+    from identitylib._protocol._scopes import decorate, to_wire
+
+    assert to_wire(decorate(["b", "a", "b"])) == "a b offline_access openid profile"
+    assert to_wire(decorate(["b"], ["openid", "profile", "offline_access"])) == "b"
+    assert to_wire(["c", "a", "c"]) == "a c"
+    assert to_wire({"b", "a"}) == "a b"
