@@ -96,9 +96,11 @@ def access_tokens_in_forms(
 def canonical_refresh_token(entry: Mapping[str, Any], environment: str) -> dict[str, Any]:
     """``entry`` as msal Python writes it for an app whose cache environment is
     ``environment``: a refresh token read in another library's form is rotated into
-    this form (the other library's entry is left to it)."""
+    this form (the other library's entry is left to it). An entry in this form already
+    is a copy made by the caller (a silent refresh's hidden candidate): a dict is
+    returned as it is, not copied again."""
     if entry.get("environment") == environment:
-        return dict(entry)
+        return entry if type(entry) is dict else dict(entry)
     canonical = {name: entry[name] for name in REFRESH_TOKEN_FIELDS if name in entry}
     canonical["environment"] = environment
     canonical.setdefault("target", "")

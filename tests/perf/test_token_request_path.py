@@ -629,6 +629,36 @@ def test_the_used_refresh_token_is_copied_once(
     assert events[-1][USED_REFRESH_TOKEN] is made[-1]
 
 
+
+@pytest.mark.parametrize("api", APIS)
+def test_the_used_refresh_token_is_the_flows_hidden_copy_not_copied_again(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
+) -> None:
+    """The candidate a silent refresh redeems is its own copy already (its secret
+    hidden): the cache event holds that copy itself, not one more copy of it."""
+    from identitylib._cache import USED_REFRESH_TOKEN, TokenCache
+    from identitylib._flows import silent
+
+    hidden: list[dict[str, Any]] = []
+    events: list[Any] = []
+    real_hide = silent.hide_secrets
+    real_add = TokenCache.add
+
+    def hide(*args: Any) -> Any:
+        hidden.append(real_hide(*args))
+        return hidden[-1]
+
+    def add(self: TokenCache, event: Any, now: Any = None) -> None:
+        events.append(event)
+        real_add(self, event, now)
+
+    monkeypatch.setattr(silent, "hide_secrets", hide)
+    monkeypatch.setattr(TokenCache, "add", add)
+    _counted_miss(emulator, api, "rt")
+    used = events[-1][USED_REFRESH_TOKEN]
+    assert any(used is copy for copy in hidden), used.keys()
+
+
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("case", CASES)
 def test_a_plan_sets_its_fields_as_slots(emulator: Emulator, api: str, case: str) -> None:
