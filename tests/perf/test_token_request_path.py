@@ -602,18 +602,24 @@ def test_secrets_are_hidden_whatever_their_letter_case() -> None:
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_the_used_refresh_token_is_copied_once(
+def test_the_used_refresh_token_is_the_flows_hidden_copy_not_copied_again(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
 ) -> None:
-    """The cache event holds the canonical copy of the refresh token the flow redeemed
-    (``canonical_refresh_token`` makes one), not a copy of that copy."""
+    """The candidate a silent refresh redeems is its own copy already (its secret
+    hidden): ``canonical_refresh_token`` returns it as it is, and the cache event holds
+    that copy itself, not a copy of it."""
     from identitylib._cache import USED_REFRESH_TOKEN, TokenCache
     from identitylib._flows import silent
 
+    hidden: list[dict[str, Any]] = []
     made: list[dict[str, Any]] = []
     events: list[Any] = []
-    real_canonical = silent.canonical_refresh_token
+    real_hide, real_canonical = silent.hide_secrets, silent.canonical_refresh_token
     real_add = TokenCache.add
+
+    def hide(*args: Any) -> Any:
+        hidden.append(real_hide(*args))
+        return hidden[-1]
 
     def canonical(*args: Any) -> Any:
         made.append(real_canonical(*args))
@@ -623,39 +629,12 @@ def test_the_used_refresh_token_is_copied_once(
         events.append(event)
         real_add(self, event, now)
 
+    monkeypatch.setattr(silent, "hide_secrets", hide)
     monkeypatch.setattr(silent, "canonical_refresh_token", canonical)
     monkeypatch.setattr(TokenCache, "add", add)
     _counted_miss(emulator, api, "rt")
-    assert events[-1][USED_REFRESH_TOKEN] is made[-1]
-
-
-
-@pytest.mark.parametrize("api", APIS)
-def test_the_used_refresh_token_is_the_flows_hidden_copy_not_copied_again(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, api: str
-) -> None:
-    """The candidate a silent refresh redeems is its own copy already (its secret
-    hidden): the cache event holds that copy itself, not one more copy of it."""
-    from identitylib._cache import USED_REFRESH_TOKEN, TokenCache
-    from identitylib._flows import silent
-
-    hidden: list[dict[str, Any]] = []
-    events: list[Any] = []
-    real_hide = silent.hide_secrets
-    real_add = TokenCache.add
-
-    def hide(*args: Any) -> Any:
-        hidden.append(real_hide(*args))
-        return hidden[-1]
-
-    def add(self: TokenCache, event: Any, now: Any = None) -> None:
-        events.append(event)
-        real_add(self, event, now)
-
-    monkeypatch.setattr(silent, "hide_secrets", hide)
-    monkeypatch.setattr(TokenCache, "add", add)
-    _counted_miss(emulator, api, "rt")
     used = events[-1][USED_REFRESH_TOKEN]
+    assert used is made[-1]
     assert any(used is copy for copy in hidden), used.keys()
 
 
