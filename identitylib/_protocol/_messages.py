@@ -11,7 +11,7 @@ from identitylib._log import safe_repr
 T = TypeVar("T")
 
 
-@dataclass(init=False, slots=True)
+@dataclass(init=False)
 class HttpRequest:
     """An HTTP request a flow wants sent. ``data`` is form-encoded by the transport;
     ``content`` is a body sent as it is (the SOAP envelope of a WS-Trust request), instead
@@ -27,6 +27,9 @@ class HttpRequest:
     attributes: a flow makes one per token request, and a frozen dataclass sets each
     field, or its ``__dict__``, through ``object.__setattr__``.
     """
+
+    # (declared, not made by ``dataclass(slots=True)``: Python 3.9 has no such option)
+    __slots__ = ("content", "data", "headers", "method", "one_time", "params", "url")
 
     def __repr__(self) -> str:  # every field; secret form fields and headers as '***'
         return safe_repr(self, hidden=("content",))
@@ -64,10 +67,12 @@ class HttpRequest:
         return self.data if self.content is None else self.content
 
 
-@dataclass(init=False, slots=True)
+@dataclass(init=False)
 class HttpResponse:
     """What a transport got back: status, decoded body text and lower-cased headers (final
     slots, as :class:`HttpRequest`'s: one per answer)."""
+
+    __slots__ = ("headers", "status_code", "text")
 
     status_code: Final[int]
     text: Final[str]
