@@ -299,9 +299,8 @@ class AsyncTransport:
                     watch.answered(response)
                 status = response.status_code
                 decision = (
-                    STOP  # (no policy, or a plain one's answer to a status it never retries)
+                    STOP  # (no policy: every answer is final)
                     if policy is None
-                    or (status not in policy.retry_statuses and type(policy) is RetryPolicy)
                     else answer_decision(policy, request, response, attempt, deadline)
                 )
                 if not decision.retry:

@@ -272,10 +272,11 @@ def answer_decision(
     attempt: int,
     deadline: _TimeLeft,
 ) -> Decision:
-    """``policy.after_response`` for ``response`` to ``request``. The transports ask it
-    only for a status the policy may retry: an answer with a status this module's policy
-    never retries (every success) is final, decided without this call or the deadline's
-    clock; a subclass's rule is always asked."""
+    """``policy.after_response`` for ``response`` to ``request``, for both transports: a
+    status this module's policy never retries (every success) is decided without the
+    call or the deadline's clock; a subclass's rule is always asked."""
+    if response.status_code not in policy.retry_statuses and type(policy) is RetryPolicy:
+        return STOP  # (what after_response answers first)
     return policy.after_response(
         request.method,
         response.status_code,

@@ -55,14 +55,7 @@ from ._bounds import (
     split_timeout,
 )
 from ._observe import HTTP_OBSERVER
-from ._policy import (
-    DEFAULT_RETRY_POLICY,
-    NO_RETRY,
-    STOP,
-    ErrorKind,
-    RetryPolicy,
-    answer_decision,
-)
+from ._policy import DEFAULT_RETRY_POLICY, NO_RETRY, ErrorKind, RetryPolicy, answer_decision
 from ._throttle import Throttle
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -303,11 +296,7 @@ class SyncTransport:
                 if watch is not None:
                     watch.answered(response)
                 status = response.status_code
-                decision = (
-                    STOP  # (a plain policy's answer to a status it never retries)
-                    if status not in policy.retry_statuses and type(policy) is RetryPolicy
-                    else answer_decision(policy, request, response, attempt, deadline)
-                )
+                decision = answer_decision(policy, request, response, attempt, deadline)
                 if not decision.retry:
                     if decision.reason:
                         logger.info("Not retrying %s: %s", safe_url(request.url), decision.reason)

@@ -240,9 +240,10 @@ def test_a_success_calls_no_throttle_or_policy_method_and_is_timed_in_one_step(
 ) -> None:
     """Nothing remembered to replay and a final answer the throttle does not remember: the
     transport calls neither the throttle's ``check`` nor its ``record``, nor the policy's
-    decision; the totals time the attempt without an object ``__init__``."""
+    rule (``answer_decision`` decides a success without it); the totals time the attempt
+    without an object ``__init__``."""
     calls, _ = _counted_miss(emulator, api, case)
-    for name in ("check", "record", "_check_throttle", "_record_throttle", "answer_decision"):
+    for name in ("check", "record", "_check_throttle", "_record_throttle", "after_response"):
         assert calls["_throttle.py", name] + calls["_async.py", name] == 0, name
         assert calls["_policy.py", name] == 0, name
     assert calls["_totals.py", "attempt"] == 1
