@@ -288,7 +288,9 @@ def acquire_token_silent(
     use that tenant's realm and token endpoint; the cache environment stays the app's.
     """
     tenant_authority = authority or state.authority
-    extra, ext_cache_key = extra_fields(data, forwarded_client_claims)
+    extra, ext_cache_key = (  # (a plain call has none: no call)
+        extra_fields(data, forwarded_client_claims) if data or forwarded_client_claims else ({}, "")
+    )
     now = state.now()
     cache = state.token_cache
     hooks = state.cache_has_hooks()  # (none: lookups and writes in line)

@@ -318,6 +318,7 @@ def test_a_plain_call_looks_at_no_option_it_was_not_given(
     assert calls["_accounts.py", "_tenant_authority"] == 0
     assert calls["_plan.py", "then"] == 0  # (acquire_token_silent: one finish, no wrapper)
     assert calls["_plan.py", "<lambda>"] == 0
+    assert calls["_token_query.py", "extra_fields"] == 0  # (no data, claims or path: none)
 
 
 @pytest.mark.parametrize("api", APIS)
