@@ -54,11 +54,8 @@ def acquire_token_for_client(
     too. ``on_hit`` is told the entry that served a cache hit (the app's memo keeps it).
     """
     authority = state.authority
-    extra, ext_cache_key = (  # (a plain call has none: no call)
-        extra_fields(data, forwarded_client_claims, fmi_path)
-        if data or forwarded_client_claims or fmi_path
-        else ({}, "")
-    )
+    given = (data, forwarded_client_claims, fmi_path)
+    extra, ext_cache_key = extra_fields(*given) if any(given) else ({}, "")  # (plain: no call)
     now = state.now()
     metadata = authority.known_metadata  # (asked once: its realm, then its endpoints)
     realm = metadata.realm if metadata is not None else authority.expected_realm
