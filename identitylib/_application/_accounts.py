@@ -204,16 +204,19 @@ class AccountCalls(AppCore):
 
     def _silent_memo(
         self, scopes: Any, account: Any, plain: bool
-    ) -> tuple[Optional[dict[str, Any]], Optional[Callable[[Any], None]]]:
-        """The cache hit of a plain silent call: (its hit, None) or (None, what the flow
-        calls with the entry it served, for the same-call memo)."""
+    ) -> tuple[Optional[dict[str, Any]], Optional[Callable[[Any], None]], Optional[list[str]]]:
+        """The cache hit of a plain silent call: (its hit, None, None) or (None, what the
+        flow calls with the entry it served, for the same-call memo, the scopes the cache
+        lane found valid and not reserved, if it did: see ``HitMemo.lane_missed``)."""
         if not (plain and type(scopes) is list and isinstance(account, dict)):
-            return None, None
+            return None, None, None
         hits = self.hits
-        hit = None if hits.lane_missed(scopes) else hits.account_token(scopes, account)
+        missed = hits.lane_missed(scopes)
+        hit = None if missed else hits.account_token(scopes, account)
         if hit is not None:
-            return hit, None
-        return self.remembered(("silent", account.get("home_account_id"), *scopes))
+            return hit, None, None
+        hit, on_hit = self.remembered(("silent", account.get("home_account_id"), *scopes))
+        return hit, on_hit, missed if type(missed) is list else None
 
     def _silent(
         self,
@@ -231,11 +234,12 @@ class AccountCalls(AppCore):
         ``finish`` turns the flow's result into the method's (an answer is one already)."""
         plain = authority is None and auth_scheme is None
         plain = plain and not (force_refresh or claims_challenge or forwarded_client_claims)
-        hit, on_hit = self._silent_memo(scopes, account, plain and not kwargs)
+        hit, on_hit, scope_list = self._silent_memo(scopes, account, plain and not kwargs)
         if hit is not None:
             return Answer(hit)
-        scope_list = validate_scopes(scopes)
-        reject_reserved(scope_list)
+        if scope_list is None:  # (else the lane's lookup found them valid, none reserved)
+            scope_list = validate_scopes(scopes)
+            reject_reserved(scope_list)
         if kwargs:
             check_ssh_cert_data(kwargs.get("data"))
         if auth_scheme is not None:
