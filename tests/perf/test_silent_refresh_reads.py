@@ -58,6 +58,7 @@ def test_a_silent_refresh_reads_the_app_metadata_with_the_refresh_tokens(
     assert calls[("_token_cache.py", "TokenCache._get_app_metadata")] == 0
     assert calls[("_token_cache.py", "TokenCache._lookup")] == 0
     assert calls[("_marked.py", "MarkedSections.sync")] == 2  # (the two sections read)
+    assert calls[("_marked.py", "MarkedSections.entry")] == 0  # (the metadata: its section's)
     assert calls[("_query.py", "field_matches")] == 0  # (the groups picked by value)
 
 
