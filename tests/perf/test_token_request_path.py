@@ -439,6 +439,35 @@ def test_a_refresh_calls_logging_only_when_it_would_log(
 
 
 @pytest.mark.parametrize("api", APIS)
+def test_a_refresh_sends_its_hidden_candidates_secret_without_hiding_it_again(
+    emulator: Emulator, api: str
+) -> None:
+    """The refresh token a silent refresh redeems is its hidden candidate's secret, a
+    ``Secret`` already: the grant's fields take it as it is (no call of ``hide``)."""
+    calls, result = _counted_miss(emulator, api, "rt")
+    assert calls["_log.py", "hide"] == 0
+    assert calls["_log.py", "hide_secrets"] >= 1  # (the candidates: hidden there)
+    assert "access_token" in result
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_silent_builder_reads_the_lane_and_the_memo_in_its_own_frame(
+    emulator: Emulator, api: str
+) -> None:
+    """From the public method to the flow, a plain silent miss runs two frames of the
+    builder (the public one and ``_silent``; the flow's maker besides): the lane's miss
+    and the same-call memo are read in ``_silent`` itself."""
+    calls, _ = _counted_miss(emulator, api, "rt")
+    builder = {name: count for name, count in calls.items() if name[0] == "_accounts.py"}
+    assert builder == {
+        ("_accounts.py", "acquire_token_silent"): 1,
+        ("_accounts.py", "_silent"): 1,
+        ("_accounts.py", "make_flow"): 1,
+        ("_accounts.py", "_token_or_none"): 1,
+    }, builder
+
+
+@pytest.mark.parametrize("api", APIS)
 def test_a_refresh_token_is_redeemed_without_a_generator_of_its_own(
     emulator: Emulator, api: str
 ) -> None:
