@@ -36,13 +36,13 @@ def _no_reader(cache: Any, request: RequestKey) -> None:
     return None
 
 
-def _validated(scopes: list[Any]) -> Optional[tuple[Any, list[str]]]:
-    """(``scopes``, a copy of them) when ``validate_scopes`` returns them as they are
-    (``scope_text`` found them strings): when they split back into themselves, none is
+def _validated(scopes: list[Any]) -> Optional[tuple[Any, tuple[str, ...]]]:
+    """(``scopes``, an immutable copy of them) when ``validate_scopes`` returns them as
+    they are (``scope_text`` found them strings): when they split back into themselves, none is
     empty or holds whitespace (``[" a"]`` and ``["a b", ""]`` have a valid text, but are
     not kept as they are); else None."""
     if " ".join(scopes).split() == scopes:  # (C calls only)
-        return scopes, scopes.copy()
+        return scopes, tuple(scopes)
     return None
 
 
@@ -140,9 +140,9 @@ class HitMemo:
         #: (:meth:`app_token`, :meth:`account_token`) found them as ``validate_scopes``
         #: returns them: strings, none empty or with whitespace (``scope_text``'s checks),
         #: and for a silent lookup none of the reserved OIDC scopes; else None (every
-        #: lookup sets it first thing). :meth:`lane_missed` hands the copy to the builder
-        #: of the same call, which validates nothing again.
-        self.checked: Optional[tuple[Any, list[str]]] = None
+        #: lookup sets it first thing). :meth:`lane_missed` hands a list of the copy to the
+        #: builder of the same call, which validates nothing again.
+        self.checked: Optional[tuple[Any, tuple[str, ...]]] = None
 
     @classmethod
     def fixed(cls, environment: str, client_id: str | None, realm: str) -> HitMemo:
@@ -157,12 +157,13 @@ class HitMemo:
     def lane_missed(self, scopes: Any) -> Union[bool, list[str]]:
         """Whether a cache lane just missed the call of these ``scopes`` (the same list
         object), forgetting it: the builder of that call skips the lookup the lane made.
-        When the lane's lookup found them valid (see ``checked``), the answer is its copy
-        of them (never empty, so true), which the builder takes as its validated scopes."""
+        When the lane's lookup found them valid (see ``checked``), the answer is a list of
+        its copy of them (never empty, so true), which the builder takes as its validated scopes."""
         if self.missed is scopes:
             self.missed = None
             checked = self.checked
-            return checked[1] if checked is not None and checked[0] is scopes else True
+            # (a list of its own per call: two threads passing one list may read one copy)
+            return list(checked[1]) if checked is not None and checked[0] is scopes else True
         return False
 
     def use(self, cache: Any, state: Any, *, enabled: bool = True) -> None:
