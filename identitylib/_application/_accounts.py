@@ -202,19 +202,6 @@ class AccountCalls(AppCore):
             return None
         return self.authority.sibling(parsed)
 
-    def _silent_memo(
-        self, scopes: Any, account: Any, plain: bool
-    ) -> tuple[Optional[dict[str, Any]], Optional[Callable[[Any], None]]]:
-        """The cache hit of a plain silent call: (its hit, None) or (None, what the flow
-        calls with the entry it served, for the same-call memo)."""
-        if not (plain and type(scopes) is list and isinstance(account, dict)):
-            return None, None
-        hits = self.hits
-        hit = None if hits.lane_missed(scopes) else hits.account_token(scopes, account)
-        if hit is not None:
-            return hit, None
-        return self.remembered(("silent", account.get("home_account_id"), *scopes))
-
     def _silent(
         self,
         scopes: Any,
@@ -229,13 +216,21 @@ class AccountCalls(AppCore):
     ) -> Plan[Optional[dict[str, Any]]]:
         """A cached token for ``account``, refreshed when needed; None: nothing usable.
         ``finish`` turns the flow's result into the method's (an answer is one already)."""
-        plain = authority is None and auth_scheme is None
+        plain = authority is None and auth_scheme is None and not kwargs
         plain = plain and not (force_refresh or claims_challenge or forwarded_client_claims)
-        hit, on_hit = self._silent_memo(scopes, account, plain and not kwargs)
-        if hit is not None:
-            return Answer(hit)
-        scope_list = validate_scopes(scopes)
-        reject_reserved(scope_list)
+        on_hit = scope_list = None
+        if plain and type(scopes) is list and isinstance(account, dict):  # the cache hit of
+            hits = self.hits  # a plain call: the lane's (missed?), the memo's
+            missed = hits.lane_missed(scopes)  # (the scopes the lane found valid, if so)
+            hit = None if missed else hits.account_token(scopes, account)
+            if hit is None:
+                hit, on_hit = self.remembered(("silent", account.get("home_account_id"), *scopes))
+            if hit is not None:
+                return Answer(hit)
+            scope_list = missed if type(missed) is list else None
+        if scope_list is None:  # (else the lane's lookup found them valid, none reserved)
+            scope_list = validate_scopes(scopes)
+            reject_reserved(scope_list)
         if kwargs:
             check_ssh_cert_data(kwargs.get("data"))
         if auth_scheme is not None:

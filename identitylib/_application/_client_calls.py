@@ -57,16 +57,21 @@ class ClientCalls(AppCore):
     ) -> Plan[dict[str, Any]]:
         """Cache first (the memo, then the flow's lookup), else the client credentials grant."""
         on_hit = None
+        missed: Any = False
         if not (claims_challenge or fmi_path or forwarded_client_claims or kwargs):
             hits = self.hits
-            hit = None if hits.lane_missed(scopes) else hits.app_token(scopes)
+            missed = hits.lane_missed(scopes)  # (the scopes the lane found valid, if so)
+            hit = None if missed else hits.app_token(scopes)
             if hit is None and type(scopes) is list and self.hits.app_tokens:
                 hit, on_hit = self.remembered(("client", *scopes))
             if hit is not None:
                 return Answer(hit)
         if kwargs and kwargs.pop("force_refresh", None) is not None:
             raise ValueError(_FORCE_REFRESH)
-        scope_list = self._client_scopes(scopes, fmi_path)
+        if type(missed) is list and self.hits.app_tokens:  # (no tenant to warn about)
+            scope_list: list[str] = missed
+        else:
+            scope_list = self._client_scopes(scopes, fmi_path)
         if forwarded_client_claims is not None:
             _check_claims_text(forwarded_client_claims)
         state = self.state  # this call's (and its refreshes') cache, whatever is assigned later

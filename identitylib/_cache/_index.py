@@ -449,7 +449,7 @@ class AccessTokenIndex:
         ``scopes``: the app has no AT in that environment, none grants one of the scopes,
         or (a query naming an assertion hash) none is bound to that assertion. A few dict
         lookups, whatever the cache size; True says only that a lookup may find one."""
-        return self._may_match_app(self._app(query), query, scopes)
+        return bool(self.environments_that_may_match(query, scopes, (query.get("environment"),)))
 
     def binds(self, query: Mapping[str, Any], assertion: str) -> bool:
         """Whether an AT of the query's app (environment and client_id, named) is bound
@@ -460,31 +460,32 @@ class AccessTokenIndex:
         return bool(self._assertion_homes.get(((environment.lower(), client_id), assertion)))
 
     def environments_that_may_match(
-        self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[str]
-    ) -> list[str]:
+        self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[Any]
+    ) -> list[Any]:
         """Those of ``environments`` (in order) where ``may_match`` is True for ``query``
-        with its environment replaced: the client's component made once, no query copied."""
+        with its environment replaced: the client's component made once, no query copied,
+        each environment's app checked in line (one frame for the usual miss)."""
         client_id = query.get("client_id")  # (component() of a string: itself)
         if type(client_id) is not str:
             client_id = components(query, ("client_id",))[0]
+        apps, counts = self._apps, self._scope_counts
         found = []
         for environment in environments:
             folded = environment.lower() if type(environment) is str else component(environment)
             app = (folded, client_id)
-            if app in self._apps and self._may_match_app(app, query, scopes):
+            if app not in apps:
+                continue  # (no token of this app in this environment)
+            granted = True
+            for scope in scopes:  # (a loop: no frame; every scope granted by some token)
+                if (app, scope) not in counts:
+                    granted = False
+                    break
+            if granted and (
+                not query.get("user_assertion_hash")
+                or self._assertion_homes.get(self._assertion_of(app, query))
+            ):
                 found.append(environment)
         return found
-
-    def _may_match_app(self, app: _App, query: Mapping[str, Any], scopes: frozenset[str]) -> bool:
-        if app not in self._apps:
-            return False
-        counts = self._scope_counts
-        for scope in scopes:
-            if (app, scope) not in counts:
-                return False
-        if query.get("user_assertion_hash"):
-            return bool(self._assertion_homes.get(self._assertion_of(app, query)))
-        return True
 
     def app_token_keys(self, environment: Any, client_id: Any) -> set[str]:
         """Keys of every AT without a home account for this app (all partitions)."""

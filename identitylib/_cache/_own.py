@@ -132,7 +132,7 @@ def indexed_account_refresh_tokens(
     with own._lock:
         store = own._store
         store.sync(own._cache, CredentialType.APP_METADATA)
-        metadata = store.entry(CredentialType.APP_METADATA, key)
+        metadata = store.section(CredentialType.APP_METADATA).get(key)  # (decoded if raw)
         store.sync(own._cache, CredentialType.REFRESH_TOKEN)
         refresh_tokens = account_entries(
             store, CredentialType.REFRESH_TOKEN, home_account_id, environment

@@ -17,10 +17,7 @@ class SerializableTokenCache(TokenCache):
     """
 
     has_state_changed: bool = False
-
-    def add(self, event: Mapping[str, Any], now: Optional[float] = None) -> None:
-        super().add(event, now=now)
-        self.has_state_changed = True
+    _add_marks_state = True  # (TokenCache.add marks it: no override of add around it)
 
     def modify(
         self,

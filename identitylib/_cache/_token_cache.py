@@ -9,7 +9,7 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from math import isfinite
-from typing import Any, Callable, Optional
+from typing import Any, Callable, ClassVar, Optional
 
 from identitylib._log import get_logger, redact
 
@@ -63,6 +63,12 @@ class TokenCache(AccessHooks):
 
     CredentialType = CredentialType
     AuthorityType = AuthorityType
+
+    #: Whether ``add`` marks the content changed (``has_state_changed`` True once it has
+    #: stored, as ``SerializableTokenCache`` and its subclasses do): in ``add``'s own
+    #: frame, not an override around it.
+    _add_marks_state: ClassVar[bool] = False
+    has_state_changed: bool  # (an attribute of the classes that mark it only)
 
     def __init__(
         self,
@@ -352,13 +358,15 @@ class TokenCache(AccessHooks):
         with self._lock:  # (a modify of PLAIN_MODIFY's: not a subclass's, nor the instance's)
             if self._store.bound is None and getattr(self.modify, "__func__", None) in PLAIN_MODIFY:
                 _store_as_made(self, writes)
-                return
-            with self._store.batch():  # (each write syncs its own section)
-                for credential_type, entry, new_secret, _filing in writes:
-                    if new_secret is not None:
-                        self.update_rt(entry, new_secret)
-                    else:
-                        self.modify(credential_type, entry, entry)
+            else:
+                with self._store.batch():  # (each write syncs its own section)
+                    for credential_type, entry, new_secret, _filing in writes:
+                        if new_secret is not None:
+                            self.update_rt(entry, new_secret)
+                        else:
+                            self.modify(credential_type, entry, entry)
+        if self._add_marks_state:
+            self.has_state_changed = True
 
     def modify(
         self,

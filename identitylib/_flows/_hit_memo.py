@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from time import time as _time
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Optional, Union
 
 from identitylib._authority import Authority
 from identitylib._cache._access import assertion_hash
@@ -33,6 +33,16 @@ from identitylib._flows._state import unchanged_clocks
 
 
 def _no_reader(cache: Any, request: RequestKey) -> None:
+    return None
+
+
+def _validated(scopes: list[Any]) -> Optional[tuple[Any, tuple[str, ...]]]:
+    """(``scopes``, an immutable copy of them) when ``validate_scopes`` returns them as
+    they are (``scope_text`` found them strings): when they split back into themselves, none is
+    empty or holds whitespace (``[" a"]`` and ``["a b", ""]`` have a valid text, but are
+    not kept as they are); else None."""
+    if " ".join(scopes).split() == scopes:  # (C calls only)
+        return scopes, tuple(scopes)
     return None
 
 
@@ -88,6 +98,7 @@ class HitMemo:
         "_read",
         "_state",
         "app_tokens",
+        "checked",
         "enabled",
         "memo",
         "missed",
@@ -125,6 +136,13 @@ class HitMemo:
         #: builder that wrongly skips the question loses nothing, the flow looks in the
         #: cache itself.
         self.missed: Any = None
+        #: (the scopes list object, a copy of it) when the last lookup here
+        #: (:meth:`app_token`, :meth:`account_token`) found them as ``validate_scopes``
+        #: returns them: strings, none empty or with whitespace (``scope_text``'s checks),
+        #: and for a silent lookup none of the reserved OIDC scopes; else None (every
+        #: lookup sets it first thing). :meth:`lane_missed` hands a list of the copy to the
+        #: builder of the same call, which validates nothing again.
+        self.checked: Optional[tuple[Any, tuple[str, ...]]] = None
 
     @classmethod
     def fixed(cls, environment: str, client_id: str | None, realm: str) -> HitMemo:
@@ -136,12 +154,16 @@ class HitMemo:
         memo._app_prefix = app_request(memo._prefix, "")
         return memo
 
-    def lane_missed(self, scopes: Any) -> bool:
+    def lane_missed(self, scopes: Any) -> Union[bool, list[str]]:
         """Whether a cache lane just missed the call of these ``scopes`` (the same list
-        object), forgetting it: the builder of that call skips the lookup the lane made."""
+        object), forgetting it: the builder of that call skips the lookup the lane made.
+        When the lane's lookup found them valid (see ``checked``), the answer is a list of
+        its copy of them (never empty, so true), which the builder takes as its validated scopes."""
         if self.missed is scopes:
             self.missed = None
-            return True
+            checked = self.checked
+            # (a list of its own per call: two threads passing one list may read one copy)
+            return list(checked[1]) if checked is not None and checked[0] is scopes else True
         return False
 
     def use(self, cache: Any, state: Any, *, enabled: bool = True) -> None:
@@ -180,12 +202,14 @@ class HitMemo:
 
     def app_token(self, scopes: Any) -> dict[str, Any] | None:
         """The cache-hit result of a plain app-token request for ``scopes``, or None."""
+        self.checked = None
         cache = self._cache
         if cache is None or type(scopes) is not list:
             return None
         text = scope_text(scopes, user_flow=False)
         if text is None:
             return None
+        self.checked = _validated(scopes)
         app_prefix = self._app_prefix  # (kept only if app_tokens)
         if app_prefix is not None:
             index = self._app_shelf_index  # (before the shelf: see _hold_shelf)
@@ -219,6 +243,7 @@ class HitMemo:
 
     def account_token(self, scopes: Any, account: Any) -> dict[str, Any] | None:
         """The cache-hit result of a plain silent request for ``account``, or None."""
+        self.checked = None
         cache = self._cache
         if cache is None or type(scopes) is not list or not isinstance(account, dict):
             return None
@@ -229,6 +254,7 @@ class HitMemo:
         text = scope_text(scopes, user_flow=True)
         if prefix is None or text is None:
             return None
+        self.checked = _validated(scopes)  # (none reserved: see scope_text)
         return self._served(cache, account_request(prefix, home, text))
 
     def assertion_token(self, user_assertion: Any, scopes: Any) -> dict[str, Any] | None:

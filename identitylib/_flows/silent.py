@@ -44,7 +44,7 @@ from identitylib._protocol._scopes import decorate
 from ._cache_hooks import in_cache
 from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token, find_access_token_in_forms
-from ._refresh_reason import note_refresh_reason
+from ._refresh_reason import REFRESH_REASON, note_refresh_reason
 from ._shaping import serve_cached
 from ._token_query import access_token_query, cache_realm, extra_fields
 from .refresh_token import redeem_refresh_token
@@ -288,7 +288,9 @@ def acquire_token_silent(
     use that tenant's realm and token endpoint; the cache environment stays the app's.
     """
     tenant_authority = authority or state.authority
-    extra, ext_cache_key = extra_fields(data, forwarded_client_claims)
+    extra, ext_cache_key = (  # (a plain call has none: no call)
+        extra_fields(data, forwarded_client_claims) if data or forwarded_client_claims else ({}, "")
+    )
     now = state.now()
     cache = state.token_cache
     hooks = state.cache_has_hooks()  # (none: lookups and writes in line)
@@ -320,7 +322,8 @@ def acquire_token_silent(
             if served is not None:
                 return served
 
-    note_refresh_reason(cached, force_refresh or claims_challenge)
+    if REFRESH_REASON.get() is not None:  # (a slot to note it in: timing or telemetry)
+        note_refresh_reason(cached, force_refresh or claims_challenge)
     refresh = refresh_for_account(
         state,
         tenant_authority,

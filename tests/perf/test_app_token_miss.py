@@ -93,6 +93,29 @@ def test_the_flows_environment_question_reads_the_index_without_a_cache_method(
     assert sum(calls.values()) <= 6, calls
 
 
+@pytest.mark.parametrize("api", APIS)
+def test_the_index_answers_which_environments_may_match_in_one_frame(
+    emulator: Emulator, api: str
+) -> None:
+    """The access-token index checks each of the authority's environments (the app's
+    tokens there, the requested scopes' counts) in the frame of its one question: no
+    helper per environment."""
+    cache = identitylib.TokenCache()
+    app = daemon(emulator, api, cache)()
+    call_on(api, app, "acquire_token_for_client", APP_SCOPES)
+    ((entry,),) = [list(cache.search("AccessToken"))]  # (the app's token: another scope now)
+    cache.modify("AccessToken", entry, {"target": "api://another/.default"})
+    results: list[Any] = []
+    calls = python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_for_client", APP_SCOPES)),
+        qualified=True,
+        within="environments_with_access_tokens",
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    index_calls = {name: count for name, count in calls.items() if name[0] == "_index.py"}
+    assert index_calls == {("_index.py", "AccessTokenIndex.environments_that_may_match"): 1}
+
+
 class _OwnCache(identitylib.TokenCache):
     """A subclass: no cache lane reads it (the flow's lookup is the only one)."""
 

@@ -63,6 +63,33 @@ def _app_miss(emulator: Emulator, api: str, cache: Any) -> tuple[Any, Any]:
 
 
 @pytest.mark.parametrize("api", APIS)
+def test_a_serializable_caches_write_marks_its_state_in_the_writes_own_frame(
+    emulator: Emulator, api: str
+) -> None:
+    """A ``SerializableTokenCache`` (and a subclass of it) is marked changed by
+    ``TokenCache.add`` itself: no override of ``add`` around the write. A plain
+    ``TokenCache`` gets no such mark."""
+    cache = identitylib.SerializableTokenCache()
+    _, calls = _app_miss(emulator, api, cache)
+    caches = ("_token_cache.py", "_serializable.py")
+    adds = {name: count for name, count in calls.items() if name[0] in caches and name[1] == "add"}
+    assert adds == {("_token_cache.py", "add"): 1}, adds
+    assert cache.has_state_changed is True
+    cache.serialize()
+    assert cache.has_state_changed is False
+
+    class Subclass(identitylib.SerializableTokenCache):
+        pass
+
+    marked = Subclass()
+    _app_miss(emulator, api, marked)
+    assert marked.has_state_changed is True
+    plain = identitylib.TokenCache()
+    _app_miss(emulator, api, plain)
+    assert not hasattr(plain, "has_state_changed")
+
+
+@pytest.mark.parametrize("api", APIS)
 def test_an_access_token_is_keyed_and_filed_from_the_values_it_was_made_of(
     emulator: Emulator, api: str
 ) -> None:

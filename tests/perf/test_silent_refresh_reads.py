@@ -58,6 +58,7 @@ def test_a_silent_refresh_reads_the_app_metadata_with_the_refresh_tokens(
     assert calls[("_token_cache.py", "TokenCache._get_app_metadata")] == 0
     assert calls[("_token_cache.py", "TokenCache._lookup")] == 0
     assert calls[("_marked.py", "MarkedSections.sync")] == 2  # (the two sections read)
+    assert calls[("_marked.py", "MarkedSections.entry")] == 0  # (the metadata: its section's)
     assert calls[("_query.py", "field_matches")] == 0  # (the groups picked by value)
 
 
@@ -94,6 +95,31 @@ def test_an_accounts_refresh_tokens_are_read_from_their_bucket_and_checked_in_li
         assert calls[name] == 0, name
     assert not [name for name in calls if name[0] == "_store.py" and "<listcomp>" in name[1]]
     assert sum(calls.values()) <= (17 if older_rt else 16), calls  # (29 and 31 with a match each)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_silent_refresh_asks_the_index_its_environments_in_one_frame(
+    emulator: Emulator, api: str
+) -> None:
+    """Before its refresh, a silent call for a scope no token grants asks the
+    access-token index in which environments a token could match: one frame of the
+    index, every environment checked in it (no helper per environment)."""
+    cache = identitylib.TokenCache()
+    account = sign_in(emulator, api, cache)
+    app = public_client(emulator, api, cache)()
+    call_on(api, app, "acquire_token_silent", GRAPH, account)  # (indices built)
+    for entry in list(cache.search("AccessToken", target=GRAPH)):  # (the sign-in's stays)
+        cache.remove_at(entry)
+    results: list[Any] = []
+    calls = python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_silent", GRAPH, account)),
+        qualified=True,
+        within="_find_account_token",
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    assert calls[("silent.py", "_find_account_token")] == 1
+    index_calls = {name: count for name, count in calls.items() if name[0] == "_index.py"}
+    assert index_calls == {("_index.py", "AccessTokenIndex.environments_that_may_match"): 1}
 
 
 def test_an_accounts_refresh_tokens_are_those_found_for_the_account() -> None:

@@ -148,6 +148,8 @@ def test_a_miss_makes_nothing_it_does_not_use(emulator: Emulator, api: str, case
     assert calls["_state.py", "new_correlation_id"] == 0
     assert calls["_authority.py", "environment"] == 0  # (made once per authority)
     assert calls["_token_query.py", "access_token_query"] == 0  # (a plain query: complete)
+    if case != "obo":  # (no slot for a refresh reason: no timing report, no telemetry)
+        assert calls["_refresh_reason.py", "note_refresh_reason"] == 0
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -318,6 +320,7 @@ def test_a_plain_call_looks_at_no_option_it_was_not_given(
     assert calls["_accounts.py", "_tenant_authority"] == 0
     assert calls["_plan.py", "then"] == 0  # (acquire_token_silent: one finish, no wrapper)
     assert calls["_plan.py", "<lambda>"] == 0
+    assert calls["_token_query.py", "extra_fields"] == 0  # (no data, claims or path: none)
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -435,6 +438,35 @@ def test_a_refresh_calls_logging_only_when_it_would_log(
     with caplog.at_level("DEBUG", logger="identitylib"):
         _counted_miss(emulator, api, "rt")
     assert "Refreshing with a cached family refresh token" in caplog.text
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_refresh_sends_its_hidden_candidates_secret_without_hiding_it_again(
+    emulator: Emulator, api: str
+) -> None:
+    """The refresh token a silent refresh redeems is its hidden candidate's secret, a
+    ``Secret`` already: the grant's fields take it as it is (no call of ``hide``)."""
+    calls, result = _counted_miss(emulator, api, "rt")
+    assert calls["_log.py", "hide"] == 0
+    assert calls["_log.py", "hide_secrets"] >= 1  # (the candidates: hidden there)
+    assert "access_token" in result
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_silent_builder_reads_the_lane_and_the_memo_in_its_own_frame(
+    emulator: Emulator, api: str
+) -> None:
+    """From the public method to the flow, a plain silent miss runs two frames of the
+    builder (the public one and ``_silent``; the flow's maker besides): the lane's miss
+    and the same-call memo are read in ``_silent`` itself."""
+    calls, _ = _counted_miss(emulator, api, "rt")
+    builder = {name: count for name, count in calls.items() if name[0] == "_accounts.py"}
+    assert builder == {
+        ("_accounts.py", "acquire_token_silent"): 1,
+        ("_accounts.py", "_silent"): 1,
+        ("_accounts.py", "make_flow"): 1,
+        ("_accounts.py", "_token_or_none"): 1,
+    }, builder
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -584,11 +616,52 @@ def test_grant_fields_are_the_form_fields_of_the_same_parts() -> None:
 def test_a_user_flow_checks_its_scopes_and_hides_entries_once(
     emulator: Emulator, api: str, case: str
 ) -> None:
-    """The builder rejects reserved scopes, the flow's decoration trusts it; a cached
-    refresh token's secret is hidden without a comprehension over its plain fields."""
+    """The builder rejects reserved scopes (a silent call's: the cache lane's lookup found
+    none, see the next test), the flow's decoration trusts it; a cached refresh token's
+    secret is hidden without a comprehension over its plain fields."""
     calls, _ = _counted_miss(emulator, api, case)
-    assert calls["_scopes.py", "reject_reserved"] == 1
+    assert calls["_scopes.py", "reject_reserved"] == (0 if case == "rt" else 1)
     assert calls["_log.py", "<dictcomp>"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("case", ["cc", "rt"])
+def test_a_lane_miss_hands_the_builder_the_scopes_it_found_valid(
+    emulator: Emulator, api: str, case: str
+) -> None:
+    """The cache lane's lookup found the scopes as ``validate_scopes`` keeps them (and a
+    silent call's none reserved): the builder takes its copy and checks them no more."""
+    calls, _ = _counted_miss(emulator, api, case)
+    assert calls["_scopes.py", "validate_scopes"] == 0
+    assert calls["_scopes.py", "reject_reserved"] == 0
+    assert calls["_client_calls.py", "_client_scopes"] == 0
+    assert calls["_hit_memo.py", "_validated"] == 1
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_scopes_the_lane_cannot_take_as_they_are_are_validated_by_the_builder(
+    emulator: Emulator, api: str
+) -> None:
+    """Scopes whose lookup text is valid but which ``validate_scopes`` changes (padded,
+    an empty one beside) or refuses (a reserved one, in a silent call) are still
+    validated by the builder, also when the same list was valid in an earlier call."""
+    app = daemon(emulator, api, identitylib.TokenCache())()
+    (scope,) = APP_SCOPES
+    for scopes in ([f" {scope} "], [scope, ""]):
+        calls = python_calls(
+            partial(call_on, api, app, "acquire_token_for_client", scopes)  # (this one)
+        )
+        assert calls["_scopes.py", "validate_scopes"] == 1, scopes
+    result = call_on(api, app, "acquire_token_for_client", [f" {scope} "])
+    assert result["token_source"] == "cache", result  # (the stripped scope's token)
+    cache = identitylib.TokenCache()
+    account = sign_in(emulator, "sync", cache)
+    user_app = public_client(emulator, api, cache)()
+    scopes = list(USER_SCOPES)
+    assert call_on(api, user_app, "acquire_token_silent", scopes, account)
+    scopes.append("openid")  # (the same list, now with a reserved scope)
+    with pytest.raises(ValueError, match="reserved"):
+        call_on(api, user_app, "acquire_token_silent", scopes, account)
 
 
 def test_secrets_are_hidden_whatever_their_letter_case() -> None:
