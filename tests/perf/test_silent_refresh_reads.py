@@ -57,9 +57,26 @@ def test_a_silent_refresh_reads_the_app_metadata_with_the_refresh_tokens(
     assert calls[("_store.py", "account_entries")] == 1
     assert calls[("_token_cache.py", "TokenCache._get_app_metadata")] == 0
     assert calls[("_token_cache.py", "TokenCache._lookup")] == 0
-    assert calls[("_marked.py", "MarkedSections.sync")] == 2  # (the two sections read)
+    assert calls[("_marked.py", "MarkedSections.sync")] == 0  # (both settled: see below)
     assert calls[("_marked.py", "MarkedSections.entry")] == 0  # (the metadata: its section's)
     assert calls[("_query.py", "field_matches")] == 0  # (the groups picked by value)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("older_rt", [False, True])
+def test_a_silent_refresh_reads_settled_refresh_tokens_without_the_lock(
+    emulator: Emulator, api: str, older_rt: bool
+) -> None:
+    """While the refresh-token and app-metadata sections are as marked at their last write
+    (and the refresh tokens' index is built), the account's refresh tokens and the app's
+    metadata are read without the cache's lock: no sync of either section, no hold of the
+    lock (as the access-token side's settled readers read)."""
+    calls = _refresh_reads(emulator, api, older_rt=older_rt)
+    assert calls[("_store.py", "settled_account_refresh_tokens")] == 1
+    assert calls[("_marked.py", "MarkedSections.as_marked")] == 2
+    assert calls[("_marked.py", "MarkedSections.sync")] == 0
+    assert calls[("_store.py", "account_entries")] == 1
+    assert calls[("_log.py", "hide_secrets")] == (2 if older_rt else 1)
 
 
 @pytest.mark.parametrize("api", APIS)
