@@ -120,8 +120,9 @@ def indexed_account_refresh_tokens(
     ``account`` = the home account id and the environment, read together: without the
     lock while both sections are settled (see ``_store.settled_account_refresh_tokens``),
     else in one hold of it; the metadata by its key, the RTs from the index of the account
-    (each checked against ``account``). None when the cache must be asked as msal asks it: a foreign one,
-    one with its own ``search`` or ``_get_app_metadata``, or one with a bound."""
+    (each checked against ``account``). None when the cache must be asked as msal asks
+    it: a foreign one, one with its own ``search`` or ``_get_app_metadata``, or one with a
+    bound."""
     own = own_cache(cache)
     if (
         own is None
