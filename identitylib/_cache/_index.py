@@ -7,6 +7,7 @@ is re-checked against the query, so an index never makes a wrong entry match.
 from __future__ import annotations
 
 from collections.abc import Collection, Hashable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from ._filing import AccessTokenFiling, filing_of
@@ -470,8 +471,12 @@ class AccessTokenIndex:
             client_id = components(query, ("client_id",))[0]
         apps, counts = self._apps, self._scope_counts
         found = []
-        for environment in environments:
-            folded = environment.lower() if type(environment) is str else component(environment)
+        pairs = (  # (an app's tuple: folded once per process, looked up in C)
+            folded_environments(environments)
+            if type(environments) is tuple
+            else _folded_environments(environments)
+        )
+        for folded, environment in pairs:
             app = (folded, client_id)
             if app not in apps:
                 continue  # (no token of this app in this environment)
@@ -492,6 +497,21 @@ class AccessTokenIndex:
         homes = self._apps.get(self._app({"environment": environment, "client_id": client_id}))
         partitions = (homes or {}).get("", {})
         return {key for bucket in partitions.values() for key in bucket.keys}
+
+
+def _folded_environments(environments: Sequence[Any]) -> tuple[tuple[Hashable, Any], ...]:
+    """(each environment as the index files it: lower-cased, see ``component``, the
+    environment as given), in order."""
+    return tuple(
+        (environment.lower() if type(environment) is str else component(environment), environment)
+        for environment in environments
+    )
+
+
+#: :func:`_folded_environments` of a tuple, remembered (an app asks for its authority's
+#: few cache environments, the same tuple, on every lookup): one C call, no lower-casing
+#: and no new string to hash per environment and lookup.
+folded_environments = lru_cache(maxsize=64)(_folded_environments)
 
 
 class SectionIndex:

@@ -26,7 +26,7 @@ from identitylib._transport._sync import normalise_response
 from identitylib.emulator import Emulator
 
 from ._apps import APIS, APP_SCOPES, call_on, daemon
-from ._counting import python_calls
+from ._counting import builtin_calls, python_calls
 
 Calls = Counter[tuple[str, str]]
 
@@ -114,6 +114,25 @@ def test_the_index_answers_which_environments_may_match_in_one_frame(
     assert results[0]["token_source"] == "identity_provider", results[0]
     index_calls = {name: count for name, count in calls.items() if name[0] == "_index.py"}
     assert index_calls == {("_index.py", "AccessTokenIndex.environments_that_may_match"): 1}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_the_index_reads_the_authoritys_environments_folded_once(
+    emulator: Emulator, api: str
+) -> None:
+    """The index asks for the authority's environments as it files them (lower-cased)
+    in one C call of a memo (``folded_environments``): no ``str.lower`` per environment
+    and lookup, no new string to hash."""
+
+    def miss() -> Counter[tuple[str, str]]:
+        app = daemon(emulator, api, identitylib.TokenCache())()
+        for _ in range(2):
+            assert "access_token" in call_on(api, app, "acquire_token_for_client", APP_SCOPES)
+            call_on(api, app, "remove_tokens_for_client")
+        return builtin_calls(lambda: call_on(api, app, "acquire_token_for_client", APP_SCOPES))
+
+    calls = contextvars.Context().run(miss)
+    assert calls["_index.py", "str.lower"] == 0, calls
 
 
 class _OwnCache(identitylib.TokenCache):
