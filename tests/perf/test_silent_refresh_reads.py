@@ -17,7 +17,7 @@ from identitylib._flows import silent
 from identitylib.emulator import Emulator
 
 from ._apps import APIS, GRAPH, call_on, public_client, sign_in
-from ._counting import python_calls
+from ._counting import builtin_calls, python_calls
 
 ENV = "login.microsoftonline.com"
 
@@ -137,6 +137,26 @@ def test_a_silent_refresh_asks_the_index_its_environments_in_one_frame(
     assert calls[("silent.py", "_find_account_token")] == 1
     index_calls = {name: count for name, count in calls.items() if name[0] == "_index.py"}
     assert index_calls == {("_index.py", "AccessTokenIndex.environments_that_may_match"): 1}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_silent_refresh_asks_the_index_with_its_environments_folded_once(
+    emulator: Emulator, api: str
+) -> None:
+    """The index reads the authority's cache environments as it files them (lower-cased)
+    from a memo: no ``str.lower`` per environment on each silent call that refreshes."""
+    cache = identitylib.TokenCache()
+    account = sign_in(emulator, api, cache)
+    app = public_client(emulator, api, cache)()
+    call_on(api, app, "acquire_token_silent", GRAPH, account)  # (indices built)
+    for entry in list(cache.search("AccessToken", target=GRAPH)):  # (the sign-in's stays)
+        cache.remove_at(entry)
+    results: list[Any] = []
+    calls = builtin_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_silent", GRAPH, account))
+    )
+    assert results[0]["token_source"] == "identity_provider", results[0]
+    assert calls["_index.py", "str.lower"] == 0, calls
 
 
 def test_an_accounts_refresh_tokens_are_those_found_for_the_account() -> None:
