@@ -461,11 +461,13 @@ class AccessTokenIndex:
         return bool(self._assertion_homes.get(((environment.lower(), client_id), assertion)))
 
     def environments_that_may_match(
-        self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[Any]
+        self, query: Mapping[str, Any], scopes: Collection[Any], environments: Sequence[Any]
     ) -> list[Any]:
         """Those of ``environments`` (in order) where ``may_match`` is True for ``query``
         with its environment replaced: the client's component made once, no query copied,
-        each environment's app checked in line (one frame for the usual miss)."""
+        each environment's app checked in line (one frame for the usual miss). ``scopes``:
+        ``requested_scopes``' set, or a request's own list of them, read as that function
+        reads it (each string lower-cased here, anything else left out): no set made."""
         client_id = query.get("client_id")  # (component() of a string: itself)
         if type(client_id) is not str:
             client_id = components(query, ("client_id",))[0]
@@ -482,7 +484,7 @@ class AccessTokenIndex:
                 continue  # (no token of this app in this environment)
             granted = True
             for scope in scopes:  # (a loop: no frame; every scope granted by some token)
-                if (app, scope) not in counts:
+                if isinstance(scope, str) and (app, scope.lower()) not in counts:
                     granted = False
                     break
             if granted and (

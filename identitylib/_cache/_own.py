@@ -197,8 +197,9 @@ def environments_with_access_tokens(
     own = own_cache(cache)
     if own is None or getattr(own.search, "__func__", None) is not TokenCache.search:
         return list(environments)
-    # (read without the lock while the section is settled: see settled_environments)
-    scopes = requested_scopes(target)
+    # (read without the lock while the section is settled: see settled_environments; a
+    # request's list of scopes read as it is, see environments_that_may_match)
+    scopes = target if type(target) is list else requested_scopes(target)
     found = own._store.settled_environments(own._cache, query, scopes, environments)
     if found is not None:
         return found

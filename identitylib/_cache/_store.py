@@ -260,7 +260,7 @@ class IndexedSections(MarkedSections):
         self,
         sections: dict[str, Any],
         query: Mapping[str, Any],
-        scopes: frozenset[str],
+        scopes: Collection[Any],
         environments: Sequence[str],
     ) -> Optional[list[str]]:
         """:meth:`environments_with_access_tokens`, when the access-token index is built for
@@ -395,10 +395,10 @@ class IndexedSections(MarkedSections):
         return _may_hold(self, sections, index, query, target, refresh_tokens)
 
     def environments_with_access_tokens(
-        self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[str]
+        self, query: Mapping[str, Any], scopes: Collection[Any], environments: Sequence[str]
     ) -> list[str]:
         """Those of ``environments`` in which ``may_match_access_token`` holds for ``query``
-        with its environment replaced (the caller synced the section)."""
+        with its environment replaced (the caller synced the section; ``scopes``: the index's)."""
         index = self._index(CredentialType.ACCESS_TOKEN)
         tokens = index.access_tokens if index is not None else None
         if tokens is None or "client_id" not in query:
