@@ -479,7 +479,8 @@ def settled_account_refresh_tokens(
     )
     if refresh_tokens is None:
         return None
-    return store.section(CredentialType.APP_METADATA).get(metadata_key), refresh_tokens
+    metadata = dict.get(sections, CredentialType.APP_METADATA) or {}  # (as marked: a dict)
+    return metadata.get(metadata_key), refresh_tokens  # (its get decodes a raw entry)
 
 
 def account_entries(

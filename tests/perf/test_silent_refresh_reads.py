@@ -78,7 +78,8 @@ def test_a_silent_refresh_reads_settled_refresh_tokens_without_the_lock(
     assert calls[("_store.py", "settled_account_refresh_tokens")] == 1
     assert calls[("_marked.py", "MarkedSections.as_marked")] == 2
     assert calls[("_marked.py", "MarkedSections.sync")] == 0
-    assert calls[("_store.py", "account_entries")] == 1
+    assert calls[("_marked.py", "MarkedSections.section")] == 1  # (the RTs': the metadata's
+    assert calls[("_store.py", "account_entries")] == 1  # read as as_marked found it)
     assert calls[("_log.py", "hide_secrets")] == (2 if older_rt else 1)
 
 
