@@ -473,11 +473,10 @@ class AccessTokenIndex:
             client_id = components(query, ("client_id",))[0]
         apps, counts = self._apps, self._scope_counts
         found = []
-        pairs = (  # (an app's tuple: folded once per process, looked up in C)
-            folded_environments(environments)
-            if type(environments) is tuple
-            else _folded_environments(environments)
-        )
+        try:  # (an app's tuple: folded once per process, looked up in C)
+            pairs = folded_environments(environments)
+        except TypeError:  # (not hashable: a list, or a tuple holding a list)
+            pairs = _folded_environments(environments)
         for folded, environment in pairs:
             app = (folded, client_id)
             if app not in apps:
