@@ -7,6 +7,7 @@ is re-checked against the query, so an index never makes a wrong entry match.
 from __future__ import annotations
 
 from collections.abc import Collection, Hashable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from ._filing import AccessTokenFiling, filing_of
@@ -460,24 +461,29 @@ class AccessTokenIndex:
         return bool(self._assertion_homes.get(((environment.lower(), client_id), assertion)))
 
     def environments_that_may_match(
-        self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[Any]
+        self, query: Mapping[str, Any], scopes: Collection[Any], environments: Sequence[Any]
     ) -> list[Any]:
         """Those of ``environments`` (in order) where ``may_match`` is True for ``query``
         with its environment replaced: the client's component made once, no query copied,
-        each environment's app checked in line (one frame for the usual miss)."""
+        each environment's app checked in line (one frame for the usual miss). ``scopes``:
+        ``requested_scopes``' set, or a request's own list of them, read as that function
+        reads it (each string lower-cased here, anything else left out): no set made."""
         client_id = query.get("client_id")  # (component() of a string: itself)
         if type(client_id) is not str:
             client_id = components(query, ("client_id",))[0]
         apps, counts = self._apps, self._scope_counts
         found = []
-        for environment in environments:
-            folded = environment.lower() if type(environment) is str else component(environment)
+        try:  # (an app's tuple: folded once per process, looked up in C)
+            pairs = folded_environments(environments)
+        except TypeError:  # (not hashable: a list, or a tuple holding a list)
+            pairs = _folded_environments(environments)
+        for folded, environment in pairs:
             app = (folded, client_id)
             if app not in apps:
                 continue  # (no token of this app in this environment)
             granted = True
             for scope in scopes:  # (a loop: no frame; every scope granted by some token)
-                if (app, scope) not in counts:
+                if isinstance(scope, str) and (app, scope.lower()) not in counts:
                     granted = False
                     break
             if granted and (
@@ -492,6 +498,21 @@ class AccessTokenIndex:
         homes = self._apps.get(self._app({"environment": environment, "client_id": client_id}))
         partitions = (homes or {}).get("", {})
         return {key for bucket in partitions.values() for key in bucket.keys}
+
+
+def _folded_environments(environments: Sequence[Any]) -> tuple[tuple[Hashable, Any], ...]:
+    """(each environment as the index files it: lower-cased, see ``component``, the
+    environment as given), in order."""
+    return tuple(
+        (environment.lower() if type(environment) is str else component(environment), environment)
+        for environment in environments
+    )
+
+
+#: :func:`_folded_environments` of a tuple, remembered (an app asks for its authority's
+#: few cache environments, the same tuple, on every lookup): one C call, no lower-casing
+#: and no new string to hash per environment and lookup.
+folded_environments = lru_cache(maxsize=64)(_folded_environments)
 
 
 class SectionIndex:

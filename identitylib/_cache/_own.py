@@ -25,7 +25,7 @@ from ._forms import access_tokens_in_forms
 from ._keys import CredentialType
 from ._query import requested_scopes
 from ._serializable import SerializableTokenCache
-from ._store import account_entries
+from ._store import account_entries, settled_account_refresh_tokens
 from ._token_cache import Entry, Stamp, TokenCache
 
 
@@ -117,10 +117,12 @@ def indexed_account_refresh_tokens(
 ) -> Optional[tuple[Any, list[Entry]]]:
     """The AppMetadata entry of ``client_id`` in ``environment`` (None when there is none)
     and the refresh tokens ``cache.search("RefreshToken", query=account)`` yields for
-    ``account`` = the home account id and the environment, read together in one hold of
-    the lock: the metadata by its key, the RTs from the index of the account (each checked
-    against ``account``). None when the cache must be asked as msal asks it: a foreign one,
-    one with its own ``search`` or ``_get_app_metadata``, or one with a bound."""
+    ``account`` = the home account id and the environment, read together: without the
+    lock while both sections are settled (see ``_store.settled_account_refresh_tokens``),
+    else in one hold of it; the metadata by its key, the RTs from the index of the account
+    (each checked against ``account``). None when the cache must be asked as msal asks
+    it: a foreign one, one with its own ``search`` or ``_get_app_metadata``, or one with a
+    bound."""
     own = own_cache(cache)
     if (
         own is None
@@ -129,15 +131,20 @@ def indexed_account_refresh_tokens(
     ):
         return None
     key = own.key_makers[CredentialType.APP_METADATA](environment=environment, client_id=client_id)
+    store = own._store
+    # (read without the lock while both sections are settled: see
+    # settled_account_refresh_tokens)
+    found = settled_account_refresh_tokens(store, own._cache, key, home_account_id, environment)
+    if found is not None:
+        return found
     with own._lock:
-        store = own._store
         store.sync(own._cache, CredentialType.APP_METADATA)
         metadata = store.section(CredentialType.APP_METADATA).get(key)  # (decoded if raw)
         store.sync(own._cache, CredentialType.REFRESH_TOKEN)
         refresh_tokens = account_entries(
             store, CredentialType.REFRESH_TOKEN, home_account_id, environment
         )
-        return metadata, refresh_tokens
+        return metadata, cast(list[Entry], refresh_tokens)  # (not settled: always a list)
 
 
 def indexed_access_tokens_in_forms(
@@ -190,8 +197,9 @@ def environments_with_access_tokens(
     own = own_cache(cache)
     if own is None or getattr(own.search, "__func__", None) is not TokenCache.search:
         return list(environments)
-    # (read without the lock while the section is settled: see settled_environments)
-    scopes = requested_scopes(target)
+    # (read without the lock while the section is settled: see settled_environments; a
+    # request's list of scopes read as it is, see environments_that_may_match)
+    scopes = target if type(target) is list else requested_scopes(target)
     found = own._store.settled_environments(own._cache, query, scopes, environments)
     if found is not None:
         return found

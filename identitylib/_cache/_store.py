@@ -260,7 +260,7 @@ class IndexedSections(MarkedSections):
         self,
         sections: dict[str, Any],
         query: Mapping[str, Any],
-        scopes: frozenset[str],
+        scopes: Collection[Any],
         environments: Sequence[str],
     ) -> Optional[list[str]]:
         """:meth:`environments_with_access_tokens`, when the access-token index is built for
@@ -395,10 +395,10 @@ class IndexedSections(MarkedSections):
         return _may_hold(self, sections, index, query, target, refresh_tokens)
 
     def environments_with_access_tokens(
-        self, query: Mapping[str, Any], scopes: frozenset[str], environments: Sequence[str]
+        self, query: Mapping[str, Any], scopes: Collection[Any], environments: Sequence[str]
     ) -> list[str]:
         """Those of ``environments`` in which ``may_match_access_token`` holds for ``query``
-        with its environment replaced (the caller synced the section)."""
+        with its environment replaced (the caller synced the section; ``scopes``: the index's)."""
         index = self._index(CredentialType.ACCESS_TOKEN)
         tokens = index.access_tokens if index is not None else None
         if tokens is None or "client_id" not in query:
@@ -453,26 +453,65 @@ def _may_hold(
     return bound is None or bound
 
 
+def settled_account_refresh_tokens(
+    store: IndexedSections,
+    sections: dict[str, Any],
+    metadata_key: str,
+    home_account_id: str,
+    environment: str,
+) -> Optional[tuple[Any, list[dict[str, Any]]]]:
+    """The app metadata under ``metadata_key`` (None when there is none) and
+    :func:`account_entries` of the refresh-token section, when that section's index is
+    built for ``sections`` and both sections are as marked at their last write; else None
+    (read them under the lock, each section synced). Reads only, without the lock, as
+    :meth:`IndexedSections.settled_access_token`: a write running meanwhile is seen whole
+    or not at all (an entry is replaced whole under its key, never edited; the account's
+    keys are read from a copy of their bucket), and a refresh token it adds is at worst
+    not seen, as if this read came just before it."""
+    if (
+        CredentialType.REFRESH_TOKEN not in store._indices
+        or not store.as_marked(sections, CredentialType.APP_METADATA)
+        or not store.as_marked(sections, CredentialType.REFRESH_TOKEN)
+    ):
+        return None
+    refresh_tokens = account_entries(
+        store, CredentialType.REFRESH_TOKEN, home_account_id, environment, settled=True
+    )
+    if refresh_tokens is None:
+        return None
+    metadata = dict.get(sections, CredentialType.APP_METADATA) or {}  # (as marked: a dict)
+    return metadata.get(metadata_key), refresh_tokens  # (its get decodes a raw entry)
+
+
 def account_entries(
-    store: IndexedSections, credential_type: str, home_account_id: str, environment: str
-) -> list[dict[str, Any]]:
+    store: IndexedSections,
+    credential_type: str,
+    home_account_id: str,
+    environment: str,
+    settled: bool = False,
+) -> Optional[list[dict[str, Any]]]:
     """``store.found(credential_type, account)`` of ``account`` = ``home_account_id`` and
     ``environment`` (the section synced by the caller): the keys its (home account,
     environment) index files under them, read in one probe, each entry checked against
     the two fields in line, as ``matches`` checks them (an entry edited in place since it
     was filed is judged as it is now). ``found`` itself for a section without that index,
-    or values that are not strings."""
+    or values that are not strings; with ``settled`` (the caller holds no lock, see
+    :func:`settled_account_refresh_tokens`) None then instead, as a scan
+    or an index build needs the lock. The keys are read from a copy of their bucket,
+    taken in one C call (``tuple``): a write filing a key meanwhile cannot break the loop."""
     index = store._indices.get(credential_type)
-    if index is None:
+    if index is None and not settled:
         index = store._index(credential_type)
     owners = None if index is None else index.owners
     if owners is None or type(home_account_id) is not str or type(environment) is not str:
+        if settled:
+            return None
         account = {"home_account_id": home_account_id, "environment": environment}
         return store.found(credential_type, account)
     section = store.section(credential_type)
     folded = environment.lower()
     entries = []
-    for key in owners.keys_under((home_account_id, folded)):  # (a loop: no frame)
+    for key in tuple(owners.keys_under((home_account_id, folded))):  # (a loop: no frame)
         entry = section.get(key)
         if not isinstance(entry, dict) or entry.get("home_account_id") != home_account_id:
             continue

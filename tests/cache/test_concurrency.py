@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+import sys
 import threading
 from typing import Any, Callable
 
 from identitylib._cache import SerializableTokenCache
 from identitylib._cache._index import build_indices
+from identitylib._cache._own import indexed_account_refresh_tokens
+from identitylib._cache._store import settled_account_refresh_tokens
 
 from ._builders import HOST, NOW, at_query, client_credentials_event, user_event
 from .test_consistency import snapshot
@@ -98,3 +101,67 @@ def test_concurrent_writers_and_readers_lose_no_write():
     for seed, targets in enumerate(added):
         for target in targets:
             assert app_token_secrets(cache, target) == [f"a{seed}"]
+
+
+def test_a_settled_refresh_token_read_racing_writes_is_never_torn():
+    """The account's refresh tokens and the app's metadata, read without the lock while
+    their sections are settled (``settled_account_refresh_tokens``), while other threads
+    file and remove other apps' refresh tokens of the same account (its bucket of keys
+    changing size) and replace the app's own: every read succeeds, and finds the app's own
+    refresh token exactly once, whole (one of the secrets written), never a torn entry."""
+    cache = SerializableTokenCache()
+    cache.add(user_event(refresh_token="own-0"), now=NOW)
+    home = "oid1.tid"
+    own_secrets = {"own-0"}
+    for n in range(1, 4 * ROUNDS):
+        own_secrets.add(f"own-{n}")
+    assert indexed_account_refresh_tokens(cache, home, HOST, "cid") is not None  # (indexed)
+    key = cache.key_makers["AppMetadata"](environment=HOST, client_id="cid")
+    settled = settled_account_refresh_tokens(cache._store, cache._cache, key, home, HOST)
+    assert settled is not None  # (the read below is the lock-free one)
+    assert len(settled[1]) == 1
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def write(seed: int) -> None:
+        try:
+            for i in range(ROUNDS):
+                other = user_event(client_id=f"c{seed}-{i % 7}", refresh_token=f"x{seed}")
+                cache.add(other, now=NOW)
+                cache.add(user_event(refresh_token=f"own-{seed * ROUNDS + i + 1}"), now=NOW)
+                for entry in cache._entries_of_account(home, HOST)["RefreshToken"]:
+                    if entry["client_id"] != "cid" and i % 3 == 0:
+                        cache.remove_rt(entry)
+        except BaseException as error:  # Reported to the main thread.
+            errors.append(error)
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                found = indexed_account_refresh_tokens(cache, home, HOST, "cid")
+                assert found is not None
+                metadata, refresh_tokens = found
+                assert metadata is None or metadata["client_id"] == "cid"
+                own = [e for e in refresh_tokens if e["client_id"] == "cid"]
+                assert len(own) == 1, own
+                assert own[0]["secret"] in own_secrets
+                assert all(e["home_account_id"] == home for e in refresh_tokens)
+        except BaseException as error:  # Reported to the main thread.
+            errors.append(error)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # (threads switch often: the loops interleave)
+    try:
+        readers = [threading.Thread(target=read) for _ in range(2)]
+        writers = [threading.Thread(target=write, args=(seed,)) for seed in range(3)]
+        for thread in readers + writers:
+            thread.start()
+        for thread in writers:
+            thread.join(timeout=60)
+        done.set()
+        for thread in readers:
+            thread.join(timeout=60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not any(thread.is_alive() for thread in readers + writers)
+    assert not errors, errors[:3]

@@ -354,3 +354,21 @@ def test_account_and_refresh_token_lookups_are_indexed():
     assert len(cache._app_access_tokens("cid", HOST)) == 2000
     assert CountingDict.scanned == 0
     assert CountingDict.touched <= 2000 + 4
+
+
+def test_the_index_answers_environments_given_in_any_sequence():
+    """Which environments may hold a matching token: asked with a tuple (its folding
+    remembered), a list, or a tuple holding an unhashable value, compared lower-cased,
+    with the requested scopes as a request gives them or as a set, alike."""
+    cache = TokenCache()
+    cache.add(client_credentials_event(["api://one/.default"]), now=NOW)
+    index = cache._store.indices["AccessToken"].access_tokens
+    assert index is not None
+    query = {"client_id": "cid"}
+    wanted = ["API://One/.default"]
+    for environments in ((HOST.upper(), "other"), [HOST.upper(), "other"]):
+        assert index.environments_that_may_match(query, wanted, environments) == [HOST.upper()]
+    assert index.environments_that_may_match(query, wanted, (["x"], HOST)) == [HOST]
+    assert index.environments_that_may_match(query, frozenset(["api://one/.default"]), (HOST,))
+    assert index.environments_that_may_match(query, ["api://two/.default"], (HOST,)) == []
+    assert index.environments_that_may_match(query, [3, *wanted], (HOST,)) == [HOST]

@@ -26,7 +26,7 @@ from identitylib._transport._sync import normalise_response
 from identitylib.emulator import Emulator
 
 from ._apps import APIS, APP_SCOPES, call_on, daemon
-from ._counting import python_calls
+from ._counting import builtin_calls, python_calls
 
 Calls = Counter[tuple[str, str]]
 
@@ -86,11 +86,13 @@ def test_the_flows_environment_question_reads_the_index_without_a_cache_method(
 ) -> None:
     """The flow's question (which environments could hold a matching token) is read from
     the settled index by the cache's interface function itself: no method of the cache in
-    between, five frames below it for the usual miss."""
+    between, four frames below it for the usual miss (the request's list of scopes handed
+    to the index as it is: no ``requested_scopes`` set made for it)."""
     calls, _ = _counted_miss(emulator, api, "environments_with_access_tokens")
     assert calls["_own.py", "environments_with_access_tokens"] == 1
     assert not [name for name in calls if name[0] == "_token_cache.py"], calls
-    assert sum(calls.values()) <= 6, calls
+    assert calls["_query.py", "requested_scopes"] == 0
+    assert sum(calls.values()) <= 5, calls
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -116,6 +118,37 @@ def test_the_index_answers_which_environments_may_match_in_one_frame(
     assert index_calls == {("_index.py", "AccessTokenIndex.environments_that_may_match"): 1}
 
 
+@pytest.mark.parametrize("api", APIS)
+def test_the_index_reads_the_authoritys_environments_folded_once(
+    emulator: Emulator, api: str
+) -> None:
+    """The index asks for the authority's environments as it files them (lower-cased)
+    in one C call of a memo (``folded_environments``): no ``str.lower`` per environment
+    and lookup, no new string to hash."""
+
+    def miss() -> Counter[tuple[str, str]]:
+        app = daemon(emulator, api, identitylib.TokenCache())()
+        for _ in range(2):
+            assert "access_token" in call_on(api, app, "acquire_token_for_client", APP_SCOPES)
+            call_on(api, app, "remove_tokens_for_client")
+        return builtin_calls(lambda: call_on(api, app, "acquire_token_for_client", APP_SCOPES))
+
+    calls = contextvars.Context().run(miss)
+    assert calls["_index.py", "str.lower"] == 0, calls
+
+
+def _flows_lookup(api: str, app: Any, scopes: list[str]) -> tuple[Calls, Any]:
+    """The calls made inside the flow's lookup (``environments_with_access_tokens``) of
+    an app-token call for ``scopes``, and the call's result."""
+    results: list[Any] = []
+    calls = python_calls(
+        lambda: results.append(call_on(api, app, "acquire_token_for_client", scopes)),
+        qualified=True,
+        within="environments_with_access_tokens",
+    )
+    return calls, results[0]
+
+
 class _OwnCache(identitylib.TokenCache):
     """A subclass: no cache lane reads it (the flow's lookup is the only one)."""
 
@@ -134,16 +167,29 @@ def test_a_token_put_into_the_section_directly_is_found_by_the_flows_lookup(
     wanted = "api://directly-put/.default"
     section[key + "-put"] = {**entry, "target": f"{wanted} {entry['target']}", "secret": "put"}
     app = daemon(emulator, api, cache)()
-    results: list[Any] = []
-    calls = python_calls(
-        lambda: results.append(call_on(api, app, "acquire_token_for_client", [wanted])),
-        qualified=True,
-        within="environments_with_access_tokens",
-    )
-    assert results[0]["token_source"] == "cache", results[0]
-    assert results[0]["access_token"] == "put"
+    calls, result = _flows_lookup(api, app, [wanted])
+    assert result["token_source"] == "cache", result
+    assert result["access_token"] == "put"
     assert calls["_store.py", "IndexedSections.settled_environments"] == 1  # (unsettled:)
     assert calls["_token_cache.py", "TokenCache._synced"] == 1
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_the_flows_lookup_compares_the_requested_scopes_case_insensitively(
+    emulator: Emulator, api: str
+) -> None:
+    """The request's own scopes, read by the index as they are given (no set of them made
+    first), are compared lower-cased: a token granting a scope asked in another case, and
+    more scopes than asked, is found by the flow's lookup (a subclass: no cache lane)."""
+    cache = _OwnCache()
+    app = daemon(emulator, api, cache)()
+    call_on(api, app, "acquire_token_for_client", APP_SCOPES)
+    ((entry,),) = [list(cache.search("AccessToken"))]
+    wanted = "API://Another/.default"
+    cache.modify("AccessToken", entry, {"target": f"api://another/.default {entry['target']}"})
+    calls, result = _flows_lookup(api, app, [wanted])
+    assert result["token_source"] == "cache", result
+    assert calls["_query.py", "requested_scopes"] == 0
 
 
 def test_requested_scopes_are_lower_cased_without_a_generator() -> None:

@@ -4,6 +4,8 @@ metadata and the account's refresh tokens, counted (never timed), in both APIs."
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -17,9 +19,10 @@ from identitylib._flows import silent
 from identitylib.emulator import Emulator
 
 from ._apps import APIS, GRAPH, call_on, public_client, sign_in
-from ._counting import python_calls
+from ._counting import builtin_calls, python_calls
 
 ENV = "login.microsoftonline.com"
+Calls = Counter[tuple[str, str]]
 
 
 def _refresh_reads(
@@ -57,9 +60,27 @@ def test_a_silent_refresh_reads_the_app_metadata_with_the_refresh_tokens(
     assert calls[("_store.py", "account_entries")] == 1
     assert calls[("_token_cache.py", "TokenCache._get_app_metadata")] == 0
     assert calls[("_token_cache.py", "TokenCache._lookup")] == 0
-    assert calls[("_marked.py", "MarkedSections.sync")] == 2  # (the two sections read)
+    assert calls[("_marked.py", "MarkedSections.sync")] == 0  # (both settled: see below)
     assert calls[("_marked.py", "MarkedSections.entry")] == 0  # (the metadata: its section's)
     assert calls[("_query.py", "field_matches")] == 0  # (the groups picked by value)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("older_rt", [False, True])
+def test_a_silent_refresh_reads_settled_refresh_tokens_without_the_lock(
+    emulator: Emulator, api: str, older_rt: bool
+) -> None:
+    """While the refresh-token and app-metadata sections are as marked at their last write
+    (and the refresh tokens' index is built), the account's refresh tokens and the app's
+    metadata are read without the cache's lock: no sync of either section, no hold of the
+    lock (as the access-token side's settled readers read)."""
+    calls = _refresh_reads(emulator, api, older_rt=older_rt)
+    assert calls[("_store.py", "settled_account_refresh_tokens")] == 1
+    assert calls[("_marked.py", "MarkedSections.as_marked")] == 2
+    assert calls[("_marked.py", "MarkedSections.sync")] == 0
+    assert calls[("_marked.py", "MarkedSections.section")] == 1  # (the RTs': the metadata's
+    assert calls[("_store.py", "account_entries")] == 1  # read as as_marked found it)
+    assert calls[("_log.py", "hide_secrets")] == (2 if older_rt else 1)
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -97,13 +118,11 @@ def test_an_accounts_refresh_tokens_are_read_from_their_bucket_and_checked_in_li
     assert sum(calls.values()) <= (17 if older_rt else 16), calls  # (29 and 31 with a match each)
 
 
-@pytest.mark.parametrize("api", APIS)
-def test_a_silent_refresh_asks_the_index_its_environments_in_one_frame(
-    emulator: Emulator, api: str
-) -> None:
-    """Before its refresh, a silent call for a scope no token grants asks the
-    access-token index in which environments a token could match: one frame of the
-    index, every environment checked in it (no helper per environment)."""
+def _silent_miss(
+    emulator: Emulator, api: str, count: Callable[[Callable[[], Any]], Calls]
+) -> Calls:
+    """What ``count`` counts of a silent call, in ``api``, for a scope whose token was
+    removed (the indices built; the sign-in's other tokens kept): a refresh."""
     cache = identitylib.TokenCache()
     account = sign_in(emulator, api, cache)
     app = public_client(emulator, api, cache)()
@@ -111,15 +130,35 @@ def test_a_silent_refresh_asks_the_index_its_environments_in_one_frame(
     for entry in list(cache.search("AccessToken", target=GRAPH)):  # (the sign-in's stays)
         cache.remove_at(entry)
     results: list[Any] = []
-    calls = python_calls(
-        lambda: results.append(call_on(api, app, "acquire_token_silent", GRAPH, account)),
-        qualified=True,
-        within="_find_account_token",
-    )
+    calls = count(lambda: results.append(call_on(api, app, "acquire_token_silent", GRAPH, account)))
     assert results[0]["token_source"] == "identity_provider", results[0]
+    return calls
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_silent_refresh_asks_the_index_its_environments_in_one_frame(
+    emulator: Emulator, api: str
+) -> None:
+    """Before its refresh, a silent call for a scope no token grants asks the
+    access-token index in which environments a token could match: one frame of the
+    index, every environment checked in it (no helper per environment)."""
+    calls = _silent_miss(
+        emulator, api, partial(python_calls, qualified=True, within="_find_account_token")
+    )
     assert calls[("silent.py", "_find_account_token")] == 1
     index_calls = {name: count for name, count in calls.items() if name[0] == "_index.py"}
     assert index_calls == {("_index.py", "AccessTokenIndex.environments_that_may_match"): 1}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_silent_refresh_asks_the_index_with_its_environments_folded_once(
+    emulator: Emulator, api: str
+) -> None:
+    """The index reads the authority's cache environments as it files them (lower-cased)
+    from a memo: no ``str.lower`` per environment on each silent call that refreshes (only
+    the requested scope's, in the one environment holding the app's tokens)."""
+    calls = _silent_miss(emulator, api, builtin_calls)
+    assert calls["_index.py", "str.lower"] == len(GRAPH), calls
 
 
 def test_an_accounts_refresh_tokens_are_those_found_for_the_account() -> None:
