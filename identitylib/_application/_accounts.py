@@ -221,7 +221,8 @@ class AccountCalls(AppCore):
         on_hit = scope_list = None
         if plain and type(scopes) is list and isinstance(account, dict):  # the cache hit of
             hits = self.hits  # a plain call: the lane's (missed?), the memo's
-            missed = hits.lane_missed(scopes)  # (the scopes the lane found valid, if so)
+            # (missed: the scopes as the lane's lookup found them valid, none reserved)
+            missed = hits.lane_missed(scopes, user_flow=True)
             hit = None if missed else hits.account_token(scopes, account)
             if hit is None:
                 hit, on_hit = self.remembered(("silent", account.get("home_account_id"), *scopes))

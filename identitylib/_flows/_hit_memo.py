@@ -36,13 +36,14 @@ def _no_reader(cache: Any, request: RequestKey) -> None:
     return None
 
 
-def _validated(scopes: list[Any]) -> Optional[tuple[Any, tuple[str, ...]]]:
-    """(``scopes``, an immutable copy of them) when ``validate_scopes`` returns them as
-    they are (``scope_text`` found them strings): when they split back into themselves, none is
-    empty or holds whitespace (``[" a"]`` and ``["a b", ""]`` have a valid text, but are
-    not kept as they are); else None."""
+def _validated(scopes: list[Any], user_flow: bool) -> Optional[tuple[Any, tuple[str, ...], bool]]:
+    """(``scopes``, an immutable copy of them, ``user_flow``) when ``validate_scopes``
+    returns them as they are (``scope_text`` found them strings, and with ``user_flow``
+    none reserved): when they split back into themselves, none is empty or holds
+    whitespace (``[" a"]`` and ``["a b", ""]`` have a valid text, but are not kept as they
+    are); else None."""
     if " ".join(scopes).split() == scopes:  # (C calls only)
-        return scopes, tuple(scopes)
+        return scopes, tuple(scopes), user_flow
     return None
 
 
@@ -136,13 +137,15 @@ class HitMemo:
         #: builder that wrongly skips the question loses nothing, the flow looks in the
         #: cache itself.
         self.missed: Any = None
-        #: (the scopes list object, a copy of it) when the last lookup here
+        #: (the scopes list object, a copy of it, whether checked for a user flow: none
+        #: reserved) when the last lookup here that missed
         #: (:meth:`app_token`, :meth:`account_token`) found them as ``validate_scopes``
         #: returns them: strings, none empty or with whitespace (``scope_text``'s checks),
-        #: and for a silent lookup none of the reserved OIDC scopes; else None (every
-        #: lookup sets it first thing). :meth:`lane_missed` hands a list of the copy to the
-        #: builder of the same call, which validates nothing again.
-        self.checked: Optional[tuple[Any, tuple[str, ...]]] = None
+        #: and for a silent lookup none of the reserved OIDC scopes; else None. Noted on a
+        #: miss only (a hit does no more work for it). :meth:`lane_missed` hands a list of
+        #: the copy to the builder of the same call, which validates nothing again, when
+        #: the list still holds what was checked.
+        self.checked: Optional[tuple[Any, tuple[str, ...], bool]] = None
 
     @classmethod
     def fixed(cls, environment: str, client_id: str | None, realm: str) -> HitMemo:
@@ -154,16 +157,22 @@ class HitMemo:
         memo._app_prefix = app_request(memo._prefix, "")
         return memo
 
-    def lane_missed(self, scopes: Any) -> Union[bool, list[str]]:
+    def lane_missed(self, scopes: Any, *, user_flow: bool = False) -> Union[bool, list[str]]:
         """Whether a cache lane just missed the call of these ``scopes`` (the same list
         object), forgetting it: the builder of that call skips the lookup the lane made.
-        When the lane's lookup found them valid (see ``checked``), the answer is a list of
-        its copy of them (never empty, so true), which the builder takes as its validated scopes."""
+        When the lane's lookup found them valid (see ``checked``; for a ``user_flow``
+        builder, checked as a user flow's), the answer is a list of its copy of them
+        (never empty, so true), which the builder takes as its validated scopes."""
         if self.missed is scopes:
             self.missed = None
             checked = self.checked
-            # (a list of its own per call: two threads passing one list may read one copy)
-            return list(checked[1]) if checked is not None and checked[0] is scopes else True
+            if checked is None or checked[0] is not scopes or (user_flow and not checked[2]):
+                return True
+            # (a list of its own per call, two threads passing one list may read one copy;
+            # the content compared: a lookup that missed before noting may leave an older
+            # call's note of this very list, changed since)
+            valid = list(checked[1])
+            return valid if valid == scopes else True
         return False
 
     def use(self, cache: Any, state: Any, *, enabled: bool = True) -> None:
@@ -202,14 +211,12 @@ class HitMemo:
 
     def app_token(self, scopes: Any) -> dict[str, Any] | None:
         """The cache-hit result of a plain app-token request for ``scopes``, or None."""
-        self.checked = None
         cache = self._cache
         if cache is None or type(scopes) is not list:
             return None
         text = scope_text(scopes, user_flow=False)
         if text is None:
             return None
-        self.checked = _validated(scopes)
         app_prefix = self._app_prefix  # (kept only if app_tokens)
         if app_prefix is not None:
             index = self._app_shelf_index  # (before the shelf: see _hold_shelf)
@@ -224,6 +231,7 @@ class HitMemo:
             app_prefix = app_request(prefix, "")
         found = self._read(cache, app_prefix + text)  # == app_request(prefix, text)
         if found is None:
+            self.checked = _validated(scopes, False)  # (for the builder: see lane_missed)
             return None
         if self._app_prefix is not None:  # (filed, but not on the shelf held: a newer one)
             self._hold_shelf(cache, self._app_prefix)
@@ -243,7 +251,6 @@ class HitMemo:
 
     def account_token(self, scopes: Any, account: Any) -> dict[str, Any] | None:
         """The cache-hit result of a plain silent request for ``account``, or None."""
-        self.checked = None
         cache = self._cache
         if cache is None or type(scopes) is not list or not isinstance(account, dict):
             return None
@@ -254,8 +261,7 @@ class HitMemo:
         text = scope_text(scopes, user_flow=True)
         if prefix is None or text is None:
             return None
-        self.checked = _validated(scopes)  # (none reserved: see scope_text)
-        return self._served(cache, account_request(prefix, home, text))
+        return self._served(cache, account_request(prefix, home, text), scopes)
 
     def assertion_token(self, user_assertion: Any, scopes: Any) -> dict[str, Any] | None:
         """The cache-hit result of a plain on-behalf-of request, or None."""
@@ -281,9 +287,18 @@ class HitMemo:
         self._last_assertion = (user_assertion, hashed)
         return hashed
 
-    def _served(self, cache: Any, request: RequestKey) -> dict[str, Any] | None:
+    def _served(
+        self, cache: Any, request: RequestKey, valid: list[Any] | None = None
+    ) -> dict[str, Any] | None:
+        """The hit filed under ``request``, or None; on a miss, ``valid`` (scopes
+        ``scope_text`` took for a user flow) noted for the builder (see
+        :meth:`lane_missed`)."""
         found = self._read(cache, request)
-        return None if found is None else filed_hit_result(found, self._now())
+        if found is None:
+            if valid is not None:
+                self.checked = _validated(valid, True)
+            return None
+        return filed_hit_result(found, self._now())
 
     # ------------------------------------------------------------ the same-call memo
 

@@ -639,6 +639,57 @@ def test_a_lane_miss_hands_the_builder_the_scopes_it_found_valid(
 
 
 @pytest.mark.parametrize("api", APIS)
+def test_a_lane_hit_makes_nothing_for_a_builder(emulator: Emulator, api: str) -> None:
+    """The scopes' copy a builder takes after a lane's miss is made on a miss only: a hit
+    answered by the lane (an app token, a user's token) checks and copies nothing for it."""
+    app = daemon(emulator, api, identitylib.TokenCache())()
+    scopes = list(APP_SCOPES)
+    assert "access_token" in call_on(api, app, "acquire_token_for_client", scopes)
+    calls = python_calls(partial(call_on, api, app, "acquire_token_for_client", scopes))
+    assert calls["_lanes.py", "client_lane"] == 1
+    assert calls["_hit_memo.py", "_validated"] == 0
+    cache = identitylib.TokenCache()
+    account = sign_in(emulator, "sync", cache)
+    user_app = public_client(emulator, api, cache)()
+    scopes = list(USER_SCOPES)
+    assert call_on(api, user_app, "acquire_token_silent", scopes, account)
+    calls = python_calls(partial(call_on, api, user_app, "acquire_token_silent", scopes, account))
+    assert calls["_lanes.py", "silent_lane"] == 1
+    assert calls["_hit_memo.py", "_validated"] == 0
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_scopes_an_app_token_lookup_took_are_checked_again_for_a_silent_call(
+    emulator: Emulator, api: str
+) -> None:
+    """A confidential app's app-token lookup takes a reserved scope; the same list then
+    given to its silent call is refused by the builder (the lane's note of the scopes,
+    made for app tokens, says nothing of reserved ones)."""
+    app = daemon(emulator, api, identitylib.TokenCache())()
+    scopes = ["openid"]
+    call_on(api, app, "acquire_token_for_client", scopes)  # (whatever the answer)
+    account = {"home_account_id": "uid.utid", "environment": "login.microsoftonline.com"}
+    with pytest.raises(ValueError, match="reserved"):
+        call_on(api, app, "acquire_token_silent", scopes, account)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_list_changed_since_the_lanes_note_is_validated_by_the_builder(
+    emulator: Emulator, api: str
+) -> None:
+    """The lane noted a list's scopes on a miss; the same list, changed, then misses before
+    the lane's lookup notes anything (its text is not one a lookup takes): the builder
+    validates what the list holds now, not the note."""
+    app = daemon(emulator, api, identitylib.TokenCache())()
+    (scope,) = APP_SCOPES
+    scopes = ["api://other/.default"]
+    call_on(api, app, "acquire_token_for_client", scopes)  # (a miss: noted)
+    scopes[:] = [scope, ""]
+    calls = python_calls(partial(call_on, api, app, "acquire_token_for_client", scopes))
+    assert calls["_scopes.py", "validate_scopes"] == 1
+
+
+@pytest.mark.parametrize("api", APIS)
 def test_scopes_the_lane_cannot_take_as_they_are_are_validated_by_the_builder(
     emulator: Emulator, api: str
 ) -> None:
