@@ -22,7 +22,7 @@ from identitylib._protocol.grants import client_credentials
 from ._cache_hooks import in_cache
 from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token, find_access_token_in_forms
-from ._refresh_reason import REFRESH_REASON, note_refresh_reason
+from ._refresh_reason import note_refresh_reason
 from ._shaping import cache_event, provider_result, serve_cached
 from ._token_query import bound_query, cache_realm, extra_fields
 from ._user_tokens import client_auth_fields
@@ -76,8 +76,7 @@ def acquire_token_for_client(
             )
             if served is not None:
                 return served
-    if REFRESH_REASON.get() is not None:  # (a slot to note it in: timing or telemetry)
-        note_refresh_reason(cached, claims_challenge)
+    note_refresh_reason(cached, claims_challenge)
     metadata = metadata or authority.known_metadata or (yield from authority.metadata_flow())
     if region is not None:
         metadata = _regional(authority, metadata, region())

@@ -44,7 +44,7 @@ from identitylib._protocol._scopes import decorate
 from ._cache_hooks import in_cache
 from ._fallback import serve_cached_on_failure
 from ._lookups import find_access_token, find_access_token_in_forms
-from ._refresh_reason import REFRESH_REASON, note_refresh_reason
+from ._refresh_reason import note_refresh_reason
 from ._shaping import serve_cached
 from ._token_query import access_token_query, cache_realm, extra_fields
 from .refresh_token import redeem_refresh_token
@@ -322,8 +322,7 @@ def acquire_token_silent(
             if served is not None:
                 return served
 
-    if REFRESH_REASON.get() is not None:  # (a slot to note it in: timing or telemetry)
-        note_refresh_reason(cached, force_refresh or claims_challenge)
+    note_refresh_reason(cached, force_refresh or claims_challenge)
     refresh = refresh_for_account(
         state,
         tenant_authority,

@@ -148,8 +148,6 @@ def test_a_miss_makes_nothing_it_does_not_use(emulator: Emulator, api: str, case
     assert calls["_state.py", "new_correlation_id"] == 0
     assert calls["_authority.py", "environment"] == 0  # (made once per authority)
     assert calls["_token_query.py", "access_token_query"] == 0  # (a plain query: complete)
-    if case != "obo":  # (no slot for a refresh reason: no timing report, no telemetry)
-        assert calls["_refresh_reason.py", "note_refresh_reason"] == 0
 
 
 @pytest.mark.parametrize("api", APIS)
