@@ -68,8 +68,8 @@ class ClientCalls(AppCore):
                 return Answer(hit)
         if kwargs and kwargs.pop("force_refresh", None) is not None:
             raise ValueError(_FORCE_REFRESH)
-        if type(missed) is list and self.hits.app_tokens:  # (no tenant to warn about)
-            scope_list: list[str] = missed
+        if type(missed) is list and self.hits.app_tokens and fmi_path is None:
+            scope_list: list[str] = missed  # (no tenant to warn about, no fmi_path to check)
         else:
             scope_list = self._client_scopes(scopes, fmi_path)
         if forwarded_client_claims is not None:

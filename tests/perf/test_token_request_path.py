@@ -688,6 +688,19 @@ def test_a_list_changed_since_the_lanes_note_is_validated_by_the_builder(
 
 
 @pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("fmi_path", [False, 0, []])
+def test_a_falsy_fmi_path_that_is_no_string_is_refused_after_a_lane_miss(
+    emulator: Emulator, api: str, fmi_path: Any
+) -> None:
+    """The lane takes a call whose ``fmi_path`` is falsy (it names no path) and misses;
+    the builder, taking the lane's scopes, still refuses an ``fmi_path`` that is not a
+    string, as it does for any call."""
+    app = daemon(emulator, api, identitylib.TokenCache())()
+    with pytest.raises(ValueError, match="fmi_path must be a string"):
+        call_on(api, app, "acquire_token_for_client", list(APP_SCOPES), None, fmi_path)
+
+
+@pytest.mark.parametrize("api", APIS)
 def test_scopes_the_lane_cannot_take_as_they_are_are_validated_by_the_builder(
     emulator: Emulator, api: str
 ) -> None:
